@@ -1,0 +1,142 @@
+//! The `peerhub` binary: command-line parsing and logging set-up, then the hub or a peer.
+
+use clap::{Args, Parser, Subcommand};
+use peerhub::client::{self, ClientConfig};
+use peerhub::proto::frame::DEFAULT_MAX_FRAME;
+use peerhub::server::hub::HubConfig;
+use peerhub::server::{self, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A peer-to-peer file-sharing hub and its peers.
+#[derive(Parser)]
+#[command(name = "peerhub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Run the hub: accounts, presence, the publish index, chat and the store.
+    Server(ServerArgs),
+    /// Run a peer: type commands on stdin, serve published files to other peers.
+    Client(ClientArgs),
+}
+
+/// Seconds as a decimal number (`0.5`, `30`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{text:?} is not a valid number of seconds"))
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Address to listen on (IPv4 or IPv6; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9999")]
+    listen: SocketAddr,
+    /// Directory for the database and the store.
+    #[arg(long, default_value = "./peerhub-data")]
+    data: PathBuf,
+    /// One JSON object per line on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Most connections at once; the excess is refused with 503.
+    #[arg(long, default_value_t = 10_000)]
+    max_clients: usize,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Most bytes queued for one connection before it is dropped as a slow reader (0: no limit).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    max_output: usize,
+    /// Seconds a new connection has to say hello.
+    #[arg(long, default_value = "15", value_parser = seconds)]
+    hello_timeout: Duration,
+    /// Seconds a connection may stay without logging in.
+    #[arg(long, default_value = "300", value_parser = seconds)]
+    idle_timeout: Duration,
+    /// Seconds of quiet before the hub pings a client.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    ping_interval: Duration,
+    /// Seconds a client has to answer a ping before it is dropped.
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    ping_timeout: Duration,
+    /// Failed logins and registrations allowed per address per minute (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    auth_rate: u32,
+    /// Chat messages per second per user, with a two-second burst (0: no limit).
+    #[arg(long, default_value_t = 20.0)]
+    chat_rate: f64,
+    /// Chat messages replayed to whoever joins.
+    #[arg(long, default_value_t = 20)]
+    history: usize,
+}
+
+#[derive(Args)]
+struct ClientArgs {
+    /// The hub's address.
+    #[arg(long, env = "PEERHUB_SERVER", default_value = "127.0.0.1:9999")]
+    server: String,
+    /// Directory of the files this peer publishes and fetches.
+    #[arg(long, default_value = "./peerhub-share")]
+    share: PathBuf,
+    /// Address of this peer's listener (default: an ephemeral port on the address used to reach the hub).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// One JSON object per line on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Keep serving published files after the end of input, until SIGINT/SIGTERM.
+    #[arg(long)]
+    serve: bool,
+    /// Seconds to keep trying to reconnect to a lost hub before exiting 1 (not with --serve).
+    #[arg(long, default_value = "60", value_parser = seconds)]
+    reconnect_for: Duration,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Stderr)
+        .init();
+    let result = match cli.role {
+        Role::Server(a) => server::run(ServerConfig {
+            listen: a.listen,
+            data: a.data,
+            json: a.json,
+            max_clients: a.max_clients,
+            max_frame: a.max_frame,
+            max_output: a.max_output,
+            hub: HubConfig {
+                hello_timeout: a.hello_timeout,
+                idle_timeout: a.idle_timeout,
+                ping_interval: a.ping_interval,
+                ping_timeout: a.ping_timeout,
+                auth_rate: a.auth_rate,
+                chat_rate: a.chat_rate,
+                history: a.history,
+            },
+        }),
+        Role::Client(a) => client::run(ClientConfig {
+            server: a.server,
+            share: a.share,
+            listen: a.listen,
+            json: a.json,
+            serve: a.serve,
+            reconnect_for: a.reconnect_for,
+        }),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("peerhub: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

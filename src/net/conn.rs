@@ -1,0 +1,353 @@
+//! A buffered connection: a socket, the bytes of at most one partial frame, and a
+//! bounded write queue that leaves in vectored writes.
+
+use crate::proto::frame::{self, FrameError};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::rc::Rc;
+
+/// Slices handed to one `writev`.
+const MAX_IOVECS: usize = 256;
+/// Small owned writes are appended to the queue's tail chunk up to this size.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Bytes waiting to be written: owned by this connection, or one frame shared by many.
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Rc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(s) => s,
+        }
+    }
+}
+
+/// How a read burst ended.
+#[derive(Debug)]
+pub enum ReadStatus {
+    /// The socket has nothing more for now.
+    Drained,
+    /// The per-turn budget ran out with bytes possibly left: read again next turn.
+    Budget,
+    /// The peer closed its side.
+    Closed,
+    /// A framing error: the connection must be dropped.
+    BadFrame(FrameError),
+    /// The socket failed.
+    Failed(io::Error),
+}
+
+/// How a flush ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlushStatus {
+    /// Everything queued was written.
+    Drained,
+    /// The socket is full; the rest waits for WRITABLE.
+    Pending,
+}
+
+/// The write queue is over its limit: a reader that does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull {
+    pub limit: usize,
+}
+
+/// A socket plus its buffers. It knows frames, not messages.
+pub struct Conn {
+    stream: TcpStream,
+    partial: Vec<u8>,
+    queue: VecDeque<Chunk>,
+    head_written: usize,
+    queued: usize,
+    max_output: usize,
+    max_frame: usize,
+    writable_armed: bool,
+}
+
+impl Conn {
+    /// Wrap a registered (READABLE) stream.
+    pub fn new(stream: TcpStream, max_frame: usize, max_output: usize) -> Conn {
+        Conn {
+            stream,
+            partial: Vec::new(),
+            queue: VecDeque::new(),
+            head_written: 0,
+            queued: 0,
+            max_output,
+            max_frame,
+            writable_armed: false,
+        }
+    }
+
+    /// Wrap a stream registered for READABLE | WRITABLE while its connect completes.
+    pub fn connecting(stream: TcpStream, max_frame: usize, max_output: usize) -> Conn {
+        let mut conn = Conn::new(stream, max_frame, max_output);
+        conn.writable_armed = true;
+        conn
+    }
+
+    /// The socket, for registration and addresses.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The socket, for registration.
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Change the largest frame accepted from now on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
+    /// Read until the socket would block or `max_reads` reads were made, decoding every
+    /// whole frame with `decode` into `out`. `scratch` is the loop's shared read buffer:
+    /// the connection keeps bytes only while it holds a partial frame.
+    pub fn read_frames<T>(
+        &mut self,
+        scratch: &mut [u8],
+        max_reads: usize,
+        out: &mut Vec<T>,
+        mut decode: impl FnMut(&[u8]) -> T,
+    ) -> ReadStatus {
+        for _ in 0..max_reads {
+            let n = match self.stream.read(scratch) {
+                Ok(0) => return ReadStatus::Closed,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStatus::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return ReadStatus::Failed(e),
+            };
+            let result = if self.partial.is_empty() {
+                let fresh = &scratch[..n];
+                match split_frames(fresh, self.max_frame, out, &mut decode) {
+                    Ok(used) => {
+                        self.partial.extend_from_slice(&fresh[used..]);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.partial.extend_from_slice(&scratch[..n]);
+                match split_frames(&self.partial, self.max_frame, out, &mut decode) {
+                    Ok(used) => {
+                        self.partial.drain(..used);
+                        if self.partial.is_empty() {
+                            self.partial = Vec::new();
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(e) = result {
+                return ReadStatus::BadFrame(e);
+            }
+        }
+        ReadStatus::Budget
+    }
+
+    /// Queue bytes this connection owns (small frames are coalesced into one chunk).
+    pub fn queue_bytes(&mut self, bytes: &[u8]) -> Result<(), QueueFull> {
+        self.check_room(bytes.len())?;
+        match self.queue.back_mut() {
+            // Appending keeps earlier bytes in place, so a partly written tail is fine.
+            Some(Chunk::Owned(tail)) if tail.len() + bytes.len() <= COALESCE_LIMIT => {
+                tail.extend_from_slice(bytes)
+            }
+            _ => self.queue.push_back(Chunk::Owned(bytes.to_vec())),
+        }
+        self.queued += bytes.len();
+        Ok(())
+    }
+
+    /// Queue a frame shared with other connections (a broadcast encoded once).
+    pub fn queue_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), QueueFull> {
+        self.check_room(bytes.len())?;
+        self.queue.push_back(Chunk::Shared(Rc::clone(bytes)));
+        self.queued += bytes.len();
+        Ok(())
+    }
+
+    fn check_room(&self, extra: usize) -> Result<(), QueueFull> {
+        if self.max_output > 0 && self.queued + extra > self.max_output {
+            return Err(QueueFull {
+                limit: self.max_output,
+            });
+        }
+        Ok(())
+    }
+
+    /// Write as much of the queue as the socket takes, in vectored writes.
+    pub fn flush(&mut self) -> io::Result<FlushStatus> {
+        while !self.queue.is_empty() {
+            let written = {
+                let mut slices = Vec::with_capacity(self.queue.len().min(MAX_IOVECS));
+                for (i, chunk) in self.queue.iter().take(MAX_IOVECS).enumerate() {
+                    let bytes = chunk.bytes();
+                    let skip = if i == 0 { self.head_written } else { 0 };
+                    slices.push(IoSlice::new(&bytes[skip..]));
+                }
+                match self.stream.write_vectored(&slices) {
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(FlushStatus::Pending)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.consume(written);
+        }
+        self.queue = VecDeque::new();
+        Ok(FlushStatus::Drained)
+    }
+
+    fn consume(&mut self, mut written: usize) {
+        self.queued -= written;
+        while written > 0 {
+            let Some(head) = self.queue.front() else {
+                break;
+            };
+            let left = head.bytes().len() - self.head_written;
+            if written >= left {
+                written -= left;
+                self.head_written = 0;
+                self.queue.pop_front();
+            } else {
+                self.head_written += written;
+                written = 0;
+            }
+        }
+    }
+
+    /// Ask for WRITABLE only while something is queued.
+    pub fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let want = !self.queue.is_empty();
+        if want != self.writable_armed {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(&mut self.stream, token, interest)?;
+            self.writable_armed = want;
+        }
+        Ok(())
+    }
+}
+
+/// Decode every whole frame at the start of `buf`; returns the bytes consumed.
+fn split_frames<T>(
+    buf: &[u8],
+    max_frame: usize,
+    out: &mut Vec<T>,
+    decode: &mut impl FnMut(&[u8]) -> T,
+) -> Result<usize, FrameError> {
+    let mut used = 0;
+    while let Some((n, payload)) = frame::try_parse(&buf[used..], max_frame)? {
+        out.push(decode(payload));
+        used += n;
+    }
+    Ok(used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    fn pair() -> (Conn, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        (Conn::new(TcpStream::from_std(server), 1024, 4096), client)
+    }
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let start = frame::begin(&mut out);
+        out.extend_from_slice(payload);
+        frame::finish(&mut out, start);
+        out
+    }
+
+    fn wait_readable(conn: &mut Conn) {
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(conn.stream_mut(), Token(0), Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+    }
+
+    #[test]
+    fn frames_split_across_reads_are_reassembled_and_partial_is_freed() {
+        let (mut conn, mut peer) = pair();
+        let mut bytes = framed(b"first");
+        bytes.extend(framed(b"second"));
+        peer.write_all(&bytes[..11]).unwrap();
+        wait_readable(&mut conn);
+        let mut scratch = vec![0; 64];
+        let mut out = Vec::new();
+        let status = conn.read_frames(&mut scratch, 8, &mut out, <[u8]>::to_vec);
+        assert!(matches!(status, ReadStatus::Drained), "{status:?}");
+        assert_eq!(out, vec![b"first".to_vec()]);
+        assert!(!conn.partial.is_empty());
+        peer.write_all(&bytes[11..]).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            conn.read_frames(&mut scratch, 8, &mut out, <[u8]>::to_vec);
+            if !out.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(out, vec![b"second".to_vec()]);
+        assert_eq!(conn.partial.capacity(), 0);
+    }
+
+    #[test]
+    fn oversized_frame_is_a_bad_frame() {
+        let (mut conn, mut peer) = pair();
+        peer.write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]).unwrap();
+        wait_readable(&mut conn);
+        let mut scratch = vec![0; 64];
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let status = conn.read_frames(&mut scratch, 8, &mut out, <[u8]>::to_vec);
+        assert!(matches!(status, ReadStatus::BadFrame(_)), "{status:?}");
+    }
+
+    #[test]
+    fn queue_is_bounded_and_flushes_in_order() {
+        let (mut conn, mut peer) = pair();
+        let shared: Rc<[u8]> = Rc::from(&b"shared-"[..]);
+        conn.queue_bytes(b"one-").unwrap();
+        conn.queue_shared(&shared).unwrap();
+        conn.queue_bytes(b"two").unwrap();
+        assert_eq!(conn.queued(), 14);
+        assert_eq!(conn.queue_bytes(&[0; 4096]), Err(QueueFull { limit: 4096 }));
+        assert_eq!(conn.flush().unwrap(), FlushStatus::Drained);
+        let mut got = [0; 14];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"one-shared-two");
+        assert_eq!(conn.queued(), 0);
+    }
+}

@@ -1,0 +1,145 @@
+//! Typed lines from fd 0, whether it is a terminal, a pipe or a regular file.
+//!
+//! epoll refuses regular files and some character devices (`/dev/null`) with EPERM:
+//! those are read directly, one chunk per loop turn, as an always-ready source.
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read};
+use std::os::fd::RawFd;
+
+const STDIN_FD: RawFd = 0;
+/// Longest line kept; longer lines are cut (a typed command never needs more).
+const MAX_LINE: usize = 64 * 1024;
+
+/// How stdin is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Registered with the poll; set non-blocking while we own it.
+    Polled { old_flags: i32 },
+    /// Not pollable: always ready until end of input.
+    Direct,
+}
+
+/// Lines typed or piped on stdin.
+pub struct StdinLines {
+    mode: Mode,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl StdinLines {
+    /// Register stdin with the poll, or fall back to direct reads when epoll refuses it.
+    pub fn register(registry: &Registry, token: Token) -> io::Result<StdinLines> {
+        let mode = match registry.register(&mut SourceFd(&STDIN_FD), token, Interest::READABLE) {
+            Ok(()) => {
+                // SAFETY: fcntl on fd 0 with valid commands has no memory effects.
+                let old_flags = unsafe { libc::fcntl(STDIN_FD, libc::F_GETFL) };
+                if old_flags < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: as above.
+                if unsafe { libc::fcntl(STDIN_FD, libc::F_SETFL, old_flags | libc::O_NONBLOCK) } < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Mode::Polled { old_flags }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Mode::Direct,
+            Err(e) => return Err(e),
+        };
+        Ok(StdinLines {
+            mode,
+            buf: Vec::new(),
+            eof: false,
+        })
+    }
+
+    /// Whether the loop must not sleep: a direct source with input left.
+    pub fn always_ready(&self) -> bool {
+        self.mode == Mode::Direct && !self.eof
+    }
+
+    /// Whether the end of input was reached (and every line handed out).
+    pub fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Read what is available and append complete lines (without `\n`/`\r\n`) to `out`.
+    /// At end of input a last unterminated line is handed out too.
+    pub fn read_lines(&mut self, out: &mut Vec<String>) -> io::Result<()> {
+        if self.eof {
+            return Ok(());
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let mut stdin = io::stdin().lock();
+        loop {
+            match stdin.read(&mut chunk) {
+                Ok(0) => {
+                    self.eof = true;
+                    if !self.buf.is_empty() {
+                        let rest = std::mem::take(&mut self.buf);
+                        out.push(line_text(&rest));
+                    }
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.take_lines(&chunk[..n], out);
+                    if self.mode == Mode::Direct {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.eof = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn take_lines(&mut self, bytes: &[u8], out: &mut Vec<String>) {
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.buf);
+                out.push(line_text(&line));
+            } else if self.buf.len() < MAX_LINE {
+                self.buf.push(b);
+            }
+        }
+    }
+}
+
+fn line_text(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+impl Drop for StdinLines {
+    fn drop(&mut self) {
+        if let Mode::Polled { old_flags } = self.mode {
+            // SAFETY: restores the flags read at registration; no memory effects.
+            unsafe { libc::fcntl(STDIN_FD, libc::F_SETFL, old_flags) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_chunks_and_crlf() {
+        let mut lines = StdinLines {
+            mode: Mode::Direct,
+            buf: Vec::new(),
+            eof: false,
+        };
+        let mut out = Vec::new();
+        lines.take_lines(b"one\r\ntw", &mut out);
+        lines.take_lines(b"o\n\nthree", &mut out);
+        assert_eq!(out, vec!["one", "two", ""]);
+        assert_eq!(lines.buf, b"three");
+    }
+}

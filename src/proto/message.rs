@@ -1,0 +1,989 @@
+//! Every message of the hub protocol as an enum variant, with its encoding and decoding.
+//!
+//! A message is one frame; its first payload byte is the message type. Integers are
+//! big-endian; strings are a u16 byte length then UTF-8; lists are a u16 count.
+
+use super::frame;
+use super::status::Status;
+use byteorder::{BigEndian, ByteOrder};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The four bytes that open every hello, both ways.
+pub const MAGIC: [u8; 4] = *b"PHUB";
+/// The protocol version this build speaks.
+pub const VERSION: u16 = 1;
+/// A BLAKE3 content hash.
+pub type Hash = [u8; 32];
+
+/// What kind of connection a hello opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A person's (or script's) session: accounts, chat, index.
+    Session = 0,
+}
+
+/// A published file as the index knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+    pub hash: Hash,
+}
+
+/// One search hit: a name and hash with the users online who hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub file: FileInfo,
+    pub owners: Vec<String>,
+}
+
+/// A peer that holds a file, where to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub user: String,
+    pub addr: SocketAddr,
+}
+
+/// The typed part of a reply, beside its status and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// Users online now (login result).
+    Online(u32),
+    /// Names of users (the `users` command).
+    Users(Vec<String>),
+    /// Files (what I published, a user's files).
+    Files(Vec<FileInfo>),
+    /// Search results and whether they were cut.
+    Search {
+        hits: Vec<SearchHit>,
+        truncated: bool,
+    },
+    /// Lookup results: the file and who holds it now.
+    Holders {
+        file: FileInfo,
+        holders: Vec<Holder>,
+    },
+}
+
+/// Messages a client sends to the hub. `tag` is chosen by the client and echoed in the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMsg {
+    Hello {
+        version: u16,
+        role: Role,
+    },
+    Register {
+        tag: u32,
+        user: String,
+        password: String,
+    },
+    Login {
+        tag: u32,
+        user: String,
+        password: String,
+        peer_port: u16,
+    },
+    Logout {
+        tag: u32,
+    },
+    Passwd {
+        tag: u32,
+        old: String,
+        new: String,
+    },
+    Users {
+        tag: u32,
+    },
+    /// The cheapest request: answered 200 at once (benchmarks, keep-alive).
+    Echo {
+        tag: u32,
+    },
+    /// The answer to the hub's [`HubMsg::Ping`].
+    Pong {
+        nonce: u32,
+    },
+    Publish {
+        tag: u32,
+        file: FileInfo,
+    },
+    Unpublish {
+        tag: u32,
+        name: String,
+    },
+    Shared {
+        tag: u32,
+    },
+    Search {
+        tag: u32,
+        text: String,
+    },
+    Lookup {
+        tag: u32,
+        name: String,
+    },
+    Say {
+        tag: u32,
+        text: String,
+    },
+    Msg {
+        tag: u32,
+        to: String,
+        text: String,
+    },
+}
+
+/// Messages the hub sends to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubMsg {
+    Welcome {
+        version: u16,
+        server: String,
+    },
+    Reply {
+        tag: u32,
+        status: Status,
+        message: String,
+        body: Body,
+    },
+    /// Status 203: the hub checks that the client is alive.
+    Ping {
+        nonce: u32,
+    },
+    Chat {
+        from: String,
+        text: String,
+        history: bool,
+    },
+    Private {
+        from: String,
+        text: String,
+    },
+    Join {
+        user: String,
+        online: u32,
+    },
+    Leave {
+        user: String,
+        online: u32,
+        reason: String,
+    },
+    Announce {
+        text: String,
+    },
+    /// The hub ends this session (kick 200, ban 423) and keeps the connection.
+    Kicked {
+        status: Status,
+        reason: String,
+    },
+    /// The hub closes the connection after this (bad hello 400, full or shutting down 503).
+    Bye {
+        status: Status,
+        reason: String,
+    },
+}
+
+/// Why a payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Truncated,
+    UnknownType(u8),
+    BadUtf8,
+    BadMagic,
+    BadValue(&'static str),
+    TrailingBytes,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated => f.write_str("message truncated"),
+            DecodeError::UnknownType(t) => write!(f, "unknown message type {t:#04x}"),
+            DecodeError::BadUtf8 => f.write_str("text is not valid UTF-8"),
+            DecodeError::BadMagic => f.write_str("not a peerhub hello"),
+            DecodeError::BadValue(what) => write!(f, "bad value for {what}"),
+            DecodeError::TrailingBytes => f.write_str("trailing bytes after message"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+mod kind {
+    pub const HELLO: u8 = 0x01;
+    pub const WELCOME: u8 = 0x02;
+    pub const REGISTER: u8 = 0x10;
+    pub const LOGIN: u8 = 0x11;
+    pub const LOGOUT: u8 = 0x12;
+    pub const PASSWD: u8 = 0x13;
+    pub const USERS: u8 = 0x14;
+    pub const ECHO: u8 = 0x15;
+    pub const PONG: u8 = 0x16;
+    pub const PUBLISH: u8 = 0x20;
+    pub const UNPUBLISH: u8 = 0x21;
+    pub const SHARED: u8 = 0x22;
+    pub const SEARCH: u8 = 0x23;
+    pub const LOOKUP: u8 = 0x24;
+    pub const SAY: u8 = 0x30;
+    pub const MSG: u8 = 0x31;
+    pub const REPLY: u8 = 0x40;
+    pub const PING: u8 = 0x50;
+    pub const CHAT: u8 = 0x51;
+    pub const PRIVATE: u8 = 0x52;
+    pub const JOIN: u8 = 0x53;
+    pub const LEAVE: u8 = 0x54;
+    pub const ANNOUNCE: u8 = 0x55;
+    pub const KICKED: u8 = 0x56;
+    pub const BYE: u8 = 0x57;
+}
+
+mod body {
+    pub const NONE: u8 = 0;
+    pub const ONLINE: u8 = 1;
+    pub const USERS: u8 = 2;
+    pub const FILES: u8 = 3;
+    pub const SEARCH: u8 = 4;
+    pub const HOLDERS: u8 = 5;
+}
+
+/// Appends fields to a frame being built.
+struct Writer<'a>(&'a mut Vec<u8>);
+
+impl Writer<'_> {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    /// Strings longer than u16::MAX bytes are cut at a character boundary; callers
+    /// validate lengths long before that.
+    fn str(&mut self, s: &str) {
+        let mut end = s.len().min(u16::MAX as usize);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.u16(end as u16);
+        self.0.extend_from_slice(&s.as_bytes()[..end]);
+    }
+    fn count(&mut self, n: usize) {
+        self.u16(n.min(u16::MAX as usize) as u16);
+    }
+    fn strs(&mut self, items: &[String]) {
+        self.count(items.len());
+        for s in items.iter().take(u16::MAX as usize) {
+            self.str(s);
+        }
+    }
+    fn file(&mut self, f: &FileInfo) {
+        self.str(&f.name);
+        self.u64(f.size);
+        self.0.extend_from_slice(&f.hash);
+    }
+    fn addr(&mut self, a: &SocketAddr) {
+        match a.ip() {
+            IpAddr::V4(ip) => {
+                self.u8(4);
+                self.0.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                self.u8(6);
+                self.0.extend_from_slice(&ip.octets());
+            }
+        }
+        self.u16(a.port());
+    }
+}
+
+/// Reads fields from a payload, never past its end.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(BigEndian::read_u16(self.take(2)?))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(BigEndian::read_u32(self.take(4)?))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(BigEndian::read_u64(self.take(8)?))
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::BadValue("flag")),
+        }
+    }
+    fn str(&mut self) -> Result<String, DecodeError> {
+        let len = self.u16()? as usize;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::BadUtf8)
+    }
+    /// A list count, checked against the bytes left so a lying count cannot reserve memory.
+    fn count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
+        let n = self.u16()? as usize;
+        if n * min_item_bytes > self.buf.len() {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n)
+    }
+    fn strs(&mut self) -> Result<Vec<String>, DecodeError> {
+        let n = self.count(2)?;
+        (0..n).map(|_| self.str()).collect()
+    }
+    fn hash(&mut self) -> Result<Hash, DecodeError> {
+        let mut h = [0; 32];
+        h.copy_from_slice(self.take(32)?);
+        Ok(h)
+    }
+    fn file(&mut self) -> Result<FileInfo, DecodeError> {
+        Ok(FileInfo {
+            name: self.str()?,
+            size: self.u64()?,
+            hash: self.hash()?,
+        })
+    }
+    fn addr(&mut self) -> Result<SocketAddr, DecodeError> {
+        let ip = match self.u8()? {
+            4 => {
+                let b: [u8; 4] = self
+                    .take(4)?
+                    .try_into()
+                    .map_err(|_| DecodeError::Truncated)?;
+                IpAddr::V4(Ipv4Addr::from(b))
+            }
+            6 => {
+                let b: [u8; 16] = self
+                    .take(16)?
+                    .try_into()
+                    .map_err(|_| DecodeError::Truncated)?;
+                IpAddr::V6(Ipv6Addr::from(b))
+            }
+            _ => return Err(DecodeError::BadValue("address family")),
+        };
+        Ok(SocketAddr::new(ip, self.u16()?))
+    }
+    fn end(self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+}
+
+/// Build one frame: prefix, type byte, then whatever `fields` writes.
+fn framed(out: &mut Vec<u8>, ty: u8, fields: impl FnOnce(&mut Writer)) {
+    let start = frame::begin(out);
+    let mut w = Writer(out);
+    w.u8(ty);
+    fields(&mut w);
+    frame::finish(out, start);
+}
+
+impl ClientMsg {
+    /// Append this message as one frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use ClientMsg::*;
+        match self {
+            Hello { version, role } => framed(out, kind::HELLO, |w| {
+                w.0.extend_from_slice(&MAGIC);
+                w.u16(*version);
+                w.u8(*role as u8);
+            }),
+            Register {
+                tag,
+                user,
+                password,
+            } => framed(out, kind::REGISTER, |w| {
+                w.u32(*tag);
+                w.str(user);
+                w.str(password);
+            }),
+            Login {
+                tag,
+                user,
+                password,
+                peer_port,
+            } => framed(out, kind::LOGIN, |w| {
+                w.u32(*tag);
+                w.str(user);
+                w.str(password);
+                w.u16(*peer_port);
+            }),
+            Logout { tag } => framed(out, kind::LOGOUT, |w| w.u32(*tag)),
+            Passwd { tag, old, new } => framed(out, kind::PASSWD, |w| {
+                w.u32(*tag);
+                w.str(old);
+                w.str(new);
+            }),
+            Users { tag } => framed(out, kind::USERS, |w| w.u32(*tag)),
+            Echo { tag } => framed(out, kind::ECHO, |w| w.u32(*tag)),
+            Pong { nonce } => framed(out, kind::PONG, |w| w.u32(*nonce)),
+            Publish { tag, file } => framed(out, kind::PUBLISH, |w| {
+                w.u32(*tag);
+                w.file(file);
+            }),
+            Unpublish { tag, name } => framed(out, kind::UNPUBLISH, |w| {
+                w.u32(*tag);
+                w.str(name);
+            }),
+            Shared { tag } => framed(out, kind::SHARED, |w| w.u32(*tag)),
+            Search { tag, text } => framed(out, kind::SEARCH, |w| {
+                w.u32(*tag);
+                w.str(text);
+            }),
+            Lookup { tag, name } => framed(out, kind::LOOKUP, |w| {
+                w.u32(*tag);
+                w.str(name);
+            }),
+            Say { tag, text } => framed(out, kind::SAY, |w| {
+                w.u32(*tag);
+                w.str(text);
+            }),
+            Msg { tag, to, text } => framed(out, kind::MSG, |w| {
+                w.u32(*tag);
+                w.str(to);
+                w.str(text);
+            }),
+        }
+    }
+
+    /// Decode one frame payload.
+    pub fn decode(payload: &[u8]) -> Result<ClientMsg, DecodeError> {
+        use ClientMsg::*;
+        let mut r = Reader { buf: payload };
+        let msg = match r.u8()? {
+            kind::HELLO => {
+                if r.take(4).map_err(|_| DecodeError::BadMagic)? != MAGIC {
+                    return Err(DecodeError::BadMagic);
+                }
+                let version = r.u16()?;
+                let role = match r.u8()? {
+                    0 => Role::Session,
+                    _ => return Err(DecodeError::BadValue("role")),
+                };
+                Hello { version, role }
+            }
+            kind::REGISTER => Register {
+                tag: r.u32()?,
+                user: r.str()?,
+                password: r.str()?,
+            },
+            kind::LOGIN => Login {
+                tag: r.u32()?,
+                user: r.str()?,
+                password: r.str()?,
+                peer_port: r.u16()?,
+            },
+            kind::LOGOUT => Logout { tag: r.u32()? },
+            kind::PASSWD => Passwd {
+                tag: r.u32()?,
+                old: r.str()?,
+                new: r.str()?,
+            },
+            kind::USERS => Users { tag: r.u32()? },
+            kind::ECHO => Echo { tag: r.u32()? },
+            kind::PONG => Pong { nonce: r.u32()? },
+            kind::PUBLISH => Publish {
+                tag: r.u32()?,
+                file: r.file()?,
+            },
+            kind::UNPUBLISH => Unpublish {
+                tag: r.u32()?,
+                name: r.str()?,
+            },
+            kind::SHARED => Shared { tag: r.u32()? },
+            kind::SEARCH => Search {
+                tag: r.u32()?,
+                text: r.str()?,
+            },
+            kind::LOOKUP => Lookup {
+                tag: r.u32()?,
+                name: r.str()?,
+            },
+            kind::SAY => Say {
+                tag: r.u32()?,
+                text: r.str()?,
+            },
+            kind::MSG => Msg {
+                tag: r.u32()?,
+                to: r.str()?,
+                text: r.str()?,
+            },
+            other => return Err(DecodeError::UnknownType(other)),
+        };
+        r.end()?;
+        Ok(msg)
+    }
+
+    /// The tag of a request, if it carries one.
+    pub fn tag(&self) -> Option<u32> {
+        use ClientMsg::*;
+        match self {
+            Hello { .. } | Pong { .. } => None,
+            Register { tag, .. }
+            | Login { tag, .. }
+            | Logout { tag }
+            | Passwd { tag, .. }
+            | Users { tag }
+            | Echo { tag }
+            | Publish { tag, .. }
+            | Unpublish { tag, .. }
+            | Shared { tag }
+            | Search { tag, .. }
+            | Lookup { tag, .. }
+            | Say { tag, .. }
+            | Msg { tag, .. } => Some(*tag),
+        }
+    }
+}
+
+impl HubMsg {
+    /// Append this message as one frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use HubMsg::*;
+        match self {
+            Welcome { version, server } => framed(out, kind::WELCOME, |w| {
+                w.0.extend_from_slice(&MAGIC);
+                w.u16(*version);
+                w.str(server);
+            }),
+            Reply {
+                tag,
+                status,
+                message,
+                body,
+            } => framed(out, kind::REPLY, |w| {
+                w.u32(*tag);
+                w.u16(status.0);
+                w.str(message);
+                encode_body(w, body);
+            }),
+            Ping { nonce } => framed(out, kind::PING, |w| w.u32(*nonce)),
+            Chat {
+                from,
+                text,
+                history,
+            } => framed(out, kind::CHAT, |w| {
+                w.str(from);
+                w.str(text);
+                w.u8(*history as u8);
+            }),
+            Private { from, text } => framed(out, kind::PRIVATE, |w| {
+                w.str(from);
+                w.str(text);
+            }),
+            Join { user, online } => framed(out, kind::JOIN, |w| {
+                w.str(user);
+                w.u32(*online);
+            }),
+            Leave {
+                user,
+                online,
+                reason,
+            } => framed(out, kind::LEAVE, |w| {
+                w.str(user);
+                w.u32(*online);
+                w.str(reason);
+            }),
+            Announce { text } => framed(out, kind::ANNOUNCE, |w| w.str(text)),
+            Kicked { status, reason } => framed(out, kind::KICKED, |w| {
+                w.u16(status.0);
+                w.str(reason);
+            }),
+            Bye { status, reason } => framed(out, kind::BYE, |w| {
+                w.u16(status.0);
+                w.str(reason);
+            }),
+        }
+    }
+
+    /// This message as one standalone frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decode one frame payload.
+    pub fn decode(payload: &[u8]) -> Result<HubMsg, DecodeError> {
+        use HubMsg::*;
+        let mut r = Reader { buf: payload };
+        let msg = match r.u8()? {
+            kind::WELCOME => {
+                if r.take(4).map_err(|_| DecodeError::BadMagic)? != MAGIC {
+                    return Err(DecodeError::BadMagic);
+                }
+                Welcome {
+                    version: r.u16()?,
+                    server: r.str()?,
+                }
+            }
+            kind::REPLY => Reply {
+                tag: r.u32()?,
+                status: Status(r.u16()?),
+                message: r.str()?,
+                body: decode_body(&mut r)?,
+            },
+            kind::PING => Ping { nonce: r.u32()? },
+            kind::CHAT => Chat {
+                from: r.str()?,
+                text: r.str()?,
+                history: r.bool()?,
+            },
+            kind::PRIVATE => Private {
+                from: r.str()?,
+                text: r.str()?,
+            },
+            kind::JOIN => Join {
+                user: r.str()?,
+                online: r.u32()?,
+            },
+            kind::LEAVE => Leave {
+                user: r.str()?,
+                online: r.u32()?,
+                reason: r.str()?,
+            },
+            kind::ANNOUNCE => Announce { text: r.str()? },
+            kind::KICKED => Kicked {
+                status: Status(r.u16()?),
+                reason: r.str()?,
+            },
+            kind::BYE => Bye {
+                status: Status(r.u16()?),
+                reason: r.str()?,
+            },
+            other => return Err(DecodeError::UnknownType(other)),
+        };
+        r.end()?;
+        Ok(msg)
+    }
+}
+
+fn encode_body(w: &mut Writer, body: &Body) {
+    match body {
+        Body::None => w.u8(body::NONE),
+        Body::Online(n) => {
+            w.u8(body::ONLINE);
+            w.u32(*n);
+        }
+        Body::Users(users) => {
+            w.u8(body::USERS);
+            w.strs(users);
+        }
+        Body::Files(files) => {
+            w.u8(body::FILES);
+            w.count(files.len());
+            files.iter().for_each(|f| w.file(f));
+        }
+        Body::Search { hits, truncated } => {
+            w.u8(body::SEARCH);
+            w.u8(*truncated as u8);
+            w.count(hits.len());
+            for hit in hits {
+                w.file(&hit.file);
+                w.strs(&hit.owners);
+            }
+        }
+        Body::Holders { file, holders } => {
+            w.u8(body::HOLDERS);
+            w.file(file);
+            w.count(holders.len());
+            for h in holders {
+                w.str(&h.user);
+                w.addr(&h.addr);
+            }
+        }
+    }
+}
+
+/// Smallest encoded file entry: empty name (2) + size (8) + hash (32).
+const MIN_FILE_BYTES: usize = 42;
+
+fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
+    Ok(match r.u8()? {
+        body::NONE => Body::None,
+        body::ONLINE => Body::Online(r.u32()?),
+        body::USERS => Body::Users(r.strs()?),
+        body::FILES => {
+            let n = r.count(MIN_FILE_BYTES)?;
+            Body::Files((0..n).map(|_| r.file()).collect::<Result<_, _>>()?)
+        }
+        body::SEARCH => {
+            let truncated = r.bool()?;
+            let n = r.count(MIN_FILE_BYTES + 2)?;
+            let hits = (0..n)
+                .map(|_| {
+                    Ok(SearchHit {
+                        file: r.file()?,
+                        owners: r.strs()?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Body::Search { hits, truncated }
+        }
+        body::HOLDERS => {
+            let file = r.file()?;
+            let n = r.count(2 + 7)?;
+            let holders = (0..n)
+                .map(|_| {
+                    Ok(Holder {
+                        user: r.str()?,
+                        addr: r.addr()?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Body::Holders { file, holders }
+        }
+        _ => return Err(DecodeError::BadValue("reply body")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload_of(frame_bytes: &[u8]) -> &[u8] {
+        let (used, payload) = frame::try_parse(frame_bytes, usize::MAX).unwrap().unwrap();
+        assert_eq!(used, frame_bytes.len());
+        payload
+    }
+
+    fn file(name: &str) -> FileInfo {
+        FileInfo {
+            name: name.into(),
+            size: 1234,
+            hash: [7; 32],
+        }
+    }
+
+    fn client_samples() -> Vec<ClientMsg> {
+        use ClientMsg::*;
+        vec![
+            Hello {
+                version: VERSION,
+                role: Role::Session,
+            },
+            Register {
+                tag: 1,
+                user: "alice".into(),
+                password: "pass word ü".into(),
+            },
+            Login {
+                tag: 2,
+                user: "alice".into(),
+                password: "pw".into(),
+                peer_port: 40000,
+            },
+            Logout { tag: 3 },
+            Passwd {
+                tag: 4,
+                old: "a".into(),
+                new: "b".into(),
+            },
+            Users { tag: 5 },
+            Echo { tag: u32::MAX },
+            Pong { nonce: 9 },
+            Publish {
+                tag: 6,
+                file: file("report.pdf"),
+            },
+            Unpublish {
+                tag: 7,
+                name: "x".into(),
+            },
+            Shared { tag: 8 },
+            Search {
+                tag: 9,
+                text: "rep".into(),
+            },
+            Lookup {
+                tag: 10,
+                name: "report.pdf".into(),
+            },
+            Say {
+                tag: 11,
+                text: "hello all".into(),
+            },
+            Msg {
+                tag: 12,
+                to: "bob".into(),
+                text: "psst".into(),
+            },
+        ]
+    }
+
+    fn hub_samples() -> Vec<HubMsg> {
+        use HubMsg::*;
+        let reply = |body| Reply {
+            tag: 3,
+            status: Status::OK,
+            message: "fine".into(),
+            body,
+        };
+        vec![
+            Welcome {
+                version: VERSION,
+                server: "peerhub 0.1".into(),
+            },
+            reply(Body::None),
+            reply(Body::Online(3)),
+            reply(Body::Users(vec!["a".into(), "b".into()])),
+            reply(Body::Files(vec![file("a"), file("b")])),
+            reply(Body::Search {
+                hits: vec![SearchHit {
+                    file: file("a"),
+                    owners: vec!["bob".into()],
+                }],
+                truncated: true,
+            }),
+            reply(Body::Holders {
+                file: file("a"),
+                holders: vec![
+                    Holder {
+                        user: "bob".into(),
+                        addr: "127.0.0.1:4000".parse().unwrap(),
+                    },
+                    Holder {
+                        user: "carol".into(),
+                        addr: "[::1]:5000".parse().unwrap(),
+                    },
+                ],
+            }),
+            Ping { nonce: 77 },
+            Chat {
+                from: "a".into(),
+                text: "hi".into(),
+                history: true,
+            },
+            Private {
+                from: "a".into(),
+                text: "hi".into(),
+            },
+            Join {
+                user: "a".into(),
+                online: 2,
+            },
+            Leave {
+                user: "a".into(),
+                online: 1,
+                reason: "quit".into(),
+            },
+            Announce {
+                text: "maint".into(),
+            },
+            Kicked {
+                status: Status::BANNED,
+                reason: "spam".into(),
+            },
+            Bye {
+                status: Status::UNAVAILABLE,
+                reason: "shutting down".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn client_round_trips() {
+        for msg in client_samples() {
+            let mut out = Vec::new();
+            msg.encode(&mut out);
+            assert_eq!(ClientMsg::decode(payload_of(&out)), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn hub_round_trips() {
+        for msg in hub_samples() {
+            let out = msg.to_frame();
+            assert_eq!(HubMsg::decode(payload_of(&out)), Ok(msg));
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for msg in client_samples() {
+            let mut out = Vec::new();
+            msg.encode(&mut out);
+            let payload = payload_of(&out);
+            for cut in 0..payload.len() {
+                assert!(
+                    ClientMsg::decode(&payload[..cut]).is_err(),
+                    "{msg:?} cut {cut}"
+                );
+            }
+        }
+        for msg in hub_samples() {
+            let out = msg.to_frame();
+            let payload = payload_of(&out);
+            for cut in 0..payload.len() {
+                assert!(
+                    HubMsg::decode(&payload[..cut]).is_err(),
+                    "{msg:?} cut {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_type_bad_utf8_trailing_and_magic() {
+        assert_eq!(
+            ClientMsg::decode(&[0xEE]),
+            Err(DecodeError::UnknownType(0xEE))
+        );
+        let bad_utf8 = [kind::SAY, 0, 0, 0, 1, 0, 2, 0xC3, 0x28];
+        assert_eq!(ClientMsg::decode(&bad_utf8), Err(DecodeError::BadUtf8));
+        assert_eq!(
+            ClientMsg::decode(&[kind::USERS, 0, 0, 0, 1, 9]),
+            Err(DecodeError::TrailingBytes)
+        );
+        assert_eq!(
+            ClientMsg::decode(&[kind::HELLO, b'H', b'T', b'T', b'P', 0, 1, 0]),
+            Err(DecodeError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn lying_list_count_reserves_nothing() {
+        // A users reply claiming 65535 names in a few bytes.
+        let payload = [
+            kind::REPLY,
+            0,
+            0,
+            0,
+            1,
+            0,
+            200,
+            0,
+            0,
+            body::USERS,
+            0xFF,
+            0xFF,
+        ];
+        assert_eq!(HubMsg::decode(&payload), Err(DecodeError::Truncated));
+    }
+}

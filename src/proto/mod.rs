@@ -1,0 +1,6 @@
+//! The wire format: frames, messages, status codes and name rules. Pure: no I/O.
+
+pub mod frame;
+pub mod message;
+pub mod names;
+pub mod status;

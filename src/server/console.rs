@@ -1,0 +1,143 @@
+//! Operator commands typed on the hub's stdin: a pure parser.
+
+/// One console command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleCommand {
+    Help,
+    Users,
+    Kick { user: String },
+    Ban { user: String, minutes: Option<u64> },
+    Unban { user: String },
+    Say { text: String },
+    Ping { user: String },
+    Stats,
+    Shutdown,
+}
+
+/// A console line that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleError {
+    pub command: String,
+    pub message: String,
+}
+
+/// The console's help, one line per command.
+pub const HELP: &[&str] = &[
+    "help                   this list",
+    "users                  who is online, with their peer addresses",
+    "ping <user>            a live round trip to that user's client",
+    "say <text>             an announcement to everyone online",
+    "kick <user>            end that user's session",
+    "ban <user> [minutes]   refuse that account's logins (no minutes: until unban)",
+    "unban <user>           lift a ban",
+    "stats                  counters: connections, users, accounts, lookups, chat",
+    "shutdown               tell everyone, close, exit",
+];
+
+/// Parse a console line; `None` for a blank line or a `#` comment.
+pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
+    let line = line.trim_start();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let word = word.to_ascii_lowercase();
+    let args: Vec<&str> = rest.split_whitespace().collect();
+    let usage = |u: &str| ConsoleError {
+        command: word.clone(),
+        message: format!("usage: {u}"),
+    };
+    let one_user = |u: &str| match args.as_slice() {
+        [user] => Ok((*user).to_owned()),
+        _ => Err(usage(u)),
+    };
+    let command = match word.as_str() {
+        "help" => ConsoleCommand::Help,
+        "users" => ConsoleCommand::Users,
+        "stats" => ConsoleCommand::Stats,
+        "shutdown" => ConsoleCommand::Shutdown,
+        "kick" => ConsoleCommand::Kick {
+            user: one_user("kick <user>")?,
+        },
+        "unban" => ConsoleCommand::Unban {
+            user: one_user("unban <user>")?,
+        },
+        "ping" => ConsoleCommand::Ping {
+            user: one_user("ping <user>")?,
+        },
+        "ban" => match args.as_slice() {
+            [user] => ConsoleCommand::Ban {
+                user: (*user).to_owned(),
+                minutes: None,
+            },
+            [user, minutes] => match minutes.parse::<u64>() {
+                Ok(m) if m > 0 => ConsoleCommand::Ban {
+                    user: (*user).to_owned(),
+                    minutes: Some(m),
+                },
+                _ => {
+                    return Err(usage(
+                        "ban <user> [minutes]  (minutes: a whole number above 0)",
+                    ))
+                }
+            },
+            _ => return Err(usage("ban <user> [minutes]")),
+        },
+        "say" => {
+            let text = rest.trim_start().trim_end_matches(['\r', '\n']);
+            if text.is_empty() {
+                return Err(usage("say <text>"));
+            }
+            ConsoleCommand::Say {
+                text: text.to_owned(),
+            }
+        }
+        _ => {
+            return Err(ConsoleError {
+                message: format!("unknown command {word:?}; type help for the list"),
+                command: word,
+            })
+        }
+    };
+    Ok(Some(command))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse("  "), Ok(None));
+        assert_eq!(parse("# note"), Ok(None));
+        assert_eq!(parse("USERS"), Ok(Some(ConsoleCommand::Users)));
+        assert_eq!(
+            parse("kick bob"),
+            Ok(Some(ConsoleCommand::Kick { user: "bob".into() }))
+        );
+        assert_eq!(
+            parse("ban bob 5"),
+            Ok(Some(ConsoleCommand::Ban {
+                user: "bob".into(),
+                minutes: Some(5)
+            }))
+        );
+        assert_eq!(
+            parse("say  hello   there "),
+            Ok(Some(ConsoleCommand::Say {
+                text: "hello   there ".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse("kick").unwrap_err().message, "usage: kick <user>");
+        assert!(parse("ban bob soon").is_err());
+        assert!(parse("ban bob 0").is_err());
+        assert!(parse("say").is_err());
+        let e = parse("frob").unwrap_err();
+        assert_eq!(e.command, "frob");
+        assert!(e.message.contains("unknown command"));
+    }
+}

@@ -1,0 +1,1121 @@
+//! The hub's pure state: sessions, accounts, chat and liveness. Messages and the time go
+//! in; frames to send, connections to close, deadlines and console lines come out.
+
+use super::accounts::AccountError;
+use super::console::{self, ConsoleCommand};
+use super::db::Db;
+use super::limits::{AuthLimiter, TokenBucket};
+use crate::output::{CommandResult, Event};
+use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
+use crate::proto::names;
+use crate::proto::status::Status;
+use log::{debug, info, warn};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A connection, as the loop names it (its slab key).
+pub type ConnId = usize;
+
+/// Longest chat text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// Limits and intervals, all settable from the command line.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// A connection must say hello within this.
+    pub hello_timeout: Duration,
+    /// A connection that never logs in is closed after this much quiet.
+    pub idle_timeout: Duration,
+    /// A logged-in client quiet for this long is pinged.
+    pub ping_interval: Duration,
+    /// A ping unanswered for this long drops the client.
+    pub ping_timeout: Duration,
+    /// Failed logins and registrations per address per minute (0: no limit).
+    pub auth_rate: u32,
+    /// Chat messages per second per user (0: no limit).
+    pub chat_rate: f64,
+    /// Chat messages replayed to whoever joins.
+    pub history: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            hello_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(10),
+            auth_rate: 10,
+            chat_rate: 20.0,
+            history: 20,
+        }
+    }
+}
+
+impl HubConfig {
+    /// The chat burst allowance: two seconds' worth, at least five messages.
+    fn chat_burst(&self) -> f64 {
+        (self.chat_rate * 2.0).max(5.0)
+    }
+}
+
+/// What the loop must do after the hub handled something.
+#[derive(Debug)]
+pub enum Action {
+    /// Queue a frame for one connection.
+    Send(ConnId, Vec<u8>),
+    /// Queue a frame encoded once and shared among recipients.
+    Share(ConnId, Rc<[u8]>),
+    /// Close a connection once its queued bytes are flushed (or at once if they cannot be).
+    Close(ConnId),
+    /// Call [`Hub::on_timer`] for this connection at this instant.
+    Arm(Instant, ConnId, u64),
+    /// Print a console result.
+    Result(CommandResult),
+    /// Print a console notification.
+    Event(Event),
+    /// Everyone was told; exit the loop once queues are flushed.
+    Exit,
+}
+
+/// Where a connection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    AwaitHello,
+    Anonymous,
+    LoggedIn(String),
+}
+
+/// Why a ping was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PingPurpose {
+    Liveness,
+    /// The console's `ping <user>` typed on line `id`.
+    Console {
+        id: u64,
+    },
+}
+
+#[derive(Debug)]
+struct PendingPing {
+    nonce: u32,
+    sent: Instant,
+    purpose: PingPurpose,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+struct Session {
+    serial: u64,
+    addr: SocketAddr,
+    phase: Phase,
+    peer_port: u16,
+    opened: Instant,
+    last_heard: Instant,
+    pings: Vec<PendingPing>,
+    armed: Option<Instant>,
+    chat: TokenBucket,
+}
+
+/// Counters for `stats`.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub connections_total: u64,
+    pub lookups: u64,
+    pub chat_relayed: u64,
+}
+
+/// The hub.
+pub struct Hub {
+    config: HubConfig,
+    db: Db,
+    sessions: HashMap<ConnId, Session>,
+    online: HashMap<String, ConnId>,
+    history: VecDeque<(String, String)>,
+    auth: AuthLimiter,
+    counters: Counters,
+    next_serial: u64,
+    next_nonce: u32,
+    shutting_down: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Vec<u8> {
+    HubMsg::Reply {
+        tag,
+        status,
+        message: message.into(),
+        body,
+    }
+    .to_frame()
+}
+
+impl Hub {
+    /// A hub over an open database.
+    pub fn new(config: HubConfig, db: Db) -> Hub {
+        Hub {
+            auth: AuthLimiter::new(config.auth_rate),
+            config,
+            db,
+            sessions: HashMap::new(),
+            online: HashMap::new(),
+            history: VecDeque::new(),
+            counters: Counters::default(),
+            next_serial: 1,
+            next_nonce: 1,
+            shutting_down: false,
+        }
+    }
+
+    /// Users online now.
+    pub fn online_count(&self) -> usize {
+        self.online.len()
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// A new connection was accepted.
+    pub fn on_connect(
+        &mut self,
+        conn: ConnId,
+        addr: SocketAddr,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.counters.connections_total += 1;
+        self.sessions.insert(
+            conn,
+            Session {
+                serial,
+                addr,
+                phase: Phase::AwaitHello,
+                peer_port: 0,
+                opened: now,
+                last_heard: now,
+                pings: Vec::new(),
+                armed: None,
+                chat: TokenBucket::new(self.config.chat_burst(), now),
+            },
+        );
+        info!("connect from {addr}");
+        out.push(Action::Event(
+            Event::new("connect", format!("connect from {addr}")).field("addr", addr.to_string()),
+        ));
+        self.schedule(conn, now, out);
+    }
+
+    /// A frame from `conn` that failed to decode as a message. The frame boundary is
+    /// intact, so a request is answered 400 and the connection carries on; a bad hello closes it.
+    pub fn on_bad_message(
+        &mut self,
+        conn: ConnId,
+        payload_tag: Option<u32>,
+        why: &str,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        if session.phase == Phase::AwaitHello {
+            warn!("{}: not a peerhub hello ({why}); closing", session.addr);
+            self.bye(
+                conn,
+                Status::BAD_REQUEST,
+                "not a peerhub client: expected a peerhub hello",
+                out,
+            );
+            return;
+        }
+        warn!("{}: bad message: {why}", session.addr);
+        out.push(Action::Send(
+            conn,
+            reply(
+                payload_tag.unwrap_or(0),
+                Status::BAD_REQUEST,
+                format!("bad request: {why}"),
+                Body::None,
+            ),
+        ));
+    }
+
+    /// A framing error (oversized or empty frame): the stream cannot be trusted; close it.
+    pub fn on_bad_frame(&mut self, conn: ConnId, why: &str, out: &mut Vec<Action>) {
+        if let Some(session) = self.sessions.get(&conn) {
+            warn!("{}: {why}; closing", session.addr);
+        }
+        self.bye(conn, Status::TOO_LARGE, &format!("bad frame: {why}"), out);
+    }
+
+    /// Tell a connection why it is closed, then close it.
+    fn bye(&mut self, conn: ConnId, status: Status, reason: &str, out: &mut Vec<Action>) {
+        out.push(Action::Send(
+            conn,
+            HubMsg::Bye {
+                status,
+                reason: reason.into(),
+            }
+            .to_frame(),
+        ));
+        out.push(Action::Close(conn));
+    }
+
+    /// One decoded message from `conn`.
+    pub fn on_message(
+        &mut self,
+        conn: ConnId,
+        msg: ClientMsg,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        session.last_heard = now;
+        if session.phase == Phase::AwaitHello {
+            match msg {
+                ClientMsg::Hello {
+                    version: VERSION,
+                    role: Role::Session,
+                } => {
+                    session.phase = Phase::Anonymous;
+                    out.push(Action::Send(
+                        conn,
+                        HubMsg::Welcome {
+                            version: VERSION,
+                            server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
+                        }
+                        .to_frame(),
+                    ));
+                    self.schedule(conn, now, out);
+                }
+                ClientMsg::Hello { version, .. } => {
+                    let text = format!(
+                        "protocol version {version} is not supported (this hub speaks {VERSION})"
+                    );
+                    self.bye(conn, Status::BAD_REQUEST, &text, out);
+                }
+                _ => self.bye(
+                    conn,
+                    Status::BAD_REQUEST,
+                    "not a peerhub client: expected a peerhub hello",
+                    out,
+                ),
+            }
+            return;
+        }
+        let user = match &session.phase {
+            Phase::LoggedIn(user) => Some(user.clone()),
+            _ => None,
+        };
+        match msg {
+            ClientMsg::Hello { .. } => out.push(Action::Send(
+                conn,
+                reply(0, Status::BAD_REQUEST, "hello was already said", Body::None),
+            )),
+            ClientMsg::Pong { nonce } => self.on_pong(conn, nonce, now, out),
+            ClientMsg::Echo { tag } => out.push(Action::Send(
+                conn,
+                reply(tag, Status::OK, "pong", Body::None),
+            )),
+            ClientMsg::Register {
+                tag,
+                user: name,
+                password,
+            } => self.register(conn, tag, &name, &password, now, out),
+            ClientMsg::Login {
+                tag,
+                user: name,
+                password,
+                peer_port,
+            } => self.login(conn, tag, &name, &password, peer_port, now, out),
+            other => match user {
+                None => {
+                    let tag = other.tag().unwrap_or(0);
+                    out.push(Action::Send(
+                        conn,
+                        reply(
+                            tag,
+                            Status::NOT_LOGGED_IN,
+                            "not logged in: login first",
+                            Body::None,
+                        ),
+                    ));
+                }
+                Some(user) => self.logged_in_request(conn, &user, other, now, out),
+            },
+        }
+    }
+
+    fn logged_in_request(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        msg: ClientMsg,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        match msg {
+            ClientMsg::Logout { tag } => {
+                out.push(Action::Send(
+                    conn,
+                    reply(tag, Status::LEFT, "logged out", Body::None),
+                ));
+                self.end_session(conn, "logout", out);
+            }
+            ClientMsg::Passwd { tag, old, new } => {
+                let (status, text) =
+                    if new.is_empty() || new.len() > super::accounts::MAX_PASSWORD_BYTES {
+                        (
+                            Status::BAD_REQUEST,
+                            "the new password must be 1-256 bytes".to_string(),
+                        )
+                    } else {
+                        match self.db.change_password(user, &old, &new) {
+                            Ok(()) => (Status::OK, "password changed".to_string()),
+                            Err(e) => account_failure(&e),
+                        }
+                    };
+                out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+            }
+            ClientMsg::Users { tag } => {
+                let users = self.user_names();
+                let text = format!("{} online", users.len());
+                out.push(Action::Send(
+                    conn,
+                    reply(tag, Status::OK, text, Body::Users(users)),
+                ));
+            }
+            ClientMsg::Say { tag, text } => self.say(conn, tag, user, &text, now, out),
+            ClientMsg::Msg { tag, to, text } => self.private(conn, tag, user, &to, &text, now, out),
+            other => {
+                let tag = other.tag().unwrap_or(0);
+                out.push(Action::Send(
+                    conn,
+                    reply(
+                        tag,
+                        Status::BAD_REQUEST,
+                        "request not supported by this hub",
+                        Body::None,
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn user_names(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.online.keys().cloned().collect();
+        users.sort();
+        users
+    }
+
+    fn register(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        name: &str,
+        password: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
+            return;
+        };
+        let (status, text) = if let Err(e) = names::check_user(name) {
+            (Status::INVALID_NAME, e.to_string())
+        } else if password.is_empty() || password.len() > super::accounts::MAX_PASSWORD_BYTES {
+            (
+                Status::BAD_REQUEST,
+                "the password must be 1-256 bytes".to_string(),
+            )
+        } else if !self.auth.allowed(ip, now) {
+            (
+                Status::RATE_LIMITED,
+                "too many attempts from your address; wait a minute".to_string(),
+            )
+        } else {
+            self.auth.record(ip, now);
+            match self.db.register(name, password) {
+                Ok(()) => {
+                    info!("registered account {name}");
+                    (Status::REGISTERED, format!("registered {name}"))
+                }
+                Err(e) => account_failure(&e),
+            }
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn login(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        name: &str,
+        password: &str,
+        peer_port: u16,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let ip = session.addr.ip();
+        let refuse = |status: Status, text: String, out: &mut Vec<Action>| {
+            out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+        };
+        if let Phase::LoggedIn(current) = &session.phase {
+            return refuse(
+                Status::ALREADY_LOGGED_IN,
+                format!("already logged in as {current}"),
+                out,
+            );
+        }
+        if let Err(e) = names::check_user(name) {
+            return refuse(Status::INVALID_NAME, e.to_string(), out);
+        }
+        if !self.auth.allowed(ip, now) {
+            return refuse(
+                Status::RATE_LIMITED,
+                "too many failed attempts from your address; wait a minute".into(),
+                out,
+            );
+        }
+        if let Err(e) = self.db.verify(name, password) {
+            if matches!(
+                e,
+                AccountError::NoSuchAccount
+                    | AccountError::WrongPassword
+                    | AccountError::BadPassword
+            ) {
+                self.auth.record(ip, now);
+            }
+            let (status, text) = account_failure(&e);
+            return refuse(status, text, out);
+        }
+        match self.db.ban_until(name) {
+            Ok(Some(until)) if until > unix_now() => {
+                let minutes = (until - unix_now()).div_ceil(60);
+                return refuse(
+                    Status::BANNED,
+                    format!("account {name} is banned for {minutes} more minute(s)"),
+                    out,
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let (status, text) = account_failure(&e);
+                return refuse(status, text, out);
+            }
+        }
+        if self.online.contains_key(name) {
+            return refuse(
+                Status::ALREADY_LOGGED_IN,
+                format!("{name} is already logged in"),
+                out,
+            );
+        }
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        session.phase = Phase::LoggedIn(name.to_owned());
+        session.peer_port = peer_port;
+        let addr = session.addr;
+        self.online.insert(name.to_owned(), conn);
+        let online = self.online.len() as u32;
+        info!("login {name} from {addr} (peer port {peer_port}); {online} online");
+        out.push(Action::Event(
+            Event::new(
+                "login",
+                format!("{name} logged in from {addr} ({online} online)"),
+            )
+            .field("user", name),
+        ));
+        out.push(Action::Send(
+            conn,
+            reply(
+                tag,
+                Status::OK,
+                format!("logged in as {name}; {online} online"),
+                Body::Online(online),
+            ),
+        ));
+        for (from, text) in &self.history {
+            out.push(Action::Send(
+                conn,
+                HubMsg::Chat {
+                    from: from.clone(),
+                    text: text.clone(),
+                    history: true,
+                }
+                .to_frame(),
+            ));
+        }
+        let join: Rc<[u8]> = HubMsg::Join {
+            user: name.to_owned(),
+            online,
+        }
+        .to_frame()
+        .into();
+        self.share_with_others(conn, &join, out);
+        self.schedule(conn, now, out);
+    }
+
+    /// Queue one shared frame to everyone logged in except `except`.
+    fn share_with_others(&self, except: ConnId, frame: &Rc<[u8]>, out: &mut Vec<Action>) {
+        for &c in self.online.values() {
+            if c != except {
+                out.push(Action::Share(c, Rc::clone(frame)));
+            }
+        }
+    }
+
+    fn check_text(text: &str) -> Result<(), (Status, String)> {
+        if text.is_empty() {
+            Err((Status::BAD_REQUEST, "empty message".into()))
+        } else if text.len() > MAX_TEXT_BYTES {
+            Err((
+                Status::TOO_LARGE,
+                format!("message longer than {MAX_TEXT_BYTES} bytes"),
+            ))
+        } else if names::has_control_chars(text) {
+            Err((
+                Status::BAD_REQUEST,
+                "message contains control characters".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn chat_allowed(&mut self, conn: ConnId, now: Instant) -> bool {
+        let (rate, burst) = (self.config.chat_rate, self.config.chat_burst());
+        self.sessions
+            .get_mut(&conn)
+            .is_some_and(|s| s.chat.take(rate, burst, now))
+    }
+
+    fn say(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Err((status, why)) = Self::check_text(text) {
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        }
+        if !self.chat_allowed(conn, now) {
+            return out.push(Action::Send(
+                conn,
+                reply(
+                    tag,
+                    Status::RATE_LIMITED,
+                    "slow down: chat flood limit reached",
+                    Body::None,
+                ),
+            ));
+        }
+        let frame: Rc<[u8]> = HubMsg::Chat {
+            from: user.to_owned(),
+            text: text.to_owned(),
+            history: false,
+        }
+        .to_frame()
+        .into();
+        let recipients = self.online.len().saturating_sub(1);
+        self.share_with_others(conn, &frame, out);
+        self.counters.chat_relayed += 1;
+        self.remember(user, text);
+        debug!("chat from {user} to {recipients}");
+        out.push(Action::Send(
+            conn,
+            reply(
+                tag,
+                Status::OK,
+                format!("sent to {recipients} user(s)"),
+                Body::None,
+            ),
+        ));
+    }
+
+    fn remember(&mut self, from: &str, text: &str) {
+        if self.config.history == 0 {
+            return;
+        }
+        if self.history.len() >= self.config.history {
+            self.history.pop_front();
+        }
+        self.history.push_back((from.to_owned(), text.to_owned()));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn private(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        to: &str,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Err((status, why)) = Self::check_text(text) {
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        }
+        let Some(&target) = self.online.get(to) else {
+            let (status, why) = if names::check_user(to).is_err() {
+                (Status::INVALID_NAME, format!("invalid user name {to:?}"))
+            } else {
+                (Status::USER_OFFLINE, format!("{to} is not online"))
+            };
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        };
+        if !self.chat_allowed(conn, now) {
+            return out.push(Action::Send(
+                conn,
+                reply(
+                    tag,
+                    Status::RATE_LIMITED,
+                    "slow down: chat flood limit reached",
+                    Body::None,
+                ),
+            ));
+        }
+        out.push(Action::Send(
+            target,
+            HubMsg::Private {
+                from: user.to_owned(),
+                text: text.to_owned(),
+            }
+            .to_frame(),
+        ));
+        self.counters.chat_relayed += 1;
+        out.push(Action::Send(
+            conn,
+            reply(tag, Status::OK, format!("sent to {to}"), Body::None),
+        ));
+    }
+
+    /// End the logged-in session on `conn` (the connection stays open), telling the others.
+    fn end_session(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Phase::LoggedIn(user) = std::mem::replace(&mut session.phase, Phase::Anonymous) else {
+            return;
+        };
+        session.pings.retain(|p| p.purpose != PingPurpose::Liveness);
+        let console_pings: Vec<u64> = session
+            .pings
+            .drain(..)
+            .filter_map(|p| match p.purpose {
+                PingPurpose::Console { id } => Some(id),
+                PingPurpose::Liveness => None,
+            })
+            .collect();
+        for id in console_pings {
+            out.push(Action::Result(ping_result(id, &user, "offline", None)));
+        }
+        self.online.remove(&user);
+        let online = self.online.len() as u32;
+        info!("leave {user} ({reason}); {online} online");
+        out.push(Action::Event(
+            Event::new("leave", format!("{user} left ({reason}); {online} online"))
+                .field("user", user.as_str())
+                .field("reason", reason),
+        ));
+        let leave: Rc<[u8]> = HubMsg::Leave {
+            user,
+            online,
+            reason: reason.to_owned(),
+        }
+        .to_frame()
+        .into();
+        self.share_with_others(conn, &leave, out);
+    }
+
+    /// The loop closed `conn` (peer gone, error, slow consumer, or our own close).
+    pub fn on_disconnect(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Action>) {
+        self.end_session(conn, reason, out);
+        if let Some(session) = self.sessions.remove(&conn) {
+            debug!("disconnect {} ({reason})", session.addr);
+        }
+    }
+
+    fn on_pong(&mut self, conn: ConnId, nonce: u32, now: Instant, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Some(pos) = session.pings.iter().position(|p| p.nonce == nonce) else {
+            return;
+        };
+        let ping = session.pings.remove(pos);
+        if let (PingPurpose::Console { id }, Phase::LoggedIn(user)) =
+            (&ping.purpose, &session.phase)
+        {
+            let rtt = now.duration_since(ping.sent);
+            out.push(Action::Result(ping_result(*id, user, "alive", Some(rtt))));
+        }
+    }
+
+    fn send_ping(
+        &mut self,
+        conn: ConnId,
+        purpose: PingPurpose,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let nonce = self.next_nonce;
+        self.next_nonce = self.next_nonce.wrapping_add(1);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.pings.push(PendingPing {
+                nonce,
+                sent: now,
+                purpose,
+            });
+            out.push(Action::Send(conn, HubMsg::Ping { nonce }.to_frame()));
+        }
+    }
+
+    /// The next instant something is due on this connection.
+    fn next_due(&self, session: &Session) -> Instant {
+        match &session.phase {
+            Phase::AwaitHello => session.opened + self.config.hello_timeout,
+            Phase::Anonymous => session.last_heard + self.config.idle_timeout,
+            Phase::LoggedIn(_) => {
+                let ping_deadline = session
+                    .pings
+                    .iter()
+                    .map(|p| p.sent + self.config.ping_timeout)
+                    .min();
+                let has_liveness = session
+                    .pings
+                    .iter()
+                    .any(|p| p.purpose == PingPurpose::Liveness);
+                let quiet = session.last_heard + self.config.ping_interval;
+                match ping_deadline {
+                    Some(deadline) if has_liveness => deadline,
+                    Some(deadline) => deadline.min(quiet),
+                    None => quiet,
+                }
+            }
+        }
+    }
+
+    /// Arm the connection's next deadline unless an earlier one is already armed.
+    fn schedule(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let due = self.next_due(session);
+        let serial = session.serial;
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if session
+            .armed
+            .is_some_and(|armed| armed > now && armed <= due)
+        {
+            return;
+        }
+        session.armed = Some(due);
+        out.push(Action::Arm(due, conn, serial));
+    }
+
+    /// A deadline armed for `conn` came due.
+    pub fn on_timer(&mut self, conn: ConnId, serial: u64, now: Instant, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if session.serial != serial {
+            return;
+        }
+        if session.armed.is_some_and(|armed| armed <= now) {
+            session.armed = None;
+        }
+        match session.phase.clone() {
+            Phase::AwaitHello if now >= session.opened + self.config.hello_timeout => {
+                info!("{}: no hello in time; closing", session.addr);
+                return self.bye(conn, Status::TIMEOUT, "no hello in time", out);
+            }
+            Phase::Anonymous if now >= session.last_heard + self.config.idle_timeout => {
+                info!("{}: idle without login; closing", session.addr);
+                return self.bye(
+                    conn,
+                    Status::TIMEOUT,
+                    "idle for too long without logging in",
+                    out,
+                );
+            }
+            Phase::LoggedIn(user) => {
+                let timeout = self.config.ping_timeout;
+                let expired: Vec<PendingPing> = {
+                    let (gone, kept): (Vec<_>, Vec<_>) = session
+                        .pings
+                        .drain(..)
+                        .partition(|p| now >= p.sent + timeout);
+                    session.pings = kept;
+                    gone
+                };
+                for ping in &expired {
+                    match ping.purpose {
+                        PingPurpose::Console { id } => {
+                            out.push(Action::Result(ping_result(id, &user, "no_answer", None)))
+                        }
+                        PingPurpose::Liveness => {}
+                    }
+                }
+                if expired.iter().any(|p| p.purpose == PingPurpose::Liveness) {
+                    info!("{user} did not answer a ping in time; dropping");
+                    self.end_session(conn, "timeout", out);
+                    return self.bye(conn, Status::TIMEOUT, "no answer to ping", out);
+                }
+                let has_liveness = session
+                    .pings
+                    .iter()
+                    .any(|p| p.purpose == PingPurpose::Liveness);
+                if !has_liveness && now >= session.last_heard + self.config.ping_interval {
+                    self.send_ping(conn, PingPurpose::Liveness, now, out);
+                }
+            }
+            _ => {}
+        }
+        self.schedule(conn, now, out);
+    }
+
+    /// One line typed on the hub's console (input line `id`).
+    pub fn on_console(&mut self, id: u64, line: &str, now: Instant, out: &mut Vec<Action>) {
+        let command = match console::parse(line) {
+            Ok(Some(command)) => command,
+            Ok(None) => return,
+            Err(e) => {
+                return out.push(Action::Result(CommandResult::new(
+                    id,
+                    &e.command,
+                    false,
+                    Status::BAD_REQUEST.0,
+                    e.message,
+                )))
+            }
+        };
+        let result = match command {
+            ConsoleCommand::Help => {
+                let mut r = CommandResult::new(id, "help", true, 200, "console commands:");
+                for line in console::HELP {
+                    r = r.line(*line);
+                }
+                r
+            }
+            ConsoleCommand::Users => {
+                let mut r = CommandResult::new(
+                    id,
+                    "users",
+                    true,
+                    200,
+                    format!("{} online", self.online.len()),
+                );
+                let mut entries = Vec::new();
+                for name in self.user_names() {
+                    if let Some(s) = self.online.get(&name).and_then(|c| self.sessions.get(c)) {
+                        let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
+                        r = r.line(format!("{name}  {peer}"));
+                        entries.push(name);
+                    }
+                }
+                r.field("users", entries)
+            }
+            ConsoleCommand::Kick { user } => {
+                self.kick(id, &user, Status::OK, "kicked by the operator", out)
+            }
+            ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, out),
+            ConsoleCommand::Unban { user } => match self.db.set_ban(&user, None) {
+                Ok(()) => {
+                    CommandResult::new(id, "unban", true, 200, format!("{user} may log in again"))
+                }
+                Err(e) => {
+                    let (status, text) = account_failure(&e);
+                    CommandResult::new(id, "unban", false, status.0, text)
+                }
+            },
+            ConsoleCommand::Say { text } => {
+                if let Err((status, why)) = Self::check_text(&text) {
+                    CommandResult::new(id, "say", false, status.0, why)
+                } else {
+                    let frame: Rc<[u8]> = HubMsg::Announce { text: text.clone() }.to_frame().into();
+                    for &c in self.online.values() {
+                        out.push(Action::Share(c, Rc::clone(&frame)));
+                    }
+                    info!("announcement: {text}");
+                    CommandResult::new(
+                        id,
+                        "say",
+                        true,
+                        200,
+                        format!("announced to {} user(s)", self.online.len()),
+                    )
+                }
+            }
+            ConsoleCommand::Ping { user } => match self.online.get(&user).copied() {
+                Some(conn) => {
+                    self.send_ping(conn, PingPurpose::Console { id }, now, out);
+                    self.schedule(conn, now, out);
+                    return;
+                }
+                None => ping_result(id, &user, "offline", None),
+            },
+            ConsoleCommand::Stats => self.stats(id),
+            ConsoleCommand::Shutdown => {
+                self.shutdown(out);
+                CommandResult::new(id, "shutdown", true, 200, "shutting down")
+            }
+        };
+        out.push(Action::Result(result));
+    }
+
+    fn kick(
+        &mut self,
+        id: u64,
+        user: &str,
+        status: Status,
+        reason: &str,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        let Some(&conn) = self.online.get(user) else {
+            return CommandResult::new(
+                id,
+                "kick",
+                false,
+                Status::USER_OFFLINE.0,
+                format!("{user} is not online"),
+            );
+        };
+        out.push(Action::Send(
+            conn,
+            HubMsg::Kicked {
+                status,
+                reason: reason.into(),
+            }
+            .to_frame(),
+        ));
+        self.end_session(conn, "kicked", out);
+        CommandResult::new(id, "kick", true, 200, format!("kicked {user}"))
+    }
+
+    fn ban(
+        &mut self,
+        id: u64,
+        user: &str,
+        minutes: Option<u64>,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        // No duration: a ban for a hundred years, i.e. until `unban`.
+        let minutes = minutes.unwrap_or(100 * 365 * 24 * 60);
+        let until = unix_now().saturating_add(minutes.saturating_mul(60));
+        if let Err(e) = self.db.set_ban(user, Some(until)) {
+            let (status, text) = account_failure(&e);
+            return CommandResult::new(id, "ban", false, status.0, text);
+        }
+        if self.online.contains_key(user) {
+            self.kick(id, user, Status::BANNED, "banned by the operator", out);
+        }
+        info!("banned {user} for {minutes} minute(s)");
+        CommandResult::new(id, "ban", true, 200, format!("banned {user}")).field("minutes", minutes)
+    }
+
+    fn stats(&self, id: u64) -> CommandResult {
+        let accounts = self.db.count().unwrap_or(0);
+        let c = &self.counters;
+        CommandResult::new(id, "stats", true, 200, "hub statistics")
+            .field("connections", self.sessions.len())
+            .field("users_online", self.online.len())
+            .field("accounts", accounts)
+            .field("lookups", c.lookups)
+            .field("chat_messages", c.chat_relayed)
+            .field("connections_total", c.connections_total)
+            .line(format!(
+                "connections: {} open, {} since start",
+                self.sessions.len(),
+                c.connections_total
+            ))
+            .line(format!("users online: {}", self.online.len()))
+            .line(format!("accounts: {accounts}"))
+            .line(format!("lookups served: {}", c.lookups))
+            .line(format!("chat messages relayed: {}", c.chat_relayed))
+    }
+
+    /// Tell everyone the hub is going away and close every connection.
+    pub fn shutdown(&mut self, out: &mut Vec<Action>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        info!(
+            "shutting down: telling {} connection(s)",
+            self.sessions.len()
+        );
+        let frame: Rc<[u8]> = HubMsg::Bye {
+            status: Status::UNAVAILABLE,
+            reason: "the hub is shutting down".into(),
+        }
+        .to_frame()
+        .into();
+        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        for conn in conns {
+            out.push(Action::Share(conn, Rc::clone(&frame)));
+            out.push(Action::Close(conn));
+        }
+        out.push(Action::Exit);
+    }
+
+    /// Whether the hub is shutting down (new connections are refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+}
+
+fn ping_result(id: u64, user: &str, state: &str, rtt: Option<Duration>) -> CommandResult {
+    let (ok, status, message) = match (state, rtt) {
+        ("alive", Some(rtt)) => (
+            true,
+            200,
+            format!("{user} is alive: {:.2} ms", rtt.as_secs_f64() * 1000.0),
+        ),
+        ("offline", _) => (false, Status::USER_OFFLINE.0, format!("{user} is offline")),
+        _ => (false, Status::TIMEOUT.0, format!("{user}: no answer")),
+    };
+    let rtt_ms = rtt.map(|d| d.as_secs_f64() * 1000.0);
+    CommandResult::new(id, "ping", ok, status, message)
+        .field("user", user)
+        .field("state", state)
+        .field("alive", state == "alive")
+        .field("rtt_ms", rtt_ms)
+}
+
+/// The status and text for a failed account operation.
+fn account_failure(e: &AccountError) -> (Status, String) {
+    let status = match e {
+        AccountError::Exists => Status::ACCOUNT_EXISTS,
+        AccountError::NoSuchAccount => Status::NO_ACCOUNT,
+        AccountError::WrongPassword => Status::WRONG_PASSWORD,
+        AccountError::BadPassword => Status::BAD_REQUEST,
+        _ => {
+            warn!("account database: {e}");
+            Status::INTERNAL
+        }
+    };
+    (status, e.to_string())
+}

@@ -1,0 +1,368 @@
+//! The hub process: its loop moves bytes between sockets and the pure [`hub::Hub`].
+
+pub mod accounts;
+pub mod console;
+pub mod db;
+pub mod hub;
+pub mod limits;
+
+use crate::net::conn::{Conn, FlushStatus, ReadStatus};
+use crate::net::stdin::StdinLines;
+use crate::net::timers::{min_timeout, Timers};
+use crate::net::{conn_key, tokens};
+use crate::output::{Event, Output};
+use crate::proto::message::{ClientMsg, DecodeError, HubMsg};
+use crate::proto::status::Status;
+use hub::{Action, ConnId, Hub, HubConfig};
+use log::{debug, error, info, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Everything `peerhub server` is started with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub json: bool,
+    pub max_clients: usize,
+    pub max_frame: usize,
+    pub max_output: usize,
+    pub hub: HubConfig,
+}
+
+/// Reads per connection per wake-up before others get their turn.
+const READS_PER_TURN: usize = 4;
+/// The loop's shared read buffer.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+/// Run the hub until `shutdown` or a signal. Returns the exit code.
+pub fn run(config: ServerConfig) -> io::Result<i32> {
+    match crate::sys::raise_nofile_limit() {
+        Ok(limit) => debug!("open-file limit {limit}"),
+        Err(e) => warn!("could not raise the open-file limit: {e}"),
+    }
+    std::fs::create_dir_all(&config.data)?;
+    let db = db::Db::open(&config.data.join("peerhub.db"))
+        .map_err(|e| io::Error::other(format!("database: {e}")))?;
+    let mut server = Server::new(config, db)?;
+    server.run()
+}
+
+struct Server {
+    config: ServerConfig,
+    poll: Poll,
+    listener: TcpListener,
+    conns: Slab<Conn>,
+    hub: Hub,
+    timers: Timers<(ConnId, u64)>,
+    stdin: Option<StdinLines>,
+    console_lines: u64,
+    signals: Signals,
+    output: Output,
+    actions: Vec<Action>,
+    dirty: Vec<ConnId>,
+    closing: Vec<(ConnId, String)>,
+    ready: Vec<ConnId>,
+    scratch: Vec<u8>,
+    exit: bool,
+}
+
+impl Server {
+    fn new(config: ServerConfig, db: db::Db) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry()
+            .register(&mut listener, tokens::LISTENER, Interest::READABLE)?;
+        let stdin = match StdinLines::register(poll.registry(), tokens::STDIN) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!("console unavailable: {e}");
+                None
+            }
+        };
+        let mut signals =
+            Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, tokens::SIGNALS, Interest::READABLE)?;
+        let mut output = Output::new(config.json);
+        let addr = listener.local_addr()?;
+        info!("listening on {addr}, data in {}", config.data.display());
+        output.event(
+            &Event::new("listening", format!("peerhub hub listening on {addr}"))
+                .field("addr", addr.to_string()),
+        );
+        Ok(Server {
+            hub: Hub::new(config.hub.clone(), db),
+            config,
+            poll,
+            listener,
+            conns: Slab::new(),
+            timers: Timers::default(),
+            stdin,
+            console_lines: 0,
+            signals,
+            output,
+            actions: Vec::new(),
+            dirty: Vec::new(),
+            closing: Vec::new(),
+            ready: Vec::new(),
+            scratch: vec![0; SCRATCH_BYTES],
+            exit: false,
+        })
+    }
+
+    fn run(&mut self) -> io::Result<i32> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.timers.timeout(now);
+            let busy =
+                !self.ready.is_empty() || self.stdin.as_ref().is_some_and(StdinLines::always_ready);
+            if busy {
+                timeout = min_timeout(timeout, Some(Duration::ZERO));
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    tokens::LISTENER => self.accept(now),
+                    tokens::STDIN => self.console(now),
+                    tokens::SIGNALS => self.signal(),
+                    token => {
+                        if let Some(key) = conn_key(token) {
+                            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                                self.read(key, now);
+                            }
+                            if event.is_writable() {
+                                self.dirty.push(key);
+                            }
+                        }
+                    }
+                }
+            }
+            for key in std::mem::take(&mut self.ready) {
+                self.read(key, now);
+            }
+            if self.stdin.as_ref().is_some_and(StdinLines::always_ready) {
+                self.console(now);
+            }
+            for (conn, serial) in self.timers.expired(now) {
+                self.hub.on_timer(conn, serial, now, &mut self.actions);
+            }
+            self.apply_actions();
+            self.flush_dirty();
+            self.reap();
+            if self.exit && self.conns.is_empty() {
+                info!("bye");
+                return Ok(0);
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let (mut stream, addr) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the listener stays; try again on the next edge.
+                    error!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.hub.is_shutting_down() || self.conns.len() >= self.config.max_clients {
+                let reason = if self.hub.is_shutting_down() {
+                    "the hub is shutting down"
+                } else {
+                    "the hub is full"
+                };
+                warn!("refusing {addr}: {reason}");
+                let bye = HubMsg::Bye {
+                    status: Status::UNAVAILABLE,
+                    reason: reason.into(),
+                }
+                .to_frame();
+                // Best effort on a fresh socket whose buffer is empty; then drop it.
+                let _ = io::Write::write(&mut stream, &bye);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut stream, Token(key), Interest::READABLE)
+            {
+                warn!("register {addr}: {e}");
+                continue;
+            }
+            entry.insert(Conn::new(
+                stream,
+                self.config.max_frame,
+                self.config.max_output,
+            ));
+            self.hub.on_connect(key, addr, now, &mut self.actions);
+        }
+    }
+
+    fn console(&mut self, now: Instant) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        let mut lines = Vec::new();
+        if let Err(e) = stdin.read_lines(&mut lines) {
+            warn!("console input: {e}");
+        }
+        if stdin.at_eof() {
+            debug!("console input ended; the hub keeps running");
+            if let Some(mut stdin) = self.stdin.take() {
+                if !stdin.always_ready() {
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut mio::unix::SourceFd(&0));
+                }
+                stdin.read_lines(&mut lines).ok();
+            }
+        }
+        for line in lines {
+            self.console_lines += 1;
+            self.hub
+                .on_console(self.console_lines, &line, now, &mut self.actions);
+        }
+    }
+
+    fn signal(&mut self) {
+        for sig in self.signals.pending() {
+            info!("signal {sig}: shutting down");
+            self.hub.shutdown(&mut self.actions);
+        }
+    }
+
+    fn read(&mut self, key: ConnId, now: Instant) {
+        if self.closing.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut msgs = Vec::new();
+        let status = conn.read_frames(&mut self.scratch, READS_PER_TURN, &mut msgs, decode_request);
+        for msg in msgs {
+            match msg {
+                Ok(msg) => self.hub.on_message(key, msg, now, &mut self.actions),
+                Err((e, tag)) => {
+                    self.hub
+                        .on_bad_message(key, tag, &e.to_string(), &mut self.actions)
+                }
+            }
+        }
+        match status {
+            ReadStatus::Drained => {}
+            ReadStatus::Budget => self.ready.push(key),
+            ReadStatus::Closed => self.closing.push((key, "connection closed".into())),
+            ReadStatus::Failed(e) => self.closing.push((key, format!("read error: {e}"))),
+            ReadStatus::BadFrame(e) => {
+                self.hub
+                    .on_bad_frame(key, &e.to_string(), &mut self.actions)
+            }
+        }
+    }
+
+    fn apply_actions(&mut self) {
+        while !self.actions.is_empty() {
+            for action in std::mem::take(&mut self.actions) {
+                match action {
+                    Action::Send(key, frame) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            match conn.queue_bytes(&frame) {
+                                Ok(()) => self.dirty.push(key),
+                                Err(full) => self.overflow(key, full.limit),
+                            }
+                        }
+                    }
+                    Action::Share(key, frame) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            match conn.queue_shared(&frame) {
+                                Ok(()) => self.dirty.push(key),
+                                Err(full) => self.overflow(key, full.limit),
+                            }
+                        }
+                    }
+                    Action::Close(key) => self.closing.push((key, "closed by the hub".into())),
+                    Action::Arm(at, key, serial) => self.timers.arm(at, (key, serial)),
+                    Action::Result(result) => self.output.result(&result),
+                    Action::Event(event) => self.output.event(&event),
+                    Action::Exit => self.exit = true,
+                }
+            }
+            // Closing a connection makes the hub tell the others: loop until quiet.
+            self.reap();
+        }
+    }
+
+    fn overflow(&mut self, key: ConnId, limit: usize) {
+        if !self.closing.iter().any(|(k, _)| *k == key) {
+            warn!("connection {key}: output buffer over {limit} bytes (a reader that does not read); closing");
+            self.closing.push((key, "slow consumer".into()));
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for key in dirty {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            match conn.flush() {
+                Ok(FlushStatus::Drained) | Ok(FlushStatus::Pending) => {
+                    if let Err(e) = conn.sync_interest(self.poll.registry(), Token(key)) {
+                        self.closing.push((key, format!("register: {e}")));
+                    }
+                }
+                Err(e) => self.closing.push((key, format!("write error: {e}"))),
+            }
+        }
+    }
+
+    /// Remove connections marked for closing, after a last best-effort flush.
+    fn reap(&mut self) {
+        while let Some((key, reason)) = self.closing.pop() {
+            let Some(mut conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            let _ = conn.flush();
+            let _ = self.poll.registry().deregister(conn.stream_mut());
+            debug!("closed connection {key}: {reason}");
+            self.hub.on_disconnect(key, &reason, &mut self.actions);
+            self.ready.retain(|k| *k != key);
+            self.dirty.retain(|k| *k != key);
+        }
+    }
+}
+
+/// Decode a request; on failure keep the tag (bytes 1..5) so the reply can name it.
+fn decode_request(payload: &[u8]) -> Result<ClientMsg, (DecodeError, Option<u32>)> {
+    ClientMsg::decode(payload).map_err(|e| {
+        let tag = payload
+            .get(1..5)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes);
+        (e, tag)
+    })
+}

@@ -1,0 +1,683 @@
+//! Safe wrappers for the few Linux system calls std lacks: sendfile, setrlimit, statvfs, openat2.
+//!
+//! All `unsafe` in the crate that talks to the kernel directly lives here, each
+//! block with a `SAFETY` note. The functions know nothing of peerhub.
+//!
+//! The `*_beneath` functions open paths *beneath* a directory handle with the
+//! kernel enforcing it: `openat2(2)` with `RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, so absolute paths, `..` above
+//! the directory and any symlink are refused even if the tree changes between
+//! a check and the open. On kernels without `openat2` (before 5.6) they walk
+//! the path one component at a time with `O_NOFOLLOW`. Both ways also refuse
+//! absolute paths and every `..` component up front, so the two behave alike.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The most `sendfile` moves in one call on Linux; larger counts are clamped to it.
+const SENDFILE_MAX: usize = 0x7fff_f000;
+
+/// How often an `openat2` that reports a rename race (`EAGAIN`) is retried.
+const OPENAT2_RETRIES: u32 = 8;
+
+/// Mode bits for files created by [`open_beneath`] (before the umask).
+const FILE_MODE: libc::mode_t = 0o644;
+
+/// Mode bits for directories created by [`mkdir_beneath`] (before the umask).
+const DIR_MODE: libc::mode_t = 0o755;
+
+/// The kernel's resolve restrictions for every `*_beneath` open.
+const RESOLVE: u64 =
+    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
+/// Set once `openat2` is found missing (`ENOSYS`), so later calls go straight to the walk.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// `struct open_how` from `linux/openat2.h` (libc's is `#[non_exhaustive]`).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// How [`open_beneath`] opens a file. Every mode adds `O_CLOEXEC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFlags {
+    /// Read an existing regular file.
+    ReadOnly,
+    /// Create a new file for writing; fails with `AlreadyExists` if the name is taken.
+    CreateNew,
+    /// Write at the end of a file, creating it if absent (resuming a partial download).
+    CreateOrAppend,
+}
+
+impl OpenFlags {
+    /// The `open(2)` flags for this mode.
+    ///
+    /// `O_NONBLOCK` keeps a FIFO planted in the tree from stalling the caller in
+    /// `open`; regular files ignore it, and non-regular files are refused after opening.
+    fn bits(self) -> libc::c_int {
+        let base = libc::O_CLOEXEC | libc::O_NOCTTY;
+        match self {
+            OpenFlags::ReadOnly => base | libc::O_RDONLY | libc::O_NONBLOCK,
+            OpenFlags::CreateNew => base | libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            OpenFlags::CreateOrAppend => {
+                base | libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_NONBLOCK
+            }
+        }
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the new soft limit.
+///
+/// If the hard limit is unlimited, the soft limit goes to `/proc/sys/fs/nr_open`,
+/// the most the kernel allows.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = get_nofile()?;
+    if lim.rlim_cur >= lim.rlim_max {
+        return Ok(rlim_to_u64(lim.rlim_cur));
+    }
+    let target = if lim.rlim_max == libc::RLIM_INFINITY {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+            .unwrap_or(lim.rlim_cur)
+    } else {
+        lim.rlim_max
+    };
+    if target > lim.rlim_cur {
+        lim.rlim_cur = target;
+        // SAFETY: `lim` is a valid, initialised rlimit that setrlimit only reads.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(rlim_to_u64(get_nofile()?.rlim_cur))
+}
+
+/// The current `RLIMIT_NOFILE`.
+fn get_nofile() -> io::Result<libc::rlimit> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit that getrlimit fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lim)
+}
+
+/// An `rlim_t` as `u64` (a widening or identity cast, depending on the target).
+// rlim_t is u64 here but u32 on some 32-bit targets, so the cast is not always a no-op.
+#[allow(clippy::unnecessary_cast)]
+fn rlim_to_u64(v: libc::rlim_t) -> u64 {
+    v as u64
+}
+
+/// Sends up to `count` bytes of `file`, starting at `*offset`, to `out` with `sendfile(2)`.
+///
+/// Advances `*offset` by the bytes sent and returns that number; `Ok(0)` means
+/// `*offset` is at or past the end of the file. A non-blocking `out` that is
+/// full yields an error of kind `WouldBlock`. `EINTR` is retried. The file's
+/// own position is not used or changed. `count` is clamped to Linux's per-call maximum.
+pub fn sendfile(
+    out: &impl AsRawFd,
+    file: &File,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    let mut off = libc::off64_t::try_from(*offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sendfile offset too large"))?;
+    let count = count.min(SENDFILE_MAX);
+    loop {
+        // SAFETY: both descriptors are borrowed, so they stay open for the call;
+        // `off` is a valid off64_t the kernel reads and updates.
+        let n = unsafe { libc::sendfile64(out.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+        if n >= 0 {
+            *offset = u64::try_from(off).unwrap_or(*offset);
+            return Ok(usize::try_from(n).unwrap_or(0));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Bytes available to an unprivileged user on the file system holding `path`
+/// (`f_bavail * f_frsize` from `statvfs(3)`).
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    let c_path = to_cstring(path.as_os_str())?;
+    // SAFETY: statvfs is a plain C struct of integers, for which all-zero is valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` is writable.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // Widening or identity casts: the field types vary by target.
+    let avail = st.f_bavail as u64;
+    let frsize = st.f_frsize as u64;
+    Ok(avail.saturating_mul(frsize))
+}
+
+/// Opens a directory (`O_DIRECTORY | O_RDONLY | O_CLOEXEC`) to serve as the root of `*_beneath` calls.
+pub fn open_dir(path: &Path) -> io::Result<File> {
+    // std adds O_CLOEXEC itself.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
+}
+
+/// Opens the regular file `relative` beneath `dir`, refusing any path that would leave it.
+///
+/// Absolute paths, `..` components and symlinks anywhere on the path are
+/// refused (kind `PermissionDenied` for the first two; the kernel's `ELOOP`,
+/// `EXDEV` or `ENOTDIR` for symlinks). Anything that turns out not to be a
+/// regular file (directory, FIFO, device) is refused with kind `InvalidInput`.
+/// Files are created with mode 0o644 before the umask.
+pub fn open_beneath(dir: &File, relative: &Path, flags: OpenFlags) -> io::Result<File> {
+    let fd = openat_beneath(dir.as_fd(), relative, flags.bits(), FILE_MODE)?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Opens the directory `relative` beneath `dir` (`O_DIRECTORY | O_RDONLY`), with the
+/// same refusals as [`open_beneath`]. An empty path or `.` opens `dir` itself anew.
+pub fn open_dir_beneath(dir: &File, relative: &Path) -> io::Result<File> {
+    let flags = libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC;
+    openat_beneath(dir.as_fd(), relative, flags, 0).map(File::from)
+}
+
+/// Creates every missing directory of `relative` beneath `dir` (like `mkdir -p`),
+/// never following a symlink. Existing directories are fine; an existing
+/// non-directory or symlink on the way is an error. New directories get mode
+/// 0o755 before the umask.
+pub fn mkdir_beneath(dir: &File, relative: &Path) -> io::Result<()> {
+    let parts = components(relative)?;
+    let mut current: Option<OwnedFd> = None;
+    for part in parts {
+        let parent = current.as_ref().map_or(dir.as_fd(), |fd| fd.as_fd());
+        let name = to_cstring(part)?;
+        // SAFETY: `parent` is an open descriptor borrowed for the call; `name` is
+        // NUL-terminated and outlives it.
+        let rc = unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), DIR_MODE) };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::AlreadyExists {
+                return Err(err);
+            }
+        }
+        // O_NOFOLLOW + O_DIRECTORY: a symlink (or a file) in the way is an error.
+        let next = openat(parent, &name, walk_dir_flags(), 0)?;
+        current = Some(next);
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to`, both beneath `dir`, with `renameat(2)`; replaces an
+/// existing `to` as `rename(2)` does.
+///
+/// The parents of both paths are opened beneath `dir` (same refusals as
+/// [`open_beneath`]); the final components are not followed if they are symlinks.
+pub fn rename_beneath(dir: &File, from: &Path, to: &Path) -> io::Result<()> {
+    let (from_parent, from_name) = split_last(from)?;
+    let (to_parent, to_name) = split_last(to)?;
+    let from_dir = openat_beneath(dir.as_fd(), from_parent, walk_dir_flags(), 0)?;
+    let to_dir = openat_beneath(dir.as_fd(), to_parent, walk_dir_flags(), 0)?;
+    let from_name = to_cstring(from_name)?;
+    let to_name = to_cstring(to_name)?;
+    // SAFETY: both descriptors are owned and open for the call; both names are
+    // NUL-terminated and outlive it.
+    let rc = unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            from_name.as_ptr(),
+            to_dir.as_raw_fd(),
+            to_name.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Flags for directories opened while walking: usable as `*at` anchors, never a symlink.
+fn walk_dir_flags() -> libc::c_int {
+    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC
+}
+
+/// The error for a path that is absolute or climbs out with `..`.
+fn escape_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "path must be relative and must not contain `..`",
+    )
+}
+
+/// The normal components of `relative`, refusing absolute paths and `..`.
+fn components(relative: &Path) -> io::Result<Vec<&OsStr>> {
+    let mut parts = Vec::new();
+    for c in relative.components() {
+        match c {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(escape_error())
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Splits `path` into its parent and a final normal component.
+fn split_last(path: &Path) -> io::Result<(&Path, &OsStr)> {
+    components(path)?;
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path names no file",
+        )),
+    }
+}
+
+/// A C string from raw path bytes; an interior NUL is `InvalidInput`.
+fn to_cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Opens `relative` beneath `dir`: `openat2` if the kernel has it, else the component walk.
+fn openat_beneath(
+    dir: BorrowedFd<'_>,
+    relative: &Path,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let parts = components(relative)?;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        match openat2(dir, &parts, flags, mode) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                log::debug!("openat2 unavailable; opening beneath by walking components");
+            }
+            // Old container seccomp filters answer EPERM for syscalls they do not
+            // know. The walk is just as strict, so try it, without giving up on
+            // openat2 for good: EPERM can also be a genuine answer.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            other => return other,
+        }
+    }
+    walk_beneath(dir, &parts, flags, mode)
+}
+
+/// One `openat2` call with the beneath/no-symlink restrictions, retried on `EAGAIN`/`EINTR`.
+fn openat2(
+    dir: BorrowedFd<'_>,
+    parts: &[&OsStr],
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let mut joined = Vec::new();
+    for part in parts {
+        if !joined.is_empty() {
+            joined.push(b'/');
+        }
+        joined.extend_from_slice(part.as_bytes());
+    }
+    if joined.is_empty() {
+        joined.push(b'.');
+    }
+    let c_path = CString::new(joined)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    let how = OpenHow {
+        // Flags are non-negative bit sets; the kernel takes them as u64.
+        flags: u64::try_from(flags).unwrap_or(0),
+        // openat2 insists on mode 0 unless O_CREAT or O_TMPFILE is set.
+        mode: if flags & libc::O_CREAT != 0 {
+            u64::from(mode)
+        } else {
+            0
+        },
+        resolve: RESOLVE,
+    };
+    let mut tries = 0;
+    loop {
+        // SAFETY: `c_path` is NUL-terminated, `how` is a valid open_how whose size
+        // we pass, both outlive the call; `dir` is an open descriptor borrowed for it.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c_path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if rc >= 0 {
+            let fd = libc::c_int::try_from(rc)
+                .map_err(|_| io::Error::other("openat2 returned an impossible descriptor"))?;
+            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        let retry = matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR));
+        tries += 1;
+        if !retry || tries >= OPENAT2_RETRIES {
+            return Err(err);
+        }
+    }
+}
+
+/// Opens `parts` beneath `dir` one component at a time, each with `O_NOFOLLOW`.
+///
+/// `parts` holds only normal components (see [`components`]), so no step can
+/// climb out, and `O_NOFOLLOW` refuses every symlink, magic links included.
+fn walk_beneath(
+    dir: BorrowedFd<'_>,
+    parts: &[&OsStr],
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    let dot = OsStr::new(".");
+    let (last, parents) = parts.split_last().unwrap_or((&dot, &[]));
+    let mut current: Option<OwnedFd> = None;
+    for part in parents {
+        let parent = current.as_ref().map_or(dir, |fd| fd.as_fd());
+        let next = openat(parent, &to_cstring(part)?, walk_dir_flags(), 0)?;
+        current = Some(next);
+    }
+    let parent = current.as_ref().map_or(dir, |fd| fd.as_fd());
+    openat(parent, &to_cstring(last)?, flags | libc::O_NOFOLLOW, mode)
+}
+
+/// `openat(2)`, retried on `EINTR`.
+fn openat(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is an open
+        // descriptor borrowed for it; the mode argument is read only with O_CREAT.
+        let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode) };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+    use std::sync::atomic::AtomicU32;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let p =
+                std::env::temp_dir().join(format!("peerhub-sys-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A tree: root/share/a/b.txt, root/outside.txt, and symlinks in share pointing out.
+    fn tree() -> (TempDir, File) {
+        let t = TempDir::new("tree");
+        let share = t.0.join("share");
+        std::fs::create_dir_all(share.join("a")).unwrap();
+        std::fs::write(share.join("a/b.txt"), b"inside").unwrap();
+        std::fs::write(t.0.join("outside.txt"), b"secret").unwrap();
+        symlink(t.0.join("outside.txt"), share.join("link")).unwrap();
+        symlink(&t.0, share.join("uplink")).unwrap();
+        symlink("a/b.txt", share.join("innerlink")).unwrap();
+        let dir = open_dir(&share).unwrap();
+        (t, dir)
+    }
+
+    fn read_all(mut f: File) -> Vec<u8> {
+        let mut v = Vec::new();
+        f.read_to_end(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn open_beneath_accepts_inside_paths() {
+        let (_t, dir) = tree();
+        let f = open_beneath(&dir, Path::new("a/b.txt"), OpenFlags::ReadOnly).unwrap();
+        assert_eq!(read_all(f), b"inside");
+        let f = open_beneath(&dir, Path::new("./a//b.txt"), OpenFlags::ReadOnly).unwrap();
+        assert_eq!(read_all(f), b"inside");
+    }
+
+    fn assert_escapes_refused(open: &dyn Fn(&Path) -> io::Result<OwnedFd>) {
+        for bad in [
+            "../outside.txt",
+            "a/../../outside.txt",
+            "a/../b.txt",
+            "/etc/passwd",
+            "link",
+            "uplink/outside.txt",
+            "innerlink",
+            "/proc/self/root/etc/passwd",
+        ] {
+            assert!(open(Path::new(bad)).is_err(), "{bad} was opened");
+        }
+    }
+
+    #[test]
+    fn open_beneath_refuses_escapes() {
+        let (_t, dir) = tree();
+        assert_escapes_refused(&|p| open_beneath(&dir, p, OpenFlags::ReadOnly).map(OwnedFd::from));
+        assert!(open_beneath(&dir, Path::new("../new.txt"), OpenFlags::CreateNew).is_err());
+        assert!(open_beneath(&dir, Path::new("link"), OpenFlags::CreateOrAppend).is_err());
+    }
+
+    #[test]
+    fn fallback_walk_refuses_escapes_and_accepts_inside() {
+        let (_t, dir) = tree();
+        let walk = |p: &Path, flags: libc::c_int| {
+            let parts = components(p)?;
+            walk_beneath(dir.as_fd(), &parts, flags, FILE_MODE)
+        };
+        assert_escapes_refused(&|p| walk(p, OpenFlags::ReadOnly.bits()));
+        let fd = walk(Path::new("a/b.txt"), OpenFlags::ReadOnly.bits()).unwrap();
+        assert_eq!(read_all(File::from(fd)), b"inside");
+        let fd = walk(Path::new("a/new.txt"), OpenFlags::CreateNew.bits()).unwrap();
+        drop(fd);
+        assert!(walk(Path::new("a/new.txt"), OpenFlags::CreateNew.bits()).is_err());
+        // A symlink as an intermediate directory is refused too.
+        assert!(walk(
+            Path::new("uplink/share/a/b.txt"),
+            OpenFlags::ReadOnly.bits()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn kernel_refuses_escapes_by_itself() {
+        // Bypasses the lexical check to show openat2 alone enforces the boundary.
+        let (_t, dir) = tree();
+        let flags = OpenFlags::ReadOnly.bits();
+        let up = [OsStr::new(".."), OsStr::new("outside.txt")];
+        match openat2(dir.as_fd(), &up, flags, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return,
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EXDEV)),
+            Ok(_) => panic!("openat2 opened ../outside.txt"),
+        }
+        let abs = [OsStr::new("/etc/passwd")];
+        assert!(openat2(dir.as_fd(), &abs, flags, 0).is_err());
+        let link = [OsStr::new("link")];
+        let e = openat2(dir.as_fd(), &link, flags, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert!(openat2(
+            dir.as_fd(),
+            &[OsStr::new("a"), OsStr::new("b.txt")],
+            flags,
+            0
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn create_modes() {
+        let (t, dir) = tree();
+        let mut f = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateNew).unwrap();
+        f.write_all(b"one").unwrap();
+        let e = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateNew).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        let mut f = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateOrAppend).unwrap();
+        f.write_all(b"two").unwrap();
+        let mut f = open_beneath(&dir, Path::new("a/app.txt"), OpenFlags::CreateOrAppend).unwrap();
+        f.write_all(b"x").unwrap();
+        assert_eq!(
+            std::fs::read(t.0.join("share/a/new.txt")).unwrap(),
+            b"onetwo"
+        );
+        assert_eq!(std::fs::read(t.0.join("share/a/app.txt")).unwrap(), b"x");
+        // Directories and empty paths are not regular files.
+        assert!(open_beneath(&dir, Path::new("a"), OpenFlags::ReadOnly).is_err());
+        assert!(open_beneath(&dir, Path::new(""), OpenFlags::ReadOnly).is_err());
+    }
+
+    #[test]
+    fn fifo_is_refused_without_blocking() {
+        let (t, dir) = tree();
+        let fifo = to_cstring(t.0.join("share/fifo").as_os_str()).unwrap();
+        // SAFETY: test-only mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let e = open_beneath(&dir, Path::new("fifo"), OpenFlags::ReadOnly).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn mkdir_and_rename_beneath() {
+        let (t, dir) = tree();
+        mkdir_beneath(&dir, Path::new("x/y/z")).unwrap();
+        mkdir_beneath(&dir, Path::new("x/y/z")).unwrap();
+        assert!(t.0.join("share/x/y/z").is_dir());
+        assert!(mkdir_beneath(&dir, Path::new("../evil")).is_err());
+        assert!(mkdir_beneath(&dir, Path::new("/tmp/evil")).is_err());
+        assert!(mkdir_beneath(&dir, Path::new("uplink/evil")).is_err());
+        assert!(!t.0.join("evil").exists());
+        assert!(mkdir_beneath(&dir, Path::new("a/b.txt/c")).is_err());
+
+        let sub = open_dir_beneath(&dir, Path::new("x/y")).unwrap();
+        std::fs::write(t.0.join("share/x/y/z/f"), b"data").unwrap();
+        rename_beneath(&dir, Path::new("x/y/z/f"), Path::new("a/g")).unwrap();
+        assert_eq!(std::fs::read(t.0.join("share/a/g")).unwrap(), b"data");
+        rename_beneath(&sub, Path::new("z"), Path::new("w")).unwrap();
+        assert!(t.0.join("share/x/y/w").is_dir());
+        assert!(rename_beneath(&dir, Path::new("a/g"), Path::new("../stolen")).is_err());
+        assert!(rename_beneath(&dir, Path::new("a/g"), Path::new("uplink/stolen")).is_err());
+        assert!(rename_beneath(&dir, Path::new("a/g"), Path::new("")).is_err());
+        assert!(!t.0.join("stolen").exists());
+        // Renaming a symlink moves the link, not its target.
+        rename_beneath(&dir, Path::new("link"), Path::new("a/link2")).unwrap();
+        assert!(t.0.join("outside.txt").exists());
+        assert!(open_dir_beneath(&dir, Path::new("uplink")).is_err());
+    }
+
+    #[test]
+    fn sendfile_over_tcp() {
+        let t = TempDir::new("sendfile");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let path = t.0.join("data");
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        let out = std::net::TcpStream::connect(addr).unwrap();
+        let mut offset = 1000u64;
+        while (offset as usize) < data.len() {
+            let before = offset;
+            let n = sendfile(&out, &file, &mut offset, 65536).unwrap();
+            assert!(n > 0);
+            assert_eq!(offset, before + n as u64);
+        }
+        assert_eq!(sendfile(&out, &file, &mut offset, 10).unwrap(), 0);
+        drop(out);
+        assert_eq!(reader.join().unwrap(), &data[1000..]);
+    }
+
+    #[test]
+    fn sendfile_nonblocking_unix_would_block() {
+        let t = TempDir::new("sendfile-nb");
+        let data = vec![7u8; 4 << 20];
+        let path = t.0.join("data");
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut offset = 0u64;
+        let err = loop {
+            match sendfile(&a, &file, &mut offset, data.len()) {
+                Ok(n) => assert!(n > 0),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(offset > 0 && (offset as usize) < data.len());
+        let mut got = vec![0u8; offset as usize];
+        b.read_exact(&mut got).unwrap();
+        assert!(got.iter().all(|&x| x == 7));
+    }
+
+    #[test]
+    fn free_space_is_positive() {
+        assert!(free_space(&std::env::temp_dir()).unwrap() > 0);
+        assert!(free_space(Path::new("/no/such/dir/peerhub")).is_err());
+    }
+
+    #[test]
+    fn nofile_limit_does_not_drop() {
+        let before = rlim_to_u64(get_nofile().unwrap().rlim_cur);
+        let after = raise_nofile_limit().unwrap();
+        assert!(after >= before);
+        assert_eq!(after, rlim_to_u64(get_nofile().unwrap().rlim_cur));
+    }
+}
