@@ -14,3 +14,4 @@ pub mod output;
 pub mod proto;
 pub mod server;
 pub mod sys;
+pub mod transfer;

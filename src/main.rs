@@ -98,6 +98,9 @@ struct ClientArgs {
     /// Seconds to keep trying to reconnect to a lost hub before exiting 1 (not with --serve).
     #[arg(long, default_value = "60", value_parser = seconds)]
     reconnect_for: Duration,
+    /// Bytes of a file hashed per loop turn (smaller: more responsive while publishing big files).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    hash_slice: usize,
 }
 
 fn main() -> ExitCode {
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
             json: a.json,
             serve: a.serve,
             reconnect_for: a.reconnect_for,
+            hash_slice: a.hash_slice,
         }),
     };
     match result {

@@ -2,6 +2,15 @@
 //! listener, stdin and signals, and the pure [`session::Session`].
 
 pub mod command;
+pub mod published;
+
+use crate::proto::status::Status;
+use crate::sys::{self, OpenFlags};
+use crate::transfer::hash::{HashJob, HashStep};
+use published::PublishedList;
+use session::Hashed;
+use std::fs::File;
+use std::path::Path;
 pub mod session;
 
 use crate::net::conn::{Conn, ReadStatus};
@@ -30,6 +39,8 @@ pub struct ClientConfig {
     pub json: bool,
     pub serve: bool,
     pub reconnect_for: Duration,
+    /// Bytes hashed per loop turn, so hashing never starves the rest of the loop.
+    pub hash_slice: usize,
 }
 
 /// Most bytes queued toward the hub before the client considers the link broken.
@@ -40,6 +51,8 @@ const READS_PER_TURN: usize = 8;
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
     std::fs::create_dir_all(&config.share)?;
+    let share = config.share.canonicalize()?;
+    let config = ClientConfig { share, ..config };
     let hub_addr = resolve(&config.server)?;
     let mut client = Client::new(config, hub_addr)?;
     client.run()
@@ -72,7 +85,18 @@ struct HubLink {
     connected: bool,
 }
 
+/// A file being hashed for the session.
+struct Hashing {
+    job: u64,
+    path: String,
+    hasher: HashJob,
+}
+
 struct Client {
+    share: PathBuf,
+    share_dir: File,
+    hash_slice: usize,
+    hashing: Vec<Hashing>,
     hub_addr: SocketAddr,
     poll: Poll,
     hub: Option<HubLink>,
@@ -119,12 +143,20 @@ impl Client {
             &Event::new("listening", format!("peer listener on {peer_addr}"))
                 .field("addr", peer_addr.to_string()),
         );
-        let session = Session::new(SessionConfig {
-            serve: config.serve,
-            reconnect_for: config.reconnect_for,
-            peer_port: peer_addr.port(),
-        });
+        let published = PublishedList::load(&config.share)?;
+        let session = Session::new(
+            SessionConfig {
+                serve: config.serve,
+                reconnect_for: config.reconnect_for,
+                peer_port: peer_addr.port(),
+            },
+            published,
+        );
         Ok(Client {
+            share_dir: sys::open_dir(&config.share)?,
+            share: config.share.clone(),
+            hash_slice: config.hash_slice.max(4096),
+            hashing: Vec::new(),
             hub_addr,
             poll,
             hub: None,
@@ -156,7 +188,8 @@ impl Client {
             self.flush_hub();
             let now = Instant::now();
             let mut timeout = self.timers.timeout(now);
-            if self.stdin.as_ref().is_some_and(StdinLines::always_ready) {
+            if self.stdin.as_ref().is_some_and(StdinLines::always_ready) || !self.hashing.is_empty()
+            {
                 timeout = min_timeout(timeout, Some(Duration::ZERO));
             }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -186,6 +219,7 @@ impl Client {
             if !self.timers.expired(now).is_empty() {
                 self.session.on_timer(now, &mut self.actions);
             }
+            self.hash_turn(now);
         }
     }
 
@@ -323,6 +357,99 @@ impl Client {
         }
     }
 
+    /// Resolve a local path (relative paths resolve in the share dir) to a path beneath it.
+    fn beneath_share(&self, local: &str) -> Result<PathBuf, (Status, String)> {
+        let candidate = Path::new(local);
+        let full = if candidate.is_absolute() {
+            candidate.to_path_buf()
+        } else {
+            self.share.join(candidate)
+        };
+        let canonical = full
+            .canonicalize()
+            .map_err(|e| (Status::NO_FILE, format!("{local}: {e}")))?;
+        canonical
+            .strip_prefix(&self.share)
+            .map(Path::to_path_buf)
+            .map_err(|_| {
+                let share = self.share.display();
+                (
+                    Status::BAD_REQUEST,
+                    format!("{local} is not beneath the share dir {share}"),
+                )
+            })
+    }
+
+    fn start_hash(&mut self, job: u64, local: &str, now: Instant) {
+        let opened = self.beneath_share(local).and_then(|rel| {
+            let file =
+                sys::open_beneath(&self.share_dir, &rel, OpenFlags::ReadOnly).map_err(|e| {
+                    let status = if e.kind() == io::ErrorKind::InvalidInput {
+                        Status::BAD_REQUEST
+                    } else {
+                        Status::NO_FILE
+                    };
+                    (status, format!("{local}: {e}"))
+                })?;
+            let hasher =
+                HashJob::new(file).map_err(|e| (Status::NO_FILE, format!("{local}: {e}")))?;
+            Ok((rel.to_string_lossy().into_owned(), hasher))
+        });
+        match opened {
+            Ok((path, hasher)) => {
+                debug!("hashing {path} ({} bytes)", hasher.size());
+                self.hashing.push(Hashing { job, path, hasher });
+            }
+            Err(e) => self.session.on_hashed(job, Err(e), now, &mut self.actions),
+        }
+    }
+
+    /// One slice of every hash job: big files take many turns, and the loop stays live.
+    fn hash_turn(&mut self, now: Instant) {
+        let slice = self.hash_slice;
+        let mut finished = Vec::new();
+        self.hashing.retain_mut(|h| match h.hasher.step(slice) {
+            Ok(HashStep::Progress { .. }) => true,
+            Ok(HashStep::Done { stamp, hash }) => {
+                let hashed = Hashed {
+                    path: h.path.clone(),
+                    size: stamp.size,
+                    hash,
+                    modified: stamp.modified,
+                };
+                finished.push((h.job, Ok(hashed)));
+                false
+            }
+            Err(e) => {
+                finished.push((h.job, Err((Status::INTERNAL, format!("{}: {e}", h.path)))));
+                false
+            }
+        });
+        for (job, result) in finished {
+            self.session.on_hashed(job, result, now, &mut self.actions);
+        }
+    }
+
+    /// Compare each publication with the disk: gone, changed, or as hashed.
+    fn check_published(&mut self) {
+        let mut vanished = Vec::new();
+        let mut changed = Vec::new();
+        for p in self.session.published().iter() {
+            let meta = std::fs::symlink_metadata(self.share.join(&p.path));
+            match meta {
+                Ok(m) if m.is_file() => {
+                    let same = m.modified().is_ok_and(|t| p.matches(m.len(), t));
+                    if !same {
+                        changed.push(p.name.clone());
+                    }
+                }
+                _ => vanished.push(p.name.clone()),
+            }
+        }
+        self.session
+            .on_checked(vanished, changed, &mut self.actions);
+    }
+
     fn apply_actions(&mut self) {
         while !self.actions.is_empty() {
             let now = Instant::now();
@@ -345,6 +472,13 @@ impl Client {
                     Action::Result(r) => self.output.result(&r),
                     Action::Event(e) => self.output.event(&e),
                     Action::Arm(at) => self.timers.arm(at, ()),
+                    Action::Hash { job, local } => self.start_hash(job, &local, now),
+                    Action::CheckPublished => self.check_published(),
+                    Action::SavePublished => {
+                        if let Err(e) = self.session.published().save(&self.share) {
+                            warn!("saving the publication list: {e}");
+                        }
+                    }
                     Action::Exit(code) => {
                         if self.exit.is_none() {
                             self.exit = Some(code);

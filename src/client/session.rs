@@ -2,16 +2,21 @@
 //! messages go in; frames to send, lines to print, connects and deadlines come out.
 
 use super::command::{self, Command};
+use super::published::{Publication, PublishedList};
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
+use crate::proto::message::{hash_hex, Body, ClientMsg, FileInfo, Hash, HubMsg, Role, VERSION};
+use crate::proto::names;
 use crate::proto::status::Status;
 use log::{debug, info};
 use std::collections::HashMap;
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
 /// First reconnect delay; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Publications per sync frame (each at most ~300 bytes: well inside a frame).
+const SYNC_CHUNK: usize = 150;
 /// How long a leaving client waits for the hub to acknowledge its logout.
 const LEAVE_GRACE: Duration = Duration::from_secs(2);
 
@@ -43,6 +48,46 @@ pub enum Action {
     Arm(Instant),
     /// Exit the process with this code.
     Exit(i32),
+    /// Hash the local file `local` (resolved beneath the share dir), then call
+    /// [`Session::on_hashed`] with `job`.
+    Hash { job: u64, local: String },
+    /// Check every publication against the disk, then call [`Session::on_checked`].
+    CheckPublished,
+    /// Write the publication list to the share dir.
+    SavePublished,
+}
+
+/// A file hashed by the loop for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashed {
+    /// Path relative to the share dir.
+    pub path: String,
+    pub size: u64,
+    pub hash: Hash,
+    pub modified: SystemTime,
+}
+
+/// Why a file is being hashed.
+#[derive(Debug, Clone)]
+enum HashFor {
+    /// `publish` typed on line `id`.
+    Publish { id: u64, name: String },
+    /// A publication that changed on disk: re-announce it.
+    Refresh { name: String },
+}
+
+/// What to do when a reply arrives, beyond printing it.
+#[derive(Debug, Clone)]
+enum Then {
+    Nothing,
+    /// Remember these credentials on success.
+    Login(String, String),
+    /// Remember this new password on success.
+    Passwd(String),
+    /// Add this publication to the list on success.
+    Publish(Publication),
+    /// Drop this name from the list (done or unknown at the hub).
+    Unpublish(String),
 }
 
 /// The state of the link to the hub.
@@ -77,8 +122,7 @@ struct Pending {
     /// The input line (0 for the client's own requests).
     id: u64,
     command: &'static str,
-    /// For login: the credentials to remember on success.
-    login: Option<(String, String)>,
+    then: Then,
 }
 
 /// The client's session state.
@@ -98,11 +142,14 @@ pub struct Session {
     leave_deadline: Option<Instant>,
     logout_sent: bool,
     input_done: bool,
+    published: PublishedList,
+    hashing: HashMap<u64, HashFor>,
+    next_job: u64,
 }
 
 impl Session {
     /// A session about to connect (the loop connects at start).
-    pub fn new(config: SessionConfig) -> Session {
+    pub fn new(config: SessionConfig, published: PublishedList) -> Session {
         Session {
             config,
             link: Link::Connecting,
@@ -116,6 +163,9 @@ impl Session {
             leave_deadline: None,
             logout_sent: false,
             input_done: false,
+            published,
+            hashing: HashMap::new(),
+            next_job: 1,
         }
     }
 
@@ -149,14 +199,14 @@ impl Session {
         make: impl FnOnce(u32) -> ClientMsg,
         out: &mut Vec<Action>,
     ) {
-        self.request_with(id, command, None, make, out)
+        self.request_with(id, command, Then::Nothing, make, out)
     }
 
     fn request_with(
         &mut self,
         id: u64,
         command: &'static str,
-        login: Option<(String, String)>,
+        then: Then,
         make: impl FnOnce(u32) -> ClientMsg,
         out: &mut Vec<Action>,
     ) {
@@ -173,7 +223,7 @@ impl Session {
         let tag = self.tag();
         let mut frame = Vec::new();
         make(tag).encode(&mut frame);
-        self.pending.insert(tag, Pending { id, command, login });
+        self.pending.insert(tag, Pending { id, command, then });
         out.push(Action::Send(frame));
     }
 
@@ -233,7 +283,7 @@ impl Session {
             ),
             Command::Login { user, password } => {
                 let peer_port = self.config.peer_port;
-                let creds = Some((user.clone(), password.clone()));
+                let creds = Then::Login(user.clone(), password.clone());
                 self.request_with(
                     id,
                     name,
@@ -249,7 +299,7 @@ impl Session {
             }
             Command::Logout => self.request(id, name, |tag| ClientMsg::Logout { tag }, out),
             Command::Passwd { old, new } => {
-                let remember = Some((String::new(), new.clone()));
+                let remember = Then::Passwd(new.clone());
                 self.request_with(
                     id,
                     name,
@@ -276,11 +326,42 @@ impl Session {
                 self.leaving = Some(Leaving::Quit { id });
                 self.try_leave(now, out);
             }
-            Command::Publish { .. }
-            | Command::Unpublish { .. }
-            | Command::Shared
-            | Command::Search { .. }
-            | Command::Fetch { .. }
+            Command::Publish { local, name: fname } => self.publish(id, &local, fname, out),
+            Command::Unpublish { name: fname } => {
+                let then = Then::Unpublish(fname.clone());
+                self.request_with(
+                    id,
+                    name,
+                    then,
+                    |tag| ClientMsg::Unpublish { tag, name: fname },
+                    out,
+                )
+            }
+            Command::Shared => {
+                let files: Vec<serde_json::Value> =
+                    self.published.iter().map(Publication::json).collect();
+                let mut r = CommandResult::new(
+                    id,
+                    name,
+                    true,
+                    200,
+                    format!("{} file(s) published", files.len()),
+                );
+                for p in self.published.iter() {
+                    r = r.line(format!(
+                        "{}  {} bytes  {}  ({})",
+                        p.name,
+                        p.size,
+                        &p.hash[..16.min(p.hash.len())],
+                        p.path
+                    ));
+                }
+                out.push(Action::Result(r.field("files", files)));
+            }
+            Command::Search { text } => {
+                self.request(id, name, |tag| ClientMsg::Search { tag, text }, out)
+            }
+            Command::Fetch { .. }
             | Command::Transfers
             | Command::Cancel { .. }
             | Command::Upload { .. }
@@ -293,6 +374,185 @@ impl Session {
                 format!("{name} is not available in this build yet"),
             ))),
         }
+    }
+
+    fn publish(&mut self, id: u64, local: &str, fname: Option<String>, out: &mut Vec<Action>) {
+        let fail = |status: Status, text: String| {
+            Action::Result(CommandResult::new(id, "publish", false, status.0, text))
+        };
+        let name = match fname {
+            Some(name) => name,
+            None => std::path::Path::new(local)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        if let Err(e) = names::check_file_name(&name) {
+            return out.push(fail(Status::INVALID_NAME, e.to_string()));
+        }
+        if self
+            .hashing
+            .values()
+            .any(|h| matches!(h, HashFor::Publish { name: n, .. } if *n == name))
+        {
+            return out.push(fail(
+                Status::NAME_TAKEN,
+                format!("{name} is already being published"),
+            ));
+        }
+        self.start_hash(HashFor::Publish { id, name }, local, out);
+    }
+
+    fn start_hash(&mut self, purpose: HashFor, local: &str, out: &mut Vec<Action>) {
+        let job = self.next_job;
+        self.next_job += 1;
+        self.hashing.insert(job, purpose);
+        out.push(Action::Hash {
+            job,
+            local: local.to_owned(),
+        });
+    }
+
+    /// The loop finished hashing for `job` (or could not).
+    pub fn on_hashed(
+        &mut self,
+        job: u64,
+        result: Result<Hashed, (Status, String)>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(purpose) = self.hashing.remove(&job) else {
+            return;
+        };
+        match (purpose, result) {
+            (HashFor::Publish { id, .. }, Err((status, text))) => out.push(Action::Result(
+                CommandResult::new(id, "publish", false, status.0, text),
+            )),
+            (HashFor::Refresh { name }, Err((_, text))) => {
+                self.withdraw(&name, &text, out);
+            }
+            (HashFor::Publish { id, name }, Ok(hashed)) => {
+                if self
+                    .published
+                    .get(&name)
+                    .is_some_and(|p| p.hash != hash_hex(&hashed.hash))
+                {
+                    let text = format!(
+                        "you already publish a different file as {name}; unpublish it first"
+                    );
+                    out.push(Action::Result(CommandResult::new(
+                        id,
+                        "publish",
+                        false,
+                        Status::NAME_TAKEN.0,
+                        text,
+                    )));
+                } else {
+                    self.announce(id, "publish", &name, &hashed, false, out);
+                }
+            }
+            (HashFor::Refresh { name }, Ok(hashed)) => {
+                self.announce(0, "refresh", &name, &hashed, true, out)
+            }
+        }
+        self.try_leave(now, out);
+    }
+
+    fn announce(
+        &mut self,
+        id: u64,
+        command: &'static str,
+        name: &str,
+        hashed: &Hashed,
+        replace: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let publication = Publication::new(
+            name,
+            &hashed.path,
+            hashed.size,
+            &hashed.hash,
+            hashed.modified,
+        );
+        let file = FileInfo {
+            name: name.to_owned(),
+            size: hashed.size,
+            hash: hashed.hash,
+        };
+        self.request_with(
+            id,
+            command,
+            Then::Publish(publication),
+            |tag| ClientMsg::Publish { tag, file, replace },
+            out,
+        );
+    }
+
+    /// Drop a publication that can no longer be served, with a notice.
+    fn withdraw(&mut self, name: &str, why: &str, out: &mut Vec<Action>) {
+        if self.published.remove(name).is_none() {
+            return;
+        }
+        out.push(Action::SavePublished);
+        out.push(Action::Event(
+            Event::new("unpublished", format!("withdrew {name}: {why}"))
+                .field("name", name)
+                .field("reason", why),
+        ));
+        let name = name.to_owned();
+        self.request(0, "sync", |tag| ClientMsg::Unpublish { tag, name }, out);
+    }
+
+    /// The publications to announce, after the loop compared them with the disk:
+    /// `vanished` are withdrawn, `changed` hashed again and re-announced.
+    pub fn on_checked(
+        &mut self,
+        vanished: Vec<String>,
+        changed: Vec<String>,
+        out: &mut Vec<Action>,
+    ) {
+        for name in &vanished {
+            if self.published.remove(name).is_some() {
+                out.push(Action::Event(
+                    Event::new("unpublished", format!("withdrew {name}: the file is gone"))
+                        .field("name", name.as_str())
+                        .field("reason", "the file is gone"),
+                ));
+            }
+        }
+        if !vanished.is_empty() {
+            out.push(Action::SavePublished);
+        }
+        let current: Vec<FileInfo> = self
+            .published
+            .iter()
+            .filter(|p| !changed.contains(&p.name))
+            .map(Publication::info)
+            .collect();
+        // At least one frame, so that an empty list clears the hub's copy too.
+        let chunks: Vec<Vec<FileInfo>> = if current.is_empty() {
+            vec![Vec::new()]
+        } else {
+            current
+                .chunks(SYNC_CHUNK)
+                .map(<[FileInfo]>::to_vec)
+                .collect()
+        };
+        for (i, files) in chunks.into_iter().enumerate() {
+            let first = i == 0;
+            self.request(0, "sync", |tag| ClientMsg::Sync { tag, files, first }, out);
+        }
+        for name in changed {
+            if let Some(p) = self.published.get(&name) {
+                let path = p.path.clone();
+                self.start_hash(HashFor::Refresh { name }, &path, out);
+            }
+        }
+    }
+
+    /// The publication list (the loop serves and checks from it).
+    pub fn published(&self) -> &PublishedList {
+        &self.published
     }
 
     /// End of input: finish what is in flight, then leave (or keep serving with `--serve`).
@@ -319,10 +579,11 @@ impl Session {
         let Some(leaving) = self.leaving else {
             return;
         };
-        let busy = self
-            .pending
-            .values()
-            .any(|p| p.command != "logout" && p.command != "quit");
+        let busy = !self.hashing.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|p| p.command != "logout" && p.command != "quit");
         if busy && leaving != Leaving::Signal {
             return;
         }
@@ -454,7 +715,7 @@ impl Session {
             (Some((user, password)), false) if was_down => {
                 let (user, password) = (user.clone(), password.clone());
                 let peer_port = self.config.peer_port;
-                let creds = Some((user.clone(), password.clone()));
+                let creds = Then::Login(user.clone(), password.clone());
                 self.request_with(
                     0,
                     "relogin",
@@ -493,10 +754,11 @@ impl Session {
         let command = pending.command;
         match command {
             "login" | "relogin" if status == Status::OK => {
-                if let Some((user, password)) = pending.login {
+                if let Then::Login(user, password) = pending.then.clone() {
                     self.user = Some(user.clone());
                     self.credentials = Some((user, password));
                     self.stay_out = false;
+                    out.push(Action::CheckPublished);
                 }
             }
             "logout" | "quit" if status == Status::LEFT => {
@@ -505,9 +767,22 @@ impl Session {
             }
             "passwd" if status == Status::OK => {
                 // The new password is what a reconnect must use; the hub confirmed it.
-                if let Some((_, password)) = self.credentials.as_mut() {
-                    if let Some(new) = pending.login.map(|(_, new)| new) {
-                        *password = new;
+                if let (Some((_, password)), Then::Passwd(new)) =
+                    (self.credentials.as_mut(), &pending.then)
+                {
+                    *password = new.clone();
+                }
+            }
+            "publish" | "refresh" if status == Status::PUBLISHED => {
+                if let Then::Publish(publication) = &pending.then {
+                    self.published.insert(publication.clone());
+                    out.push(Action::SavePublished);
+                }
+            }
+            "unpublish" if status == Status::OK || status == Status::NO_FILE => {
+                if let Then::Unpublish(name) = &pending.then {
+                    if self.published.remove(name).is_some() {
+                        out.push(Action::SavePublished);
                     }
                 }
             }
@@ -518,10 +793,26 @@ impl Session {
                 .field("status", status.0)
                 .field("message", message);
             out.push(Action::Event(e));
+        } else if pending.id == 0 {
+            // The client's own requests (announcing files, leaving): only failures show.
+            if !status.is_success() && status != Status::LEFT {
+                out.push(Action::Event(
+                    Event::new("warning", format!("announcing my files: {message}"))
+                        .field("status", status.0)
+                        .field("message", message),
+                ));
+            }
         } else {
             let ok = status.is_success()
                 || (status == Status::LEFT && matches!(command, "logout" | "quit"));
             let mut result = CommandResult::new(pending.id, command, ok, status.0, message);
+            if let (Then::Publish(p), true) = (&pending.then, ok) {
+                result = result
+                    .field("name", p.name.as_str())
+                    .field("size", p.size)
+                    .field("hash", p.hash.as_str())
+                    .field("path", p.path.as_str());
+            }
             result = with_body(result, body);
             out.push(Action::Result(result));
         }
@@ -657,6 +948,23 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             }
             r.field("users", users)
         }
-        Body::Files(_) | Body::Search { .. } | Body::Holders { .. } => r,
+        Body::Search { hits, truncated } => {
+            let mut files = Vec::new();
+            for hit in &hits {
+                let hex = hash_hex(&hit.file.hash);
+                r = r.line(format!(
+                    "{}  {} bytes  {}  from {}",
+                    hit.file.name,
+                    hit.file.size,
+                    &hex[..16],
+                    hit.owners.join(", ")
+                ));
+                files.push(serde_json::json!({
+                    "name": hit.file.name, "size": hit.file.size, "hash": hex, "owners": hit.owners
+                }));
+            }
+            r.field("files", files).field("truncated", truncated)
+        }
+        Body::Files(_) | Body::Holders(_) => r,
     }
 }

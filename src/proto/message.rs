@@ -16,6 +16,11 @@ pub const VERSION: u16 = 1;
 /// A BLAKE3 content hash.
 pub type Hash = [u8; 32];
 
+/// A hash as 64 lowercase hex digits (as `b3sum` prints it).
+pub fn hash_hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What kind of connection a hello opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -38,11 +43,13 @@ pub struct SearchHit {
     pub owners: Vec<String>,
 }
 
-/// A peer that holds a file, where to reach it.
+/// A peer that holds a file: who, where to reach it, and what it announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub user: String,
     pub addr: SocketAddr,
+    pub size: u64,
+    pub hash: Hash,
 }
 
 /// The typed part of a reply, beside its status and message.
@@ -60,11 +67,8 @@ pub enum Body {
         hits: Vec<SearchHit>,
         truncated: bool,
     },
-    /// Lookup results: the file and who holds it now.
-    Holders {
-        file: FileInfo,
-        holders: Vec<Holder>,
-    },
+    /// Lookup results: who holds the name now, each with the size and hash announced.
+    Holders(Vec<Holder>),
 }
 
 /// Messages a client sends to the hub. `tag` is chosen by the client and echoed in the reply.
@@ -104,16 +108,21 @@ pub enum ClientMsg {
     Pong {
         nonce: u32,
     },
+    /// Announce a file; `replace` re-announces a name whose content changed.
     Publish {
         tag: u32,
         file: FileInfo,
+        replace: bool,
     },
     Unpublish {
         tag: u32,
         name: String,
     },
-    Shared {
+    /// My whole publication list (at login), in chunks; `first` clears the hub's copy.
+    Sync {
         tag: u32,
+        files: Vec<FileInfo>,
+        first: bool,
     },
     Search {
         tag: u32,
@@ -222,7 +231,7 @@ mod kind {
     pub const PONG: u8 = 0x16;
     pub const PUBLISH: u8 = 0x20;
     pub const UNPUBLISH: u8 = 0x21;
-    pub const SHARED: u8 = 0x22;
+    pub const SYNC: u8 = 0x22;
     pub const SEARCH: u8 = 0x23;
     pub const LOOKUP: u8 = 0x24;
     pub const SAY: u8 = 0x30;
@@ -366,6 +375,10 @@ impl<'a> Reader<'a> {
             hash: self.hash()?,
         })
     }
+    fn files(&mut self) -> Result<Vec<FileInfo>, DecodeError> {
+        let n = self.count(MIN_FILE_BYTES)?;
+        (0..n).map(|_| self.file()).collect()
+    }
     fn addr(&mut self) -> Result<SocketAddr, DecodeError> {
         let ip = match self.u8()? {
             4 => {
@@ -443,15 +456,21 @@ impl ClientMsg {
             Users { tag } => framed(out, kind::USERS, |w| w.u32(*tag)),
             Echo { tag } => framed(out, kind::ECHO, |w| w.u32(*tag)),
             Pong { nonce } => framed(out, kind::PONG, |w| w.u32(*nonce)),
-            Publish { tag, file } => framed(out, kind::PUBLISH, |w| {
+            Publish { tag, file, replace } => framed(out, kind::PUBLISH, |w| {
                 w.u32(*tag);
                 w.file(file);
+                w.u8(*replace as u8);
             }),
             Unpublish { tag, name } => framed(out, kind::UNPUBLISH, |w| {
                 w.u32(*tag);
                 w.str(name);
             }),
-            Shared { tag } => framed(out, kind::SHARED, |w| w.u32(*tag)),
+            Sync { tag, files, first } => framed(out, kind::SYNC, |w| {
+                w.u32(*tag);
+                w.u8(*first as u8);
+                w.count(files.len());
+                files.iter().for_each(|f| w.file(f));
+            }),
             Search { tag, text } => framed(out, kind::SEARCH, |w| {
                 w.u32(*tag);
                 w.str(text);
@@ -511,12 +530,21 @@ impl ClientMsg {
             kind::PUBLISH => Publish {
                 tag: r.u32()?,
                 file: r.file()?,
+                replace: r.bool()?,
             },
             kind::UNPUBLISH => Unpublish {
                 tag: r.u32()?,
                 name: r.str()?,
             },
-            kind::SHARED => Shared { tag: r.u32()? },
+            kind::SYNC => {
+                let tag = r.u32()?;
+                let first = r.bool()?;
+                Sync {
+                    tag,
+                    first,
+                    files: r.files()?,
+                }
+            }
             kind::SEARCH => Search {
                 tag: r.u32()?,
                 text: r.str()?,
@@ -553,7 +581,7 @@ impl ClientMsg {
             | Echo { tag }
             | Publish { tag, .. }
             | Unpublish { tag, .. }
-            | Shared { tag }
+            | Sync { tag, .. }
             | Search { tag, .. }
             | Lookup { tag, .. }
             | Say { tag, .. }
@@ -709,13 +737,14 @@ fn encode_body(w: &mut Writer, body: &Body) {
                 w.strs(&hit.owners);
             }
         }
-        Body::Holders { file, holders } => {
+        Body::Holders(holders) => {
             w.u8(body::HOLDERS);
-            w.file(file);
             w.count(holders.len());
             for h in holders {
                 w.str(&h.user);
                 w.addr(&h.addr);
+                w.u64(h.size);
+                w.0.extend_from_slice(&h.hash);
             }
         }
     }
@@ -729,10 +758,7 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
         body::NONE => Body::None,
         body::ONLINE => Body::Online(r.u32()?),
         body::USERS => Body::Users(r.strs()?),
-        body::FILES => {
-            let n = r.count(MIN_FILE_BYTES)?;
-            Body::Files((0..n).map(|_| r.file()).collect::<Result<_, _>>()?)
-        }
+        body::FILES => Body::Files(r.files()?),
         body::SEARCH => {
             let truncated = r.bool()?;
             let n = r.count(MIN_FILE_BYTES + 2)?;
@@ -747,17 +773,18 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
             Body::Search { hits, truncated }
         }
         body::HOLDERS => {
-            let file = r.file()?;
-            let n = r.count(2 + 7)?;
+            let n = r.count(2 + 7 + 8 + 32)?;
             let holders = (0..n)
                 .map(|_| {
                     Ok(Holder {
                         user: r.str()?,
                         addr: r.addr()?,
+                        size: r.u64()?,
+                        hash: r.hash()?,
                     })
                 })
                 .collect::<Result<_, DecodeError>>()?;
-            Body::Holders { file, holders }
+            Body::Holders(holders)
         }
         _ => return Err(DecodeError::BadValue("reply body")),
     })
@@ -811,12 +838,17 @@ mod tests {
             Publish {
                 tag: 6,
                 file: file("report.pdf"),
+                replace: true,
             },
             Unpublish {
                 tag: 7,
                 name: "x".into(),
             },
-            Shared { tag: 8 },
+            Sync {
+                tag: 8,
+                files: vec![file("a"), file("b c")],
+                first: true,
+            },
             Search {
                 tag: 9,
                 text: "rep".into(),
@@ -861,19 +893,20 @@ mod tests {
                 }],
                 truncated: true,
             }),
-            reply(Body::Holders {
-                file: file("a"),
-                holders: vec![
-                    Holder {
-                        user: "bob".into(),
-                        addr: "127.0.0.1:4000".parse().unwrap(),
-                    },
-                    Holder {
-                        user: "carol".into(),
-                        addr: "[::1]:5000".parse().unwrap(),
-                    },
-                ],
-            }),
+            reply(Body::Holders(vec![
+                Holder {
+                    user: "bob".into(),
+                    addr: "127.0.0.1:4000".parse().unwrap(),
+                    size: 10,
+                    hash: [1; 32],
+                },
+                Holder {
+                    user: "carol".into(),
+                    addr: "[::1]:5000".parse().unwrap(),
+                    size: 11,
+                    hash: [2; 32],
+                },
+            ])),
             Ping { nonce: 77 },
             Chat {
                 from: "a".into(),

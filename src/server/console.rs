@@ -10,6 +10,7 @@ pub enum ConsoleCommand {
     Unban { user: String },
     Say { text: String },
     Ping { user: String },
+    Discover { user: String },
     Stats,
     Shutdown,
 }
@@ -26,11 +27,12 @@ pub const HELP: &[&str] = &[
     "help                   this list",
     "users                  who is online, with their peer addresses",
     "ping <user>            a live round trip to that user's client",
+    "discover <user>        the files that user publishes, online or not",
     "say <text>             an announcement to everyone online",
     "kick <user>            end that user's session",
     "ban <user> [minutes]   refuse that account's logins (no minutes: until unban)",
     "unban <user>           lift a ban",
-    "stats                  counters: connections, users, accounts, lookups, chat",
+    "stats                  counters: connections, users, accounts, files, lookups, chat",
     "shutdown               tell everyone, close, exit",
 ];
 
@@ -64,6 +66,9 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
         },
         "ping" => ConsoleCommand::Ping {
             user: one_user("ping <user>")?,
+        },
+        "discover" => ConsoleCommand::Discover {
+            user: one_user("discover <user>")?,
         },
         "ban" => match args.as_slice() {
             [user] => ConsoleCommand::Ban {

@@ -31,6 +31,14 @@ pub const MIGRATIONS: &[&str] = &[
         created      INTEGER NOT NULL,
         banned_until INTEGER NULL
     );",
+    // Version 2: the publish index, one row per account and published name.
+    "CREATE TABLE published (
+        owner TEXT    NOT NULL,
+        name  TEXT    NOT NULL,
+        size  INTEGER NOT NULL,
+        hash  BLOB    NOT NULL,
+        PRIMARY KEY (owner, name)
+    ) WITHOUT ROWID;",
 ];
 
 /// Errors from opening or migrating the database.

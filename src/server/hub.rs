@@ -4,9 +4,12 @@
 use super::accounts::AccountError;
 use super::console::{self, ConsoleCommand};
 use super::db::Db;
+use super::index::{Index, IndexError, Published};
 use super::limits::{AuthLimiter, TokenBucket};
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
+use crate::proto::message::{
+    hash_hex, Body, ClientMsg, FileInfo, Holder, HubMsg, Role, SearchHit, VERSION,
+};
 use crate::proto::names;
 use crate::proto::status::Status;
 use log::{debug, info, warn};
@@ -20,6 +23,14 @@ pub type ConnId = usize;
 
 /// Longest chat text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// Most search hits in one reply.
+const MAX_SEARCH_HITS: usize = 100;
+/// Most owners listed per search hit.
+const MAX_OWNERS_PER_HIT: usize = 50;
+/// Most holders in one lookup reply.
+const MAX_HOLDERS: usize = 200;
+/// Bytes of reply body kept under the frame limit with room to spare.
+const MAX_REPLY_BODY: usize = 48 * 1024;
 
 /// Limits and intervals, all settable from the command line.
 #[derive(Debug, Clone)]
@@ -96,6 +107,18 @@ enum PingPurpose {
     Console {
         id: u64,
     },
+    /// Another connection wants to log in as this user: if this session does not
+    /// answer, it is a ghost and the waiting login replaces it.
+    Ghost(LoginWait),
+}
+
+/// A login waiting for the answer to a ghost check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LoginWait {
+    conn: ConnId,
+    serial: u64,
+    tag: u32,
+    peer_port: u16,
 }
 
 #[derive(Debug)]
@@ -131,6 +154,7 @@ pub struct Counters {
 pub struct Hub {
     config: HubConfig,
     db: Db,
+    index: Index,
     sessions: HashMap<ConnId, Session>,
     online: HashMap<String, ConnId>,
     history: VecDeque<(String, String)>,
@@ -139,6 +163,8 @@ pub struct Hub {
     next_serial: u64,
     next_nonce: u32,
     shutting_down: bool,
+    /// Logins let in when the session they waited on ends (see [`Hub::take_over`]).
+    pending_logins: Vec<(LoginWait, String)>,
 }
 
 fn unix_now() -> u64 {
@@ -158,9 +184,11 @@ fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Ve
 }
 
 impl Hub {
-    /// A hub over an open database.
-    pub fn new(config: HubConfig, db: Db) -> Hub {
-        Hub {
+    /// A hub over an open database (the publish index is loaded from it).
+    pub fn new(config: HubConfig, db: Db) -> Result<Hub, IndexError> {
+        let index = Index::load(&db)?;
+        Ok(Hub {
+            index,
             auth: AuthLimiter::new(config.auth_rate),
             config,
             db,
@@ -171,7 +199,8 @@ impl Hub {
             next_serial: 1,
             next_nonce: 1,
             shutting_down: false,
-        }
+            pending_logins: Vec::new(),
+        })
     }
 
     /// Users online now.
@@ -372,7 +401,7 @@ impl Hub {
                     conn,
                     reply(tag, Status::LEFT, "logged out", Body::None),
                 ));
-                self.end_session(conn, "logout", out);
+                self.end_session(conn, "logout", now, out);
             }
             ClientMsg::Passwd { tag, old, new } => {
                 let (status, text) =
@@ -399,19 +428,163 @@ impl Hub {
             }
             ClientMsg::Say { tag, text } => self.say(conn, tag, user, &text, now, out),
             ClientMsg::Msg { tag, to, text } => self.private(conn, tag, user, &to, &text, now, out),
-            other => {
-                let tag = other.tag().unwrap_or(0);
+            ClientMsg::Publish { tag, file, replace } => {
+                self.publish(conn, tag, user, &file, replace, out)
+            }
+            ClientMsg::Unpublish { tag, name } => {
+                let (status, text) = match self.index.unpublish(&self.db, user, &name) {
+                    Ok(true) => (Status::OK, format!("unpublished {name}")),
+                    Ok(false) => (Status::NO_FILE, format!("you do not publish {name:?}")),
+                    Err(e) => (Status::INTERNAL, e.to_string()),
+                };
+                out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+            }
+            ClientMsg::Sync { tag, files, first } => self.sync(conn, tag, user, &files, first, out),
+            ClientMsg::Search { tag, text } => {
+                let (hits, truncated) = self.search(&text);
+                let message = format!(
+                    "{} match(es){}",
+                    hits.len(),
+                    if truncated { " (truncated)" } else { "" }
+                );
                 out.push(Action::Send(
                     conn,
-                    reply(
-                        tag,
-                        Status::BAD_REQUEST,
-                        "request not supported by this hub",
-                        Body::None,
-                    ),
+                    reply(tag, Status::OK, message, Body::Search { hits, truncated }),
                 ));
             }
+            ClientMsg::Lookup { tag, name } => self.lookup(conn, tag, user, &name, out),
+            ClientMsg::Hello { .. }
+            | ClientMsg::Pong { .. }
+            | ClientMsg::Echo { .. }
+            | ClientMsg::Register { .. }
+            | ClientMsg::Login { .. } => {
+                // Handled before a session is needed; nothing reaches here.
+            }
         }
+    }
+
+    fn publish(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        file: &FileInfo,
+        replace: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let (status, text) = if let Err(e) = names::check_file_name(&file.name) {
+            (Status::INVALID_NAME, e.to_string())
+        } else {
+            match self.index.publish(&self.db, user, file, replace) {
+                Ok(Published::Unchanged) => (
+                    Status::PUBLISHED,
+                    format!("{} was already published", file.name),
+                ),
+                Ok(outcome) => {
+                    let verb = if outcome == Published::Replaced {
+                        "republished"
+                    } else {
+                        "published"
+                    };
+                    info!("{user} {verb} {} ({} bytes)", file.name, file.size);
+                    out.push(Action::Event(
+                        Event::new(
+                            "publish",
+                            format!("{user} {verb} {} ({} bytes)", file.name, file.size),
+                        )
+                        .field("user", user)
+                        .field("name", file.name.as_str()),
+                    ));
+                    (Status::PUBLISHED, format!("{verb} {}", file.name))
+                }
+                Err(IndexError::Duplicate) => {
+                    (Status::NAME_TAKEN, IndexError::Duplicate.to_string())
+                }
+                Err(e) => (Status::INTERNAL, e.to_string()),
+            }
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    fn sync(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        files: &[FileInfo],
+        first: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(bad) = files
+            .iter()
+            .find(|f| names::check_file_name(&f.name).is_err())
+        {
+            let text = format!("invalid name {:?} in the publication list", bad.name);
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::INVALID_NAME, text, Body::None),
+            ));
+        }
+        let (status, text) = match self.index.sync(&self.db, user, files, first) {
+            Ok(()) => {
+                if !files.is_empty() {
+                    info!("{user} announced {} published file(s)", files.len());
+                }
+                (Status::OK, format!("{} file(s) announced", files.len()))
+            }
+            Err(e) => (Status::INTERNAL, e.to_string()),
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    fn search(&self, text: &str) -> (Vec<SearchHit>, bool) {
+        let (mut hits, mut truncated) = self
+            .index
+            .search(text, MAX_SEARCH_HITS, |u| self.online.contains_key(u));
+        // Keep the reply inside one frame: names are long and owners many at worst.
+        let mut bytes = 0;
+        for (i, hit) in hits.iter_mut().enumerate() {
+            hit.owners.truncate(MAX_OWNERS_PER_HIT);
+            bytes +=
+                44 + hit.file.name.len() + hit.owners.iter().map(|o| 2 + o.len()).sum::<usize>();
+            if bytes > MAX_REPLY_BODY {
+                hits.truncate(i);
+                truncated = true;
+                break;
+            }
+        }
+        (hits, truncated)
+    }
+
+    fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
+        self.counters.lookups += 1;
+        let holders: Vec<Holder> = self
+            .index
+            .holders(name)
+            .filter_map(|(owner, entry)| {
+                let session = self.sessions.get(self.online.get(owner)?)?;
+                Some(Holder {
+                    user: owner.to_owned(),
+                    addr: SocketAddr::new(session.addr.ip(), session.peer_port),
+                    size: entry.size,
+                    hash: entry.hash,
+                })
+            })
+            .take(MAX_HOLDERS)
+            .collect();
+        debug!("lookup {name:?} by {user}: {} holder(s)", holders.len());
+        let (status, text) = if holders.is_empty() {
+            (Status::NO_FILE, format!("nobody online publishes {name:?}"))
+        } else {
+            (
+                Status::FOUND,
+                format!("{} holder(s) of {name}", holders.len()),
+            )
+        };
+        out.push(Action::Send(
+            conn,
+            reply(tag, status, text, Body::Holders(holders)),
+        ));
     }
 
     fn user_names(&self) -> Vec<String> {
@@ -519,13 +692,31 @@ impl Hub {
                 return refuse(status, text, out);
             }
         }
-        if self.online.contains_key(name) {
-            return refuse(
-                Status::ALREADY_LOGGED_IN,
-                format!("{name} is already logged in"),
-                out,
-            );
+        if let Some(&holder) = self.online.get(name) {
+            // Is that session really there? Its answer (or silence) decides.
+            let wait = LoginWait {
+                conn,
+                serial: session.serial,
+                tag,
+                peer_port,
+            };
+            debug!("{name}: checking the existing session before a second login");
+            self.send_ping(holder, PingPurpose::Ghost(wait), now, out);
+            return self.schedule(holder, now, out);
         }
+        self.complete_login(conn, tag, name, peer_port, now, out);
+    }
+
+    /// Log `conn` in as `name` (verified, not banned, not online).
+    fn complete_login(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        name: &str,
+        peer_port: u16,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -711,26 +902,24 @@ impl Hub {
     }
 
     /// End the logged-in session on `conn` (the connection stays open), telling the others.
-    fn end_session(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Action>) {
+    fn end_session(&mut self, conn: ConnId, reason: &str, now: Instant, out: &mut Vec<Action>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
         let Phase::LoggedIn(user) = std::mem::replace(&mut session.phase, Phase::Anonymous) else {
             return;
         };
-        session.pings.retain(|p| p.purpose != PingPurpose::Liveness);
-        let console_pings: Vec<u64> = session
-            .pings
-            .drain(..)
-            .filter_map(|p| match p.purpose {
-                PingPurpose::Console { id } => Some(id),
-                PingPurpose::Liveness => None,
-            })
-            .collect();
-        for id in console_pings {
-            out.push(Action::Result(ping_result(id, &user, "offline", None)));
-        }
+        let pings = std::mem::take(&mut session.pings);
         self.online.remove(&user);
+        for ping in pings {
+            match ping.purpose {
+                PingPurpose::Console { id } => {
+                    out.push(Action::Result(ping_result(id, &user, "offline", None)))
+                }
+                PingPurpose::Liveness => {}
+                PingPurpose::Ghost(wait) => self.take_over(&user, wait),
+            }
+        }
         let online = self.online.len() as u32;
         info!("leave {user} ({reason}); {online} online");
         out.push(Action::Event(
@@ -746,11 +935,34 @@ impl Hub {
         .to_frame()
         .into();
         self.share_with_others(conn, &leave, out);
+        // Logins that waited on this session go in after its leave notice.
+        for (wait, user) in std::mem::take(&mut self.pending_logins) {
+            self.complete_login(wait.conn, wait.tag, &user, wait.peer_port, now, out);
+        }
+    }
+
+    /// The session a login waited on is gone: let the waiting connection in, if it is
+    /// still there and the name is still free.
+    fn take_over(&mut self, user: &str, wait: LoginWait) {
+        let still_waiting = self
+            .sessions
+            .get(&wait.conn)
+            .is_some_and(|s| s.serial == wait.serial && s.phase == Phase::Anonymous);
+        if still_waiting && !self.online.contains_key(user) {
+            info!("{user}: the old session is gone; the waiting login takes over");
+            self.pending_logins.push((wait, user.to_owned()));
+        }
     }
 
     /// The loop closed `conn` (peer gone, error, slow consumer, or our own close).
-    pub fn on_disconnect(&mut self, conn: ConnId, reason: &str, out: &mut Vec<Action>) {
-        self.end_session(conn, reason, out);
+    pub fn on_disconnect(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.end_session(conn, reason, now, out);
         if let Some(session) = self.sessions.remove(&conn) {
             debug!("disconnect {} ({reason})", session.addr);
         }
@@ -764,11 +976,28 @@ impl Hub {
             return;
         };
         let ping = session.pings.remove(pos);
-        if let (PingPurpose::Console { id }, Phase::LoggedIn(user)) =
-            (&ping.purpose, &session.phase)
-        {
-            let rtt = now.duration_since(ping.sent);
-            out.push(Action::Result(ping_result(*id, user, "alive", Some(rtt))));
+        let Phase::LoggedIn(user) = session.phase.clone() else {
+            return;
+        };
+        match ping.purpose {
+            PingPurpose::Console { id } => {
+                let rtt = now.duration_since(ping.sent);
+                out.push(Action::Result(ping_result(id, &user, "alive", Some(rtt))));
+            }
+            PingPurpose::Ghost(wait) => {
+                let waiting = self
+                    .sessions
+                    .get(&wait.conn)
+                    .is_some_and(|s| s.serial == wait.serial);
+                if waiting {
+                    let text = format!("{user} is already logged in (and answering)");
+                    out.push(Action::Send(
+                        wait.conn,
+                        reply(wait.tag, Status::ALREADY_LOGGED_IN, text, Body::None),
+                    ));
+                }
+            }
+            PingPurpose::Liveness => {}
         }
     }
 
@@ -863,25 +1092,26 @@ impl Hub {
             }
             Phase::LoggedIn(user) => {
                 let timeout = self.config.ping_timeout;
-                let expired: Vec<PendingPing> = {
-                    let (gone, kept): (Vec<_>, Vec<_>) = session
-                        .pings
-                        .drain(..)
-                        .partition(|p| now >= p.sent + timeout);
-                    session.pings = kept;
-                    gone
-                };
-                for ping in &expired {
-                    match ping.purpose {
-                        PingPurpose::Console { id } => {
-                            out.push(Action::Result(ping_result(id, &user, "no_answer", None)))
-                        }
-                        PingPurpose::Liveness => {}
+                // Unanswered console pings end here; an unanswered liveness or ghost
+                // check means the client is gone (ghost waiters are let in by end_session).
+                let mut dead = false;
+                let mut no_answer = Vec::new();
+                session.pings.retain(|p| {
+                    if now < p.sent + timeout {
+                        return true;
                     }
+                    match p.purpose {
+                        PingPurpose::Console { id } => no_answer.push(id),
+                        PingPurpose::Liveness | PingPurpose::Ghost(_) => dead = true,
+                    }
+                    matches!(p.purpose, PingPurpose::Ghost(_))
+                });
+                for id in no_answer {
+                    out.push(Action::Result(ping_result(id, &user, "no_answer", None)));
                 }
-                if expired.iter().any(|p| p.purpose == PingPurpose::Liveness) {
+                if dead {
                     info!("{user} did not answer a ping in time; dropping");
-                    self.end_session(conn, "timeout", out);
+                    self.end_session(conn, "timeout", now, out);
                     return self.bye(conn, Status::TIMEOUT, "no answer to ping", out);
                 }
                 let has_liveness = session
@@ -939,9 +1169,9 @@ impl Hub {
                 r.field("users", entries)
             }
             ConsoleCommand::Kick { user } => {
-                self.kick(id, &user, Status::OK, "kicked by the operator", out)
+                self.kick(id, &user, Status::OK, "kicked by the operator", now, out)
             }
-            ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, out),
+            ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, now, out),
             ConsoleCommand::Unban { user } => match self.db.set_ban(&user, None) {
                 Ok(()) => {
                     CommandResult::new(id, "unban", true, 200, format!("{user} may log in again"))
@@ -978,6 +1208,7 @@ impl Hub {
                 None => ping_result(id, &user, "offline", None),
             },
             ConsoleCommand::Stats => self.stats(id),
+            ConsoleCommand::Discover { user } => self.discover(id, &user),
             ConsoleCommand::Shutdown => {
                 self.shutdown(out);
                 CommandResult::new(id, "shutdown", true, 200, "shutting down")
@@ -992,6 +1223,7 @@ impl Hub {
         user: &str,
         status: Status,
         reason: &str,
+        now: Instant,
         out: &mut Vec<Action>,
     ) -> CommandResult {
         let Some(&conn) = self.online.get(user) else {
@@ -1011,7 +1243,7 @@ impl Hub {
             }
             .to_frame(),
         ));
-        self.end_session(conn, "kicked", out);
+        self.end_session(conn, "kicked", now, out);
         CommandResult::new(id, "kick", true, 200, format!("kicked {user}"))
     }
 
@@ -1020,6 +1252,7 @@ impl Hub {
         id: u64,
         user: &str,
         minutes: Option<u64>,
+        now: Instant,
         out: &mut Vec<Action>,
     ) -> CommandResult {
         // No duration: a ban for a hundred years, i.e. until `unban`.
@@ -1030,10 +1263,42 @@ impl Hub {
             return CommandResult::new(id, "ban", false, status.0, text);
         }
         if self.online.contains_key(user) {
-            self.kick(id, user, Status::BANNED, "banned by the operator", out);
+            self.kick(id, user, Status::BANNED, "banned by the operator", now, out);
         }
         info!("banned {user} for {minutes} minute(s)");
         CommandResult::new(id, "ban", true, 200, format!("banned {user}")).field("minutes", minutes)
+    }
+
+    fn discover(&self, id: u64, user: &str) -> CommandResult {
+        let exists = self.db.exists(user).unwrap_or(false);
+        if !exists {
+            return CommandResult::new(
+                id,
+                "discover",
+                false,
+                Status::NO_ACCOUNT.0,
+                format!("no account {user:?}"),
+            );
+        }
+        let files = self.index.files_of(user);
+        let online = self.online.contains_key(user);
+        let state = if online { "online" } else { "offline" };
+        let mut r = CommandResult::new(
+            id,
+            "discover",
+            true,
+            200,
+            format!("{user} ({state}) publishes {} file(s)", files.len()),
+        )
+        .field("user", user)
+        .field("online", online);
+        let mut list = Vec::new();
+        for f in &files {
+            let hex = hash_hex(&f.hash);
+            r = r.line(format!("{}  {} bytes  {}", f.name, f.size, &hex[..16]));
+            list.push(serde_json::json!({"name": f.name, "size": f.size, "hash": hex}));
+        }
+        r.field("files", list)
     }
 
     fn stats(&self, id: u64) -> CommandResult {
@@ -1043,6 +1308,7 @@ impl Hub {
             .field("connections", self.sessions.len())
             .field("users_online", self.online.len())
             .field("accounts", accounts)
+            .field("published_files", self.index.len())
             .field("lookups", c.lookups)
             .field("chat_messages", c.chat_relayed)
             .field("connections_total", c.connections_total)
@@ -1053,6 +1319,7 @@ impl Hub {
             ))
             .line(format!("users online: {}", self.online.len()))
             .line(format!("accounts: {accounts}"))
+            .line(format!("published files: {}", self.index.len()))
             .line(format!("lookups served: {}", c.lookups))
             .line(format!("chat messages relayed: {}", c.chat_relayed))
     }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod console;
 pub mod db;
 pub mod hub;
+pub mod index;
 pub mod limits;
 
 use crate::net::conn::{Conn, FlushStatus, ReadStatus};
@@ -98,7 +99,8 @@ impl Server {
                 .field("addr", addr.to_string()),
         );
         Ok(Server {
-            hub: Hub::new(config.hub.clone(), db),
+            hub: Hub::new(config.hub.clone(), db)
+                .map_err(|e| io::Error::other(format!("publish index: {e}")))?,
             config,
             poll,
             listener,
@@ -349,7 +351,8 @@ impl Server {
             let _ = conn.flush();
             let _ = self.poll.registry().deregister(conn.stream_mut());
             debug!("closed connection {key}: {reason}");
-            self.hub.on_disconnect(key, &reason, &mut self.actions);
+            self.hub
+                .on_disconnect(key, &reason, Instant::now(), &mut self.actions);
             self.ready.retain(|k| *k != key);
             self.dirty.retain(|k| *k != key);
         }

@@ -1,0 +1,483 @@
+//! The publish index: which account published which names, in memory for lookups and
+//! in SQLite so it survives restarts. Lookups cost the same among 10 or 100,000 entries.
+
+use super::db::Db;
+use crate::proto::message::{FileInfo, Hash, SearchHit};
+use rusqlite::params;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+/// What an account announced for one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub size: u64,
+    pub hash: Hash,
+}
+
+/// Every holder of one name, and the name folded for case-insensitive search.
+#[derive(Debug, Default)]
+struct NameHolders {
+    lower: String,
+    owners: Vec<String>,
+}
+
+/// How a publish went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    New,
+    /// The same name and hash again (a login re-announcing): not a duplicate.
+    Unchanged,
+    /// `replace`: the content changed and the new hash replaces the old.
+    Replaced,
+}
+
+/// Why the index refused or failed.
+#[derive(Debug)]
+pub enum IndexError {
+    /// The owner already publishes this name with other content.
+    Duplicate,
+    Db(rusqlite::Error),
+}
+
+impl fmt::Display for IndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexError::Duplicate => f.write_str(
+                "you already publish a different file under that name; unpublish it first",
+            ),
+            IndexError::Db(e) => write!(f, "index database: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IndexError {}
+
+impl From<rusqlite::Error> for IndexError {
+    fn from(e: rusqlite::Error) -> Self {
+        IndexError::Db(e)
+    }
+}
+
+/// The index.
+#[derive(Debug, Default)]
+pub struct Index {
+    by_owner: HashMap<String, BTreeMap<String, Entry>>,
+    by_name: HashMap<String, NameHolders>,
+    entries: usize,
+    /// (owner, name) pairs a downloader proved served bad data: not suggested until republished.
+    suspect: HashSet<(String, String)>,
+}
+
+impl Index {
+    /// Load every publication from the database.
+    pub fn load(db: &Db) -> Result<Index, IndexError> {
+        let mut index = Index::default();
+        let mut stmt = db
+            .conn()
+            .prepare("SELECT owner, name, size, hash FROM published")?;
+        let rows = stmt.query_map([], |row| {
+            let hash: Vec<u8> = row.get(3)?;
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                hash,
+            ))
+        })?;
+        for row in rows {
+            let (owner, name, size, hash) = row?;
+            let Ok(hash) = Hash::try_from(hash.as_slice()) else {
+                continue;
+            };
+            index.insert_memory(
+                &owner,
+                &name,
+                Entry {
+                    size: size as u64,
+                    hash,
+                },
+            );
+        }
+        Ok(index)
+    }
+
+    /// Published entries in all.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// Whether nothing is published.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    fn insert_memory(&mut self, owner: &str, name: &str, entry: Entry) {
+        let files = self.by_owner.entry(owner.to_owned()).or_default();
+        if files.insert(name.to_owned(), entry).is_none() {
+            self.entries += 1;
+            let holders = self
+                .by_name
+                .entry(name.to_owned())
+                .or_insert_with(|| NameHolders {
+                    lower: name.to_lowercase(),
+                    owners: Vec::new(),
+                });
+            holders.owners.push(owner.to_owned());
+        }
+        self.suspect.remove(&(owner.to_owned(), name.to_owned()));
+    }
+
+    fn remove_memory(&mut self, owner: &str, name: &str) -> bool {
+        let Some(files) = self.by_owner.get_mut(owner) else {
+            return false;
+        };
+        if files.remove(name).is_none() {
+            return false;
+        }
+        if files.is_empty() {
+            self.by_owner.remove(owner);
+        }
+        self.entries -= 1;
+        if let Some(holders) = self.by_name.get_mut(name) {
+            holders.owners.retain(|o| o != owner);
+            if holders.owners.is_empty() {
+                self.by_name.remove(name);
+            }
+        }
+        self.suspect.remove(&(owner.to_owned(), name.to_owned()));
+        true
+    }
+
+    /// Announce `file` for `owner`.
+    pub fn publish(
+        &mut self,
+        db: &Db,
+        owner: &str,
+        file: &FileInfo,
+        replace: bool,
+    ) -> Result<Published, IndexError> {
+        let entry = Entry {
+            size: file.size,
+            hash: file.hash,
+        };
+        let outcome = match self.by_owner.get(owner).and_then(|f| f.get(&file.name)) {
+            Some(old) if *old == entry => {
+                self.suspect.remove(&(owner.to_owned(), file.name.clone()));
+                return Ok(Published::Unchanged);
+            }
+            Some(_) if !replace => return Err(IndexError::Duplicate),
+            Some(_) => Published::Replaced,
+            None => Published::New,
+        };
+        db.conn().execute(
+            "INSERT OR REPLACE INTO published (owner, name, size, hash) VALUES (?1, ?2, ?3, ?4)",
+            params![owner, file.name, file.size as i64, &file.hash[..]],
+        )?;
+        if let Some(files) = self.by_owner.get_mut(owner) {
+            if let Some(old) = files.get_mut(&file.name) {
+                *old = entry;
+                self.suspect.remove(&(owner.to_owned(), file.name.clone()));
+                return Ok(outcome);
+            }
+        }
+        self.insert_memory(owner, &file.name, entry);
+        Ok(outcome)
+    }
+
+    /// Withdraw a name; false if it was not published.
+    pub fn unpublish(&mut self, db: &Db, owner: &str, name: &str) -> Result<bool, IndexError> {
+        if !self
+            .by_owner
+            .get(owner)
+            .is_some_and(|f| f.contains_key(name))
+        {
+            return Ok(false);
+        }
+        db.conn().execute(
+            "DELETE FROM published WHERE owner = ?1 AND name = ?2",
+            params![owner, name],
+        )?;
+        Ok(self.remove_memory(owner, name))
+    }
+
+    /// The owner's full list (a chunk of it): `first` clears what the hub had, since the
+    /// client's list wins. One transaction per chunk.
+    pub fn sync(
+        &mut self,
+        db: &Db,
+        owner: &str,
+        files: &[FileInfo],
+        first: bool,
+    ) -> Result<(), IndexError> {
+        let tx = db.conn().unchecked_transaction()?;
+        if first {
+            tx.execute("DELETE FROM published WHERE owner = ?1", params![owner])?;
+        }
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO published (owner, name, size, hash) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in files {
+                insert.execute(params![owner, f.name, f.size as i64, &f.hash[..]])?;
+            }
+        }
+        tx.commit()?;
+        if first {
+            let old: Vec<String> = self
+                .by_owner
+                .get(owner)
+                .map(|f| f.keys().cloned().collect())
+                .unwrap_or_default();
+            for name in old {
+                self.remove_memory(owner, &name);
+            }
+        }
+        for f in files {
+            self.remove_memory(owner, &f.name);
+            self.insert_memory(
+                owner,
+                &f.name,
+                Entry {
+                    size: f.size,
+                    hash: f.hash,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// What an owner publishes, by name.
+    pub fn files_of(&self, owner: &str) -> Vec<FileInfo> {
+        self.by_owner
+            .get(owner)
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|(name, e)| FileInfo {
+                        name: name.clone(),
+                        size: e.size,
+                        hash: e.hash,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Who holds `name` (suspects excluded), with what they announced.
+    pub fn holders<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, Entry)> + 'a {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flat_map(|h| h.owners.iter())
+            .filter(move |owner| {
+                self.suspect.is_empty()
+                    || !self.suspect.contains(&((*owner).clone(), name.to_owned()))
+            })
+            .filter_map(move |owner| {
+                let entry = self.by_owner.get(owner)?.get(name)?;
+                Some((owner.as_str(), *entry))
+            })
+    }
+
+    /// Whether `owner` publishes `name` with this hash.
+    pub fn has(&self, owner: &str, name: &str, hash: &Hash) -> bool {
+        self.by_owner
+            .get(owner)
+            .and_then(|f| f.get(name))
+            .is_some_and(|e| &e.hash == hash)
+    }
+
+    /// Stop suggesting `owner` for `name` until it publishes it again.
+    pub fn mark_suspect(&mut self, owner: &str, name: &str) {
+        self.suspect.insert((owner.to_owned(), name.to_owned()));
+    }
+
+    /// Names containing `text` (case-insensitive), one hit per name and hash with the
+    /// owners for whom `online` holds; hits without an online owner are left out.
+    /// At most `limit` hits, sorted by name; the flag says whether more matched.
+    pub fn search(
+        &self,
+        text: &str,
+        limit: usize,
+        online: impl Fn(&str) -> bool,
+    ) -> (Vec<SearchHit>, bool) {
+        let needle = text.to_lowercase();
+        let mut names: Vec<&String> = self
+            .by_name
+            .iter()
+            .filter(|(_, h)| h.lower.contains(&needle))
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        let mut hits = Vec::new();
+        let mut truncated = false;
+        for name in names {
+            let mut by_hash: BTreeMap<Hash, SearchHit> = BTreeMap::new();
+            for (owner, entry) in self.holders(name) {
+                if !online(owner) {
+                    continue;
+                }
+                by_hash
+                    .entry(entry.hash)
+                    .or_insert_with(|| SearchHit {
+                        file: FileInfo {
+                            name: name.clone(),
+                            size: entry.size,
+                            hash: entry.hash,
+                        },
+                        owners: Vec::new(),
+                    })
+                    .owners
+                    .push(owner.to_owned());
+            }
+            for (_, mut hit) in by_hash {
+                if hits.len() == limit {
+                    truncated = true;
+                    break;
+                }
+                hit.owners.sort();
+                hits.push(hit);
+            }
+            if truncated {
+                break;
+            }
+        }
+        (hits, truncated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, byte: u8) -> FileInfo {
+        FileInfo {
+            name: name.into(),
+            size: byte as u64 * 10,
+            hash: [byte; 32],
+        }
+    }
+
+    #[test]
+    fn publish_same_hash_is_not_a_duplicate_but_other_content_is() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        assert_eq!(
+            index
+                .publish(&db, "alice", &file("a.txt", 1), false)
+                .unwrap(),
+            Published::New
+        );
+        assert_eq!(
+            index
+                .publish(&db, "alice", &file("a.txt", 1), false)
+                .unwrap(),
+            Published::Unchanged
+        );
+        assert!(matches!(
+            index.publish(&db, "alice", &file("a.txt", 2), false),
+            Err(IndexError::Duplicate)
+        ));
+        assert_eq!(
+            index
+                .publish(&db, "alice", &file("a.txt", 2), true)
+                .unwrap(),
+            Published::Replaced
+        );
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.files_of("alice"), vec![file("a.txt", 2)]);
+    }
+
+    #[test]
+    fn holders_unpublish_and_persistence() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        index.publish(&db, "alice", &file("x", 1), false).unwrap();
+        index.publish(&db, "bob", &file("x", 1), false).unwrap();
+        index.publish(&db, "bob", &file("y", 2), false).unwrap();
+        let mut holders: Vec<&str> = index.holders("x").map(|(o, _)| o).collect();
+        holders.sort();
+        assert_eq!(holders, vec!["alice", "bob"]);
+        assert!(index.unpublish(&db, "alice", "x").unwrap());
+        assert!(!index.unpublish(&db, "alice", "x").unwrap());
+        let reloaded = Index::load(&db).unwrap();
+        assert_eq!(reloaded.len(), 2);
+        assert_eq!(
+            reloaded.holders("x").map(|(o, _)| o).collect::<Vec<_>>(),
+            vec!["bob"]
+        );
+    }
+
+    #[test]
+    fn sync_replaces_the_owners_list() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        index.publish(&db, "alice", &file("old", 1), false).unwrap();
+        index.publish(&db, "bob", &file("keep", 3), false).unwrap();
+        index
+            .sync(&db, "alice", &[file("new1", 1), file("new2", 2)], true)
+            .unwrap();
+        index.sync(&db, "alice", &[file("new3", 4)], false).unwrap();
+        let names: Vec<String> = index
+            .files_of("alice")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, vec!["new1", "new2", "new3"]);
+        assert_eq!(index.len(), 4);
+        assert_eq!(Index::load(&db).unwrap().len(), 4);
+        assert_eq!(index.holders("old").count(), 0);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_grouped_by_hash_online_only_and_bounded() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        index
+            .publish(&db, "alice", &file("Report.PDF", 1), false)
+            .unwrap();
+        index
+            .publish(&db, "bob", &file("Report.PDF", 1), false)
+            .unwrap();
+        index
+            .publish(&db, "carol", &file("Report.PDF", 2), false)
+            .unwrap();
+        index
+            .publish(&db, "dave", &file("report-old.pdf", 3), false)
+            .unwrap();
+        let online = |u: &str| u != "dave";
+        let (hits, truncated) = index.search("report", 10, online);
+        assert!(!truncated);
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].owners, vec!["alice", "bob"]);
+        assert_eq!(hits[1].owners, vec!["carol"]);
+        let (hits, truncated) = index.search("REPORT", 1, |_| true);
+        assert_eq!(hits.len(), 1);
+        assert!(truncated);
+    }
+
+    #[test]
+    fn suspects_are_skipped_until_republished() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        index.publish(&db, "bob", &file("x", 1), false).unwrap();
+        index.mark_suspect("bob", "x");
+        assert_eq!(index.holders("x").count(), 0);
+        index.publish(&db, "bob", &file("x", 2), true).unwrap();
+        assert_eq!(index.holders("x").count(), 1);
+    }
+
+    #[test]
+    fn lookup_cost_does_not_grow_with_the_index() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        for owner in 0..100 {
+            let files: Vec<FileInfo> = (0..1000)
+                .map(|i| file(&format!("f{owner}-{i}"), 1))
+                .collect();
+            index.sync(&db, &format!("u{owner}"), &files, true).unwrap();
+        }
+        assert_eq!(index.len(), 100_000);
+        assert_eq!(index.holders("f42-999").count(), 1);
+    }
+}
