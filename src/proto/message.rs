@@ -132,6 +132,13 @@ pub enum ClientMsg {
         tag: u32,
         name: String,
     },
+    /// A holder served data that failed verification: stop suggesting it for `name`.
+    Report {
+        tag: u32,
+        holder: String,
+        name: String,
+        hash: Hash,
+    },
     Say {
         tag: u32,
         text: String,
@@ -234,6 +241,7 @@ mod kind {
     pub const SYNC: u8 = 0x22;
     pub const SEARCH: u8 = 0x23;
     pub const LOOKUP: u8 = 0x24;
+    pub const REPORT: u8 = 0x25;
     pub const SAY: u8 = 0x30;
     pub const MSG: u8 = 0x31;
     pub const REPLY: u8 = 0x40;
@@ -479,6 +487,17 @@ impl ClientMsg {
                 w.u32(*tag);
                 w.str(name);
             }),
+            Report {
+                tag,
+                holder,
+                name,
+                hash,
+            } => framed(out, kind::REPORT, |w| {
+                w.u32(*tag);
+                w.str(holder);
+                w.str(name);
+                w.0.extend_from_slice(hash);
+            }),
             Say { tag, text } => framed(out, kind::SAY, |w| {
                 w.u32(*tag);
                 w.str(text);
@@ -553,6 +572,12 @@ impl ClientMsg {
                 tag: r.u32()?,
                 name: r.str()?,
             },
+            kind::REPORT => Report {
+                tag: r.u32()?,
+                holder: r.str()?,
+                name: r.str()?,
+                hash: r.hash()?,
+            },
             kind::SAY => Say {
                 tag: r.u32()?,
                 text: r.str()?,
@@ -584,6 +609,7 @@ impl ClientMsg {
             | Sync { tag, .. }
             | Search { tag, .. }
             | Lookup { tag, .. }
+            | Report { tag, .. }
             | Say { tag, .. }
             | Msg { tag, .. } => Some(*tag),
         }
@@ -856,6 +882,12 @@ mod tests {
             Lookup {
                 tag: 10,
                 name: "report.pdf".into(),
+            },
+            Report {
+                tag: 13,
+                holder: "bob".into(),
+                name: "x".into(),
+                hash: [9; 32],
             },
             Say {
                 tag: 11,

@@ -8,7 +8,7 @@ use super::index::{Index, IndexError, Published};
 use super::limits::{AuthLimiter, TokenBucket};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
-    hash_hex, Body, ClientMsg, FileInfo, Holder, HubMsg, Role, SearchHit, VERSION,
+    hash_hex, Body, ClientMsg, FileInfo, Hash, Holder, HubMsg, Role, SearchHit, VERSION,
 };
 use crate::proto::names;
 use crate::proto::status::Status;
@@ -29,6 +29,8 @@ const MAX_SEARCH_HITS: usize = 100;
 const MAX_OWNERS_PER_HIT: usize = 50;
 /// Most holders in one lookup reply.
 const MAX_HOLDERS: usize = 200;
+/// Lookup suggestions remembered per session, for reports.
+const MAX_SUGGESTED: usize = 256;
 /// Bytes of reply body kept under the frame limit with room to spare.
 const MAX_REPLY_BODY: usize = 48 * 1024;
 
@@ -140,6 +142,8 @@ struct Session {
     pings: Vec<PendingPing>,
     armed: Option<Instant>,
     chat: TokenBucket,
+    /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
+    suggested: VecDeque<(String, String, Hash)>,
 }
 
 /// Counters for `stats`.
@@ -236,6 +240,7 @@ impl Hub {
                 pings: Vec::new(),
                 armed: None,
                 chat: TokenBucket::new(self.config.chat_burst(), now),
+                suggested: VecDeque::new(),
             },
         );
         info!("connect from {addr}");
@@ -453,6 +458,12 @@ impl Hub {
                 ));
             }
             ClientMsg::Lookup { tag, name } => self.lookup(conn, tag, user, &name, out),
+            ClientMsg::Report {
+                tag,
+                holder,
+                name,
+                hash,
+            } => self.report(conn, tag, user, &holder, &name, &hash, out),
             ClientMsg::Hello { .. }
             | ClientMsg::Pong { .. }
             | ClientMsg::Echo { .. }
@@ -537,6 +548,45 @@ impl Hub {
         out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
     }
 
+    /// A downloader says `holder` served bad data for `name`. Only a holder this session
+    /// was given by a lookup, for that name and hash, can be reported.
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        holder: &str,
+        name: &str,
+        hash: &Hash,
+        out: &mut Vec<Action>,
+    ) {
+        let suggested = self.sessions.get(&conn).is_some_and(|s| {
+            s.suggested
+                .iter()
+                .any(|(n, h, x)| n == name && h == holder && x == hash)
+        });
+        let (status, text) = if !suggested {
+            (
+                Status::BAD_REQUEST,
+                format!("you were not sent to {holder} for {name}"),
+            )
+        } else if self.index.has(holder, name, hash) {
+            warn!("{user} reports that {holder} served bad data for {name}");
+            self.index.mark_suspect(holder, name);
+            (
+                Status::OK,
+                format!("{holder} will not be suggested for {name} until it publishes it again"),
+            )
+        } else {
+            (
+                Status::OK,
+                format!("{holder} no longer publishes that content"),
+            )
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
     fn search(&self, text: &str) -> (Vec<SearchHit>, bool) {
         let (mut hits, mut truncated) = self
             .index
@@ -573,6 +623,16 @@ impl Hub {
             .take(MAX_HOLDERS)
             .collect();
         debug!("lookup {name:?} by {user}: {} holder(s)", holders.len());
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            for h in &holders {
+                if session.suggested.len() == MAX_SUGGESTED {
+                    session.suggested.pop_front();
+                }
+                session
+                    .suggested
+                    .push_back((name.to_owned(), h.user.clone(), h.hash));
+            }
+        }
         let (status, text) = if holders.is_empty() {
             (Status::NO_FILE, format!("nobody online publishes {name:?}"))
         } else {
