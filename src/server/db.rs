@@ -39,6 +39,17 @@ pub const MIGRATIONS: &[&str] = &[
         hash  BLOB    NOT NULL,
         PRIMARY KEY (owner, name)
     ) WITHOUT ROWID;",
+    // Version 3: the store. `version` names the directory under <data>/store that holds
+    // the entry's current content; replacing an entry swaps this pointer.
+    "CREATE TABLE store (
+        name    TEXT    NOT NULL PRIMARY KEY,
+        owner   TEXT    NOT NULL,
+        kind    TEXT    NOT NULL,
+        files   INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        version TEXT    NOT NULL UNIQUE
+    );",
 ];
 
 /// Errors from opening or migrating the database.

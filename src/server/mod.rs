@@ -6,6 +6,7 @@ pub mod db;
 pub mod hub;
 pub mod index;
 pub mod limits;
+pub mod store;
 
 use crate::net::conn::{Conn, FlushStatus, ReadStatus};
 use crate::net::stdin::StdinLines;
