@@ -286,8 +286,13 @@ impl Hub {
 
     /// A framing error (oversized or empty frame): the stream cannot be trusted; close it.
     pub fn on_bad_frame(&mut self, conn: ConnId, why: &str, out: &mut Vec<Action>) {
-        if let Some(session) = self.sessions.get(&conn) {
-            warn!("{}: {why}; closing", session.addr);
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        warn!("{}: {why}; closing", session.addr);
+        if session.phase == Phase::AwaitHello {
+            let text = "not a peerhub client: expected a peerhub hello";
+            return self.bye(conn, Status::BAD_REQUEST, text, out);
         }
         self.bye(conn, Status::TOO_LARGE, &format!("bad frame: {why}"), out);
     }

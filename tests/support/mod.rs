@@ -1,0 +1,1106 @@
+//! Shared harness for the end-to-end tests: real `peerhub` processes over loopback.
+//!
+//! - [`Hub`]: a `peerhub server --json` with a fresh data directory and a piped console.
+//! - [`Peer`]: a `peerhub client --json` with a fresh share directory and piped commands.
+//! - [`Raw`]: a bare TCP connection to the hub, for bad-input tests.
+//!
+//! Every process's stdout is read by a background thread that parses each line as JSON
+//! and checks it against the output contract (a `result` with `id`, `command`, `ok`,
+//! `status`, `message`, or an `event` with `event`). Anything else on stdout is recorded
+//! as junk and fails the next wait (and the test, when the process is dropped).
+//! Every line seen is kept, so a test can also assert that something did *not* arrive
+//! ([`Proc::events_named`] after a barrier such as a `users` round trip).
+//! Waits use deadlines on a channel, never fixed sleeps. A wait returns the first matching
+//! line it has not returned before (searching from the start), so waiting twice for the
+//! same event name needs two such events.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_peerhub");
+/// The deadline of [`Proc::run`]: one command's round trip.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a process may take to report where it listens.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Temporary directories
+// ---------------------------------------------------------------------------
+
+/// A fresh directory under the system temp dir, removed on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// `peerhub-test-<label>-<pid>-<counter>-<nanos>`, created now.
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!(
+            "peerhub-test-{label}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("create temp dir {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A subdirectory, created if missing.
+    pub fn subdir(&self, name: &str) -> PathBuf {
+        let p = self.path.join(name);
+        fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("PEERHUB_TEST_KEEP").is_some() {
+            eprintln!("keeping {}", self.path.display());
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Every regular file beneath `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------
+// A process with a JSON stdout
+// ---------------------------------------------------------------------------
+
+/// What the stdout reader thread hands over.
+enum Line {
+    Json(Value),
+    Junk(String),
+    Eof,
+}
+
+/// Whether a parsed stdout line follows the `--json` output contract.
+fn contract_ok(v: &Value) -> bool {
+    let Some(obj) = v.as_object() else {
+        return false;
+    };
+    match obj.get("type").and_then(Value::as_str) {
+        Some("result") => {
+            obj.get("id").is_some_and(Value::is_u64)
+                && obj.get("command").is_some_and(Value::is_string)
+                && obj.get("ok").is_some_and(Value::is_boolean)
+                && obj.get("status").is_some_and(Value::is_u64)
+                && obj.get("message").is_some_and(Value::is_string)
+        }
+        Some("event") => obj.get("event").is_some_and(Value::is_string),
+        _ => false,
+    }
+}
+
+fn spawn_reader(stdout: impl Read + Send + 'static) -> Receiver<Line> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf);
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    let line = match serde_json::from_str::<Value>(text) {
+                        Ok(v) if contract_ok(&v) => Line::Json(v),
+                        _ => Line::Junk(text.to_owned()),
+                    };
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Line::Eof);
+    });
+    rx
+}
+
+/// A child process whose stdout is NDJSON: its lines, its stdin, its exit.
+pub struct Proc {
+    label: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Line>,
+    seen: Vec<Value>,
+    /// Parallel to `seen`: already returned by a wait (events match once each).
+    taken: Vec<bool>,
+    junk: Vec<String>,
+    stdout_closed: bool,
+    sent: u64,
+    stderr_path: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    fn spawn(label: &str, mut cmd: Command, stdin: Stdio, stderr_path: PathBuf) -> Proc {
+        let stderr = File::create(&stderr_path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", stderr_path.display()));
+        cmd.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .env_remove("PEERHUB_SERVER")
+            .env(
+                "RUST_LOG",
+                std::env::var("PEERHUB_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            );
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {label} ({BIN}): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        Proc {
+            label: label.to_owned(),
+            child,
+            stdin,
+            rx: spawn_reader(stdout),
+            seen: Vec::new(),
+            taken: Vec::new(),
+            junk: Vec::new(),
+            stdout_closed: false,
+            sent: 0,
+            stderr_path,
+            status: None,
+        }
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A name for messages ("hub", "peer alice", …).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn set_label(&mut self, label: &str) {
+        self.label = label.to_owned();
+    }
+
+    fn take_line(&mut self, line: Line) {
+        match line {
+            Line::Json(v) => {
+                self.seen.push(v);
+                self.taken.push(false);
+            }
+            Line::Junk(text) => self.junk.push(text),
+            Line::Eof => self.stdout_closed = true,
+        }
+    }
+
+    /// Take in whatever the reader has, without blocking.
+    pub fn pump(&mut self) {
+        while !self.stdout_closed {
+            match self.rx.try_recv() {
+                Ok(line) => self.take_line(line),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => self.stdout_closed = true,
+            }
+        }
+    }
+
+    /// Block for one more line until `deadline`. False on timeout or end of stdout.
+    fn next_line(&mut self, deadline: Instant) -> bool {
+        if self.stdout_closed {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(line) => {
+                self.take_line(line);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.stdout_closed = true;
+                false
+            }
+        }
+    }
+
+    /// Panic if stdout carried anything but contract JSON.
+    pub fn assert_clean(&mut self) {
+        self.pump();
+        if !self.junk.is_empty() {
+            let junk = self.junk.clone();
+            self.fail(&format!(
+                "stdout carried non-JSON (or off-contract) lines: {junk:#?}"
+            ));
+        }
+    }
+
+    /// The last bytes of the process's stderr (its log).
+    pub fn stderr_tail(&self) -> String {
+        let text = fs::read(&self.stderr_path).unwrap_or_default();
+        let start = text.len().saturating_sub(3000);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    /// Panic with context: what was seen and the log.
+    pub fn fail(&self, msg: &str) -> ! {
+        let start = self.seen.len().saturating_sub(40);
+        let recent: Vec<String> = self.seen[start..].iter().map(Value::to_string).collect();
+        panic!(
+            "[{}] {msg}\n--- last stdout lines ({} total) ---\n{}\n--- junk ---\n{:?}\n--- stderr tail ---\n{}",
+            self.label,
+            self.seen.len(),
+            recent.join("\n"),
+            self.junk,
+            self.stderr_tail()
+        );
+    }
+
+    /// The first line not yet taken that satisfies `pred`, waiting until `timeout`.
+    pub fn try_wait_line(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        self.pump();
+        self.assert_clean();
+        let mut from = 0;
+        loop {
+            for i in from..self.seen.len() {
+                if !self.taken[i] && pred(&self.seen[i]) {
+                    self.taken[i] = true;
+                    return Some(self.seen[i].clone());
+                }
+            }
+            from = self.seen.len();
+            if !self.next_line(deadline) {
+                self.assert_clean();
+                return None;
+            }
+            self.assert_clean();
+        }
+    }
+
+    /// Like [`Proc::try_wait_line`], but a timeout fails the test.
+    pub fn wait_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        match self.try_wait_line(timeout, pred) {
+            Some(v) => v,
+            None if self.stdout_closed => self.fail(&format!(
+                "stdout closed (process gone?) while waiting for {what}"
+            )),
+            None => self.fail(&format!("no {what} within {timeout:?}")),
+        }
+    }
+
+    /// The result of input line `id`.
+    pub fn wait_result(&mut self, id: u64, timeout: Duration) -> Value {
+        self.wait_line(&format!("result id {id}"), timeout, |v| {
+            v["type"] == "result" && v["id"] == id
+        })
+    }
+
+    /// The next not-yet-taken event `name` that satisfies `pred`.
+    pub fn wait_event(
+        &mut self,
+        name: &str,
+        mut pred: impl FnMut(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
+        self.wait_line(&format!("event {name:?}"), timeout, |v| {
+            v["type"] == "event" && v["event"] == name && pred(v)
+        })
+    }
+
+    /// Like [`Proc::wait_event`], but `None` on timeout.
+    pub fn try_wait_event(
+        &mut self,
+        name: &str,
+        mut pred: impl FnMut(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        self.try_wait_line(timeout, |v| {
+            v["type"] == "event" && v["event"] == name && pred(v)
+        })
+    }
+
+    /// Write one input line; returns its 1-based line number (the result's `id`).
+    pub fn send(&mut self, line: &str) -> u64 {
+        assert!(
+            !line.contains('\n'),
+            "send() takes one line; {line:?} has a newline"
+        );
+        let label = self.label.clone();
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("[{label}] stdin is closed or not piped"));
+        if let Err(e) = stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+        {
+            self.fail(&format!("write {line:?} to stdin: {e}"));
+        }
+        self.sent += 1;
+        self.sent
+    }
+
+    /// Send a line and wait (up to 10 s) for its result.
+    pub fn run(&mut self, line: &str) -> Value {
+        let id = self.send(line);
+        self.wait_result(id, RUN_TIMEOUT)
+    }
+
+    /// Lines written to stdin so far.
+    pub fn lines_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Close stdin: end of input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Send a signal (`libc::SIGINT`, `SIGSTOP`, `SIGCONT`, …).
+    pub fn signal(&mut self, sig: i32) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
+    }
+
+    fn code_of(status: ExitStatus) -> i32 {
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    }
+
+    /// Wait for the process to exit; its code (128+signal if killed), or `None` on
+    /// timeout. After an exit, everything it printed has been taken in.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.status {
+                // The pipe closes at exit; collect the rest of stdout.
+                let drain = Instant::now() + Duration::from_secs(5);
+                while self.next_line(drain) {}
+                self.assert_clean();
+                return Some(Self::code_of(status));
+            }
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    self.status = Some(status);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => self.fail(&format!("wait: {e}")),
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Poll the exit while taking in stdout, in short slices.
+            let slice = (Instant::now() + Duration::from_millis(20)).min(deadline);
+            if !self.next_line(slice) {
+                thread::sleep(
+                    slice
+                        .saturating_duration_since(Instant::now())
+                        .min(Duration::from_millis(20)),
+                );
+            }
+        }
+    }
+
+    /// Like [`Proc::wait_exit`], but a timeout fails the test.
+    pub fn expect_exit(&mut self, timeout: Duration) -> i32 {
+        match self.wait_exit(timeout) {
+            Some(code) => code,
+            None => self.fail(&format!("did not exit within {timeout:?}")),
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        if self.status.is_some() {
+            return false;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.status = Some(status);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            if let Ok(status) = self.child.wait() {
+                self.status = Some(status);
+            }
+        }
+        self.stdin = None;
+    }
+
+    /// Every line seen so far.
+    pub fn lines(&mut self) -> &[Value] {
+        self.pump();
+        &self.seen
+    }
+
+    /// Every event `name` seen so far (taken or not).
+    pub fn events_named(&mut self, name: &str) -> Vec<Value> {
+        self.pump();
+        self.seen
+            .iter()
+            .filter(|v| v["type"] == "event" && v["event"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Every result seen so far.
+    pub fn results(&mut self) -> Vec<Value> {
+        self.pump();
+        self.seen
+            .iter()
+            .filter(|v| v["type"] == "result")
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+        if thread::panicking() {
+            return;
+        }
+        let drain = Instant::now() + Duration::from_secs(2);
+        while self.next_line(drain) {}
+        if !self.junk.is_empty() {
+            let junk = std::mem::take(&mut self.junk);
+            panic!(
+                "[{}] stdout carried non-JSON (or off-contract) lines: {junk:#?}",
+                self.label
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The hub
+// ---------------------------------------------------------------------------
+
+/// How a process's stdin is connected.
+#[derive(Debug)]
+pub enum Input {
+    /// A pipe the test writes to ([`Proc::send`]).
+    Piped,
+    /// A regular file (`client < script.txt`).
+    File(PathBuf),
+    /// `/dev/null`.
+    Null,
+}
+
+impl Input {
+    fn stdio(&self) -> Stdio {
+        match self {
+            Input::Piped => Stdio::piped(),
+            Input::File(path) => Stdio::from(
+                File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())),
+            ),
+            Input::Null => Stdio::null(),
+        }
+    }
+}
+
+fn has_flag(args: &[String], flag: &str) -> bool {
+    args.iter()
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
+/// A running `peerhub server --json`. Derefs to its [`Proc`] (waits, signals, lines).
+pub struct Hub {
+    proc: Proc,
+    dir: TempDir,
+    addr: SocketAddr,
+    extra: Vec<String>,
+    starts: u32,
+}
+
+impl Hub {
+    /// A hub on `127.0.0.1:0` (unless `extra` has `--listen`) with a fresh data dir.
+    pub fn start(extra: &[&str]) -> Hub {
+        Hub::start_with(extra, Input::Piped)
+    }
+
+    /// As [`Hub::start`], with the console connected as given.
+    pub fn start_with(extra: &[&str], input: Input) -> Hub {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let dir = TempDir::new("hub");
+        let listen = if has_flag(&extra, "--listen") {
+            None
+        } else {
+            Some("127.0.0.1:0".to_owned())
+        };
+        let data = dir.subdir("data");
+        match Hub::spawn(&dir, &data, listen.as_deref(), &extra, input, 1) {
+            Ok((proc, addr)) => Hub {
+                proc,
+                dir,
+                addr,
+                extra,
+                starts: 1,
+            },
+            Err(e) => panic!("hub did not start: {e}"),
+        }
+    }
+
+    /// A hub on `listen` (`"[::1]:0"`, …), or `Err` with its log when it cannot start.
+    pub fn try_start_on(listen: &str, extra: &[&str]) -> Result<Hub, String> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let dir = TempDir::new("hub");
+        let data = dir.subdir("data");
+        let (proc, addr) = Hub::spawn(&dir, &data, Some(listen), &extra, Input::Piped, 1)?;
+        Ok(Hub {
+            proc,
+            dir,
+            addr,
+            extra,
+            starts: 1,
+        })
+    }
+
+    fn spawn(
+        dir: &TempDir,
+        data: &Path,
+        listen: Option<&str>,
+        extra: &[String],
+        input: Input,
+        start: u32,
+    ) -> Result<(Proc, SocketAddr), String> {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("server");
+        if let Some(listen) = listen {
+            cmd.args(["--listen", listen]);
+        }
+        cmd.arg("--data").arg(data).arg("--json").args(extra);
+        cmd.current_dir(dir.path());
+        let stderr = dir.path().join(format!("hub-stderr-{start}.log"));
+        let mut proc = Proc::spawn("hub", cmd, input.stdio(), stderr);
+        match proc.try_wait_line(START_TIMEOUT, |v| v["event"] == "listening") {
+            Some(v) => {
+                let addr = v["addr"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| proc.fail(&format!("bad listening event {v}")));
+                Ok((proc, addr))
+            }
+            None => {
+                proc.kill9();
+                Err(format!(
+                    "no listening event (exit {:?}); stderr:\n{}",
+                    proc.status,
+                    proc.stderr_tail()
+                ))
+            }
+        }
+    }
+
+    /// The hub's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The data directory (database and store); it survives restarts.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Write a console line; returns its number (the result's `id`).
+    pub fn console(&mut self, line: &str) -> u64 {
+        self.proc.send(line)
+    }
+
+    /// Start the hub again on the same data dir and a new port, killing the old
+    /// process first if it still runs.
+    pub fn restart(&mut self) {
+        self.proc.kill9();
+        let listen = if has_flag(&self.extra, "--listen") {
+            None
+        } else {
+            Some(format!("{}:0", bracket_ip(self.addr)))
+        };
+        self.respawn(listen.as_deref())
+            .unwrap_or_else(|e| panic!("hub restart failed: {e}"));
+    }
+
+    /// Start the hub again on the same data dir and the SAME address, retrying until
+    /// the port can be bound again or `timeout` passes.
+    pub fn restart_same_addr(&mut self, timeout: Duration) {
+        self.proc.kill9();
+        assert!(
+            !has_flag(&self.extra, "--listen"),
+            "restart_same_addr: pass the address via try_start_on, not extra args"
+        );
+        let deadline = Instant::now() + timeout;
+        let listen = self.addr.to_string();
+        loop {
+            match self.respawn(Some(&listen)) {
+                Ok(()) => {
+                    assert_eq!(
+                        self.addr.to_string(),
+                        listen,
+                        "restarted on another address"
+                    );
+                    return;
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    panic!("could not restart the hub on {listen}: {e}")
+                }
+                // A retry interval while the port is still taken, not a synchronisation.
+                Err(_) => thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn respawn(&mut self, listen: Option<&str>) -> Result<(), String> {
+        self.starts += 1;
+        let data = self.data_dir();
+        let (proc, addr) = Hub::spawn(
+            &self.dir,
+            &data,
+            listen,
+            &self.extra,
+            Input::Piped,
+            self.starts,
+        )?;
+        self.proc = proc;
+        self.addr = addr;
+        Ok(())
+    }
+}
+
+/// The IP part of an address as it appears before `:port` (`127.0.0.1`, `[::1]`).
+fn bracket_ip(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+impl Deref for Hub {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl DerefMut for Hub {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Peers
+// ---------------------------------------------------------------------------
+
+/// How to start a peer; [`PeerOpts::new`] gives the defaults.
+#[derive(Debug)]
+pub struct PeerOpts {
+    /// `--server`.
+    pub server: String,
+    /// `--listen`; `None` leaves the flag out (the client's own default).
+    pub listen: Option<String>,
+    /// `--share`; `None`: a fresh `share/` in the peer's temp dir.
+    pub share: Option<PathBuf>,
+    pub input: Input,
+    /// Anything else (`--serve`, `--reconnect-for 1`, …).
+    pub extra: Vec<String>,
+    /// Wait for the `listening` event before returning.
+    pub wait_listening: bool,
+}
+
+impl PeerOpts {
+    /// Talk to `hub`, listen on the same IP with port 0, piped stdin.
+    pub fn new(hub: SocketAddr) -> PeerOpts {
+        PeerOpts {
+            server: hub.to_string(),
+            listen: Some(format!("{}:0", bracket_ip(hub))),
+            share: None,
+            input: Input::Piped,
+            extra: Vec::new(),
+            wait_listening: true,
+        }
+    }
+
+    pub fn args(mut self, extra: &[&str]) -> PeerOpts {
+        self.extra.extend(extra.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn input(mut self, input: Input) -> PeerOpts {
+        self.input = input;
+        self
+    }
+}
+
+/// A running `peerhub client --json`. Derefs to its [`Proc`].
+pub struct Peer {
+    proc: Proc,
+    dir: TempDir,
+    share: PathBuf,
+    addr: Option<SocketAddr>,
+}
+
+impl Peer {
+    /// A peer of the hub at `hub`, with a fresh share dir and `--listen <hub ip>:0`
+    /// (unless `extra` has `--listen` or `--share`).
+    pub fn start(hub: SocketAddr, extra: &[&str]) -> Peer {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut opts = PeerOpts::new(hub);
+        if has_flag(&extra, "--listen") {
+            opts.listen = None;
+        }
+        if let Some(i) = extra.iter().position(|a| a == "--share") {
+            opts.share = extra.get(i + 1).map(PathBuf::from);
+            let mut rest = extra.clone();
+            rest.drain(i..(i + 2).min(extra.len()));
+            opts.extra = rest;
+        } else {
+            opts.extra = extra;
+        }
+        Peer::spawn(opts)
+    }
+
+    /// A peer as described.
+    pub fn spawn(opts: PeerOpts) -> Peer {
+        let dir = TempDir::new("peer");
+        let share = opts.share.clone().unwrap_or_else(|| dir.subdir("share"));
+        let work = dir.subdir("work");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["client", "--server", &opts.server])
+            .arg("--share")
+            .arg(&share);
+        if let Some(listen) = &opts.listen {
+            cmd.args(["--listen", listen]);
+        }
+        cmd.arg("--json").args(&opts.extra).current_dir(&work);
+        let stderr = dir.path().join("stderr.log");
+        let mut proc = Proc::spawn("peer", cmd, opts.input.stdio(), stderr);
+        let addr = if opts.wait_listening {
+            let v = proc.wait_event("listening", |_| true, START_TIMEOUT);
+            Some(
+                v["addr"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| proc.fail(&format!("bad listening event {v}"))),
+            )
+        } else {
+            None
+        };
+        Peer {
+            proc,
+            dir,
+            share,
+            addr,
+        }
+    }
+
+    /// The peer listener's address (from its `listening` event).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("started without waiting for listening")
+    }
+
+    /// The share directory.
+    pub fn share_dir(&self) -> &Path {
+        &self.share
+    }
+
+    /// The working directory (relative upload/download paths resolve here).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// `register` then `login`, both of which must succeed; returns the login result.
+    pub fn register_login(&mut self, user: &str, password: &str) -> Value {
+        let r = self.run(&format!("register {user} {password}"));
+        if r["status"] != 201 {
+            self.proc.fail(&format!("register {user}: {r}"));
+        }
+        self.login(user, password)
+    }
+
+    /// `login`, which must succeed; returns the result.
+    pub fn login(&mut self, user: &str, password: &str) -> Value {
+        let r = self.run(&format!("login {user} {password}"));
+        if r["status"] != 200 || r["ok"] != true {
+            self.proc.fail(&format!("login {user}: {r}"));
+        }
+        self.proc.set_label(&format!("peer {user}"));
+        r
+    }
+}
+
+impl Deref for Peer {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl DerefMut for Peer {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw sockets
+// ---------------------------------------------------------------------------
+
+/// Message types the raw helper knows (see src/proto/message.rs).
+pub mod kind {
+    pub const HELLO: u8 = 0x01;
+    pub const WELCOME: u8 = 0x02;
+    pub const USERS: u8 = 0x14;
+    pub const ECHO: u8 = 0x15;
+    pub const REPLY: u8 = 0x40;
+    pub const BYE: u8 = 0x57;
+}
+
+/// One frame: u32 big-endian length, then the payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The session hello: type 0x01, `PHUB`, version 1, role 0, framed.
+pub fn hello_bytes() -> Vec<u8> {
+    let mut p = vec![kind::HELLO];
+    p.extend_from_slice(b"PHUB");
+    p.extend_from_slice(&1u16.to_be_bytes());
+    p.push(0);
+    frame(&p)
+}
+
+/// A request carrying only a tag (`users`, `echo`, …), framed.
+pub fn tagged(ty: u8, tag: u32) -> Vec<u8> {
+    let mut p = vec![ty];
+    p.extend_from_slice(&tag.to_be_bytes());
+    frame(&p)
+}
+
+/// The status and reason of a Bye payload.
+pub fn decode_bye(payload: &[u8]) -> Option<(u16, String)> {
+    if payload.first() != Some(&kind::BYE) || payload.len() < 5 {
+        return None;
+    }
+    let status = u16::from_be_bytes([payload[1], payload[2]]);
+    let len = u16::from_be_bytes([payload[3], payload[4]]) as usize;
+    let text = payload.get(5..5 + len)?;
+    Some((status, String::from_utf8_lossy(text).into_owned()))
+}
+
+/// The tag and status of a Reply payload.
+pub fn decode_reply(payload: &[u8]) -> Option<(u32, u16)> {
+    if payload.first() != Some(&kind::REPLY) || payload.len() < 7 {
+        return None;
+    }
+    let tag = u32::from_be_bytes(payload[1..5].try_into().ok()?);
+    let status = u16::from_be_bytes([payload[5], payload[6]]);
+    Some((tag, status))
+}
+
+/// How a raw read ended without a frame.
+#[derive(Debug)]
+pub enum RawEnd {
+    /// The hub closed the connection (EOF or reset).
+    Closed,
+    Timeout,
+    Error(io::Error),
+}
+
+/// A bare TCP connection to the hub.
+pub struct Raw {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// When the connection was made.
+    pub opened: Instant,
+}
+
+impl Raw {
+    /// Connect (within 5 s).
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let _ = stream.set_nodelay(true);
+        Raw {
+            stream,
+            buf: Vec::new(),
+            opened: Instant::now(),
+        }
+    }
+
+    /// Connect, say hello, and read the welcome.
+    pub fn connect_hello(addr: SocketAddr) -> Raw {
+        let mut raw = Raw::connect(addr);
+        raw.hello();
+        raw
+    }
+
+    /// Say hello and expect the welcome frame.
+    pub fn hello(&mut self) {
+        self.send(&hello_bytes()).expect("send hello");
+        match self.read_frame(Duration::from_secs(5)) {
+            Ok(p) if p.first() == Some(&kind::WELCOME) && p.get(1..5) == Some(b"PHUB") => {}
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// Write bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Read one whole frame's payload before `timeout`.
+    pub fn read_frame(&mut self, timeout: Duration) -> Result<Vec<u8>, RawEnd> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.buf.len() >= 4 {
+                let len = u32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes")) as usize;
+                assert!(len <= 16 << 20, "hub announced a {len}-byte frame");
+                if self.buf.len() >= 4 + len {
+                    let payload = self.buf[4..4 + len].to_vec();
+                    self.buf.drain(..4 + len);
+                    return Ok(payload);
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RawEnd::Timeout);
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(RawEnd::Error)?;
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(RawEnd::Closed),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(RawEnd::Timeout)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    return Err(RawEnd::Closed)
+                }
+                Err(e) => return Err(RawEnd::Error(e)),
+            }
+        }
+    }
+
+    /// The next frame must be a Bye; its status and reason.
+    pub fn expect_bye(&mut self, timeout: Duration) -> (u16, String) {
+        match self.read_frame(timeout) {
+            Ok(p) => decode_bye(&p).unwrap_or_else(|| panic!("expected a Bye, got {p:?}")),
+            Err(e) => panic!("expected a Bye, got {e:?}"),
+        }
+    }
+
+    /// Read until the hub closes the connection; the frames that came first.
+    /// A timeout fails the test.
+    pub fn expect_closed(&mut self, timeout: Duration) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + timeout;
+        let mut frames = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_frame(left) {
+                Ok(p) => frames.push(p),
+                Err(RawEnd::Closed) => return frames,
+                Err(e) => {
+                    panic!("connection not closed within {timeout:?}: {e:?}; frames {frames:?}")
+                }
+            }
+        }
+    }
+
+    /// Half-close our side (no more bytes from us).
+    pub fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+/// A loopback address nothing listens on (bound, then released).
+pub fn unused_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr")
+}
