@@ -284,8 +284,9 @@ impl Hub {
         ));
     }
 
-    /// A framing error (oversized or empty frame): the stream cannot be trusted; close it.
-    pub fn on_bad_frame(&mut self, conn: ConnId, why: &str, out: &mut Vec<Action>) {
+    /// A framing error (oversized frame: 413, empty frame: 400): the stream cannot be
+    /// trusted; close it. Before hello it is simply not a peerhub client (400).
+    pub fn on_bad_frame(&mut self, conn: ConnId, status: Status, why: &str, out: &mut Vec<Action>) {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
@@ -294,7 +295,7 @@ impl Hub {
             let text = "not a peerhub client: expected a peerhub hello";
             return self.bye(conn, Status::BAD_REQUEST, text, out);
         }
-        self.bye(conn, Status::TOO_LARGE, &format!("bad frame: {why}"), out);
+        self.bye(conn, status, &format!("bad frame: {why}"), out);
     }
 
     /// Tell a connection why it is closed, then close it.
@@ -421,10 +422,7 @@ impl Hub {
                             "the new password must be 1-256 bytes".to_string(),
                         )
                     } else {
-                        match self.db.change_password(user, &old, &new) {
-                            Ok(()) => (Status::OK, "password changed".to_string()),
-                            Err(e) => account_failure(&e),
-                        }
+                        self.change_password(conn, user, &old, &new, now)
                     };
                 out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
             }
@@ -650,6 +648,35 @@ impl Hub {
             conn,
             reply(tag, status, text, Body::Holders(holders)),
         ));
+    }
+
+    /// `passwd`: a wrong old password counts as a failed login (each try costs two hashes).
+    fn change_password(
+        &mut self,
+        conn: ConnId,
+        user: &str,
+        old: &str,
+        new: &str,
+        now: Instant,
+    ) -> (Status, String) {
+        let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
+            return (Status::INTERNAL, "no session".into());
+        };
+        if !self.auth.allowed(ip, now) {
+            return (
+                Status::RATE_LIMITED,
+                "too many failed attempts from your address; wait a minute".into(),
+            );
+        }
+        match self.db.change_password(user, old, new) {
+            Ok(()) => (Status::OK, "password changed".to_string()),
+            Err(e) => {
+                if matches!(e, AccountError::WrongPassword) {
+                    self.auth.record(ip, now);
+                }
+                account_failure(&e)
+            }
+        }
     }
 
     fn user_names(&self) -> Vec<String> {

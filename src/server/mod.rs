@@ -13,6 +13,7 @@ use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
+use crate::proto::frame::FrameError;
 use crate::proto::message::{ClientMsg, DecodeError, HubMsg};
 use crate::proto::status::Status;
 use hub::{Action, ConnId, Hub, HubConfig};
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     pub hub: HubConfig,
 }
 
+/// How long a connection the hub closed may take to receive its last bytes.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Reads per connection per wake-up before others get their turn.
 const READS_PER_TURN: usize = 4;
 /// The loop's shared read buffer.
@@ -70,6 +73,9 @@ struct Server {
     actions: Vec<Action>,
     dirty: Vec<ConnId>,
     closing: Vec<(ConnId, String)>,
+    /// Connections the hub closed, kept until their last bytes (a Bye) are written or a
+    /// short deadline passes; nothing more is read from them.
+    draining: Vec<(ConnId, Instant)>,
     ready: Vec<ConnId>,
     scratch: Vec<u8>,
     exit: bool,
@@ -114,6 +120,7 @@ impl Server {
             actions: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
+            draining: Vec::new(),
             ready: Vec::new(),
             scratch: vec![0; SCRATCH_BYTES],
             exit: false,
@@ -130,6 +137,12 @@ impl Server {
             if busy {
                 timeout = min_timeout(timeout, Some(Duration::ZERO));
             }
+            let drain_deadline = self
+                .draining
+                .iter()
+                .map(|(_, at)| at.saturating_duration_since(now))
+                .min();
+            timeout = min_timeout(timeout, drain_deadline);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -165,6 +178,7 @@ impl Server {
             }
             self.apply_actions();
             self.flush_dirty();
+            self.drain(now);
             self.reap();
             if self.exit && self.conns.is_empty() {
                 info!("bye");
@@ -256,7 +270,9 @@ impl Server {
     }
 
     fn read(&mut self, key: ConnId, now: Instant) {
-        if self.closing.iter().any(|(k, _)| *k == key) {
+        if self.closing.iter().any(|(k, _)| *k == key)
+            || self.draining.iter().any(|(k, _)| *k == key)
+        {
             return;
         }
         let Some(conn) = self.conns.get_mut(key) else {
@@ -279,8 +295,12 @@ impl Server {
             ReadStatus::Closed => self.closing.push((key, "connection closed".into())),
             ReadStatus::Failed(e) => self.closing.push((key, format!("read error: {e}"))),
             ReadStatus::BadFrame(e) => {
+                let status = match e {
+                    FrameError::TooLarge { .. } => Status::TOO_LARGE,
+                    FrameError::Empty => Status::BAD_REQUEST,
+                };
                 self.hub
-                    .on_bad_frame(key, &e.to_string(), &mut self.actions)
+                    .on_bad_frame(key, status, &e.to_string(), &mut self.actions)
             }
         }
     }
@@ -305,7 +325,11 @@ impl Server {
                             }
                         }
                     }
-                    Action::Close(key) => self.closing.push((key, "closed by the hub".into())),
+                    Action::Close(key) => {
+                        if !self.draining.iter().any(|(k, _)| *k == key) {
+                            self.draining.push((key, Instant::now() + DRAIN_GRACE));
+                        }
+                    }
                     Action::Arm(at, key, serial) => self.timers.arm(at, (key, serial)),
                     Action::Result(result) => self.output.result(&result),
                     Action::Event(event) => self.output.event(&event),
@@ -343,6 +367,21 @@ impl Server {
         }
     }
 
+    /// Close draining connections whose queue is empty or whose grace ran out.
+    fn drain(&mut self, now: Instant) {
+        let conns = &self.conns;
+        let closing = &mut self.closing;
+        self.draining.retain(|&(key, deadline)| {
+            let flushed = conns.get(key).is_none_or(|c| c.queued() == 0);
+            if flushed || now >= deadline {
+                closing.push((key, "closed by the hub".into()));
+                false
+            } else {
+                true
+            }
+        });
+    }
+
     /// Remove connections marked for closing, after a last best-effort flush.
     fn reap(&mut self) {
         while let Some((key, reason)) = self.closing.pop() {
@@ -356,6 +395,7 @@ impl Server {
                 .on_disconnect(key, &reason, Instant::now(), &mut self.actions);
             self.ready.retain(|k| *k != key);
             self.dirty.retain(|k| *k != key);
+            self.draining.retain(|(k, _)| *k != key);
         }
     }
 }
