@@ -101,6 +101,13 @@ struct ClientArgs {
     /// Bytes of a file hashed per loop turn (smaller: more responsive while publishing big files).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     hash_slice: usize,
+    /// Seconds without progress before a transfer fails (504) or an upload is closed;
+    /// a connecting peer gets this long (at most 10 s) for its handshake.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    stall_timeout: Duration,
+    /// Bytes per second per upload to other peers (0: unlimited).
+    #[arg(long, default_value_t = 0)]
+    upload_rate: u64,
 }
 
 fn main() -> ExitCode {
@@ -134,6 +141,8 @@ fn main() -> ExitCode {
             serve: a.serve,
             reconnect_for: a.reconnect_for,
             hash_slice: a.hash_slice,
+            stall_timeout: a.stall_timeout,
+            upload_rate: a.upload_rate,
         }),
     };
     match result {

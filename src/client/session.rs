@@ -2,11 +2,16 @@
 //! messages go in; frames to send, lines to print, connects and deadlines come out.
 
 use super::command::{self, Command};
+use super::partials::{PartialRecord, Partials};
 use super::published::{Publication, PublishedList};
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{hash_hex, Body, ClientMsg, FileInfo, Hash, HubMsg, Role, VERSION};
+use crate::proto::message::{
+    hash_hex, Body, ClientMsg, FileInfo, Hash, Holder, HubMsg, Role, VERSION,
+};
 use crate::proto::names;
 use crate::proto::status::Status;
+use crate::transfer::choose::{choose, Choice};
+use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
 use log::{debug, info};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -29,6 +34,8 @@ pub struct SessionConfig {
     pub reconnect_for: Duration,
     /// The peer listener's port, announced at login.
     pub peer_port: u16,
+    /// stdin and stdout are terminals (and not `--json`): ask which holder to fetch from.
+    pub interactive: bool,
 }
 
 /// What the loop must do.
@@ -55,6 +62,14 @@ pub enum Action {
     CheckPublished,
     /// Write the publication list to the share dir.
     SavePublished,
+    /// Start a download; report its end with [`Session::on_download_done`].
+    StartDownload(DownloadSpec),
+    /// Stop this download at once (its partial file stays); its result was given.
+    CancelDownload(u64),
+    /// Print the `transfers` result of input line `id` (the loop knows the transfers).
+    ListTransfers(u64),
+    /// Write the record of partial downloads to the share dir.
+    SavePartials,
 }
 
 /// A file hashed by the loop for the session.
@@ -88,6 +103,39 @@ enum Then {
     Publish(Publication),
     /// Drop this name from the list (done or unknown at the hub).
     Unpublish(String),
+    /// A `fetch` waiting for its lookup.
+    Fetch(FetchReq),
+}
+
+/// A `fetch` before its download starts.
+#[derive(Debug, Clone)]
+struct FetchReq {
+    id: u64,
+    name: String,
+    dest: String,
+    from: Option<String>,
+    /// `cancel` was typed while the lookup was out.
+    cancelled: bool,
+}
+
+/// A holder-choice prompt waiting for the next line.
+#[derive(Debug, Clone)]
+struct Prompt {
+    req: FetchReq,
+    holders: Vec<Holder>,
+    /// Indexes into `holders`, in the order shown (the first is the suggestion).
+    order: Vec<usize>,
+}
+
+/// A download the loop is running.
+#[derive(Debug, Clone)]
+struct ActiveFetch {
+    id: u64,
+    name: String,
+    dest: String,
+    holder: String,
+    /// The hash the hub announced for that holder (what a report names).
+    hash: Hash,
 }
 
 /// The state of the link to the hub.
@@ -145,11 +193,15 @@ pub struct Session {
     published: PublishedList,
     hashing: HashMap<u64, HashFor>,
     next_job: u64,
+    partials: Partials,
+    downloads: HashMap<u64, ActiveFetch>,
+    next_download: u64,
+    prompt: Option<Prompt>,
 }
 
 impl Session {
     /// A session about to connect (the loop connects at start).
-    pub fn new(config: SessionConfig, published: PublishedList) -> Session {
+    pub fn new(config: SessionConfig, published: PublishedList, partials: Partials) -> Session {
         Session {
             config,
             link: Link::Connecting,
@@ -166,6 +218,10 @@ impl Session {
             published,
             hashing: HashMap::new(),
             next_job: 1,
+            partials,
+            downloads: HashMap::new(),
+            next_download: 1,
+            prompt: None,
         }
     }
 
@@ -229,6 +285,11 @@ impl Session {
 
     /// One typed line (`id` is its 1-based line number).
     pub fn on_line(&mut self, id: u64, line: &str, now: Instant, out: &mut Vec<Action>) {
+        if let Some(prompt) = self.prompt.take() {
+            if self.answer_prompt(prompt, line, out) {
+                return;
+            }
+        }
         let command = match command::parse_line(line) {
             Ok(Some(command)) => command,
             Ok(None) => return,
@@ -361,18 +422,397 @@ impl Session {
             Command::Search { text } => {
                 self.request(id, name, |tag| ClientMsg::Search { tag, text }, out)
             }
-            Command::Fetch { .. }
-            | Command::Transfers
-            | Command::Cancel { .. }
-            | Command::Upload { .. }
-            | Command::Download { .. }
-            | Command::Store => out.push(Action::Result(CommandResult::new(
+            Command::Fetch {
+                name: fname,
+                from,
+                as_name,
+            } => self.fetch(id, fname, from, as_name, out),
+            Command::Transfers => out.push(Action::ListTransfers(id)),
+            Command::Cancel { name: fname } => self.cancel(id, &fname, out),
+            Command::Upload { .. } | Command::Download { .. } | Command::Store => {
+                out.push(Action::Result(CommandResult::new(
+                    id,
+                    name,
+                    false,
+                    Status::BAD_REQUEST.0,
+                    format!("{name} is not available in this build yet"),
+                )))
+            }
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        id: u64,
+        name: String,
+        from: Option<String>,
+        as_name: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let fail = |status: Status, text: &str| fetch_failed(id, status, text);
+        if let Err(e) = names::check_file_name(&name) {
+            return out.push(fail(Status::INVALID_NAME, &e.0));
+        }
+        let dest = as_name.unwrap_or_else(|| name.clone());
+        if let Err(e) = names::check_file_name(&dest) {
+            return out.push(fail(Status::INVALID_NAME, &e.0));
+        }
+        if dest.starts_with(".peerhub-") {
+            return out.push(fail(
+                Status::INVALID_NAME,
+                &format!("invalid name {dest:?}: names starting with .peerhub- are reserved"),
+            ));
+        }
+        if let Some(f) = &from {
+            if let Err(e) = names::check_user(f) {
+                return out.push(fail(Status::INVALID_NAME, &e.0));
+            }
+            if self.user.as_deref() == Some(f.as_str()) {
+                return out.push(fail(Status::BAD_REQUEST, "you cannot fetch from yourself"));
+            }
+        }
+        if self.fetching(&dest) {
+            return out.push(fail(
+                Status::NAME_TAKEN,
+                &format!("{dest} is already being fetched"),
+            ));
+        }
+        let req = FetchReq {
+            id,
+            name: name.clone(),
+            dest,
+            from,
+            cancelled: false,
+        };
+        self.request_with(
+            id,
+            "fetch",
+            Then::Fetch(req),
+            |tag| ClientMsg::Lookup { tag, name },
+            out,
+        );
+    }
+
+    /// Whether a fetch into `dest` is under way (lookup, prompt or download).
+    fn fetching(&self, dest: &str) -> bool {
+        self.downloads.values().any(|d| d.dest == dest)
+            || self.prompt.as_ref().is_some_and(|p| p.req.dest == dest)
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(&p.then, Then::Fetch(r) if r.dest == dest))
+    }
+
+    /// Downloads running from `user`.
+    fn busy_with(&self, user: &str) -> usize {
+        self.downloads.values().filter(|d| d.holder == user).count()
+    }
+
+    fn on_lookup(
+        &mut self,
+        req: FetchReq,
+        status: Status,
+        message: String,
+        body: Body,
+        out: &mut Vec<Action>,
+    ) {
+        if req.cancelled {
+            return out.push(fetch_failed(req.id, Status::BAD_REQUEST, "cancelled"));
+        }
+        if status != Status::FOUND {
+            return out.push(fetch_failed(req.id, status, &message));
+        }
+        let holders = match body {
+            Body::Holders(h) => h,
+            _ => Vec::new(),
+        };
+        let partial = self.partials.get(&req.dest).and_then(|r| r.hash_bytes());
+        let choice = choose(
+            &req.name,
+            &holders,
+            self.user.as_deref(),
+            req.from.as_deref(),
+            |u| self.busy_with(u),
+            partial.as_ref(),
+            self.config.interactive,
+        );
+        match choice {
+            Err((status, text)) => out.push(fetch_failed(req.id, status, &text)),
+            Ok(Choice::One(i)) => match holders.get(i) {
+                Some(h) => {
+                    let h = h.clone();
+                    self.start_download(req, h, out)
+                }
+                None => out.push(fetch_failed(req.id, Status::INTERNAL, "no holder")),
+            },
+            Ok(Choice::Ask { order }) => {
+                let mut text = format!(
+                    "{} holders of {}; type a number to choose one (Enter takes 1):",
+                    order.len(),
+                    req.name
+                );
+                for (n, h) in order.iter().filter_map(|&i| holders.get(i)).enumerate() {
+                    let hex = hash_hex(&h.hash);
+                    let busy = self.busy_with(&h.user);
+                    text.push_str(&format!(
+                        "\n  {}) {}  {}  {} bytes  {}  {} download(s) running{}",
+                        n + 1,
+                        h.user,
+                        h.addr,
+                        h.size,
+                        hex.get(..16).unwrap_or(&hex),
+                        busy,
+                        if n == 0 { "  (suggested)" } else { "" }
+                    ));
+                }
+                out.push(Action::Event(
+                    Event::new("choose", text).field("name", req.name.as_str()),
+                ));
+                self.prompt = Some(Prompt {
+                    req,
+                    holders,
+                    order,
+                });
+            }
+        }
+    }
+
+    /// A line typed while a holder-choice prompt is open: true if it answered it.
+    fn answer_prompt(&mut self, prompt: Prompt, line: &str, out: &mut Vec<Action>) -> bool {
+        let answer = line.trim();
+        let pick = if answer.is_empty() {
+            Some(0)
+        } else {
+            answer
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=prompt.order.len()).contains(n))
+                .map(|n| n - 1)
+        };
+        let holder = pick
+            .and_then(|k| prompt.order.get(k))
+            .and_then(|&i| prompt.holders.get(i))
+            .cloned();
+        match holder {
+            Some(h) => {
+                self.start_download(prompt.req, h, out);
+                true
+            }
+            None => {
+                out.push(fetch_failed(
+                    prompt.req.id,
+                    Status::BAD_REQUEST,
+                    "no holder chosen: the choice was cancelled",
+                ));
+                false
+            }
+        }
+    }
+
+    fn start_download(&mut self, req: FetchReq, holder: Holder, out: &mut Vec<Action>) {
+        let job = self.next_download;
+        self.next_download += 1;
+        let resume = self
+            .partials
+            .get(&req.dest)
+            .is_some_and(|r| r.is_for(holder.size, &holder.hash));
+        self.partials.insert(PartialRecord::new(
+            &req.dest,
+            &req.name,
+            holder.size,
+            &holder.hash,
+        ));
+        out.push(Action::SavePartials);
+        debug!(
+            "fetching {} from {} at {} into {}",
+            req.name, holder.user, holder.addr, req.dest
+        );
+        self.downloads.insert(
+            job,
+            ActiveFetch {
+                id: req.id,
+                name: req.name.clone(),
+                dest: req.dest.clone(),
+                holder: holder.user.clone(),
+                hash: holder.hash,
+            },
+        );
+        out.push(Action::StartDownload(DownloadSpec {
+            job,
+            name: req.name,
+            dest: req.dest,
+            holder,
+            resume,
+            me: self.user.clone().unwrap_or_default(),
+        }));
+    }
+
+    /// A download started with [`Action::StartDownload`] ended.
+    pub fn on_download_done(
+        &mut self,
+        job: u64,
+        outcome: Outcome,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(f) = self.downloads.remove(&job) else {
+            return;
+        };
+        match outcome {
+            Outcome::Done {
+                path,
+                bytes,
+                resumed,
+                size,
+                hash,
+                already,
+            } => {
+                if self.partials.remove(&f.dest) {
+                    out.push(Action::SavePartials);
+                }
+                let text = if already {
+                    format!("{} is already here with the same content", f.dest)
+                } else if resumed > 0 {
+                    format!(
+                        "fetched {} from {} ({size} bytes, {bytes} received, resumed at {resumed}), verified",
+                        f.name, f.holder
+                    )
+                } else {
+                    format!(
+                        "fetched {} from {} ({size} bytes), verified",
+                        f.name, f.holder
+                    )
+                };
+                let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
+                    .field("path", path.to_string_lossy().into_owned())
+                    .field("bytes", bytes)
+                    .field("from", f.holder.as_str())
+                    .field("hash", hash_hex(&hash))
+                    .field("name", f.name.as_str())
+                    .field("size", size)
+                    .field("resumed", resumed);
+                if already {
+                    r = r.field("already", true);
+                }
+                out.push(Action::Result(r));
+            }
+            Outcome::Failed {
+                status,
+                message,
+                report,
+                partial,
+                size,
+                hash,
+            } => {
+                match partial {
+                    PartialFate::Kept(n) if n > 0 => {
+                        self.partials
+                            .insert(PartialRecord::new(&f.dest, &f.name, size, &hash));
+                    }
+                    _ => {
+                        self.partials.remove(&f.dest);
+                    }
+                }
+                out.push(Action::SavePartials);
+                if report {
+                    let (holder, name, hash) = (f.holder.clone(), f.name.clone(), f.hash);
+                    self.request(
+                        0,
+                        "report",
+                        |tag| ClientMsg::Report {
+                            tag,
+                            holder,
+                            name,
+                            hash,
+                        },
+                        out,
+                    );
+                }
+                out.push(Action::Result(
+                    CommandResult::new(f.id, "fetch", false, status.0, message)
+                        .field("from", f.holder.as_str())
+                        .field("name", f.name.as_str()),
+                ));
+            }
+        }
+        self.try_leave(now, out);
+    }
+
+    fn cancel(&mut self, id: u64, name: &str, out: &mut Vec<Action>) {
+        let mut jobs: Vec<u64> = self
+            .downloads
+            .iter()
+            .filter(|(_, d)| d.name == name || d.dest == name)
+            .map(|(job, _)| *job)
+            .collect();
+        jobs.sort_unstable();
+        let mut stopped = 0;
+        for job in jobs {
+            if let Some(d) = self.downloads.remove(&job) {
+                stopped += 1;
+                out.push(Action::CancelDownload(job));
+                out.push(fetch_failed(
+                    d.id,
+                    Status::BAD_REQUEST,
+                    &format!(
+                        "cancelled (line {id}); the partial file of {} is kept: fetch again to resume",
+                        d.dest
+                    ),
+                ));
+            }
+        }
+        for p in self.pending.values_mut() {
+            if let Then::Fetch(r) = &mut p.then {
+                if (r.name == name || r.dest == name) && !r.cancelled {
+                    r.cancelled = true;
+                    stopped += 1;
+                }
+            }
+        }
+        out.push(Action::Result(if stopped > 0 {
+            CommandResult::new(
                 id,
-                name,
+                "cancel",
+                true,
+                Status::OK.0,
+                format!("cancelled the fetch of {name}; its partial file is kept"),
+            )
+        } else {
+            CommandResult::new(
+                id,
+                "cancel",
                 false,
-                Status::BAD_REQUEST.0,
-                format!("{name} is not available in this build yet"),
-            ))),
+                Status::NO_FILE.0,
+                format!("no fetch of {name} is in progress"),
+            )
+        }));
+    }
+
+    /// Whether `name` is being hashed again or re-announced now.
+    pub fn refreshing(&self, name: &str) -> bool {
+        self.hashing
+            .values()
+            .any(|h| matches!(h, HashFor::Refresh { name: n } if n == name))
+            || self.pending.values().any(|p| {
+                p.command == "refresh" && matches!(&p.then, Then::Publish(pb) if pb.name == name)
+            })
+    }
+
+    /// Hash the publication `name` again and re-announce it (its file changed on disk).
+    pub fn refresh(&mut self, name: &str, out: &mut Vec<Action>) {
+        if self.refreshing(name) {
+            return;
+        }
+        if let Some(p) = self.published.get(name) {
+            let path = p.path.clone();
+            info!("{name} changed on disk: hashing it again before serving it");
+            self.start_hash(
+                HashFor::Refresh {
+                    name: name.to_owned(),
+                },
+                &path,
+                out,
+            );
         }
     }
 
@@ -452,7 +892,20 @@ impl Session {
                 }
             }
             (HashFor::Refresh { name }, Ok(hashed)) => {
-                self.announce(0, "refresh", &name, &hashed, true, out)
+                if self.user.is_some() && self.link == Link::Up {
+                    self.announce(0, "refresh", &name, &hashed, true, out)
+                } else {
+                    // Nobody to tell now: the list changes here, and the next login's
+                    // sync announces it.
+                    self.published.insert(Publication::new(
+                        &name,
+                        &hashed.path,
+                        hashed.size,
+                        &hashed.hash,
+                        hashed.modified,
+                    ));
+                    out.push(Action::SavePublished);
+                }
             }
         }
         self.try_leave(now, out);
@@ -550,6 +1003,11 @@ impl Session {
         }
     }
 
+    /// The record of partial downloads.
+    pub fn partials(&self) -> &Partials {
+        &self.partials
+    }
+
     /// The publication list (the loop serves and checks from it).
     pub fn published(&self) -> &PublishedList {
         &self.published
@@ -558,6 +1016,13 @@ impl Session {
     /// End of input: finish what is in flight, then leave (or keep serving with `--serve`).
     pub fn on_end_of_input(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.input_done = true;
+        if let Some(prompt) = self.prompt.take() {
+            out.push(fetch_failed(
+                prompt.req.id,
+                Status::BAD_REQUEST,
+                "no holder chosen before the end of input",
+            ));
+        }
         if self.config.serve || self.leaving.is_some() {
             return;
         }
@@ -571,6 +1036,25 @@ impl Session {
             return;
         }
         self.leaving = Some(Leaving::Signal);
+        let mut downloads: Vec<ActiveFetch> = self.downloads.drain().map(|(_, d)| d).collect();
+        downloads.sort_by_key(|d| d.id);
+        for d in downloads {
+            out.push(fetch_failed(
+                d.id,
+                Status::UNAVAILABLE,
+                &format!(
+                    "interrupted by a signal; the partial file of {} is kept: fetch again to resume",
+                    d.dest
+                ),
+            ));
+        }
+        if let Some(prompt) = self.prompt.take() {
+            out.push(fetch_failed(
+                prompt.req.id,
+                Status::UNAVAILABLE,
+                "interrupted by a signal",
+            ));
+        }
         self.try_leave(now, out);
     }
 
@@ -580,6 +1064,8 @@ impl Session {
             return;
         };
         let busy = !self.hashing.is_empty()
+            || !self.downloads.is_empty()
+            || self.prompt.is_some()
             || self
                 .pending
                 .values()
@@ -701,6 +1187,8 @@ impl Session {
             }
             HubMsg::Bye { status, reason } => {
                 let text = format!("{} ({})", reason, status.0);
+                // The hub closes next; drop our side now so that close is not a second loss.
+                out.push(Action::Disconnect);
                 self.on_lost(&text, now, out);
             }
         }
@@ -751,6 +1239,12 @@ impl Session {
             debug!("reply to unknown tag {tag}: {status} {message}");
             return;
         };
+        if let Then::Fetch(req) = &pending.then {
+            let req = req.clone();
+            self.on_lookup(req, status, message, body, out);
+            self.try_leave(now, out);
+            return;
+        }
         let command = pending.command;
         match command {
             "login" | "relogin" if status == Status::OK => {
@@ -937,6 +1431,11 @@ impl Session {
     }
 }
 
+/// A failed `fetch` result.
+fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
+    Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
+}
+
 /// Put a reply's typed body into the result's JSON fields and human lines.
 fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
     match body {
@@ -966,5 +1465,368 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             r.field("files", files).field("truncated", truncated)
         }
         Body::Files(_) | Body::Holders(_) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame;
+    use std::path::PathBuf;
+
+    fn session(interactive: bool) -> Session {
+        Session::new(
+            SessionConfig {
+                serve: false,
+                reconnect_for: Duration::from_secs(60),
+                peer_port: 4000,
+                interactive,
+            },
+            PublishedList::default(),
+            Partials::default(),
+        )
+    }
+
+    /// The requests among `out`, decoded.
+    fn sent(out: &[Action]) -> Vec<ClientMsg> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send(bytes) => {
+                    let (_, payload) = frame::try_parse(bytes, usize::MAX).ok()??;
+                    ClientMsg::decode(payload).ok()
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn results(out: &[Action]) -> Vec<&CommandResult> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Result(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn started(out: &[Action]) -> Vec<&DownloadSpec> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::StartDownload(spec) => Some(spec),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn reply(s: &mut Session, tag: u32, status: Status, body: Body) -> Vec<Action> {
+        let mut out = Vec::new();
+        let msg = HubMsg::Reply {
+            tag,
+            status,
+            message: "msg".into(),
+            body,
+        };
+        s.on_message(msg, Instant::now(), &mut out);
+        out
+    }
+
+    /// A session logged in as `me`.
+    fn logged_in(interactive: bool) -> Session {
+        let mut s = session(interactive);
+        let mut out = Vec::new();
+        let welcome = HubMsg::Welcome {
+            version: VERSION,
+            server: "hub".into(),
+        };
+        s.on_message(welcome, Instant::now(), &mut out);
+        s.on_line(100, "login me pw", Instant::now(), &mut out);
+        let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
+        reply(&mut s, tag, Status::OK, Body::Online(1));
+        assert_eq!(s.user(), Some("me"));
+        s
+    }
+
+    fn holder(user: &str, hash: u8) -> Holder {
+        Holder {
+            user: user.into(),
+            addr: "127.0.0.1:5000".parse().unwrap(),
+            size: 100,
+            hash: [hash; 32],
+        }
+    }
+
+    /// Type a fetch line; the lookup's tag.
+    fn fetch(s: &mut Session, id: u64, line: &str) -> u32 {
+        let mut out = Vec::new();
+        s.on_line(id, line, Instant::now(), &mut out);
+        match sent(&out).as_slice() {
+            [ClientMsg::Lookup { tag, .. }] => *tag,
+            other => panic!("{line}: {other:?} {out:?}"),
+        }
+    }
+
+    fn done(path: &str) -> Outcome {
+        Outcome::Done {
+            path: PathBuf::from(path),
+            bytes: 100,
+            resumed: 0,
+            size: 100,
+            hash: [2; 32],
+            already: false,
+        }
+    }
+
+    #[test]
+    fn fetch_picks_another_holder_and_reports_the_result() {
+        let mut s = logged_in(false);
+        let tag = fetch(&mut s, 1, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("me", 2), holder("bob", 2)]),
+        );
+        let spec = started(&out)[0].clone();
+        assert_eq!(spec.holder.user, "bob");
+        assert_eq!(spec.dest, "song");
+        assert!(!spec.resume);
+        assert_eq!(spec.me, "me");
+        assert!(out.contains(&Action::SavePartials));
+        // The same destination cannot be fetched twice at once.
+        let mut out = Vec::new();
+        s.on_line(2, "fetch song", Instant::now(), &mut out);
+        assert_eq!(results(&out)[0].status, Status::NAME_TAKEN.0);
+        let mut out = Vec::new();
+        s.on_download_done(spec.job, done("/share/song"), Instant::now(), &mut out);
+        let r = results(&out)[0];
+        assert_eq!((r.id, r.status, r.ok), (1, 205, true));
+        assert_eq!(r.fields["from"], "bob");
+        assert_eq!(r.fields["path"], "/share/song");
+        assert_eq!(r.fields["hash"], hash_hex(&[2; 32]));
+        assert!(s.partials().get("song").is_none());
+    }
+
+    #[test]
+    fn refusals_before_and_after_the_lookup() {
+        let mut s = logged_in(false);
+        for (line, status) in [
+            ("fetch song --as ../x", Status::INVALID_NAME),
+            ("fetch ../x", Status::INVALID_NAME),
+            (
+                "fetch song --as .peerhub-published.json",
+                Status::INVALID_NAME,
+            ),
+            ("fetch song --from me", Status::BAD_REQUEST),
+            ("fetch song --from bad/user", Status::INVALID_NAME),
+        ] {
+            let mut out = Vec::new();
+            s.on_line(1, line, Instant::now(), &mut out);
+            assert!(sent(&out).is_empty(), "{line}");
+            assert_eq!(results(&out)[0].status, status.0, "{line}");
+        }
+        let tag = fetch(&mut s, 2, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("me", 2)]),
+        );
+        assert_eq!(results(&out)[0].status, Status::BAD_REQUEST.0);
+        let tag = fetch(&mut s, 3, "fetch nothing");
+        let out = reply(&mut s, tag, Status::NO_FILE, Body::Holders(vec![]));
+        assert_eq!(results(&out)[0].status, Status::NO_FILE.0);
+    }
+
+    #[test]
+    fn a_prompt_takes_a_number_or_enter_and_any_other_line_cancels_it() {
+        let mut s = logged_in(true);
+        let holders = || Body::Holders(vec![holder("bob", 2), holder("carol", 3)]);
+        let tag = fetch(&mut s, 1, "fetch song");
+        let out = reply(&mut s, tag, Status::FOUND, holders());
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Event(e) if e.name == "choose")));
+        assert!(started(&out).is_empty());
+        let mut out = Vec::new();
+        s.on_line(2, "2", Instant::now(), &mut out);
+        assert_eq!(started(&out)[0].holder.user, "carol");
+
+        let tag = fetch(&mut s, 3, "fetch other");
+        reply(&mut s, tag, Status::FOUND, holders());
+        let mut out = Vec::new();
+        s.on_line(4, "", Instant::now(), &mut out);
+        // carol is busy with the first download: bob is suggested.
+        assert_eq!(started(&out)[0].holder.user, "bob");
+
+        let tag = fetch(&mut s, 5, "fetch third");
+        reply(&mut s, tag, Status::FOUND, holders());
+        let mut out = Vec::new();
+        s.on_line(6, "users", Instant::now(), &mut out);
+        assert!(started(&out).is_empty());
+        assert_eq!(results(&out)[0].id, 5);
+        assert_eq!(results(&out)[0].status, 400);
+        assert!(matches!(sent(&out).as_slice(), [ClientMsg::Users { .. }]));
+    }
+
+    #[test]
+    fn cancel_during_download_and_during_lookup() {
+        let mut s = logged_in(false);
+        let tag = fetch(&mut s, 1, "fetch song --as tune");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        let job = started(&out)[0].job;
+        let mut out = Vec::new();
+        s.on_line(2, "cancel tune", Instant::now(), &mut out);
+        assert!(out.contains(&Action::CancelDownload(job)));
+        let rs = results(&out);
+        assert_eq!((rs[0].id, rs[0].status), (1, 400));
+        assert_eq!((rs[1].id, rs[1].status), (2, 200));
+        // The partial file stays recorded for a resume.
+        assert!(s
+            .partials()
+            .get("tune")
+            .is_some_and(|r| r.is_for(100, &[2; 32])));
+
+        let tag = fetch(&mut s, 3, "fetch song");
+        let mut out = Vec::new();
+        s.on_line(4, "cancel song", Instant::now(), &mut out);
+        assert_eq!(results(&out)[0].status, 200);
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        assert!(started(&out).is_empty());
+        assert_eq!((results(&out)[0].id, results(&out)[0].status), (3, 400));
+        let mut out = Vec::new();
+        s.on_line(5, "cancel song", Instant::now(), &mut out);
+        assert_eq!(results(&out)[0].status, Status::NO_FILE.0);
+    }
+
+    #[test]
+    fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
+        let mut s = logged_in(false);
+        let tag = fetch(&mut s, 1, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        let job = started(&out)[0].job;
+        let mut out = Vec::new();
+        let failed = Outcome::Failed {
+            status: Status::INTEGRITY,
+            message: "bad".into(),
+            report: true,
+            partial: PartialFate::Deleted,
+            size: 100,
+            hash: [2; 32],
+        };
+        s.on_download_done(job, failed, Instant::now(), &mut out);
+        assert!(matches!(
+            sent(&out).as_slice(),
+            [ClientMsg::Report { holder, name, hash, .. }]
+                if holder == "bob" && name == "song" && *hash == [2; 32]
+        ));
+        assert_eq!(results(&out)[0].status, 422);
+        assert!(s.partials().get("song").is_none());
+
+        // A holder that died: the partial stays, and the next fetch resumes it from a
+        // holder of the same content, preferred over one of other content.
+        let tag = fetch(&mut s, 2, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        let job = started(&out)[0].job;
+        let died = Outcome::Failed {
+            status: Status::PEER_UNREACHABLE,
+            message: "gone".into(),
+            report: false,
+            partial: PartialFate::Kept(40),
+            size: 100,
+            hash: [2; 32],
+        };
+        let mut out = Vec::new();
+        s.on_download_done(job, died, Instant::now(), &mut out);
+        assert!(sent(&out).is_empty());
+        let tag = fetch(&mut s, 3, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("ann", 9), holder("dave", 2)]),
+        );
+        let spec = started(&out)[0];
+        assert_eq!(spec.holder.user, "dave");
+        assert!(spec.resume);
+    }
+
+    #[test]
+    fn quit_waits_for_downloads_in_flight() {
+        let mut s = logged_in(false);
+        let tag = fetch(&mut s, 1, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        let job = started(&out)[0].job;
+        let mut out = Vec::new();
+        s.on_line(2, "quit", Instant::now(), &mut out);
+        assert!(sent(&out).is_empty(), "no logout while a download runs");
+        let mut out = Vec::new();
+        s.on_download_done(job, done("/s/song"), Instant::now(), &mut out);
+        assert!(matches!(sent(&out).as_slice(), [ClientMsg::Logout { .. }]));
+    }
+
+    #[test]
+    fn refresh_is_asked_once_and_tracked() {
+        let mut s = logged_in(false);
+        s.published.insert(Publication::new(
+            "f",
+            "f",
+            1,
+            &[1; 32],
+            std::time::UNIX_EPOCH,
+        ));
+        let mut out = Vec::new();
+        s.refresh("f", &mut out);
+        assert!(s.refreshing("f"));
+        let job = match out.as_slice() {
+            [Action::Hash { job, local }] if local == "f" => *job,
+            other => panic!("{other:?}"),
+        };
+        let mut again = Vec::new();
+        s.refresh("f", &mut again);
+        assert!(again.is_empty());
+        let hashed = Hashed {
+            path: "f".into(),
+            size: 2,
+            hash: [3; 32],
+            modified: std::time::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+        // Re-announced with replace; still refreshing until the hub says 202.
+        let tag = match sent(&out).as_slice() {
+            [ClientMsg::Publish {
+                tag, replace: true, ..
+            }] => *tag,
+            other => panic!("{other:?}"),
+        };
+        assert!(s.refreshing("f"));
+        reply(&mut s, tag, Status::PUBLISHED, Body::None);
+        assert!(!s.refreshing("f"));
+        assert_eq!(s.published().get("f").map(|p| p.size), Some(2));
     }
 }

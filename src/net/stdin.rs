@@ -9,6 +9,8 @@ use std::io::{self, Read};
 use std::os::fd::RawFd;
 
 const STDIN_FD: RawFd = 0;
+/// Reads of stdin per loop turn.
+const CHUNKS_PER_TURN: usize = 4;
 /// Longest line kept; longer lines are cut (a typed command never needs more).
 const MAX_LINE: usize = 64 * 1024;
 
@@ -26,6 +28,8 @@ pub struct StdinLines {
     mode: Mode,
     buf: Vec<u8>,
     eof: bool,
+    /// A polled read stopped at its per-turn cap with input possibly left.
+    more: bool,
 }
 
 impl StdinLines {
@@ -52,12 +56,14 @@ impl StdinLines {
             mode,
             buf: Vec::new(),
             eof: false,
+            more: false,
         })
     }
 
-    /// Whether the loop must not sleep: a direct source with input left.
+    /// Whether the loop must not sleep: a direct source with input left, or a polled
+    /// one that stopped at its per-turn cap (no new edge will come for those bytes).
     pub fn always_ready(&self) -> bool {
-        self.mode == Mode::Direct && !self.eof
+        !self.eof && (self.mode == Mode::Direct || self.more)
     }
 
     /// Whether the end of input was reached (and every line handed out).
@@ -73,7 +79,9 @@ impl StdinLines {
         }
         let mut chunk = [0u8; 16 * 1024];
         let mut stdin = io::stdin().lock();
-        loop {
+        self.more = false;
+        // A fast pipe must not keep the loop from everything else: a few chunks a turn.
+        for _ in 0..CHUNKS_PER_TURN {
             match stdin.read(&mut chunk) {
                 Ok(0) => {
                     self.eof = true;
@@ -97,6 +105,8 @@ impl StdinLines {
                 }
             }
         }
+        self.more = true;
+        Ok(())
     }
 
     fn take_lines(&mut self, bytes: &[u8], out: &mut Vec<String>) {
@@ -135,6 +145,7 @@ mod tests {
             mode: Mode::Direct,
             buf: Vec::new(),
             eof: false,
+            more: false,
         };
         let mut out = Vec::new();
         lines.take_lines(b"one\r\ntw", &mut out);

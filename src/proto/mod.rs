@@ -3,4 +3,5 @@
 pub mod frame;
 pub mod message;
 pub mod names;
+pub mod peer;
 pub mod status;

@@ -8,7 +8,7 @@ pub mod index;
 pub mod limits;
 pub mod store;
 
-use crate::net::conn::{Conn, FlushStatus, ReadStatus};
+use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus};
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
@@ -176,10 +176,17 @@ impl Server {
             for (conn, serial) in self.timers.expired(now) {
                 self.hub.on_timer(conn, serial, now, &mut self.actions);
             }
-            self.apply_actions();
-            self.flush_dirty();
-            self.drain(now);
-            self.reap();
+            // Closing one connection makes the hub tell the others: settle until quiet,
+            // so nothing waits for the next wake-up.
+            loop {
+                self.apply_actions();
+                self.flush_dirty();
+                self.drain(now);
+                self.reap();
+                if self.actions.is_empty() {
+                    break;
+                }
+            }
             if self.exit && self.conns.is_empty() {
                 info!("bye");
                 return Ok(0);
@@ -310,20 +317,10 @@ impl Server {
             for action in std::mem::take(&mut self.actions) {
                 match action {
                     Action::Send(key, frame) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            match conn.queue_bytes(&frame) {
-                                Ok(()) => self.dirty.push(key),
-                                Err(full) => self.overflow(key, full.limit),
-                            }
-                        }
+                        self.queue(key, |conn| conn.queue_bytes(&frame));
                     }
                     Action::Share(key, frame) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            match conn.queue_shared(&frame) {
-                                Ok(()) => self.dirty.push(key),
-                                Err(full) => self.overflow(key, full.limit),
-                            }
-                        }
+                        self.queue(key, |conn| conn.queue_shared(&frame));
                     }
                     Action::Close(key) => {
                         if !self.draining.iter().any(|(k, _)| *k == key) {
@@ -338,6 +335,22 @@ impl Server {
             }
             // Closing a connection makes the hub tell the others: loop until quiet.
             self.reap();
+        }
+    }
+
+    /// Queue output for a connection. A full queue is written out first: only a reader
+    /// whose queue is still full after that is a slow consumer.
+    fn queue(&mut self, key: ConnId, mut push: impl FnMut(&mut Conn) -> Result<(), QueueFull>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let result = match push(conn) {
+            Err(_) if conn.flush().is_ok() => push(conn),
+            other => other,
+        };
+        match result {
+            Ok(()) => self.dirty.push(key),
+            Err(full) => self.overflow(key, full.limit),
         }
     }
 

@@ -500,6 +500,37 @@ impl Proc {
         &self.seen
     }
 
+    /// The next event `name` at or after line number `*cursor` (counting every JSON line
+    /// seen), waiting until `timeout`; the cursor moves past it and the event counts as
+    /// taken. Reads a long stream in order in linear time, where repeated
+    /// [`Proc::wait_event`] calls would rescan from the start.
+    pub fn next_event(
+        &mut self,
+        cursor: &mut usize,
+        name: &str,
+        timeout: Duration,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        self.pump();
+        self.assert_clean();
+        loop {
+            while *cursor < self.seen.len() {
+                let i = *cursor;
+                *cursor += 1;
+                let v = &self.seen[i];
+                if v["type"] == "event" && v["event"] == name {
+                    self.taken[i] = true;
+                    return Some(v.clone());
+                }
+            }
+            if !self.next_line(deadline) {
+                self.assert_clean();
+                return None;
+            }
+            self.assert_clean();
+        }
+    }
+
     /// Every event `name` seen so far (taken or not).
     pub fn events_named(&mut self, name: &str) -> Vec<Value> {
         self.pump();
@@ -1103,4 +1134,116 @@ impl Raw {
 pub fn unused_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr")
+}
+
+// ---------------------------------------------------------------------------
+// Typed messages over a raw socket (tests that speak the protocol themselves)
+// ---------------------------------------------------------------------------
+
+/// A decoded Reply: status, message and body.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    pub status: u16,
+    pub message: String,
+    pub body: peerhub::proto::message::Body,
+}
+
+impl Raw {
+    /// Encode and send one client message.
+    pub fn send_msg(&mut self, msg: &peerhub::proto::message::ClientMsg) -> io::Result<()> {
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        self.send(&out)
+    }
+
+    /// The next hub message, decoded (an undecodable frame fails the test). Pings are
+    /// answered with their Pong and returned like any other message.
+    pub fn read_msg(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<peerhub::proto::message::HubMsg, RawEnd> {
+        use peerhub::proto::message::{ClientMsg, HubMsg};
+        let payload = self.read_frame(timeout)?;
+        let msg = HubMsg::decode(&payload)
+            .unwrap_or_else(|e| panic!("undecodable frame from the hub ({e}): {payload:?}"));
+        if let HubMsg::Ping { nonce } = msg {
+            let _ = self.send_msg(&ClientMsg::Pong { nonce });
+        }
+        Ok(msg)
+    }
+
+    /// Wait for the Reply with `tag`, answering pings; the messages that came before it
+    /// (chat, joins, pings …) are appended to `others`.
+    pub fn reply_to(
+        &mut self,
+        tag: u32,
+        timeout: Duration,
+        others: &mut Vec<peerhub::proto::message::HubMsg>,
+    ) -> RawReply {
+        use peerhub::proto::message::HubMsg;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_msg(left) {
+                Ok(HubMsg::Reply {
+                    tag: t,
+                    status,
+                    message,
+                    body,
+                }) if t == tag => {
+                    return RawReply {
+                        status: status.0,
+                        message,
+                        body,
+                    }
+                }
+                Ok(other) => others.push(other),
+                Err(e) => {
+                    panic!("no reply to tag {tag} within {timeout:?}: {e:?}; before it: {others:?}")
+                }
+            }
+        }
+    }
+
+    /// Send a request and wait (up to 10 s) for its reply; other messages are dropped.
+    pub fn request(&mut self, msg: &peerhub::proto::message::ClientMsg) -> RawReply {
+        let tag = msg.tag().expect("a request with a tag");
+        self.send_msg(msg)
+            .unwrap_or_else(|e| panic!("send {msg:?}: {e}"));
+        self.reply_to(tag, RUN_TIMEOUT, &mut Vec::new())
+    }
+
+    /// Connect, say hello, register `user` (an existing account is fine) and log in
+    /// announcing `peer_port`; the login must succeed.
+    pub fn login_as(addr: SocketAddr, user: &str, password: &str, peer_port: u16) -> Raw {
+        use peerhub::proto::message::ClientMsg;
+        let mut raw = Raw::connect_hello(addr);
+        let r = raw.request(&ClientMsg::Register {
+            tag: 1,
+            user: user.into(),
+            password: password.into(),
+        });
+        assert!(matches!(r.status, 201 | 404), "raw register {user}: {r:?}");
+        let r = raw.request(&ClientMsg::Login {
+            tag: 2,
+            user: user.into(),
+            password: password.into(),
+            peer_port,
+        });
+        assert_eq!(r.status, 200, "raw login {user}: {r:?}");
+        raw
+    }
+}
+
+/// The resident set size of a process, in bytes (Linux: `VmRSS` of /proc/<pid>/status).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// BLAKE3 of `data` as 64 lowercase hex digits (what `publish` and `search` report).
+pub fn blake3_hex(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
 }

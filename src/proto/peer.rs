@@ -1,0 +1,420 @@
+//! The peer-to-peer handshake: a downloader's `Get` frame and the holder's `Answer` frame.
+//!
+//! Sans-IO: functions turn values into bytes and bytes into values, nothing else.
+//! After an `Answer` with status 200 the holder streams the file's raw bytes, from the
+//! requested offset to the announced size, unframed; see `docs/PROTOCOL.md`.
+//! Frames use the hub protocol's length prefix (u32 BE) but a much smaller limit.
+
+use super::frame::{self, FrameError};
+use super::message::{Hash, MAGIC};
+use super::names;
+use super::status::Status;
+use byteorder::{BigEndian, ByteOrder};
+use std::fmt;
+
+/// The peer protocol version this build speaks.
+pub const PEER_VERSION: u16 = 1;
+/// Largest handshake payload either side accepts, in bytes (a name is at most 255).
+pub const MAX_PEER_FRAME: usize = 1024;
+
+/// Message types of the peer protocol (they do not overlap the hub protocol's).
+mod kind {
+    pub const GET: u8 = 0x60;
+    pub const ANSWER: u8 = 0x61;
+}
+
+/// A downloader asks for a published file from `offset` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The published name (validated like every file name).
+    pub name: String,
+    /// First byte wanted; the length of the downloader's partial file.
+    pub offset: u64,
+    /// The downloader's user name as it claims it (may be empty); only shown, never trusted.
+    pub user: String,
+}
+
+/// The holder's answer: a status and, on 200, the size and hash of what follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: Status,
+    /// A short human sentence (`ok`, `not published`, …).
+    pub message: String,
+    /// The whole file's size (0 on refusals).
+    pub size: u64,
+    /// The whole file's BLAKE3 hash (zeros on refusals).
+    pub hash: Hash,
+}
+
+impl Answer {
+    /// A refusal: status and reason, no file.
+    pub fn refuse(status: Status, message: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            message: message.into(),
+            size: 0,
+            hash: [0; 32],
+        }
+    }
+}
+
+/// Why a handshake frame was refused, with the status to answer it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerError {
+    pub status: Status,
+    pub message: String,
+}
+
+impl PeerError {
+    fn new(status: Status, message: impl Into<String>) -> PeerError {
+        PeerError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> PeerError {
+        PeerError::new(Status::BAD_REQUEST, message)
+    }
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.0, self.message)
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+impl From<FrameError> for PeerError {
+    fn from(e: FrameError) -> PeerError {
+        match e {
+            FrameError::TooLarge { .. } => PeerError::new(Status::TOO_LARGE, e.to_string()),
+            FrameError::Empty => PeerError::bad(e.to_string()),
+        }
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let mut end = s.len().min(MAX_PEER_FRAME / 2);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.extend_from_slice(&(end as u16).to_be_bytes());
+    out.extend_from_slice(&s.as_bytes()[..end]);
+}
+
+/// Append `request` as one frame.
+pub fn encode_request(request: &Request, out: &mut Vec<u8>) {
+    let start = frame::begin(out);
+    out.push(kind::GET);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&PEER_VERSION.to_be_bytes());
+    put_str(out, &request.name);
+    out.extend_from_slice(&request.offset.to_be_bytes());
+    put_str(out, &request.user);
+    frame::finish(out, start);
+}
+
+/// Append `answer` as one frame.
+pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
+    let start = frame::begin(out);
+    out.push(kind::ANSWER);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&PEER_VERSION.to_be_bytes());
+    out.extend_from_slice(&answer.status.0.to_be_bytes());
+    put_str(out, &answer.message);
+    out.extend_from_slice(&answer.size.to_be_bytes());
+    out.extend_from_slice(&answer.hash);
+    frame::finish(out, start);
+}
+
+/// Reads fields from a payload, never past its end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PeerError> {
+        if self.0.len() < n {
+            return Err(PeerError::bad("handshake truncated"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, PeerError> {
+        Ok(self.take(1)?.first().copied().unwrap_or(0))
+    }
+    fn u16(&mut self) -> Result<u16, PeerError> {
+        Ok(BigEndian::read_u16(self.take(2)?))
+    }
+    fn u64(&mut self) -> Result<u64, PeerError> {
+        Ok(BigEndian::read_u64(self.take(8)?))
+    }
+    fn str(&mut self) -> Result<String, PeerError> {
+        let len = self.u16()? as usize;
+        std::str::from_utf8(self.take(len)?)
+            .map(str::to_owned)
+            .map_err(|_| PeerError::bad("text is not valid UTF-8"))
+    }
+    fn hash(&mut self) -> Result<Hash, PeerError> {
+        let mut h = [0; 32];
+        h.copy_from_slice(self.take(32)?);
+        Ok(h)
+    }
+    /// Type byte, magic and version, checked.
+    fn head(&mut self, want: u8) -> Result<(), PeerError> {
+        let ty = self.u8()?;
+        if self.take(4).ok() != Some(&MAGIC[..]) || ty != want {
+            return Err(PeerError::bad("not a peerhub peer handshake"));
+        }
+        let version = self.u16()?;
+        if version != PEER_VERSION {
+            return Err(PeerError::bad(format!(
+                "peer protocol version {version} is not supported (this peer speaks {PEER_VERSION})"
+            )));
+        }
+        Ok(())
+    }
+    fn end(&self) -> Result<(), PeerError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(PeerError::bad("trailing bytes after the handshake"))
+        }
+    }
+}
+
+/// Look for a whole `Get` frame at the start of `buf`.
+///
+/// `Ok(None)`: more bytes are needed. `Ok(Some((consumed, request)))`: a valid request,
+/// its name checked against the file-name rules (408) and its user name, if any,
+/// against the user-name rules (400). Every other problem is an error carrying the
+/// status to answer with (413 for an oversized length, 400 for the rest).
+pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, PeerError> {
+    let Some((used, payload)) = frame::try_parse(buf, MAX_PEER_FRAME)? else {
+        return Ok(None);
+    };
+    let mut r = Reader(payload);
+    r.head(kind::GET)?;
+    let name = r.str()?;
+    let offset = r.u64()?;
+    let user = r.str()?;
+    r.end()?;
+    names::check_file_name(&name).map_err(|e| PeerError::new(Status::INVALID_NAME, e.0))?;
+    if !user.is_empty() {
+        names::check_user(&user).map_err(|e| PeerError::bad(e.0))?;
+    }
+    Ok(Some((used, Request { name, offset, user })))
+}
+
+/// Look for a whole `Answer` frame at the start of `buf` (see [`parse_request`]).
+pub fn parse_answer(buf: &[u8]) -> Result<Option<(usize, Answer)>, PeerError> {
+    let Some((used, payload)) = frame::try_parse(buf, MAX_PEER_FRAME)? else {
+        return Ok(None);
+    };
+    let mut r = Reader(payload);
+    r.head(kind::ANSWER)?;
+    let answer = Answer {
+        status: Status(r.u16()?),
+        message: r.str()?,
+        size: r.u64()?,
+        hash: r.hash()?,
+    };
+    r.end()?;
+    Ok(Some((used, answer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            name: "song ü.mp3".into(),
+            offset: 123_456_789_012,
+            user: "alice".into(),
+        }
+    }
+
+    fn answer() -> Answer {
+        Answer {
+            status: Status::OK,
+            message: "ok".into(),
+            size: 1 << 40,
+            hash: [0xAB; 32],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut out = Vec::new();
+        encode_request(&request(), &mut out);
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), request()))));
+        let anon = Request {
+            user: String::new(),
+            ..request()
+        };
+        let mut out = Vec::new();
+        encode_request(&anon, &mut out);
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), anon))));
+
+        let mut out = Vec::new();
+        encode_answer(&answer(), &mut out);
+        // File bytes may follow the answer in the same read: only the frame is consumed.
+        let frame_len = out.len();
+        out.extend_from_slice(b"file bytes");
+        assert_eq!(parse_answer(&out), Ok(Some((frame_len, answer()))));
+        let refusal = Answer::refuse(Status::NO_FILE, "not published");
+        let mut out = Vec::new();
+        encode_answer(&refusal, &mut out);
+        assert_eq!(parse_answer(&out), Ok(Some((out.len(), refusal))));
+    }
+
+    #[test]
+    fn the_documented_example_bytes() {
+        let mut out = Vec::new();
+        let req = Request {
+            name: "a.txt".into(),
+            offset: 0,
+            user: "bob".into(),
+        };
+        encode_request(&req, &mut out);
+        assert_eq!(out[..5], [0, 0, 0, 0x1b, 0x60]);
+        assert_eq!(out.len(), 4 + 0x1b);
+        let mut out = Vec::new();
+        let ans = Answer {
+            status: Status::OK,
+            message: "ok".into(),
+            size: 12,
+            hash: [0; 32],
+        };
+        encode_answer(&ans, &mut out);
+        assert_eq!(out[..5], [0, 0, 0, 0x35, 0x61]);
+        assert_eq!(out.len(), 4 + 0x35);
+    }
+
+    #[test]
+    fn every_truncation_waits_or_fails_without_panic() {
+        let mut out = Vec::new();
+        encode_request(&request(), &mut out);
+        for cut in 0..out.len() {
+            assert_eq!(parse_request(&out[..cut]), Ok(None), "cut {cut}");
+        }
+        // A frame whose length is honest but whose fields are cut short is an error.
+        let payload_len = out.len() - 4;
+        for cut in 1..payload_len {
+            let mut short = (cut as u32).to_be_bytes().to_vec();
+            short.extend_from_slice(&out[4..4 + cut]);
+            let got = parse_request(&short);
+            assert!(
+                matches!(
+                    got,
+                    Err(PeerError {
+                        status: Status::BAD_REQUEST,
+                        ..
+                    })
+                ),
+                "cut {cut}: {got:?}"
+            );
+        }
+        let mut out = Vec::new();
+        encode_answer(&answer(), &mut out);
+        for cut in 1..out.len() - 4 {
+            let mut short = (cut as u32).to_be_bytes().to_vec();
+            short.extend_from_slice(&out[4..4 + cut]);
+            assert!(parse_answer(&short).is_err(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn oversize_and_empty_lengths_are_refused_before_buffering() {
+        let got = parse_request(&[0xFF, 0xFF, 0xFF, 0xFF]).unwrap_err();
+        assert_eq!(got.status, Status::TOO_LARGE);
+        let got = parse_request(&[0, 0, 0x04, 0x01]).unwrap_err();
+        assert_eq!(got.status, Status::TOO_LARGE);
+        let got = parse_request(&[0, 0, 0, 0]).unwrap_err();
+        assert_eq!(got.status, Status::BAD_REQUEST);
+        assert!(parse_answer(&[0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+    }
+
+    #[test]
+    fn bad_magic_type_version_and_trailing_bytes() {
+        let mut out = Vec::new();
+        encode_request(&request(), &mut out);
+        let mut bad_magic = out.clone();
+        bad_magic[5] = b'X';
+        assert_eq!(
+            parse_request(&bad_magic).unwrap_err().status,
+            Status::BAD_REQUEST
+        );
+        let mut bad_type = out.clone();
+        bad_type[4] = kind::ANSWER;
+        assert!(parse_request(&bad_type).is_err());
+        let mut bad_version = out.clone();
+        bad_version[10] = 9;
+        assert!(parse_request(&bad_version)
+            .unwrap_err()
+            .message
+            .contains("version 9"));
+        // An answer is not a request and vice versa.
+        let mut ans = Vec::new();
+        encode_answer(&answer(), &mut ans);
+        assert!(parse_request(&ans).is_err());
+        assert!(parse_answer(&out).is_err());
+        // One byte too many inside the frame.
+        let mut trailing = out.clone();
+        trailing.push(0);
+        let len = (trailing.len() - 4) as u32;
+        trailing[..4].copy_from_slice(&len.to_be_bytes());
+        assert!(parse_request(&trailing)
+            .unwrap_err()
+            .message
+            .contains("trailing"));
+        // Text protocols read as huge lengths.
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap_err().status,
+            Status::TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for (name, status) in [
+            ("..", Status::INVALID_NAME),
+            ("../etc/passwd", Status::INVALID_NAME),
+            ("a/b", Status::INVALID_NAME),
+            ("", Status::INVALID_NAME),
+            ("nl\n", Status::INVALID_NAME),
+        ] {
+            let mut out = Vec::new();
+            let req = Request {
+                name: name.into(),
+                ..request()
+            };
+            encode_request(&req, &mut out);
+            assert_eq!(parse_request(&out).unwrap_err().status, status, "{name:?}");
+        }
+        let mut out = Vec::new();
+        encode_request(
+            &Request {
+                user: "bad user".into(),
+                ..request()
+            },
+            &mut out,
+        );
+        assert_eq!(parse_request(&out).unwrap_err().status, Status::BAD_REQUEST);
+    }
+
+    #[test]
+    fn bad_utf8_is_an_error() {
+        let mut payload = vec![kind::GET];
+        payload.extend_from_slice(&MAGIC);
+        payload.extend_from_slice(&PEER_VERSION.to_be_bytes());
+        payload.extend_from_slice(&[0, 2, 0xC3, 0x28]);
+        payload.extend_from_slice(&0u64.to_be_bytes());
+        payload.extend_from_slice(&[0, 0]);
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&payload);
+        assert!(parse_request(&out).unwrap_err().message.contains("UTF-8"));
+    }
+}

@@ -1,0 +1,447 @@
+//! Serving one published file to one peer: read its `Get`, answer, then stream the
+//! bytes with `sendfile`, a bounded slice per loop turn (and an optional rate).
+//!
+//! What to answer is decided by the pure [`decide`] from the publication list and the
+//! file's current stamp; the [`Upload`] connection only moves bytes.
+
+use super::hash::Stamp;
+use super::Row;
+use crate::proto::message::Hash;
+use crate::proto::peer::{self, Answer, Request, MAX_PEER_FRAME};
+use crate::proto::status::Status;
+use crate::sys;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Limits of every upload.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadConfig {
+    /// Bytes sent per upload per loop turn, so uploads share fairly and commands stay live.
+    pub slice: usize,
+    /// Bytes per second per upload (0: unlimited).
+    pub rate: u64,
+}
+
+/// The publication asked for and how its file is on disk now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disk {
+    /// Size and modification time match what was hashed.
+    Same,
+    /// The file changed since it was hashed.
+    Changed,
+    /// The file is gone or cannot be opened beneath the share dir.
+    Missing,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Answer 200 and stream.
+    Serve,
+    /// Answer this error and close.
+    Refuse(Status, String),
+    /// Ask the session to hash the file again and re-announce it, then decide again.
+    Refresh,
+    /// A refresh is under way: decide again when it is done.
+    Wait,
+}
+
+/// Decide a request for `name` from `offset`.
+///
+/// `published`: the publication's size, if `name` is in the list. `refreshing`: the
+/// session is hashing or re-announcing it now. `asked`: this upload already asked for
+/// a refresh (so a file still changed afterwards could not be re-announced).
+pub fn decide(
+    name: &str,
+    offset: u64,
+    published: Option<u64>,
+    disk: Disk,
+    refreshing: bool,
+    asked: bool,
+) -> Decision {
+    let Some(size) = published else {
+        return Decision::Refuse(Status::NO_FILE, format!("{name} is not published here"));
+    };
+    match disk {
+        Disk::Missing => Decision::Refuse(
+            Status::NO_FILE,
+            format!("{name} is no longer available here"),
+        ),
+        Disk::Changed if refreshing => Decision::Wait,
+        Disk::Changed if !asked => Decision::Refresh,
+        Disk::Changed => Decision::Refuse(
+            Status::UNAVAILABLE,
+            format!("{name} changed on disk and could not be re-announced; try again later"),
+        ),
+        Disk::Same if offset > size => Decision::Refuse(
+            Status::BAD_REQUEST,
+            format!("offset {offset} is beyond the end of {name} ({size} bytes)"),
+        ),
+        Disk::Same => Decision::Serve,
+    }
+}
+
+/// What the loop must do next for an upload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpStep {
+    /// Wait for readiness (or a deadline).
+    Wait,
+    /// The slice is spent with more to send: run again on the next pass.
+    Again,
+    /// Rate-limited: run again at this instant.
+    Sleep(Instant),
+    /// A request arrived: decide it, then call [`Upload::serve`], [`Upload::refuse`] or
+    /// leave it waiting for a refresh.
+    Decide,
+    /// Every byte was sent and the connection closed.
+    Served { bytes: u64 },
+    /// The file changed while it was being served: the connection is closed and the
+    /// publication must be hashed again before it is served again.
+    Changed,
+    /// The connection ended otherwise (refused, bad input, peer gone).
+    Closed(String),
+}
+
+/// The file part of an upload.
+struct Body {
+    file: File,
+    stamp: Stamp,
+    offset: u64,
+    start: u64,
+    end: u64,
+}
+
+enum State {
+    /// Reading the `Get` frame.
+    Request { buf: Vec<u8> },
+    /// Waiting for the loop's decision (possibly for a refresh).
+    Deciding { request: Request, asked: bool },
+    /// Writing the answer, then the body if any; `None` closes after the answer.
+    Sending {
+        head: Vec<u8>,
+        written: usize,
+        body: Option<Body>,
+        refusal: Option<String>,
+    },
+    /// Closed.
+    Done,
+}
+
+/// One peer connection on the peer listener.
+pub struct Upload {
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: State,
+    opened: Instant,
+    last_progress: Instant,
+    streaming_since: Option<Instant>,
+    name: Option<String>,
+    user: String,
+    writable_armed: bool,
+}
+
+impl Upload {
+    /// A connection just accepted (registered READABLE).
+    pub fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Upload {
+        Upload {
+            stream,
+            peer,
+            state: State::Request { buf: Vec::new() },
+            opened: now,
+            last_progress: now,
+            streaming_since: None,
+            name: None,
+            user: String::new(),
+            writable_armed: false,
+        }
+    }
+
+    /// The socket, for registration.
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The request waiting for a decision, and whether a refresh was already asked for.
+    pub fn pending(&self) -> Option<(&Request, bool)> {
+        match &self.state {
+            State::Deciding { request, asked } => Some((request, *asked)),
+            _ => None,
+        }
+    }
+
+    /// Remember that a refresh was asked for this request.
+    pub fn asked_refresh(&mut self) {
+        if let State::Deciding { asked, .. } = &mut self.state {
+            *asked = true;
+        }
+    }
+
+    /// Who the peer is: its claimed user name, else its address.
+    pub fn who(&self) -> String {
+        if self.user.is_empty() {
+            self.peer.to_string()
+        } else {
+            self.user.clone()
+        }
+    }
+
+    /// The published name asked for, once known.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Answer 200 with `size` and `hash`, then stream `file` from the request's offset.
+    pub fn serve(&mut self, file: File, stamp: Stamp, size: u64, hash: Hash) {
+        let offset = match &self.state {
+            State::Deciding { request, .. } => request.offset,
+            _ => return,
+        };
+        let mut head = Vec::new();
+        peer::encode_answer(
+            &Answer {
+                status: Status::OK,
+                message: "ok".to_owned(),
+                size,
+                hash,
+            },
+            &mut head,
+        );
+        self.state = State::Sending {
+            head,
+            written: 0,
+            body: Some(Body {
+                file,
+                stamp,
+                offset,
+                start: offset,
+                end: size,
+            }),
+            refusal: None,
+        };
+    }
+
+    /// Answer an error and close.
+    pub fn refuse(&mut self, status: Status, message: &str) {
+        let mut head = Vec::new();
+        peer::encode_answer(&Answer::refuse(status, message), &mut head);
+        self.state = State::Sending {
+            head,
+            written: 0,
+            body: None,
+            refusal: Some(format!("refused: {} {message}", status.0)),
+        };
+    }
+
+    /// Ask for WRITABLE while there is something to write.
+    pub fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let want = matches!(self.state, State::Sending { .. });
+        if want && !self.writable_armed {
+            registry.reregister(
+                &mut self.stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            self.writable_armed = true;
+        }
+        Ok(())
+    }
+
+    /// Why this upload should be closed now, if it should: no handshake by
+    /// `handshake` after the connect, or no byte accepted for `stall`.
+    pub fn expired(&self, now: Instant, handshake: Duration, stall: Duration) -> Option<String> {
+        match &self.state {
+            State::Request { .. } if now.saturating_duration_since(self.opened) >= handshake => {
+                Some("no handshake in time".to_owned())
+            }
+            State::Sending { .. } if now.saturating_duration_since(self.last_progress) >= stall => {
+                Some("the peer stopped reading".to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    /// The `transfers` row, once bytes flow.
+    pub fn row(&self, now: Instant) -> Option<Row> {
+        match &self.state {
+            State::Sending {
+                body: Some(body), ..
+            } => Some(Row::new(
+                "upload",
+                self.name.as_deref().unwrap_or(""),
+                &self.who(),
+                body.offset,
+                body.end,
+                body.offset - body.start,
+                self.streaming_since,
+                now,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Do what can be done now: read the request, or send within the slice and the rate.
+    pub fn turn(&mut self, scratch: &mut [u8], config: &UploadConfig, now: Instant) -> UpStep {
+        match &mut self.state {
+            State::Request { .. } => self.read_request(scratch),
+            State::Deciding { .. } => UpStep::Wait,
+            State::Sending { .. } => self.send(config, now),
+            State::Done => UpStep::Closed("closed".to_owned()),
+        }
+    }
+
+    fn read_request(&mut self, scratch: &mut [u8]) -> UpStep {
+        let State::Request { buf } = &mut self.state else {
+            return UpStep::Wait;
+        };
+        // A whole request fits in this cap, so reading to it (or to WouldBlock) is bounded.
+        let cap = 4 + MAX_PEER_FRAME;
+        let mut eof = false;
+        while buf.len() < cap {
+            let want = (cap - buf.len()).min(scratch.len());
+            let Some(chunk) = scratch.get_mut(..want) else {
+                return UpStep::Closed("no read buffer".to_owned());
+            };
+            match self.stream.read(chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return UpStep::Closed(e.to_string()),
+            }
+        }
+        match peer::parse_request(buf) {
+            Ok(Some((_, request))) => {
+                self.name = Some(request.name.clone());
+                self.user = request.user.clone();
+                self.state = State::Deciding {
+                    request,
+                    asked: false,
+                };
+                UpStep::Decide
+            }
+            Ok(None) if eof => UpStep::Closed("closed before the handshake".to_owned()),
+            Ok(None) => UpStep::Wait,
+            Err(e) => {
+                self.refuse(e.status, &e.message);
+                UpStep::Again
+            }
+        }
+    }
+
+    fn send(&mut self, config: &UploadConfig, now: Instant) -> UpStep {
+        let State::Sending {
+            head,
+            written,
+            body,
+            refusal,
+        } = &mut self.state
+        else {
+            return UpStep::Wait;
+        };
+        while *written < head.len() {
+            match self.stream.write(head.get(*written..).unwrap_or_default()) {
+                Ok(0) => return UpStep::Closed("the peer went away".to_owned()),
+                Ok(n) => *written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return UpStep::Wait,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return UpStep::Closed(e.to_string()),
+            }
+        }
+        let Some(body) = body.as_mut() else {
+            let why = refusal.take().unwrap_or_else(|| "refused".to_owned());
+            let _ = self.stream.shutdown(Shutdown::Write);
+            self.state = State::Done;
+            return UpStep::Closed(why);
+        };
+        let since = *self.streaming_since.get_or_insert(now);
+        let mut budget = config.slice.max(1);
+        if config.rate > 0 {
+            let burst = (config.slice as u64).min(config.rate).max(1);
+            let elapsed = now.saturating_duration_since(since).as_secs_f64();
+            let allowed = (config.rate as f64 * elapsed) as u64 + burst;
+            let sent = body.offset - body.start;
+            let left = allowed.saturating_sub(sent);
+            if left == 0 {
+                // Wake when a twentieth of a second's worth is allowed again.
+                let at =
+                    (sent + config.rate / 20 + 1).saturating_sub(burst) as f64 / config.rate as f64;
+                self.last_progress = now;
+                return UpStep::Sleep(since + Duration::from_secs_f64(at));
+            }
+            budget = budget.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        if body.offset < body.end {
+            // A file that changed since it was stamped must not be served under the old hash.
+            match Stamp::of(&body.file) {
+                Ok(stamp) if stamp == body.stamp => {}
+                _ => {
+                    self.state = State::Done;
+                    return UpStep::Changed;
+                }
+            }
+        }
+        while budget > 0 && body.offset < body.end {
+            let want = usize::try_from(body.end - body.offset)
+                .unwrap_or(usize::MAX)
+                .min(budget);
+            match sys::sendfile(&self.stream, &body.file, &mut body.offset, want) {
+                Ok(0) => {
+                    // The file is shorter than announced.
+                    self.state = State::Done;
+                    return UpStep::Changed;
+                }
+                Ok(n) => {
+                    budget -= n.min(budget);
+                    self.last_progress = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return UpStep::Wait,
+                Err(e) => return UpStep::Closed(format!("the peer went away: {e}")),
+            }
+        }
+        if body.offset >= body.end {
+            let bytes = body.end - body.start;
+            let _ = self.stream.shutdown(Shutdown::Write);
+            self.state = State::Done;
+            return UpStep::Served { bytes };
+        }
+        UpStep::Again
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions() {
+        let d = |p, disk, refreshing, asked| decide("f", 5, p, disk, refreshing, asked);
+        assert!(matches!(
+            d(None, Disk::Same, false, false),
+            Decision::Refuse(Status::NO_FILE, _)
+        ));
+        assert!(matches!(
+            d(Some(10), Disk::Missing, false, false),
+            Decision::Refuse(Status::NO_FILE, _)
+        ));
+        assert_eq!(d(Some(10), Disk::Same, false, false), Decision::Serve);
+        assert_eq!(d(Some(5), Disk::Same, false, false), Decision::Serve);
+        assert!(matches!(
+            d(Some(4), Disk::Same, false, false),
+            Decision::Refuse(Status::BAD_REQUEST, _)
+        ));
+        assert_eq!(d(Some(10), Disk::Changed, false, false), Decision::Refresh);
+        assert_eq!(d(Some(10), Disk::Changed, true, false), Decision::Wait);
+        assert_eq!(d(Some(10), Disk::Changed, true, true), Decision::Wait);
+        assert!(matches!(
+            d(Some(10), Disk::Changed, false, true),
+            Decision::Refuse(Status::UNAVAILABLE, _)
+        ));
+    }
+}

@@ -1,0 +1,524 @@
+//! End-to-end tests of peer-to-peer transfers: `fetch`, `transfers`, `cancel`, serving
+//! from the peer listener, resuming, verification, reports, and bad input on the peer
+//! port. Every test starts its own hub and peers as real processes over loopback.
+
+mod support;
+
+use peerhub::proto::peer::{self, Request};
+use serde_json::Value;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{Hub, Peer};
+
+const SECS_10: Duration = Duration::from_secs(10);
+const SECS_20: Duration = Duration::from_secs(20);
+
+/// The result has this status and this `ok`.
+#[track_caller]
+fn check(r: &Value, status: u64, ok: bool) {
+    assert_eq!(r["status"], status, "status of {r}");
+    assert_eq!(r["ok"], ok, "ok of {r}");
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different per seed.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn hex(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
+/// A hub and a logged-in peer per name, each with `extra` flags.
+fn peers(hub: &Hub, users: &[(&str, &[&str])]) -> Vec<Peer> {
+    users
+        .iter()
+        .map(|(user, extra)| {
+            let mut p = Peer::start(hub.addr(), extra);
+            p.register_login(user, "pw");
+            p
+        })
+        .collect()
+}
+
+/// Write `data` as `file` in the peer's share dir and publish it as `name`.
+fn publish(peer: &mut Peer, file: &str, name: &str, data: &[u8]) {
+    fs::write(peer.share_dir().join(file), data).unwrap();
+    let r = peer.run(&format!("publish {file} {name}"));
+    check(&r, 202, true);
+    assert_eq!(r["hash"], hex(data));
+}
+
+/// Send a fetch line and wait for its result.
+fn fetch(peer: &mut Peer, line: &str, timeout: Duration) -> Value {
+    let id = peer.send(line);
+    peer.wait_result(id, timeout)
+}
+
+/// Poll `transfers` until a download has at least `bytes` bytes.
+fn wait_download_progress(peer: &mut Peer, bytes: u64) -> Value {
+    let deadline = Instant::now() + SECS_10;
+    loop {
+        let r = peer.run("transfers");
+        check(&r, 200, true);
+        let row = r["transfers"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|t| t["direction"] == "download"))
+            .cloned();
+        if let Some(row) = row {
+            if row["bytes"].as_u64().unwrap_or(0) >= bytes {
+                return row;
+            }
+        }
+        if Instant::now() >= deadline {
+            peer.fail(&format!("no download reached {bytes} bytes: last {r}"));
+        }
+        // A polling interval between observations, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Poll `users` until `user` is no longer online (the hub dropped it from lookups).
+fn wait_offline(peer: &mut Peer, user: &str) {
+    let deadline = Instant::now() + SECS_10;
+    loop {
+        let r = peer.run("users");
+        let online = r["users"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|x| x == user));
+        if !online {
+            return;
+        }
+        if Instant::now() >= deadline {
+            peer.fail(&format!("{user} still online: {r}"));
+        }
+        // A polling interval between observations, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A shared library of the system, for a fetch of a real file.
+fn system_library() -> Option<std::path::PathBuf> {
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+        "/lib",
+    ] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut libs: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("lib") && n.contains(".so"))
+            })
+            .filter(|p| {
+                fs::symlink_metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.len() > 100_000 && m.len() < 20_000_000)
+            })
+            .collect();
+        libs.sort();
+        if let Some(lib) = libs.into_iter().next() {
+            return Some(lib);
+        }
+    }
+    None
+}
+
+#[test]
+fn fetch_is_byte_identical_and_refusals_are_clear() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(&hub, &[("alice", &[]), ("bob", &[])]);
+    let (alice, bob) = match ps.as_mut_slice() {
+        [a, b] => (a, b),
+        _ => unreachable!(),
+    };
+    let data = random_bytes(3 * 1024 * 1024 + 17, 1);
+    publish(alice, "random.bin", "random.bin", &data);
+    let lib = system_library().expect("a shared library under /usr/lib");
+    let lib_data = fs::read(&lib).unwrap();
+    publish(alice, "lib.so", "lib.so", &lib_data);
+
+    let r = fetch(bob, "fetch random.bin", SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["from"], "alice");
+    assert_eq!(r["hash"], hex(&data));
+    assert_eq!(r["bytes"], data.len() as u64);
+    let path = r["path"].as_str().unwrap();
+    assert_eq!(Path::new(path), bob.share_dir().join("random.bin"));
+    assert!(fs::read(path).unwrap() == data, "random.bin differs");
+    assert!(!bob.share_dir().join("random.bin.part").exists());
+    let served = alice.wait_event("upload_served", |e| e["name"] == "random.bin", SECS_10);
+    assert_eq!(served["to"], "bob");
+    assert_eq!(served["bytes"], data.len() as u64);
+
+    let r = fetch(bob, "fetch lib.so --as copy.so", SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["hash"], hex(&lib_data));
+    assert!(fs::read(bob.share_dir().join("copy.so")).unwrap() == lib_data);
+
+    // Onto an existing file with the same content: 205 at once, nothing moved.
+    let r = fetch(bob, "fetch random.bin", SECS_10);
+    check(&r, 205, true);
+    assert_eq!(r["bytes"], 0);
+    assert_eq!(r["already"], true);
+    // Onto an existing file with other content: 409, the file untouched.
+    fs::write(bob.share_dir().join("taken.bin"), b"mine").unwrap();
+    let r = fetch(bob, "fetch random.bin --as taken.bin", SECS_10);
+    check(&r, 409, false);
+    assert_eq!(
+        fs::read(bob.share_dir().join("taken.bin")).unwrap(),
+        b"mine"
+    );
+
+    // Refusals.
+    check(&fetch(alice, "fetch random.bin", SECS_10), 400, false);
+    check(
+        &fetch(bob, "fetch random.bin --from bob", SECS_10),
+        400,
+        false,
+    );
+    check(
+        &fetch(bob, "fetch random.bin --as ../x", SECS_10),
+        408,
+        false,
+    );
+    check(&fetch(bob, "fetch ../etc/passwd", SECS_10), 408, false);
+    check(&fetch(bob, "fetch never-published", SECS_10), 406, false);
+    check(
+        &fetch(bob, "fetch random.bin --from carol", SECS_10),
+        406,
+        false,
+    );
+    check(&bob.run("cancel nothing"), 406, false);
+    assert!(!bob.share_dir().parent().unwrap().join("x").exists());
+}
+
+#[test]
+fn two_downloads_from_one_holder_while_it_chats() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(
+        &hub,
+        &[
+            ("alice", &["--upload-rate", "4000000"]),
+            ("bob", &[]),
+            ("carol", &[]),
+        ],
+    );
+    let [alice, bob, carol] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let one = random_bytes(6 << 20, 2);
+    let two = random_bytes(5 << 20, 3);
+    publish(alice, "one.bin", "one.bin", &one);
+    publish(alice, "two.bin", "two.bin", &two);
+    let fb = bob.send("fetch one.bin");
+    let fc = carol.send("fetch two.bin");
+    wait_download_progress(bob, 1);
+    wait_download_progress(carol, 1);
+    // Both are running at once, and alice's commands stay prompt.
+    let mut said = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(400) {
+        let started = Instant::now();
+        let r = alice.run(&format!("say tick {said}"));
+        check(&r, 200, true);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "say took {:?}",
+            started.elapsed()
+        );
+        said += 1;
+    }
+    let r = alice.run("transfers");
+    let uploads = r["transfers"].as_array().map_or(0, |t| {
+        t.iter().filter(|x| x["direction"] == "upload").count()
+    });
+    assert_eq!(uploads, 2, "two uploads at once: {r}");
+    let rb = bob.wait_result(fb, SECS_20);
+    let rc = carol.wait_result(fc, SECS_20);
+    check(&rb, 205, true);
+    check(&rc, 205, true);
+    assert_eq!(rb["hash"], hex(&one));
+    assert_eq!(rc["hash"], hex(&two));
+    assert!(fs::read(bob.share_dir().join("one.bin")).unwrap() == one);
+    assert!(fs::read(carol.share_dir().join("two.bin")).unwrap() == two);
+    for n in 0..said {
+        let text = format!("tick {n}");
+        bob.wait_event("chat", |e| e["text"] == text.as_str(), SECS_10);
+        carol.wait_event("chat", |e| e["text"] == text.as_str(), SECS_10);
+    }
+    alice.wait_event("upload_served", |e| e["to"] == "bob", SECS_10);
+    alice.wait_event("upload_served", |e| e["to"] == "carol", SECS_10);
+}
+
+#[test]
+fn holder_killed_mid_transfer_then_resume_from_another_holder() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(
+        &hub,
+        &[
+            ("alice", &["--upload-rate", "3000000"]),
+            ("dave", &[]),
+            ("bob", &[]),
+        ],
+    );
+    let [alice, dave, bob] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let data = random_bytes(12 << 20, 4);
+    publish(alice, "movie.mkv", "movie.mkv", &data);
+    publish(dave, "movie.mkv", "movie.mkv", &data);
+
+    let id = bob.send("fetch movie.mkv --from alice");
+    wait_download_progress(bob, 1 << 20);
+    alice.kill9();
+    let r = bob.wait_result(id, SECS_10);
+    check(&r, 502, false);
+    assert!(
+        r["message"].as_str().unwrap().contains("resume"),
+        "the message says the partial file is kept: {r}"
+    );
+    let part = bob.share_dir().join("movie.mkv.part");
+    let kept = fs::metadata(&part).expect("partial file kept").len();
+    assert!(kept > 0 && kept < data.len() as u64, "partial {kept} bytes");
+    assert!(!bob.share_dir().join("movie.mkv").exists());
+    wait_offline(bob, "alice");
+
+    let r = fetch(bob, "fetch movie.mkv", SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["from"], "dave");
+    assert_eq!(r["hash"], hex(&data));
+    let resumed = r["resumed"].as_u64().unwrap();
+    assert!(
+        resumed >= kept.min(1 << 20),
+        "resumed at {resumed}, kept {kept}"
+    );
+    assert_eq!(r["bytes"].as_u64().unwrap() + resumed, data.len() as u64);
+    assert!(fs::read(bob.share_dir().join("movie.mkv")).unwrap() == data);
+    assert!(!part.exists());
+}
+
+#[test]
+fn cancel_keeps_the_partial_file_and_fetch_resumes() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(
+        &hub,
+        &[("alice", &["--upload-rate", "4000000"]), ("bob", &[])],
+    );
+    let [alice, bob] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let data = random_bytes(6 << 20, 5);
+    publish(alice, "song.flac", "song.flac", &data);
+    let id = bob.send("fetch song.flac --as tune.flac");
+    let row = wait_download_progress(bob, 256 << 10);
+    assert_eq!(row["name"], "tune.flac");
+    assert_eq!(row["peer"], "alice");
+    assert_eq!(row["size"], data.len() as u64);
+    check(&bob.run("cancel tune.flac"), 200, true);
+    let r = bob.wait_result(id, SECS_10);
+    check(&r, 400, false);
+    assert!(r["message"].as_str().unwrap().contains("cancelled"), "{r}");
+    let kept = fs::metadata(bob.share_dir().join("tune.flac.part"))
+        .unwrap()
+        .len();
+    assert!(kept > 0);
+    let r = fetch(bob, "fetch song.flac --as tune.flac", SECS_20);
+    check(&r, 205, true);
+    assert!(r["resumed"].as_u64().unwrap() > 0, "{r}");
+    assert!(fs::read(bob.share_dir().join("tune.flac")).unwrap() == data);
+}
+
+/// A raw connection to a peer listener.
+fn peer_conn(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SECS_10)).unwrap();
+    s
+}
+
+/// Everything the peer sends until it closes (bounded by the read timeout).
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                return got
+            }
+            Err(e) => panic!("the peer did not close: {e} (got {got:?})"),
+        }
+    }
+}
+
+/// Send `bytes`; the peer answers with an error status (or just closes).
+fn refused(addr: SocketAddr, bytes: &[u8]) -> Option<u16> {
+    let mut s = peer_conn(addr);
+    let _ = s.write_all(bytes);
+    let got = read_to_close(&mut s);
+    peer::parse_answer(&got)
+        .ok()
+        .flatten()
+        .map(|(_, a)| a.status.0)
+}
+
+fn request_bytes(name: &str, offset: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    peer::encode_request(
+        &Request {
+            name: name.into(),
+            offset,
+            user: String::new(),
+        },
+        &mut out,
+    );
+    out
+}
+
+#[test]
+fn bad_input_on_the_peer_port_never_disturbs_a_transfer() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(
+        &hub,
+        &[
+            (
+                "alice",
+                &["--upload-rate", "5000000", "--stall-timeout", "1"],
+            ),
+            ("bob", &[]),
+        ],
+    );
+    let [alice, bob] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let addr = alice.addr();
+    let data = random_bytes(8 << 20, 6);
+    publish(alice, "data.bin", "data.bin", &data);
+    fs::write(alice.share_dir().join("secret.txt"), b"not published").unwrap();
+    let id = bob.send("fetch data.bin");
+    wait_download_progress(bob, 1);
+
+    // Garbage, huge lengths, bad names, unpublished names, offsets past the end.
+    let junk = random_bytes(300, 7);
+    assert!(matches!(refused(addr, &junk), None | Some(400 | 413)));
+    assert_eq!(refused(addr, &[0xFF, 0xFF, 0xFF, 0xFF]), Some(413));
+    assert_eq!(refused(addr, b"GET / HTTP/1.0\r\n\r\n"), Some(413));
+    assert_eq!(refused(addr, &request_bytes("..", 0)), Some(408));
+    assert_eq!(refused(addr, &request_bytes("../etc/passwd", 0)), Some(408));
+    assert_eq!(refused(addr, &request_bytes("secret.txt", 0)), Some(406));
+    assert_eq!(refused(addr, &request_bytes("never", 0)), Some(406));
+    assert_eq!(
+        refused(addr, &request_bytes("data.bin", 1 << 40)),
+        Some(400)
+    );
+    // A half handshake is closed after the deadline (1 s here).
+    let t = Instant::now();
+    let mut half = peer_conn(addr);
+    half.write_all(&request_bytes("data.bin", 0)[..7]).unwrap();
+    assert!(read_to_close(&mut half).is_empty());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // A client that connects and says nothing is closed too.
+    let mut silent = peer_conn(addr);
+    assert!(read_to_close(&mut silent).is_empty());
+
+    let r = bob.wait_result(id, SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["hash"], hex(&data));
+    assert!(fs::read(bob.share_dir().join("data.bin")).unwrap() == data);
+    // A well-formed request from elsewhere is served (a raw resume from the middle).
+    let mut s = peer_conn(addr);
+    s.write_all(&request_bytes("data.bin", 1000)).unwrap();
+    let got = read_to_close(&mut s);
+    let (used, answer) = peer::parse_answer(&got).unwrap().unwrap();
+    assert_eq!(answer.status.0, 200);
+    assert_eq!(answer.size, data.len() as u64);
+    assert!(got[used..] == data[1000..], "served bytes differ");
+    assert!(alice.is_running());
+}
+
+#[test]
+fn a_file_changed_after_publishing_is_rehashed_before_it_is_served() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(&hub, &[("alice", &[]), ("bob", &[])]);
+    let [alice, bob] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    publish(alice, "notes.txt", "notes.txt", b"first version");
+    let newer = random_bytes(200_000, 8);
+    fs::write(alice.share_dir().join("notes.txt"), &newer).unwrap();
+    let r = fetch(bob, "fetch notes.txt", SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["hash"], hex(&newer));
+    assert!(fs::read(bob.share_dir().join("notes.txt")).unwrap() == newer);
+    // The hub was told the new content before it was served.
+    let r = bob.run("search notes");
+    assert_eq!(r["files"][0]["hash"], hex(&newer), "{r}");
+    let r = alice.run("shared");
+    assert_eq!(r["files"][0]["hash"], hex(&newer), "{r}");
+}
+
+#[test]
+fn a_corrupt_holder_fails_verification_is_reported_and_avoided() {
+    let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
+    let mut ps = peers(&hub, &[("alice", &[]), ("carol", &[]), ("bob", &[])]);
+    let [alice, carol, bob] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let data = random_bytes(1 << 20, 9);
+    publish(alice, "doc.pdf", "doc.pdf", &data);
+    publish(carol, "doc.pdf", "doc.pdf", &data);
+    // Rot that the size and time stamp do not show: same size, mtime put back.
+    let path = alice.share_dir().join("doc.pdf");
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let mut rotten = data.clone();
+    rotten[500_000] ^= 0xFF;
+    fs::write(&path, &rotten).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+
+    let r = fetch(bob, "fetch doc.pdf --from alice", SECS_20);
+    check(&r, 422, false);
+    assert_eq!(r["from"], "alice");
+    assert!(!bob.share_dir().join("doc.pdf").exists());
+    assert!(!bob.share_dir().join("doc.pdf.part").exists());
+    // The report is the client's own request: only a failure would show, as a warning.
+    let r = fetch(bob, "fetch doc.pdf", SECS_20);
+    check(&r, 205, true);
+    assert_eq!(r["from"], "carol");
+    assert!(fs::read(bob.share_dir().join("doc.pdf")).unwrap() == data);
+    assert!(
+        bob.events_named("warning").is_empty(),
+        "the report was refused"
+    );
+    // The hub no longer suggests alice for doc.pdf.
+    let r = fetch(bob, "fetch doc.pdf --from alice --as again.pdf", SECS_10);
+    check(&r, 406, false);
+}
