@@ -68,6 +68,10 @@ pub struct Conn {
     max_output: usize,
     max_frame: usize,
     writable_armed: bool,
+    /// A read shorter than the buffer means the socket is empty (epoll(7) allows this
+    /// for stream sockets: new bytes bring a new edge), saving a read that would block.
+    /// Off once the peer is known to have closed, so its EOF is read.
+    short_read_drains: bool,
 }
 
 impl Conn {
@@ -82,7 +86,18 @@ impl Conn {
             max_output,
             max_frame,
             writable_armed: false,
+            short_read_drains: false,
         }
+    }
+
+    /// Treat a short read as "drained" (see the field's note), saving a syscall per request.
+    pub fn trust_short_reads(&mut self) {
+        self.short_read_drains = true;
+    }
+
+    /// The poll said the peer closed its side: read on to the end of stream.
+    pub fn expect_eof(&mut self) {
+        self.short_read_drains = false;
     }
 
     /// Wrap a stream registered for READABLE | WRITABLE while its connect completes.
@@ -154,6 +169,9 @@ impl Conn {
             };
             if let Err(e) = result {
                 return ReadStatus::BadFrame(e);
+            }
+            if self.short_read_drains && n < scratch.len() {
+                return ReadStatus::Drained;
             }
         }
         ReadStatus::Budget

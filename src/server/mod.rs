@@ -157,6 +157,11 @@ impl Server {
                     tokens::SIGNALS => self.signal(),
                     token => {
                         if let Some(key) = conn_key(token) {
+                            if event.is_read_closed() || event.is_error() {
+                                if let Some(conn) = self.conns.get_mut(key) {
+                                    conn.expect_eof();
+                                }
+                            }
                             if event.is_readable() || event.is_read_closed() || event.is_error() {
                                 self.read(key, now);
                             }
@@ -233,11 +238,9 @@ impl Server {
                 warn!("register {addr}: {e}");
                 continue;
             }
-            entry.insert(Conn::new(
-                stream,
-                self.config.max_frame,
-                self.config.max_output,
-            ));
+            let mut conn = Conn::new(stream, self.config.max_frame, self.config.max_output);
+            conn.trust_short_reads();
+            entry.insert(conn);
             self.hub.on_connect(key, addr, now, &mut self.actions);
         }
     }
