@@ -13,135 +13,20 @@
 //! Under `cargo test --benches` (no `--bench` argument) it only runs a short smoke round.
 
 mod common;
+mod xfer;
 
 use common::{env_usize, is_bench, median, HubProcess};
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
-
-const MIB: f64 = 1024.0 * 1024.0;
-const BUF: usize = 256 * 1024;
-const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+use xfer::{make_file, tcp_copy, Client, FETCH_TIMEOUT, MIB};
 
 fn main() {
     if let Err(e) = bench() {
         eprintln!("transfer bench failed: {e}");
         std::process::exit(1);
     }
-}
-
-/// A `peerhub client --json` with a piped stdin and its stdout lines on a channel.
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<serde_json::Value>,
-    sent: u64,
-    share: PathBuf,
-}
-
-impl Client {
-    fn start(hub: &HubProcess, share: &Path) -> io::Result<Client> {
-        fs::create_dir_all(share)?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerhub"))
-            .args(["client", "--json", "--listen", "127.0.0.1:0", "--server"])
-            .arg(hub.addr.to_string())
-            .arg("--share")
-            .arg(share)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| io::Error::other("no stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Client {
-            child,
-            stdin,
-            lines,
-            sent: 0,
-            share: share.to_path_buf(),
-        })
-    }
-
-    fn send(&mut self, line: &str) -> io::Result<u64> {
-        writeln!(self.stdin, "{line}")?;
-        self.stdin.flush()?;
-        self.sent += 1;
-        Ok(self.sent)
-    }
-
-    fn wait(&mut self, id: u64, timeout: Duration) -> io::Result<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self
-                .lines
-                .recv_timeout(left)
-                .map_err(|_| io::Error::other(format!("no result for line {id}")))?;
-            if v["type"] == "result" && v["id"] == id {
-                return Ok(v);
-            }
-        }
-    }
-
-    /// Run a command that must succeed.
-    fn run(&mut self, line: &str) -> io::Result<serde_json::Value> {
-        let id = self.send(line)?;
-        let r = self.wait(id, FETCH_TIMEOUT)?;
-        if r["ok"] != true {
-            return Err(io::Error::other(format!("{line}: {r}")));
-        }
-        Ok(r)
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A file of `len` bytes of incompressible-looking data.
-fn make_file(path: &Path, len: usize) -> io::Result<()> {
-    let mut f = io::BufWriter::with_capacity(BUF, File::create(path)?);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut block = vec![0u8; BUF];
-    let mut left = len;
-    while left > 0 {
-        for chunk in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let bytes = x.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        let n = left.min(BUF);
-        f.write_all(&block[..n])?;
-        left -= n;
-    }
-    f.flush()
 }
 
 /// One fetch; seconds from typing it to its verified result.
@@ -154,47 +39,6 @@ fn fetch_once(client: &mut Client, dest: &str, size: u64) -> io::Result<f64> {
         return Err(io::Error::other(format!("short fetch: {r}")));
     }
     fs::remove_file(client.share.join(dest))?;
-    Ok(secs)
-}
-
-/// The baseline: a blocking copy file → socket → file between two threads.
-fn tcp_copy(src: &Path, dst: &Path) -> io::Result<f64> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let dst = dst.to_path_buf();
-    let t = Instant::now();
-    let receiver = std::thread::spawn(move || -> io::Result<u64> {
-        let (mut sock, _) = listener.accept()?;
-        let mut out = File::create(&dst)?;
-        let mut buf = vec![0u8; BUF];
-        let mut total = 0;
-        loop {
-            let n = sock.read(&mut buf)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            out.write_all(&buf[..n])?;
-            total += n as u64;
-        }
-    });
-    let mut file = File::open(src)?;
-    let mut sock = TcpStream::connect(addr)?;
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sock.write_all(&buf[..n])?;
-    }
-    drop(sock);
-    let got = receiver
-        .join()
-        .map_err(|_| io::Error::other("receiver panicked"))??;
-    let secs = t.elapsed().as_secs_f64();
-    if got != fs::metadata(src)?.len() {
-        return Err(io::Error::other("baseline copy was short"));
-    }
     Ok(secs)
 }
 
@@ -216,7 +60,7 @@ fn bench() -> io::Result<()> {
 
 fn measure(root: &Path, size: u64, mb: usize, runs: usize) -> io::Result<()> {
     let hub = HubProcess::start(&[])?;
-    let mut holder = Client::start(&hub, &root.join("holder"))?;
+    let mut holder = Client::start(hub.addr, &root.join("holder"))?;
     let src = root.join("holder/data.bin");
     make_file(&src, size as usize)?;
     holder.run("register holder pw")?;
@@ -224,7 +68,7 @@ fn measure(root: &Path, size: u64, mb: usize, runs: usize) -> io::Result<()> {
     holder.run("publish data.bin")?;
     let mut fetchers = Vec::new();
     for i in 0..4 {
-        let mut c = Client::start(&hub, &root.join(format!("fetcher{i}")))?;
+        let mut c = Client::start(hub.addr, &root.join(format!("fetcher{i}")))?;
         c.run(&format!("register fetcher{i} pw"))?;
         c.run(&format!("login fetcher{i} pw"))?;
         fetchers.push(c);

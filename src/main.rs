@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use peerhub::client::{self, ClientConfig};
 use peerhub::proto::frame::DEFAULT_MAX_FRAME;
 use peerhub::server::hub::HubConfig;
+use peerhub::server::store::StoreLimits;
 use peerhub::server::{self, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,6 +77,24 @@ struct ServerArgs {
     /// Chat messages replayed to whoever joins.
     #[arg(long, default_value_t = 20)]
     history: usize,
+    /// Largest single file accepted into the store, in bytes (0: no limit).
+    #[arg(long, default_value_t = 4 << 30)]
+    store_max_file: u64,
+    /// Most bytes one user may keep in the store (0: no limit).
+    #[arg(long, default_value_t = 16 << 30)]
+    store_quota: u64,
+    /// Free bytes the store's disk must keep after an upload.
+    #[arg(long, default_value_t = 64 << 20)]
+    store_reserve: u64,
+    /// Most files and directories in one store entry.
+    #[arg(long, default_value_t = 100_000)]
+    store_max_items: u64,
+    /// Seconds a store ticket stays valid before its transfer connection must use it.
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    store_ticket_ttl: Duration,
+    /// Seconds a store transfer may move nothing before the hub closes it (an upload is discarded).
+    #[arg(long, default_value = "30", value_parser = seconds)]
+    store_stall: Duration,
 }
 
 #[derive(Args)]
@@ -131,7 +150,15 @@ fn main() -> ExitCode {
                 auth_rate: a.auth_rate,
                 chat_rate: a.chat_rate,
                 history: a.history,
+                store_ticket_ttl: a.store_ticket_ttl,
+                store_max_items: a.store_max_items,
             },
+            store: StoreLimits {
+                max_file: a.store_max_file,
+                user_quota: a.store_quota,
+                reserve: a.store_reserve,
+            },
+            store_stall: a.store_stall,
         }),
         Role::Client(a) => client::run(ClientConfig {
             server: a.server,

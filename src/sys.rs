@@ -257,6 +257,62 @@ pub fn rename_beneath(dir: &File, from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Renames `from` to `to`, both beneath `dir`, failing with `AlreadyExists` if `to`
+/// exists (`renameat2(2)` with `RENAME_NOREPLACE`). Where the kernel or file system
+/// lacks it, checks then renames (a small race, on the caller's own directory).
+pub fn rename_beneath_noreplace(dir: &File, from: &Path, to: &Path) -> io::Result<()> {
+    let (from_parent, from_name) = split_last(from)?;
+    let (to_parent, to_name) = split_last(to)?;
+    let from_dir = openat_beneath(dir.as_fd(), from_parent, walk_dir_flags(), 0)?;
+    let to_dir = openat_beneath(dir.as_fd(), to_parent, walk_dir_flags(), 0)?;
+    let from_name = to_cstring(from_name)?;
+    let to_name = to_cstring(to_name)?;
+    // SAFETY: both descriptors are owned and open for the call; both names are
+    // NUL-terminated and outlive it.
+    let rc = unsafe {
+        libc::renameat2(
+            from_dir.as_raw_fd(),
+            from_name.as_ptr(),
+            to_dir.as_raw_fd(),
+            to_name.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(err);
+    }
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `to_dir` is open, `to_name` NUL-terminated; `st` is writable for the call.
+    let exists = unsafe {
+        libc::fstatat(
+            to_dir.as_raw_fd(),
+            to_name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } == 0;
+    if exists {
+        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+    }
+    // SAFETY: as for renameat2 above.
+    let rc = unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            from_name.as_ptr(),
+            to_dir.as_raw_fd(),
+            to_name.as_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Flags for directories opened while walking: usable as `*at` anchors, never a symlink.
 fn walk_dir_flags() -> libc::c_int {
     libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC

@@ -87,7 +87,7 @@ const TABLE: &[Entry] = &[
     Entry {
         word: "cancel",
         usage: "cancel <fname>",
-        about: "stop a download (the partial file stays, resumable)",
+        about: "stop a fetch (the partial file stays, resumable) or a store upload/download",
     },
     Entry {
         word: "users",
@@ -107,12 +107,12 @@ const TABLE: &[Entry] = &[
     Entry {
         word: "upload",
         usage: "upload <path> [<name>] [--replace]",
-        about: "put a file or directory into the server's store",
+        about: "put a file or directory (relative to the working directory) into the hub's store",
     },
     Entry {
         word: "download",
         usage: "download <name> [<dest>]",
-        about: "take a file or directory from the store",
+        about: "take a file or directory from the store into dest (default: its name)",
     },
     Entry {
         word: "store",

@@ -5,7 +5,9 @@ pub mod command;
 pub mod partials;
 pub mod progress;
 pub mod published;
+pub mod scan;
 pub mod session;
+pub mod store;
 
 use crate::proto::peer::{self, Answer};
 use crate::proto::status::Status;
@@ -17,11 +19,14 @@ use crate::transfer::{transfers_result, Row};
 use partials::Partials;
 use progress::Bars;
 use published::PublishedList;
+use scan::Prepared;
 use session::Hashed;
 use slab::Slab;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use store::{StoreStep, StoreTransfer, Work};
 
 use crate::net::conn::{Conn, ReadStatus};
 use crate::net::stdin::StdinLines;
@@ -74,6 +79,12 @@ const DOWNLOAD_BUF: usize = 1024 * 1024;
 const MAX_UPLOADS: usize = 256;
 /// Longest a peer may take to send its handshake.
 const MAX_HANDSHAKE: Duration = Duration::from_secs(10);
+/// Bytes a store transfer moves per loop turn.
+const STORE_BUDGET: usize = 4 * 1024 * 1024;
+/// Most files and directories an `upload` walks.
+const MAX_UPLOAD_ITEMS: usize = 100_000;
+/// Progress-bar keys of store transfers (fetch downloads use their job numbers).
+const STORE_BAR: u64 = 1 << 62;
 
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
@@ -131,6 +142,8 @@ enum Tick {
 enum Transfer {
     Up(Upload),
     Down(Box<Download>),
+    /// A store `upload` or `download` on its own connection to the hub.
+    Store(Box<StoreTransfer>),
 }
 
 /// A file being hashed for the session.
@@ -174,6 +187,8 @@ struct Client {
     bars: Bars,
     /// The hub connection stopped at its read budget: read it again on the next pass.
     hub_ready: bool,
+    /// Trees walked for uploads that wait for their ticket.
+    prepared: HashMap<u64, Prepared>,
 }
 
 impl Client {
@@ -256,6 +271,7 @@ impl Client {
             redraw_armed: false,
             bars,
             hub_ready: false,
+            prepared: HashMap::new(),
         })
     }
 
@@ -532,7 +548,75 @@ impl Client {
                 let step = dl.turn(&mut ctx, now);
                 self.download_step(key, step, now);
             }
+            Some(Transfer::Store(st)) => {
+                let step = st.turn(&mut self.download_buf, STORE_BUDGET, now);
+                match step {
+                    StoreStep::Wait => {}
+                    StoreStep::Again => self.ready.push(key),
+                    StoreStep::Done(result) => self.finish_store(key, result, now),
+                }
+            }
             None => {}
+        }
+    }
+
+    fn finish_store(
+        &mut self,
+        key: usize,
+        result: Result<session::StoreDone, (Status, String)>,
+        now: Instant,
+    ) {
+        let job = match self.transfers.get(key) {
+            Some(Transfer::Store(st)) => st.job(),
+            _ => return,
+        };
+        self.bars.remove(STORE_BAR | job);
+        self.close_transfer(key);
+        self.session
+            .on_store_done(job, result, now, &mut self.actions);
+    }
+
+    /// Open a store transfer's connection and run it.
+    fn start_store(&mut self, job: u64, name: &str, token: [u8; 16], work: Work, now: Instant) {
+        let started = StoreTransfer::start(job, name, token, work, self.hub_addr, now);
+        let mut st = match started {
+            Ok(st) => Box::new(st),
+            Err(failure) => {
+                return self
+                    .session
+                    .on_store_done(job, Err(failure), now, &mut self.actions)
+            }
+        };
+        let entry = self.transfers.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            st.stream_mut(),
+            mio::Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            st.abandon();
+            let failure = (Status::INTERNAL, format!("register: {e}"));
+            return self
+                .session
+                .on_store_done(job, Err(failure), now, &mut self.actions);
+        }
+        entry.insert(Transfer::Store(st));
+        self.ready.push(key);
+    }
+
+    fn cancel_store(&mut self, job: u64) {
+        self.prepared.remove(&job);
+        let key = self
+            .transfers
+            .iter()
+            .find(|(_, t)| matches!(t, Transfer::Store(st) if st.job() == job))
+            .map(|(key, _)| key);
+        if let Some(key) = key {
+            if let Some(Transfer::Store(st)) = self.transfers.get_mut(key) {
+                st.abandon();
+            }
+            self.bars.remove(STORE_BAR | job);
+            self.close_transfer(key);
         }
     }
 
@@ -753,6 +837,7 @@ impl Client {
         let stream = match self.transfers.get_mut(key) {
             Some(Transfer::Up(up)) => Some(up.stream_mut()),
             Some(Transfer::Down(dl)) => dl.stream_mut(),
+            Some(Transfer::Store(st)) => Some(st.stream_mut()),
             None => return,
         };
         if let Some(stream) = stream {
@@ -773,6 +858,7 @@ impl Client {
     fn sweep(&mut self, now: Instant) {
         let mut expired_uploads = Vec::new();
         let mut failed_downloads = Vec::new();
+        let mut failed_store = Vec::new();
         for (key, t) in self.transfers.iter_mut() {
             match t {
                 Transfer::Up(up) => {
@@ -790,7 +876,15 @@ impl Client {
                         failed_downloads.push((key, outcome));
                     }
                 }
+                Transfer::Store(st) => {
+                    if let Some(failure) = st.expired(now, self.stall) {
+                        failed_store.push((key, failure));
+                    }
+                }
             }
+        }
+        for (key, failure) in failed_store {
+            self.finish_store(key, Err(failure), now);
         }
         for (key, who, why) in expired_uploads {
             debug!("peer {who}: {why}; closing");
@@ -820,10 +914,18 @@ impl Client {
 
     fn redraw(&mut self) {
         for (_, t) in self.transfers.iter() {
-            if let Transfer::Down(dl) = t {
-                if let Some((pos, len)) = dl.progress() {
-                    self.bars.update(dl.job(), &dl.spec().dest, pos, len);
+            match t {
+                Transfer::Down(dl) => {
+                    if let Some((pos, len)) = dl.progress() {
+                        self.bars.update(dl.job(), &dl.spec().dest, pos, len);
+                    }
                 }
+                Transfer::Store(st) => {
+                    if let Some((pos, len)) = st.progress() {
+                        self.bars.update(STORE_BAR | st.job(), st.name(), pos, len);
+                    }
+                }
+                Transfer::Up(_) => {}
             }
         }
     }
@@ -837,6 +939,7 @@ impl Client {
             .filter_map(|(_, t)| match t {
                 Transfer::Down(dl) => Some(dl.row(now)),
                 Transfer::Up(up) => up.row(now),
+                Transfer::Store(st) => Some(st.row(now)),
             })
             .collect();
         let result = transfers_result(id, &rows);
@@ -985,6 +1088,45 @@ impl Client {
                             self.exit = Some(code);
                         }
                     }
+                    Action::ScanUpload { job, path, name } => {
+                        let result = scan::scan(&path, name.as_deref(), MAX_UPLOAD_ITEMS).map(
+                            |(scanned, prepared)| {
+                                self.prepared.insert(job, prepared);
+                                scanned
+                            },
+                        );
+                        self.session.on_scanned(job, result, now, &mut self.actions);
+                    }
+                    Action::StartStoreUpload { job, token } => match self.prepared.remove(&job) {
+                        Some(prepared) => {
+                            let name = prepared
+                                .items
+                                .first()
+                                .map(|(i, _)| i.path.clone())
+                                .unwrap_or_default();
+                            self.start_store(job, &name, token, Work::Up(prepared), now)
+                        }
+                        None => self.session.on_store_done(
+                            job,
+                            Err((Status::INTERNAL, "the walked tree is gone".into())),
+                            now,
+                            &mut self.actions,
+                        ),
+                    },
+                    Action::StartStoreDownload {
+                        job,
+                        token,
+                        name,
+                        dest,
+                        kind,
+                        totals,
+                    } => {
+                        self.start_store(job, &name, token, Work::Down { dest, kind, totals }, now)
+                    }
+                    Action::DropStoreJob(job) => {
+                        self.prepared.remove(&job);
+                    }
+                    Action::CancelStore(job) => self.cancel_store(job),
                 }
             }
         }

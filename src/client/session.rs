@@ -6,14 +6,16 @@ use super::partials::{PartialRecord, Partials};
 use super::published::{Publication, PublishedList};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
-    hash_hex, Body, ClientMsg, FileInfo, Hash, Holder, HubMsg, Role, VERSION,
+    hash_hex, Body, ClientMsg, FileInfo, Hash, Holder, HubMsg, Role, StoreKind, StoreToken, VERSION,
 };
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
 use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
+use crate::transfer::tree::Totals;
 use log::{debug, info};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
@@ -70,6 +72,68 @@ pub enum Action {
     ListTransfers(u64),
     /// Write the record of partial downloads to the share dir.
     SavePartials,
+    /// Walk `path` (relative to the working directory) for an upload as `name` (default:
+    /// its own name), keep it, then call [`Session::on_scanned`] with `job`.
+    ScanUpload {
+        job: u64,
+        path: String,
+        name: Option<String>,
+    },
+    /// Upload the tree kept for `job` on a store connection redeeming `token`; report
+    /// its end with [`Session::on_store_done`].
+    StartStoreUpload { job: u64, token: StoreToken },
+    /// Download store entry `name` into `dest` (relative to the working directory) on a
+    /// store connection redeeming `token`; report with [`Session::on_store_done`].
+    StartStoreDownload {
+        job: u64,
+        token: StoreToken,
+        name: String,
+        dest: String,
+        kind: StoreKind,
+        totals: Totals,
+    },
+    /// Forget the tree kept for `job` (its upload was refused or cancelled).
+    DropStoreJob(u64),
+    /// Stop the store transfer of `job` at once (its result was given).
+    CancelStore(u64),
+}
+
+/// A tree walked for an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    /// The store name it goes under.
+    pub name: String,
+    pub kind: StoreKind,
+    pub totals: Totals,
+    /// The largest file's size.
+    pub largest: u64,
+    /// What was left out, and why (symlinks, special files, names the store refuses).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// How a store transfer ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDone {
+    pub name: String,
+    /// Where a download landed.
+    pub path: Option<PathBuf>,
+    pub files: u64,
+    pub bytes: u64,
+    /// The hub's closing message (uploads).
+    pub message: String,
+}
+
+/// A store `upload` or `download` in progress.
+#[derive(Debug, Clone)]
+struct StoreJob {
+    /// The input line.
+    id: u64,
+    /// The store name (an upload's is known once its tree was walked).
+    name: String,
+    /// Download destination as typed.
+    dest: Option<String>,
+    upload: bool,
+    replace: bool,
 }
 
 /// A file hashed by the loop for the session.
@@ -105,6 +169,8 @@ enum Then {
     Unpublish(String),
     /// A `fetch` waiting for its lookup.
     Fetch(FetchReq),
+    /// A store `upload` or `download` waiting for its ticket.
+    Store(u64),
 }
 
 /// A `fetch` before its download starts.
@@ -197,6 +263,8 @@ pub struct Session {
     downloads: HashMap<u64, ActiveFetch>,
     next_download: u64,
     prompt: Option<Prompt>,
+    store_jobs: HashMap<u64, StoreJob>,
+    next_store_job: u64,
 }
 
 impl Session {
@@ -222,6 +290,8 @@ impl Session {
             downloads: HashMap::new(),
             next_download: 1,
             prompt: None,
+            store_jobs: HashMap::new(),
+            next_store_job: 1,
         }
     }
 
@@ -429,16 +499,296 @@ impl Session {
             } => self.fetch(id, fname, from, as_name, out),
             Command::Transfers => out.push(Action::ListTransfers(id)),
             Command::Cancel { name: fname } => self.cancel(id, &fname, out),
-            Command::Upload { .. } | Command::Download { .. } | Command::Store => {
-                out.push(Action::Result(CommandResult::new(
+            Command::Upload {
+                path,
+                name: sname,
+                replace,
+            } => self.upload(id, path, sname, replace, out),
+            Command::Download { name: sname, dest } => self.download(id, sname, dest, out),
+            Command::Store => self.request(id, name, |tag| ClientMsg::StoreList { tag }, out),
+        }
+    }
+
+    fn store_failed(id: u64, command: &str, status: Status, text: &str) -> Action {
+        Action::Result(CommandResult::new(id, command, false, status.0, text))
+    }
+
+    fn upload(
+        &mut self,
+        id: u64,
+        path: String,
+        name: Option<String>,
+        replace: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(n) = &name {
+            if let Err(e) = names::check_file_name(n) {
+                return out.push(Self::store_failed(id, "upload", Status::INVALID_NAME, &e.0));
+            }
+            if self.store_busy(n, true) {
+                return out.push(Self::store_failed(
                     id,
-                    name,
-                    false,
-                    Status::BAD_REQUEST.0,
-                    format!("{name} is not available in this build yet"),
-                )))
+                    "upload",
+                    Status::NAME_TAKEN,
+                    &format!("{n} is already being uploaded"),
+                ));
             }
         }
+        let job = self.next_store_job;
+        self.next_store_job += 1;
+        self.store_jobs.insert(
+            job,
+            StoreJob {
+                id,
+                name: name.clone().unwrap_or_default(),
+                dest: None,
+                upload: true,
+                replace,
+            },
+        );
+        out.push(Action::ScanUpload { job, path, name });
+    }
+
+    /// Whether an upload of (or a download into) `name` is under way.
+    fn store_busy(&self, name: &str, upload: bool) -> bool {
+        self.store_jobs.values().any(|j| {
+            j.upload == upload
+                && if upload {
+                    j.name == name
+                } else {
+                    j.dest.as_deref() == Some(name)
+                }
+        })
+    }
+
+    /// The loop walked the tree of upload `job`.
+    pub fn on_scanned(
+        &mut self,
+        job: u64,
+        result: Result<Scanned, (Status, String)>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(j) = self.store_jobs.get(&job).cloned() else {
+            // Cancelled meanwhile.
+            return out.push(Action::DropStoreJob(job));
+        };
+        let scanned = match result {
+            Ok(s) => s,
+            Err((status, text)) => {
+                self.store_jobs.remove(&job);
+                out.push(Action::DropStoreJob(job));
+                out.push(Self::store_failed(j.id, "upload", status, &text));
+                return self.try_leave(now, out);
+            }
+        };
+        for (path, why) in &scanned.skipped {
+            out.push(Action::Event(
+                Event::new("skipped", format!("skipped {path}: {why}"))
+                    .field("path", path.as_str())
+                    .field("reason", why.as_str()),
+            ));
+        }
+        let duplicate = self
+            .store_jobs
+            .iter()
+            .any(|(k, o)| *k != job && o.upload && o.name == scanned.name);
+        if duplicate || matches!(self.link, Link::Down { .. }) {
+            self.store_jobs.remove(&job);
+            out.push(Action::DropStoreJob(job));
+            let (status, text) = if duplicate {
+                (
+                    Status::NAME_TAKEN,
+                    format!("{} is already being uploaded", scanned.name),
+                )
+            } else {
+                (
+                    Status::UNAVAILABLE,
+                    "not connected to the hub (reconnecting); try again shortly".to_owned(),
+                )
+            };
+            out.push(Self::store_failed(j.id, "upload", status, &text));
+            return self.try_leave(now, out);
+        }
+        if let Some(entry) = self.store_jobs.get_mut(&job) {
+            entry.name = scanned.name.clone();
+        }
+        let t = scanned.totals;
+        let (name, kind, largest, replace) =
+            (scanned.name, scanned.kind, scanned.largest, j.replace);
+        self.request_with(
+            j.id,
+            "upload",
+            Then::Store(job),
+            |tag| ClientMsg::StorePut {
+                tag,
+                name,
+                replace,
+                kind,
+                files: t.files,
+                dirs: t.dirs,
+                bytes: t.bytes,
+                largest,
+            },
+            out,
+        );
+    }
+
+    fn download(&mut self, id: u64, name: String, dest: Option<String>, out: &mut Vec<Action>) {
+        if let Err(e) = names::check_file_name(&name) {
+            return out.push(Self::store_failed(
+                id,
+                "download",
+                Status::INVALID_NAME,
+                &e.0,
+            ));
+        }
+        let dest = dest.unwrap_or_else(|| name.clone());
+        if dest.is_empty() {
+            return out.push(Self::store_failed(
+                id,
+                "download",
+                Status::BAD_REQUEST,
+                "the destination is empty",
+            ));
+        }
+        if self.store_busy(&dest, false) {
+            return out.push(Self::store_failed(
+                id,
+                "download",
+                Status::NAME_TAKEN,
+                &format!("{dest} is already being downloaded"),
+            ));
+        }
+        if matches!(self.link, Link::Down { .. }) {
+            return out.push(Self::store_failed(
+                id,
+                "download",
+                Status::UNAVAILABLE,
+                "not connected to the hub (reconnecting); try again shortly",
+            ));
+        }
+        let job = self.next_store_job;
+        self.next_store_job += 1;
+        self.store_jobs.insert(
+            job,
+            StoreJob {
+                id,
+                name: name.clone(),
+                dest: Some(dest),
+                upload: false,
+                replace: false,
+            },
+        );
+        self.request_with(
+            id,
+            "download",
+            Then::Store(job),
+            |tag| ClientMsg::StoreGet { tag, name },
+            out,
+        );
+    }
+
+    /// The hub answered a store ticket request.
+    fn on_store_reply(
+        &mut self,
+        job: u64,
+        status: Status,
+        message: String,
+        body: Body,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(j) = self.store_jobs.get(&job).cloned() else {
+            // Cancelled while the request was out.
+            return out.push(Action::DropStoreJob(job));
+        };
+        let command = if j.upload { "upload" } else { "download" };
+        match (status, body) {
+            (
+                Status::OK,
+                Body::Ticket {
+                    token,
+                    kind,
+                    files,
+                    bytes,
+                },
+            ) => {
+                if j.upload {
+                    out.push(Action::StartStoreUpload { job, token });
+                } else {
+                    out.push(Action::StartStoreDownload {
+                        job,
+                        token,
+                        name: j.name.clone(),
+                        dest: j.dest.clone().unwrap_or_else(|| j.name.clone()),
+                        kind,
+                        totals: Totals {
+                            files,
+                            dirs: 0,
+                            bytes,
+                        },
+                    });
+                }
+            }
+            (status, _) => {
+                self.store_jobs.remove(&job);
+                out.push(Action::DropStoreJob(job));
+                let status = if status.is_success() {
+                    Status::INTERNAL
+                } else {
+                    status
+                };
+                out.push(Action::Result(
+                    CommandResult::new(j.id, command, false, status.0, message)
+                        .field("name", j.name.as_str()),
+                ));
+            }
+        }
+    }
+
+    /// A store transfer started with [`Action::StartStoreUpload`] or
+    /// [`Action::StartStoreDownload`] ended.
+    pub fn on_store_done(
+        &mut self,
+        job: u64,
+        result: Result<StoreDone, (Status, String)>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(j) = self.store_jobs.remove(&job) else {
+            return;
+        };
+        let command = if j.upload { "upload" } else { "download" };
+        let r = match result {
+            Ok(done) => {
+                let what = crate::transfer::files_and_size(done.files, done.bytes);
+                let (status, text) = if j.upload {
+                    (Status::OK, format!("uploaded {} ({what})", done.name))
+                } else {
+                    let path = done
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    (
+                        Status::DOWNLOADED,
+                        format!("downloaded {} into {path} ({what}), verified", done.name),
+                    )
+                };
+                let mut r = CommandResult::new(j.id, command, true, status.0, text)
+                    .field("name", done.name.as_str())
+                    .field("files", done.files)
+                    .field("bytes", done.bytes);
+                if let Some(path) = &done.path {
+                    r = r.field("path", path.to_string_lossy().into_owned());
+                }
+                r
+            }
+            Err((status, text)) => CommandResult::new(j.id, command, false, status.0, text)
+                .field("name", j.name.as_str()),
+        };
+        out.push(Action::Result(r));
+        self.try_leave(now, out);
     }
 
     fn fetch(
@@ -769,13 +1119,41 @@ impl Session {
                 }
             }
         }
+        let mut store: Vec<u64> = self
+            .store_jobs
+            .iter()
+            .filter(|(_, j)| j.name == name || j.dest.as_deref() == Some(name))
+            .map(|(job, _)| *job)
+            .collect();
+        store.sort_unstable();
+        for job in store {
+            if let Some(j) = self.store_jobs.remove(&job) {
+                stopped += 1;
+                out.push(Action::CancelStore(job));
+                let (command, left) = if j.upload {
+                    ("upload", "nothing was stored")
+                } else {
+                    ("download", "nothing was written to the destination")
+                };
+                out.push(Action::Result(
+                    CommandResult::new(
+                        j.id,
+                        command,
+                        false,
+                        Status::BAD_REQUEST.0,
+                        format!("cancelled (line {id}); {left}"),
+                    )
+                    .field("name", j.name.as_str()),
+                ));
+            }
+        }
         out.push(Action::Result(if stopped > 0 {
             CommandResult::new(
                 id,
                 "cancel",
                 true,
                 Status::OK.0,
-                format!("cancelled the fetch of {name}; its partial file is kept"),
+                format!("cancelled the transfer of {name}"),
             )
         } else {
             CommandResult::new(
@@ -783,7 +1161,7 @@ impl Session {
                 "cancel",
                 false,
                 Status::NO_FILE.0,
-                format!("no fetch of {name} is in progress"),
+                format!("no fetch, upload or download of {name} is in progress"),
             )
         }));
     }
@@ -1055,6 +1433,17 @@ impl Session {
                 "interrupted by a signal",
             ));
         }
+        let mut jobs: Vec<(u64, StoreJob)> = self.store_jobs.drain().collect();
+        jobs.sort_by_key(|(job, _)| *job);
+        for (job, j) in jobs {
+            out.push(Action::CancelStore(job));
+            out.push(Self::store_failed(
+                j.id,
+                if j.upload { "upload" } else { "download" },
+                Status::UNAVAILABLE,
+                "interrupted by a signal",
+            ));
+        }
         self.try_leave(now, out);
     }
 
@@ -1065,6 +1454,7 @@ impl Session {
         };
         let busy = !self.hashing.is_empty()
             || !self.downloads.is_empty()
+            || !self.store_jobs.is_empty()
             || self.prompt.is_some()
             || self
                 .pending
@@ -1185,6 +1575,24 @@ impl Session {
                 ));
                 self.try_leave(now, out);
             }
+            HubMsg::Upload {
+                user,
+                name,
+                files,
+                bytes,
+            } => out.push(Action::Event(
+                Event::new(
+                    "upload",
+                    format!(
+                        "{user} uploaded {name} ({})",
+                        crate::transfer::files_and_size(files, bytes)
+                    ),
+                )
+                .field("user", user)
+                .field("name", name)
+                .field("files", files)
+                .field("bytes", bytes),
+            )),
             HubMsg::Bye { status, reason } => {
                 let text = format!("{} ({})", reason, status.0);
                 // The hub closes next; drop our side now so that close is not a second loss.
@@ -1242,6 +1650,11 @@ impl Session {
         if let Then::Fetch(req) = &pending.then {
             let req = req.clone();
             self.on_lookup(req, status, message, body, out);
+            self.try_leave(now, out);
+            return;
+        }
+        if let Then::Store(job) = pending.then {
+            self.on_store_reply(job, status, message, body, out);
             self.try_leave(now, out);
             return;
         }
@@ -1337,6 +1750,10 @@ impl Session {
             return;
         }
         for (_, pending) in self.pending.drain() {
+            if let Then::Store(job) = pending.then {
+                self.store_jobs.remove(&job);
+                out.push(Action::DropStoreJob(job));
+            }
             if pending.id != 0 || pending.command == "quit" {
                 out.push(Action::Result(CommandResult::new(
                     pending.id,
@@ -1464,7 +1881,19 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             }
             r.field("files", files).field("truncated", truncated)
         }
-        Body::Files(_) | Body::Holders(_) => r,
+        Body::Store { entries, truncated } => {
+            let mut list = Vec::new();
+            for e in &entries {
+                r = r.line(crate::transfer::store_line(
+                    &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
+                ));
+                list.push(crate::transfer::store_json(
+                    &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
+                ));
+            }
+            r.field("entries", list).field("truncated", truncated)
+        }
+        Body::Files(_) | Body::Holders(_) | Body::Ticket { .. } => r,
     }
 }
 

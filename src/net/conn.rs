@@ -135,8 +135,34 @@ impl Conn {
         scratch: &mut [u8],
         max_reads: usize,
         out: &mut Vec<T>,
+        decode: impl FnMut(&[u8]) -> T,
+    ) -> ReadStatus {
+        self.read_frames_upto(scratch, max_reads, usize::MAX, out, decode)
+    }
+
+    /// As [`Conn::read_frames`], but stop after `max_frames` frames: the bytes after
+    /// them stay with the connection (see [`Conn::into_parts`]), and `Budget` says so.
+    pub fn read_frames_upto<T>(
+        &mut self,
+        scratch: &mut [u8],
+        max_reads: usize,
+        max_frames: usize,
+        out: &mut Vec<T>,
         mut decode: impl FnMut(&[u8]) -> T,
     ) -> ReadStatus {
+        let limit = out.len().saturating_add(max_frames);
+        // Whole frames left from an earlier, limited burst come first.
+        if !self.partial.is_empty() {
+            match split_frames(&self.partial, self.max_frame, limit, out, &mut decode) {
+                Ok(used) => {
+                    self.partial.drain(..used);
+                }
+                Err(e) => return ReadStatus::BadFrame(e),
+            }
+            if out.len() >= limit {
+                return ReadStatus::Budget;
+            }
+        }
         for _ in 0..max_reads {
             let n = match self.stream.read(scratch) {
                 Ok(0) => return ReadStatus::Closed,
@@ -147,7 +173,7 @@ impl Conn {
             };
             let result = if self.partial.is_empty() {
                 let fresh = &scratch[..n];
-                match split_frames(fresh, self.max_frame, out, &mut decode) {
+                match split_frames(fresh, self.max_frame, limit, out, &mut decode) {
                     Ok(used) => {
                         self.partial.extend_from_slice(&fresh[used..]);
                         Ok(())
@@ -156,7 +182,7 @@ impl Conn {
                 }
             } else {
                 self.partial.extend_from_slice(&scratch[..n]);
-                match split_frames(&self.partial, self.max_frame, out, &mut decode) {
+                match split_frames(&self.partial, self.max_frame, limit, out, &mut decode) {
                     Ok(used) => {
                         self.partial.drain(..used);
                         if self.partial.is_empty() {
@@ -170,11 +196,19 @@ impl Conn {
             if let Err(e) = result {
                 return ReadStatus::BadFrame(e);
             }
+            if out.len() >= limit {
+                return ReadStatus::Budget;
+            }
             if self.short_read_drains && n < scratch.len() {
                 return ReadStatus::Drained;
             }
         }
         ReadStatus::Budget
+    }
+
+    /// Take the socket apart: the stream and the bytes read but not yet decoded.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        (self.stream, self.partial)
     }
 
     /// Queue bytes this connection owns (small frames are coalesced into one chunk).
@@ -268,15 +302,20 @@ impl Conn {
     }
 }
 
-/// Decode every whole frame at the start of `buf`; returns the bytes consumed.
+/// Decode whole frames at the start of `buf` until `out` holds `limit`; returns the
+/// bytes consumed.
 fn split_frames<T>(
     buf: &[u8],
     max_frame: usize,
+    limit: usize,
     out: &mut Vec<T>,
     decode: &mut impl FnMut(&[u8]) -> T,
 ) -> Result<usize, FrameError> {
     let mut used = 0;
-    while let Some((n, payload)) = frame::try_parse(&buf[used..], max_frame)? {
+    while out.len() < limit {
+        let Some((n, payload)) = frame::try_parse(&buf[used..], max_frame)? else {
+            break;
+        };
         out.push(decode(payload));
         used += n;
     }
@@ -340,6 +379,27 @@ mod tests {
         }
         assert_eq!(out, vec![b"second".to_vec()]);
         assert_eq!(conn.partial.capacity(), 0);
+    }
+
+    #[test]
+    fn a_limited_burst_keeps_the_rest_for_later_or_for_a_new_owner() {
+        let (mut conn, mut peer) = pair();
+        let mut bytes = framed(b"hello");
+        bytes.extend(framed(b"next"));
+        bytes.extend_from_slice(b"raw");
+        peer.write_all(&bytes).unwrap();
+        wait_readable(&mut conn);
+        let mut scratch = vec![0; 64];
+        let mut out = Vec::new();
+        let status = conn.read_frames_upto(&mut scratch, 8, 1, &mut out, <[u8]>::to_vec);
+        assert!(matches!(status, ReadStatus::Budget), "{status:?}");
+        assert_eq!(out, vec![b"hello".to_vec()]);
+        // The next burst decodes what was kept before it reads.
+        let mut out = Vec::new();
+        conn.read_frames_upto(&mut scratch, 8, 1, &mut out, <[u8]>::to_vec);
+        assert_eq!(out, vec![b"next".to_vec()]);
+        let (_, rest) = conn.into_parts();
+        assert_eq!(rest, b"raw");
     }
 
     #[test]

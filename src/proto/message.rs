@@ -26,6 +26,45 @@ pub fn hash_hex(hash: &Hash) -> String {
 pub enum Role {
     /// A person's (or script's) session: accounts, chat, index.
     Session = 0,
+    /// A store transfer (upload or download) redeeming a ticket; see `proto::store`.
+    Store = 1,
+}
+
+/// The token that authenticates one store connection: issued to a logged-in session,
+/// short-lived and single-use.
+pub type StoreToken = [u8; 16];
+
+/// What a store entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// One regular file.
+    File = 0,
+    /// A directory tree.
+    Dir = 1,
+}
+
+impl StoreKind {
+    /// `file` or `dir`, as listings show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::File => "file",
+            StoreKind::Dir => "dir",
+        }
+    }
+}
+
+/// One store entry as the `store` listing carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    pub name: String,
+    pub owner: String,
+    pub kind: StoreKind,
+    /// Regular files in the entry.
+    pub files: u64,
+    /// Bytes of all its files.
+    pub bytes: u64,
+    /// Unix seconds of the upload.
+    pub created: u64,
 }
 
 /// A published file as the index knows it.
@@ -69,6 +108,19 @@ pub enum Body {
     },
     /// Lookup results: who holds the name now, each with the size and hash announced.
     Holders(Vec<Holder>),
+    /// A store ticket: the token to present on a store connection, and the entry's
+    /// kind and totals (for a download: what will arrive; for an upload: as declared).
+    Ticket {
+        token: StoreToken,
+        kind: StoreKind,
+        files: u64,
+        bytes: u64,
+    },
+    /// The store listing, and whether it was cut to fit one frame.
+    Store {
+        entries: Vec<StoreInfo>,
+        truncated: bool,
+    },
 }
 
 /// Messages a client sends to the hub. `tag` is chosen by the client and echoed in the reply.
@@ -148,6 +200,28 @@ pub enum ClientMsg {
         to: String,
         text: String,
     },
+    /// Ask for a ticket to upload `name` (a file or a tree of `files` files and `dirs`
+    /// directories, `bytes` in all, the largest file `largest` bytes). The hub checks
+    /// the name, ownership and every limit before it answers with [`Body::Ticket`].
+    StorePut {
+        tag: u32,
+        name: String,
+        replace: bool,
+        kind: StoreKind,
+        files: u64,
+        dirs: u64,
+        bytes: u64,
+        largest: u64,
+    },
+    /// Ask for a ticket to download the store entry `name`.
+    StoreGet {
+        tag: u32,
+        name: String,
+    },
+    /// List the store.
+    StoreList {
+        tag: u32,
+    },
 }
 
 /// Messages the hub sends to a client.
@@ -198,6 +272,13 @@ pub enum HubMsg {
         status: Status,
         reason: String,
     },
+    /// A store upload completed (sent to everyone online but the uploader).
+    Upload {
+        user: String,
+        name: String,
+        files: u64,
+        bytes: u64,
+    },
 }
 
 /// Why a payload could not be decoded.
@@ -244,6 +325,9 @@ mod kind {
     pub const REPORT: u8 = 0x25;
     pub const SAY: u8 = 0x30;
     pub const MSG: u8 = 0x31;
+    pub const STORE_PUT: u8 = 0x26;
+    pub const STORE_GET: u8 = 0x27;
+    pub const STORE_LIST: u8 = 0x28;
     pub const REPLY: u8 = 0x40;
     pub const PING: u8 = 0x50;
     pub const CHAT: u8 = 0x51;
@@ -253,6 +337,7 @@ mod kind {
     pub const ANNOUNCE: u8 = 0x55;
     pub const KICKED: u8 = 0x56;
     pub const BYE: u8 = 0x57;
+    pub const UPLOAD: u8 = 0x58;
 }
 
 mod body {
@@ -262,6 +347,8 @@ mod body {
     pub const FILES: u8 = 3;
     pub const SEARCH: u8 = 4;
     pub const HOLDERS: u8 = 5;
+    pub const TICKET: u8 = 6;
+    pub const STORE: u8 = 7;
 }
 
 /// Appends fields to a frame being built.
@@ -407,6 +494,13 @@ impl<'a> Reader<'a> {
         };
         Ok(SocketAddr::new(ip, self.u16()?))
     }
+    fn kind(&mut self) -> Result<StoreKind, DecodeError> {
+        match self.u8()? {
+            0 => Ok(StoreKind::File),
+            1 => Ok(StoreKind::Dir),
+            _ => Err(DecodeError::BadValue("store kind")),
+        }
+    }
     fn end(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())
@@ -507,6 +601,30 @@ impl ClientMsg {
                 w.str(to);
                 w.str(text);
             }),
+            StorePut {
+                tag,
+                name,
+                replace,
+                kind: k,
+                files,
+                dirs,
+                bytes,
+                largest,
+            } => framed(out, kind::STORE_PUT, |w| {
+                w.u32(*tag);
+                w.str(name);
+                w.u8(*replace as u8);
+                w.u8(*k as u8);
+                w.u64(*files);
+                w.u64(*dirs);
+                w.u64(*bytes);
+                w.u64(*largest);
+            }),
+            StoreGet { tag, name } => framed(out, kind::STORE_GET, |w| {
+                w.u32(*tag);
+                w.str(name);
+            }),
+            StoreList { tag } => framed(out, kind::STORE_LIST, |w| w.u32(*tag)),
         }
     }
 
@@ -522,6 +640,7 @@ impl ClientMsg {
                 let version = r.u16()?;
                 let role = match r.u8()? {
                     0 => Role::Session,
+                    1 => Role::Store,
                     _ => return Err(DecodeError::BadValue("role")),
                 };
                 Hello { version, role }
@@ -587,6 +706,21 @@ impl ClientMsg {
                 to: r.str()?,
                 text: r.str()?,
             },
+            kind::STORE_PUT => StorePut {
+                tag: r.u32()?,
+                name: r.str()?,
+                replace: r.bool()?,
+                kind: r.kind()?,
+                files: r.u64()?,
+                dirs: r.u64()?,
+                bytes: r.u64()?,
+                largest: r.u64()?,
+            },
+            kind::STORE_GET => StoreGet {
+                tag: r.u32()?,
+                name: r.str()?,
+            },
+            kind::STORE_LIST => StoreList { tag: r.u32()? },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.end()?;
@@ -611,7 +745,10 @@ impl ClientMsg {
             | Lookup { tag, .. }
             | Report { tag, .. }
             | Say { tag, .. }
-            | Msg { tag, .. } => Some(*tag),
+            | Msg { tag, .. }
+            | StorePut { tag, .. }
+            | StoreGet { tag, .. }
+            | StoreList { tag } => Some(*tag),
         }
     }
 }
@@ -673,6 +810,17 @@ impl HubMsg {
                 w.u16(status.0);
                 w.str(reason);
             }),
+            Upload {
+                user,
+                name,
+                files,
+                bytes,
+            } => framed(out, kind::UPLOAD, |w| {
+                w.str(user);
+                w.str(name);
+                w.u64(*files);
+                w.u64(*bytes);
+            }),
         }
     }
 
@@ -731,6 +879,12 @@ impl HubMsg {
                 status: Status(r.u16()?),
                 reason: r.str()?,
             },
+            kind::UPLOAD => Upload {
+                user: r.str()?,
+                name: r.str()?,
+                files: r.u64()?,
+                bytes: r.u64()?,
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.end()?;
@@ -773,6 +927,31 @@ fn encode_body(w: &mut Writer, body: &Body) {
                 w.0.extend_from_slice(&h.hash);
             }
         }
+        Body::Ticket {
+            token,
+            kind: k,
+            files,
+            bytes,
+        } => {
+            w.u8(body::TICKET);
+            w.0.extend_from_slice(token);
+            w.u8(*k as u8);
+            w.u64(*files);
+            w.u64(*bytes);
+        }
+        Body::Store { entries, truncated } => {
+            w.u8(body::STORE);
+            w.u8(*truncated as u8);
+            w.count(entries.len());
+            for e in entries {
+                w.str(&e.name);
+                w.str(&e.owner);
+                w.u8(e.kind as u8);
+                w.u64(e.files);
+                w.u64(e.bytes);
+                w.u64(e.created);
+            }
+        }
     }
 }
 
@@ -811,6 +990,33 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
                 })
                 .collect::<Result<_, DecodeError>>()?;
             Body::Holders(holders)
+        }
+        body::TICKET => {
+            let mut token = [0; 16];
+            token.copy_from_slice(r.take(16)?);
+            Body::Ticket {
+                token,
+                kind: r.kind()?,
+                files: r.u64()?,
+                bytes: r.u64()?,
+            }
+        }
+        body::STORE => {
+            let truncated = r.bool()?;
+            let n = r.count(2 + 2 + 1 + 24)?;
+            let entries = (0..n)
+                .map(|_| {
+                    Ok(StoreInfo {
+                        name: r.str()?,
+                        owner: r.str()?,
+                        kind: r.kind()?,
+                        files: r.u64()?,
+                        bytes: r.u64()?,
+                        created: r.u64()?,
+                    })
+                })
+                .collect::<Result<_, DecodeError>>()?;
+            Body::Store { entries, truncated }
         }
         _ => return Err(DecodeError::BadValue("reply body")),
     })
@@ -898,6 +1104,25 @@ mod tests {
                 to: "bob".into(),
                 text: "psst".into(),
             },
+            Hello {
+                version: VERSION,
+                role: Role::Store,
+            },
+            StorePut {
+                tag: 14,
+                name: "photos ü".into(),
+                replace: true,
+                kind: StoreKind::Dir,
+                files: 3,
+                dirs: 2,
+                bytes: 1 << 33,
+                largest: 1 << 32,
+            },
+            StoreGet {
+                tag: 15,
+                name: "report.pdf".into(),
+            },
+            StoreList { tag: 16 },
         ]
     }
 
@@ -969,6 +1194,29 @@ mod tests {
                 status: Status::UNAVAILABLE,
                 reason: "shutting down".into(),
             },
+            Upload {
+                user: "alice".into(),
+                name: "report.pdf".into(),
+                files: 3,
+                bytes: 2_100_000,
+            },
+            reply(Body::Ticket {
+                token: [5; 16],
+                kind: StoreKind::File,
+                files: 1,
+                bytes: 10,
+            }),
+            reply(Body::Store {
+                entries: vec![StoreInfo {
+                    name: "a b".into(),
+                    owner: "alice".into(),
+                    kind: StoreKind::Dir,
+                    files: 2,
+                    bytes: 20,
+                    created: 1_700_000_000,
+                }],
+                truncated: false,
+            }),
         ]
     }
 

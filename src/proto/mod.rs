@@ -5,3 +5,4 @@ pub mod message;
 pub mod names;
 pub mod peer;
 pub mod status;
+pub mod store;

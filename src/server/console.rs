@@ -5,13 +5,32 @@
 pub enum ConsoleCommand {
     Help,
     Users,
-    Kick { user: String },
-    Ban { user: String, minutes: Option<u64> },
-    Unban { user: String },
-    Say { text: String },
-    Ping { user: String },
-    Discover { user: String },
+    Kick {
+        user: String,
+    },
+    Ban {
+        user: String,
+        minutes: Option<u64>,
+    },
+    Unban {
+        user: String,
+    },
+    Say {
+        text: String,
+    },
+    Ping {
+        user: String,
+    },
+    Discover {
+        user: String,
+    },
     Stats,
+    /// List the store.
+    Store,
+    /// Remove a store entry (the name is the rest of the line, or a `"…"` quoted name).
+    Rm {
+        name: String,
+    },
     Shutdown,
 }
 
@@ -32,7 +51,9 @@ pub const HELP: &[&str] = &[
     "kick <user>            end that user's session",
     "ban <user> [minutes]   refuse that account's logins (no minutes: until unban)",
     "unban <user>           lift a ban",
-    "stats                  counters: connections, users, accounts, files, lookups, chat",
+    "stats                  counters: connections, users, accounts, files, lookups, chat, store",
+    "store                  the store: name, owner, kind, files, size, time",
+    "rm <name>              remove a store entry (the rest of the line, or \"quoted\")",
     "shutdown               tell everyone, close, exit",
 ];
 
@@ -57,6 +78,11 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
         "help" => ConsoleCommand::Help,
         "users" => ConsoleCommand::Users,
         "stats" => ConsoleCommand::Stats,
+        "store" => ConsoleCommand::Store,
+        "rm" => {
+            let name = rest_name(rest).ok_or_else(|| usage("rm <name>"))?;
+            ConsoleCommand::Rm { name }
+        }
         "shutdown" => ConsoleCommand::Shutdown,
         "kick" => ConsoleCommand::Kick {
             user: one_user("kick <user>")?,
@@ -107,6 +133,25 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
     Ok(Some(command))
 }
 
+/// The rest of a line as one name: `"…"` quoted (with `\"` and `\\` escapes) or as
+/// typed, without the surrounding blanks. `None` if empty or the quote is not closed.
+fn rest_name(rest: &str) -> Option<String> {
+    let text = rest.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\n');
+    let Some(quoted) = text.strip_prefix('"') else {
+        return (!text.is_empty()).then(|| text.to_owned());
+    };
+    let mut name = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next()?),
+            '"' => return (chars.as_str().trim().is_empty() && !name.is_empty()).then_some(name),
+            c => name.push(c),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +172,21 @@ mod tests {
                 minutes: Some(5)
             }))
         );
+        assert_eq!(parse("store"), Ok(Some(ConsoleCommand::Store)));
+        assert_eq!(
+            parse("rm my report 2024.pdf  "),
+            Ok(Some(ConsoleCommand::Rm {
+                name: "my report 2024.pdf".into()
+            }))
+        );
+        assert_eq!(
+            parse("rm \" spaced \\\"q\\\" \""),
+            Ok(Some(ConsoleCommand::Rm {
+                name: " spaced \"q\" ".into()
+            }))
+        );
+        assert!(parse("rm").is_err());
+        assert!(parse("rm \"open").is_err());
         assert_eq!(
             parse("say  hello   there "),
             Ok(Some(ConsoleCommand::Say {

@@ -50,6 +50,18 @@ pub const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL,
         version TEXT    NOT NULL UNIQUE
     );",
+    // Version 4: the manifest of each store version, one row per directory and file in
+    // the order they were received (directories before what is beneath them), with each
+    // file's size and BLAKE3 hash: what a download sends and the client verifies.
+    "CREATE TABLE store_files (
+        version TEXT    NOT NULL,
+        seq     INTEGER NOT NULL,
+        path    TEXT    NOT NULL,
+        kind    TEXT    NOT NULL,
+        size    INTEGER NOT NULL,
+        hash    BLOB    NULL,
+        PRIMARY KEY (version, seq)
+    ) WITHOUT ROWID;",
 ];
 
 /// Errors from opening or migrating the database.

@@ -7,6 +7,7 @@ pub mod hub;
 pub mod index;
 pub mod limits;
 pub mod store;
+pub mod storeconn;
 
 use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus};
 use crate::net::stdin::StdinLines;
@@ -26,6 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use storeconn::{StoreConn, StoreConnConfig, StoreStep};
 
 /// Everything `peerhub server` is started with.
 #[derive(Debug, Clone)]
@@ -37,6 +39,18 @@ pub struct ServerConfig {
     pub max_frame: usize,
     pub max_output: usize,
     pub hub: HubConfig,
+    /// Per-file and per-user limits of the store.
+    pub store: store::StoreLimits,
+    /// A store transfer that moves nothing for this long is closed (an upload aborted).
+    pub store_stall: Duration,
+}
+
+/// A slot of the connection table: a hub connection, or a store connection it became.
+enum Slot {
+    Hub(Conn),
+    Store(Box<StoreConn>),
+    /// Only while a connection changes kind.
+    Moving,
 }
 
 /// How long a connection the hub closed may take to receive its last bytes.
@@ -45,6 +59,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const READS_PER_TURN: usize = 4;
 /// The loop's shared read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
+/// The receive buffer all store uploads share (few syscalls, still cache-warm when hashed).
+const STORE_BUF: usize = 1024 * 1024;
+/// Bytes one store connection moves per loop turn, so chat and the console stay live.
+const STORE_SLICE: usize = 4 * 1024 * 1024;
 
 /// Run the hub until `shutdown` or a signal. Returns the exit code.
 pub fn run(config: ServerConfig) -> io::Result<i32> {
@@ -55,7 +73,8 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     std::fs::create_dir_all(&config.data)?;
     let db = db::Db::open(&config.data.join("peerhub.db"))
         .map_err(|e| io::Error::other(format!("database: {e}")))?;
-    let mut server = Server::new(config, db)?;
+    let store = store::Store::open(&config.data, config.store, &db)?;
+    let mut server = Server::new(config, db, store)?;
     server.run()
 }
 
@@ -63,7 +82,7 @@ struct Server {
     config: ServerConfig,
     poll: Poll,
     listener: TcpListener,
-    conns: Slab<Conn>,
+    conns: Slab<Slot>,
     hub: Hub,
     timers: Timers<(ConnId, u64)>,
     stdin: Option<StdinLines>,
@@ -78,11 +97,15 @@ struct Server {
     draining: Vec<(ConnId, Instant)>,
     ready: Vec<ConnId>,
     scratch: Vec<u8>,
+    store_buf: Vec<u8>,
+    store_config: StoreConnConfig,
+    /// When the store connections are next checked for stalls, if any is open.
+    store_sweep: Option<Instant>,
     exit: bool,
 }
 
 impl Server {
-    fn new(config: ServerConfig, db: db::Db) -> io::Result<Server> {
+    fn new(config: ServerConfig, db: db::Db, store: store::Store) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         poll.registry()
@@ -106,8 +129,16 @@ impl Server {
                 .field("addr", addr.to_string()),
         );
         Ok(Server {
-            hub: Hub::new(config.hub.clone(), db)
+            hub: Hub::new(config.hub.clone(), db, store)
                 .map_err(|e| io::Error::other(format!("publish index: {e}")))?,
+            store_config: StoreConnConfig {
+                max_file: config.store.max_file,
+                slice: STORE_SLICE,
+                stall: config.store_stall.max(Duration::from_millis(100)),
+                begin_timeout: config.hub.hello_timeout,
+            },
+            store_buf: vec![0; STORE_BUF],
+            store_sweep: None,
             config,
             poll,
             listener,
@@ -143,6 +174,8 @@ impl Server {
                 .map(|(_, at)| at.saturating_duration_since(now))
                 .min();
             timeout = min_timeout(timeout, drain_deadline);
+            let sweep = self.store_sweep.map(|at| at.saturating_duration_since(now));
+            timeout = min_timeout(timeout, sweep);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -158,7 +191,7 @@ impl Server {
                     token => {
                         if let Some(key) = conn_key(token) {
                             if event.is_read_closed() || event.is_error() {
-                                if let Some(conn) = self.conns.get_mut(key) {
+                                if let Some(Slot::Hub(conn)) = self.conns.get_mut(key) {
                                     conn.expect_eof();
                                 }
                             }
@@ -166,7 +199,11 @@ impl Server {
                                 self.read(key, now);
                             }
                             if event.is_writable() {
-                                self.dirty.push(key);
+                                if matches!(self.conns.get(key), Some(Slot::Store(_))) {
+                                    self.store_turn(key, now);
+                                } else {
+                                    self.dirty.push(key);
+                                }
                             }
                         }
                     }
@@ -181,6 +218,9 @@ impl Server {
             for (conn, serial) in self.timers.expired(now) {
                 self.hub.on_timer(conn, serial, now, &mut self.actions);
             }
+            if self.store_sweep.is_some_and(|at| at <= now) {
+                self.sweep_store(now);
+            }
             // Closing one connection makes the hub tell the others: settle until quiet,
             // so nothing waits for the next wake-up.
             loop {
@@ -191,6 +231,10 @@ impl Server {
                 if self.actions.is_empty() {
                     break;
                 }
+            }
+            if self.exit {
+                self.close_store_conns();
+                self.reap();
             }
             if self.exit && self.conns.is_empty() {
                 info!("bye");
@@ -240,7 +284,7 @@ impl Server {
             }
             let mut conn = Conn::new(stream, self.config.max_frame, self.config.max_output);
             conn.trust_short_reads();
-            entry.insert(conn);
+            entry.insert(Slot::Hub(conn));
             self.hub.on_connect(key, addr, now, &mut self.actions);
         }
     }
@@ -285,11 +329,27 @@ impl Server {
         {
             return;
         }
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
+        let conn = match self.conns.get_mut(key) {
+            // A connection the hub handed over waits, unread, for its upgrade.
+            Some(Slot::Hub(conn)) if self.hub.knows(key) => conn,
+            Some(Slot::Store(_)) => return self.store_turn(key, now),
+            _ => return,
         };
         let mut msgs = Vec::new();
-        let status = conn.read_frames(&mut self.scratch, READS_PER_TURN, &mut msgs, decode_request);
+        // Before its hello, read one frame only: a store connection's next bytes are
+        // not hub requests and go to it whole.
+        let max_frames = if self.hub.awaiting_hello(key) {
+            1
+        } else {
+            usize::MAX
+        };
+        let status = conn.read_frames_upto(
+            &mut self.scratch,
+            READS_PER_TURN,
+            max_frames,
+            &mut msgs,
+            decode_request,
+        );
         for msg in msgs {
             match msg {
                 Ok(msg) => self.hub.on_message(key, msg, now, &mut self.actions),
@@ -334,6 +394,7 @@ impl Server {
                     Action::Result(result) => self.output.result(&result),
                     Action::Event(event) => self.output.event(&event),
                     Action::Exit => self.exit = true,
+                    Action::Upgrade(key) => self.upgrade(key),
                 }
             }
             // Closing a connection makes the hub tell the others: loop until quiet.
@@ -344,7 +405,7 @@ impl Server {
     /// Queue output for a connection. A full queue is written out first: only a reader
     /// whose queue is still full after that is a slow consumer.
     fn queue(&mut self, key: ConnId, mut push: impl FnMut(&mut Conn) -> Result<(), QueueFull>) {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
             return;
         };
         let result = match push(conn) {
@@ -369,8 +430,13 @@ impl Server {
         dirty.sort_unstable();
         dirty.dedup();
         for key in dirty {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
+            let conn = match self.conns.get_mut(key) {
+                Some(Slot::Hub(conn)) => conn,
+                Some(Slot::Store(_)) => {
+                    self.ready.push(key);
+                    continue;
+                }
+                _ => continue,
             };
             match conn.flush() {
                 Ok(FlushStatus::Drained) | Ok(FlushStatus::Pending) => {
@@ -388,7 +454,10 @@ impl Server {
         let conns = &self.conns;
         let closing = &mut self.closing;
         self.draining.retain(|&(key, deadline)| {
-            let flushed = conns.get(key).is_none_or(|c| c.queued() == 0);
+            let flushed = match conns.get(key) {
+                Some(Slot::Hub(c)) => c.queued() == 0,
+                _ => true,
+            };
             if flushed || now >= deadline {
                 closing.push((key, "closed by the hub".into()));
                 false
@@ -401,8 +470,15 @@ impl Server {
     /// Remove connections marked for closing, after a last best-effort flush.
     fn reap(&mut self) {
         while let Some((key, reason)) = self.closing.pop() {
-            let Some(mut conn) = self.conns.try_remove(key) else {
-                continue;
+            let mut conn = match self.conns.try_remove(key) {
+                Some(Slot::Hub(conn)) => conn,
+                Some(Slot::Store(mut sc)) => {
+                    let _ = self.poll.registry().deregister(sc.stream_mut());
+                    sc.close(&mut self.hub, &reason);
+                    self.ready.retain(|k| *k != key);
+                    continue;
+                }
+                _ => continue,
             };
             let _ = conn.flush();
             let _ = self.poll.registry().deregister(conn.stream_mut());
@@ -412,6 +488,90 @@ impl Server {
             self.ready.retain(|k| *k != key);
             self.dirty.retain(|k| *k != key);
             self.draining.retain(|(k, _)| *k != key);
+        }
+    }
+}
+
+impl Server {
+    /// A connection said hello as a store connection: it becomes one.
+    fn upgrade(&mut self, key: ConnId) {
+        let Some(slot) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Slot::Hub(conn) = std::mem::replace(slot, Slot::Moving) else {
+            return;
+        };
+        let (mut stream, pending) = conn.into_parts();
+        debug!(
+            "connection {key} becomes a store connection ({} byte(s) pending)",
+            pending.len()
+        );
+        // Edge-triggered: both interests stay registered for the connection's life.
+        if let Err(e) = self.poll.registry().reregister(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("store connection: register: {e}");
+        }
+        *slot = Slot::Store(Box::new(StoreConn::new(stream, pending, Instant::now())));
+        self.ready.push(key);
+        self.dirty.retain(|k| *k != key);
+        if self.store_sweep.is_none() {
+            self.store_sweep = Some(Instant::now() + self.sweep_every());
+        }
+    }
+
+    fn sweep_every(&self) -> Duration {
+        (self.store_config.stall.min(self.store_config.begin_timeout) / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+
+    /// One turn of a store connection.
+    fn store_turn(&mut self, key: ConnId, now: Instant) {
+        if self.closing.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        let Some(Slot::Store(sc)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let step = sc.turn(
+            &mut self.hub,
+            &self.store_config,
+            &mut self.store_buf,
+            now,
+            &mut self.actions,
+        );
+        match step {
+            StoreStep::Wait => {}
+            StoreStep::Again => self.ready.push(key),
+            StoreStep::Close(reason) => self.closing.push((key, reason)),
+        }
+    }
+
+    /// Close store connections that stalled or never presented a ticket.
+    fn sweep_store(&mut self, now: Instant) {
+        let mut any = false;
+        for (key, slot) in self.conns.iter() {
+            if let Slot::Store(sc) = slot {
+                any = true;
+                if let Some(why) = sc.expired(now, &self.store_config) {
+                    if !self.closing.iter().any(|(k, _)| *k == key) {
+                        info!("store connection {key}: {why}; closing");
+                        self.closing.push((key, why));
+                    }
+                }
+            }
+        }
+        self.store_sweep = any.then(|| now + self.sweep_every());
+    }
+
+    /// Shutting down: store transfers end now (uploads are thrown away).
+    fn close_store_conns(&mut self) {
+        for (key, slot) in self.conns.iter() {
+            if matches!(slot, Slot::Store(_)) && !self.closing.iter().any(|(k, _)| *k == key) {
+                self.closing.push((key, "the hub is shutting down".into()));
+            }
         }
     }
 }

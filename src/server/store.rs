@@ -3,8 +3,10 @@
 //! half-visible entry (a start-up sweep removes versions nothing points to).
 
 use super::db::Db;
+use crate::proto::message::Hash;
 use crate::proto::names;
 use crate::proto::status::Status;
+use crate::transfer::tree::TreeItem;
 use rusqlite::{params, OptionalExtension};
 use std::fs::File;
 use std::io;
@@ -14,27 +16,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Prefix of a version directory still being written.
 const INCOMING_PREFIX: &str = ".incoming-";
 
-/// What an entry holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-}
+/// What an entry holds (a file or a directory tree).
+pub use crate::proto::message::StoreKind as Kind;
 
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::File => "file",
-            Kind::Dir => "dir",
-        }
-    }
-
-    fn parse(text: &str) -> Kind {
-        if text == "dir" {
-            Kind::Dir
-        } else {
-            Kind::File
-        }
+fn kind_parse(text: &str) -> Kind {
+    if text == "dir" {
+        Kind::Dir
+    } else {
+        Kind::File
     }
 }
 
@@ -135,6 +124,12 @@ impl Store {
                 live.insert(row.map_err(store_err)?);
             }
         }
+        db.conn()
+            .execute(
+                "DELETE FROM store_files WHERE version NOT IN (SELECT version FROM store)",
+                [],
+            )
+            .map_err(store_err)?;
         let mut removed = 0;
         for dirent in std::fs::read_dir(&self.root)? {
             let dirent = dirent?;
@@ -265,17 +260,26 @@ impl Store {
         })
     }
 
-    /// Make a finished upload visible: rename its directory into place, then swap the
-    /// database pointer in one transaction, then remove the version it replaced.
-    pub fn commit(&self, db: &Db, incoming: Incoming, entry: &StoreEntry) -> io::Result<()> {
+    /// Make a finished upload visible: rename its directory into place, then record the
+    /// entry and its manifest (`items`) and swap the pointer in one transaction, then
+    /// remove the version it replaced. A crash before the transaction leaves the new
+    /// directory unreferenced (swept at the next start); after it, only the old one.
+    pub fn commit(
+        &self,
+        db: &mut Db,
+        incoming: Incoming,
+        entry: &StoreEntry,
+        items: &[TreeItem],
+    ) -> io::Result<()> {
         crate::sys::rename_beneath(
             &self.root_dir,
             Path::new(&incoming.dir_name),
             Path::new(&incoming.version),
         )?;
         let old = self.get(db, &entry.name)?;
-        db.conn()
-            .execute(
+        let recorded = (|| -> rusqlite::Result<()> {
+            let tx = db.conn_mut().transaction()?;
+            tx.execute(
                 "INSERT OR REPLACE INTO store (name, owner, kind, files, bytes, created, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -287,12 +291,66 @@ impl Store {
                     entry.created as i64,
                     incoming.version
                 ],
-            )
-            .map_err(store_err)?;
+            )?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO store_files (version, seq, path, kind, size, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for (seq, item) in items.iter().enumerate() {
+                    insert.execute(params![
+                        incoming.version,
+                        seq as i64,
+                        item.path,
+                        item.kind.as_str(),
+                        item.size as i64,
+                        item.hash.as_ref().map(|h| h.to_vec()),
+                    ])?;
+                }
+            }
+            if let Some(old) = &old {
+                tx.execute(
+                    "DELETE FROM store_files WHERE version = ?1",
+                    params![old.version],
+                )?;
+            }
+            tx.commit()
+        })();
+        if let Err(e) = recorded {
+            let _ = remove_tree(&self.root.join(&incoming.version));
+            return Err(store_err(e));
+        }
         if let Some(old) = old {
             remove_tree(&self.root.join(&old.version))?;
         }
         Ok(())
+    }
+
+    /// The manifest of a version: its directories and files in upload order.
+    pub fn manifest(&self, db: &Db, version: &str) -> io::Result<Vec<TreeItem>> {
+        let mut stmt = db
+            .conn()
+            .prepare(
+                "SELECT path, kind, size, hash FROM store_files WHERE version = ?1 ORDER BY seq",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map(params![version], |r| {
+                let hash: Option<Vec<u8>> = r.get(3)?;
+                Ok(TreeItem {
+                    path: r.get(0)?,
+                    kind: kind_parse(&r.get::<_, String>(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    hash: hash.and_then(|h| Hash::try_from(h.as_slice()).ok()),
+                })
+            })
+            .map_err(store_err)?;
+        rows.collect::<Result<_, _>>().map_err(store_err)
+    }
+
+    /// The directory of a committed version, to open its files beneath.
+    pub fn version_dir(&self, version: &str) -> io::Result<File> {
+        crate::sys::open_dir_beneath(&self.root_dir, Path::new(version))
     }
 
     /// Throw away an upload that failed or was cancelled.
@@ -307,6 +365,12 @@ impl Store {
         };
         db.conn()
             .execute("DELETE FROM store WHERE name = ?1", params![name])
+            .map_err(store_err)?;
+        db.conn()
+            .execute(
+                "DELETE FROM store_files WHERE version = ?1",
+                params![entry.version],
+            )
             .map_err(store_err)?;
         remove_tree(&self.root.join(&entry.version))?;
         Ok(true)
@@ -324,7 +388,7 @@ fn row_entry(r: &rusqlite::Row) -> rusqlite::Result<StoreEntry> {
     Ok(StoreEntry {
         name: r.get(0)?,
         owner: r.get(1)?,
-        kind: Kind::parse(&r.get::<_, String>(2)?),
+        kind: kind_parse(&r.get::<_, String>(2)?),
         files: r.get::<_, i64>(3)? as u64,
         bytes: r.get::<_, i64>(4)? as u64,
         created: r.get::<_, i64>(5)? as u64,
@@ -379,7 +443,7 @@ mod tests {
         }
     }
 
-    fn upload(store: &Store, db: &Db, e: &StoreEntry, content: &[u8]) {
+    fn upload(store: &Store, db: &mut Db, e: &StoreEntry, content: &[u8]) {
         let incoming = store.begin().unwrap();
         let file = crate::sys::open_beneath(
             &incoming.dir,
@@ -388,25 +452,34 @@ mod tests {
         )
         .unwrap();
         std::io::Write::write_all(&mut &file, content).unwrap();
-        store.commit(db, incoming, e).unwrap();
+        let items = [TreeItem {
+            path: e.name.clone(),
+            kind: Kind::File,
+            size: content.len() as u64,
+            hash: Some(*blake3::hash(content).as_bytes()),
+        }];
+        store.commit(db, incoming, e, &items).unwrap();
+        let version = store.get(db, &e.name).unwrap().unwrap().version;
+        assert_eq!(store.manifest(db, &version).unwrap(), items);
     }
 
     #[test]
     fn upload_replace_remove_and_sweep() {
         let data = temp_dir("cycle");
-        let db = Db::open(&data.join("db")).unwrap();
+        let mut db = Db::open(&data.join("db")).unwrap();
         let store = Store::open(&data, limits(), &db).unwrap();
-        upload(&store, &db, &entry("a.txt", "alice", 5), b"hello");
+        upload(&store, &mut db, &entry("a.txt", "alice", 5), b"hello");
         let first = store.get(&db, "a.txt").unwrap().unwrap();
         assert_eq!(
             std::fs::read(store.root.join(first.content_path())).unwrap(),
             b"hello"
         );
         // Replacing swaps the version and removes the old one.
-        upload(&store, &db, &entry("a.txt", "alice", 3), b"new");
+        upload(&store, &mut db, &entry("a.txt", "alice", 3), b"new");
         let second = store.get(&db, "a.txt").unwrap().unwrap();
         assert_ne!(first.version, second.version);
         assert!(!store.root.join(&first.version).exists());
+        assert!(store.manifest(&db, &first.version).unwrap().is_empty());
         assert_eq!(store.totals(&db).unwrap(), (1, 3));
         // An interrupted upload is invisible and swept at the next open.
         let stale = store.begin().unwrap();
@@ -425,9 +498,9 @@ mod tests {
     #[test]
     fn upload_checks() {
         let data = temp_dir("checks");
-        let db = Db::open(&data.join("db")).unwrap();
+        let mut db = Db::open(&data.join("db")).unwrap();
         let store = Store::open(&data, limits(), &db).unwrap();
-        upload(&store, &db, &entry("mine", "alice", 1000), &[0; 1000]);
+        upload(&store, &mut db, &entry("mine", "alice", 1000), &[0; 1000]);
         let code = |r: Result<(), (Status, String)>| r.err().map(|(s, _)| s.0);
         assert_eq!(
             code(store.check_upload(&db, "bob", "../x", false, 1, 1)),

@@ -1,13 +1,18 @@
 //! Moving and checking file bytes between peers: hashing in slices, choosing a holder,
 //! serving a published file ([`upload`]) and receiving one into a partial file that
-//! resumes and is verified before it takes its final name ([`download`]).
+//! resumes and is verified before it takes its final name ([`download`]); the shared
+//! halves of every transfer ([`stream`]: sendfile slices out, hash-while-writing in) and
+//! whole trees over a store connection ([`tree`]).
 
 pub mod choose;
 pub mod download;
 pub mod hash;
+pub mod stream;
+pub mod tree;
 pub mod upload;
 
 use crate::output::CommandResult;
+use crate::proto::message::StoreKind;
 use std::time::{Duration, Instant};
 
 /// One transfer in progress, as `transfers` lists it.
@@ -115,6 +120,80 @@ pub fn human_bytes(n: f64) -> String {
     }
 }
 
+/// A size for people in decimal units, as `ls -h --si` prints it: `2.1 MB`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("PB"))
+}
+
+/// `3 files, 2.1 MB` / `1 file, 12 B`.
+pub fn files_and_size(files: u64, bytes: u64) -> String {
+    let s = if files == 1 { "" } else { "s" };
+    format!("{files} file{s}, {}", human_size(bytes))
+}
+
+/// Unix seconds as `2024-05-01 12:34 UTC`.
+pub fn utc_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// One store entry as a listing line: name, owner, kind, files, size, time.
+pub fn store_line(
+    name: &str,
+    owner: &str,
+    kind: StoreKind,
+    files: u64,
+    bytes: u64,
+    created: u64,
+) -> String {
+    format!(
+        "{name}  by {owner}  {}  {}  {}",
+        kind.as_str(),
+        files_and_size(files, bytes),
+        utc_time(created)
+    )
+}
+
+/// One store entry as the `entries` field of a listing carries it.
+pub fn store_json(
+    name: &str,
+    owner: &str,
+    kind: StoreKind,
+    files: u64,
+    bytes: u64,
+    created: u64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "owner": owner, "kind": kind.as_str(), "files": files,
+        "bytes": bytes, "time": created,
+    })
+}
+
 /// The `transfers` result: field `transfers`, one object per row.
 pub fn transfers_result(id: u64, rows: &[Row]) -> CommandResult {
     let downloads = rows.iter().filter(|r| r.direction == "download").count();
@@ -168,5 +247,11 @@ mod tests {
         assert_eq!(t[1]["eta_s"], serde_json::Value::Null);
         assert_eq!(human_bytes(1536.0), "1.5 KiB");
         assert_eq!(human_bytes(12.0), "12 B");
+        assert_eq!(human_size(2_100_000), "2.1 MB");
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(files_and_size(3, 2_100_000), "3 files, 2.1 MB");
+        assert_eq!(files_and_size(1, 0), "1 file, 0 B");
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(1_709_210_096), "2024-02-29 12:34 UTC");
     }
 }

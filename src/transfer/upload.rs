@@ -5,11 +5,11 @@
 //! file's current stamp; the [`Upload`] connection only moves bytes.
 
 use super::hash::Stamp;
+use super::stream::{Sent, Source};
 use super::Row;
 use crate::proto::message::Hash;
 use crate::proto::peer::{self, Answer, Request, MAX_PEER_FRAME};
 use crate::proto::status::Status;
-use crate::sys;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::fs::File;
@@ -108,11 +108,9 @@ pub enum UpStep {
 
 /// The file part of an upload.
 struct Body {
-    file: File,
+    source: Source,
     stamp: Stamp,
-    offset: u64,
     start: u64,
-    end: u64,
 }
 
 enum State {
@@ -214,11 +212,9 @@ impl Upload {
             head,
             written: 0,
             body: Some(Body {
-                file,
+                source: Source::new(file, offset, size),
                 stamp,
-                offset,
                 start: offset,
-                end: size,
             }),
             refusal: None,
         };
@@ -273,9 +269,9 @@ impl Upload {
                 "upload",
                 self.name.as_deref().unwrap_or(""),
                 &self.who(),
-                body.offset,
-                body.end,
-                body.offset - body.start,
+                body.source.offset(),
+                body.source.end(),
+                body.source.offset() - body.start,
                 self.streaming_since,
                 now,
             )),
@@ -366,7 +362,7 @@ impl Upload {
             let burst = (config.slice as u64).min(config.rate).max(1);
             let elapsed = now.saturating_duration_since(since).as_secs_f64();
             let allowed = (config.rate as f64 * elapsed) as u64 + burst;
-            let sent = body.offset - body.start;
+            let sent = body.source.offset() - body.start;
             let left = allowed.saturating_sub(sent);
             if left == 0 {
                 // Wake when a twentieth of a second's worth is allowed again.
@@ -377,9 +373,9 @@ impl Upload {
             }
             budget = budget.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
-        if body.offset < body.end {
+        if !body.source.done() {
             // A file that changed since it was stamped must not be served under the old hash.
-            match Stamp::of(&body.file) {
+            match Stamp::of(body.source.file()) {
                 Ok(stamp) if stamp == body.stamp => {}
                 _ => {
                     self.state = State::Done;
@@ -387,26 +383,24 @@ impl Upload {
                 }
             }
         }
-        while budget > 0 && body.offset < body.end {
-            let want = usize::try_from(body.end - body.offset)
-                .unwrap_or(usize::MAX)
-                .min(budget);
-            match sys::sendfile(&self.stream, &body.file, &mut body.offset, want) {
-                Ok(0) => {
-                    // The file is shorter than announced.
-                    self.state = State::Done;
-                    return UpStep::Changed;
-                }
-                Ok(n) => {
-                    budget -= n.min(budget);
+        match body.source.send(&self.stream, budget) {
+            // The file is shorter than announced.
+            Ok(Sent::Short(_)) => {
+                self.state = State::Done;
+                return UpStep::Changed;
+            }
+            Ok(sent) => {
+                if matches!(sent, Sent::Moved(n) | Sent::Blocked(n) if n > 0) {
                     self.last_progress = now;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return UpStep::Wait,
-                Err(e) => return UpStep::Closed(format!("the peer went away: {e}")),
+                if matches!(sent, Sent::Blocked(_)) {
+                    return UpStep::Wait;
+                }
             }
+            Err(e) => return UpStep::Closed(format!("the peer went away: {e}")),
         }
-        if body.offset >= body.end {
-            let bytes = body.end - body.start;
+        if body.source.done() {
+            let bytes = body.source.end() - body.start;
             let _ = self.stream.shutdown(Shutdown::Write);
             self.state = State::Done;
             return UpStep::Served { bytes };

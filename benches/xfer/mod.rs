@@ -1,0 +1,177 @@
+//! What the transfer and store benches share: a `peerhub client --json` driven over its
+//! stdin, a file of incompressible-looking bytes, and the plain-TCP baseline (a blocking
+//! file → socket → file copy between two threads with 256 KiB buffers).
+
+// Each bench uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// Bytes in a MiB, as a float for rates.
+pub const MIB: f64 = 1024.0 * 1024.0;
+/// The baseline's buffer size.
+pub const BUF: usize = 256 * 1024;
+/// How long one transfer command may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A `peerhub client --json` with a piped stdin and its stdout lines on a channel.
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<serde_json::Value>,
+    sent: u64,
+    pub share: PathBuf,
+}
+
+impl Client {
+    /// A client of the hub at `hub` with `share` as its share dir (created) and its
+    /// working directory.
+    pub fn start(hub: SocketAddr, share: &Path) -> io::Result<Client> {
+        fs::create_dir_all(share)?;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peerhub"))
+            .args(["client", "--json", "--listen", "127.0.0.1:0", "--server"])
+            .arg(hub.to_string())
+            .current_dir(share)
+            .arg("--share")
+            .arg(share)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Client {
+            child,
+            stdin,
+            lines,
+            sent: 0,
+            share: share.to_path_buf(),
+        })
+    }
+
+    /// Type one line; its number.
+    pub fn send(&mut self, line: &str) -> io::Result<u64> {
+        writeln!(self.stdin, "{line}")?;
+        self.stdin.flush()?;
+        self.sent += 1;
+        Ok(self.sent)
+    }
+
+    /// The result of line `id`.
+    pub fn wait(&mut self, id: u64, timeout: Duration) -> io::Result<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .map_err(|_| io::Error::other(format!("no result for line {id}")))?;
+            if v["type"] == "result" && v["id"] == id {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Run a command that must succeed.
+    pub fn run(&mut self, line: &str) -> io::Result<serde_json::Value> {
+        let id = self.send(line)?;
+        let r = self.wait(id, FETCH_TIMEOUT)?;
+        if r["ok"] != true {
+            return Err(io::Error::other(format!("{line}: {r}")));
+        }
+        Ok(r)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A file of `len` bytes of incompressible-looking data.
+pub fn make_file(path: &Path, len: usize) -> io::Result<()> {
+    let mut f = io::BufWriter::with_capacity(BUF, File::create(path)?);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; BUF];
+    let mut left = len;
+    while left > 0 {
+        for chunk in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let bytes = x.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        let n = left.min(BUF);
+        f.write_all(&block[..n])?;
+        left -= n;
+    }
+    f.flush()
+}
+
+/// The baseline: a blocking copy file → socket → file between two threads.
+pub fn tcp_copy(src: &Path, dst: &Path) -> io::Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let dst = dst.to_path_buf();
+    let t = Instant::now();
+    let receiver = std::thread::spawn(move || -> io::Result<u64> {
+        let (mut sock, _) = listener.accept()?;
+        let mut out = File::create(&dst)?;
+        let mut buf = vec![0u8; BUF];
+        let mut total = 0;
+        loop {
+            let n = sock.read(&mut buf)?;
+            if n == 0 {
+                return Ok(total);
+            }
+            out.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    });
+    let mut file = File::open(src)?;
+    let mut sock = TcpStream::connect(addr)?;
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sock.write_all(&buf[..n])?;
+    }
+    drop(sock);
+    let got = receiver
+        .join()
+        .map_err(|_| io::Error::other("receiver panicked"))??;
+    let secs = t.elapsed().as_secs_f64();
+    if got != fs::metadata(src)?.len() {
+        return Err(io::Error::other("baseline copy was short"));
+    }
+    Ok(secs)
+}

@@ -1,0 +1,540 @@
+//! End-to-end tests of the hub's store: `upload`, `download`, `store`, the announcement,
+//! the console's `store`/`rm`/`stats`, limits, hostile names and paths, store tickets on
+//! raw store connections, a crash mid-upload, and chat staying live during an upload.
+//! Every test starts its own hub and peers as real processes over loopback.
+
+mod support;
+
+use peerhub::proto::message::{Body, ClientMsg, Role, StoreKind, StoreToken, VERSION};
+use peerhub::proto::store::{self, StoreMsg};
+use serde_json::Value;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{Hub, Peer, Raw};
+
+const SECS_10: Duration = Duration::from_secs(10);
+const SECS_30: Duration = Duration::from_secs(30);
+
+/// The result has this status and this `ok`.
+#[track_caller]
+fn check(r: &Value, status: u64, ok: bool) {
+    assert_eq!(r["status"], status, "status of {r}");
+    assert_eq!(r["ok"], ok, "ok of {r}");
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different per seed.
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A big file quickly: a random MiB repeated, each copy with its index stamped in.
+fn big_file(path: &Path, mib: usize) {
+    let block = random_bytes(1 << 20, 99);
+    let mut f = fs::File::create(path).unwrap();
+    for i in 0..mib {
+        let mut b = block.clone();
+        b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        f.write_all(&b).unwrap();
+    }
+}
+
+/// Every entry beneath `root`: relative path, `d`/`f`/`l`, and a file's BLAKE3.
+fn shape(root: &Path) -> Vec<(String, char, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let t = entry.file_type().unwrap();
+            if t.is_symlink() {
+                out.push((rel, 'l', String::new()));
+            } else if t.is_dir() {
+                out.push((rel, 'd', String::new()));
+                stack.push(path);
+            } else {
+                let data = fs::read(&path).unwrap();
+                out.push((rel, 'f', blake3::hash(&data).to_hex().to_string()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A hub and a logged-in peer per name.
+fn peers(hub: &Hub, users: &[&str]) -> Vec<Peer> {
+    users
+        .iter()
+        .map(|user| {
+            let mut p = Peer::start(hub.addr(), &[]);
+            p.register_login(user, "pw");
+            p
+        })
+        .collect()
+}
+
+/// Send a line and wait for its result.
+fn run(peer: &mut Peer, line: &str, timeout: Duration) -> Value {
+    let id = peer.send(line);
+    peer.wait_result(id, timeout)
+}
+
+/// The console result of `line`.
+fn console(hub: &mut Hub, line: &str) -> Value {
+    let id = hub.console(line);
+    hub.wait_result(id, SECS_10)
+}
+
+#[test]
+fn a_tree_round_trips_byte_identical_and_is_announced() {
+    let mut hub = Hub::start(&[]);
+    let mut ps = peers(&hub, &["alice", "bob"]);
+    let (alice, rest) = ps.split_first_mut().unwrap();
+    let bob = &mut rest[0];
+
+    let work = alice.work_dir();
+    let tree = work.join("my tree");
+    fs::create_dir_all(tree.join("sub dir/deeper/ünïcödé ✓")).unwrap();
+    fs::create_dir_all(tree.join("empty dir")).unwrap();
+    fs::write(tree.join("a.txt"), b"hello store\n").unwrap();
+    fs::write(tree.join("empty file"), b"").unwrap();
+    fs::write(tree.join("sub dir/big.bin"), random_bytes(3 << 20, 1)).unwrap();
+    fs::write(
+        tree.join("sub dir/deeper/ünïcödé ✓/naïve résumé.txt"),
+        random_bytes(70_000, 2),
+    )
+    .unwrap();
+    // A symlink out of the tree must be skipped, never followed.
+    let outside = work.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret"), b"do not upload").unwrap();
+    std::os::unix::fs::symlink(&outside, tree.join("escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", tree.join("sub dir/passwd")).unwrap();
+
+    let r = run(alice, "upload \"my tree\" photos", SECS_30);
+    check(&r, 200, true);
+    assert_eq!(r["files"], 4);
+    assert_eq!(r["bytes"], 12 + (3 << 20) + 70_000);
+    let skipped = alice.events_named("skipped");
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(skipped.iter().any(|e| e["path"] == "escape"));
+
+    // Others hear of it; so does the hub's console.
+    let e = bob.wait_event("upload", |e| e["name"] == "photos", SECS_10);
+    assert_eq!(e["user"], "alice");
+    assert_eq!(e["files"], 4);
+    assert_eq!(e["bytes"], r["bytes"]);
+    let e = hub.wait_event("upload", |e| e["name"] == "photos", SECS_10);
+    assert_eq!(e["user"], "alice");
+
+    let r = run(bob, "store", SECS_10);
+    check(&r, 200, true);
+    let entries = r["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["name"], "photos");
+    assert_eq!(entries[0]["owner"], "alice");
+    assert_eq!(entries[0]["files"], 4);
+    assert_eq!(entries[0]["kind"], "dir");
+    assert!(entries[0]["time"].as_u64().unwrap() > 1_600_000_000);
+
+    let r = run(bob, "download photos", SECS_30);
+    check(&r, 205, true);
+    assert_eq!(r["files"], 4);
+    let got = bob.work_dir().join("photos");
+    let mut want = shape(&tree);
+    want.retain(|(p, kind, _)| *kind != 'l' && !p.starts_with("escape"));
+    assert_eq!(shape(&got), want);
+    assert!(!got.join("escape").exists());
+    // Nothing hidden is left next to it.
+    let names: Vec<String> = fs::read_dir(bob.work_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["photos".to_string()]);
+
+    // A download onto an existing destination is refused; into a new one it works.
+    let r = run(bob, "download photos", SECS_10);
+    check(&r, 409, false);
+    let r = run(bob, "download photos \"copy two\"", SECS_30);
+    check(&r, 205, true);
+    assert_eq!(shape(&bob.work_dir().join("copy two")), want);
+}
+
+#[test]
+fn a_single_file_round_trips_and_replace_is_for_the_owner_only() {
+    let hub = Hub::start(&[]);
+    let mut ps = peers(&hub, &["alice", "bob"]);
+    let (alice, rest) = ps.split_first_mut().unwrap();
+    let bob = &mut rest[0];
+    let first = random_bytes(200_000, 3);
+    fs::write(alice.work_dir().join("report.pdf"), &first).unwrap();
+    let r = run(alice, "upload report.pdf", SECS_30);
+    check(&r, 200, true);
+    assert_eq!(
+        (r["files"].as_u64(), r["bytes"].as_u64()),
+        (Some(1), Some(200_000))
+    );
+    let e = bob.wait_event("upload", |e| e["name"] == "report.pdf", SECS_10);
+    assert_eq!(
+        (e["files"].as_u64(), e["bytes"].as_u64()),
+        (Some(1), Some(200_000))
+    );
+
+    let r = run(bob, "download report.pdf got.pdf", SECS_30);
+    check(&r, 205, true);
+    assert_eq!(fs::read(bob.work_dir().join("got.pdf")).unwrap(), first);
+
+    // Another user's name: 409, and the entry is untouched.
+    fs::write(bob.work_dir().join("mine.pdf"), b"bob's").unwrap();
+    let r = run(bob, "upload mine.pdf report.pdf --replace", SECS_10);
+    check(&r, 409, false);
+    // My own without --replace: 409; with it: replaced.
+    let second = random_bytes(50_000, 4);
+    fs::write(alice.work_dir().join("report.pdf"), &second).unwrap();
+    let r = run(alice, "upload report.pdf", SECS_10);
+    check(&r, 409, false);
+    let r = run(alice, "upload report.pdf --replace", SECS_30);
+    check(&r, 200, true);
+    let r = run(bob, "download report.pdf again.pdf", SECS_30);
+    check(&r, 205, true);
+    assert_eq!(fs::read(bob.work_dir().join("again.pdf")).unwrap(), second);
+    let r = run(bob, "store", SECS_10);
+    assert_eq!(r["entries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r["entries"][0]["bytes"], 50_000);
+}
+
+#[test]
+fn hostile_names_limits_and_the_console() {
+    let mut hub = Hub::start(&["--store-max-file", "500", "--store-quota", "1000"]);
+    let mut ps = peers(&hub, &["alice"]);
+    let alice = &mut ps[0];
+    let w = alice.work_dir();
+    fs::write(w.join("small"), [7u8; 400]).unwrap();
+    fs::write(w.join("big"), [7u8; 600]).unwrap();
+    for (line, status) in [
+        ("upload small ../evil", 408),
+        ("upload small /abs", 408),
+        ("upload small ..", 408),
+        ("upload small a/b", 408),
+        ("download ../etc", 408),
+        ("download /etc/passwd", 408),
+        ("download nothing-here", 406),
+        ("upload no-such-path", 406),
+        ("upload big", 413),
+    ] {
+        let r = run(alice, line, SECS_10);
+        check(&r, status, false);
+    }
+    for name in ["one", "two"] {
+        let r = run(alice, &format!("upload small {name}"), SECS_10);
+        check(&r, 200, true);
+    }
+    let r = run(alice, "upload small three", SECS_10);
+    check(&r, 414, false);
+
+    // The console: store, stats, rm (names with spaces, quoted or not).
+    let r = run(alice, "upload small \"with space\" --replace", SECS_10);
+    check(&r, 414, false);
+    let r = console(&mut hub, "store");
+    check(&r, 200, true);
+    assert_eq!(r["entries"].as_array().map(Vec::len), Some(2));
+    let r = console(&mut hub, "stats");
+    assert_eq!(
+        (r["store_entries"].as_u64(), r["store_bytes"].as_u64()),
+        (Some(2), Some(800))
+    );
+    let r = console(&mut hub, "rm one");
+    check(&r, 200, true);
+    let r = console(&mut hub, "rm one");
+    check(&r, 406, false);
+    let r = run(alice, "upload small \"with space\"", SECS_10);
+    check(&r, 200, true);
+    let r = console(&mut hub, "rm \"with space\"");
+    check(&r, 200, true);
+    let r = console(&mut hub, "stats");
+    assert_eq!(
+        (r["store_entries"].as_u64(), r["store_bytes"].as_u64()),
+        (Some(1), Some(400))
+    );
+    let r = run(alice, "download one", SECS_10);
+    check(&r, 406, false);
+}
+
+/// Hello as a store connection and `Begin` with `token`, on a plain socket.
+fn store_conn(addr: SocketAddr, token: StoreToken) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SECS_10)).unwrap();
+    let mut out = Vec::new();
+    ClientMsg::Hello {
+        version: VERSION,
+        role: Role::Store,
+    }
+    .encode(&mut out);
+    store::encode(&StoreMsg::Begin { token }, &mut out);
+    s.write_all(&out).unwrap();
+    s
+}
+
+/// The next store frame on `s`; `None` at EOF.
+fn read_store(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<StoreMsg> {
+    loop {
+        if let Some((used, msg)) = store::parse(buf).unwrap() {
+            buf.drain(..used);
+            return Some(msg);
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// The status the hub answers on a store connection, then that it closes.
+#[track_caller]
+fn expect_status_and_close(s: &mut TcpStream, status: u16) -> String {
+    let mut buf = Vec::new();
+    let msg = read_store(s, &mut buf);
+    let Some(StoreMsg::Status {
+        status: got,
+        message,
+    }) = msg
+    else {
+        panic!("expected a status {status}, got {msg:?}");
+    };
+    assert_eq!(got.0, status, "{message}");
+    assert!(read_store(s, &mut buf).is_none(), "the hub should close");
+    message
+}
+
+/// A ticket for a put (or a get when `kind` is `None`) over a raw logged-in session.
+fn ticket(raw: &mut Raw, tag: u32, name: &str, put: Option<(StoreKind, u64)>) -> StoreToken {
+    let msg = match put {
+        Some((kind, bytes)) => ClientMsg::StorePut {
+            tag,
+            name: name.into(),
+            replace: false,
+            kind,
+            files: 1,
+            dirs: u64::from(kind == StoreKind::Dir),
+            bytes,
+            largest: bytes,
+        },
+        None => ClientMsg::StoreGet {
+            tag,
+            name: name.into(),
+        },
+    };
+    let r = raw.request(&msg);
+    assert_eq!(r.status, 200, "{r:?}");
+    match r.body {
+        Body::Ticket { token, .. } => token,
+        other => panic!("no ticket: {other:?}"),
+    }
+}
+
+#[test]
+fn raw_store_connections_with_bad_tickets_or_hostile_paths_are_refused() {
+    let hub = Hub::start(&["--store-ticket-ttl", "0.5"]);
+    let mut ps = peers(&hub, &["carol"]);
+    let carol = &mut ps[0];
+    let mut raw = Raw::login_as(hub.addr(), "mallory", "pw", 1);
+
+    // A made-up ticket.
+    let mut s = store_conn(hub.addr(), [0xAB; 16]);
+    let why = expect_status_and_close(&mut s, 407);
+    assert!(why.contains("ticket"), "{why}");
+
+    // A ticket used twice: the second time it is gone.
+    let token = ticket(&mut raw, 10, "t1", Some((StoreKind::File, 3)));
+    let mut s = store_conn(hub.addr(), token);
+    let mut buf = Vec::new();
+    assert!(
+        matches!(read_store(&mut s, &mut buf), Some(StoreMsg::Status { status, .. }) if status.0 == 200)
+    );
+    let mut s2 = store_conn(hub.addr(), token);
+    expect_status_and_close(&mut s2, 407);
+
+    // A hostile path on the first: 408 and close; nothing escapes the store.
+    let mut bytes = Vec::new();
+    store::encode(
+        &StoreMsg::File {
+            path: "t1/../../../../tmp/peerhub-escape".into(),
+            size: 3,
+        },
+        &mut bytes,
+    );
+    s.write_all(&bytes).unwrap();
+    expect_status_and_close(&mut s, 408);
+    assert!(!Path::new("/tmp/peerhub-escape").exists());
+    for path in ["/abs/path", "other/x", "t1/a\\b"] {
+        let token = ticket(&mut raw, 11, "t2", Some((StoreKind::Dir, 3)));
+        let mut s = store_conn(hub.addr(), token);
+        let mut buf = Vec::new();
+        assert!(
+            matches!(read_store(&mut s, &mut buf), Some(StoreMsg::Status { status, .. }) if status.0 == 200)
+        );
+        let mut bytes = Vec::new();
+        store::encode(&StoreMsg::Dir { path: path.into() }, &mut bytes);
+        s.write_all(&bytes).unwrap();
+        expect_status_and_close(&mut s, 408);
+    }
+    // A ticket that expired.
+    let token = ticket(&mut raw, 12, "t3", Some((StoreKind::File, 3)));
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(700) {
+        // Waiting out the ticket's lifetime is what this step tests.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut s = store_conn(hub.addr(), token);
+    expect_status_and_close(&mut s, 407);
+    // A wrong hash: 422, and nothing becomes visible.
+    let token = ticket(&mut raw, 13, "t4", Some((StoreKind::File, 3)));
+    let mut s = store_conn(hub.addr(), token);
+    let mut buf = Vec::new();
+    read_store(&mut s, &mut buf);
+    let mut bytes = Vec::new();
+    store::encode(
+        &StoreMsg::File {
+            path: "t4".into(),
+            size: 3,
+        },
+        &mut bytes,
+    );
+    bytes.extend_from_slice(b"abc");
+    store::encode(&StoreMsg::Sum { hash: [0; 32] }, &mut bytes);
+    s.write_all(&bytes).unwrap();
+    expect_status_and_close(&mut s, 422);
+
+    // Everyone else carried on.
+    let r = run(carol, "store", SECS_10);
+    check(&r, 200, true);
+    assert_eq!(r["entries"], serde_json::json!([]));
+    let r = run(carol, "users", SECS_10);
+    check(&r, 200, true);
+}
+
+#[test]
+fn a_hub_killed_mid_upload_shows_nothing_and_a_retry_succeeds() {
+    let mut hub = Hub::start(&[]);
+    let mut raw = Raw::login_as(hub.addr(), "dave", "pw", 1);
+    let size = 8u64 << 20;
+    let token = ticket(&mut raw, 20, "half.bin", Some((StoreKind::File, size)));
+    let mut s = store_conn(hub.addr(), token);
+    let mut buf = Vec::new();
+    assert!(
+        matches!(read_store(&mut s, &mut buf), Some(StoreMsg::Status { status, .. }) if status.0 == 200)
+    );
+    let mut bytes = Vec::new();
+    store::encode(
+        &StoreMsg::File {
+            path: "half.bin".into(),
+            size,
+        },
+        &mut bytes,
+    );
+    bytes.extend(random_bytes(1 << 20, 5));
+    s.write_all(&bytes).unwrap();
+    // The hub has begun writing the upload before it dies.
+    let incoming = hub.data_dir().join("store");
+    let t0 = Instant::now();
+    while !fs::read_dir(&incoming)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
+    {
+        assert!(t0.elapsed() < SECS_10, "no upload directory appeared");
+        // A polling interval between observations, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    hub.restart();
+    drop(s);
+    let leftovers: Vec<_> = fs::read_dir(&incoming).unwrap().flatten().collect();
+    assert!(
+        leftovers.is_empty(),
+        "unfinished versions were not swept: {leftovers:?}"
+    );
+
+    let mut dave = Peer::start(hub.addr(), &[]);
+    dave.login("dave", "pw");
+    let dave = &mut dave;
+    let r = run(dave, "store", SECS_10);
+    assert_eq!(r["entries"], serde_json::json!([]));
+    let data = random_bytes(size as usize, 6);
+    fs::write(dave.work_dir().join("half.bin"), &data).unwrap();
+    let r = run(dave, "upload half.bin", SECS_30);
+    check(&r, 200, true);
+    // Completed uploads survive a crash.
+    hub.restart();
+    let mut ps = peers(&hub, &["erin"]);
+    let erin = &mut ps[0];
+    let r = run(erin, "download half.bin", SECS_30);
+    check(&r, 205, true);
+    assert_eq!(fs::read(erin.work_dir().join("half.bin")).unwrap(), data);
+}
+
+#[test]
+fn chat_stays_live_during_a_large_upload_and_transfers_lists_it() {
+    let hub = Hub::start(&["--chat-rate", "0"]);
+    let mut ps = peers(&hub, &["frank", "gina", "hank"]);
+    let (frank, rest) = ps.split_first_mut().unwrap();
+    let (gina, rest) = rest.split_first_mut().unwrap();
+    let hank = &mut rest[0];
+    big_file(&frank.work_dir().join("large.bin"), 192);
+    let id = frank.send("upload large.bin");
+    let t0 = Instant::now();
+    let mut worst = Duration::ZERO;
+    let mut during = 0;
+    let mut listed = false;
+    let result = loop {
+        if let Some(r) =
+            frank.try_wait_line(Duration::ZERO, |v| v["type"] == "result" && v["id"] == id)
+        {
+            break r;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the upload did not finish"
+        );
+        let sent = Instant::now();
+        let r = run(gina, "say ping", SECS_10);
+        check(&r, 200, true);
+        hank.wait_event("chat", |e| e["from"] == "gina", SECS_10);
+        worst = worst.max(sent.elapsed());
+        during += 1;
+        if !listed {
+            let r = run(frank, "transfers", SECS_10);
+            listed = r["transfers"].as_array().is_some_and(|rows| {
+                rows.iter()
+                    .any(|t| t["name"] == "large.bin" && t["direction"] == "upload")
+            });
+        }
+    };
+    check(&result, 200, true);
+    assert_eq!(result["bytes"], 192u64 << 20);
+    eprintln!("{during} chat round trip(s) during the upload, the slowest {worst:?}");
+    assert!(during >= 1, "no chat round trip happened during the upload");
+    assert!(listed, "transfers never listed the upload");
+    assert!(
+        worst < Duration::from_millis(500),
+        "a chat round trip took {worst:?} during the upload"
+    );
+}
