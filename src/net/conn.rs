@@ -225,12 +225,29 @@ impl Conn {
         Ok(())
     }
 
+    /// Queue a frame this connection owns, taking the buffer itself when nothing is
+    /// queued (no copy), else coalescing it like [`Conn::queue_bytes`].
+    pub fn queue_owned(&mut self, bytes: Vec<u8>) -> Result<(), QueueFull> {
+        if !self.queue.is_empty() {
+            return self.queue_bytes(&bytes);
+        }
+        self.check_room(bytes.len())?;
+        self.queued += bytes.len();
+        self.queue.push_back(Chunk::Owned(bytes));
+        Ok(())
+    }
+
     /// Queue a frame shared with other connections (a broadcast encoded once).
     pub fn queue_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), QueueFull> {
         self.check_room(bytes.len())?;
         self.queue.push_back(Chunk::Shared(Rc::clone(bytes)));
         self.queued += bytes.len();
         Ok(())
+    }
+
+    /// Whether `extra` more bytes fit under the output limit.
+    pub fn has_room(&self, extra: usize) -> bool {
+        self.check_room(extra).is_ok()
     }
 
     fn check_room(&self, extra: usize) -> Result<(), QueueFull> {
@@ -246,13 +263,20 @@ impl Conn {
     pub fn flush(&mut self) -> io::Result<FlushStatus> {
         while !self.queue.is_empty() {
             let written = {
-                let mut slices = Vec::with_capacity(self.queue.len().min(MAX_IOVECS));
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
                 for (i, chunk) in self.queue.iter().take(MAX_IOVECS).enumerate() {
                     let bytes = chunk.bytes();
                     let skip = if i == 0 { self.head_written } else { 0 };
-                    slices.push(IoSlice::new(&bytes[skip..]));
+                    slices[i] = IoSlice::new(&bytes[skip..]);
+                    count = i + 1;
                 }
-                match self.stream.write_vectored(&slices) {
+                // One chunk (a reply to one request) goes out with a plain write.
+                let result = match &slices[..count] {
+                    [one] => self.stream.write(one),
+                    many => self.stream.write_vectored(many),
+                };
+                match result {
                     Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -391,6 +391,12 @@ impl Writer<'_> {
         self.u64(f.size);
         self.0.extend_from_slice(&f.hash);
     }
+    fn holder(&mut self, user: &str, addr: &SocketAddr, size: u64, hash: &Hash) {
+        self.str(user);
+        self.addr(addr);
+        self.u64(size);
+        self.0.extend_from_slice(hash);
+    }
     fn addr(&mut self, a: &SocketAddr) {
         match a.ip() {
             IpAddr::V4(ip) => {
@@ -517,6 +523,35 @@ fn framed(out: &mut Vec<u8>, ty: u8, fields: impl FnOnce(&mut Writer)) {
     w.u8(ty);
     fields(&mut w);
     frame::finish(out, start);
+}
+
+/// Encode a lookup reply straight from borrowed holder data, without building a
+/// [`HubMsg`]: the hub's hottest path. The bytes are exactly those of
+/// `HubMsg::Reply { tag, status, message, body: Body::Holders(..) }` with the same
+/// holders (at most `u16::MAX`). Returns how many holders were written.
+pub fn encode_holders_reply<'a>(
+    out: &mut Vec<u8>,
+    tag: u32,
+    status: Status,
+    message: &str,
+    holders: impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)>,
+) -> usize {
+    let mut written = 0;
+    framed(out, kind::REPLY, |w| {
+        w.u32(tag);
+        w.u16(status.0);
+        w.str(message);
+        w.u8(body::HOLDERS);
+        let count_at = w.0.len();
+        w.u16(0);
+        for (user, addr, size, hash) in holders.take(u16::MAX as usize) {
+            w.holder(user, &addr, size, &hash);
+            written += 1;
+        }
+        let count = (written as u16).to_be_bytes();
+        w.0[count_at..count_at + 2].copy_from_slice(&count);
+    });
+    written
 }
 
 impl ClientMsg {
@@ -826,7 +861,8 @@ impl HubMsg {
 
     /// This message as one standalone frame.
     pub fn to_frame(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Most frames are small: one allocation instead of a few growth steps.
+        let mut out = Vec::with_capacity(128);
         self.encode(&mut out);
         out
     }
@@ -921,10 +957,7 @@ fn encode_body(w: &mut Writer, body: &Body) {
             w.u8(body::HOLDERS);
             w.count(holders.len());
             for h in holders {
-                w.str(&h.user);
-                w.addr(&h.addr);
-                w.u64(h.size);
-                w.0.extend_from_slice(&h.hash);
+                w.holder(&h.user, &h.addr, h.size, &h.hash);
             }
         }
         Body::Ticket {
@@ -1218,6 +1251,43 @@ mod tests {
                 truncated: false,
             }),
         ]
+    }
+
+    #[test]
+    fn borrowed_holders_reply_matches_the_message_encoding() {
+        let holders = vec![
+            Holder {
+                user: "bob".into(),
+                addr: "127.0.0.1:4000".parse().unwrap(),
+                size: 10,
+                hash: [1; 32],
+            },
+            Holder {
+                user: "carol".into(),
+                addr: "[::1]:5000".parse().unwrap(),
+                size: 11,
+                hash: [2; 32],
+            },
+        ];
+        let expected = HubMsg::Reply {
+            tag: 9,
+            status: Status::FOUND,
+            message: "found".into(),
+            body: Body::Holders(holders.clone()),
+        }
+        .to_frame();
+        let mut out = Vec::new();
+        let n = encode_holders_reply(
+            &mut out,
+            9,
+            Status::FOUND,
+            "found",
+            holders
+                .iter()
+                .map(|h| (h.user.as_str(), h.addr, h.size, h.hash)),
+        );
+        assert_eq!(n, 2);
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::limits::{AuthLimiter, TokenBucket};
 use super::store::{Incoming, Store, StoreEntry};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
-    hash_hex, Body, ClientMsg, FileInfo, Hash, Holder, HubMsg, Role, SearchHit, StoreInfo,
-    StoreKind, StoreToken, VERSION,
+    encode_holders_reply, hash_hex, Body, ClientMsg, FileInfo, Hash, HubMsg, Role, SearchHit,
+    StoreInfo, StoreKind, StoreToken, VERSION,
 };
 use crate::proto::names;
 use crate::proto::status::Status;
@@ -145,7 +145,8 @@ pub struct Outgoing {
 enum Phase {
     AwaitHello,
     Anonymous,
-    LoggedIn(String),
+    /// Shared, so that handling each request does not copy the name.
+    LoggedIn(Rc<str>),
 }
 
 /// Why a ping was sent.
@@ -190,7 +191,7 @@ struct Session {
     armed: Option<Instant>,
     chat: TokenBucket,
     /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
-    suggested: VecDeque<(String, String, Hash)>,
+    suggested: VecDeque<u64>,
 }
 
 /// Counters for `stats`.
@@ -966,11 +967,11 @@ impl Hub {
         hash: &Hash,
         out: &mut Vec<Action>,
     ) {
-        let suggested = self.sessions.get(&conn).is_some_and(|s| {
-            s.suggested
-                .iter()
-                .any(|(n, h, x)| n == name && h == holder && x == hash)
-        });
+        let fingerprint = suggestion(name, holder, hash);
+        let suggested = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.suggested.contains(&fingerprint));
         let (status, text) = if !suggested {
             (
                 Status::BAD_REQUEST,
@@ -1011,45 +1012,54 @@ impl Hub {
         (hits, truncated)
     }
 
-    fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
-        self.counters.lookups += 1;
-        let holders: Vec<Holder> = self
-            .index
+    /// The online holders of `name`: who, where the hub sees them, what they announced.
+    fn online_holders<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)> + 'a {
+        self.index
             .holders(name)
             .filter_map(|(owner, entry)| {
                 let session = self.sessions.get(self.online.get(owner)?)?;
-                Some(Holder {
-                    user: owner.to_owned(),
-                    addr: SocketAddr::new(session.addr.ip(), session.peer_port),
-                    size: entry.size,
-                    hash: entry.hash,
-                })
+                let addr = SocketAddr::new(session.addr.ip(), session.peer_port);
+                Some((owner, addr, entry.size, entry.hash))
             })
             .take(MAX_HOLDERS)
+    }
+
+    /// A fetch lookup: 204 with the online holders, encoded straight from the index
+    /// (the hub's hottest path allocates only the reply frame), or 406.
+    fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
+        self.counters.lookups += 1;
+        let mut frame = Vec::with_capacity(128);
+        let found = encode_holders_reply(
+            &mut frame,
+            tag,
+            Status::FOUND,
+            "found",
+            self.online_holders(name),
+        );
+        debug!("lookup {name:?} by {user}: {found} holder(s)");
+        if found == 0 {
+            let text = format!("nobody online publishes {name:?}");
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::NO_FILE, text, Body::Holders(Vec::new())),
+            ));
+        }
+        let prints: Vec<u64> = self
+            .online_holders(name)
+            .map(|(holder, _, _, hash)| suggestion(name, holder, &hash))
             .collect();
-        debug!("lookup {name:?} by {user}: {} holder(s)", holders.len());
         if let Some(session) = self.sessions.get_mut(&conn) {
-            for h in &holders {
+            for print in prints {
                 if session.suggested.len() == MAX_SUGGESTED {
                     session.suggested.pop_front();
                 }
-                session
-                    .suggested
-                    .push_back((name.to_owned(), h.user.clone(), h.hash));
+                session.suggested.push_back(print);
             }
         }
-        let (status, text) = if holders.is_empty() {
-            (Status::NO_FILE, format!("nobody online publishes {name:?}"))
-        } else {
-            (
-                Status::FOUND,
-                format!("{} holder(s) of {name}", holders.len()),
-            )
-        };
-        out.push(Action::Send(
-            conn,
-            reply(tag, status, text, Body::Holders(holders)),
-        ));
+        out.push(Action::Send(conn, frame));
     }
 
     /// `passwd`: a wrong old password counts as a failed login (each try costs two hashes).
@@ -1214,7 +1224,7 @@ impl Hub {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
-        session.phase = Phase::LoggedIn(name.to_owned());
+        session.phase = Phase::LoggedIn(Rc::from(name));
         session.peer_port = peer_port;
         let addr = session.addr;
         self.online.insert(name.to_owned(), conn);
@@ -1404,7 +1414,7 @@ impl Hub {
             return;
         };
         let pings = std::mem::take(&mut session.pings);
-        self.online.remove(&user);
+        self.online.remove(&*user);
         for ping in pings {
             match ping.purpose {
                 PingPurpose::Console { id } => {
@@ -1418,11 +1428,11 @@ impl Hub {
         info!("leave {user} ({reason}); {online} online");
         out.push(Action::Event(
             Event::new("leave", format!("{user} left ({reason}); {online} online"))
-                .field("user", user.as_str())
+                .field("user", &*user)
                 .field("reason", reason),
         ));
         let leave: Rc<[u8]> = HubMsg::Leave {
-            user,
+            user: user.to_string(),
             online,
             reason: reason.to_owned(),
         }
@@ -1906,6 +1916,15 @@ impl Hub {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
     }
+}
+
+/// A fingerprint of (name, holder, hash) handed out by a lookup: what a session may
+/// later report, remembered without keeping strings per lookup.
+fn suggestion(name: &str, holder: &str, hash: &Hash) -> u64 {
+    use std::hash::{Hash as _, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (name, holder, hash).hash(&mut h);
+    h.finish()
 }
 
 fn ping_result(id: u64, user: &str, state: &str, rtt: Option<Duration>) -> CommandResult {

@@ -18,7 +18,9 @@ pub struct Entry {
 #[derive(Debug, Default)]
 struct NameHolders {
     lower: String,
-    owners: Vec<String>,
+    /// Each holder with what it announced, kept here too so that a lookup touches one
+    /// table: on a big index every extra pointer chased is a cache miss.
+    holders: Vec<(String, Entry)>,
 }
 
 /// How a publish went.
@@ -120,9 +122,9 @@ impl Index {
                 .entry(name.to_owned())
                 .or_insert_with(|| NameHolders {
                     lower: name.to_lowercase(),
-                    owners: Vec::new(),
+                    holders: Vec::new(),
                 });
-            holders.owners.push(owner.to_owned());
+            holders.holders.push((owner.to_owned(), entry));
         }
         self.suspect.remove(&(owner.to_owned(), name.to_owned()));
     }
@@ -139,8 +141,8 @@ impl Index {
         }
         self.entries -= 1;
         if let Some(holders) = self.by_name.get_mut(name) {
-            holders.owners.retain(|o| o != owner);
-            if holders.owners.is_empty() {
+            holders.holders.retain(|(o, _)| o != owner);
+            if holders.holders.is_empty() {
                 self.by_name.remove(name);
             }
         }
@@ -176,6 +178,13 @@ impl Index {
         if let Some(files) = self.by_owner.get_mut(owner) {
             if let Some(old) = files.get_mut(&file.name) {
                 *old = entry;
+                if let Some(holders) = self.by_name.get_mut(&file.name) {
+                    for (o, e) in holders.holders.iter_mut() {
+                        if o == owner {
+                            *e = entry;
+                        }
+                    }
+                }
                 self.suspect.remove(&(owner.to_owned(), file.name.clone()));
                 return Ok(outcome);
             }
@@ -268,15 +277,11 @@ impl Index {
         self.by_name
             .get(name)
             .into_iter()
-            .flat_map(|h| h.owners.iter())
-            .filter(move |owner| {
-                self.suspect.is_empty()
-                    || !self.suspect.contains(&((*owner).clone(), name.to_owned()))
+            .flat_map(|h| h.holders.iter())
+            .filter(move |(owner, _)| {
+                self.suspect.is_empty() || !self.suspect.contains(&(owner.clone(), name.to_owned()))
             })
-            .filter_map(move |owner| {
-                let entry = self.by_owner.get(owner)?.get(name)?;
-                Some((owner.as_str(), *entry))
-            })
+            .map(|(owner, entry)| (owner.as_str(), *entry))
     }
 
     /// Whether `owner` publishes `name` with this hash.

@@ -90,6 +90,8 @@ struct Server {
     signals: Signals,
     output: Output,
     actions: Vec<Action>,
+    /// Decoded requests of one read burst (kept to reuse its allocation).
+    inbox: Vec<Request>,
     dirty: Vec<ConnId>,
     closing: Vec<(ConnId, String)>,
     /// Connections the hub closed, kept until their last bytes (a Bye) are written or a
@@ -149,6 +151,7 @@ impl Server {
             signals,
             output,
             actions: Vec::new(),
+            inbox: Vec::new(),
             dirty: Vec::new(),
             closing: Vec::new(),
             draining: Vec::new(),
@@ -335,7 +338,7 @@ impl Server {
             Some(Slot::Store(_)) => return self.store_turn(key, now),
             _ => return,
         };
-        let mut msgs = Vec::new();
+        let mut msgs = std::mem::take(&mut self.inbox);
         // Before its hello, read one frame only: a store connection's next bytes are
         // not hub requests and go to it whole.
         let max_frames = if self.hub.awaiting_hello(key) {
@@ -350,7 +353,7 @@ impl Server {
             &mut msgs,
             decode_request,
         );
-        for msg in msgs {
+        for msg in msgs.drain(..) {
             match msg {
                 Ok(msg) => self.hub.on_message(key, msg, now, &mut self.actions),
                 Err((e, tag)) => {
@@ -359,6 +362,7 @@ impl Server {
                 }
             }
         }
+        self.inbox = msgs;
         match status {
             ReadStatus::Drained => {}
             ReadStatus::Budget => self.ready.push(key),
@@ -377,13 +381,14 @@ impl Server {
 
     fn apply_actions(&mut self) {
         while !self.actions.is_empty() {
-            for action in std::mem::take(&mut self.actions) {
+            let mut batch = std::mem::take(&mut self.actions);
+            for action in batch.drain(..) {
                 match action {
                     Action::Send(key, frame) => {
-                        self.queue(key, |conn| conn.queue_bytes(&frame));
+                        self.queue(key, frame.len(), |conn| conn.queue_owned(frame));
                     }
                     Action::Share(key, frame) => {
-                        self.queue(key, |conn| conn.queue_shared(&frame));
+                        self.queue(key, frame.len(), |conn| conn.queue_shared(&frame));
                     }
                     Action::Close(key) => {
                         if !self.draining.iter().any(|(k, _)| *k == key) {
@@ -397,6 +402,10 @@ impl Server {
                     Action::Upgrade(key) => self.upgrade(key),
                 }
             }
+            // Reuse the batch's allocation when nothing new was queued meanwhile.
+            if self.actions.is_empty() {
+                self.actions = batch;
+            }
             // Closing a connection makes the hub tell the others: loop until quiet.
             self.reap();
         }
@@ -404,15 +413,20 @@ impl Server {
 
     /// Queue output for a connection. A full queue is written out first: only a reader
     /// whose queue is still full after that is a slow consumer.
-    fn queue(&mut self, key: ConnId, mut push: impl FnMut(&mut Conn) -> Result<(), QueueFull>) {
+    fn queue(
+        &mut self,
+        key: ConnId,
+        len: usize,
+        push: impl FnOnce(&mut Conn) -> Result<(), QueueFull>,
+    ) {
         let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
             return;
         };
-        let result = match push(conn) {
-            Err(_) if conn.flush().is_ok() => push(conn),
-            other => other,
-        };
-        match result {
+        if !conn.has_room(len) {
+            // A write error shows up at the next flush; here only room matters.
+            let _ = conn.flush();
+        }
+        match push(conn) {
             Ok(()) => self.dirty.push(key),
             Err(full) => self.overflow(key, full.limit),
         }
@@ -576,8 +590,11 @@ impl Server {
     }
 }
 
+/// A decoded request, or why it could not be decoded and its tag if it had one.
+type Request = Result<ClientMsg, (DecodeError, Option<u32>)>;
+
 /// Decode a request; on failure keep the tag (bytes 1..5) so the reply can name it.
-fn decode_request(payload: &[u8]) -> Result<ClientMsg, (DecodeError, Option<u32>)> {
+fn decode_request(payload: &[u8]) -> Request {
     ClientMsg::decode(payload).map_err(|e| {
         let tag = payload
             .get(1..5)
