@@ -7,6 +7,7 @@ use super::db::Db;
 use super::index::{Index, IndexError, Published};
 use super::limits::{AuthLimiter, TokenBucket};
 use super::store::{Incoming, Store, StoreEntry};
+use crate::net::ConnMap;
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
     encode_holders_reply, hash_hex, Body, ClientMsg, FileInfo, Hash, HubMsg, Role, SearchHit,
@@ -207,7 +208,7 @@ pub struct Hub {
     config: HubConfig,
     db: Db,
     index: Index,
-    sessions: HashMap<ConnId, Session>,
+    sessions: ConnMap<Session>,
     online: HashMap<String, ConnId>,
     history: VecDeque<(String, String)>,
     auth: AuthLimiter,
@@ -248,7 +249,7 @@ impl Hub {
             auth: AuthLimiter::new(config.auth_rate),
             config,
             db,
-            sessions: HashMap::new(),
+            sessions: ConnMap::default(),
             online: HashMap::new(),
             history: VecDeque::new(),
             counters: Counters::default(),
@@ -1031,14 +1032,24 @@ impl Hub {
     /// (the hub's hottest path allocates only the reply frame), or 406.
     fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
         self.counters.lookups += 1;
+        // Remember who this session is sent to (what it may report), as the reply is
+        // encoded: the list is taken out of the session for the while.
+        let mut suggested = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.suggested))
+            .unwrap_or_default();
         let mut frame = Vec::with_capacity(128);
-        let found = encode_holders_reply(
-            &mut frame,
-            tag,
-            Status::FOUND,
-            "found",
-            self.online_holders(name),
-        );
+        let holders = self.online_holders(name).inspect(|(holder, _, _, hash)| {
+            if suggested.len() == MAX_SUGGESTED {
+                suggested.pop_front();
+            }
+            suggested.push_back(suggestion(name, holder, hash));
+        });
+        let found = encode_holders_reply(&mut frame, tag, Status::FOUND, "found", holders);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.suggested = suggested;
+        }
         debug!("lookup {name:?} by {user}: {found} holder(s)");
         if found == 0 {
             let text = format!("nobody online publishes {name:?}");
@@ -1046,18 +1057,6 @@ impl Hub {
                 conn,
                 reply(tag, Status::NO_FILE, text, Body::Holders(Vec::new())),
             ));
-        }
-        let prints: Vec<u64> = self
-            .online_holders(name)
-            .map(|(holder, _, _, hash)| suggestion(name, holder, &hash))
-            .collect();
-        if let Some(session) = self.sessions.get_mut(&conn) {
-            for print in prints {
-                if session.suggested.len() == MAX_SUGGESTED {
-                    session.suggested.pop_front();
-                }
-                session.suggested.push_back(print);
-            }
         }
         out.push(Action::Send(conn, frame));
     }
@@ -1904,7 +1903,7 @@ impl Hub {
         }
         .to_frame()
         .into();
-        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        let conns: Vec<ConnId> = self.sessions.keys().collect();
         for conn in conns {
             out.push(Action::Share(conn, Rc::clone(&frame)));
             out.push(Action::Close(conn));
