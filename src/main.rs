@@ -27,6 +27,18 @@ enum Role {
     Client(ClientArgs),
 }
 
+/// A frame limit: at least 1 KiB (every hub message must fit), at most 16 MiB.
+fn frame_limit(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    if (1024..=16 * 1024 * 1024).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!("{bytes} is outside 1024..=16777216"))
+    }
+}
+
 /// Seconds as a decimal number (`0.5`, `30`).
 fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -52,6 +64,7 @@ struct ServerArgs {
     max_clients: usize,
     /// Largest frame accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME)]
+    #[arg(value_parser = frame_limit)]
     max_frame: usize,
     /// Most bytes queued for one connection before it is dropped as a slow reader (0: no limit).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]

@@ -6,9 +6,10 @@
 
 use super::scan::Prepared;
 use super::session::StoreDone;
+use crate::proto::codec::StatusError;
 use crate::proto::message::{ClientMsg, Role, StoreKind, StoreToken, VERSION};
 use crate::proto::status::Status;
-use crate::proto::store::{self, StoreError, StoreMsg, MAX_STORE_FRAME};
+use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::sys;
 use crate::transfer::tree::{RxLimits, Step, Totals, TreeReceiver, TreeSender};
 use crate::transfer::Row;
@@ -458,7 +459,7 @@ impl StoreTransfer {
                 self.state = State::AwaitVerdict;
                 None
             }
-            Err(StoreError { status, message }) => Some(self.fail((status, message))),
+            Err(StatusError { status, message }) => Some(self.fail((status, message))),
         }
     }
 
@@ -475,7 +476,7 @@ impl StoreTransfer {
             Ok(Step::Wait) => return Some(StoreStep::Wait),
             Ok(Step::Again) => return Some(StoreStep::Again),
             Ok(Step::Done) => {}
-            Err(StoreError { status, message }) => {
+            Err(StatusError { status, message }) => {
                 let status = if status == Status::PEER_UNREACHABLE {
                     Status::UNAVAILABLE
                 } else {

@@ -11,7 +11,7 @@ use std::rc::Rc;
 /// Slices handed to one `writev`.
 const MAX_IOVECS: usize = 256;
 /// Queue slots a drained connection keeps.
-const SMALL_QUEUE: usize = 8;
+const SMALL_QUEUE: usize = 4;
 /// Small owned writes are appended to the queue's tail chunk up to this size.
 const COALESCE_LIMIT: usize = 64 * 1024;
 

@@ -3,9 +3,9 @@
 //! A message is one frame; its first payload byte is the message type. Integers are
 //! big-endian; strings are a u16 byte length then UTF-8; lists are a u16 count.
 
+use super::codec::{self, Dialect, ReadError};
 use super::frame;
 use super::status::Status;
-use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -370,12 +370,7 @@ impl Writer<'_> {
     /// Strings longer than u16::MAX bytes are cut at a character boundary; callers
     /// validate lengths long before that.
     fn str(&mut self, s: &str) {
-        let mut end = s.len().min(u16::MAX as usize);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.u16(end as u16);
-        self.0.extend_from_slice(&s.as_bytes()[..end]);
+        codec::put_str(self.0, s, u16::MAX as usize);
     }
     fn count(&mut self, n: usize) {
         self.u16(n.min(u16::MAX as usize) as u16);
@@ -412,32 +407,22 @@ impl Writer<'_> {
     }
 }
 
-/// Reads fields from a payload, never past its end.
-struct Reader<'a> {
-    buf: &'a [u8],
+impl Dialect for DecodeError {
+    type Error = DecodeError;
+    fn error(e: ReadError) -> DecodeError {
+        match e {
+            ReadError::Truncated => DecodeError::Truncated,
+            ReadError::BadUtf8 => DecodeError::BadUtf8,
+            ReadError::Trailing => DecodeError::TrailingBytes,
+        }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.buf.len() < n {
-            return Err(DecodeError::Truncated);
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(BigEndian::read_u16(self.take(2)?))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(BigEndian::read_u32(self.take(4)?))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(BigEndian::read_u64(self.take(8)?))
-    }
+/// Reads fields from a hub message, never past its end.
+type Reader<'a> = codec::Reader<'a, DecodeError>;
+
+/// The hub protocol's own compound fields.
+impl Reader<'_> {
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
             0 => Ok(false),
@@ -445,29 +430,9 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError::BadValue("flag")),
         }
     }
-    fn str(&mut self) -> Result<String, DecodeError> {
-        let len = self.u16()? as usize;
-        let bytes = self.take(len)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::BadUtf8)
-    }
-    /// A list count, checked against the bytes left so a lying count cannot reserve memory.
-    fn count(&mut self, min_item_bytes: usize) -> Result<usize, DecodeError> {
-        let n = self.u16()? as usize;
-        if n * min_item_bytes > self.buf.len() {
-            return Err(DecodeError::Truncated);
-        }
-        Ok(n)
-    }
     fn strs(&mut self) -> Result<Vec<String>, DecodeError> {
         let n = self.count(2)?;
         (0..n).map(|_| self.str()).collect()
-    }
-    fn hash(&mut self) -> Result<Hash, DecodeError> {
-        let mut h = [0; 32];
-        h.copy_from_slice(self.take(32)?);
-        Ok(h)
     }
     fn file(&mut self) -> Result<FileInfo, DecodeError> {
         Ok(FileInfo {
@@ -482,20 +447,8 @@ impl<'a> Reader<'a> {
     }
     fn addr(&mut self) -> Result<SocketAddr, DecodeError> {
         let ip = match self.u8()? {
-            4 => {
-                let b: [u8; 4] = self
-                    .take(4)?
-                    .try_into()
-                    .map_err(|_| DecodeError::Truncated)?;
-                IpAddr::V4(Ipv4Addr::from(b))
-            }
-            6 => {
-                let b: [u8; 16] = self
-                    .take(16)?
-                    .try_into()
-                    .map_err(|_| DecodeError::Truncated)?;
-                IpAddr::V6(Ipv6Addr::from(b))
-            }
+            4 => IpAddr::V4(Ipv4Addr::from(self.array::<4>()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(self.array::<16>()?)),
             _ => return Err(DecodeError::BadValue("address family")),
         };
         Ok(SocketAddr::new(ip, self.u16()?))
@@ -505,13 +458,6 @@ impl<'a> Reader<'a> {
             0 => Ok(StoreKind::File),
             1 => Ok(StoreKind::Dir),
             _ => Err(DecodeError::BadValue("store kind")),
-        }
-    }
-    fn end(self) -> Result<(), DecodeError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes)
         }
     }
 }
@@ -666,7 +612,7 @@ impl ClientMsg {
     /// Decode one frame payload.
     pub fn decode(payload: &[u8]) -> Result<ClientMsg, DecodeError> {
         use ClientMsg::*;
-        let mut r = Reader { buf: payload };
+        let mut r = Reader::new(payload);
         let msg = match r.u8()? {
             kind::HELLO => {
                 if r.take(4).map_err(|_| DecodeError::BadMagic)? != MAGIC {
@@ -870,7 +816,7 @@ impl HubMsg {
     /// Decode one frame payload.
     pub fn decode(payload: &[u8]) -> Result<HubMsg, DecodeError> {
         use HubMsg::*;
-        let mut r = Reader { buf: payload };
+        let mut r = Reader::new(payload);
         let msg = match r.u8()? {
             kind::WELCOME => {
                 if r.take(4).map_err(|_| DecodeError::BadMagic)? != MAGIC {
@@ -1024,16 +970,12 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
                 .collect::<Result<_, DecodeError>>()?;
             Body::Holders(holders)
         }
-        body::TICKET => {
-            let mut token = [0; 16];
-            token.copy_from_slice(r.take(16)?);
-            Body::Ticket {
-                token,
-                kind: r.kind()?,
-                files: r.u64()?,
-                bytes: r.u64()?,
-            }
-        }
+        body::TICKET => Body::Ticket {
+            token: r.array()?,
+            kind: r.kind()?,
+            files: r.u64()?,
+            bytes: r.u64()?,
+        },
         body::STORE => {
             let truncated = r.bool()?;
             let n = r.count(2 + 2 + 1 + 24)?;

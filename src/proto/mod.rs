@@ -1,5 +1,6 @@
 //! The wire format: frames, messages, status codes and name rules. Pure: no I/O.
 
+pub mod codec;
 pub mod frame;
 pub mod message;
 pub mod names;

@@ -5,12 +5,11 @@
 //! requested offset to the announced size, unframed; see `docs/PROTOCOL.md`.
 //! Frames use the hub protocol's length prefix (u32 BE) but a much smaller limit.
 
-use super::frame::{self, FrameError};
+use super::codec::{self, Dialect, ReadError, StatusError};
+use super::frame;
 use super::message::{Hash, MAGIC};
 use super::names;
 use super::status::Status;
-use byteorder::{BigEndian, ByteOrder};
-use std::fmt;
 
 /// The peer protocol version this build speaks.
 pub const PEER_VERSION: u16 = 1;
@@ -58,50 +57,8 @@ impl Answer {
     }
 }
 
-/// Why a handshake frame was refused, with the status to answer it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerError {
-    pub status: Status,
-    pub message: String,
-}
-
-impl PeerError {
-    fn new(status: Status, message: impl Into<String>) -> PeerError {
-        PeerError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad(message: impl Into<String>) -> PeerError {
-        PeerError::new(Status::BAD_REQUEST, message)
-    }
-}
-
-impl fmt::Display for PeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.0, self.message)
-    }
-}
-
-impl std::error::Error for PeerError {}
-
-impl From<FrameError> for PeerError {
-    fn from(e: FrameError) -> PeerError {
-        match e {
-            FrameError::TooLarge { .. } => PeerError::new(Status::TOO_LARGE, e.to_string()),
-            FrameError::Empty => PeerError::bad(e.to_string()),
-        }
-    }
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    let mut end = s.len().min(MAX_PEER_FRAME / 2);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    out.extend_from_slice(&(end as u16).to_be_bytes());
-    out.extend_from_slice(&s.as_bytes()[..end]);
+    codec::put_str(out, s, MAX_PEER_FRAME / 2);
 }
 
 /// Append `request` as one frame.
@@ -129,58 +86,36 @@ pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
     frame::finish(out, start);
 }
 
-/// Reads fields from a payload, never past its end.
-struct Reader<'a>(&'a [u8]);
+/// How a handshake's short, non-UTF-8 or overlong fields are refused: 400.
+enum Handshake {}
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PeerError> {
-        if self.0.len() < n {
-            return Err(PeerError::bad("handshake truncated"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+impl Dialect for Handshake {
+    type Error = StatusError;
+    fn error(e: ReadError) -> StatusError {
+        StatusError::bad(match e {
+            ReadError::Truncated => "handshake truncated",
+            ReadError::BadUtf8 => "text is not valid UTF-8",
+            ReadError::Trailing => "trailing bytes after the handshake",
+        })
     }
-    fn u8(&mut self) -> Result<u8, PeerError> {
-        Ok(self.take(1)?.first().copied().unwrap_or(0))
-    }
-    fn u16(&mut self) -> Result<u16, PeerError> {
-        Ok(BigEndian::read_u16(self.take(2)?))
-    }
-    fn u64(&mut self) -> Result<u64, PeerError> {
-        Ok(BigEndian::read_u64(self.take(8)?))
-    }
-    fn str(&mut self) -> Result<String, PeerError> {
-        let len = self.u16()? as usize;
-        std::str::from_utf8(self.take(len)?)
-            .map(str::to_owned)
-            .map_err(|_| PeerError::bad("text is not valid UTF-8"))
-    }
-    fn hash(&mut self) -> Result<Hash, PeerError> {
-        let mut h = [0; 32];
-        h.copy_from_slice(self.take(32)?);
-        Ok(h)
-    }
+}
+
+type Reader<'a> = codec::Reader<'a, Handshake>;
+
+impl Reader<'_> {
     /// Type byte, magic and version, checked.
-    fn head(&mut self, want: u8) -> Result<(), PeerError> {
+    fn head(&mut self, want: u8) -> Result<(), StatusError> {
         let ty = self.u8()?;
         if self.take(4).ok() != Some(&MAGIC[..]) || ty != want {
-            return Err(PeerError::bad("not a peerhub peer handshake"));
+            return Err(StatusError::bad("not a peerhub peer handshake"));
         }
         let version = self.u16()?;
         if version != PEER_VERSION {
-            return Err(PeerError::bad(format!(
+            return Err(StatusError::bad(format!(
                 "peer protocol version {version} is not supported (this peer speaks {PEER_VERSION})"
             )));
         }
         Ok(())
-    }
-    fn end(&self) -> Result<(), PeerError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(PeerError::bad("trailing bytes after the handshake"))
-        }
     }
 }
 
@@ -190,29 +125,29 @@ impl<'a> Reader<'a> {
 /// its name checked against the file-name rules (408) and its user name, if any,
 /// against the user-name rules (400). Every other problem is an error carrying the
 /// status to answer with (413 for an oversized length, 400 for the rest).
-pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, PeerError> {
+pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, StatusError> {
     let Some((used, payload)) = frame::try_parse(buf, MAX_PEER_FRAME)? else {
         return Ok(None);
     };
-    let mut r = Reader(payload);
+    let mut r = Reader::new(payload);
     r.head(kind::GET)?;
     let name = r.str()?;
     let offset = r.u64()?;
     let user = r.str()?;
     r.end()?;
-    names::check_file_name(&name).map_err(|e| PeerError::new(Status::INVALID_NAME, e.0))?;
+    names::check_file_name(&name).map_err(|e| StatusError::new(Status::INVALID_NAME, e.0))?;
     if !user.is_empty() {
-        names::check_user(&user).map_err(|e| PeerError::bad(e.0))?;
+        names::check_user(&user).map_err(|e| StatusError::bad(e.0))?;
     }
     Ok(Some((used, Request { name, offset, user })))
 }
 
 /// Look for a whole `Answer` frame at the start of `buf` (see [`parse_request`]).
-pub fn parse_answer(buf: &[u8]) -> Result<Option<(usize, Answer)>, PeerError> {
+pub fn parse_answer(buf: &[u8]) -> Result<Option<(usize, Answer)>, StatusError> {
     let Some((used, payload)) = frame::try_parse(buf, MAX_PEER_FRAME)? else {
         return Ok(None);
     };
-    let mut r = Reader(payload);
+    let mut r = Reader::new(payload);
     r.head(kind::ANSWER)?;
     let answer = Answer {
         status: Status(r.u16()?),
@@ -309,7 +244,7 @@ mod tests {
             assert!(
                 matches!(
                     got,
-                    Err(PeerError {
+                    Err(StatusError {
                         status: Status::BAD_REQUEST,
                         ..
                     })

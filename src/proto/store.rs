@@ -7,12 +7,11 @@
 //! (unframed, exactly `size` of them) and a `Sum` frame with its BLAKE3 hash, and an
 //! `End` frame with the totals. See `docs/PROTOCOL.md`.
 
-use super::frame::{self, FrameError};
+use super::codec::{self, Dialect, ReadError, StatusError};
+use super::frame;
 use super::message::{Hash, StoreToken};
 use super::names;
 use super::status::Status;
-use byteorder::{BigEndian, ByteOrder};
-use std::fmt;
 
 /// Largest frame on a store connection (a path is at most [`MAX_PATH_BYTES`]).
 pub const MAX_STORE_FRAME: usize = 8 * 1024;
@@ -49,51 +48,8 @@ pub enum StoreMsg {
     End { files: u64, dirs: u64, bytes: u64 },
 }
 
-/// Why a store frame was refused, with the status to answer it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError {
-    pub status: Status,
-    pub message: String,
-}
-
-impl StoreError {
-    /// An error with this status.
-    pub fn new(status: Status, message: impl Into<String>) -> StoreError {
-        StoreError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad(message: impl Into<String>) -> StoreError {
-        StoreError::new(Status::BAD_REQUEST, message)
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.0, self.message)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<FrameError> for StoreError {
-    fn from(e: FrameError) -> StoreError {
-        match e {
-            FrameError::TooLarge { .. } => StoreError::new(Status::TOO_LARGE, e.to_string()),
-            FrameError::Empty => StoreError::bad(e.to_string()),
-        }
-    }
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    let mut end = s.len().min(MAX_STORE_FRAME / 2);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    out.extend_from_slice(&(end as u16).to_be_bytes());
-    out.extend_from_slice(&s.as_bytes()[..end]);
+    codec::put_str(out, s, MAX_STORE_FRAME / 2);
 }
 
 /// Append `msg` as one frame to `out`.
@@ -132,34 +88,20 @@ pub fn encode(msg: &StoreMsg, out: &mut Vec<u8>) {
     frame::finish(out, start);
 }
 
-/// Reads fields from a payload, never past its end.
-struct Reader<'a>(&'a [u8]);
+/// How a store frame's short, non-UTF-8 or overlong fields are refused (a string that
+/// is not UTF-8 is an invalid path: 408).
+enum StoreFrame {}
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
-        if self.0.len() < n {
-            return Err(StoreError::bad("store frame truncated"));
+impl Dialect for StoreFrame {
+    type Error = StatusError;
+    fn error(e: ReadError) -> StatusError {
+        match e {
+            ReadError::Truncated => StatusError::bad("store frame truncated"),
+            ReadError::BadUtf8 => {
+                StatusError::new(Status::INVALID_NAME, "a path is not valid UTF-8")
+            }
+            ReadError::Trailing => StatusError::bad("trailing bytes after a store message"),
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn u16(&mut self) -> Result<u16, StoreError> {
-        Ok(BigEndian::read_u16(self.take(2)?))
-    }
-    fn u64(&mut self) -> Result<u64, StoreError> {
-        Ok(BigEndian::read_u64(self.take(8)?))
-    }
-    fn str(&mut self) -> Result<String, StoreError> {
-        let len = self.u16()? as usize;
-        std::str::from_utf8(self.take(len)?)
-            .map(str::to_owned)
-            .map_err(|_| StoreError::new(Status::INVALID_NAME, "a path is not valid UTF-8"))
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
     }
 }
 
@@ -167,15 +109,12 @@ impl<'a> Reader<'a> {
 ///
 /// `Ok(None)`: more bytes are needed. `Ok(Some((consumed, msg)))`: a message (paths are
 /// not yet checked: see [`check_path`]). Errors carry the status to answer with.
-pub fn parse(buf: &[u8]) -> Result<Option<(usize, StoreMsg)>, StoreError> {
+pub fn parse(buf: &[u8]) -> Result<Option<(usize, StoreMsg)>, StatusError> {
     let Some((used, payload)) = frame::try_parse(buf, MAX_STORE_FRAME)? else {
         return Ok(None);
     };
-    let (&ty, rest) = payload
-        .split_first()
-        .ok_or_else(|| StoreError::bad("empty store frame"))?;
-    let mut r = Reader(rest);
-    let msg = match ty {
+    let mut r = codec::Reader::<StoreFrame>::new(payload);
+    let msg = match r.u8()? {
         kind::BEGIN => StoreMsg::Begin { token: r.array()? },
         kind::STATUS => StoreMsg::Status {
             status: Status(r.u16()?),
@@ -193,14 +132,12 @@ pub fn parse(buf: &[u8]) -> Result<Option<(usize, StoreMsg)>, StoreError> {
             bytes: r.u64()?,
         },
         other => {
-            return Err(StoreError::bad(format!(
+            return Err(StatusError::bad(format!(
                 "unknown store message type {other:#04x}"
             )))
         }
     };
-    if !r.0.is_empty() {
-        return Err(StoreError::bad("trailing bytes after a store message"));
-    }
+    r.end()?;
     Ok(Some((used, msg)))
 }
 
@@ -208,9 +145,9 @@ pub fn parse(buf: &[u8]) -> Result<Option<(usize, StoreMsg)>, StoreError> {
 /// components, each a valid name (no empty, `.` or `..` component, no `\`, no control
 /// character), the first one `root` itself, at most [`MAX_PATH_BYTES`] bytes and
 /// [`MAX_DEPTH`] components. Refusals are 408.
-pub fn check_path(path: &str, root: &str) -> Result<(), StoreError> {
+pub fn check_path(path: &str, root: &str) -> Result<(), StatusError> {
     let refuse = |why: &str| {
-        Err(StoreError::new(
+        Err(StatusError::new(
             Status::INVALID_NAME,
             format!("invalid path {path:?} in the tree: {why}"),
         ))

@@ -28,6 +28,8 @@ pub type ConnId = usize;
 
 /// Longest chat text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// Password hashes per loop turn (about 2.5 ms each).
+const HASHES_PER_TURN: u32 = 4;
 /// Most search hits in one reply.
 const MAX_SEARCH_HITS: usize = 100;
 /// Most owners listed per search hit.
@@ -216,6 +218,8 @@ pub struct Hub {
     next_serial: u64,
     next_nonce: u32,
     shutting_down: bool,
+    /// Password hashes computed in this turn of the loop (see [`Hub::hash_budget_spent`]).
+    hashes_this_turn: u32,
     /// Logins let in when the session they waited on ends (see [`Hub::take_over`]).
     pending_logins: Vec<(LoginWait, String)>,
     store: Store,
@@ -257,6 +261,7 @@ impl Hub {
             next_nonce: 1,
             shutting_down: false,
             pending_logins: Vec::new(),
+            hashes_this_turn: 0,
             store,
             tickets: HashMap::new(),
             uploading: HashSet::new(),
@@ -273,6 +278,18 @@ impl Hub {
         self.sessions
             .get(&conn)
             .is_some_and(|s| s.phase == Phase::AwaitHello)
+    }
+
+    /// A new turn of the loop: the hashing budget is full again.
+    pub fn begin_turn(&mut self) {
+        self.hashes_this_turn = 0;
+    }
+
+    /// Whether this turn already spent its password hashes (a few milliseconds each):
+    /// further requests wait for the next turn, so a login storm cannot hold up
+    /// everyone's output (and the queues it fills) for seconds.
+    pub fn hash_budget_spent(&self) -> bool {
+        self.hashes_this_turn >= HASHES_PER_TURN
     }
 
     /// Users online now.
@@ -1079,6 +1096,7 @@ impl Hub {
                 "too many failed attempts from your address; wait a minute".into(),
             );
         }
+        self.hashes_this_turn += 2;
         match self.db.change_password(user, old, new) {
             Ok(()) => (Status::OK, "password changed".to_string()),
             Err(e) => {
@@ -1122,6 +1140,7 @@ impl Hub {
             )
         } else {
             self.auth.record(ip, now);
+            self.hashes_this_turn += 1;
             match self.db.register(name, password) {
                 Ok(()) => {
                     info!("registered account {name}");
@@ -1168,6 +1187,7 @@ impl Hub {
                 out,
             );
         }
+        self.hashes_this_turn += 1;
         if let Err(e) = self.db.verify(name, password) {
             if matches!(
                 e,

@@ -186,6 +186,7 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
+            self.hub.begin_turn();
             for event in events.iter() {
                 match event.token() {
                     tokens::LISTENER => self.accept(now),
@@ -212,7 +213,17 @@ impl Server {
                     }
                 }
             }
-            for key in std::mem::take(&mut self.ready) {
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.sort_unstable();
+            ready.dedup();
+            let mut ready = ready.into_iter();
+            while let Some(key) = ready.next() {
+                if self.hub.hash_budget_spent() {
+                    // The rest waits for the next turn, untouched.
+                    self.ready.push(key);
+                    self.ready.extend(ready);
+                    break;
+                }
                 self.read(key, now);
             }
             if self.stdin.as_ref().is_some_and(StdinLines::always_ready) {
@@ -330,6 +341,11 @@ impl Server {
         if self.closing.iter().any(|(k, _)| *k == key)
             || self.draining.iter().any(|(k, _)| *k == key)
         {
+            return;
+        }
+        if self.hub.hash_budget_spent() && matches!(self.conns.get(key), Some(Slot::Hub(_))) {
+            // Its bytes wait in the socket; the ready list brings it back next turn.
+            self.ready.push(key);
             return;
         }
         let conn = match self.conns.get_mut(key) {

@@ -6,8 +6,9 @@
 
 use super::hub::{Action, Hub, Ticket, TicketOp};
 use super::store::Incoming;
+use crate::proto::codec::StatusError;
 use crate::proto::status::Status;
-use crate::proto::store::{self, StoreError, StoreMsg, MAX_STORE_FRAME};
+use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::transfer::files_and_size;
 use crate::transfer::tree::{RxLimits, Step, TreeReceiver, TreeSender};
 use log::{debug, info};
@@ -356,7 +357,7 @@ impl StoreConn {
             None => {
                 let items = rx.take_items();
                 hub.finish_upload(&ticket, incoming, &items, out)
-                    .map_err(|(status, message)| StoreError::new(status, message))
+                    .map_err(|(status, message)| StatusError::new(status, message))
             }
         };
         let (status, message) = match result {

@@ -7,6 +7,7 @@
 //! [`Download`] strings them together and moves the bytes, a bounded amount per turn.
 
 use super::hash::{HashJob, HashStep};
+use super::stream::Sink;
 use super::Row;
 use crate::proto::message::{hash_hex, Hash, Holder};
 use crate::proto::peer::{self, Answer, Request};
@@ -197,8 +198,7 @@ enum State {
     },
     Receiving {
         stream: TcpStream,
-        hasher: blake3::Hasher,
-        file: File,
+        sink: Sink,
     },
     Finished,
 }
@@ -384,11 +384,7 @@ impl Download {
                     hasher,
                     buf,
                 } => self.answer(stream, hasher, buf, ctx, now),
-                State::Receiving {
-                    stream,
-                    hasher,
-                    file,
-                } => self.receive(stream, hasher, file, ctx, now),
+                State::Receiving { stream, sink } => self.receive(stream, sink, ctx, now),
                 State::Finished => return DlStep::Wait,
             };
             if let Some(step) = next {
@@ -787,49 +783,41 @@ impl Download {
             return Some(self.fail(io_status(&e), format!("{part}: {e}")));
         }
         self.receiving_since = Some(now);
-        let rest = buf.get(used..).unwrap_or_default().to_vec();
-        let mut hasher = hasher;
-        let mut file = file;
-        if !rest.is_empty() {
-            let take = rest
-                .len()
-                .min(usize::try_from(self.size - self.received).unwrap_or(usize::MAX));
-            let data = rest.get(..take).unwrap_or_default();
-            if let Err(e) = file.write_all(data) {
-                return Some(self.fail(io_status(&e), format!("writing {part}: {e}")));
-            }
-            hasher.update(data);
-            self.received += take as u64;
+        let mut sink = Sink::resume(file, hasher, self.size - self.received);
+        // File bytes that came in the same read as the answer.
+        if let Err(step) = self.absorb(&mut sink, buf.get(used..).unwrap_or_default()) {
+            return Some(step);
         }
-        self.state = State::Receiving {
-            stream,
-            hasher,
-            file,
-        };
+        self.state = State::Receiving { stream, sink };
         None
+    }
+
+    /// Write and hash what of `data` is still expected; a failed write ends the download.
+    fn absorb(&mut self, sink: &mut Sink, data: &[u8]) -> Result<(), DlStep> {
+        match sink.write(data) {
+            Ok(n) => {
+                self.received += n as u64;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(io_status(&e), format!("writing {}: {e}", self.part()))),
+        }
     }
 
     fn receive(
         &mut self,
         mut stream: TcpStream,
-        mut hasher: blake3::Hasher,
-        mut file: File,
+        mut sink: Sink,
         ctx: &mut Ctx,
         now: Instant,
     ) -> Next {
         let holder = self.spec.holder.user.clone();
-        let part = self.part();
         let mut spent = 0;
-        while self.received < self.size {
+        while sink.left() > 0 {
             if spent >= ctx.read_budget {
-                self.state = State::Receiving {
-                    stream,
-                    hasher,
-                    file,
-                };
+                self.state = State::Receiving { stream, sink };
                 return Some(DlStep::Again);
             }
-            let want = usize::try_from(self.size - self.received)
+            let want = usize::try_from(sink.left())
                 .unwrap_or(usize::MAX)
                 .min(ctx.buf.len());
             let Some(chunk) = ctx.buf.get_mut(..want) else {
@@ -841,25 +829,18 @@ impl Download {
                         "{holder} closed the connection after {} of {} bytes",
                         self.received, self.size
                     );
-                    drop(file);
+                    drop(sink);
                     return Some(self.fail(Status::PEER_UNREACHABLE, msg));
                 }
                 Ok(n) => {
-                    let data = chunk.get(..n).unwrap_or_default();
-                    if let Err(e) = file.write_all(data) {
-                        return Some(self.fail(io_status(&e), format!("writing {part}: {e}")));
+                    if let Err(step) = self.absorb(&mut sink, chunk.get(..n).unwrap_or_default()) {
+                        return Some(step);
                     }
-                    hasher.update(data);
-                    self.received += n as u64;
                     spent += n;
                     self.last_progress = now;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.state = State::Receiving {
-                        stream,
-                        hasher,
-                        file,
-                    };
+                    self.state = State::Receiving { stream, sink };
                     return Some(DlStep::Wait);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -873,8 +854,7 @@ impl Download {
             }
         }
         drop(stream);
-        drop(file);
-        Some(self.finish(hasher.finalize().as_bytes(), ctx))
+        Some(self.finish(&sink.finish(), ctx))
     }
 
     /// Every byte is in: verify, then rename into place.

@@ -14,9 +14,10 @@
 
 use super::hash::{HashJob, HashStep};
 use super::stream::{write_status, Sent, Sink, Source};
+use crate::proto::codec::StatusError;
 use crate::proto::message::{Hash, StoreKind};
 use crate::proto::status::Status;
-use crate::proto::store::{self, StoreError, StoreMsg, MAX_STORE_FRAME};
+use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::sys::{self, OpenFlags};
 use mio::net::TcpStream;
 use std::collections::HashSet;
@@ -66,8 +67,8 @@ impl Totals {
     }
 }
 
-fn lost(e: &io::Error) -> StoreError {
-    StoreError::new(Status::PEER_UNREACHABLE, format!("connection lost: {e}"))
+fn lost(e: &io::Error) -> StatusError {
+    StatusError::new(Status::PEER_UNREACHABLE, format!("connection lost: {e}"))
 }
 
 /// What the loop must do next for a sender or receiver.
@@ -135,7 +136,7 @@ impl TreeSender {
     }
 
     /// Write the buffer; false if the socket filled first.
-    fn flush(&mut self, stream: &mut TcpStream) -> Result<bool, StoreError> {
+    fn flush(&mut self, stream: &mut TcpStream) -> Result<bool, StatusError> {
         while self.out_pos < self.out.len() {
             match stream.write(self.out.get(self.out_pos..).unwrap_or_default()) {
                 Ok(0) => return Err(lost(&io::ErrorKind::WriteZero.into())),
@@ -156,7 +157,7 @@ impl TreeSender {
         stream: &mut TcpStream,
         root: &File,
         budget: usize,
-    ) -> Result<Step, StoreError> {
+    ) -> Result<Step, StatusError> {
         let mut spent = 0usize;
         loop {
             if self.body.is_some() {
@@ -206,14 +207,14 @@ impl TreeSender {
         item: TreeItem,
         source: &Path,
         root: &File,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, StatusError> {
         if item.kind == StoreKind::Dir {
             self.totals.dirs += 1;
             self.queue(&StoreMsg::Dir { path: item.path });
             return Ok(0);
         }
         let cannot = |e: io::Error| {
-            StoreError::new(
+            StatusError::new(
                 Status::NO_FILE,
                 format!("cannot read {}: {e}", source.display()),
             )
@@ -221,7 +222,7 @@ impl TreeSender {
         let file = sys::open_beneath(root, source, OpenFlags::ReadOnly).map_err(cannot)?;
         let size = file.metadata().map_err(cannot)?.len();
         if size != item.size {
-            return Err(StoreError::new(
+            return Err(StatusError::new(
                 Status::INTEGRITY,
                 format!(
                     "{} changed since the transfer started ({} bytes, now {size})",
@@ -271,7 +272,7 @@ impl TreeSender {
         stream: &mut TcpStream,
         budget: usize,
         spent: &mut usize,
-    ) -> Result<Option<Step>, StoreError> {
+    ) -> Result<Option<Step>, StatusError> {
         let Some(body) = self.body.as_mut() else {
             return Ok(None);
         };
@@ -280,7 +281,7 @@ impl TreeSender {
                 Ok(HashStep::Progress { .. }) => {}
                 Ok(HashStep::Done { hash, .. }) => body.hash = BodyHash::Known(hash),
                 Err(e) => {
-                    return Err(StoreError::new(
+                    return Err(StatusError::new(
                         Status::INTEGRITY,
                         format!("{}: {e}", body.path),
                     ))
@@ -293,7 +294,7 @@ impl TreeSender {
             let n = match sent {
                 Sent::Moved(n) | Sent::Blocked(n) => n,
                 Sent::Short(_) => {
-                    return Err(StoreError::new(
+                    return Err(StatusError::new(
                         Status::INTEGRITY,
                         format!("{} shrank while it was being sent", body.path),
                     ))
@@ -409,7 +410,7 @@ impl TreeReceiver {
         root: &File,
         scratch: &mut [u8],
         budget: usize,
-    ) -> Result<Step, StoreError> {
+    ) -> Result<Step, StatusError> {
         if !self.buf.is_empty() {
             self.feed(&[], root)?;
         }
@@ -423,7 +424,7 @@ impl TreeReceiver {
             }
             match stream.read(scratch) {
                 Ok(0) => {
-                    return Err(StoreError::new(
+                    return Err(StatusError::new(
                         Status::PEER_UNREACHABLE,
                         format!(
                             "the connection closed before the transfer ended ({} files, {} bytes received)",
@@ -443,14 +444,14 @@ impl TreeReceiver {
     }
 
     /// Take in bytes (after any kept in the frame buffer).
-    pub fn feed(&mut self, mut data: &[u8], root: &File) -> Result<(), StoreError> {
+    pub fn feed(&mut self, mut data: &[u8], root: &File) -> Result<(), StatusError> {
         loop {
             if let RxState::Body { path, sink, .. } = &mut self.state {
                 if data.is_empty() {
                     return Ok(());
                 }
                 let n = sink.write(data).map_err(|e| {
-                    StoreError::new(write_status(&e), format!("writing {path}: {e}"))
+                    StatusError::new(write_status(&e), format!("writing {path}: {e}"))
                 })?;
                 self.received += n as u64;
                 data = data.get(n..).unwrap_or_default();
@@ -502,7 +503,7 @@ impl TreeReceiver {
                         }
                     }
                     None if buf.len() >= FRAME_CAP => {
-                        return Err(StoreError::new(Status::TOO_LARGE, "store frame too large"))
+                        return Err(StatusError::new(Status::TOO_LARGE, "store frame too large"))
                     }
                     None => {
                         self.buf = buf;
@@ -515,11 +516,11 @@ impl TreeReceiver {
         }
     }
 
-    fn protocol(message: impl Into<String>) -> StoreError {
-        StoreError::new(Status::BAD_REQUEST, message)
+    fn protocol(message: impl Into<String>) -> StatusError {
+        StatusError::new(Status::BAD_REQUEST, message)
     }
 
-    fn on_msg(&mut self, msg: StoreMsg, root: &File) -> Result<(), StoreError> {
+    fn on_msg(&mut self, msg: StoreMsg, root: &File) -> Result<(), StatusError> {
         match (&self.state, msg) {
             (RxState::Ended, _) => Err(Self::protocol("data after the end of the tree")),
             (RxState::Frames, StoreMsg::Dir { path }) => self.on_dir(path, root),
@@ -534,7 +535,7 @@ impl TreeReceiver {
                     return Err(Self::protocol("internal: no file awaits its hash"));
                 };
                 if computed != hash {
-                    return Err(StoreError::new(
+                    return Err(StatusError::new(
                         Status::INTEGRITY,
                         format!("{path}: the content does not match its BLAKE3 hash"),
                     ));
@@ -555,7 +556,7 @@ impl TreeReceiver {
                 }
                 let t = self.totals;
                 if (files, dirs, bytes) != (t.files, t.dirs, t.bytes) {
-                    return Err(StoreError::new(
+                    return Err(StatusError::new(
                         Status::INTEGRITY,
                         format!(
                             "the totals do not match: {files} files, {dirs} directories, {bytes} bytes \
@@ -583,12 +584,12 @@ impl TreeReceiver {
     }
 
     /// Where an item may go: checked path, shape, duplicates, count.
-    fn admit(&mut self, path: &str, kind: StoreKind) -> Result<(), StoreError> {
+    fn admit(&mut self, path: &str, kind: StoreKind) -> Result<(), StatusError> {
         store::check_path(path, &self.limits.root)?;
         let is_root = path == self.limits.root;
         let first = self.seen.is_empty();
         if !self.seen.insert(path.to_owned()) {
-            return Err(StoreError::new(
+            return Err(StatusError::new(
                 Status::NAME_TAKEN,
                 format!("{path} was sent twice"),
             ));
@@ -612,7 +613,7 @@ impl TreeReceiver {
             }
         }
         if self.seen.len() as u64 > self.limits.max_items.max(1) {
-            return Err(StoreError::new(
+            return Err(StatusError::new(
                 Status::TOO_LARGE,
                 format!("more than {} items", self.limits.max_items),
             ));
@@ -620,10 +621,11 @@ impl TreeReceiver {
         Ok(())
     }
 
-    fn on_dir(&mut self, path: String, root: &File) -> Result<(), StoreError> {
+    fn on_dir(&mut self, path: String, root: &File) -> Result<(), StatusError> {
         self.admit(&path, StoreKind::Dir)?;
-        sys::mkdir_beneath(root, Path::new(&path))
-            .map_err(|e| StoreError::new(write_status(&e), format!("cannot create {path}: {e}")))?;
+        sys::mkdir_beneath(root, Path::new(&path)).map_err(|e| {
+            StatusError::new(write_status(&e), format!("cannot create {path}: {e}"))
+        })?;
         self.dirs.insert(path.clone());
         self.totals.dirs += 1;
         self.items.push(TreeItem {
@@ -635,11 +637,11 @@ impl TreeReceiver {
         Ok(())
     }
 
-    fn on_file(&mut self, path: String, size: u64, root: &File) -> Result<(), StoreError> {
+    fn on_file(&mut self, path: String, size: u64, root: &File) -> Result<(), StatusError> {
         self.admit(&path, StoreKind::File)?;
         let limits = &self.limits;
         if limits.max_file > 0 && size > limits.max_file {
-            return Err(StoreError::new(
+            return Err(StatusError::new(
                 Status::TOO_LARGE,
                 format!(
                     "{path}: {size} bytes is over the per-file limit of {} bytes",
@@ -648,7 +650,7 @@ impl TreeReceiver {
             ));
         }
         if self.totals.bytes.saturating_add(size) > limits.max_bytes {
-            return Err(StoreError::new(
+            return Err(StatusError::new(
                 Status::TOO_LARGE,
                 format!(
                     "{path}: more bytes than announced ({} in all)",
@@ -665,7 +667,7 @@ impl TreeReceiver {
                     }
                     _ => write_status(&e),
                 };
-                StoreError::new(status, format!("cannot create {path}: {e}"))
+                StatusError::new(status, format!("cannot create {path}: {e}"))
             })?;
         let sink = Box::new(Sink::new(file, size));
         self.state = if size == 0 {
@@ -727,7 +729,7 @@ mod tests {
     }
 
     /// Feed `bytes` one byte at a time and all at once; both must agree.
-    fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StoreError>, PathBuf, TreeReceiver) {
+    fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StatusError>, PathBuf, TreeReceiver) {
         let one = temp("one");
         let root = sys::open_dir(&one).unwrap();
         let mut rx = TreeReceiver::new(limits(kind), Vec::new());
