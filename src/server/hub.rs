@@ -1978,3 +1978,245 @@ fn account_failure(e: &AccountError) -> (Status, String) {
     };
     (status, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::frame;
+    use crate::server::store::StoreLimits;
+
+    /// A hub over an in-memory database and a throw-away store directory.
+    fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "peerhub-hub-test-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open_in_memory().unwrap();
+        let limits = StoreLimits {
+            max_file: 0,
+            user_quota: 0,
+            reserve: 0,
+        };
+        let store = Store::open(&dir, limits, &db).unwrap();
+        (Hub::new(config, db, store).unwrap(), dir)
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Every frame queued for `conn`, decoded.
+    fn sent_to(conn: ConnId, out: &[Action]) -> Vec<HubMsg> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Send(c, bytes) if *c == conn => Some(bytes.to_vec()),
+                Action::Share(c, bytes) if *c == conn => Some(bytes.to_vec()),
+                _ => None,
+            })
+            .map(|bytes| {
+                let (_, payload) = frame::try_parse(&bytes, usize::MAX).unwrap().unwrap();
+                HubMsg::decode(payload).unwrap()
+            })
+            .collect()
+    }
+
+    fn status_of(conn: ConnId, out: &[Action]) -> Vec<u16> {
+        sent_to(conn, out)
+            .into_iter()
+            .filter_map(|m| match m {
+                HubMsg::Reply { status, .. } => Some(status.0),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Connect `conn`, say hello, register and log in as `user`.
+    fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        hub.on_connect(conn, addr(5000 + conn as u16), now, &mut out);
+        let hello = ClientMsg::Hello {
+            version: VERSION,
+            role: Role::Session,
+        };
+        hub.on_message(conn, hello, now, &mut out);
+        let (user, password) = (user.to_string(), "pw".to_string());
+        let register = ClientMsg::Register {
+            tag: 1,
+            user: user.clone(),
+            password: password.clone(),
+        };
+        hub.on_message(conn, register, now, &mut out);
+        let login = ClientMsg::Login {
+            tag: 2,
+            user,
+            password,
+            peer_port: 4000,
+        };
+        hub.on_message(conn, login, now, &mut out);
+        out
+    }
+
+    #[test]
+    fn hello_register_login_and_not_logged_in() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        let mut out = Vec::new();
+        hub.on_connect(1, addr(5001), now, &mut out);
+        hub.on_message(1, ClientMsg::Users { tag: 9 }, now, &mut out);
+        assert!(
+            matches!(sent_to(1, &out).last(), Some(HubMsg::Bye { status, .. }) if status.0 == 400)
+        );
+        let out = join(&mut hub, 2, "alice", now);
+        assert!(matches!(
+            sent_to(2, &out).first(),
+            Some(HubMsg::Welcome { .. })
+        ));
+        assert_eq!(status_of(2, &out), vec![201, 200]);
+        let mut out = Vec::new();
+        hub.on_connect(3, addr(5003), now, &mut out);
+        let hello = ClientMsg::Hello {
+            version: VERSION,
+            role: Role::Session,
+        };
+        hub.on_message(3, hello, now, &mut out);
+        hub.on_message(3, ClientMsg::Users { tag: 9 }, now, &mut out);
+        assert_eq!(status_of(3, &out), vec![407]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_broadcast_is_encoded_once_and_shared() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        for (conn, user) in [(1, "a"), (2, "b"), (3, "c")] {
+            join(&mut hub, conn, user, now);
+        }
+        let mut out = Vec::new();
+        let say = ClientMsg::Say {
+            tag: 5,
+            text: "hi all".into(),
+        };
+        hub.on_message(1, say, now, &mut out);
+        let shared: Vec<&Rc<[u8]>> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Share(_, frame) => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shared.len(), 2, "everyone but the sender");
+        assert!(Rc::ptr_eq(shared[0], shared[1]), "one encoding for all");
+        assert_eq!(status_of(1, &out), vec![200]);
+        assert!(sent_to(1, &out)
+            .iter()
+            .all(|m| !matches!(m, HubMsg::Chat { .. })));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_login_waits_for_a_ghost_check() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        // A live first session answers the check: the second login gets 403.
+        let out = join(&mut hub, 2, "alice", t0);
+        let nonce = sent_to(1, &out)
+            .into_iter()
+            .find_map(|m| match m {
+                HubMsg::Ping { nonce } => Some(nonce),
+                _ => None,
+            })
+            .expect("the first session is pinged");
+        assert_eq!(
+            status_of(2, &out),
+            vec![404],
+            "registered already; login waits"
+        );
+        let mut out = Vec::new();
+        hub.on_message(1, ClientMsg::Pong { nonce }, t0, &mut out);
+        assert_eq!(status_of(2, &out), vec![403]);
+        // A silent first session is a ghost: at the deadline the waiting login takes over.
+        let mut out = Vec::new();
+        let login = ClientMsg::Login {
+            tag: 7,
+            user: "alice".into(),
+            password: "pw".into(),
+            peer_port: 4000,
+        };
+        hub.on_message(2, login, t0, &mut out);
+        let later = t0 + HubConfig::default().ping_timeout + Duration::from_millis(1);
+        let serial = hub.sessions.get(&1).unwrap().serial;
+        let mut out = Vec::new();
+        hub.on_timer(1, serial, later, &mut out);
+        assert_eq!(status_of(2, &out), vec![200]);
+        assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn password_hashes_are_budgeted_per_turn() {
+        let (mut hub, dir) = hub(HubConfig {
+            auth_rate: 0,
+            ..HubConfig::default()
+        });
+        let now = Instant::now();
+        hub.begin_turn();
+        join(&mut hub, 1, "a", now);
+        assert!(!hub.hash_budget_spent(), "one register and one login");
+        join(&mut hub, 2, "b", now);
+        assert!(hub.hash_budget_spent());
+        hub.begin_turn();
+        assert!(!hub.hash_budget_spent());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn lookups_answer_online_holders_only() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        join(&mut hub, 1, "alice", now);
+        join(&mut hub, 2, "bob", now);
+        let file = FileInfo {
+            name: "x.bin".into(),
+            size: 3,
+            hash: [7; 32],
+        };
+        let mut out = Vec::new();
+        let publish = ClientMsg::Publish {
+            tag: 3,
+            file,
+            replace: false,
+        };
+        hub.on_message(1, publish, now, &mut out);
+        let lookup = |tag| ClientMsg::Lookup {
+            tag,
+            name: "x.bin".into(),
+        };
+        let mut out = Vec::new();
+        hub.on_message(2, lookup(4), now, &mut out);
+        match sent_to(2, &out).pop() {
+            Some(HubMsg::Reply {
+                status,
+                body: Body::Holders(holders),
+                ..
+            }) => {
+                assert_eq!(status.0, 204);
+                assert_eq!(holders.len(), 1);
+                assert_eq!(holders[0].user, "alice");
+                assert_eq!(holders[0].addr, SocketAddr::new(addr(0).ip(), 4000));
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut out = Vec::new();
+        hub.on_disconnect(1, "gone", now, &mut out);
+        let mut out = Vec::new();
+        hub.on_message(2, lookup(5), now, &mut out);
+        assert_eq!(status_of(2, &out), vec![406]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
