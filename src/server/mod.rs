@@ -53,6 +53,8 @@ enum Slot {
     Moving,
 }
 
+/// Capacity of the action buffer kept from turn to turn.
+const KEPT_ACTIONS: usize = 1024;
 /// How long a connection the hub closed may take to receive its last bytes.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Reads per connection per wake-up before others get their turn.
@@ -418,8 +420,9 @@ impl Server {
                     Action::Upgrade(key) => self.upgrade(key),
                 }
             }
-            // Reuse the batch's allocation when nothing new was queued meanwhile.
-            if self.actions.is_empty() {
+            // Reuse the batch's allocation when nothing new was queued meanwhile, unless
+            // a burst (a login fanned out to everyone) made it big: that goes back.
+            if self.actions.is_empty() && batch.capacity() <= KEPT_ACTIONS {
                 self.actions = batch;
             }
             // Closing a connection makes the hub tell the others: loop until quiet.
