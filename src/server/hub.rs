@@ -28,7 +28,7 @@ pub type ConnId = usize;
 
 /// Longest chat text, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
-/// Password hashes per loop turn (about 2.5 ms each).
+/// Password hashes per loop turn (about 2.5 ms each: a turn stalls 10 ms at most).
 const HASHES_PER_TURN: u32 = 4;
 /// Most search hits in one reply.
 const MAX_SEARCH_HITS: usize = 100;
@@ -2166,9 +2166,12 @@ mod tests {
         });
         let now = Instant::now();
         hub.begin_turn();
-        join(&mut hub, 1, "a", now);
-        assert!(!hub.hash_budget_spent(), "one register and one login");
-        join(&mut hub, 2, "b", now);
+        let joins = HASHES_PER_TURN as usize / 2;
+        for conn in 1..joins {
+            join(&mut hub, conn, &format!("u{conn}"), now);
+        }
+        assert!(!hub.hash_budget_spent(), "a register and a login each");
+        join(&mut hub, joins, "last", now);
         assert!(hub.hash_budget_spent());
         hub.begin_turn();
         assert!(!hub.hash_budget_spent());
