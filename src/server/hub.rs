@@ -6,6 +6,7 @@ use super::console::{self, ConsoleCommand};
 use super::db::Db;
 use super::index::{Index, IndexError, Published};
 use super::limits::{AuthLimiter, TokenBucket};
+use super::name::Name;
 use super::store::{Incoming, Store, StoreEntry};
 use crate::net::ConnMap;
 use crate::output::{CommandResult, Event};
@@ -211,7 +212,7 @@ pub struct Hub {
     db: Db,
     index: Index,
     sessions: ConnMap<Session>,
-    online: HashMap<String, ConnId>,
+    online: HashMap<Name, ConnId>,
     history: VecDeque<(String, String)>,
     auth: AuthLimiter,
     counters: Counters,
@@ -1109,7 +1110,7 @@ impl Hub {
     }
 
     fn user_names(&self) -> Vec<String> {
-        let mut users: Vec<String> = self.online.keys().cloned().collect();
+        let mut users: Vec<String> = self.online.keys().map(|n| n.to_string()).collect();
         users.sort();
         users
     }
@@ -1246,7 +1247,7 @@ impl Hub {
         session.phase = Phase::LoggedIn(Rc::from(name));
         session.peer_port = peer_port;
         let addr = session.addr;
-        self.online.insert(name.to_owned(), conn);
+        self.online.insert(Name::new(name), conn);
         let online = self.online.len() as u32;
         info!("login {name} from {addr} (peer port {peer_port}); {online} online");
         out.push(Action::Event(
@@ -1683,7 +1684,11 @@ impl Hub {
                 );
                 let mut entries = Vec::new();
                 for name in self.user_names() {
-                    if let Some(s) = self.online.get(&name).and_then(|c| self.sessions.get(c)) {
+                    if let Some(s) = self
+                        .online
+                        .get(name.as_str())
+                        .and_then(|c| self.sessions.get(c))
+                    {
                         let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
                         r = r.line(format!("{name}  {peer}"));
                         entries.push(name);
@@ -1722,7 +1727,7 @@ impl Hub {
                     )
                 }
             }
-            ConsoleCommand::Ping { user } => match self.online.get(&user).copied() {
+            ConsoleCommand::Ping { user } => match self.online.get(user.as_str()).copied() {
                 Some(conn) => {
                     self.send_ping(conn, PingPurpose::Console { id }, now, out);
                     self.schedule(conn, now, out);

@@ -2,6 +2,7 @@
 //! in SQLite so it survives restarts. Lookups cost the same among 10 or 100,000 entries.
 
 use super::db::Db;
+use super::name::Name;
 use crate::proto::message::{FileInfo, Hash, SearchHit};
 use rusqlite::params;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,7 +21,64 @@ struct NameHolders {
     lower: String,
     /// Each holder with what it announced, kept here too so that a lookup touches one
     /// table: on a big index every extra pointer chased is a cache miss.
-    holders: Vec<(String, Entry)>,
+    holders: Holders,
+}
+
+/// The holders of one name. Most names have one, kept inline so that a lookup does
+/// not chase a pointer to a list.
+#[derive(Debug, Default)]
+enum Holders {
+    #[default]
+    None,
+    One((Name, Entry)),
+    Many(Vec<(Name, Entry)>),
+}
+
+impl Holders {
+    fn push(&mut self, holder: (Name, Entry)) {
+        *self = match std::mem::take(self) {
+            Holders::None => Holders::One(holder),
+            Holders::One(first) => Holders::Many(vec![first, holder]),
+            Holders::Many(mut all) => {
+                all.push(holder);
+                Holders::Many(all)
+            }
+        };
+    }
+
+    fn remove(&mut self, owner: &str) {
+        *self = match std::mem::take(self) {
+            Holders::One(first) if first.0 == *owner => Holders::None,
+            Holders::Many(mut all) => {
+                all.retain(|(o, _)| o != owner);
+                match all.len() {
+                    0 => Holders::None,
+                    _ => Holders::Many(all),
+                }
+            }
+            other => other,
+        };
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Holders::None)
+    }
+
+    fn as_slice(&self) -> &[(Name, Entry)] {
+        match self {
+            Holders::None => &[],
+            Holders::One(first) => std::slice::from_ref(first),
+            Holders::Many(all) => all,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(Name, Entry)] {
+        match self {
+            Holders::None => &mut [],
+            Holders::One(first) => std::slice::from_mut(first),
+            Holders::Many(all) => all,
+        }
+    }
 }
 
 /// How a publish went.
@@ -64,7 +122,7 @@ impl From<rusqlite::Error> for IndexError {
 #[derive(Debug, Default)]
 pub struct Index {
     by_owner: HashMap<String, BTreeMap<String, Entry>>,
-    by_name: HashMap<String, NameHolders>,
+    by_name: HashMap<Name, NameHolders>,
     entries: usize,
     /// (owner, name) pairs a downloader proved served bad data: not suggested until republished.
     suspect: HashSet<(String, String)>,
@@ -119,12 +177,12 @@ impl Index {
             self.entries += 1;
             let holders = self
                 .by_name
-                .entry(name.to_owned())
+                .entry(Name::new(name))
                 .or_insert_with(|| NameHolders {
                     lower: name.to_lowercase(),
-                    holders: Vec::new(),
+                    holders: Holders::default(),
                 });
-            holders.holders.push((owner.to_owned(), entry));
+            holders.holders.push((Name::new(owner), entry));
         }
         self.suspect.remove(&(owner.to_owned(), name.to_owned()));
     }
@@ -141,7 +199,7 @@ impl Index {
         }
         self.entries -= 1;
         if let Some(holders) = self.by_name.get_mut(name) {
-            holders.holders.retain(|(o, _)| o != owner);
+            holders.holders.remove(owner);
             if holders.holders.is_empty() {
                 self.by_name.remove(name);
             }
@@ -178,8 +236,8 @@ impl Index {
         if let Some(files) = self.by_owner.get_mut(owner) {
             if let Some(old) = files.get_mut(&file.name) {
                 *old = entry;
-                if let Some(holders) = self.by_name.get_mut(&file.name) {
-                    for (o, e) in holders.holders.iter_mut() {
+                if let Some(holders) = self.by_name.get_mut(file.name.as_str()) {
+                    for (o, e) in holders.holders.as_mut_slice() {
                         if o == owner {
                             *e = entry;
                         }
@@ -277,9 +335,10 @@ impl Index {
         self.by_name
             .get(name)
             .into_iter()
-            .flat_map(|h| h.holders.iter())
+            .flat_map(|h| h.holders.as_slice().iter())
             .filter(move |(owner, _)| {
-                self.suspect.is_empty() || !self.suspect.contains(&(owner.clone(), name.to_owned()))
+                self.suspect.is_empty()
+                    || !self.suspect.contains(&(owner.to_string(), name.to_owned()))
             })
             .map(|(owner, entry)| (owner.as_str(), *entry))
     }
@@ -307,13 +366,13 @@ impl Index {
         online: impl Fn(&str) -> bool,
     ) -> (Vec<SearchHit>, bool) {
         let needle = text.to_lowercase();
-        let mut names: Vec<&String> = self
+        let mut names: Vec<&str> = self
             .by_name
             .iter()
             .filter(|(_, h)| h.lower.contains(&needle))
-            .map(|(name, _)| name)
+            .map(|(name, _)| name.as_str())
             .collect();
-        names.sort();
+        names.sort_unstable();
         let mut hits = Vec::new();
         let mut truncated = false;
         for name in names {
@@ -326,7 +385,7 @@ impl Index {
                     .entry(entry.hash)
                     .or_insert_with(|| SearchHit {
                         file: FileInfo {
-                            name: name.clone(),
+                            name: name.to_owned(),
                             size: entry.size,
                             hash: entry.hash,
                         },
@@ -411,6 +470,31 @@ mod tests {
             reloaded.holders("x").map(|(o, _)| o).collect::<Vec<_>>(),
             vec!["bob"]
         );
+    }
+
+    #[test]
+    fn holders_go_from_none_to_one_to_many_and_back() {
+        let entry = Entry {
+            size: 1,
+            hash: [1; 32],
+        };
+        let mut h = Holders::default();
+        assert!(h.is_empty());
+        h.push((Name::new("a"), entry));
+        assert!(matches!(h, Holders::One(_)));
+        h.push((Name::new("b"), entry));
+        h.push((Name::new("c"), entry));
+        let names: Vec<&str> = h.as_slice().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        h.remove("b");
+        h.remove("zzz");
+        assert_eq!(h.as_slice().len(), 2);
+        h.remove("a");
+        h.remove("c");
+        assert!(h.is_empty());
+        h.push((Name::new("d"), entry));
+        h.remove("d");
+        assert!(h.is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod db;
 pub mod hub;
 pub mod index;
 pub mod limits;
+pub mod name;
 pub mod store;
 pub mod storeconn;
 
