@@ -1992,15 +1992,7 @@ mod tests {
 
     /// A hub over an in-memory database and a throw-away store directory.
     fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "peerhub-hub-test-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::server::store::tests::temp_dir("hub");
         let db = Db::open_in_memory().unwrap();
         let limits = StoreLimits {
             max_file: 0,

@@ -407,10 +407,11 @@ fn remove_tree(path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn temp_dir(tag: &str) -> PathBuf {
+    /// A fresh directory under the system temp dir (tests remove it themselves).
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "peerhub-store-{tag}-{}-{}",
             std::process::id(),
