@@ -33,7 +33,6 @@ use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::tokens;
 use crate::output::{Event, Output};
-use crate::proto::frame::DEFAULT_MAX_FRAME;
 use crate::proto::message::HubMsg;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
@@ -63,6 +62,9 @@ pub struct ClientConfig {
     pub upload_rate: u64,
 }
 
+/// Largest frame accepted from the hub: replies such as `users` with ten thousand
+/// names outgrow the 64 KiB a hub accepts from a client.
+const MAX_HUB_FRAME: usize = 1024 * 1024;
 /// Most bytes queued toward the hub before the client considers the link broken.
 const MAX_HUB_OUTPUT: usize = 16 * 1024 * 1024;
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -386,7 +388,7 @@ impl Client {
                 &mut self.actions,
             );
         }
-        let mut conn = Conn::connecting(stream, DEFAULT_MAX_FRAME, MAX_HUB_OUTPUT);
+        let mut conn = Conn::connecting(stream, MAX_HUB_FRAME, MAX_HUB_OUTPUT);
         // The hello goes first, ahead of anything typed while connecting.
         let _ = conn.queue_bytes(&Session::hello());
         self.hub = Some(HubLink {

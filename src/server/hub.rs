@@ -31,6 +31,9 @@ pub type ConnId = usize;
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// Password hashes per loop turn (about 2.5 ms each: a turn stalls 10 ms at most).
 const HASHES_PER_TURN: u32 = 4;
+/// Bytes of user names in one `users` reply: inside the 1 MiB a client accepts from the
+/// hub (10,000 names of 32 characters take 340 KB).
+const MAX_USERS_REPLY: usize = 900 * 1024;
 /// Most search hits in one reply.
 const MAX_SEARCH_HITS: usize = 100;
 /// Most owners listed per search hit.
@@ -521,8 +524,13 @@ impl Hub {
                 out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
             }
             ClientMsg::Users { tag } => {
-                let users = self.user_names();
-                let text = format!("{} online", users.len());
+                let mut users = self.user_names();
+                let online = users.len();
+                let text = if fit_names(&mut users, MAX_USERS_REPLY) {
+                    format!("{online} online (the first {} listed)", users.len())
+                } else {
+                    format!("{online} online")
+                };
                 out.push(Action::Send(
                     conn,
                     reply(tag, Status::OK, text, Body::Users(users)),
@@ -1942,6 +1950,21 @@ impl Hub {
     }
 }
 
+/// Keep the first names whose encoding fits in `budget` bytes; true if some were cut.
+fn fit_names(names: &mut Vec<String>, budget: usize) -> bool {
+    let mut used = 0;
+    let fits = names
+        .iter()
+        .take_while(|n| {
+            used += 2 + n.len();
+            used <= budget
+        })
+        .count();
+    let cut = fits < names.len();
+    names.truncate(fits);
+    cut
+}
+
 /// A fingerprint of (name, holder, hash) handed out by a lookup: what a session may
 /// later report, remembered without keeping strings per lookup.
 fn suggestion(name: &str, holder: &str, hash: &Hash) -> u64 {
@@ -2153,6 +2176,16 @@ mod tests {
         assert_eq!(status_of(2, &out), vec![200]);
         assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_users_reply_keeps_inside_its_budget() {
+        let mut names: Vec<String> = (0..5).map(|i| format!("user{i}")).collect();
+        assert!(!fit_names(&mut names, 1000));
+        assert_eq!(names.len(), 5);
+        // Each name costs 2 + 5 bytes: 20 bytes hold two.
+        assert!(fit_names(&mut names, 20));
+        assert_eq!(names, vec!["user0", "user1"]);
     }
 
     #[test]
