@@ -8,26 +8,10 @@ mod support;
 use peerhub::proto::message::{ClientMsg, HubMsg};
 use serde_json::Value;
 use std::time::Duration;
-use support::{frame, rss_bytes, Hub, Peer, Raw};
+use support::{check, frame, rss_bytes, users_of, Hub, Peer, Raw};
 
 const SECS_5: Duration = Duration::from_secs(5);
 const SECS_10: Duration = Duration::from_secs(10);
-
-/// The result has this status and this `ok`.
-#[track_caller]
-fn check(r: &Value, status: u64, ok: bool) {
-    assert_eq!(r["status"], status, "status of {r}");
-    assert_eq!(r["ok"], ok, "ok of {r}");
-}
-
-fn users_of(r: &Value) -> Vec<String> {
-    r["users"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no users array in {r}"))
-        .iter()
-        .map(|u| u.as_str().expect("user name").to_owned())
-        .collect()
-}
 
 /// (from, text) of every `chat` event seen so far that satisfies `pred`.
 fn chats(peer: &mut Peer, mut pred: impl FnMut(&Value) -> bool) -> Vec<(String, String)> {

@@ -3,29 +3,14 @@
 
 mod support;
 
-use serde_json::Value;
 use std::fs;
 use std::time::{Duration, Instant};
-use support::{contains_bytes, files_under, frame, tagged, Hub, Input, Peer, PeerOpts, Raw};
+use support::{
+    check, contains_bytes, files_under, frame, tagged, users_of, Hub, Input, Peer, PeerOpts, Raw,
+};
 
 const SECS_5: Duration = Duration::from_secs(5);
 const SECS_10: Duration = Duration::from_secs(10);
-
-/// The result has this status and this `ok`.
-#[track_caller]
-fn check(r: &Value, status: u64, ok: bool) {
-    assert_eq!(r["status"], status, "status of {r}");
-    assert_eq!(r["ok"], ok, "ok of {r}");
-}
-
-fn users_of(r: &Value) -> Vec<String> {
-    r["users"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no users array in {r}"))
-        .iter()
-        .map(|u| u.as_str().expect("user name").to_owned())
-        .collect()
-}
 
 /// `users` answers 200 within `limit` and lists `who`.
 #[track_caller]

@@ -13,17 +13,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Hub, Peer, Raw};
+use support::{check, Hub, Peer, Raw};
 
 const SECS_10: Duration = Duration::from_secs(10);
 const SECS_30: Duration = Duration::from_secs(30);
-
-/// The result has this status and this `ok`.
-#[track_caller]
-fn check(r: &Value, status: u64, ok: bool) {
-    assert_eq!(r["status"], status, "status of {r}");
-    assert_eq!(r["ok"], ok, "ok of {r}");
-}
 
 /// Deterministic pseudo-random bytes (xorshift), different per seed.
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {

@@ -11,26 +11,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use support::{blake3_hex, Hub, Peer, Raw, TempDir};
+use support::{blake3_hex, check, users_of, Hub, Peer, Raw, TempDir};
 
 const SECS_5: Duration = Duration::from_secs(5);
 const SECS_10: Duration = Duration::from_secs(10);
-
-/// The result has this status and this `ok`.
-#[track_caller]
-fn check(r: &Value, status: u64, ok: bool) {
-    assert_eq!(r["status"], status, "status of {r}");
-    assert_eq!(r["ok"], ok, "ok of {r}");
-}
-
-fn users_of(r: &Value) -> Vec<String> {
-    r["users"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no users array in {r}"))
-        .iter()
-        .map(|u| u.as_str().expect("user name").to_owned())
-        .collect()
-}
 
 /// One search hit as (name, size, hash, owners sorted).
 type Hit = (String, u64, String, Vec<String>);

@@ -1247,3 +1247,20 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 pub fn blake3_hex(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
 }
+
+/// The result has this status and this `ok`.
+#[track_caller]
+pub fn check(r: &serde_json::Value, status: u64, ok: bool) {
+    assert_eq!(r["status"], status, "status of {r}");
+    assert_eq!(r["ok"], ok, "ok of {r}");
+}
+
+/// The `users` array of a result, as names.
+pub fn users_of(r: &serde_json::Value) -> Vec<String> {
+    r["users"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no users array in {r}"))
+        .iter()
+        .map(|u| u.as_str().expect("user name").to_owned())
+        .collect()
+}
