@@ -165,25 +165,7 @@ struct HubFanout {
 impl Protocol for HubFanout {
     fn open(&mut self, index: usize, conn: &mut Setup) -> io::Result<Role> {
         hub_hello(conn)?;
-        let user = format!("fan{index}");
-        let password = "bench-password".to_string();
-        hub_call(
-            conn,
-            &ClientMsg::Register {
-                tag: 1,
-                user: user.clone(),
-                password: password.clone(),
-            },
-        )?;
-        hub_call(
-            conn,
-            &ClientMsg::Login {
-                tag: 2,
-                user,
-                password,
-                peer_port: 40_000,
-            },
-        )?;
+        hub_register_login(conn, &format!("fan{index}"), 40_000)?;
         Ok(if index == self.subscribers {
             Role::Requester { depth: self.depth }
         } else {

@@ -344,25 +344,7 @@ impl PeerhubLookup {
 impl Protocol for PeerhubLookup {
     fn open(&mut self, index: usize, conn: &mut Setup) -> io::Result<Role> {
         hub_hello(conn)?;
-        let user = format!("looker{index}");
-        let password = "bench-password".to_string();
-        hub_call(
-            conn,
-            &ClientMsg::Register {
-                tag: 1,
-                user: user.clone(),
-                password: password.clone(),
-            },
-        )?;
-        hub_call(
-            conn,
-            &ClientMsg::Login {
-                tag: 2,
-                user,
-                password,
-                peer_port: 40_001,
-            },
-        )?;
+        hub_register_login(conn, &format!("looker{index}"), 40_001)?;
         Ok(Role::Requester { depth: 1 })
     }
 

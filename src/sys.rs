@@ -229,52 +229,83 @@ pub fn mkdir_beneath(dir: &File, relative: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Both ends of a rename beneath a directory: the parents opened beneath it (same
+/// refusals as [`open_beneath`]) and the final names, which are never followed.
+struct RenameEnds {
+    from_dir: OwnedFd,
+    from_name: CString,
+    to_dir: OwnedFd,
+    to_name: CString,
+}
+
+impl RenameEnds {
+    fn open(dir: &File, from: &Path, to: &Path) -> io::Result<RenameEnds> {
+        let (from_parent, from_name) = split_last(from)?;
+        let (to_parent, to_name) = split_last(to)?;
+        Ok(RenameEnds {
+            from_dir: openat_beneath(dir.as_fd(), from_parent, walk_dir_flags(), 0)?,
+            from_name: to_cstring(from_name)?,
+            to_dir: openat_beneath(dir.as_fd(), to_parent, walk_dir_flags(), 0)?,
+            to_name: to_cstring(to_name)?,
+        })
+    }
+
+    /// `renameat(2)`: replaces an existing `to` as `rename(2)` does.
+    fn rename(&self) -> io::Result<()> {
+        // SAFETY: both descriptors are owned and open for the call; both names are
+        // NUL-terminated and outlive it.
+        let rc = unsafe {
+            libc::renameat(
+                self.from_dir.as_raw_fd(),
+                self.from_name.as_ptr(),
+                self.to_dir.as_raw_fd(),
+                self.to_name.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Whether `to` exists (without following a symlink).
+    fn target_exists(&self) -> bool {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `to_dir` is open, `to_name` NUL-terminated; `st` is writable for the call.
+        let rc = unsafe {
+            libc::fstatat(
+                self.to_dir.as_raw_fd(),
+                self.to_name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        rc == 0
+    }
+}
+
 /// Renames `from` to `to`, both beneath `dir`, with `renameat(2)`; replaces an
 /// existing `to` as `rename(2)` does.
 ///
 /// The parents of both paths are opened beneath `dir` (same refusals as
 /// [`open_beneath`]); the final components are not followed if they are symlinks.
 pub fn rename_beneath(dir: &File, from: &Path, to: &Path) -> io::Result<()> {
-    let (from_parent, from_name) = split_last(from)?;
-    let (to_parent, to_name) = split_last(to)?;
-    let from_dir = openat_beneath(dir.as_fd(), from_parent, walk_dir_flags(), 0)?;
-    let to_dir = openat_beneath(dir.as_fd(), to_parent, walk_dir_flags(), 0)?;
-    let from_name = to_cstring(from_name)?;
-    let to_name = to_cstring(to_name)?;
-    // SAFETY: both descriptors are owned and open for the call; both names are
-    // NUL-terminated and outlive it.
-    let rc = unsafe {
-        libc::renameat(
-            from_dir.as_raw_fd(),
-            from_name.as_ptr(),
-            to_dir.as_raw_fd(),
-            to_name.as_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    RenameEnds::open(dir, from, to)?.rename()
 }
 
 /// Renames `from` to `to`, both beneath `dir`, failing with `AlreadyExists` if `to`
 /// exists (`renameat2(2)` with `RENAME_NOREPLACE`). Where the kernel or file system
 /// lacks it, checks then renames (a small race, on the caller's own directory).
 pub fn rename_beneath_noreplace(dir: &File, from: &Path, to: &Path) -> io::Result<()> {
-    let (from_parent, from_name) = split_last(from)?;
-    let (to_parent, to_name) = split_last(to)?;
-    let from_dir = openat_beneath(dir.as_fd(), from_parent, walk_dir_flags(), 0)?;
-    let to_dir = openat_beneath(dir.as_fd(), to_parent, walk_dir_flags(), 0)?;
-    let from_name = to_cstring(from_name)?;
-    let to_name = to_cstring(to_name)?;
+    let ends = RenameEnds::open(dir, from, to)?;
     // SAFETY: both descriptors are owned and open for the call; both names are
     // NUL-terminated and outlive it.
     let rc = unsafe {
         libc::renameat2(
-            from_dir.as_raw_fd(),
-            from_name.as_ptr(),
-            to_dir.as_raw_fd(),
-            to_name.as_ptr(),
+            ends.from_dir.as_raw_fd(),
+            ends.from_name.as_ptr(),
+            ends.to_dir.as_raw_fd(),
+            ends.to_name.as_ptr(),
             libc::RENAME_NOREPLACE,
         )
     };
@@ -285,32 +316,10 @@ pub fn rename_beneath_noreplace(dir: &File, from: &Path, to: &Path) -> io::Resul
     if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
         return Err(err);
     }
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `to_dir` is open, `to_name` NUL-terminated; `st` is writable for the call.
-    let exists = unsafe {
-        libc::fstatat(
-            to_dir.as_raw_fd(),
-            to_name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    } == 0;
-    if exists {
+    if ends.target_exists() {
         return Err(io::Error::from(io::ErrorKind::AlreadyExists));
     }
-    // SAFETY: as for renameat2 above.
-    let rc = unsafe {
-        libc::renameat(
-            from_dir.as_raw_fd(),
-            from_name.as_ptr(),
-            to_dir.as_raw_fd(),
-            to_name.as_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    ends.rename()
 }
 
 /// Flags for directories opened while walking: usable as `*at` anchors, never a symlink.

@@ -833,6 +833,29 @@ pub fn hub_call(conn: &mut Setup, request: &ClientMsg) -> io::Result<HubMsg> {
     }
 }
 
+/// Register `user` (password `bench-password`) and log in, announcing `peer_port`.
+pub fn hub_register_login(conn: &mut Setup, user: &str, peer_port: u16) -> io::Result<()> {
+    let password = "bench-password".to_string();
+    hub_call(
+        conn,
+        &ClientMsg::Register {
+            tag: 1,
+            user: user.to_owned(),
+            password: password.clone(),
+        },
+    )?;
+    hub_call(
+        conn,
+        &ClientMsg::Login {
+            tag: 2,
+            user: user.to_owned(),
+            password,
+            peer_port,
+        },
+    )?;
+    Ok(())
+}
+
 /// Recognise a hub message in the loop: replies are checked for a 2xx status, a Ping
 /// is answered with its Pong, other messages are pushes with no send time.
 pub fn hub_incoming(
