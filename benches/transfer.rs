@@ -15,12 +15,12 @@
 mod common;
 mod xfer;
 
-use common::{env_usize, is_bench, median, HubProcess};
+use common::{env_usize, is_bench, median, process_cpu, HubProcess};
 use std::fs;
 use std::io;
 use std::path::Path;
 use std::time::Instant;
-use xfer::{make_file, tcp_copy, Client, FETCH_TIMEOUT, MIB};
+use xfer::{make_file, tcp_copy, tcp_copy_timed, thread_cpu, Client, FETCH_TIMEOUT, MIB};
 
 fn main() {
     if let Err(e) = bench() {
@@ -29,17 +29,49 @@ fn main() {
     }
 }
 
-/// One fetch; seconds from typing it to its verified result.
-fn fetch_once(client: &mut Client, dest: &str, size: u64) -> io::Result<f64> {
+/// One fetch: seconds from typing it to its verified result, and the CPU seconds the
+/// fetcher and the holder spent meanwhile.
+fn fetch_once(client: &mut Client, holder: u32, dest: &str, size: u64) -> io::Result<Fetched> {
     let _ = fs::remove_file(client.share.join(dest));
+    let cpu = |pid: u32| process_cpu(pid).map_or(0.0, |d| d.as_secs_f64());
+    let (fetcher_cpu, holder_cpu) = (cpu(client.pid()), cpu(holder));
     let t = Instant::now();
     let r = client.run(&format!("fetch data.bin --as {dest}"))?;
     let secs = t.elapsed().as_secs_f64();
+    let fetched = Fetched {
+        secs,
+        fetcher_cpu: cpu(client.pid()) - fetcher_cpu,
+        holder_cpu: cpu(holder) - holder_cpu,
+    };
     if r["bytes"].as_u64() != Some(size) {
         return Err(io::Error::other(format!("short fetch: {r}")));
     }
     fs::remove_file(client.share.join(dest))?;
-    Ok(secs)
+    Ok(fetched)
+}
+
+/// CPU seconds one core needs to BLAKE3-hash `size` bytes at best: the first 4 MiB
+/// of `src`, hot in the cache, hashed over and over.
+fn hash_cpu(src: &Path, size: u64) -> io::Result<f64> {
+    let mut block = vec![0u8; 4 << 20];
+    let n = io::Read::read(&mut fs::File::open(src)?, &mut block)?;
+    block.truncate(n.max(1));
+    let rounds = (size / block.len() as u64).max(1);
+    let mut sink = 0u8;
+    let start = thread_cpu();
+    for _ in 0..rounds {
+        sink ^= blake3::hash(&block).as_bytes()[0];
+    }
+    let secs = thread_cpu() - start;
+    std::hint::black_box(sink);
+    Ok(secs * size as f64 / (rounds * block.len() as u64) as f64)
+}
+
+/// What one fetch took.
+struct Fetched {
+    secs: f64,
+    fetcher_cpu: f64,
+    holder_cpu: f64,
 }
 
 fn bench() -> io::Result<()> {
@@ -79,18 +111,22 @@ fn measure(root: &Path, size: u64, mb: usize, runs: usize) -> io::Result<()> {
     tcp_copy(&src, &base_dst)?;
     fs::remove_file(&base_dst)?;
     if let Some(f) = fetchers.first_mut() {
-        fetch_once(f, "warm.bin", size)?;
+        fetch_once(f, holder.pid(), "warm.bin", size)?;
     }
 
     let mut peer_rates = Vec::new();
     let mut base_rates = Vec::new();
+    let mut cpu_shares = Vec::new();
+    let mut receiver_cpus = Vec::new();
     for run in 0..runs {
-        let secs = tcp_copy(&src, &base_dst)?;
+        let copied = tcp_copy_timed(&src, &base_dst)?;
         fs::remove_file(&base_dst)?;
-        base_rates.push(size as f64 / MIB / secs);
+        base_rates.push(size as f64 / MIB / copied.secs);
+        receiver_cpus.push(copied.receiver_cpu);
         if let Some(f) = fetchers.first_mut() {
-            let secs = fetch_once(f, &format!("run{run}.bin"), size)?;
-            peer_rates.push(size as f64 / MIB / secs);
+            let got = fetch_once(f, holder.pid(), &format!("run{run}.bin"), size)?;
+            peer_rates.push(size as f64 / MIB / got.secs);
+            cpu_shares.push((got.fetcher_cpu, got.holder_cpu, got.secs));
         }
     }
 
@@ -115,6 +151,7 @@ fn measure(root: &Path, size: u64, mb: usize, runs: usize) -> io::Result<()> {
         }
     }
 
+    let hash_secs = hash_cpu(&src, size)?;
     let peer = median(peer_rates.clone());
     let base = median(base_rates.clone());
     let four = median(aggregate.clone());
@@ -144,6 +181,31 @@ fn measure(root: &Path, size: u64, mb: usize, runs: usize) -> io::Result<()> {
         "peerhub, 4 concurrent fetches (aggregate)",
         four,
         fmt(&aggregate)
+    );
+    cpu_shares.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let (fetcher_cpu, holder_cpu, secs) = cpu_shares
+        .get(cpu_shares.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "CPU in the median fetch: fetcher {:.0} ms ({:.0} % of one core), holder {:.0} ms ({:.0} %)",
+        fetcher_cpu * 1e3,
+        fetcher_cpu / secs * 100.0,
+        holder_cpu * 1e3,
+        holder_cpu / secs * 100.0
+    );
+    // A fetcher has one thread to receive the bytes into a file and to hash them.
+    // Receiving alone costs at least about what it costs the baseline's receiver, so
+    // the baseline's wall time over (its receiver's CPU + BLAKE3's CPU) bounds the ratio.
+    let receiver_cpu = median(receiver_cpus);
+    let base_secs = size as f64 / MIB / base;
+    println!(
+        "one thread's floor: receive into a file {:.0} ms (baseline receiver's CPU) + BLAKE3 \
+         {:.0} ms ({:.0} MiB/s, one core, cache-hot) -> ratio at most {:.2}",
+        receiver_cpu * 1e3,
+        hash_secs * 1e3,
+        size as f64 / MIB / hash_secs,
+        base_secs / (receiver_cpu + hash_secs)
     );
     println!(
         "ratio peerhub/baseline: {:.2} (target >= 0.9)",

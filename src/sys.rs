@@ -1,4 +1,5 @@
-//! Safe wrappers for the few Linux system calls std lacks: sendfile, setrlimit, statvfs, openat2.
+//! Safe wrappers for the few Linux system calls std lacks: sendfile, splice, mmap,
+//! setrlimit, statvfs, openat2.
 //!
 //! All `unsafe` in the crate that talks to the kernel directly lives here, each
 //! block with a `SAFETY` note. The functions know nothing of peerhub.
@@ -54,8 +55,9 @@ pub enum OpenFlags {
     ReadOnly,
     /// Create a new file for writing; fails with `AlreadyExists` if the name is taken.
     CreateNew,
-    /// Write at the end of a file, creating it if absent (resuming a partial download).
-    CreateOrAppend,
+    /// Read and write a file in place, creating it if absent (a partial download:
+    /// written at explicit offsets, read back through a [`MappedRange`] to be hashed).
+    CreateReadWrite,
 }
 
 impl OpenFlags {
@@ -68,9 +70,7 @@ impl OpenFlags {
         match self {
             OpenFlags::ReadOnly => base | libc::O_RDONLY | libc::O_NONBLOCK,
             OpenFlags::CreateNew => base | libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-            OpenFlags::CreateOrAppend => {
-                base | libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_NONBLOCK
-            }
+            OpenFlags::CreateReadWrite => base | libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK,
         }
     }
 }
@@ -148,6 +148,205 @@ pub fn sendfile(
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
             return Err(err);
+        }
+    }
+}
+
+/// The most one pipe of a [`Pipe`] asks to hold (Linux's default `pipe-max-size`).
+const PIPE_WANTED: libc::c_int = 1024 * 1024;
+
+/// A non-blocking pipe to [`splice`] socket bytes through into a file without
+/// copying them into user space.
+pub struct Pipe {
+    read: File,
+    write: OwnedFd,
+    capacity: usize,
+}
+
+impl Pipe {
+    /// A new pipe, enlarged to 1 MiB when the system allows it (an unprivileged
+    /// user's pipes share a quota; past it the pipe keeps the default 64 KiB).
+    pub fn new() -> io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both are fresh descriptors owned by nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let read = File::from(read);
+        // SAFETY: F_SETPIPE_SZ / F_GETPIPE_SZ on a pipe we own; failure is harmless.
+        let capacity = unsafe {
+            libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_WANTED);
+            libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ)
+        };
+        Ok(Pipe {
+            read,
+            write,
+            capacity: usize::try_from(capacity).unwrap_or(0).max(4096),
+        })
+    }
+
+    /// How many bytes the pipe holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Moves up to `count` bytes waiting on `socket` into the pipe. `Ok(0)` means
+    /// the peer closed the socket; nothing waiting yields kind `WouldBlock`.
+    pub fn fill_from(&self, socket: &impl AsRawFd, count: usize) -> io::Result<usize> {
+        splice(
+            socket.as_raw_fd(),
+            None,
+            self.write.as_raw_fd(),
+            None,
+            count,
+        )
+    }
+
+    /// Moves up to `count` bytes out of the pipe into `file` at `*offset` (the
+    /// file's own position is unused) and advances `*offset`.
+    pub fn drain_into(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        splice(
+            self.read.as_raw_fd(),
+            None,
+            file.as_raw_fd(),
+            Some(offset),
+            count,
+        )
+    }
+
+    /// Reads bytes out of the pipe into `buf` (for a file that refuses splice).
+    pub fn read_out(&self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut &self.read, buf)
+    }
+}
+
+/// `splice(2)` between two descriptors, one of them a pipe, with the offset of
+/// the other side if given (advanced). Non-blocking; `EINTR` is retried.
+fn splice(
+    from: libc::c_int,
+    from_offset: Option<&mut u64>,
+    to: libc::c_int,
+    to_offset: Option<&mut u64>,
+    count: usize,
+) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    let to_loff = |o: &Option<&mut u64>| -> io::Result<Option<libc::loff_t>> {
+        o.as_ref()
+            .map(|v| libc::loff_t::try_from(**v))
+            .transpose()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "splice offset too large"))
+    };
+    let mut off_in = to_loff(&from_offset)?;
+    let mut off_out = to_loff(&to_offset)?;
+    let count = count.min(SENDFILE_MAX);
+    loop {
+        let in_ptr = off_in
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |o| o as *mut libc::loff_t);
+        let out_ptr = off_out
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |o| o as *mut libc::loff_t);
+        // SAFETY: the descriptors are open for the call (owned or borrowed by the
+        // callers); each offset pointer is null or points at a live loff_t that the
+        // kernel reads and updates.
+        let n = unsafe { libc::splice(from, in_ptr, to, out_ptr, count, flags) };
+        if n >= 0 {
+            for (slot, value) in [(from_offset, off_in), (to_offset, off_out)] {
+                if let (Some(slot), Some(v)) = (slot, value) {
+                    *slot = u64::try_from(v).unwrap_or(*slot);
+                }
+            }
+            return Ok(usize::try_from(n).unwrap_or(0));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// A read-only shared mapping of a byte range of a file, unmapped on drop: a
+/// way to read bytes that are already in the page cache without copying them.
+///
+/// The range must lie within the file and the file must not shrink while the
+/// mapping is read: the kernel answers a read of a page past the end of the
+/// file with `SIGBUS`. Map only bytes this process itself wrote to a file it
+/// owns (a partial download), and drop the mapping right after reading it.
+pub struct MappedRange {
+    base: *mut libc::c_void,
+    map_len: usize,
+    skip: usize,
+    len: usize,
+}
+
+impl MappedRange {
+    /// Maps `len` bytes of `file` (opened for reading) from `offset`, which
+    /// must be within the file's current size (checked).
+    pub fn new(file: &File, offset: u64, len: usize) -> io::Result<MappedRange> {
+        let end = offset.saturating_add(len as u64);
+        if end > file.metadata()?.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "mapping past the end of the file",
+            ));
+        }
+        // SAFETY: sysconf has no preconditions.
+        let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let start = offset - offset % page;
+        let skip = usize::try_from(offset - start).unwrap_or(0);
+        let map_len = skip + len;
+        if len == 0 {
+            return Ok(MappedRange {
+                base: std::ptr::null_mut(),
+                map_len: 0,
+                skip: 0,
+                len: 0,
+            });
+        }
+        let at = libc::off64_t::try_from(start)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping offset too large"))?;
+        // SAFETY: a fresh read-only shared mapping chosen by the kernel (null hint)
+        // of a descriptor borrowed for the call; nothing else is touched.
+        let base = unsafe {
+            libc::mmap64(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                file.as_raw_fd(),
+                at,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MappedRange {
+            base,
+            map_len,
+            skip,
+            len,
+        })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `base` maps `map_len = skip + len` readable bytes that stay mapped
+        // until drop, which the returned borrow cannot outlive; the range was within
+        // the file when mapped (see the type's note on files that shrink).
+        unsafe { std::slice::from_raw_parts(self.base.cast::<u8>().add(self.skip), self.len) }
+    }
+}
+
+impl Drop for MappedRange {
+    fn drop(&mut self) {
+        if self.map_len > 0 {
+            // SAFETY: `base`/`map_len` are exactly the mapping made in `new`, unmapped once.
+            unsafe { libc::munmap(self.base, self.map_len) };
         }
     }
 }
@@ -572,7 +771,7 @@ mod tests {
         let (_t, dir) = tree();
         assert_escapes_refused(&|p| open_beneath(&dir, p, OpenFlags::ReadOnly).map(OwnedFd::from));
         assert!(open_beneath(&dir, Path::new("../new.txt"), OpenFlags::CreateNew).is_err());
-        assert!(open_beneath(&dir, Path::new("link"), OpenFlags::CreateOrAppend).is_err());
+        assert!(open_beneath(&dir, Path::new("link"), OpenFlags::CreateReadWrite).is_err());
     }
 
     #[test]
@@ -628,13 +827,15 @@ mod tests {
         f.write_all(b"one").unwrap();
         let e = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateNew).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
-        let mut f = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateOrAppend).unwrap();
-        f.write_all(b"two").unwrap();
-        let mut f = open_beneath(&dir, Path::new("a/app.txt"), OpenFlags::CreateOrAppend).unwrap();
+        let f = open_beneath(&dir, Path::new("a/new.txt"), OpenFlags::CreateReadWrite).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"two", 2).unwrap();
+        assert_eq!(MappedRange::new(&f, 1, 4).unwrap().bytes(), b"ntwo");
+        assert!(MappedRange::new(&f, 2, 4).is_err(), "past the end");
+        let mut f = open_beneath(&dir, Path::new("a/app.txt"), OpenFlags::CreateReadWrite).unwrap();
         f.write_all(b"x").unwrap();
         assert_eq!(
             std::fs::read(t.0.join("share/a/new.txt")).unwrap(),
-            b"onetwo"
+            b"ontwo"
         );
         assert_eq!(std::fs::read(t.0.join("share/a/app.txt")).unwrap(), b"x");
         // Directories and empty paths are not regular files.

@@ -73,6 +73,11 @@ impl Client {
         })
     }
 
+    /// The client's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Type one line; its number.
     pub fn send(&mut self, line: &str) -> io::Result<u64> {
         writeln!(self.stdin, "{line}")?;
@@ -135,21 +140,46 @@ pub fn make_file(path: &Path, len: usize) -> io::Result<()> {
     f.flush()
 }
 
-/// The baseline: a blocking copy file → socket → file between two threads.
+/// The baseline: a blocking copy file → socket → file between two threads; seconds.
 pub fn tcp_copy(src: &Path, dst: &Path) -> io::Result<f64> {
+    Ok(tcp_copy_timed(src, dst)?.secs)
+}
+
+/// What one baseline copy took.
+pub struct Copied {
+    /// Wall time of the whole copy.
+    pub secs: f64,
+    /// CPU time of the receiving thread alone (socket → file).
+    pub receiver_cpu: f64,
+}
+
+/// CPU time the calling thread has used, in seconds.
+pub fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill in.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// [`tcp_copy`], also measuring the receiving thread's CPU time.
+pub fn tcp_copy_timed(src: &Path, dst: &Path) -> io::Result<Copied> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let dst = dst.to_path_buf();
     let t = Instant::now();
-    let receiver = std::thread::spawn(move || -> io::Result<u64> {
+    let receiver = std::thread::spawn(move || -> io::Result<(u64, f64)> {
         let (mut sock, _) = listener.accept()?;
+        let cpu = thread_cpu();
         let mut out = File::create(&dst)?;
         let mut buf = vec![0u8; BUF];
         let mut total = 0;
         loop {
             let n = sock.read(&mut buf)?;
             if n == 0 {
-                return Ok(total);
+                return Ok((total, thread_cpu() - cpu));
             }
             out.write_all(&buf[..n])?;
             total += n as u64;
@@ -166,12 +196,12 @@ pub fn tcp_copy(src: &Path, dst: &Path) -> io::Result<f64> {
         sock.write_all(&buf[..n])?;
     }
     drop(sock);
-    let got = receiver
+    let (got, receiver_cpu) = receiver
         .join()
         .map_err(|_| io::Error::other("receiver panicked"))??;
     let secs = t.elapsed().as_secs_f64();
     if got != fs::metadata(src)?.len() {
         return Err(io::Error::other("baseline copy was short"));
     }
-    Ok(secs)
+    Ok(Copied { secs, receiver_cpu })
 }

@@ -73,9 +73,8 @@ const READS_PER_TURN: usize = 8;
 const UPLOAD_SLICE: usize = 1024 * 1024;
 /// Bytes received per download per loop turn.
 const DOWNLOAD_BUDGET: usize = 4 * 1024 * 1024;
-/// The receive buffer all downloads share: big enough for few syscalls, small enough
-/// that a chunk is still in the CPU cache when it is hashed and written (measured:
-/// 1 MiB beats both 256 KiB and 4 MiB).
+/// The receive buffer all downloads share: for handshakes, and for file bytes only where
+/// the system refuses `splice` (they normally go socket → pipe → file, see `Sink`).
 const DOWNLOAD_BUF: usize = 1024 * 1024;
 /// Most uploads at once; the next peer gets 503.
 const MAX_UPLOADS: usize = 256;

@@ -7,7 +7,7 @@
 //! [`Download`] strings them together and moves the bytes, a bounded amount per turn.
 
 use super::hash::{HashJob, HashStep};
-use super::stream::Sink;
+use super::stream::{write_status, FillError, Filled, Sink};
 use super::Row;
 use crate::proto::message::{hash_hex, Hash, Holder};
 use crate::proto::peer::{self, Answer, Request};
@@ -217,14 +217,6 @@ pub struct Download {
     restarted: bool,
     last_progress: Instant,
     receiving_since: Option<Instant>,
-}
-
-fn io_status(e: &io::Error) -> Status {
-    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
-        Status::DISK_FULL
-    } else {
-        Status::INTERNAL
-    }
 }
 
 /// A handler's verdict: `None` means the state was set and the next one runs at once.
@@ -765,9 +757,9 @@ impl Download {
         }
         let part = self.part();
         let file =
-            match sys::open_beneath(ctx.share_dir, Path::new(&part), OpenFlags::CreateOrAppend) {
+            match sys::open_beneath(ctx.share_dir, Path::new(&part), OpenFlags::CreateReadWrite) {
                 Ok(f) => f,
-                Err(e) => return Some(self.fail(io_status(&e), format!("{part}: {e}"))),
+                Err(e) => return Some(self.fail(write_status(&e), format!("{part}: {e}"))),
             };
         // The partial file holds exactly `offset` bytes from here on. Truncate only when
         // it does not: on ext4 a truncate arms a flush of the whole file at close
@@ -780,10 +772,10 @@ impl Download {
             }
         });
         if let Err(e) = truncated {
-            return Some(self.fail(io_status(&e), format!("{part}: {e}")));
+            return Some(self.fail(write_status(&e), format!("{part}: {e}")));
         }
         self.receiving_since = Some(now);
-        let mut sink = Sink::resume(file, hasher, self.size - self.received);
+        let mut sink = Sink::resume(file, hasher, self.received, self.size - self.received);
         // File bytes that came in the same read as the answer.
         if let Err(step) = self.absorb(&mut sink, buf.get(used..).unwrap_or_default()) {
             return Some(step);
@@ -799,7 +791,7 @@ impl Download {
                 self.received += n as u64;
                 Ok(())
             }
-            Err(e) => Err(self.fail(io_status(&e), format!("writing {}: {e}", self.part()))),
+            Err(e) => Err(self.fail(write_status(&e), format!("writing {}: {e}", self.part()))),
         }
     }
 
@@ -811,46 +803,39 @@ impl Download {
         now: Instant,
     ) -> Next {
         let holder = self.spec.holder.user.clone();
-        let mut spent = 0;
-        while sink.left() > 0 {
-            if spent >= ctx.read_budget {
+        let before = sink.left();
+        let filled = sink.fill_from(&mut stream, ctx.buf, ctx.read_budget);
+        self.received += before - sink.left();
+        if sink.left() < before {
+            self.last_progress = now;
+        }
+        match filled {
+            Ok(_) if sink.left() == 0 => {}
+            Ok(Filled::Moved(_)) => {
                 self.state = State::Receiving { stream, sink };
                 return Some(DlStep::Again);
             }
-            let want = usize::try_from(sink.left())
-                .unwrap_or(usize::MAX)
-                .min(ctx.buf.len());
-            let Some(chunk) = ctx.buf.get_mut(..want) else {
-                return Some(self.fail(Status::INTERNAL, "no receive buffer"));
-            };
-            match stream.read(chunk) {
-                Ok(0) => {
-                    let msg = format!(
-                        "{holder} closed the connection after {} of {} bytes",
-                        self.received, self.size
-                    );
-                    drop(sink);
-                    return Some(self.fail(Status::PEER_UNREACHABLE, msg));
-                }
-                Ok(n) => {
-                    if let Err(step) = self.absorb(&mut sink, chunk.get(..n).unwrap_or_default()) {
-                        return Some(step);
-                    }
-                    spent += n;
-                    self.last_progress = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.state = State::Receiving { stream, sink };
-                    return Some(DlStep::Wait);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let msg = format!(
-                        "the connection to {holder} failed after {} of {} bytes: {e}",
-                        self.received, self.size
-                    );
-                    return Some(self.fail(Status::PEER_UNREACHABLE, msg));
-                }
+            Ok(Filled::Blocked(_)) => {
+                self.state = State::Receiving { stream, sink };
+                return Some(DlStep::Wait);
+            }
+            Ok(Filled::Closed(_)) => {
+                let msg = format!(
+                    "{holder} closed the connection after {} of {} bytes",
+                    self.received, self.size
+                );
+                return Some(self.fail(Status::PEER_UNREACHABLE, msg));
+            }
+            Err(FillError::Socket(e)) => {
+                let msg = format!(
+                    "the connection to {holder} failed after {} of {} bytes: {e}",
+                    self.received, self.size
+                );
+                return Some(self.fail(Status::PEER_UNREACHABLE, msg));
+            }
+            Err(FillError::File(e)) => {
+                let msg = format!("writing {}: {e}", self.part());
+                return Some(self.fail(write_status(&e), msg));
             }
         }
         drop(stream);
@@ -887,7 +872,7 @@ impl Download {
             );
         }
         if let Err(e) = sys::rename_beneath(ctx.share_dir, Path::new(&part), Path::new(&dest)) {
-            return self.fail(io_status(&e), format!("renaming {part} to {dest}: {e}"));
+            return self.fail(write_status(&e), format!("renaming {part} to {dest}: {e}"));
         }
         self.state = State::Finished;
         DlStep::Done(Outcome::Done {
