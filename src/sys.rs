@@ -53,7 +53,8 @@ struct OpenHow {
 pub enum OpenFlags {
     /// Read an existing regular file.
     ReadOnly,
-    /// Create a new file for writing; fails with `AlreadyExists` if the name is taken.
+    /// Create a new file to write (and read back); fails with `AlreadyExists` if the
+    /// name is taken.
     CreateNew,
     /// Read and write a file in place, creating it if absent (a partial download:
     /// written at explicit offsets, read back through a [`MappedRange`] to be hashed).
@@ -69,7 +70,7 @@ impl OpenFlags {
         let base = libc::O_CLOEXEC | libc::O_NOCTTY;
         match self {
             OpenFlags::ReadOnly => base | libc::O_RDONLY | libc::O_NONBLOCK,
-            OpenFlags::CreateNew => base | libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            OpenFlags::CreateNew => base | libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
             OpenFlags::CreateReadWrite => base | libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK,
         }
     }

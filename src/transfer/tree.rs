@@ -13,7 +13,7 @@
 //! error with the status to report; nothing is written outside the root.
 
 use super::hash::{HashJob, HashStep};
-use super::stream::{write_status, Sent, Sink, Source};
+use super::stream::{write_status, FillError, Filled, Sent, Sink, Source};
 use crate::proto::codec::StatusError;
 use crate::proto::message::{Hash, StoreKind};
 use crate::proto::status::Status;
@@ -23,6 +23,7 @@ use mio::net::TcpStream;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Files up to this size travel through the sender's buffer instead of `sendfile`.
@@ -406,7 +407,7 @@ impl TreeReceiver {
     /// The other side closing before `End` is an error.
     pub fn turn(
         &mut self,
-        stream: &mut impl Read,
+        stream: &mut (impl Read + AsRawFd),
         root: &File,
         scratch: &mut [u8],
         budget: usize,
@@ -422,16 +423,15 @@ impl TreeReceiver {
             if spent >= budget {
                 return Ok(Step::Again);
             }
-            match stream.read(scratch) {
-                Ok(0) => {
-                    return Err(StatusError::new(
-                        Status::PEER_UNREACHABLE,
-                        format!(
-                            "the connection closed before the transfer ended ({} files, {} bytes received)",
-                            self.totals.files, self.received
-                        ),
-                    ))
+            if matches!(self.state, RxState::Body { .. }) && self.buf.is_empty() {
+                // A file's bytes go straight from the socket to the file.
+                match self.fill_body(stream, scratch, budget - spent, &mut spent)? {
+                    Some(step) => return Ok(step),
+                    None => continue,
                 }
+            }
+            match stream.read(scratch) {
+                Ok(0) => return Err(self.closed_early()),
                 Ok(n) => {
                     spent += n;
                     self.feed(scratch.get(..n).unwrap_or_default(), root)?;
@@ -440,6 +440,65 @@ impl TreeReceiver {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(lost(&e)),
             }
+        }
+    }
+
+    /// Pull up to `budget` bytes of the current file's body from `stream` (adding them to
+    /// `spent`); `Some` is what the turn returns now, `None` means go on.
+    fn fill_body(
+        &mut self,
+        stream: &mut (impl Read + AsRawFd),
+        scratch: &mut [u8],
+        budget: usize,
+        spent: &mut usize,
+    ) -> Result<Option<Step>, StatusError> {
+        let RxState::Body { path, sink, .. } = &mut self.state else {
+            return Ok(None);
+        };
+        let before = sink.left();
+        let filled = sink.fill_from(stream, scratch, budget);
+        let moved = before - sink.left();
+        self.received += moved;
+        *spent += usize::try_from(moved).unwrap_or(usize::MAX);
+        let waiting = match filled {
+            Ok(Filled::Moved(_)) => false,
+            Ok(Filled::Blocked(_)) => true,
+            Ok(Filled::Closed(_)) => return Err(self.closed_early()),
+            Err(FillError::Socket(e)) => return Err(lost(&e)),
+            Err(FillError::File(e)) => {
+                return Err(StatusError::new(
+                    write_status(&e),
+                    format!("writing {path}: {e}"),
+                ))
+            }
+        };
+        self.end_body_if_done();
+        Ok(waiting.then_some(Step::Wait))
+    }
+
+    /// The error for a connection that closed before `End`.
+    fn closed_early(&self) -> StatusError {
+        StatusError::new(
+            Status::PEER_UNREACHABLE,
+            format!(
+                "the connection closed before the transfer ended ({} files, {} bytes received)",
+                self.totals.files, self.received
+            ),
+        )
+    }
+
+    /// Once a file's last byte is in, its `Sum` frame must come next.
+    fn end_body_if_done(&mut self) {
+        if let RxState::Body { sink, .. } = &self.state {
+            if sink.left() > 0 {
+                return;
+            }
+        }
+        if let RxState::Body { path, size, sink } =
+            std::mem::replace(&mut self.state, RxState::Frames)
+        {
+            let hash = (*sink).finish();
+            self.state = RxState::AwaitSum { path, size, hash };
         }
     }
 
@@ -455,14 +514,7 @@ impl TreeReceiver {
                 })?;
                 self.received += n as u64;
                 data = data.get(n..).unwrap_or_default();
-                if sink.left() == 0 {
-                    if let RxState::Body { path, size, sink } =
-                        std::mem::replace(&mut self.state, RxState::Frames)
-                    {
-                        let hash = (*sink).finish();
-                        self.state = RxState::AwaitSum { path, size, hash };
-                    }
-                }
+                self.end_body_if_done();
                 continue;
             }
             if self.buf.is_empty() {
