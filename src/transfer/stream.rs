@@ -88,7 +88,7 @@ const HASH_BATCH: u64 = 4 * 1024 * 1024;
 /// through a short-lived read-only mapping of the range just written: one copy
 /// per byte in all (into the file) instead of three (socket → buffer → file, plus
 /// the hash's read). A file or socket that refuses `splice` falls back to
-/// reading into a buffer and writing it.
+/// reading into a buffer and writing it, and so does a process out of descriptors.
 pub struct Sink {
     file: File,
     hasher: blake3::Hasher,
@@ -204,7 +204,14 @@ impl Sink {
     ) -> Result<usize, FillError> {
         let pipe = match self.pipe.take() {
             Some(pipe) => pipe,
-            None => Pipe::new().map_err(FillError::File)?,
+            None => match Pipe::new() {
+                Ok(pipe) => pipe,
+                Err(_) => {
+                    // Out of descriptors (or pipes): the buffer way needs neither.
+                    self.splice = false;
+                    return self.read_from(socket, buf, want);
+                }
+            },
         };
         let n = match pipe.fill_from(socket, want.min(pipe.capacity())) {
             Ok(n) => n,
