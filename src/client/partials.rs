@@ -71,13 +71,18 @@ impl Partials {
         }
     }
 
-    /// Write the record atomically (temporary file, then rename).
+    /// Write the record atomically (temporary file, then rename); a failed write (a
+    /// full disk) leaves the old record and no temporary file behind.
     pub fn save(&self, share: &Path) -> io::Result<()> {
         let entries: Vec<&PartialRecord> = self.by_dest.values().collect();
         let text = serde_json::to_string_pretty(&entries).map_err(io::Error::other)?;
         let tmp = share.join(format!("{PARTIALS_FILE}.tmp"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, share.join(PARTIALS_FILE))
+        let written = std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, share.join(PARTIALS_FILE)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// The record of a destination.
