@@ -196,25 +196,13 @@ impl Pipe {
     /// Moves up to `count` bytes waiting on `socket` into the pipe. `Ok(0)` means
     /// the peer closed the socket; nothing waiting yields kind `WouldBlock`.
     pub fn fill_from(&self, socket: &impl AsRawFd, count: usize) -> io::Result<usize> {
-        splice(
-            socket.as_raw_fd(),
-            None,
-            self.write.as_raw_fd(),
-            None,
-            count,
-        )
+        splice(socket.as_raw_fd(), self.write.as_raw_fd(), None, count)
     }
 
     /// Moves up to `count` bytes out of the pipe into `file` at `*offset` (the
     /// file's own position is unused) and advances `*offset`.
     pub fn drain_into(&self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
-        splice(
-            self.read.as_raw_fd(),
-            None,
-            file.as_raw_fd(),
-            Some(offset),
-            count,
-        )
+        splice(self.read.as_raw_fd(), file.as_raw_fd(), Some(offset), count)
     }
 
     /// Reads bytes out of the pipe into `buf` (for a file that refuses splice).
@@ -223,41 +211,34 @@ impl Pipe {
     }
 }
 
-/// `splice(2)` between two descriptors, one of them a pipe, with the offset of
-/// the other side if given (advanced). Non-blocking; `EINTR` is retried.
+/// `splice(2)` from `from` to `to`, one of them a pipe, writing at `*to_offset` (advanced)
+/// when `to` is a file. Non-blocking; `EINTR` is retried.
 fn splice(
     from: libc::c_int,
-    from_offset: Option<&mut u64>,
     to: libc::c_int,
     to_offset: Option<&mut u64>,
     count: usize,
 ) -> io::Result<usize> {
     let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
-    let to_loff = |o: &Option<&mut u64>| -> io::Result<Option<libc::loff_t>> {
-        o.as_ref()
-            .map(|v| libc::loff_t::try_from(**v))
-            .transpose()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "splice offset too large"))
-    };
-    let mut off_in = to_loff(&from_offset)?;
-    let mut off_out = to_loff(&to_offset)?;
+    let mut off =
+        match &to_offset {
+            Some(o) => Some(libc::loff_t::try_from(**o).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "splice offset too large")
+            })?),
+            None => None,
+        };
     let count = count.min(SENDFILE_MAX);
     loop {
-        let in_ptr = off_in
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |o| o as *mut libc::loff_t);
-        let out_ptr = off_out
+        let off_ptr = off
             .as_mut()
             .map_or(std::ptr::null_mut(), |o| o as *mut libc::loff_t);
         // SAFETY: the descriptors are open for the call (owned or borrowed by the
-        // callers); each offset pointer is null or points at a live loff_t that the
-        // kernel reads and updates.
-        let n = unsafe { libc::splice(from, in_ptr, to, out_ptr, count, flags) };
+        // callers); the output offset pointer is null or points at `off`, a live
+        // loff_t that the kernel reads and updates.
+        let n = unsafe { libc::splice(from, std::ptr::null_mut(), to, off_ptr, count, flags) };
         if n >= 0 {
-            for (slot, value) in [(from_offset, off_in), (to_offset, off_out)] {
-                if let (Some(slot), Some(v)) = (slot, value) {
-                    *slot = u64::try_from(v).unwrap_or(*slot);
-                }
+            if let (Some(slot), Some(v)) = (to_offset, off) {
+                *slot = u64::try_from(v).unwrap_or(*slot);
             }
             return Ok(usize::try_from(n).unwrap_or(0));
         }

@@ -244,7 +244,8 @@ impl Sink {
             }
         }
         self.left -= n as u64;
-        self.pipe = Some(pipe);
+        // Kept for the next splice; a sink that gave up on splice lets it go.
+        self.pipe = self.splice.then_some(pipe);
         Ok(n)
     }
 
