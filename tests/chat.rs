@@ -177,18 +177,15 @@ fn join_and_leave_notices_carry_the_online_count() {
 #[test]
 fn a_joining_user_gets_the_last_messages_as_history() {
     let hub = Hub::start(&["--auth-rate", "0", "--history", "3"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     for i in 1..=5 {
         let who = if i % 2 == 0 { &mut b } else { &mut a };
         check(&who.run(&format!("say message {i}")), 200, true);
     }
     b.wait_event("chat", |e| e["text"] == "message 5", SECS_5);
 
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
     barrier(&mut c);
     let history = chats(&mut c, |e| e["history"] == true);
     assert_eq!(
@@ -216,14 +213,10 @@ fn a_joining_user_gets_the_last_messages_as_history() {
 fn every_recipient_sees_each_senders_messages_in_order() {
     const N: usize = 200;
     let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
-    let mut d = Peer::start(hub.addr(), &[]);
-    d.register_login("dave", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
+    let mut d = Peer::logged_in(hub.addr(), "dave");
 
     // Both senders pipe their lines at once, interleaved.
     let mut ids = (Vec::new(), Vec::new());
@@ -303,12 +296,9 @@ fn a_reader_that_does_not_read_is_dropped_and_memory_stays_bounded() {
         "--max-output",
         "65536",
     ]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
     // Logs in, then never reads again.
     let sloth = Raw::login_as(hub.addr(), "sloth", "pw", 1);
     for p in [&mut a, &mut b, &mut c] {
@@ -386,12 +376,9 @@ fn a_reader_that_does_not_read_is_dropped_and_memory_stays_bounded() {
 #[test]
 fn flood_limit_refuses_the_excess_and_relays_only_what_it_accepts() {
     let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "5"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
 
     let ids: Vec<u64> = (0..30).map(|i| a.send(&format!("say burst {i}"))).collect();
     let mut accepted = Vec::new();
@@ -442,8 +429,7 @@ fn say_bytes(tag: u32, text: &[u8]) -> Vec<u8> {
 #[test]
 fn bad_text_is_refused_and_the_connection_goes_on() {
     let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     let mut raw = Raw::login_as(hub.addr(), "rawuser", "pw", 1);
     let mut others: Vec<HubMsg> = Vec::new();
 
@@ -533,12 +519,9 @@ fn bad_text_is_refused_and_the_connection_goes_on() {
 #[test]
 fn console_announce_kick_and_ban() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
 
     let r = hub.run("say the hub restarts at  noon");
     check(&r, 200, true);

@@ -99,10 +99,8 @@ fn failed_logins_are_rate_limited() {
 #[test]
 fn ban_refuses_login_until_unban() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut bob = Peer::start(hub.addr(), &[]);
-    bob.register_login("bob", "pw");
-    let mut carol = Peer::start(hub.addr(), &[]);
-    carol.register_login("carol", "pw");
+    let mut bob = Peer::logged_in(hub.addr(), "bob");
+    let mut carol = Peer::logged_in(hub.addr(), "carol");
 
     let r = hub.run("ban bob");
     check(&r, 200, true);
@@ -144,8 +142,7 @@ fn chat_status_codes() {
     let mut a = Peer::start(hub.addr(), &[]);
     check(&a.run("say too early"), 407, false);
     a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
 
     check(&a.run("say hello  everyone"), 200, true);
     let c = b.wait_event("chat", |_| true, SECS_5);
@@ -268,8 +265,7 @@ fn script_from_a_regular_file() {
 #[test]
 fn end_of_input_logs_out_and_exits_zero() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut p = Peer::start(hub.addr(), &[]);
-    p.register_login("ivy", "pw");
+    let mut p = Peer::logged_in(hub.addr(), "ivy");
     p.close_stdin();
     assert_eq!(p.expect_exit(SECS_10), 0);
     hub.wait_event("leave", |e| e["user"] == "ivy", SECS_5);
@@ -278,10 +274,8 @@ fn end_of_input_logs_out_and_exits_zero() {
 #[test]
 fn sigint_leaves_cleanly() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     let j = a.wait_event("join", |e| e["user"] == "bob", SECS_5);
     assert_eq!(j["online"], 2);
 
@@ -302,8 +296,7 @@ fn sigint_leaves_cleanly() {
 #[test]
 fn console_shutdown_disconnects_clients() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let mut b = Peer::start(hub.addr(), &["--reconnect-for", "1"]);
     b.register_login("bob", "pw");
 
@@ -373,8 +366,7 @@ fn usage_error_exits_two() {
 #[test]
 fn client_reconnects_to_a_restarted_hub() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let addr = hub.addr();
 
     hub.kill9();
@@ -388,8 +380,7 @@ fn client_reconnects_to_a_restarted_hub() {
     check(&r, 200, true);
     assert_eq!(users_of(&r), vec!["alice"]);
     // A second client sees alice online on the new hub.
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     assert_eq!(users_of(&b.run("users")), vec!["alice", "bob"]);
 }
 
@@ -403,10 +394,8 @@ fn liveness_pings_and_drops_a_frozen_client() {
         "--ping-timeout",
         "1",
     ]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
 
     // A quiet client is pinged (203) and answers.
     let p = a.wait_event("ping", |_| true, SECS_5);
@@ -447,10 +436,8 @@ fn liveness_pings_and_drops_a_frozen_client() {
 #[test]
 fn console_kick() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
 
     let r = hub.run("kick alice");
     check(&r, 200, true);
@@ -481,8 +468,7 @@ fn console_users_stats_help_and_numbering() {
     assert_eq!(r["users_online"], 0, "{r}");
     assert_eq!(r["accounts"], 0, "{r}");
 
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let mut b = Peer::start(hub.addr(), &[]);
     check(&b.run("register bob pw"), 201, true);
 
@@ -540,10 +526,8 @@ fn console_end_of_input_does_not_stop_the_hub() {
         if closed_pipe {
             hub.close_stdin();
         }
-        let mut a = Peer::start(hub.addr(), &[]);
-        a.register_login("alice", "pw");
-        let mut b = Peer::start(hub.addr(), &[]);
-        b.register_login("bob", "pw");
+        let _alice = Peer::logged_in(hub.addr(), "alice"); // stays online for `users`
+        let mut b = Peer::logged_in(hub.addr(), "bob");
         assert_eq!(users_of(&b.run("users")), vec!["alice", "bob"]);
         assert!(hub.is_running(), "hub exited at end of console input");
         hub.wait_event("login", |e| e["user"] == "bob", SECS_5);
@@ -564,8 +548,7 @@ fn bad_input_is_refused_without_disturbing_others() {
         "--idle-timeout",
         "2",
     ]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let prompt = Duration::from_secs(2);
 
     // Connections that stall: never a hello; half a length prefix before and after hello.

@@ -129,12 +129,9 @@ fn lookup(raw: &mut Raw, tag: u32, name: &str) -> (u16, Vec<Holder>) {
 #[test]
 fn publish_shared_search_across_three_clients() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
 
     let report = b"quarterly report, version one\n".repeat(300);
     let other = b"something else entirely".to_vec();
@@ -214,8 +211,7 @@ fn publish_shared_search_across_three_clients() {
 #[test]
 fn search_is_bounded_and_says_truncated() {
     let hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     const N: usize = 105;
     for i in 0..N {
         fs::write(
@@ -231,8 +227,7 @@ fn search_is_bounded_and_says_truncated() {
     for id in ids {
         check(&a.wait_result(id, SECS_10), 202, true);
     }
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     let r = b.run("search BULK");
     check(&r, 200, true);
     assert_eq!(r["truncated"], true, "{}", r["message"]);
@@ -250,8 +245,7 @@ fn search_is_bounded_and_says_truncated() {
 #[test]
 fn publish_refuses_bad_names_and_paths() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let share = a.share_dir().to_path_buf();
 
     // Outside the share dir: relative with .., absolute, and a symlink pointing out.
@@ -321,12 +315,9 @@ fn lookups_list_online_holders_with_their_addresses() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
     let song = b"la la la, a song".repeat(1000);
     let cover = b"a cover version".to_vec();
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
     fs::write(a.share_dir().join("song.ogg"), &song).unwrap();
     fs::write(b.share_dir().join("song.ogg"), &song).unwrap();
     fs::write(c.share_dir().join("cover.ogg"), &cover).unwrap();
@@ -478,10 +469,8 @@ fn lookups_list_online_holders_with_their_addresses() {
 #[test]
 fn a_client_that_dies_is_reported_at_once() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     fs::write(a.share_dir().join("doomed.txt"), b"doomed").unwrap();
     check(&a.run("publish doomed.txt"), 202, true);
     a.kill9();
@@ -501,8 +490,7 @@ fn a_client_that_dies_is_reported_at_once() {
 #[test]
 fn console_discover_lists_files_online_or_not() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let mut b = Peer::start(hub.addr(), &[]);
     check(&b.run("register bob pw"), 201, true);
     let one = b"first file".to_vec();
@@ -546,8 +534,7 @@ fn console_discover_lists_files_online_or_not() {
 #[test]
 fn console_ping_alive_offline_and_no_answer() {
     let mut hub = Hub::start(&["--auth-rate", "0", "--ping-timeout", "1"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let mut b = Peer::start(hub.addr(), &[]);
     check(&b.run("register bob pw"), 201, true);
 
@@ -606,10 +593,8 @@ fn liveness_drops_a_stopped_client_from_the_index() {
         "--ping-timeout",
         "1",
     ]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     let data = b"alive and well".to_vec();
     fs::write(a.share_dir().join("live.txt"), &data).unwrap();
     check(&a.run("publish live.txt"), 202, true);
@@ -649,10 +634,8 @@ fn liveness_drops_a_stopped_client_from_the_index() {
 #[test]
 fn ghost_session_is_replaced_but_a_live_one_is_not() {
     let mut hub = Hub::start(&["--auth-rate", "0", "--ping-timeout", "1"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
-    let mut c = Peer::start(hub.addr(), &[]);
-    c.register_login("carol", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
+    let mut c = Peer::logged_in(hub.addr(), "carol");
 
     // alice's client freezes; a second login for alice waits for the ghost check.
     a.signal(libc::SIGSTOP);
@@ -714,8 +697,7 @@ fn publications_survive_a_client_restart() {
     quit(&mut a);
     hub.wait_event("leave", |e| e["user"] == "alice", SECS_5);
 
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     assert_eq!(hits(&b.run("search .txt")), vec![], "alice is offline");
     let r = hub.run("discover alice");
     assert_eq!(r["online"], false);
@@ -763,8 +745,7 @@ fn publications_survive_a_client_restart() {
 #[test]
 fn publications_survive_a_hub_restart() {
     let mut hub = Hub::start(&["--auth-rate", "0"]);
-    let mut a = Peer::start(hub.addr(), &[]);
-    a.register_login("alice", "pw");
+    let mut a = Peer::logged_in(hub.addr(), "alice");
     let p1 = b"persisted one".to_vec();
     let p2 = b"persisted two".repeat(100);
     fs::write(a.share_dir().join("p1.txt"), &p1).unwrap();
@@ -789,8 +770,7 @@ fn publications_survive_a_hub_restart() {
     assert_eq!(r["status"], 200, "{r}");
     check(&a.run("users"), 200, true); // the announcement went before this request
 
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     assert_eq!(
         hits(&b.run("search p")),
         vec![
@@ -837,8 +817,7 @@ fn a_big_publish_does_not_hold_up_later_commands() {
     let hub = Hub::start(&["--auth-rate", "0"]);
     let mut a = Peer::start(hub.addr(), &["--hash-slice", "4096"]);
     a.register_login("alice", "pw");
-    let mut b = Peer::start(hub.addr(), &[]);
-    b.register_login("bob", "pw");
+    let mut b = Peer::logged_in(hub.addr(), "bob");
     const MIB: usize = 256;
     let hash = write_big_file(&a.share_dir().join("big.bin"), MIB);
 

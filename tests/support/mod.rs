@@ -906,6 +906,14 @@ impl Peer {
         self.dir.path().join("work")
     }
 
+    /// A client of `hub` (no extra flags) registered and logged in as `user` with
+    /// password `pw`.
+    pub fn logged_in(hub: SocketAddr, user: &str) -> Peer {
+        let mut peer = Peer::start(hub, &[]);
+        peer.register_login(user, "pw");
+        peer
+    }
+
     /// `register` then `login`, both of which must succeed; returns the login result.
     pub fn register_login(&mut self, user: &str, password: &str) -> Value {
         let r = self.run(&format!("register {user} {password}"));
