@@ -11,24 +11,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{check, Hub, Peer};
+use support::{check, random_bytes, Hub, Peer};
 
 const SECS_10: Duration = Duration::from_secs(10);
 const SECS_20: Duration = Duration::from_secs(20);
-
-/// Deterministic pseudo-random bytes (xorshift), different per seed.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn hex(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()

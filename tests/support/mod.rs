@@ -1272,3 +1272,17 @@ pub fn users_of(r: &serde_json::Value) -> Vec<String> {
         .map(|u| u.as_str().expect("user name").to_owned())
         .collect()
 }
+
+/// Deterministic pseudo-random bytes (xorshift), different per seed.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
