@@ -265,6 +265,13 @@ pub struct Session {
     prompt: Option<Prompt>,
     store_jobs: HashMap<u64, StoreJob>,
     next_store_job: u64,
+    /// Logins out, plus a successful one whose first `Sync` is not sent yet. While
+    /// non-zero, `Publish` and `Unpublish` frames wait in `held`: the hub applies
+    /// requests in order and that `Sync` replaces the whole list, so a publication
+    /// change sent before it would be wiped by it (see PROTOCOL.md, `Sync`).
+    sync_gate: u32,
+    /// Publication changes waiting for the login's `Sync`, in the order made.
+    held: Vec<Vec<u8>>,
 }
 
 impl Session {
@@ -292,6 +299,8 @@ impl Session {
             prompt: None,
             store_jobs: HashMap::new(),
             next_store_job: 1,
+            sync_gate: 0,
+            held: Vec::new(),
         }
     }
 
@@ -348,9 +357,25 @@ impl Session {
         }
         let tag = self.tag();
         let mut frame = Vec::new();
-        make(tag).encode(&mut frame);
+        let msg = make(tag);
+        msg.encode(&mut frame);
         self.pending.insert(tag, Pending { id, command, then });
+        match msg {
+            ClientMsg::Login { .. } => self.sync_gate += 1,
+            ClientMsg::Publish { .. } | ClientMsg::Unpublish { .. } if self.sync_gate > 0 => {
+                return self.held.push(frame);
+            }
+            _ => {}
+        }
         out.push(Action::Send(frame));
+    }
+
+    /// One reason to hold publication changes is gone; send them once none is left.
+    fn open_sync_gate(&mut self, out: &mut Vec<Action>) {
+        self.sync_gate = self.sync_gate.saturating_sub(1);
+        if self.sync_gate == 0 {
+            out.extend(self.held.drain(..).map(Action::Send));
+        }
     }
 
     /// One typed line (`id` is its 1-based line number).
@@ -1373,6 +1398,8 @@ impl Session {
             let first = i == 0;
             self.request(0, "sync", |tag| ClientMsg::Sync { tag, files, first }, out);
         }
+        // Publications changed meanwhile go behind the sync, which cannot undo them.
+        self.open_sync_gate(out);
         for name in changed {
             if let Some(p) = self.published.get(&name) {
                 let path = p.path.clone();
@@ -1665,9 +1692,11 @@ impl Session {
                     self.user = Some(user.clone());
                     self.credentials = Some((user, password));
                     self.stay_out = false;
+                    // The gate stays shut until `on_checked` has sent the sync.
                     out.push(Action::CheckPublished);
                 }
             }
+            "login" | "relogin" => self.open_sync_gate(out),
             "logout" | "quit" if status == Status::LEFT => {
                 self.user = None;
                 self.credentials = None;
@@ -1749,6 +1778,9 @@ impl Session {
             out.push(Action::Exit(1));
             return;
         }
+        // Held frames belong to pending requests, which fail just below.
+        self.held.clear();
+        self.sync_gate = 0;
         for (_, pending) in self.pending.drain() {
             if let Then::Store(job) = pending.then {
                 self.store_jobs.remove(&job);
@@ -1970,7 +2002,13 @@ mod tests {
         s.on_message(welcome, Instant::now(), &mut out);
         s.on_line(100, "login me pw", Instant::now(), &mut out);
         let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
-        reply(&mut s, tag, Status::OK, Body::Online(1));
+        let out = reply(&mut s, tag, Status::OK, Body::Online(1));
+        assert!(out.contains(&Action::CheckPublished));
+        let mut out = Vec::new();
+        s.on_checked(Vec::new(), Vec::new(), &mut out);
+        for msg in sent(&out) {
+            reply(&mut s, msg.tag().unwrap(), Status::OK, Body::None);
+        }
         assert_eq!(s.user(), Some("me"));
         s
     }
@@ -2257,5 +2295,92 @@ mod tests {
         reply(&mut s, tag, Status::PUBLISHED, Body::None);
         assert!(!s.refreshing("f"));
         assert_eq!(s.published().get("f").map(|p| p.size), Some(2));
+    }
+
+    /// Type `publish <name>` and let the hash finish; what the session sent then.
+    fn publish_hashed(s: &mut Session, id: u64, name: &str, hash: u8) -> Vec<Action> {
+        let mut out = Vec::new();
+        s.on_line(id, &format!("publish {name}"), Instant::now(), &mut out);
+        let job = match out.as_slice() {
+            [Action::Hash { job, .. }] => *job,
+            other => panic!("{other:?}"),
+        };
+        let hashed = Hashed {
+            path: name.into(),
+            size: 1,
+            hash: [hash; 32],
+            modified: std::time::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
+        let mut s = session(false);
+        let mut out = Vec::new();
+        let welcome = HubMsg::Welcome {
+            version: VERSION,
+            server: "hub".into(),
+        };
+        s.on_message(welcome, Instant::now(), &mut out);
+        s.published
+            .insert(Publication::new("old", "old", 1, &[1; 32], std::time::UNIX_EPOCH));
+        let mut out = Vec::new();
+        s.on_line(1, "login me pw", Instant::now(), &mut out);
+        let login = sent(&out)[0].tag().unwrap();
+        // The hash ends before the login's reply: nothing may go ahead of the sync.
+        let out = publish_hashed(&mut s, 2, "new", 2);
+        assert!(sent(&out).is_empty(), "{out:?}");
+        let out = reply(&mut s, login, Status::OK, Body::Online(1));
+        assert!(out.contains(&Action::CheckPublished));
+        assert!(sent(&out).is_empty(), "{out:?}");
+        let mut out = Vec::new();
+        s.on_checked(Vec::new(), Vec::new(), &mut out);
+        let msgs = sent(&out);
+        let publish = match msgs.as_slice() {
+            [ClientMsg::Sync {
+                first: true, files, ..
+            }, ClientMsg::Publish { tag, file, .. }] => {
+                assert_eq!(files.len(), 1);
+                assert_eq!(files[0].name, "old");
+                assert_eq!(file.name, "new");
+                *tag
+            }
+            other => panic!("{other:?}"),
+        };
+        let out = reply(&mut s, publish, Status::PUBLISHED, Body::None);
+        assert_eq!(results(&out)[0].status, 202);
+        assert!(s.published().get("new").is_some());
+        // Once synced, publications go at once.
+        let out = publish_hashed(&mut s, 3, "third", 3);
+        assert!(matches!(sent(&out).as_slice(), [ClientMsg::Publish { .. }]));
+    }
+
+    #[test]
+    fn a_failed_login_or_a_lost_link_releases_held_publications() {
+        let mut s = logged_in(false);
+        // A second login (403) holds a publish only until its reply.
+        let mut out = Vec::new();
+        s.on_line(1, "login me pw", Instant::now(), &mut out);
+        let login = sent(&out)[0].tag().unwrap();
+        let mut out = Vec::new();
+        s.on_line(2, "unpublish x", Instant::now(), &mut out);
+        assert!(sent(&out).is_empty(), "{out:?}");
+        let out = reply(&mut s, login, Status::ALREADY_LOGGED_IN, Body::None);
+        assert!(matches!(sent(&out).as_slice(), [ClientMsg::Unpublish { .. }]));
+        // Held when the link drops: the publish fails with 503, nothing is sent later.
+        let mut out = Vec::new();
+        s.on_line(3, "login me pw", Instant::now(), &mut out);
+        let out = publish_hashed(&mut s, 4, "f", 4);
+        assert!(sent(&out).is_empty());
+        let mut out = Vec::new();
+        s.on_lost("gone", Instant::now(), &mut out);
+        let failed: Vec<u64> = results(&out).iter().map(|r| r.id).collect();
+        assert!(failed.contains(&4), "{out:?}");
+        assert!(sent(&out).is_empty());
+        assert!(s.held.is_empty());
+        assert_eq!(s.sync_gate, 0);
     }
 }
