@@ -57,6 +57,10 @@ fn a_publish_right_after_login_is_never_wiped() {
         );
         let found = peer.run("search f.bin");
         check(&found, 200, true);
-        assert_eq!(found["files"].as_array().map(Vec::len), Some(1), "run {i}: {found}");
+        assert_eq!(
+            found["files"].as_array().map(Vec::len),
+            Some(1),
+            "run {i}: {found}"
+        );
     }
 }

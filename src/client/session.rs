@@ -2325,8 +2325,13 @@ mod tests {
             server: "hub".into(),
         };
         s.on_message(welcome, Instant::now(), &mut out);
-        s.published
-            .insert(Publication::new("old", "old", 1, &[1; 32], std::time::UNIX_EPOCH));
+        s.published.insert(Publication::new(
+            "old",
+            "old",
+            1,
+            &[1; 32],
+            std::time::UNIX_EPOCH,
+        ));
         let mut out = Vec::new();
         s.on_line(1, "login me pw", Instant::now(), &mut out);
         let login = sent(&out)[0].tag().unwrap();
@@ -2369,7 +2374,10 @@ mod tests {
         s.on_line(2, "unpublish x", Instant::now(), &mut out);
         assert!(sent(&out).is_empty(), "{out:?}");
         let out = reply(&mut s, login, Status::ALREADY_LOGGED_IN, Body::None);
-        assert!(matches!(sent(&out).as_slice(), [ClientMsg::Unpublish { .. }]));
+        assert!(matches!(
+            sent(&out).as_slice(),
+            [ClientMsg::Unpublish { .. }]
+        ));
         // Held when the link drops: the publish fails with 503, nothing is sent later.
         let mut out = Vec::new();
         s.on_line(3, "login me pw", Instant::now(), &mut out);
