@@ -638,7 +638,10 @@ impl Client {
                     self.actions.push(Action::Event(
                         Event::new(
                             "upload_served",
-                            format!("{to} fetched {name} from you ({bytes} bytes)"),
+                            format!(
+                                "{to} fetched {name} from you ({})",
+                                crate::transfer::human_size(bytes)
+                            ),
                         )
                         .field("to", to)
                         .field("name", name)

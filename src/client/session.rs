@@ -12,6 +12,7 @@ use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
 use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
+use crate::transfer::human_size;
 use crate::transfer::tree::Totals;
 use log::{debug, info};
 use std::collections::HashMap;
@@ -505,9 +506,9 @@ impl Session {
                 );
                 for p in self.published.iter() {
                     r = r.line(format!(
-                        "{}  {} bytes  {}  ({})",
+                        "{}  {}  {}  ({})",
                         p.name,
-                        p.size,
+                        human_size(p.size),
                         &p.hash[..16.min(p.hash.len())],
                         p.path
                     ));
@@ -930,11 +931,11 @@ impl Session {
                     let hex = hash_hex(&h.hash);
                     let busy = self.busy_with(&h.user);
                     text.push_str(&format!(
-                        "\n  {}) {}  {}  {} bytes  {}  {} download(s) running{}",
+                        "\n  {}) {}  {}  {}  {}  {} download(s) running{}",
                         n + 1,
                         h.user,
                         h.addr,
-                        h.size,
+                        human_size(h.size),
                         hex.get(..16).unwrap_or(&hex),
                         busy,
                         if n == 0 { "  (suggested)" } else { "" }
@@ -1049,13 +1050,19 @@ impl Session {
                     format!("{} is already here with the same content", f.dest)
                 } else if resumed > 0 {
                     format!(
-                        "fetched {} from {} ({size} bytes, {bytes} received, resumed at {resumed}), verified",
-                        f.name, f.holder
+                        "fetched {} from {} ({}, {} received, resumed at {}), verified",
+                        f.name,
+                        f.holder,
+                        human_size(size),
+                        human_size(bytes),
+                        human_size(resumed)
                     )
                 } else {
                     format!(
-                        "fetched {} from {} ({size} bytes), verified",
-                        f.name, f.holder
+                        "fetched {} from {} ({}), verified",
+                        f.name,
+                        f.holder,
+                        human_size(size)
                     )
                 };
                 let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
@@ -1901,9 +1908,9 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             for hit in &hits {
                 let hex = hash_hex(&hit.file.hash);
                 r = r.line(format!(
-                    "{}  {} bytes  {}  from {}",
+                    "{}  {}  {}  from {}",
                     hit.file.name,
-                    hit.file.size,
+                    human_size(hit.file.size),
                     &hex[..16],
                     hit.owners.join(", ")
                 ));

@@ -934,7 +934,11 @@ impl Hub {
                     out.push(Action::Event(
                         Event::new(
                             "publish",
-                            format!("{user} {verb} {} ({} bytes)", file.name, file.size),
+                            format!(
+                                "{user} {verb} {} ({})",
+                                file.name,
+                                crate::transfer::human_size(file.size)
+                            ),
                         )
                         .field("user", user)
                         .field("name", file.name.as_str()),
@@ -1853,7 +1857,12 @@ impl Hub {
         let mut list = Vec::new();
         for f in &files {
             let hex = hash_hex(&f.hash);
-            r = r.line(format!("{}  {} bytes  {}", f.name, f.size, &hex[..16]));
+            r = r.line(format!(
+                "{}  {}  {}",
+                f.name,
+                crate::transfer::human_size(f.size),
+                &hex[..16]
+            ));
             list.push(serde_json::json!({"name": f.name, "size": f.size, "hash": hex}));
         }
         r.field("files", list)

@@ -92,50 +92,41 @@ impl Row {
             .eta_s
             .map_or_else(|| "--".to_owned(), |e| format!("{e:.0} s"));
         format!(
-            "{:<8} {} {arrow} {}: {}/{} bytes ({pct:.0}%), {}/s, eta {eta}",
+            "{:<8} {} {arrow} {}: {} of {} ({pct:.0}%), {}, eta {eta}",
             self.direction,
             self.name,
             self.peer,
-            self.bytes,
-            self.size,
-            human_bytes(self.rate),
+            human_size(self.bytes),
+            human_size(self.size),
+            human_rate(self.rate),
         )
     }
 }
 
-/// A byte count for people: `1.5 MiB`.
-pub fn human_bytes(n: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n;
+/// A size for people, in binary (IEC) units: `12 B`, `1.5 KiB`, `2.0 GiB`. The one
+/// place sizes are written for people (search, shared, discover, store, bars,
+/// transfers); `--json` always carries the exact byte count instead.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
     let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
+    // Round first, so 1023.96 KiB shows as `1.0 MiB`, never `1024.0 KiB`.
+    while (v * 10.0).round() / 10.0 >= 1024.0 && unit + 1 < UNITS.len() {
         v /= 1024.0;
         unit += 1;
     }
-    let name = UNITS.get(unit).copied().unwrap_or("B");
-    if unit == 0 {
-        format!("{v:.0} {name}")
-    } else {
-        format!("{v:.1} {name}")
-    }
+    format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("EiB"))
 }
 
-/// A size for people in decimal units, as `ls -h --si` prints it: `2.1 MB`.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("PB"))
+/// A rate for people: [`human_size`] per second.
+pub fn human_rate(bytes_per_sec: f64) -> String {
+    format!("{}/s", human_size(bytes_per_sec.max(0.0) as u64))
 }
 
-/// `3 files, 2.1 MB` / `1 file, 12 B`.
+/// `3 files, 2.0 MiB` / `1 file, 12 B`.
 pub fn files_and_size(files: u64, bytes: u64) -> String {
     let s = if files == 1 { "" } else { "s" };
     format!("{files} file{s}, {}", human_size(bytes))
@@ -223,6 +214,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_for_people_are_iec() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(human_size(1_073_741_824), "1.0 GiB");
+        assert_eq!(human_size(u64::MAX), "16.0 EiB");
+        assert_eq!(human_rate(1536.0), "1.5 KiB/s");
+        assert_eq!(human_rate(-1.0), "0 B/s");
+    }
+
+    #[test]
     fn rate_eta_and_result() {
         let t0 = Instant::now();
         let row = Row::new(
@@ -239,17 +243,17 @@ mod tests {
         assert_eq!(row.eta_s, Some(4.0));
         let idle = Row::new("upload", "f", "1.2.3.4:5", 0, 10, 0, None, t0);
         assert_eq!(idle.eta_s, None);
+        assert_eq!(
+            row.human(),
+            "download f from bob: 600 B of 1000 B (60%), 100 B/s, eta 4 s"
+        );
         let r = transfers_result(3, &[row, idle]);
         assert_eq!(r.message, "1 download(s), 1 upload(s) in progress");
         let t = &r.fields["transfers"];
         assert_eq!(t[0]["direction"], "download");
         assert_eq!(t[0]["eta_s"], 4.0);
         assert_eq!(t[1]["eta_s"], serde_json::Value::Null);
-        assert_eq!(human_bytes(1536.0), "1.5 KiB");
-        assert_eq!(human_bytes(12.0), "12 B");
-        assert_eq!(human_size(2_100_000), "2.1 MB");
-        assert_eq!(human_size(999), "999 B");
-        assert_eq!(files_and_size(3, 2_100_000), "3 files, 2.1 MB");
+        assert_eq!(files_and_size(3, 2 * 1024 * 1024), "3 files, 2.0 MiB");
         assert_eq!(files_and_size(1, 0), "1 file, 0 B");
         assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_time(1_709_210_096), "2024-02-29 12:34 UTC");
