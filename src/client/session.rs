@@ -953,36 +953,56 @@ impl Session {
         }
     }
 
-    /// A line typed while a holder-choice prompt is open: true if it answered it.
+    /// A line typed while a holder-choice prompt is open: true if it answered it (a
+    /// choice, or a question asked again). A line that parses as a command — a known
+    /// command word, even with a usage error — cancels the choice (400) and is left to
+    /// run; a number out of range or any other line asks again.
     fn answer_prompt(&mut self, prompt: Prompt, line: &str, out: &mut Vec<Action>) -> bool {
         let answer = line.trim();
         let pick = if answer.is_empty() {
             Some(0)
         } else {
-            answer
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=prompt.order.len()).contains(n))
-                .map(|n| n - 1)
+            answer.parse::<usize>().ok().map(|n| n.wrapping_sub(1))
         };
-        let holder = pick
-            .and_then(|k| prompt.order.get(k))
-            .and_then(|&i| prompt.holders.get(i))
-            .cloned();
-        match holder {
-            Some(h) => {
+        if let Some(k) = pick {
+            let holder = prompt
+                .order
+                .get(k)
+                .and_then(|&i| prompt.holders.get(i))
+                .cloned();
+            if let Some(h) = holder {
                 self.start_download(prompt.req, h, out);
-                true
+            } else {
+                self.ask_again(prompt, out);
             }
-            None => {
-                out.push(fetch_failed(
-                    prompt.req.id,
-                    Status::BAD_REQUEST,
-                    "no holder chosen: the choice was cancelled",
-                ));
-                false
-            }
+            return true;
         }
+        let is_command = match command::parse_line(line) {
+            Ok(parsed) => parsed.is_some(),
+            Err(e) => command::usage(&e.command).is_some(),
+        };
+        if !is_command {
+            self.ask_again(prompt, out);
+            return true;
+        }
+        out.push(fetch_failed(
+            prompt.req.id,
+            Status::BAD_REQUEST,
+            "no holder chosen: the choice was cancelled",
+        ));
+        false
+    }
+
+    /// Keep the prompt open and say what it takes.
+    fn ask_again(&mut self, prompt: Prompt, out: &mut Vec<Action>) {
+        let text = format!(
+            "choose 1\u{2013}{}, Enter for the suggestion",
+            prompt.order.len()
+        );
+        out.push(Action::Event(
+            Event::new("choose", text).field("name", prompt.req.name.as_str()),
+        ));
+        self.prompt = Some(prompt);
     }
 
     fn start_download(&mut self, req: FetchReq, holder: Holder, out: &mut Vec<Action>) {
@@ -2109,6 +2129,44 @@ mod tests {
         let tag = fetch(&mut s, 3, "fetch nothing");
         let out = reply(&mut s, tag, Status::NO_FILE, Body::Holders(vec![]));
         assert_eq!(results(&out)[0].status, Status::NO_FILE.0);
+    }
+
+    #[test]
+    fn a_prompt_asks_again_for_a_number_out_of_range_or_a_line_that_is_no_command() {
+        let mut s = logged_in(true);
+        let holders = || Body::Holders(vec![holder("bob", 2), holder("carol", 3)]);
+        let tag = fetch(&mut s, 1, "fetch song");
+        reply(&mut s, tag, Status::FOUND, holders());
+        for (n, line) in ["3", "0", "-1", "bogus words", "99999999999999999999999"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut out = Vec::new();
+            s.on_line(2 + n as u64, line, Instant::now(), &mut out);
+            assert!(results(&out).is_empty(), "{line:?}: {out:?}");
+            assert!(
+                started(&out).is_empty() && sent(&out).is_empty(),
+                "{line:?}"
+            );
+            let asked = out.iter().any(|a| {
+                matches!(a, Action::Event(e)
+                    if e.name == "choose" && e.human == "choose 1\u{2013}2, Enter for the suggestion")
+            });
+            assert!(asked, "{line:?}: {out:?}");
+        }
+        // Still open: a valid number now chooses.
+        let mut out = Vec::new();
+        s.on_line(9, " 2 ", Instant::now(), &mut out);
+        assert_eq!(started(&out)[0].holder.user, "carol");
+
+        // A known command with a usage error cancels and runs (its own 400).
+        let tag = fetch(&mut s, 10, "fetch other");
+        reply(&mut s, tag, Status::FOUND, holders());
+        let mut out = Vec::new();
+        s.on_line(11, "msg", Instant::now(), &mut out);
+        let r = results(&out);
+        assert_eq!((r[0].id, r[0].status), (10, 400));
+        assert_eq!((r[1].id, r[1].command.as_str()), (11, "msg"));
     }
 
     #[test]
