@@ -1,6 +1,7 @@
 //! The peer process: its loop moves bytes between the hub connection, the peer
 //! listener, stdin and signals, and the pure [`session::Session`].
 
+pub mod check;
 pub mod command;
 pub mod partials;
 pub mod progress;

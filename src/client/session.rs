@@ -1,6 +1,7 @@
 //! The peer's conversation with the hub as a pure state machine: typed commands and hub
 //! messages go in; frames to send, lines to print, connects and deadlines come out.
 
+use super::check;
 use super::command::{self, Command};
 use super::partials::{PartialRecord, Partials};
 use super::published::{Publication, PublishedList};
@@ -25,6 +26,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Publications per sync frame (each at most ~300 bytes: well inside a frame).
 const SYNC_CHUNK: usize = 150;
+/// The largest request payload sent: the hub's default `--max-frame`. Every field's own
+/// limit (see `check.rs`) keeps a request far below it; this is the last guard.
+const MAX_REQUEST_FRAME: usize = crate::proto::frame::DEFAULT_MAX_FRAME;
 /// How long a leaving client waits for the hub to acknowledge its logout.
 const LEAVE_GRACE: Duration = Duration::from_secs(2);
 
@@ -360,6 +364,10 @@ impl Session {
         let mut frame = Vec::new();
         let msg = make(tag);
         msg.encode(&mut frame);
+        if frame.len() > MAX_REQUEST_FRAME + 4 {
+            // The hub would end the connection over it (413): refuse it here instead.
+            return self.refuse_oversized(id, command, then, frame.len() - 4, out);
+        }
         self.pending.insert(tag, Pending { id, command, then });
         match msg {
             ClientMsg::Login { .. } => self.sync_gate += 1,
@@ -369,6 +377,35 @@ impl Session {
             _ => {}
         }
         out.push(Action::Send(frame));
+    }
+
+    /// A request too big for one frame, refused before it was sent.
+    fn refuse_oversized(
+        &mut self,
+        id: u64,
+        command: &'static str,
+        then: Then,
+        bytes: usize,
+        out: &mut Vec<Action>,
+    ) {
+        if let Then::Store(job) = then {
+            self.store_jobs.remove(&job);
+            out.push(Action::DropStoreJob(job));
+        }
+        let text = format!(
+            "the request is {bytes} bytes; the hub takes at most {MAX_REQUEST_FRAME} (nothing was sent)"
+        );
+        out.push(if id == 0 {
+            Action::Event(Event::new("warning", text).field("status", Status::TOO_LARGE.0))
+        } else {
+            Action::Result(CommandResult::new(
+                id,
+                command,
+                false,
+                Status::TOO_LARGE.0,
+                text,
+            ))
+        });
     }
 
     /// One reason to hold publication changes is gone; send them once none is left.
@@ -420,6 +457,11 @@ impl Session {
 
     fn on_command(&mut self, id: u64, command: Command, now: Instant, out: &mut Vec<Action>) {
         let name = command.name();
+        if let Err((status, text)) = check::check(&command) {
+            return out.push(Action::Result(CommandResult::new(
+                id, name, false, status.0, text,
+            )));
+        }
         match command {
             Command::Help => {
                 let mut r = CommandResult::new(id, "help", true, 200, "commands:");
@@ -2455,5 +2497,29 @@ mod tests {
         assert!(sent(&out).is_empty());
         assert!(s.held.is_empty());
         assert_eq!(s.sync_gate, 0);
+    }
+
+    #[test]
+    fn a_request_too_big_for_a_frame_is_refused_before_it_is_sent() {
+        let mut s = logged_in(false);
+        let mut out = Vec::new();
+        let text = "x".repeat(70_000);
+        s.request(7, "say", |tag| ClientMsg::Say { tag, text }, &mut out);
+        assert!(sent(&out).is_empty(), "nothing goes to the hub");
+        let r = results(&out)[0];
+        assert_eq!((r.id, r.status), (7, 413));
+        assert!(s.pending.is_empty());
+        // Typed, the same line is refused by the field check, with the maximum.
+        let mut out = Vec::new();
+        s.on_line(
+            8,
+            &format!("say {}", "x".repeat(70_000)),
+            Instant::now(),
+            &mut out,
+        );
+        assert!(sent(&out).is_empty());
+        let r = results(&out)[0];
+        assert_eq!(r.status, 413);
+        assert!(r.message.contains("4096"), "{}", r.message);
     }
 }

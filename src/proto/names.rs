@@ -6,6 +6,22 @@ use std::fmt;
 pub const MAX_USER_LEN: usize = 32;
 /// Longest file or store name, in bytes of UTF-8.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// Longest chat text (`Say`, `Msg`), in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Longest password, in bytes of UTF-8.
+pub const MAX_PASSWORD_BYTES: usize = 256;
+/// Longest search text worth sending: no longer text is contained in any name.
+pub const MAX_SEARCH_BYTES: usize = MAX_FILE_NAME_BYTES;
+/// How much of a refused name an error message quotes.
+const SHOWN_CHARS: usize = 40;
+
+/// `name` quoted for an error message, cut after [`SHOWN_CHARS`] characters.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{:?}… ({} bytes)", &name[..end], name.len()),
+        None => format!("{name:?}"),
+    }
+}
 
 /// Why a name was refused; the text is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +46,8 @@ pub fn check_user(name: &str) -> Result<(), NameError> {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !first_ok || !rest_ok || name.len() > MAX_USER_LEN {
         return Err(NameError(format!(
-            "invalid user name {name:?}: 1-{MAX_USER_LEN} characters of A-Z a-z 0-9 _ . - starting with a letter or digit"
+            "invalid user name {}: 1-{MAX_USER_LEN} characters of A-Z a-z 0-9 _ . - starting with a letter or digit",
+            shown(name)
         )));
     }
     Ok(())
@@ -42,7 +59,7 @@ pub fn check_file_name(name: &str) -> Result<(), NameError> {
     let why = if name.is_empty() {
         Some("it is empty")
     } else if name.len() > MAX_FILE_NAME_BYTES {
-        Some("it is longer than 255 bytes")
+        Some("it is longer than 255 bytes, the maximum")
     } else if name == "." || name == ".." {
         Some("it is . or ..")
     } else if name.contains(['/', '\\']) {
@@ -53,7 +70,7 @@ pub fn check_file_name(name: &str) -> Result<(), NameError> {
         None
     };
     match why {
-        Some(why) => Err(NameError(format!("invalid name {name:?}: {why}"))),
+        Some(why) => Err(NameError(format!("invalid name {}: {why}", shown(name)))),
         None => Ok(()),
     }
 }

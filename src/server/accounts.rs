@@ -18,7 +18,7 @@ use rusqlite::{params, ErrorCode, OptionalExtension};
 use super::db::Db;
 
 /// The longest password accepted, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 256;
+pub const MAX_PASSWORD_BYTES: usize = crate::proto::names::MAX_PASSWORD_BYTES;
 
 /// Argon2 memory cost in KiB (see [`hash_params`]).
 pub const HASH_M_COST_KIB: u32 = 4096;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub type ConnId = usize;
 
 /// Longest chat text, in bytes.
-pub const MAX_TEXT_BYTES: usize = 4096;
+pub const MAX_TEXT_BYTES: usize = names::MAX_TEXT_BYTES;
 /// Password hashes per loop turn (about 2.5 ms each: a turn stalls 10 ms at most).
 const HASHES_PER_TURN: u32 = 4;
 /// Bytes of user names in one `users` reply: inside the 1 MiB a client accepts from the
@@ -542,14 +542,27 @@ impl Hub {
                 self.publish(conn, tag, user, &file, replace, out)
             }
             ClientMsg::Unpublish { tag, name } => {
-                let (status, text) = match self.index.unpublish(&self.db, user, &name) {
-                    Ok(true) => (Status::OK, format!("unpublished {name}")),
-                    Ok(false) => (Status::NO_FILE, format!("you do not publish {name:?}")),
-                    Err(e) => (Status::INTERNAL, e.to_string()),
+                let (status, text) = match names::check_file_name(&name) {
+                    Err(e) => (Status::INVALID_NAME, e.0),
+                    Ok(()) => match self.index.unpublish(&self.db, user, &name) {
+                        Ok(true) => (Status::OK, format!("unpublished {name}")),
+                        Ok(false) => (Status::NO_FILE, format!("you do not publish {name:?}")),
+                        Err(e) => (Status::INTERNAL, e.to_string()),
+                    },
                 };
                 out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
             }
             ClientMsg::Sync { tag, files, first } => self.sync(conn, tag, user, &files, first, out),
+            ClientMsg::Search { tag, text } if text.len() > names::MAX_SEARCH_BYTES => {
+                let text = format!(
+                    "search text longer than {} bytes (the longest name)",
+                    names::MAX_SEARCH_BYTES
+                );
+                out.push(Action::Send(
+                    conn,
+                    reply(tag, Status::TOO_LARGE, text, Body::None),
+                ));
+            }
             ClientMsg::Search { tag, text } => {
                 let (hits, truncated) = self.search(&text);
                 let message = format!(
@@ -1062,6 +1075,13 @@ impl Hub {
     /// (the hub's hottest path allocates only the reply frame), or 406.
     fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
         self.counters.lookups += 1;
+        if let Err(e) = names::check_file_name(name) {
+            let body = Body::Holders(Vec::new());
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::INVALID_NAME, e.0, body),
+            ));
+        }
         // Remember who this session is sent to (what it may report), as the reply is
         // encoded: the list is taken out of the session for the while.
         let mut suggested = self
