@@ -13,5 +13,6 @@ pub mod net;
 pub mod output;
 pub mod proto;
 pub mod server;
+pub mod suggest;
 pub mod sys;
 pub mod transfer;

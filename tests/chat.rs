@@ -97,7 +97,7 @@ fn broadcast_reaches_everyone_else_and_private_only_its_target() {
     barrier(&mut peers[0]);
     assert!(peers[0].events_named("private").is_empty());
 
-    // Replies go both ways; a user offline (registered or not) gets 410.
+    // Replies go both ways; a user offline gets 410, a name no account has 401.
     check(&peers[1].run("msg alice got it"), 200, true);
     let m = peers[0].wait_event("private", |_| true, SECS_5);
     assert_eq!(
@@ -105,7 +105,9 @@ fn broadcast_reaches_everyone_else_and_private_only_its_target() {
         (Some("bob"), Some("got it"))
     );
     check(&peers[0].run("msg eve are you there"), 410, false);
-    check(&peers[0].run("msg nobody hi"), 410, false);
+    let r = peers[0].run("msg nobody hi");
+    check(&r, 401, false);
+    assert_eq!(r["message"], "no such user \"nobody\"", "{r}");
     // Each receiver got exactly the one broadcast.
     for p in &mut peers[1..] {
         barrier(p);
@@ -549,8 +551,13 @@ fn console_announce_kick_and_ban() {
     check(&hub.run("ban bob 5"), 200, true);
     let k = b.wait_event("kicked", |_| true, SECS_5);
     assert_eq!(k["status"], 423, "{k}");
+    assert!(k["reason"].as_str().unwrap().contains("banned"), "{k}");
     let l = c.wait_event("leave", |e| e["user"] == "bob", SECS_5);
     assert_eq!(l["online"], 2, "{l}");
+    assert_eq!(l["reason"], "banned", "{l}");
+    let bans = hub.run("bans");
+    check(&bans, 200, true);
+    assert_eq!(bans["bans"][0]["user"], "bob", "{bans}");
     let r = b.run("login bob pw");
     check(&r, 423, false);
     check(&b.run("users"), 407, false);
@@ -565,8 +572,11 @@ fn console_announce_kick_and_ban() {
         "a banned user gets no chat"
     );
     assert_eq!(users_of(&c.run("users")), ["alice", "carol"]);
-    // unban: back in.
+    // unban: back in; a second unban says there is no ban.
     check(&hub.run("unban bob"), 200, true);
+    let r = hub.run("unban bob");
+    check(&r, 400, false);
+    assert_eq!(r["message"], "bob is not banned", "{r}");
     check(&b.run("login bob pw"), 200, true);
     c.wait_event("join", |e| e["user"] == "bob", SECS_5);
 }

@@ -321,8 +321,9 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
     };
     let word = typed.to_lowercase();
     let Some(entry) = lookup(&word) else {
+        let hint = crate::suggest::did_you_mean(&word, TABLE.iter().map(|e| e.word));
         return Err(ParseError {
-            message: format!("unknown command {word:?}; type help for the list"),
+            message: format!("unknown command {word:?}{hint}; type help for the list"),
             command: word,
         });
     };
@@ -332,7 +333,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
     };
     match entry.word {
         "say" => {
-            let text = line[after..].trim_start_matches(is_blank);
+            let text = without_dashes(line[after..].trim_start_matches(is_blank));
             if text.is_empty() {
                 return Err(fail("missing <text>".into()));
             }
@@ -347,7 +348,7 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
             if user.is_empty() {
                 return Err(fail("<user> must not be empty".into()));
             }
-            let text = line[end..].trim_start_matches(is_blank);
+            let text = without_dashes(line[end..].trim_start_matches(is_blank));
             if text.is_empty() {
                 return Err(fail("missing <text>".into()));
             }
@@ -372,6 +373,17 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ParseError> {
             let args = Args::parse(entry, words).map_err(fail)?;
             build(entry.word, args).map(Some).map_err(fail)
         }
+    }
+}
+
+/// Chat text without a leading `--` word: `say -- --from` says `--from`, as `--` ends
+/// the options of every other command.
+fn without_dashes(text: &str) -> &str {
+    match text.strip_prefix("--") {
+        Some(rest) if rest.is_empty() || rest.starts_with(is_blank) => {
+            rest.trim_start_matches(is_blank)
+        }
+        _ => text,
     }
 }
 
@@ -1002,6 +1014,27 @@ mod tests {
     }
 
     #[test]
+    fn a_leading_double_dash_is_not_sent() {
+        assert_eq!(ok("say -- --from"), Command::Say { text: s("--from") });
+        assert_eq!(
+            ok("say --  two  words"),
+            Command::Say {
+                text: s("two  words")
+            }
+        );
+        assert_eq!(ok("say --x"), Command::Say { text: s("--x") });
+        assert_eq!(ok("say -- -- x"), Command::Say { text: s("-- x") });
+        assert!(err("say --").message.contains("missing <text>"));
+        assert_eq!(
+            ok("msg bob -- --as"),
+            Command::Msg {
+                user: s("bob"),
+                text: s("--as")
+            }
+        );
+    }
+
+    #[test]
     fn msg_takes_user_then_rest_of_line() {
         assert_eq!(
             ok("msg bob   hi  \"there\"   you\r"),
@@ -1143,6 +1176,11 @@ mod tests {
             "unknown command \"frob\"; type help for the list"
         );
         assert_eq!(e.to_string(), e.message);
+        let e = err("serach x");
+        assert_eq!(
+            e.message,
+            "unknown command \"serach\"; did you mean \"search\"?; type help for the list"
+        );
         let e = err("FROB");
         assert_eq!(e.command, "frob");
         assert!(e.message.contains("\"frob\""));

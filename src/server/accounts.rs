@@ -308,6 +308,57 @@ impl Db {
         }
     }
 
+    /// Sets a new password for `name` without the old one (the operator's `setpass`).
+    pub fn set_password(&self, name: &str, new: &str) -> Result<(), AccountError> {
+        check_password(new)?;
+        if !self.exists(name)? {
+            return Err(AccountError::NoSuchAccount);
+        }
+        let hash = hash_password(new)?;
+        let changed = self.conn().execute(
+            "UPDATE accounts SET hash = ?1 WHERE name = ?2",
+            params![hash, name],
+        )?;
+        if changed == 0 {
+            return Err(AccountError::NoSuchAccount);
+        }
+        Ok(())
+    }
+
+    /// The accounts banned at `now_unix_secs`, by name, with when each ban ends.
+    pub fn bans(&self, now_unix_secs: u64) -> Result<Vec<(String, u64)>, AccountError> {
+        let now = i64::try_from(now_unix_secs).unwrap_or(i64::MAX);
+        let mut query = self.conn().prepare(
+            "SELECT name, banned_until FROM accounts WHERE banned_until > ?1 ORDER BY name",
+        )?;
+        let rows = query.query_map([now], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut bans = Vec::new();
+        for row in rows {
+            let (name, until) = row?;
+            bans.push((name, u64::try_from(until).unwrap_or(0)));
+        }
+        Ok(bans)
+    }
+
+    /// Deletes the account `name` and its publications; its store entries stay, owned
+    /// by `new_owner` (a name no account can take). Returns how many entries moved.
+    pub fn delete_account(&self, name: &str, new_owner: &str) -> Result<u64, AccountError> {
+        let tx = self.conn().unchecked_transaction()?;
+        let deleted = tx.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
+        if deleted == 0 {
+            return Err(AccountError::NoSuchAccount);
+        }
+        tx.execute("DELETE FROM published WHERE owner = ?1", [name])?;
+        let moved = tx.execute(
+            "UPDATE store SET owner = ?1 WHERE owner = ?2",
+            params![new_owner, name],
+        )?;
+        tx.commit()?;
+        Ok(moved as u64)
+    }
+
     /// The stored PHC string for `name`.
     fn stored_hash(&self, name: &str) -> Result<String, AccountError> {
         self.conn()
@@ -348,6 +399,60 @@ mod tests {
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn operator_account_commands() {
+        let db = Db::open_in_memory().unwrap();
+        db.register("alice", "old pw").unwrap();
+        db.register("bob", "pw").unwrap();
+        db.set_password("alice", "new pw").unwrap();
+        db.verify("alice", "new pw").unwrap();
+        assert!(db.verify("alice", "old pw").is_err());
+        assert!(matches!(
+            db.set_password("nobody", "x"),
+            Err(AccountError::NoSuchAccount)
+        ));
+        assert!(matches!(
+            db.set_password("alice", ""),
+            Err(AccountError::BadPassword)
+        ));
+
+        db.set_ban("bob", Some(2_000)).unwrap();
+        db.set_ban("alice", Some(500)).unwrap();
+        assert_eq!(db.bans(1_000).unwrap(), [("bob".to_owned(), 2_000)]);
+        db.set_ban("bob", None).unwrap();
+        assert!(db.bans(1_000).unwrap().is_empty());
+
+        db.conn()
+            .execute(
+                "INSERT INTO store (name, owner, kind, files, bytes, created, version)
+                 VALUES ('s', 'bob', 'file', 1, 1, 0, 'v1')",
+                [],
+            )
+            .unwrap();
+        db.conn()
+            .execute(
+                "INSERT INTO published (owner, name, size, hash) VALUES ('bob', 'f', 1, x'00')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(db.delete_account("bob", "(deleted)").unwrap(), 1);
+        assert!(!db.exists("bob").unwrap());
+        let owner: String = db
+            .conn()
+            .query_row("SELECT owner FROM store WHERE name = 's'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(owner, "(deleted)");
+        let published: i64 = db
+            .conn()
+            .query_row("SELECT COUNT(*) FROM published", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(published, 0);
+        assert!(matches!(
+            db.delete_account("bob", "(deleted)"),
+            Err(AccountError::NoSuchAccount)
+        ));
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub enum ConsoleCommand {
         user: String,
     },
     Stats,
+    /// List the accounts banned now.
+    Bans,
+    /// Delete an account: its publications go, its store entries stay, ownerless.
+    Deluser {
+        user: String,
+    },
+    /// Set a new password for an account (the password is the rest of the line, or quoted).
+    Setpass {
+        user: String,
+        password: String,
+    },
     /// List the store.
     Store,
     /// Remove a store entry (the name is the rest of the line, or a `"…"` quoted name).
@@ -51,10 +62,19 @@ pub const HELP: &[&str] = &[
     "kick <user>            end that user's session",
     "ban <user> [minutes]   refuse that account's logins (no minutes: until unban)",
     "unban <user>           lift a ban",
+    "bans                   the accounts banned now, with when each ban ends",
+    "deluser <user>         delete an account (its publications are withdrawn; its store entries stay, owner \"(deleted)\")",
+    "setpass <user> <pw>    set a new password for an account (the rest of the line, or \"quoted\")",
     "stats                  counters: connections, users, accounts, files, lookups, chat, store",
     "store                  the store: name, owner, kind, files, size, time",
     "rm <name>              remove a store entry (the rest of the line, or \"quoted\")",
     "shutdown               tell everyone, close, exit",
+];
+
+/// Every console command word (what an unknown word is compared with).
+const WORDS: &[&str] = &[
+    "help", "users", "ping", "discover", "say", "kick", "ban", "unban", "bans", "deluser",
+    "setpass", "stats", "store", "rm", "shutdown",
 ];
 
 /// Parse a console line; `None` for a blank line or a `#` comment.
@@ -74,16 +94,35 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
         [user] => Ok((*user).to_owned()),
         _ => Err(usage(u)),
     };
+    let no_args = |c: ConsoleCommand| match args.first() {
+        None => Ok(c),
+        Some(extra) => Err(ConsoleError {
+            command: word.clone(),
+            message: format!("unexpected extra argument {extra:?}; usage: {word}"),
+        }),
+    };
     let command = match word.as_str() {
-        "help" => ConsoleCommand::Help,
-        "users" => ConsoleCommand::Users,
-        "stats" => ConsoleCommand::Stats,
-        "store" => ConsoleCommand::Store,
+        "help" => no_args(ConsoleCommand::Help)?,
+        "users" => no_args(ConsoleCommand::Users)?,
+        "stats" => no_args(ConsoleCommand::Stats)?,
+        "store" => no_args(ConsoleCommand::Store)?,
+        "bans" => no_args(ConsoleCommand::Bans)?,
+        "deluser" => ConsoleCommand::Deluser {
+            user: one_user("deluser <user>")?,
+        },
+        "setpass" => {
+            let (user, password) = rest
+                .trim_start()
+                .split_once(char::is_whitespace)
+                .and_then(|(user, pw)| Some((user.to_owned(), rest_name(pw)?)))
+                .ok_or_else(|| usage("setpass <user> <password>"))?;
+            ConsoleCommand::Setpass { user, password }
+        }
         "rm" => {
             let name = rest_name(rest).ok_or_else(|| usage("rm <name>"))?;
             ConsoleCommand::Rm { name }
         }
-        "shutdown" => ConsoleCommand::Shutdown,
+        "shutdown" => no_args(ConsoleCommand::Shutdown)?,
         "kick" => ConsoleCommand::Kick {
             user: one_user("kick <user>")?,
         },
@@ -124,10 +163,11 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
             }
         }
         _ => {
+            let hint = crate::suggest::did_you_mean(&word, WORDS.iter().copied());
             return Err(ConsoleError {
-                message: format!("unknown command {word:?}; type help for the list"),
+                message: format!("unknown command {word:?}{hint}; type help for the list"),
                 command: word,
-            })
+            });
         }
     };
     Ok(Some(command))
@@ -204,5 +244,65 @@ mod tests {
         let e = parse("frob").unwrap_err();
         assert_eq!(e.command, "frob");
         assert!(e.message.contains("unknown command"));
+        assert!(!e.message.contains("did you mean"));
+        let e = parse("sutdown").unwrap_err();
+        assert!(e.message.contains("did you mean \"shutdown\"?"), "{e:?}");
+    }
+
+    #[test]
+    fn extra_arguments_are_refused() {
+        for line in [
+            "users x",
+            "stats now",
+            "store all",
+            "help kick",
+            "shutdown now",
+            "bans x",
+        ] {
+            let e = parse(line).unwrap_err();
+            assert!(
+                e.message.contains("unexpected extra argument"),
+                "{line}: {e:?}"
+            );
+        }
+        assert!(parse("kick bob carol").is_err());
+        assert!(parse("deluser").is_err());
+        assert!(parse("deluser a b").is_err());
+    }
+
+    #[test]
+    fn account_commands() {
+        assert_eq!(parse("bans"), Ok(Some(ConsoleCommand::Bans)));
+        assert_eq!(
+            parse("deluser bob"),
+            Ok(Some(ConsoleCommand::Deluser { user: "bob".into() }))
+        );
+        assert_eq!(
+            parse("setpass bob  new secret "),
+            Ok(Some(ConsoleCommand::Setpass {
+                user: "bob".into(),
+                password: "new secret".into()
+            }))
+        );
+        assert_eq!(
+            parse("setpass bob \" padded \""),
+            Ok(Some(ConsoleCommand::Setpass {
+                user: "bob".into(),
+                password: " padded ".into()
+            }))
+        );
+        assert!(parse("setpass bob").is_err());
+        assert!(parse("setpass").is_err());
+    }
+
+    #[test]
+    fn help_names_every_command() {
+        for word in WORDS {
+            assert!(
+                HELP.iter().any(|l| l.starts_with(&format!("{word} "))),
+                "{word} is missing from the help"
+            );
+            assert!(parse(word).map_or_else(|e| !e.message.contains("unknown"), |_| true));
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The hub's pure state: sessions, accounts, chat and liveness. Messages and the time go
 //! in; frames to send, connections to close, deadlines and console lines come out.
 
+mod operator;
+
 use super::accounts::AccountError;
 use super::console::{self, ConsoleCommand};
 use super::db::Db;
@@ -1426,6 +1428,8 @@ impl Hub {
         let Some(&target) = self.online.get(to) else {
             let (status, why) = if names::check_user(to).is_err() {
                 (Status::INVALID_NAME, format!("invalid user name {to:?}"))
+            } else if !self.db.exists(to).unwrap_or(true) {
+                (Status::NO_ACCOUNT, format!("no such user {to:?}"))
             } else {
                 (Status::USER_OFFLINE, format!("{to} is not online"))
             };
@@ -1732,15 +1736,12 @@ impl Hub {
                 self.kick(id, &user, Status::OK, "kicked by the operator", now, out)
             }
             ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, now, out),
-            ConsoleCommand::Unban { user } => match self.db.set_ban(&user, None) {
-                Ok(()) => {
-                    CommandResult::new(id, "unban", true, 200, format!("{user} may log in again"))
-                }
-                Err(e) => {
-                    let (status, text) = account_failure(&e);
-                    CommandResult::new(id, "unban", false, status.0, text)
-                }
-            },
+            ConsoleCommand::Unban { user } => self.console_unban(id, &user),
+            ConsoleCommand::Bans => self.console_bans(id),
+            ConsoleCommand::Deluser { user } => self.console_deluser(id, &user, now, out),
+            ConsoleCommand::Setpass { user, password } => {
+                self.console_setpass(id, &user, &password)
+            }
             ConsoleCommand::Say { text } => {
                 if let Err((status, why)) = Self::check_text(&text) {
                     CommandResult::new(id, "say", false, status.0, why)
@@ -1764,6 +1765,12 @@ impl Hub {
                     self.send_ping(conn, PingPurpose::Console { id }, now, out);
                     self.schedule(conn, now, out);
                     return;
+                }
+                None if !self.db.exists(&user).unwrap_or(true) => {
+                    let mut r = ping_result(id, &user, "offline", None);
+                    r.status = Status::NO_ACCOUNT.0;
+                    r.message = format!("no such user {user:?}");
+                    r
                 }
                 None => ping_result(id, &user, "offline", None),
             },
@@ -1825,7 +1832,12 @@ impl Hub {
             }
             .to_frame(),
         ));
-        self.end_session(conn, "kicked", now, out);
+        let leave = match status {
+            Status::BANNED => "banned",
+            Status::NO_ACCOUNT => "account deleted",
+            _ => "kicked",
+        };
+        self.end_session(conn, leave, now, out);
         CommandResult::new(id, "kick", true, 200, format!("kicked {user}"))
     }
 
@@ -1859,7 +1871,7 @@ impl Hub {
                 "discover",
                 false,
                 Status::NO_ACCOUNT.0,
-                format!("no account {user:?}"),
+                format!("no such user {user:?}"),
             );
         }
         let files = self.index.files_of(user);
@@ -2043,7 +2055,7 @@ mod tests {
     use crate::server::store::StoreLimits;
 
     /// A hub over an in-memory database and a throw-away store directory.
-    fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
+    pub(super) fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
         let dir = crate::server::store::tests::temp_dir("hub");
         let db = Db::open_in_memory().unwrap();
         let limits = StoreLimits {
@@ -2060,7 +2072,7 @@ mod tests {
     }
 
     /// Every frame queued for `conn`, decoded.
-    fn sent_to(conn: ConnId, out: &[Action]) -> Vec<HubMsg> {
+    pub(super) fn sent_to(conn: ConnId, out: &[Action]) -> Vec<HubMsg> {
         out.iter()
             .filter_map(|a| match a {
                 Action::Send(c, bytes) if *c == conn => Some(bytes.to_vec()),
@@ -2074,7 +2086,7 @@ mod tests {
             .collect()
     }
 
-    fn status_of(conn: ConnId, out: &[Action]) -> Vec<u16> {
+    pub(super) fn status_of(conn: ConnId, out: &[Action]) -> Vec<u16> {
         sent_to(conn, out)
             .into_iter()
             .filter_map(|m| match m {
@@ -2085,7 +2097,7 @@ mod tests {
     }
 
     /// Connect `conn`, say hello, register and log in as `user`.
-    fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
+    pub(super) fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         hub.on_connect(conn, addr(5000 + conn as u16), now, &mut out);
         let hello = ClientMsg::Hello {
