@@ -158,7 +158,7 @@ fn chat_status_codes() {
     a.run("users");
     assert!(a.events_named("chat").is_empty());
 
-    check(&a.run("msg carol hi"), 410, false);
+    check(&a.run("msg carol hi"), 401, false);
     check(&a.run("msg bad/name hi"), 408, false);
     check(&a.run(&format!("say {}", "x".repeat(5000))), 413, false);
     // --chat-rate 1: a burst of five, then 429.
@@ -406,8 +406,9 @@ fn liveness_pings_and_drops_a_frozen_client() {
     assert_eq!(r["alive"], true);
     assert!(r["rtt_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{r}");
     let r = hub.run("ping nobody");
-    check(&r, 410, false);
+    check(&r, 401, false);
     assert_eq!(r["state"], "offline");
+    assert_eq!(r["message"], "no such user \"nobody\"", "{r}");
 
     // A frozen client: the console ping gets no answer, then the hub drops it.
     a.signal(libc::SIGSTOP);
