@@ -549,10 +549,10 @@ fn console_ping_alive_offline_and_no_answer() {
     let p = a.wait_event("ping", |_| true, SECS_5);
     assert_eq!(p["status"], 203);
 
-    // Registered but not online, and no such account: offline.
-    for who in ["bob", "nobody"] {
+    // Registered but not online (410), and no such account (401): offline.
+    for (who, status) in [("bob", 410), ("nobody", 401)] {
         let r = hub.run(&format!("ping {who}"));
-        check(&r, 410, false);
+        check(&r, status, false);
         assert_eq!(r["state"], "offline", "{r}");
         assert_eq!(r["alive"], false, "{r}");
     }
