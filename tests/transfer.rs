@@ -140,6 +140,8 @@ fn fetch_is_byte_identical_and_refusals_are_clear() {
     assert_eq!(r["from"], "alice");
     assert_eq!(r["hash"], hex(&data));
     assert_eq!(r["bytes"], data.len() as u64);
+    assert_eq!(r["received"], data.len() as u64);
+    assert!(r.get("resumed_at").is_none(), "{r}");
     let path = r["path"].as_str().unwrap();
     assert_eq!(Path::new(path), bob.share_dir().join("random.bin"));
     assert!(fs::read(path).unwrap() == data, "random.bin differs");
@@ -156,7 +158,8 @@ fn fetch_is_byte_identical_and_refusals_are_clear() {
     // Onto an existing file with the same content: 205 at once, nothing moved.
     let r = fetch(bob, "fetch random.bin", SECS_10);
     check(&r, 205, true);
-    assert_eq!(r["bytes"], 0);
+    assert_eq!(r["bytes"], data.len() as u64, "the file on disk");
+    assert_eq!(r["received"], 0);
     assert_eq!(r["already"], true);
     // Onto an existing file with other content: 409, the file untouched.
     fs::write(bob.share_dir().join("taken.bin"), b"mine").unwrap();
@@ -290,7 +293,13 @@ fn holder_killed_mid_transfer_then_resume_from_another_holder() {
         resumed >= kept.min(1 << 20),
         "resumed at {resumed}, kept {kept}"
     );
-    assert_eq!(r["bytes"].as_u64().unwrap() + resumed, data.len() as u64);
+    assert_eq!(r["received"].as_u64().unwrap() + resumed, data.len() as u64);
+    assert_eq!(r["resumed_at"], resumed);
+    assert_eq!(
+        r["bytes"],
+        data.len() as u64,
+        "the whole file, not this call's bytes"
+    );
     assert!(fs::read(bob.share_dir().join("movie.mkv")).unwrap() == data);
     assert!(!part.exists());
 }

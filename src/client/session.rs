@@ -1099,7 +1099,7 @@ impl Session {
         match outcome {
             Outcome::Done {
                 path,
-                bytes,
+                received,
                 resumed,
                 size,
                 hash,
@@ -1116,7 +1116,7 @@ impl Session {
                         f.name,
                         f.holder,
                         human_size(size),
-                        human_size(bytes),
+                        human_size(received),
                         human_size(resumed)
                     )
                 } else {
@@ -1129,12 +1129,17 @@ impl Session {
                 };
                 let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
                     .field("path", path.to_string_lossy().into_owned())
-                    .field("bytes", bytes)
+                    // The file now on disk (verified: its size), whatever this call moved.
+                    .field("bytes", size)
+                    .field("received", received)
                     .field("from", f.holder.as_str())
                     .field("hash", hash_hex(&hash))
                     .field("name", f.name.as_str())
                     .field("size", size)
                     .field("resumed", resumed);
+                if resumed > 0 {
+                    r = r.field("resumed_at", resumed);
+                }
                 if already {
                     r = r.field("already", true);
                 }
@@ -2104,7 +2109,7 @@ mod tests {
     fn done(path: &str) -> Outcome {
         Outcome::Done {
             path: PathBuf::from(path),
-            bytes: 100,
+            received: 100,
             resumed: 0,
             size: 100,
             hash: [2; 32],
@@ -2521,5 +2526,45 @@ mod tests {
         let r = results(&out)[0];
         assert_eq!(r.status, 413);
         assert!(r.message.contains("4096"), "{}", r.message);
+    }
+
+    #[test]
+    fn a_fetch_result_gives_the_file_size_and_what_this_call_received() {
+        let mut s = logged_in(false);
+        let holders = Body::Holders(vec![holder("bob", 2)]);
+        let tag = fetch(&mut s, 1, "fetch song");
+        let job = started(&reply(&mut s, tag, Status::FOUND, holders.clone()))[0].job;
+        let resumed = Outcome::Done {
+            path: PathBuf::from("/s/song"),
+            received: 60,
+            resumed: 40,
+            size: 100,
+            hash: [2; 32],
+            already: false,
+        };
+        let mut out = Vec::new();
+        s.on_download_done(job, resumed, Instant::now(), &mut out);
+        let f = &results(&out)[0].fields;
+        assert_eq!(f["bytes"], 100);
+        assert_eq!(f["received"], 60);
+        assert_eq!(f["resumed"], 40);
+        assert_eq!(f["resumed_at"], 40);
+        let tag = fetch(&mut s, 2, "fetch song");
+        let job = started(&reply(&mut s, tag, Status::FOUND, holders))[0].job;
+        let already = Outcome::Done {
+            path: PathBuf::from("/s/song"),
+            received: 0,
+            resumed: 0,
+            size: 100,
+            hash: [2; 32],
+            already: true,
+        };
+        let mut out = Vec::new();
+        s.on_download_done(job, already, Instant::now(), &mut out);
+        let f = &results(&out)[0].fields;
+        assert_eq!(f["bytes"], 100, "the file on disk");
+        assert_eq!(f["received"], 0);
+        assert_eq!(f["already"], true);
+        assert!(!f.contains_key("resumed_at"));
     }
 }

@@ -60,7 +60,7 @@ pub enum Outcome {
         /// Where it is.
         path: PathBuf,
         /// Bytes received by this fetch (0 when the destination already matched).
-        bytes: u64,
+        received: u64,
         /// Bytes taken from a partial file (resumed).
         resumed: u64,
         size: u64,
@@ -428,7 +428,7 @@ impl Download {
                 self.state = State::Finished;
                 Some(DlStep::Done(Outcome::Done {
                     path: ctx.share.join(&dest),
-                    bytes: 0,
+                    received: 0,
                     resumed: 0,
                     size: stamp.size,
                     hash,
@@ -877,7 +877,7 @@ impl Download {
         self.state = State::Finished;
         DlStep::Done(Outcome::Done {
             path: ctx.share.join(&dest),
-            bytes: self.received - self.offset,
+            received: self.received - self.offset,
             resumed: self.offset,
             size: self.size,
             hash: *computed,
