@@ -84,6 +84,15 @@ struct ServerArgs {
     /// Failed logins and registrations allowed per address per minute (0: no limit).
     #[arg(long, default_value_t = 10)]
     auth_rate: u32,
+    /// Failed password attempts allowed per account per minute, from any address (0: no limit).
+    #[arg(long, default_value_t = 20)]
+    account_auth_rate: u32,
+    /// Password checks (each costs an argon2 hash) allowed per address per minute (0: no limit).
+    #[arg(long, default_value_t = 120)]
+    hash_rate: u32,
+    /// Most files one account may publish (0: no limit).
+    #[arg(long, default_value_t = 10_000)]
+    max_published: usize,
     /// Chat messages per second per user, with a two-second burst (0: no limit).
     #[arg(long, default_value_t = 20.0)]
     chat_rate: f64,
@@ -161,6 +170,9 @@ fn main() -> ExitCode {
                 ping_interval: a.ping_interval,
                 ping_timeout: a.ping_timeout,
                 auth_rate: a.auth_rate,
+                account_auth_rate: a.account_auth_rate,
+                hash_rate: a.hash_rate,
+                max_published: a.max_published,
                 chat_rate: a.chat_rate,
                 history: a.history,
                 store_ticket_ttl: a.store_ticket_ttl,

@@ -1640,11 +1640,21 @@ impl Session {
                     .field("from", from)
                     .field("text", text),
             )),
-            HubMsg::Join { user, online } => out.push(Action::Event(
-                Event::new("join", format!("* {user} joined ({online} online)"))
-                    .field("user", user)
-                    .field("online", online),
-            )),
+            HubMsg::Join { user, online } => out.push(join_event(user, online)),
+            HubMsg::Joins { users, online } => {
+                // A batch may name me (I joined in it): only those after me are news.
+                let me = self.user.as_deref();
+                let skip = users
+                    .iter()
+                    .position(|u| Some(u.as_str()) == me)
+                    .map_or(0, |i| i + 1);
+                let last = users.len();
+                for (i, user) in users.into_iter().enumerate().skip(skip) {
+                    // The count when this one joined: the later ones were not in yet.
+                    let then = online.saturating_sub((last - 1 - i) as u32);
+                    out.push(join_event(user, then));
+                }
+            }
             HubMsg::Leave {
                 user,
                 online,
@@ -1954,6 +1964,15 @@ impl Session {
     }
 }
 
+/// The event for one user who joined.
+fn join_event(user: String, online: u32) -> Action {
+    Action::Event(
+        Event::new("join", format!("* {user} joined ({online} online)"))
+            .field("user", user)
+            .field("online", online),
+    )
+}
+
 /// A failed `fetch` result.
 fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
     Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
@@ -1999,6 +2018,7 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             }
             r.field("entries", list).field("truncated", truncated)
         }
+        Body::RetryAfter(seconds) => r.field("retry_after", seconds),
         Body::Files(_) | Body::Holders(_) | Body::Ticket { .. } => r,
     }
 }

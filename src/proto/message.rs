@@ -121,6 +121,8 @@ pub enum Body {
         entries: Vec<StoreInfo>,
         truncated: bool,
     },
+    /// A refusal for a rate limit (429): whole seconds until a retry may succeed.
+    RetryAfter(u32),
 }
 
 /// Messages a client sends to the hub. `tag` is chosen by the client and echoed in the reply.
@@ -254,6 +256,12 @@ pub enum HubMsg {
         user: String,
         online: u32,
     },
+    /// Several users joined, in order: one notice shared by everyone online. `online`
+    /// is the count after the last of them joined.
+    Joins {
+        users: Vec<String>,
+        online: u32,
+    },
     Leave {
         user: String,
         online: u32,
@@ -338,6 +346,7 @@ mod kind {
     pub const KICKED: u8 = 0x56;
     pub const BYE: u8 = 0x57;
     pub const UPLOAD: u8 = 0x58;
+    pub const JOINS: u8 = 0x59;
 }
 
 mod body {
@@ -349,6 +358,7 @@ mod body {
     pub const HOLDERS: u8 = 5;
     pub const TICKET: u8 = 6;
     pub const STORE: u8 = 7;
+    pub const RETRY_AFTER: u8 = 8;
 }
 
 /// Appends fields to a frame being built.
@@ -773,6 +783,10 @@ impl HubMsg {
                 w.str(user);
                 w.u32(*online);
             }),
+            Joins { users, online } => framed(out, kind::JOINS, |w| {
+                w.strs(users);
+                w.u32(*online);
+            }),
             Leave {
                 user,
                 online,
@@ -845,6 +859,10 @@ impl HubMsg {
             },
             kind::JOIN => Join {
                 user: r.str()?,
+                online: r.u32()?,
+            },
+            kind::JOINS => Joins {
+                users: r.strs()?,
                 online: r.u32()?,
             },
             kind::LEAVE => Leave {
@@ -931,6 +949,10 @@ fn encode_body(w: &mut Writer, body: &Body) {
                 w.u64(e.created);
             }
         }
+        Body::RetryAfter(seconds) => {
+            w.u8(body::RETRY_AFTER);
+            w.u32(*seconds);
+        }
     }
 }
 
@@ -993,6 +1015,7 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
                 .collect::<Result<_, DecodeError>>()?;
             Body::Store { entries, truncated }
         }
+        body::RETRY_AFTER => Body::RetryAfter(r.u32()?),
         _ => return Err(DecodeError::BadValue("reply body")),
     })
 }
@@ -1153,6 +1176,11 @@ mod tests {
                 user: "a".into(),
                 online: 2,
             },
+            Joins {
+                users: vec!["a".into(), "b".into()],
+                online: 5,
+            },
+            reply(Body::RetryAfter(42)),
             Leave {
                 user: "a".into(),
                 online: 1,

@@ -6,10 +6,12 @@ mod operator;
 use super::accounts::AccountError;
 use super::console::{self, ConsoleCommand};
 use super::db::Db;
+use super::guard::{Guard, GuardLimits, Outcome, Refusal};
 use super::index::{Index, IndexError, Published};
-use super::limits::{AuthLimiter, TokenBucket};
+use super::limits::TokenBucket;
 use super::name::Name;
 use super::store::{Incoming, Store, StoreEntry};
+use super::warnings::{Verdict, Warnings};
 use crate::net::ConnMap;
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
@@ -60,6 +62,12 @@ pub struct HubConfig {
     pub ping_timeout: Duration,
     /// Failed logins and registrations per address per minute (0: no limit).
     pub auth_rate: u32,
+    /// Failed password attempts per account per minute, from any address (0: no limit).
+    pub account_auth_rate: u32,
+    /// Password hashes per address per minute, whatever their outcome (0: no limit).
+    pub hash_rate: u32,
+    /// Files one account may publish (0: no limit).
+    pub max_published: usize,
     /// Chat messages per second per user (0: no limit).
     pub chat_rate: f64,
     /// Chat messages replayed to whoever joins.
@@ -78,6 +86,9 @@ impl Default for HubConfig {
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(10),
             auth_rate: 10,
+            account_auth_rate: 20,
+            hash_rate: 120,
+            max_published: 10_000,
             chat_rate: 20.0,
             history: 20,
             store_ticket_ttl: Duration::from_secs(30),
@@ -219,7 +230,11 @@ pub struct Hub {
     sessions: ConnMap<Session>,
     online: HashMap<Name, ConnId>,
     history: VecDeque<(String, String)>,
-    auth: AuthLimiter,
+    guard: Guard,
+    /// Repeated warnings collapse into a count (see [`Hub::warn`]).
+    warnings: Warnings,
+    /// The time of the current turn of the loop (for warnings, which have no `now`).
+    clock: Instant,
     counters: Counters,
     next_serial: u64,
     next_nonce: u32,
@@ -256,7 +271,13 @@ impl Hub {
         let index = Index::load(&db)?;
         Ok(Hub {
             index,
-            auth: AuthLimiter::new(config.auth_rate),
+            guard: Guard::new(GuardLimits {
+                address_failures: config.auth_rate,
+                account_failures: config.account_auth_rate,
+                hashes: config.hash_rate,
+            }),
+            warnings: Warnings::default(),
+            clock: Instant::now(),
             config,
             db,
             sessions: ConnMap::default(),
@@ -286,9 +307,28 @@ impl Hub {
             .is_some_and(|s| s.phase == Phase::AwaitHello)
     }
 
-    /// A new turn of the loop: the hashing budget is full again.
-    pub fn begin_turn(&mut self) {
+    /// A new turn of the loop: the hashing budget is full again; warnings counted in a
+    /// window that ended are summed up.
+    pub fn begin_turn(&mut self, now: Instant) {
         self.hashes_this_turn = 0;
+        self.clock = now;
+        for line in self.warnings.due(now) {
+            warn!("{line}");
+        }
+    }
+
+    /// Log a warning of `kind`, unless that kind already wrote its share of lines in this
+    /// window: then it is only counted, and a summary line says how many were left out.
+    pub fn warn(&mut self, kind: &'static str, text: std::fmt::Arguments) {
+        match self.warnings.note(kind, self.clock) {
+            Verdict::Write(earlier) => {
+                if let Some(line) = earlier {
+                    warn!("{line}");
+                }
+                warn!("{text}");
+            }
+            Verdict::Suppress => {}
+        }
     }
 
     /// Whether this turn already spent its password hashes (a few milliseconds each):
@@ -353,8 +393,12 @@ impl Hub {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
+        let addr = session.addr;
         if session.phase == Phase::AwaitHello {
-            warn!("{}: not a peerhub hello ({why}); closing", session.addr);
+            self.warn(
+                "not a hello",
+                format_args!("{addr}: not a peerhub hello ({why}); closing"),
+            );
             self.bye(
                 conn,
                 Status::BAD_REQUEST,
@@ -363,7 +407,7 @@ impl Hub {
             );
             return;
         }
-        warn!("{}: bad message: {why}", session.addr);
+        self.warn("bad message", format_args!("{addr}: bad message: {why}"));
         out.push(Action::Send(
             conn,
             reply(
@@ -381,8 +425,9 @@ impl Hub {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
-        warn!("{}: {why}; closing", session.addr);
-        if session.phase == Phase::AwaitHello {
+        let (addr, hello) = (session.addr, session.phase == Phase::AwaitHello);
+        self.warn("bad frame", format_args!("{addr}: {why}; closing"));
+        if hello {
             let text = "not a peerhub client: expected a peerhub hello";
             return self.bye(conn, Status::BAD_REQUEST, text, out);
         }
@@ -514,16 +559,17 @@ impl Hub {
                 self.end_session(conn, "logout", now, out);
             }
             ClientMsg::Passwd { tag, old, new } => {
-                let (status, text) =
+                let (status, text, body) =
                     if new.is_empty() || new.len() > super::accounts::MAX_PASSWORD_BYTES {
                         (
                             Status::BAD_REQUEST,
                             "the new password must be 1-256 bytes".to_string(),
+                            Body::None,
                         )
                     } else {
                         self.change_password(conn, user, &old, &new, now)
                     };
-                out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+                out.push(Action::Send(conn, reply(tag, status, text, body)));
             }
             ClientMsg::Users { tag } => {
                 let mut users = self.user_names();
@@ -1113,7 +1159,7 @@ impl Hub {
         out.push(Action::Send(conn, frame));
     }
 
-    /// `passwd`: a wrong old password counts as a failed login (each try costs two hashes).
+    /// `passwd`: two password hashes; a wrong old password counts as a failed login.
     fn change_password(
         &mut self,
         conn: ConnId,
@@ -1121,24 +1167,27 @@ impl Hub {
         old: &str,
         new: &str,
         now: Instant,
-    ) -> (Status, String) {
+    ) -> (Status, String, Body) {
         let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
-            return (Status::INTERNAL, "no session".into());
+            return (Status::INTERNAL, "no session".into(), Body::None);
         };
-        if !self.auth.allowed(ip, now) {
-            return (
-                Status::RATE_LIMITED,
-                "too many failed attempts from your address; wait a minute".into(),
-            );
+        if let Err(refusal) = self.guard.check(ip, Some(user), 2, now) {
+            return rate_limited(refusal);
         }
         self.hashes_this_turn += 2;
-        match self.db.change_password(user, old, new) {
-            Ok(()) => (Status::OK, "password changed".to_string()),
+        let result = self.db.change_password(user, old, new);
+        let (outcome, hashes) = match &result {
+            Ok(()) => (Outcome::Success, 2),
+            Err(AccountError::WrongPassword) => (Outcome::WrongPassword, 1),
+            Err(AccountError::NoSuchAccount) => (Outcome::Failed, 1),
+            Err(_) => (Outcome::Error, 1),
+        };
+        self.guard.checked(ip, Some(user), hashes, outcome, now);
+        match result {
+            Ok(()) => (Status::OK, "password changed".to_string(), Body::None),
             Err(e) => {
-                if matches!(e, AccountError::WrongPassword) {
-                    self.auth.record(ip, now);
-                }
-                account_failure(&e)
+                let (status, text) = account_failure(&e);
+                (status, text, Body::None)
             }
         }
     }
@@ -1161,30 +1210,38 @@ impl Hub {
         let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
             return;
         };
-        let (status, text) = if let Err(e) = names::check_user(name) {
-            (Status::INVALID_NAME, e.to_string())
+        let (status, text, body) = if let Err(e) = names::check_user(name) {
+            (Status::INVALID_NAME, e.to_string(), Body::None)
         } else if password.is_empty() || password.len() > super::accounts::MAX_PASSWORD_BYTES {
             (
                 Status::BAD_REQUEST,
                 "the password must be 1-256 bytes".to_string(),
+                Body::None,
             )
-        } else if !self.auth.allowed(ip, now) {
-            (
-                Status::RATE_LIMITED,
-                "too many attempts from your address; wait a minute".to_string(),
-            )
+        } else if let Err(refusal) = self.guard.check(ip, None, 1, now) {
+            rate_limited(refusal)
         } else {
-            self.auth.record(ip, now);
-            self.hashes_this_turn += 1;
-            match self.db.register(name, password) {
+            // A success is not a failure: only a taken name counts against --auth-rate.
+            let result = self.db.register(name, password);
+            let (outcome, hashes) = match &result {
+                Ok(()) => (Outcome::Success, 1),
+                Err(AccountError::Exists) => (Outcome::Failed, 0),
+                Err(_) => (Outcome::Error, 0),
+            };
+            self.hashes_this_turn += hashes;
+            self.guard.checked(ip, None, hashes, outcome, now);
+            match result {
                 Ok(()) => {
                     info!("registered account {name}");
-                    (Status::REGISTERED, format!("registered {name}"))
+                    (Status::REGISTERED, format!("registered {name}"), Body::None)
                 }
-                Err(e) => account_failure(&e),
+                Err(e) => {
+                    let (status, text) = account_failure(&e);
+                    (status, text, Body::None)
+                }
             }
         };
-        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+        out.push(Action::Send(conn, reply(tag, status, text, body)));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1215,23 +1272,20 @@ impl Hub {
         if let Err(e) = names::check_user(name) {
             return refuse(Status::INVALID_NAME, e.to_string(), out);
         }
-        if !self.auth.allowed(ip, now) {
-            return refuse(
-                Status::RATE_LIMITED,
-                "too many failed attempts from your address; wait a minute".into(),
-                out,
-            );
+        if let Err(refusal) = self.guard.check(ip, Some(name), 1, now) {
+            let (status, text, body) = rate_limited(refusal);
+            return out.push(Action::Send(conn, reply(tag, status, text, body)));
         }
         self.hashes_this_turn += 1;
-        if let Err(e) = self.db.verify(name, password) {
-            if matches!(
-                e,
-                AccountError::NoSuchAccount
-                    | AccountError::WrongPassword
-                    | AccountError::BadPassword
-            ) {
-                self.auth.record(ip, now);
-            }
+        let verified = self.db.verify(name, password);
+        let outcome = match &verified {
+            Ok(()) => Outcome::Success,
+            Err(AccountError::WrongPassword) => Outcome::WrongPassword,
+            Err(AccountError::NoSuchAccount | AccountError::BadPassword) => Outcome::Failed,
+            Err(_) => Outcome::Error,
+        };
+        self.guard.checked(ip, Some(name), 1, outcome, now);
+        if let Err(e) = verified {
             let (status, text) = account_failure(&e);
             return refuse(status, text, out);
         }
@@ -1348,6 +1402,11 @@ impl Hub {
         }
     }
 
+    /// Whole seconds until a chat token is back.
+    fn chat_retry_after(&self) -> u32 {
+        ((1.0 / self.config.chat_rate).ceil() as u32).max(1)
+    }
+
     fn chat_allowed(&mut self, conn: ConnId, now: Instant) -> bool {
         let (rate, burst) = (self.config.chat_rate, self.config.chat_burst());
         self.sessions
@@ -1374,7 +1433,7 @@ impl Hub {
                     tag,
                     Status::RATE_LIMITED,
                     "slow down: chat flood limit reached",
-                    Body::None,
+                    Body::RetryAfter(self.chat_retry_after()),
                 ),
             ));
         }
@@ -1442,7 +1501,7 @@ impl Hub {
                     tag,
                     Status::RATE_LIMITED,
                     "slow down: chat flood limit reached",
-                    Body::None,
+                    Body::RetryAfter(self.chat_retry_after()),
                 ),
             ));
         }
@@ -2033,6 +2092,16 @@ fn ping_result(id: u64, user: &str, state: &str, rtt: Option<Duration>) -> Comma
         .field("rtt_ms", rtt_ms)
 }
 
+/// A 429 that says when to try again.
+fn rate_limited(refusal: Refusal) -> (Status, String, Body) {
+    let text = format!("{}; try again in {} s", refusal.text, refusal.retry_after);
+    (
+        Status::RATE_LIMITED,
+        text,
+        Body::RetryAfter(refusal.retry_after),
+    )
+}
+
 /// The status and text for a failed account operation.
 fn account_failure(e: &AccountError) -> (Status, String) {
     let status = match e {
@@ -2236,7 +2305,7 @@ mod tests {
             ..HubConfig::default()
         });
         let now = Instant::now();
-        hub.begin_turn();
+        hub.begin_turn(now);
         let joins = HASHES_PER_TURN as usize / 2;
         for conn in 1..joins {
             join(&mut hub, conn, &format!("u{conn}"), now);
@@ -2244,8 +2313,119 @@ mod tests {
         assert!(!hub.hash_budget_spent(), "a register and a login each");
         join(&mut hub, joins, "last", now);
         assert!(hub.hash_budget_spent());
-        hub.begin_turn();
+        hub.begin_turn(now);
         assert!(!hub.hash_budget_spent());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Connect `conn` from `ip` and say hello.
+    fn hello_from(hub: &mut Hub, conn: ConnId, ip: [u8; 4], now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        hub.on_connect(conn, SocketAddr::from((ip, 6000)), now, &mut out);
+        let hello = ClientMsg::Hello {
+            version: VERSION,
+            role: Role::Session,
+        };
+        hub.on_message(conn, hello, now, &mut out);
+        out
+    }
+
+    fn login_msg(tag: u32, user: &str, password: &str) -> ClientMsg {
+        ClientMsg::Login {
+            tag,
+            user: user.into(),
+            password: password.into(),
+            peer_port: 4000,
+        }
+    }
+
+    /// The `retry_after` of the last reply to `conn`, if it was a 429.
+    fn retry_after(conn: ConnId, out: &[Action]) -> Option<u32> {
+        sent_to(conn, out).into_iter().rev().find_map(|m| match m {
+            HubMsg::Reply {
+                status,
+                body: Body::RetryAfter(secs),
+                ..
+            } if status == Status::RATE_LIMITED => Some(secs),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn fifty_registrations_and_logins_from_one_address_pass_on_default_flags() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        for conn in 1..=50 {
+            let out = join(&mut hub, conn, &format!("pupil{conn}"), now);
+            assert_eq!(status_of(conn, &out), vec![201, 200], "pupil {conn}");
+        }
+        assert_eq!(hub.online_count(), 50);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rotating_addresses_cannot_brute_force_one_account() {
+        let config = HubConfig {
+            account_auth_rate: 5,
+            ..HubConfig::default()
+        };
+        let (mut hub, dir) = hub(config);
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        let mut out = Vec::new();
+        hub.on_message(1, ClientMsg::Logout { tag: 3 }, t0, &mut out);
+        for i in 0..5u8 {
+            let conn = 10 + i as usize;
+            let mut out = hello_from(&mut hub, conn, [127, 0, 1, i], t0);
+            hub.on_message(conn, login_msg(1, "alice", "guess"), t0, &mut out);
+            assert_eq!(status_of(conn, &out), vec![402], "attempt {i}");
+        }
+        let mut out = hello_from(&mut hub, 20, [127, 0, 2, 1], t0);
+        hub.on_message(20, login_msg(1, "alice", "pw"), t0, &mut out);
+        assert_eq!(
+            status_of(20, &out),
+            vec![429],
+            "even the right password waits"
+        );
+        assert_eq!(retry_after(20, &out), Some(60));
+        // The owner, from the address it logged in from before, is let through.
+        let mut out = Vec::new();
+        hub.on_message(1, login_msg(4, "alice", "pw"), t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![200]);
+        // A minute later the window is over for everyone.
+        let later = t0 + Duration::from_secs(60);
+        let mut out = Vec::new();
+        hub.on_message(20, login_msg(2, "alice", "guess"), later, &mut out);
+        assert_eq!(status_of(20, &out), vec![402]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_password_check_counts_against_the_hash_rate() {
+        let config = HubConfig {
+            hash_rate: 6,
+            ..HubConfig::default()
+        };
+        let (mut hub, dir) = hub(config);
+        let t0 = Instant::now();
+        // A register and a login: two hashes.
+        join(&mut hub, 1, "alice", t0);
+        let passwd = |tag| ClientMsg::Passwd {
+            tag,
+            old: "pw".into(),
+            new: "pw".into(),
+        };
+        let mut out = Vec::new();
+        hub.on_message(1, passwd(5), t0, &mut out);
+        hub.on_message(1, passwd(6), t0, &mut out);
+        assert_eq!(
+            status_of(1, &out),
+            vec![200, 200],
+            "old = new still hashes twice"
+        );
+        hub.on_message(1, passwd(7), t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![200, 200, 429]);
+        assert!(retry_after(1, &out).is_some_and(|s| (1..=60).contains(&s)));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

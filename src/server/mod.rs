@@ -3,12 +3,14 @@
 pub mod accounts;
 pub mod console;
 pub mod db;
+pub mod guard;
 pub mod hub;
 pub mod index;
 pub mod limits;
 pub mod name;
 pub mod store;
 pub mod storeconn;
+pub mod warnings;
 
 use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus};
 use crate::net::stdin::StdinLines;
@@ -189,7 +191,7 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
-            self.hub.begin_turn();
+            self.hub.begin_turn(now);
             for event in events.iter() {
                 match event.token() {
                     tokens::LISTENER => self.accept(now),
@@ -278,7 +280,10 @@ impl Server {
                 } else {
                     "the hub is full"
                 };
-                warn!("refusing {addr}: {reason}");
+                self.hub.warn(
+                    "refused connection",
+                    format_args!("refusing {addr}: {reason}"),
+                );
                 let bye = HubMsg::Bye {
                     status: Status::UNAVAILABLE,
                     reason: reason.into(),
@@ -454,7 +459,10 @@ impl Server {
 
     fn overflow(&mut self, key: ConnId, limit: usize) {
         if !self.closing.iter().any(|(k, _)| *k == key) {
-            warn!("connection {key}: output buffer over {limit} bytes (a reader that does not read); closing");
+            self.hub.warn(
+                "slow consumer",
+                format_args!("connection {key}: output buffer over {limit} bytes (a reader that does not read); closing"),
+            );
             self.closing.push((key, "slow consumer".into()));
         }
     }

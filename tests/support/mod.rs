@@ -288,6 +288,11 @@ impl Proc {
         String::from_utf8_lossy(&text[start..]).into_owned()
     }
 
+    /// Bytes the process wrote to stderr (its log) so far.
+    pub fn stderr_len(&self) -> u64 {
+        fs::metadata(&self.stderr_path).map_or(0, |m| m.len())
+    }
+
     /// Panic with context: what was seen and the log.
     pub fn fail(&self, msg: &str) -> ! {
         let start = self.seen.len().saturating_sub(40);
