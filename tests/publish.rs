@@ -5,10 +5,11 @@
 
 mod support;
 
+use peerhub::proto::message::{ClientMsg, FileInfo};
 use serde_json::Value;
 use std::fs;
 use std::time::Duration;
-use support::{blake3_hex, check, Hub, Peer};
+use support::{blake3_hex, check, Hub, Peer, Raw};
 
 const SECS_10: Duration = Duration::from_secs(10);
 
@@ -63,4 +64,77 @@ fn a_publish_right_after_login_is_never_wiped() {
             "run {i}: {found}"
         );
     }
+}
+
+/// The client's own state files (`.peerhub-*`) are refused at publish, by name, by
+/// path and through a link; an upload of the share dir skips them; the hub refuses
+/// such names from any client.
+#[test]
+fn the_clients_own_files_are_never_published_uploaded_or_listed() {
+    let mut hub = Hub::start(&["--auth-rate", "0"]);
+    let mut alice = Peer::logged_in(hub.addr(), "alice");
+    let share = alice.share_dir().to_path_buf();
+    let notes = b"my notes".to_vec();
+    fs::write(share.join("notes.txt"), &notes).unwrap();
+    check(&alice.run("publish notes.txt"), 202, true);
+    assert!(share.join(".peerhub-published.json").exists());
+    std::os::unix::fs::symlink(".peerhub-published.json", share.join("link.json")).unwrap();
+    for line in [
+        "publish .peerhub-published.json",
+        "publish .peerhub-published.json state.json",
+        "publish link.json",
+        "publish notes.txt .peerhub-notes",
+    ] {
+        let r = alice.run(line);
+        check(&r, 408, false);
+        assert!(r["message"].as_str().unwrap().contains(".peerhub-"), "{r}");
+    }
+    let want = vec![(
+        "notes.txt".to_owned(),
+        notes.len() as u64,
+        blake3_hex(&notes),
+    )];
+    assert_eq!(files_of(&alice.run("shared")), want);
+    assert_eq!(files_of(&hub.run("discover alice")), want);
+
+    // An upload of the whole share dir leaves the state files out, and says so.
+    fs::remove_file(share.join("link.json")).unwrap();
+    let r = alice.run(&format!("upload {} myshare", share.display()));
+    check(&r, 200, true);
+    assert_eq!(r["files"], 1, "notes.txt only: {r}");
+    let skipped: Vec<String> = alice
+        .events_named("skipped")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        skipped.contains(&".peerhub-published.json".to_owned()),
+        "{skipped:?}"
+    );
+    let r = alice.run(&format!(
+        "upload {}/.peerhub-published.json",
+        share.display()
+    ));
+    check(&r, 408, false);
+
+    // Another client cannot publish such a name either.
+    let mut raw = Raw::login_as(hub.addr(), "mallory", "pw", 4000);
+    let file = |name: &str| FileInfo {
+        name: name.into(),
+        size: 1,
+        hash: [1; 32],
+    };
+    let r = raw.request(&ClientMsg::Publish {
+        tag: 3,
+        file: file(".peerhub-published.json"),
+        replace: false,
+    });
+    assert_eq!(r.status, 408, "{r:?}");
+    let r = raw.request(&ClientMsg::Sync {
+        tag: 4,
+        first: true,
+        files: vec![file("fine.txt"), file(".peerhub-partials.json")],
+    });
+    assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(files_of(&hub.run("discover mallory")), vec![]);
 }

@@ -2,6 +2,7 @@
 //! login (after a restart of either side) announces it in full.
 
 use crate::proto::message::{hash_hex, FileInfo, Hash};
+use crate::proto::names;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
@@ -99,8 +100,16 @@ impl PublishedList {
         };
         let entries: Vec<Publication> = serde_json::from_str(&text)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{LIST_FILE}: {e}")))?;
+        // The client's own files are never published, even by a list edited by hand.
+        let reserved = |p: &Publication| {
+            names::is_reserved(&p.name) || p.path.split('/').any(names::is_reserved)
+        };
         Ok(PublishedList {
-            by_name: entries.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            by_name: entries
+                .into_iter()
+                .filter(|p| !reserved(p))
+                .map(|p| (p.name.clone(), p))
+                .collect(),
         })
     }
 
@@ -169,6 +178,25 @@ mod tests {
         assert_eq!(p.hash_bytes(), hash);
         assert!(p.matches(12, UNIX_EPOCH + Duration::from_nanos(5)));
         assert!(!p.matches(13, UNIX_EPOCH + Duration::from_nanos(5)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_list_edited_by_hand_never_publishes_the_clients_own_files() {
+        let dir =
+            std::env::temp_dir().join(format!("peerhub-published-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let entry = |name: &str, path: &str| serde_json::json!({"name": name, "path": path, "size": 1, "hash": "00", "modified_ns": 0});
+        let list = serde_json::json!([
+            entry("ok.txt", "ok.txt"),
+            entry(".peerhub-published.json", ".peerhub-published.json"),
+            entry("state.json", ".peerhub-partials.json"),
+            entry("deep.txt", "a/.peerhub-x/deep.txt"),
+        ]);
+        std::fs::write(dir.join(LIST_FILE), list.to_string()).unwrap();
+        let loaded = PublishedList::load(&dir).unwrap();
+        let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ok.txt"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -45,7 +45,13 @@ pub fn scan(
             )
         })?,
     };
-    names::check_file_name(&name).map_err(|e| (Status::INVALID_NAME, e.0))?;
+    names::check_published_name(&name).map_err(|e| (Status::INVALID_NAME, e.0))?;
+    if let Some(own) = own.as_deref().filter(|n| names::is_reserved(n)) {
+        return Err((
+            Status::INVALID_NAME,
+            format!("{own} is one of the client's own files: it is never uploaded"),
+        ));
+    }
     let open =
         |p: &Path| sys::open_dir(p).map_err(|e| (Status::NO_FILE, format!("{}: {e}", p.display())));
     if meta.is_file() {
@@ -144,6 +150,10 @@ fn walk(
         };
         if let Err(e) = names::check_file_name(part) {
             skipped.push((shown, format!("the store does not take this name ({e})")));
+            continue;
+        }
+        if names::is_reserved(part) {
+            skipped.push((shown, "one of the client's own files (.peerhub-*)".into()));
             continue;
         }
         let kind = match entry.file_type() {
@@ -267,6 +277,43 @@ mod tests {
                 .map(|e| e.0),
             Some(Status::NO_FILE)
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_clients_own_files_are_never_uploaded() {
+        let dir = std::env::temp_dir().join(format!(
+            "peerhub-scan-own-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let share = dir.join("share");
+        std::fs::create_dir_all(&share).unwrap();
+        std::fs::write(share.join("song.mp3"), b"la").unwrap();
+        std::fs::write(share.join(".peerhub-published.json"), b"[]").unwrap();
+        std::fs::write(share.join(".peerhub-partials.json"), b"[]").unwrap();
+        let (scanned, prepared) = scan(share.to_str().unwrap(), None, 100).unwrap();
+        let paths: Vec<&str> = prepared
+            .items
+            .iter()
+            .map(|(i, _)| i.path.as_str())
+            .collect();
+        assert_eq!(paths, ["share", "share/song.mp3"]);
+        let skipped: Vec<&str> = scanned.skipped.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            skipped,
+            [".peerhub-partials.json", ".peerhub-published.json"]
+        );
+        let own = share.join(".peerhub-published.json");
+        for name in [None, Some("backup.json")] {
+            let refused = scan(own.to_str().unwrap(), name, 100).err().map(|e| e.0);
+            assert_eq!(refused, Some(Status::INVALID_NAME), "{name:?}");
+        }
+        let refused = scan(share.to_str().unwrap(), Some(".peerhub-x"), 100).err();
+        assert_eq!(refused.map(|e| e.0), Some(Status::INVALID_NAME));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

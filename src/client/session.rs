@@ -872,14 +872,8 @@ impl Session {
             return out.push(fail(Status::INVALID_NAME, &e.0));
         }
         let dest = as_name.unwrap_or_else(|| name.clone());
-        if let Err(e) = names::check_file_name(&dest) {
+        if let Err(e) = names::check_published_name(&dest) {
             return out.push(fail(Status::INVALID_NAME, &e.0));
-        }
-        if dest.starts_with(".peerhub-") {
-            return out.push(fail(
-                Status::INVALID_NAME,
-                &format!("invalid name {dest:?}: names starting with .peerhub- are reserved"),
-            ));
         }
         if let Some(f) = &from {
             if let Err(e) = names::check_user(f) {
@@ -1304,8 +1298,11 @@ impl Session {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
-        if let Err(e) = names::check_file_name(&name) {
+        if let Err(e) = names::check_published_name(&name) {
             return out.push(fail(Status::INVALID_NAME, e.to_string()));
+        }
+        if let Some(own) = reserved_component(local) {
+            return out.push(fail(Status::INVALID_NAME, own));
         }
         if self
             .hashing
@@ -1347,6 +1344,19 @@ impl Session {
             )),
             (HashFor::Refresh { name }, Err((_, text))) => {
                 self.withdraw(&name, &text, out);
+            }
+            (HashFor::Publish { id, .. }, Ok(hashed))
+                if reserved_component(&hashed.path).is_some() =>
+            {
+                // A link to one of the client's own files, seen once resolved.
+                let text = reserved_component(&hashed.path).unwrap_or_default();
+                out.push(Action::Result(CommandResult::new(
+                    id,
+                    "publish",
+                    false,
+                    Status::INVALID_NAME.0,
+                    text,
+                )));
             }
             (HashFor::Publish { id, name }, Ok(hashed)) => {
                 if self
@@ -1973,6 +1983,19 @@ fn join_event(user: String, online: u32) -> Action {
     )
 }
 
+/// Why the file at `path` may not be published, if one of its components is reserved
+/// (`.peerhub-published.json`, `.peerhub-partials.json`: the client's own state).
+fn reserved_component(path: &str) -> Option<String> {
+    let own = std::path::Path::new(path)
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .find(|c| names::is_reserved(c))?;
+    Some(format!(
+        "{own} is one of the client's own files (names starting with {}): it is never published",
+        names::RESERVED_PREFIX
+    ))
+}
+
 /// A failed `fetch` result.
 fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
     Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
@@ -2586,5 +2609,41 @@ mod tests {
         assert_eq!(f["received"], 0);
         assert_eq!(f["already"], true);
         assert!(!f.contains_key("resumed_at"));
+    }
+
+    #[test]
+    fn the_clients_own_files_are_refused_at_publish() {
+        let mut s = logged_in(false);
+        for line in [
+            "publish .peerhub-published.json",
+            "publish .peerhub-published.json state.json",
+            "publish notes.txt .peerhub-notes",
+            "publish .peerhub-x/inner.txt",
+        ] {
+            let mut out = Vec::new();
+            s.on_line(1, line, Instant::now(), &mut out);
+            match out.as_slice() {
+                [Action::Result(r)] => assert_eq!(r.status, 408, "{line}: {}", r.message),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        // A link resolves to the state file: refused once the loop names the real path.
+        let mut out = Vec::new();
+        s.on_line(2, "publish link.json", Instant::now(), &mut out);
+        let job = match out.as_slice() {
+            [Action::Hash { job, .. }] => *job,
+            other => panic!("{other:?}"),
+        };
+        let hashed = Hashed {
+            path: ".peerhub-published.json".into(),
+            size: 2,
+            hash: [1; 32],
+            modified: std::time::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+        assert!(sent(&out).is_empty());
+        assert_eq!(results(&out)[0].status, 408);
+        assert!(s.published().is_empty());
     }
 }

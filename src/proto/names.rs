@@ -75,6 +75,26 @@ pub fn check_file_name(name: &str) -> Result<(), NameError> {
     }
 }
 
+/// Names of the client's own files in its share dir (publication list, partials).
+pub const RESERVED_PREFIX: &str = ".peerhub-";
+
+/// Whether `name` is one of the client's own files: never published, stored or fetched.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
+}
+
+/// A name a peer may publish: a file name that is not [reserved](is_reserved).
+pub fn check_published_name(name: &str) -> Result<(), NameError> {
+    check_file_name(name)?;
+    if is_reserved(name) {
+        return Err(NameError(format!(
+            "invalid name {}: names starting with {RESERVED_PREFIX} are reserved for the client's own files",
+            shown(name)
+        )));
+    }
+    Ok(())
+}
+
 /// Text that travels in chat or as a password: valid UTF-8 (guaranteed by `&str`)
 /// without control characters other than tab.
 pub fn has_control_chars(text: &str) -> bool {
@@ -137,5 +157,30 @@ mod tests {
         assert!(!has_control_chars("hello\tworld"));
         assert!(has_control_chars("bell\u{7}"));
         assert!(has_control_chars("line\nbreak"));
+    }
+
+    #[test]
+    fn reserved_names_are_refused_for_publishing() {
+        for bad in [
+            ".peerhub-published.json",
+            ".peerhub-partials.json",
+            ".peerhub-",
+        ] {
+            assert!(is_reserved(bad));
+            let e = check_published_name(bad).unwrap_err();
+            assert!(e.0.contains("reserved"), "{e}");
+        }
+        for ok in ["peerhub-x", "a.peerhub-part", "..peerhub-", "x"] {
+            assert!(check_published_name(ok).is_ok(), "{ok}");
+        }
+        assert!(check_published_name("a/b").is_err());
+    }
+
+    #[test]
+    fn a_long_refused_name_is_quoted_short() {
+        let e = check_file_name(&"x".repeat(70_000)).unwrap_err();
+        assert!(e.0.len() < 150 && e.0.contains("70000 bytes"), "{e}");
+        let e = check_user(&"u".repeat(70_000)).unwrap_err();
+        assert!(e.0.len() < 200, "{e}");
     }
 }

@@ -977,7 +977,7 @@ impl Hub {
         replace: bool,
         out: &mut Vec<Action>,
     ) {
-        let (status, text) = if let Err(e) = names::check_file_name(&file.name) {
+        let (status, text) = if let Err(e) = names::check_published_name(&file.name) {
             (Status::INVALID_NAME, e.to_string())
         } else {
             match self.index.publish(&self.db, user, file, replace) {
@@ -1026,9 +1026,9 @@ impl Hub {
     ) {
         if let Some(bad) = files
             .iter()
-            .find(|f| names::check_file_name(&f.name).is_err())
+            .find_map(|f| names::check_published_name(&f.name).err())
         {
-            let text = format!("invalid name {:?} in the publication list", bad.name);
+            let text = format!("{bad} (in the publication list)");
             return out.push(Action::Send(
                 conn,
                 reply(tag, Status::INVALID_NAME, text, Body::None),
