@@ -120,6 +120,16 @@ const TABLE: &[Entry] = &[
         about: "list the store",
     },
     Entry {
+        word: "status",
+        usage: "status",
+        about: "login state, user, hub, transfers in flight and publications",
+    },
+    Entry {
+        word: "wait",
+        usage: "wait",
+        about: "run the next line only once every earlier command has its result (scripts)",
+    },
+    Entry {
         word: "help",
         usage: "help",
         about: "show this list of commands",
@@ -221,6 +231,10 @@ pub enum Command {
     },
     /// `store`: list the store.
     Store,
+    /// `status`: where the client stands (login, hub, transfers, publications).
+    Status,
+    /// `wait`: hold the following lines until every earlier command has its result.
+    Wait,
     /// `help`: list the commands.
     Help,
 }
@@ -247,6 +261,8 @@ impl Command {
             Command::Upload { .. } => "upload",
             Command::Download { .. } => "download",
             Command::Store => "store",
+            Command::Status => "status",
+            Command::Wait => "wait",
             Command::Help => "help",
         }
     }
@@ -616,6 +632,8 @@ fn build(word: &str, mut a: Args) -> Result<Command, String> {
             dest: a.opt(),
         },
         "store" => Command::Store,
+        "status" => Command::Status,
+        "wait" => Command::Wait,
         "help" => Command::Help,
         other => return Err(format!("command {other:?} is not handled here")),
     })
@@ -1377,7 +1395,7 @@ mod tests {
         let help = help_text();
         let lines: Vec<&str> = help.lines().collect();
         assert_eq!(lines.len(), TABLE.len());
-        assert_eq!(TABLE.len(), 19);
+        assert_eq!(TABLE.len(), 21);
         for (line, e) in lines.iter().zip(TABLE) {
             assert!(line.starts_with(e.usage), "{line}");
             assert!(line.ends_with(e.about), "{line}");

@@ -288,6 +288,9 @@ impl Client {
             self.apply_actions();
             self.recheck_parked(Instant::now());
             self.apply_actions();
+            // A `wait` is answered only after the results printed above.
+            self.session.settle_waits(Instant::now(), &mut self.actions);
+            self.apply_actions();
             if let Some(code) = self.exit {
                 return Ok(code);
             }
@@ -935,10 +938,26 @@ impl Client {
         }
     }
 
-    fn list_transfers(&mut self, id: u64) {
+    /// Complete and print a `status` result: the hub's address and the transfers.
+    fn status(&mut self, r: crate::output::CommandResult) {
+        let rows = self.transfer_rows();
+        let mut listed = transfers_result(r.id, &rows);
+        let transfers = listed.fields.remove("transfers").unwrap_or_default();
+        let mut r = r
+            .field("hub", self.hub_addr.to_string())
+            .field("share", self.share.to_string_lossy().into_owned())
+            .field("transfers", transfers);
+        r.detail.insert(0, format!("hub: {}", self.hub_addr));
+        r.detail.push(format!("transfers: {}", listed.message));
+        r.detail
+            .extend(listed.detail.into_iter().map(|line| format!("  {line}")));
+        let output = &mut self.output;
+        self.bars.suspend(|| output.result(&r));
+    }
+
+    fn transfer_rows(&self) -> Vec<Row> {
         let now = Instant::now();
-        let rows: Vec<Row> = self
-            .transfers
+        self.transfers
             .iter()
             .filter(|(key, _)| !self.closing.contains(key))
             .filter_map(|(_, t)| match t {
@@ -946,7 +965,11 @@ impl Client {
                 Transfer::Up(up) => up.row(now),
                 Transfer::Store(st) => Some(st.row(now)),
             })
-            .collect();
+            .collect()
+    }
+
+    fn list_transfers(&mut self, id: u64) {
+        let rows = self.transfer_rows();
         let result = transfers_result(id, &rows);
         let output = &mut self.output;
         self.bars.suspend(|| output.result(&result));
@@ -1083,6 +1106,7 @@ impl Client {
                     Action::StartDownload(spec) => self.start_download(spec, now),
                     Action::CancelDownload(job) => self.cancel_download(job),
                     Action::ListTransfers(id) => self.list_transfers(id),
+                    Action::Status(r) => self.status(r),
                     Action::SavePartials => {
                         if let Err(e) = self.session.partials().save(&self.share) {
                             warn!("saving the record of partial downloads: {e}");

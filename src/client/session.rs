@@ -1,6 +1,9 @@
 //! The peer's conversation with the hub as a pure state machine: typed commands and hub
 //! messages go in; frames to send, lines to print, connects and deadlines come out.
 
+mod status;
+mod wait;
+
 use super::check;
 use super::command::{self, Command};
 use super::partials::{PartialRecord, Partials};
@@ -75,6 +78,9 @@ pub enum Action {
     CancelDownload(u64),
     /// Print the `transfers` result of input line `id` (the loop knows the transfers).
     ListTransfers(u64),
+    /// Print this `status` result once the loop added the hub's address and the
+    /// transfers in flight (`hub`, `transfers`).
+    Status(CommandResult),
     /// Write the record of partial downloads to the share dir.
     SavePartials,
     /// Walk `path` (relative to the working directory) for an upload as `name` (default:
@@ -277,6 +283,8 @@ pub struct Session {
     sync_gate: u32,
     /// Publication changes waiting for the login's `Sync`, in the order made.
     held: Vec<Vec<u8>>,
+    /// A `wait` and the lines held behind it.
+    waiting: wait::Waiting,
 }
 
 impl Session {
@@ -306,6 +314,7 @@ impl Session {
             next_store_job: 1,
             sync_gate: 0,
             held: Vec::new(),
+            waiting: wait::Waiting::default(),
         }
     }
 
@@ -422,6 +431,9 @@ impl Session {
             if self.answer_prompt(prompt, line, out) {
                 return;
             }
+        }
+        if self.hold_line(id, line) {
+            return;
         }
         let command = match command::parse_line(line) {
             Ok(Some(command)) => command,
@@ -574,6 +586,8 @@ impl Session {
             } => self.upload(id, path, sname, replace, out),
             Command::Download { name: sname, dest } => self.download(id, sname, dest, out),
             Command::Store => self.request(id, name, |tag| ClientMsg::StoreList { tag }, out),
+            Command::Wait => self.start_wait(id, now, out),
+            Command::Status => out.push(Action::Status(self.status(id))),
         }
     }
 
@@ -1504,6 +1518,9 @@ impl Session {
 
     /// End of input: finish what is in flight, then leave (or keep serving with `--serve`).
     pub fn on_end_of_input(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.hold_end_of_input() {
+            return;
+        }
         self.input_done = true;
         if let Some(prompt) = self.prompt.take() {
             out.push(fetch_failed(
@@ -2052,7 +2069,7 @@ mod tests {
     use crate::proto::frame;
     use std::path::PathBuf;
 
-    fn session(interactive: bool) -> Session {
+    pub(super) fn session(interactive: bool) -> Session {
         Session::new(
             SessionConfig {
                 serve: false,
@@ -2066,7 +2083,7 @@ mod tests {
     }
 
     /// The requests among `out`, decoded.
-    fn sent(out: &[Action]) -> Vec<ClientMsg> {
+    pub(super) fn sent(out: &[Action]) -> Vec<ClientMsg> {
         out.iter()
             .filter_map(|a| match a {
                 Action::Send(bytes) => {
@@ -2078,7 +2095,7 @@ mod tests {
             .collect()
     }
 
-    fn results(out: &[Action]) -> Vec<&CommandResult> {
+    pub(super) fn results(out: &[Action]) -> Vec<&CommandResult> {
         out.iter()
             .filter_map(|a| match a {
                 Action::Result(r) => Some(r),
@@ -2096,7 +2113,7 @@ mod tests {
             .collect()
     }
 
-    fn reply(s: &mut Session, tag: u32, status: Status, body: Body) -> Vec<Action> {
+    pub(super) fn reply(s: &mut Session, tag: u32, status: Status, body: Body) -> Vec<Action> {
         let mut out = Vec::new();
         let msg = HubMsg::Reply {
             tag,
@@ -2109,7 +2126,7 @@ mod tests {
     }
 
     /// A session logged in as `me`.
-    fn logged_in(interactive: bool) -> Session {
+    pub(super) fn logged_in(interactive: bool) -> Session {
         let mut s = session(interactive);
         let mut out = Vec::new();
         let welcome = HubMsg::Welcome {
@@ -2130,7 +2147,7 @@ mod tests {
         s
     }
 
-    fn holder(user: &str, hash: u8) -> Holder {
+    pub(super) fn holder(user: &str, hash: u8) -> Holder {
         Holder {
             user: user.into(),
             addr: "127.0.0.1:5000".parse().unwrap(),
@@ -2149,7 +2166,7 @@ mod tests {
         }
     }
 
-    fn done(path: &str) -> Outcome {
+    pub(super) fn done(path: &str) -> Outcome {
         Outcome::Done {
             path: PathBuf::from(path),
             received: 100,
