@@ -69,10 +69,16 @@ struct ServerArgs {
     /// Most bytes queued for one connection before it is dropped as a slow reader (0: no limit).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     max_output: usize,
+    /// Most bytes queued toward all connections together; past it the biggest queues are dropped first (0: no limit).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    max_output_total: usize,
+    /// Most connections from one address; the excess is refused with 503 (0: no limit).
+    #[arg(long, default_value_t = 256)]
+    max_per_address: usize,
     /// Seconds a new connection has to say hello.
     #[arg(long, default_value = "15", value_parser = seconds)]
     hello_timeout: Duration,
-    /// Seconds a connection may stay without logging in.
+    /// Seconds a connection may stay without logging in, whatever it sends meanwhile.
     #[arg(long, default_value = "300", value_parser = seconds)]
     idle_timeout: Duration,
     /// Seconds of quiet before the hub pings a client.
@@ -143,12 +149,18 @@ struct ClientArgs {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     hash_slice: usize,
     /// Seconds without progress before a transfer fails (504) or an upload is closed;
-    /// a connecting peer gets this long (at most 10 s) for its handshake.
+    /// a connecting peer gets this long (at most 5 s) to send its request.
     #[arg(long, default_value = "30", value_parser = seconds)]
     stall_timeout: Duration,
     /// Bytes per second per upload to other peers (0: unlimited).
     #[arg(long, default_value_t = 0)]
     upload_rate: u64,
+    /// Most connections from one address on the peer listener; the excess gets 503 (0: no limit).
+    #[arg(long, default_value_t = 16)]
+    peer_max_per_address: usize,
+    /// Most uploads to other peers at once, counted once a peer's request is valid; the next gets 503.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_uploads: u64,
 }
 
 fn main() -> ExitCode {
@@ -164,6 +176,8 @@ fn main() -> ExitCode {
             max_clients: a.max_clients,
             max_frame: a.max_frame,
             max_output: a.max_output,
+            max_output_total: a.max_output_total,
+            max_per_address: a.max_per_address,
             hub: HubConfig {
                 hello_timeout: a.hello_timeout,
                 idle_timeout: a.idle_timeout,
@@ -195,6 +209,8 @@ fn main() -> ExitCode {
             hash_slice: a.hash_slice,
             stall_timeout: a.stall_timeout,
             upload_rate: a.upload_rate,
+            peer_max_per_address: a.peer_max_per_address,
+            max_uploads: a.max_uploads as usize,
         }),
     };
     match result {

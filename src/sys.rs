@@ -675,6 +675,17 @@ fn openat(
     }
 }
 
+/// Hands freed heap pages back to the system (`malloc_trim(0)`; glibc keeps them
+/// otherwise, so a burst's memory would stay resident after it was freed). A no-op
+/// where the C library has no such call.
+pub fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and releases the allocator's own free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

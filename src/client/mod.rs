@@ -30,6 +30,7 @@ use std::path::Path;
 use store::{StoreStep, StoreTransfer, Work};
 
 use crate::net::conn::{Conn, ReadStatus};
+use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::tokens;
@@ -61,6 +62,10 @@ pub struct ClientConfig {
     pub stall_timeout: Duration,
     /// Bytes per second per upload (0: unlimited).
     pub upload_rate: u64,
+    /// Connections per address on the peer listener (0: no limit).
+    pub peer_max_per_address: usize,
+    /// Uploads at once, counted once a request is valid; the next peer gets 503.
+    pub max_uploads: usize,
 }
 
 /// Largest frame accepted from the hub: replies such as `users` with ten thousand
@@ -77,10 +82,10 @@ const DOWNLOAD_BUDGET: usize = 4 * 1024 * 1024;
 /// The receive buffer all downloads share: for handshakes, and for file bytes only where
 /// the system refuses `splice` (they normally go socket → pipe → file, see `Sink`).
 const DOWNLOAD_BUF: usize = 1024 * 1024;
-/// Most uploads at once; the next peer gets 503.
-const MAX_UPLOADS: usize = 256;
-/// Longest a peer may take to send its handshake.
-const MAX_HANDSHAKE: Duration = Duration::from_secs(10);
+/// Most peer connections that have not sent their request yet; the next gets 503.
+const MAX_AWAITING_REQUEST: usize = 1024;
+/// Longest a peer may take to send its request (a fetcher sends it at once).
+const MAX_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Bytes a store transfer moves per loop turn.
 const STORE_BUDGET: usize = 4 * 1024 * 1024;
 /// Most files and directories an `upload` walks.
@@ -96,6 +101,14 @@ pub fn run(config: ClientConfig) -> io::Result<i32> {
     let hub_addr = resolve(&config.server)?;
     let mut client = Client::new(config, hub_addr)?;
     client.run()
+}
+
+/// Tell a peer that is not taken why (503), best effort on a fresh socket whose buffer
+/// is empty (a small frame fits); dropping the stream then closes it.
+fn refuse_peer(stream: &mut TcpStream, reason: &str) {
+    let mut frame = Vec::new();
+    peer::encode_answer(&Answer::refuse(Status::UNAVAILABLE, reason), &mut frame);
+    let _ = stream.write(&frame);
 }
 
 fn resolve(server: &str) -> io::Result<SocketAddr> {
@@ -191,6 +204,9 @@ struct Client {
     hub_ready: bool,
     /// Trees walked for uploads that wait for their ticket.
     prepared: HashMap<u64, Prepared>,
+    /// Peer-listener connections per address.
+    peer_addrs: PerAddress<usize>,
+    max_uploads: usize,
 }
 
 impl Client {
@@ -274,6 +290,8 @@ impl Client {
             bars,
             hub_ready: false,
             prepared: HashMap::new(),
+            peer_addrs: PerAddress::new(config.peer_max_per_address),
+            max_uploads: config.max_uploads,
         })
     }
 
@@ -490,25 +508,25 @@ impl Client {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, addr)) => {
-                    let uploads = self
+                    let waiting = self
                         .transfers
                         .iter()
-                        .filter(|(_, t)| matches!(t, Transfer::Up(_)))
+                        .filter(|(_, t)| matches!(t, Transfer::Up(up) if up.awaiting_request()))
                         .count();
-                    if uploads >= MAX_UPLOADS {
-                        debug!("peer {addr} refused: {uploads} uploads running");
-                        let mut frame = Vec::new();
-                        peer::encode_answer(
-                            &Answer::refuse(Status::UNAVAILABLE, "busy: too many uploads"),
-                            &mut frame,
-                        );
-                        // Best effort on a fresh socket: a small frame fits its buffer.
-                        let _ = stream.write(&frame);
+                    let key = self.transfers.vacant_key();
+                    if key >= tokens::FIRST_RESERVED {
                         continue;
                     }
-                    let entry = self.transfers.vacant_entry();
-                    let key = entry.key();
-                    if key >= tokens::FIRST_RESERVED {
+                    let refusal = if waiting >= MAX_AWAITING_REQUEST {
+                        Some("busy: too many peers connecting")
+                    } else if !self.peer_addrs.admit(key, addr.ip()) {
+                        Some("busy: too many connections from your address")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refusal {
+                        debug!("peer {addr} refused: {reason}");
+                        refuse_peer(&mut stream, reason);
                         continue;
                     }
                     if let Err(e) = self.poll.registry().register(
@@ -517,8 +535,10 @@ impl Client {
                         Interest::READABLE,
                     ) {
                         warn!("peer {addr}: register: {e}");
+                        self.peer_addrs.release(key);
                         continue;
                     }
+                    let entry = self.transfers.vacant_entry();
                     debug!("peer {addr} connected");
                     entry.insert(Transfer::Up(Upload::new(stream, addr, now)));
                 }
@@ -683,6 +703,20 @@ impl Client {
 
     /// Answer a peer's request from the publication list and the file on disk.
     fn decide_upload(&mut self, key: usize, now: Instant) {
+        // A slot is taken only now that the request is valid: silent connections take none.
+        let others = self
+            .transfers
+            .iter()
+            .filter(|(k, t)| *k != key && matches!(t, Transfer::Up(u) if u.holds_slot()))
+            .count();
+        if others >= self.max_uploads {
+            if let Some(Transfer::Up(up)) = self.transfers.get_mut(key) {
+                debug!("peer {} refused: {others} uploads running", up.who());
+                up.refuse(Status::UNAVAILABLE, "busy: too many uploads");
+                self.ready.push(key);
+            }
+            return;
+        }
         let Some(Transfer::Up(up)) = self.transfers.get_mut(key) else {
             return;
         };
@@ -858,6 +892,7 @@ impl Client {
         for key in std::mem::take(&mut self.closing) {
             if self.transfers.contains(key) {
                 self.transfers.remove(key);
+                self.peer_addrs.release(key);
             }
         }
     }

@@ -4,9 +4,38 @@
 use crate::proto::frame::{self, FrameError};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::rc::Rc;
+
+/// Bytes queued by every connection that shares it (a hub-wide output budget).
+pub type Tally = Rc<Cell<usize>>;
+
+/// One connection's part of a [`Tally`]: whatever it still counts there is taken back
+/// when it is dropped (the connection closed or was taken apart).
+struct Share {
+    tally: Tally,
+    mine: usize,
+}
+
+impl Share {
+    fn add(&mut self, n: usize) {
+        self.mine += n;
+        self.tally.set(self.tally.get() + n);
+    }
+
+    fn sub(&mut self, n: usize) {
+        self.mine -= n;
+        self.tally.set(self.tally.get() - n);
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.tally.set(self.tally.get() - self.mine);
+    }
+}
 
 /// Slices handed to one `writev`.
 const MAX_IOVECS: usize = 256;
@@ -70,6 +99,8 @@ pub struct Conn {
     max_output: usize,
     max_frame: usize,
     writable_armed: bool,
+    /// Where this connection's queued bytes are also counted, if anywhere.
+    tally: Option<Share>,
     /// A read shorter than the buffer means the socket is empty (epoll(7) allows this
     /// for stream sockets: new bytes bring a new edge), saving a read that would block.
     /// Off once the peer is known to have closed, so its EOF is read.
@@ -88,7 +119,32 @@ impl Conn {
             max_output,
             max_frame,
             writable_armed: false,
+            tally: None,
             short_read_drains: false,
+        }
+    }
+
+    /// Count this connection's queued bytes in `tally` too, for as long as it lives.
+    pub fn count_in(&mut self, tally: &Tally) {
+        let mut share = Share {
+            tally: Rc::clone(tally),
+            mine: 0,
+        };
+        share.add(self.queued);
+        self.tally = Some(share);
+    }
+
+    fn add_queued(&mut self, n: usize) {
+        self.queued += n;
+        if let Some(share) = &mut self.tally {
+            share.add(n);
+        }
+    }
+
+    fn sub_queued(&mut self, n: usize) {
+        self.queued -= n;
+        if let Some(share) = &mut self.tally {
+            share.sub(n);
         }
     }
 
@@ -169,7 +225,10 @@ impl Conn {
             let n = match self.stream.read(scratch) {
                 Ok(0) => return ReadStatus::Closed,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStatus::Drained,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.settle_partial();
+                    return ReadStatus::Drained;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return ReadStatus::Failed(e),
             };
@@ -202,10 +261,29 @@ impl Conn {
                 return ReadStatus::Budget;
             }
             if self.short_read_drains && n < scratch.len() {
+                self.settle_partial();
                 return ReadStatus::Drained;
             }
         }
         ReadStatus::Budget
+    }
+
+    /// The socket is quiet: a partial frame keeps only the room its bytes take (a
+    /// buffer grown by a burst, or by earlier frames, is given back).
+    fn settle_partial(&mut self) {
+        let len = self.partial.len();
+        if self.partial.capacity() > len + len / 4 + 64 {
+            if len == 0 {
+                self.partial = Vec::new();
+            } else {
+                self.partial.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Bytes held for a partial frame (its buffer's capacity).
+    pub fn partial_capacity(&self) -> usize {
+        self.partial.capacity()
     }
 
     /// Take the socket apart: the stream and the bytes read but not yet decoded.
@@ -223,7 +301,7 @@ impl Conn {
             }
             _ => self.queue.push_back(Chunk::Owned(bytes.to_vec())),
         }
-        self.queued += bytes.len();
+        self.add_queued(bytes.len());
         Ok(())
     }
 
@@ -234,7 +312,7 @@ impl Conn {
             return self.queue_bytes(&bytes);
         }
         self.check_room(bytes.len())?;
-        self.queued += bytes.len();
+        self.add_queued(bytes.len());
         self.queue.push_back(Chunk::Owned(bytes));
         Ok(())
     }
@@ -243,8 +321,18 @@ impl Conn {
     pub fn queue_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), QueueFull> {
         self.check_room(bytes.len())?;
         self.queue.push_back(Chunk::Shared(Rc::clone(bytes)));
-        self.queued += bytes.len();
+        self.add_queued(bytes.len());
         Ok(())
+    }
+
+    /// Throw the queue away (the connection is being dropped for it): its memory is
+    /// freed now, and nothing more is queued.
+    pub fn discard_output(&mut self) {
+        let queued = self.queued;
+        self.sub_queued(queued);
+        self.queue = VecDeque::new();
+        self.head_written = 0;
+        self.max_output = 1;
     }
 
     /// Whether `extra` more bytes fit under the output limit.
@@ -299,7 +387,7 @@ impl Conn {
     }
 
     fn consume(&mut self, mut written: usize) {
-        self.queued -= written;
+        self.sub_queued(written);
         while written > 0 {
             let Some(head) = self.queue.front() else {
                 break;

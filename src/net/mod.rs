@@ -2,6 +2,7 @@
 //! stdin lines and token bookkeeping. It knows frames, not what they mean.
 
 pub mod conn;
+pub mod peraddr;
 pub mod stdin;
 pub mod timers;
 

@@ -206,6 +206,9 @@ struct Session {
     phase: Phase,
     peer_port: u16,
     opened: Instant,
+    /// Since when the connection has been without a login (its hello, or its logout):
+    /// the idle timeout counts from here whatever it sends meanwhile.
+    anonymous_since: Instant,
     last_heard: Instant,
     pings: Vec<PendingPing>,
     armed: Option<Instant>,
@@ -247,6 +250,8 @@ pub struct Hub {
     tickets: HashMap<StoreToken, Ticket>,
     /// Names with an upload ticket out or an upload running: a second one waits.
     uploading: HashSet<String>,
+    /// Bytes queued toward all connections, as the loop last said (for `stats`).
+    queued_output: usize,
 }
 
 fn unix_now() -> u64 {
@@ -292,6 +297,7 @@ impl Hub {
             store,
             tickets: HashMap::new(),
             uploading: HashSet::new(),
+            queued_output: 0,
         })
     }
 
@@ -300,11 +306,16 @@ impl Hub {
         self.sessions.contains_key(&conn)
     }
 
-    /// Whether `conn` has not said hello yet.
-    pub fn awaiting_hello(&self, conn: ConnId) -> bool {
+    /// The loop's count of bytes queued toward all connections, reported by `stats`.
+    pub fn note_queued_output(&mut self, bytes: usize) {
+        self.queued_output = bytes;
+    }
+
+    /// Whether `conn` is logged in.
+    pub fn logged_in(&self, conn: ConnId) -> bool {
         self.sessions
             .get(&conn)
-            .is_some_and(|s| s.phase == Phase::AwaitHello)
+            .is_some_and(|s| matches!(s.phase, Phase::LoggedIn(_)))
     }
 
     /// A new turn of the loop: the hashing budget is full again; warnings counted in a
@@ -367,6 +378,7 @@ impl Hub {
                 phase: Phase::AwaitHello,
                 peer_port: 0,
                 opened: now,
+                anonymous_since: now,
                 last_heard: now,
                 pings: Vec::new(),
                 armed: None,
@@ -466,6 +478,7 @@ impl Hub {
                     role: Role::Session,
                 } => {
                     session.phase = Phase::Anonymous;
+                    session.anonymous_since = now;
                     out.push(Action::Send(
                         conn,
                         HubMsg::Welcome {
@@ -1528,6 +1541,7 @@ impl Hub {
         let Phase::LoggedIn(user) = std::mem::replace(&mut session.phase, Phase::Anonymous) else {
             return;
         };
+        session.anonymous_since = now;
         let pings = std::mem::take(&mut session.pings);
         self.online.remove(&*user);
         for ping in pings {
@@ -1643,7 +1657,7 @@ impl Hub {
     fn next_due(&self, session: &Session) -> Instant {
         match &session.phase {
             Phase::AwaitHello => session.opened + self.config.hello_timeout,
-            Phase::Anonymous => session.last_heard + self.config.idle_timeout,
+            Phase::Anonymous => session.anonymous_since + self.config.idle_timeout,
             Phase::LoggedIn(_) => {
                 let ping_deadline = session
                     .pings
@@ -1700,7 +1714,7 @@ impl Hub {
                 info!("{}: no hello in time; closing", session.addr);
                 return self.bye(conn, Status::TIMEOUT, "no hello in time", out);
             }
-            Phase::Anonymous if now >= session.last_heard + self.config.idle_timeout => {
+            Phase::Anonymous if now >= session.anonymous_since + self.config.idle_timeout => {
                 info!("{}: idle without login; closing", session.addr);
                 return self.bye(
                     conn,
@@ -2003,12 +2017,14 @@ impl Hub {
             .field("connections_total", c.connections_total)
             .field("store_entries", store_entries)
             .field("store_bytes", store_bytes)
+            .field("queued_output_bytes", self.queued_output)
             .line(format!(
                 "connections: {} open, {} since start",
                 self.sessions.len(),
                 c.connections_total
             ))
             .line(format!("users online: {}", self.online.len()))
+            .line(format!("output queued: {} bytes", self.queued_output))
             .line(format!("accounts: {accounts}"))
             .line(format!("published files: {}", self.index.len()))
             .line(format!("lookups served: {}", c.lookups))
@@ -2216,6 +2232,62 @@ mod tests {
         hub.on_message(3, hello, now, &mut out);
         hub.on_message(3, ClientMsg::Users { tag: 9 }, now, &mut out);
         assert_eq!(status_of(3, &out), vec![407]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
+        let config = HubConfig {
+            idle_timeout: Duration::from_secs(10),
+            ..HubConfig::default()
+        };
+        let (mut hub, dir) = hub(config);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        hub.on_connect(1, addr(5001), t0, &mut out);
+        let hello = ClientMsg::Hello {
+            version: VERSION,
+            role: Role::Session,
+        };
+        hub.on_message(1, hello, t0, &mut out);
+        // An echo every two seconds is answered, but does not keep it.
+        for i in 1..=6 {
+            let at = t0 + Duration::from_secs(2 * i);
+            let mut out = Vec::new();
+            hub.on_message(1, ClientMsg::Echo { tag: i as u32 }, at, &mut out);
+            assert_eq!(status_of(1, &out), vec![200]);
+            let serial = hub.sessions.get(&1).unwrap().serial;
+            hub.on_timer(1, serial, at, &mut out);
+            let closed = out.iter().any(|a| matches!(a, Action::Close(1)));
+            assert_eq!(closed, at >= t0 + Duration::from_secs(10), "at {i}");
+            if closed {
+                assert!(matches!(
+                    sent_to(1, &out).last(),
+                    Some(HubMsg::Bye { status, .. }) if *status == Status::TIMEOUT
+                ));
+                break;
+            }
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn logging_out_starts_the_anonymous_clock_again() {
+        let config = HubConfig {
+            idle_timeout: Duration::from_secs(10),
+            ..HubConfig::default()
+        };
+        let (mut hub, dir) = hub(config);
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        let later = t0 + Duration::from_secs(60);
+        let mut out = Vec::new();
+        hub.on_message(1, ClientMsg::Logout { tag: 3 }, later, &mut out);
+        let serial = hub.sessions.get(&1).unwrap().serial;
+        hub.on_timer(1, serial, later + Duration::from_secs(9), &mut out);
+        assert!(!out.iter().any(|a| matches!(a, Action::Close(1))));
+        hub.on_timer(1, serial, later + Duration::from_secs(10), &mut out);
+        assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

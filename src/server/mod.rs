@@ -7,12 +7,14 @@ pub mod guard;
 pub mod hub;
 pub mod index;
 pub mod limits;
+pub mod memory;
 pub mod name;
 pub mod store;
 pub mod storeconn;
 pub mod warnings;
 
-use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus};
+use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus, Tally};
+use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
@@ -22,6 +24,7 @@ use crate::proto::message::{ClientMsg, DecodeError, HubMsg};
 use crate::proto::status::Status;
 use hub::{Action, ConnId, Hub, HubConfig};
 use log::{debug, error, info, warn};
+use memory::{Spare, TrimClock};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
@@ -41,6 +44,10 @@ pub struct ServerConfig {
     pub max_clients: usize,
     pub max_frame: usize,
     pub max_output: usize,
+    /// Bytes queued toward all connections together (0: no limit).
+    pub max_output_total: usize,
+    /// Connections from one address (0: no limit).
+    pub max_per_address: usize,
     pub hub: HubConfig,
     /// Per-file and per-user limits of the store.
     pub store: store::StoreLimits,
@@ -64,6 +71,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const READS_PER_TURN: usize = 4;
 /// The loop's shared read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
+/// Largest frame, and largest read, of a connection that has not logged in: a hello,
+/// a registration or a login fits with room to spare, so an anonymous connection
+/// holding an unfinished frame holds a few KiB, not a full frame.
+const PRE_LOGIN_FRAME: usize = 4 * 1024;
+/// How long accepting pauses after the open-file limit was hit.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// The receive buffer all store uploads share (few syscalls, still cache-warm when hashed).
 const STORE_BUF: usize = 1024 * 1024;
 /// Bytes one store connection moves per loop turn, so chat and the console stay live.
@@ -108,6 +121,13 @@ struct Server {
     store_config: StoreConnConfig,
     /// When the store connections are next checked for stalls, if any is open.
     store_sweep: Option<Instant>,
+    /// Bytes queued toward every hub connection together.
+    queued_total: Tally,
+    per_address: PerAddress<ConnId>,
+    trim: TrimClock,
+    spare: Spare,
+    /// Accepting waits until then after the open-file limit was hit.
+    accept_paused: Option<Instant>,
     exit: bool,
 }
 
@@ -146,6 +166,11 @@ impl Server {
             },
             store_buf: vec![0; STORE_BUF],
             store_sweep: None,
+            queued_total: Tally::default(),
+            per_address: PerAddress::new(config.max_per_address),
+            trim: TrimClock::new(Instant::now()),
+            spare: Spare::open()?,
+            accept_paused: None,
             config,
             poll,
             listener,
@@ -184,6 +209,10 @@ impl Server {
             timeout = min_timeout(timeout, drain_deadline);
             let sweep = self.store_sweep.map(|at| at.saturating_duration_since(now));
             timeout = min_timeout(timeout, sweep);
+            let wake = [self.accept_paused, self.trim.wake_at()];
+            for at in wake.into_iter().flatten() {
+                timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -192,6 +221,11 @@ impl Server {
             }
             let now = Instant::now();
             self.hub.begin_turn(now);
+            if self.accept_paused.is_some_and(|at| at <= now) {
+                // The listener is edge-triggered: what waited in the backlog is taken now.
+                self.accept_paused = None;
+                self.accept(now);
+            }
             for event in events.iter() {
                 match event.token() {
                     tokens::LISTENER => self.accept(now),
@@ -251,6 +285,9 @@ impl Server {
                     break;
                 }
             }
+            if self.trim.due(now) {
+                crate::sys::give_back_memory();
+            }
             if self.exit {
                 self.close_store_conns();
                 self.reap();
@@ -263,52 +300,77 @@ impl Server {
     }
 
     fn accept(&mut self, now: Instant) {
+        if self.accept_paused.is_some() {
+            return;
+        }
         loop {
             let (mut stream, addr) = match self.listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if memory::out_of_descriptors(&e) => return self.out_of_descriptors(now),
                 Err(e) => {
-                    // EMFILE and friends: the listener stays; try again on the next edge.
+                    // The listener stays; try again on the next edge.
                     error!("accept failed: {e}");
                     return;
                 }
             };
-            if self.hub.is_shutting_down() || self.conns.len() >= self.config.max_clients {
-                let reason = if self.hub.is_shutting_down() {
-                    "the hub is shutting down"
-                } else {
-                    "the hub is full"
-                };
+            let key = self.conns.vacant_key();
+            let refusal = if self.hub.is_shutting_down() {
+                Some("the hub is shutting down")
+            } else if self.conns.len() >= self.config.max_clients {
+                Some("the hub is full")
+            } else if !self.per_address.admit(key, addr.ip()) {
+                Some("too many connections from your address")
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
                 self.hub.warn(
                     "refused connection",
                     format_args!("refusing {addr}: {reason}"),
                 );
-                let bye = HubMsg::Bye {
-                    status: Status::UNAVAILABLE,
-                    reason: reason.into(),
-                }
-                .to_frame();
-                // Best effort on a fresh socket whose buffer is empty; then drop it.
-                let _ = io::Write::write(&mut stream, &bye);
+                refuse(&mut stream, reason);
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let entry = self.conns.vacant_entry();
-            let key = entry.key();
             if let Err(e) =
                 self.poll
                     .registry()
                     .register(&mut stream, Token(key), Interest::READABLE)
             {
                 warn!("register {addr}: {e}");
+                self.per_address.release(key);
                 continue;
             }
-            let mut conn = Conn::new(stream, self.config.max_frame, self.config.max_output);
+            let mut conn = Conn::new(stream, PRE_LOGIN_FRAME, self.config.max_output);
             conn.trust_short_reads();
-            entry.insert(Slot::Hub(conn));
+            conn.count_in(&self.queued_total);
+            self.conns.insert(Slot::Hub(conn));
             self.hub.on_connect(key, addr, now, &mut self.actions);
         }
+    }
+
+    /// The open-file limit was hit: with the spare descriptor let go, take one waiting
+    /// connection, tell it 503 and close it; then pause accepting for a moment (the
+    /// rest of the backlog is taken when the pause ends, each told the same while
+    /// descriptors stay short).
+    fn out_of_descriptors(&mut self, now: Instant) {
+        self.hub.warn(
+            "out of descriptors",
+            format_args!("out of file descriptors: refusing new connections for a moment"),
+        );
+        if self.spare.release() {
+            if let Ok((mut stream, addr)) = self.listener.accept() {
+                self.hub.warn(
+                    "refused connection",
+                    format_args!("refusing {addr}: the hub is out of file descriptors"),
+                );
+                refuse(&mut stream, "the hub is out of file descriptors");
+            }
+            self.spare.restore();
+        }
+        self.accept_paused = Some(now + ACCEPT_PAUSE);
     }
 
     fn console(&mut self, now: Instant) {
@@ -331,6 +393,7 @@ impl Server {
                 stdin.read_lines(&mut lines).ok();
             }
         }
+        self.hub.note_queued_output(self.queued_total.get());
         for line in lines {
             self.console_lines += 1;
             self.hub
@@ -363,15 +426,19 @@ impl Server {
             _ => return,
         };
         let mut msgs = std::mem::take(&mut self.inbox);
-        // Before its hello, read one frame only: a store connection's next bytes are
-        // not hub requests and go to it whole.
-        let max_frames = if self.hub.awaiting_hello(key) {
-            1
+        // Before its login, read one small frame at a time: a store connection's next
+        // bytes are not hub requests and go to it whole, and a login decides how big
+        // the next frame may be.
+        let pre_login = !self.hub.logged_in(key);
+        let (max_frames, read_size) = if pre_login {
+            conn.set_max_frame(PRE_LOGIN_FRAME.min(self.config.max_frame));
+            (1, PRE_LOGIN_FRAME)
         } else {
-            usize::MAX
+            conn.set_max_frame(self.config.max_frame);
+            (usize::MAX, SCRATCH_BYTES)
         };
         let status = conn.read_frames_upto(
-            &mut self.scratch,
+            &mut self.scratch[..read_size],
             READS_PER_TURN,
             max_frames,
             &mut msgs,
@@ -451,9 +518,48 @@ impl Server {
             // A write error shows up at the next flush; here only room matters.
             let _ = conn.flush();
         }
+        let limit = self.config.max_output_total;
+        if limit > 0 && self.queued_total.get() + len > limit {
+            self.make_room(len);
+        }
+        let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
+            return;
+        };
         match push(conn) {
             Ok(()) => self.dirty.push(key),
             Err(full) => self.overflow(key, full.limit),
+        }
+    }
+
+    /// `len` more bytes would take all queues together past `--max-output-total`:
+    /// drop the biggest queues (and their connections) until they fit.
+    fn make_room(&mut self, len: usize) {
+        let limit = self.config.max_output_total;
+        let total = self.queued_total.get() + len;
+        let queues = self
+            .conns
+            .iter()
+            .filter_map(|(key, slot)| match slot {
+                Slot::Hub(c) => Some((key, c.queued())),
+                _ => None,
+            })
+            .collect();
+        for (key, bytes) in memory::victims(queues, total, limit) {
+            self.hub.warn(
+                "output budget",
+                format_args!(
+                    "connection {key}: dropping its {bytes} queued bytes (the biggest queue) \
+                     as all queues together would pass --max-output-total {limit}"
+                ),
+            );
+            if let Some(Slot::Hub(conn)) = self.conns.get_mut(key) {
+                conn.discard_output();
+            }
+            self.trim.freed(bytes);
+            if !self.closing.iter().any(|(k, _)| *k == key) {
+                self.closing
+                    .push((key, "output over the hub-wide budget".into()));
+            }
         }
     }
 
@@ -511,11 +617,14 @@ impl Server {
 
     /// Remove connections marked for closing, after a last best-effort flush.
     fn reap(&mut self) {
-        while let Some((key, reason)) = self.closing.pop() {
+        // In the order they were marked (the hub's leave notices follow it).
+        let mut marked = std::mem::take(&mut self.closing).into_iter();
+        while let Some((key, reason)) = marked.next().or_else(|| self.closing.pop()) {
             let mut conn = match self.conns.try_remove(key) {
                 Some(Slot::Hub(conn)) => conn,
                 Some(Slot::Store(mut sc)) => {
                     let _ = self.poll.registry().deregister(sc.stream_mut());
+                    self.per_address.release(key);
                     sc.close(&mut self.hub, &reason);
                     self.ready.retain(|k| *k != key);
                     continue;
@@ -524,6 +633,8 @@ impl Server {
             };
             let _ = conn.flush();
             let _ = self.poll.registry().deregister(conn.stream_mut());
+            self.per_address.release(key);
+            self.trim.freed(conn.queued() + memory::CONN_OVERHEAD);
             debug!("closed connection {key}: {reason}");
             self.hub
                 .on_disconnect(key, &reason, Instant::now(), &mut self.actions);
@@ -616,6 +727,17 @@ impl Server {
             }
         }
     }
+}
+
+/// Tell a connection that is not taken why (503), best effort on a fresh socket whose
+/// buffer is empty; dropping the stream then closes it.
+fn refuse(stream: &mut mio::net::TcpStream, reason: &str) {
+    let bye = HubMsg::Bye {
+        status: Status::UNAVAILABLE,
+        reason: reason.into(),
+    }
+    .to_frame();
+    let _ = io::Write::write(stream, &bye);
 }
 
 /// A decoded request, or why it could not be decoded and its tag if it had one.

@@ -192,6 +192,20 @@ impl Upload {
         self.name.as_deref()
     }
 
+    /// Whether this connection takes an upload slot: only once its request is valid
+    /// (waiting for the decision, or being served), not while it has sent nothing.
+    pub fn holds_slot(&self) -> bool {
+        matches!(
+            self.state,
+            State::Deciding { .. } | State::Sending { body: Some(_), .. }
+        )
+    }
+
+    /// Whether the request has not arrived yet.
+    pub fn awaiting_request(&self) -> bool {
+        matches!(self.state, State::Request { .. })
+    }
+
     /// Answer 200 with `size` and `hash`, then stream `file` from the request's offset.
     pub fn serve(&mut self, file: File, stamp: Stamp, size: u64, hash: Hash) {
         let offset = match &self.state {
