@@ -123,6 +123,12 @@ struct ServerArgs {
     /// Seconds a store transfer may move nothing before the hub closes it (an upload is discarded).
     #[arg(long, default_value = "30", value_parser = seconds)]
     store_stall: Duration,
+    /// Store tickets one user may hold open, with the uploads they started (0: no limit); the excess gets 429.
+    #[arg(long, default_value_t = 4)]
+    store_max_tickets: u32,
+    /// Store connections open at once, apart from --max-clients (0: no limit); the excess gets 503.
+    #[arg(long, default_value_t = 256)]
+    max_store_conns: usize,
 }
 
 #[derive(Args)]
@@ -191,6 +197,8 @@ fn main() -> ExitCode {
                 history: a.history,
                 store_ticket_ttl: a.store_ticket_ttl,
                 store_max_items: a.store_max_items,
+                store_max_tickets: a.store_max_tickets,
+                max_store_conns: a.max_store_conns,
             },
             store: StoreLimits {
                 max_file: a.store_max_file,

@@ -517,3 +517,274 @@ fn chat_stays_live_during_a_large_upload_and_transfers_lists_it() {
         "a chat round trip took {worst:?} during the upload"
     );
 }
+
+/// A store `Status` frame from `s` (the first frame must be one).
+#[track_caller]
+fn expect_status(s: &mut TcpStream, buf: &mut Vec<u8>, status: u16) -> String {
+    match read_store(s, buf) {
+        Some(StoreMsg::Status {
+            status: got,
+            message,
+        }) => {
+            assert_eq!(got.0, status, "{message}");
+            message
+        }
+        other => panic!("expected a status {status}, got {other:?}"),
+    }
+}
+
+/// Upload one file `name` with `data` on a raw store connection; the hub's verdict.
+fn raw_upload(addr: SocketAddr, token: StoreToken, name: &str, data: &[u8]) -> (u16, String) {
+    let mut s = store_conn(addr, token);
+    let mut buf = Vec::new();
+    expect_status(&mut s, &mut buf, 200);
+    let mut bytes = Vec::new();
+    store::encode(
+        &StoreMsg::File {
+            path: name.into(),
+            size: data.len() as u64,
+        },
+        &mut bytes,
+    );
+    bytes.extend_from_slice(data);
+    store::encode(
+        &StoreMsg::Sum {
+            hash: *blake3::hash(data).as_bytes(),
+        },
+        &mut bytes,
+    );
+    store::encode(
+        &StoreMsg::End {
+            files: 1,
+            dirs: 0,
+            bytes: data.len() as u64,
+        },
+        &mut bytes,
+    );
+    s.write_all(&bytes).unwrap();
+    match read_store(&mut s, &mut buf) {
+        Some(StoreMsg::Status { status, message }) => (status.0, message),
+        other => panic!("no verdict: {other:?}"),
+    }
+}
+
+/// A put ticket request's reply.
+fn put(raw: &mut Raw, tag: u32, name: &str, bytes: u64) -> support::RawReply {
+    raw.request(&ClientMsg::StorePut {
+        tag,
+        name: name.into(),
+        replace: false,
+        kind: StoreKind::File,
+        files: 1,
+        dirs: 0,
+        bytes,
+        largest: bytes,
+    })
+}
+
+#[test]
+fn uploads_under_way_count_against_the_quota_and_the_commit_checks_again() {
+    let mut hub = Hub::start(&["--store-quota", "1000"]);
+    let mut raw = Raw::login_as(hub.addr(), "quinn", "pw", 1);
+    // Five 800-byte uploads asked for at once: only the first fits the quota.
+    let first = put(&mut raw, 30, "q0", 800);
+    assert_eq!(first.status, 200, "{first:?}");
+    for n in 1..5 {
+        let r = put(&mut raw, 30 + n, &format!("q{n}"), 800);
+        assert_eq!(r.status, 414, "upload {n}: {r:?}");
+        assert!(r.message.contains("being uploaded"), "{r:?}");
+    }
+    let Body::Ticket { token, .. } = first.body else {
+        panic!("no ticket");
+    };
+    let data = random_bytes(800, 30);
+    let (status, message) = raw_upload(hub.addr(), token, "q0", &data);
+    assert_eq!(status, 200, "{message}");
+    // Committed, it still counts; a small one fits beside it.
+    let r = put(&mut raw, 40, "q5", 800);
+    assert_eq!(r.status, 414, "{r:?}");
+    let r = put(&mut raw, 41, "q6", 200);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = console(&mut hub, "stats");
+    assert_eq!(r["store_bytes"], 800);
+}
+
+#[test]
+fn open_tickets_per_user_are_limited_with_a_retry_after() {
+    let hub = Hub::start(&["--store-max-tickets", "2"]);
+    let mut eve = Raw::login_as(hub.addr(), "eve", "pw", 1);
+    let mut bob = Raw::login_as(hub.addr(), "bob", "pw", 1);
+    assert_eq!(put(&mut eve, 50, "s0", 1).status, 200);
+    assert_eq!(put(&mut eve, 51, "s1", 1).status, 200);
+    let r = put(&mut eve, 52, "s2", 1);
+    assert_eq!(r.status, 429, "{r:?}");
+    match r.body {
+        Body::RetryAfter(secs) => assert!((1..=30).contains(&secs), "retry_after {secs}"),
+        other => panic!("a 429 without retry_after: {other:?}"),
+    }
+    // Squatted names stay taken only while their tickets live; others are unaffected.
+    let r = put(&mut bob, 53, "s0", 1);
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(put(&mut bob, 54, "s2", 1).status, 200);
+}
+
+/// Read a download on `s` up to the start of the first file's bytes: its size.
+fn download_until_bytes(s: &mut TcpStream, buf: &mut Vec<u8>) -> u64 {
+    expect_status(s, buf, 200);
+    loop {
+        match read_store(s, buf) {
+            Some(StoreMsg::Dir { .. }) => {}
+            Some(StoreMsg::File { size, .. }) => return size,
+            other => panic!("expected a file, got {other:?}"),
+        }
+    }
+}
+
+/// Read the rest of a download whose first file's bytes start in `buf`: the BLAKE3 of
+/// every file's content, in order.
+fn finish_download(s: &mut TcpStream, buf: &mut Vec<u8>, mut size: u64) -> Vec<String> {
+    let mut sums = Vec::new();
+    loop {
+        let mut hasher = blake3::Hasher::new();
+        while size > 0 {
+            if buf.is_empty() {
+                let mut chunk = vec![0u8; 1 << 16];
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "the download was cut off");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let take = (size as usize).min(buf.len());
+            hasher.update(&buf[..take]);
+            buf.drain(..take);
+            size -= take as u64;
+        }
+        sums.push(hasher.finalize().to_hex().to_string());
+        match read_store(s, buf) {
+            Some(StoreMsg::Sum { .. }) => {}
+            other => panic!("expected a sum, got {other:?}"),
+        }
+        loop {
+            match read_store(s, buf) {
+                Some(StoreMsg::Dir { .. }) => {}
+                Some(StoreMsg::File { size: next, .. }) => {
+                    size = next;
+                    break;
+                }
+                Some(StoreMsg::End { .. }) => return sums,
+                other => panic!("expected more of the tree, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_download_in_flight_survives_the_replacement_and_removal_of_its_entry() {
+    let mut hub = Hub::start(&[]);
+    let mut ps = peers(&hub, &["olga"]);
+    let olga = &mut ps[0];
+    let tree = olga.work_dir().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    // Far more than the sockets buffer, so the download is still in its first file.
+    big_file(&tree.join("a-big"), 48);
+    fs::write(tree.join("b-small"), b"old second file").unwrap();
+    let old = shape(&tree);
+    check(&run(olga, "upload tree", SECS_30), 200, true);
+
+    let mut raw = Raw::login_as(hub.addr(), "reader", "pw", 1);
+    let token = ticket(&mut raw, 60, "tree", None);
+    let mut first = store_conn(hub.addr(), token);
+    let mut first_buf = Vec::new();
+    let first_size = download_until_bytes(&mut first, &mut first_buf);
+
+    // Replace it while the first download waits, then start a second download.
+    fs::write(tree.join("b-small"), b"new second file").unwrap();
+    fs::write(tree.join("a-big"), b"now small").unwrap();
+    let new = shape(&tree);
+    check(&run(olga, "upload --replace tree", SECS_30), 200, true);
+    let token = ticket(&mut raw, 61, "tree", None);
+    let mut second = store_conn(hub.addr(), token);
+    let mut second_buf = Vec::new();
+    let second_size = download_until_bytes(&mut second, &mut second_buf);
+    // Remove it while the second is under way.
+    check(&console(&mut hub, "rm tree"), 200, true);
+
+    let sums = finish_download(&mut first, &mut first_buf, first_size);
+    let want: Vec<String> = old
+        .iter()
+        .filter(|e| e.1 == 'f')
+        .map(|e| e.2.clone())
+        .collect();
+    assert_eq!(sums, want, "the first download changed under its reader");
+    let sums = finish_download(&mut second, &mut second_buf, second_size);
+    let want: Vec<String> = new
+        .iter()
+        .filter(|e| e.1 == 'f')
+        .map(|e| e.2.clone())
+        .collect();
+    assert_eq!(sums, want);
+    // Once both readers are done, nothing of either version is left.
+    drop((first, second));
+    let store_dir = hub.data_dir().join("store");
+    let t0 = Instant::now();
+    while fs::read_dir(&store_dir).unwrap().next().is_some() {
+        assert!(t0.elapsed() < SECS_10, "old versions were never removed");
+        // A polling interval between observations, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Hello as a store connection on a plain socket, nothing more.
+fn bare_store_conn(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SECS_10)).unwrap();
+    let mut out = Vec::new();
+    ClientMsg::Hello {
+        version: VERSION,
+        role: Role::Store,
+    }
+    .encode(&mut out);
+    s.write_all(&out).unwrap();
+    s
+}
+
+/// Ask `stats` until `store_connections` is `want` (the hub counts at its own pace).
+fn wait_store_conns(hub: &mut Hub, want: u64) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let r = console(hub, "stats");
+        if r["store_connections"] == want {
+            return r;
+        }
+        assert!(t0.elapsed() < SECS_10, "store_connections stayed {r}");
+    }
+}
+
+#[test]
+fn store_connections_are_counted_and_limited_apart_from_clients() {
+    let mut hub = Hub::start(&["--max-store-conns", "2", "--max-clients", "2"]);
+    let r = console(&mut hub, "stats");
+    assert_eq!(r["store_connections"], 0, "{r}");
+    let _a = bare_store_conn(hub.addr());
+    let _b = bare_store_conn(hub.addr());
+    wait_store_conns(&mut hub, 2);
+    // The third store connection is refused with a store status 503, and closed.
+    let mut c = bare_store_conn(hub.addr());
+    let why = expect_status_and_close(&mut c, 503);
+    assert!(why.contains("store connections"), "{why}");
+    // Closing one frees its place.
+    drop(_a);
+    wait_store_conns(&mut hub, 1);
+    let _d = bare_store_conn(hub.addr());
+    wait_store_conns(&mut hub, 2);
+    // Two store connections leave both client places free (a connection counts as a
+    // client until its hello says it is a store connection).
+    let mut p = Peer::start(hub.addr(), &[]);
+    check(&p.register_login("pia", "pw"), 200, true);
+    let _q = Raw::login_as(hub.addr(), "quentin", "pw", 1);
+    let r = console(&mut hub, "stats");
+    assert_eq!(
+        (r["connections"].as_u64(), r["store_connections"].as_u64()),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+}

@@ -812,7 +812,7 @@ impl Session {
                     });
                 }
             }
-            (status, _) => {
+            (status, body) => {
                 self.store_jobs.remove(&job);
                 out.push(Action::DropStoreJob(job));
                 let status = if status.is_success() {
@@ -820,10 +820,12 @@ impl Session {
                 } else {
                     status
                 };
-                out.push(Action::Result(
-                    CommandResult::new(j.id, command, false, status.0, message)
-                        .field("name", j.name.as_str()),
-                ));
+                let mut r = CommandResult::new(j.id, command, false, status.0, message)
+                    .field("name", j.name.as_str());
+                if let Body::RetryAfter(secs) = body {
+                    r = r.field("retry_after", secs);
+                }
+                out.push(Action::Result(r));
             }
         }
     }

@@ -10,20 +10,20 @@ use super::guard::{Guard, GuardLimits, Outcome, Refusal};
 use super::index::{Index, IndexError, Published};
 use super::limits::TokenBucket;
 use super::name::Name;
-use super::store::{Incoming, Store, StoreEntry};
+use super::store::Store;
+use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
 use crate::net::ConnMap;
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{
     encode_holders_reply, hash_hex, Body, ClientMsg, FileInfo, Hash, HubMsg, Role, SearchHit,
-    StoreInfo, StoreKind, StoreToken, VERSION,
+    VERSION,
 };
 use crate::proto::names;
 use crate::proto::status::Status;
-use crate::transfer::tree::{Totals, TreeItem};
+use crate::transfer::tree::Totals;
 use log::{debug, info, warn};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::File;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,6 +76,10 @@ pub struct HubConfig {
     pub store_ticket_ttl: Duration,
     /// Most items (files and directories) in one store entry.
     pub store_max_items: u64,
+    /// Open store tickets (and the uploads they started) per user (0: no limit).
+    pub store_max_tickets: u32,
+    /// Store connections open at once (0: no limit), apart from `--max-clients`.
+    pub max_store_conns: usize,
 }
 
 impl Default for HubConfig {
@@ -93,6 +97,8 @@ impl Default for HubConfig {
             history: 20,
             store_ticket_ttl: Duration::from_secs(30),
             store_max_items: 100_000,
+            store_max_tickets: 4,
+            max_store_conns: 256,
         }
     }
 }
@@ -126,39 +132,9 @@ pub enum Action {
     Upgrade(ConnId),
 }
 
-/// What a store ticket allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TicketOp {
-    /// Upload the entry as declared (already checked against every limit).
-    Put {
-        replace: bool,
-        kind: StoreKind,
-        files: u64,
-        dirs: u64,
-        bytes: u64,
-    },
-    /// Download the entry.
-    Get,
-}
-
-/// A short-lived, single-use permission for one store connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ticket {
-    /// The logged-in user it was issued to.
-    pub user: String,
-    /// The store entry.
-    pub name: String,
-    pub op: TicketOp,
-    /// Not redeemable from this instant on.
-    pub expires: Instant,
-}
-
-/// A download about to be served: the entry, its manifest and its version directory.
-pub struct Outgoing {
-    pub entry: StoreEntry,
-    pub items: Vec<TreeItem>,
-    pub dir: File,
-}
+mod store_ops;
+pub use super::tickets::{Ticket, TicketOp};
+pub use store_ops::Outgoing;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,9 +223,10 @@ pub struct Hub {
     /// Logins let in when the session they waited on ends (see [`Hub::take_over`]).
     pending_logins: Vec<(LoginWait, String)>,
     store: Store,
-    tickets: HashMap<StoreToken, Ticket>,
-    /// Names with an upload ticket out or an upload running: a second one waits.
-    uploading: HashSet<String>,
+    /// Store tickets out, and the names and bytes their uploads hold.
+    tickets: Tickets,
+    /// Store connections open (the loop runs them; see [`Hub::store_conn_closed`]).
+    store_conns: usize,
     /// Bytes queued toward all connections, as the loop last said (for `stats`).
     queued_output: usize,
 }
@@ -274,7 +251,9 @@ impl Hub {
     /// A hub over an open database (the publish index is loaded from it).
     pub fn new(config: HubConfig, db: Db, store: Store) -> Result<Hub, IndexError> {
         let index = Index::load(&db)?;
+        let tickets = Tickets::new(config.store_ticket_ttl, config.store_max_tickets);
         Ok(Hub {
+            tickets,
             index,
             guard: Guard::new(GuardLimits {
                 address_failures: config.auth_rate,
@@ -295,8 +274,7 @@ impl Hub {
             pending_logins: Vec::new(),
             hashes_this_turn: 0,
             store,
-            tickets: HashMap::new(),
-            uploading: HashSet::new(),
+            store_conns: 0,
             queued_output: 0,
         })
     }
@@ -494,8 +472,7 @@ impl Hub {
                     role: Role::Store,
                 } => {
                     debug!("{}: store connection", session.addr);
-                    self.sessions.remove(&conn);
-                    out.push(Action::Upgrade(conn));
+                    self.store_hello(conn, out);
                 }
                 ClientMsg::Hello { version, .. } => {
                     let text = format!(
@@ -683,302 +660,6 @@ impl Hub {
                 // Handled before a session is needed; nothing reaches here.
             }
         }
-    }
-
-    /// The store (the loop opens upload and download directories through it).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Forget tickets whose time ran out, freeing the names of unused upload tickets.
-    fn purge_tickets(&mut self, now: Instant) {
-        let uploading = &mut self.uploading;
-        self.tickets.retain(|_, t| {
-            let live = t.expires > now;
-            if !live && matches!(t.op, TicketOp::Put { .. }) {
-                uploading.remove(&t.name);
-            }
-            live
-        });
-    }
-
-    fn issue(&mut self, ticket: Ticket) -> Result<StoreToken, (Status, String)> {
-        let mut token = [0u8; 16];
-        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut token)
-            .map_err(|e| (Status::INTERNAL, format!("no randomness for a ticket: {e}")))?;
-        self.tickets.insert(token, ticket);
-        Ok(token)
-    }
-
-    /// A ticket to upload `name` as declared, once every check passed.
-    #[allow(clippy::too_many_arguments)]
-    fn store_put(
-        &mut self,
-        user: &str,
-        name: &str,
-        replace: bool,
-        kind: StoreKind,
-        declared: Totals,
-        largest: u64,
-        now: Instant,
-    ) -> (Status, String, Body) {
-        self.purge_tickets(now);
-        let refuse = |status: Status, text: String| (status, text, Body::None);
-        if let Err(e) = names::check_file_name(name) {
-            return refuse(Status::INVALID_NAME, e.to_string());
-        }
-        let shape_ok = match kind {
-            StoreKind::File => declared.files == 1 && declared.dirs == 0,
-            StoreKind::Dir => declared.dirs >= 1,
-        };
-        if !shape_ok || largest > declared.bytes {
-            return refuse(
-                Status::BAD_REQUEST,
-                format!("the declared {} is inconsistent", kind.as_str()),
-            );
-        }
-        let items = declared.files.saturating_add(declared.dirs);
-        if items > self.config.store_max_items {
-            return refuse(
-                Status::TOO_LARGE,
-                format!(
-                    "{items} files and directories are more than the store takes in one entry ({})",
-                    self.config.store_max_items
-                ),
-            );
-        }
-        if self.uploading.contains(name) {
-            return refuse(
-                Status::NAME_TAKEN,
-                format!("{name} is being uploaded right now"),
-            );
-        }
-        if let Err((status, text)) =
-            self.store
-                .check_upload(&self.db, user, name, replace, declared.bytes, largest)
-        {
-            return refuse(status, text);
-        }
-        let ticket = Ticket {
-            user: user.to_owned(),
-            name: name.to_owned(),
-            op: TicketOp::Put {
-                replace,
-                kind,
-                files: declared.files,
-                dirs: declared.dirs,
-                bytes: declared.bytes,
-            },
-            expires: now + self.config.store_ticket_ttl,
-        };
-        match self.issue(ticket) {
-            Ok(token) => {
-                self.uploading.insert(name.to_owned());
-                debug!("{user}: upload ticket for {name}");
-                (
-                    Status::OK,
-                    format!("upload of {name} accepted"),
-                    Body::Ticket {
-                        token,
-                        kind,
-                        files: declared.files,
-                        bytes: declared.bytes,
-                    },
-                )
-            }
-            Err((status, text)) => refuse(status, text),
-        }
-    }
-
-    /// A ticket to download `name`.
-    fn store_get(&mut self, user: &str, name: &str, now: Instant) -> (Status, String, Body) {
-        self.purge_tickets(now);
-        if let Err(e) = names::check_file_name(name) {
-            return (Status::INVALID_NAME, e.to_string(), Body::None);
-        }
-        let entry = match self.store.get(&self.db, name) {
-            Ok(Some(entry)) => entry,
-            Ok(None) => {
-                return (
-                    Status::NO_FILE,
-                    format!("no store entry named {name:?}"),
-                    Body::None,
-                )
-            }
-            Err(e) => return (Status::INTERNAL, e.to_string(), Body::None),
-        };
-        let ticket = Ticket {
-            user: user.to_owned(),
-            name: name.to_owned(),
-            op: TicketOp::Get,
-            expires: now + self.config.store_ticket_ttl,
-        };
-        match self.issue(ticket) {
-            Ok(token) => (
-                Status::OK,
-                format!("download of {name} accepted"),
-                Body::Ticket {
-                    token,
-                    kind: entry.kind,
-                    files: entry.files,
-                    bytes: entry.bytes,
-                },
-            ),
-            Err((status, text)) => (status, text, Body::None),
-        }
-    }
-
-    /// The store listing, cut to fit one reply frame.
-    fn store_listing(&self) -> (Vec<StoreInfo>, bool) {
-        let entries = match self.store.list(&self.db) {
-            Ok(list) => list,
-            Err(e) => {
-                warn!("store listing: {e}");
-                Vec::new()
-            }
-        };
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for e in entries {
-            bytes += 2 + e.name.len() + 2 + e.owner.len() + 25;
-            if bytes > MAX_REPLY_BODY {
-                return (out, true);
-            }
-            out.push(StoreInfo {
-                name: e.name,
-                owner: e.owner,
-                kind: e.kind,
-                files: e.files,
-                bytes: e.bytes,
-                created: e.created,
-            });
-        }
-        (out, false)
-    }
-
-    /// A store connection presents `token`: the ticket, if it is known, unexpired and
-    /// unused (it is used up now). Refusals are 407.
-    pub fn redeem(&mut self, token: &StoreToken, now: Instant) -> Result<Ticket, (Status, String)> {
-        self.purge_tickets(now);
-        if self.shutting_down {
-            return Err((Status::UNAVAILABLE, "the hub is shutting down".into()));
-        }
-        self.tickets.remove(token).ok_or_else(|| {
-            (
-                Status::NOT_LOGGED_IN,
-                "unknown, expired or already used store ticket; ask for a new one".to_owned(),
-            )
-        })
-    }
-
-    /// Start an upload redeemed from `ticket`: its invisible version directory.
-    pub fn begin_upload(&mut self, ticket: &Ticket) -> Result<Incoming, (Status, String)> {
-        self.store.begin().map_err(|e| {
-            self.uploading.remove(&ticket.name);
-            (
-                crate::transfer::stream::write_status(&e),
-                format!("store: {e}"),
-            )
-        })
-    }
-
-    /// Open a download redeemed from `ticket`: the entry as it is now, its manifest and directory.
-    pub fn open_download(&self, ticket: &Ticket) -> Result<Outgoing, (Status, String)> {
-        let internal = |e: std::io::Error| (Status::INTERNAL, format!("store: {e}"));
-        let entry = self
-            .store
-            .get(&self.db, &ticket.name)
-            .map_err(internal)?
-            .ok_or_else(|| {
-                (
-                    Status::NO_FILE,
-                    format!("{} was removed from the store", ticket.name),
-                )
-            })?;
-        let items = self
-            .store
-            .manifest(&self.db, &entry.version)
-            .map_err(internal)?;
-        let dir = self.store.version_dir(&entry.version).map_err(internal)?;
-        Ok(Outgoing { entry, items, dir })
-    }
-
-    /// An upload ended without being committed (failed, cancelled, cut off): throw its
-    /// version directory away and free the name.
-    pub fn abort_upload(&mut self, ticket: &Ticket, incoming: Incoming, why: &str) {
-        self.uploading.remove(&ticket.name);
-        info!("upload of {} by {} failed: {why}", ticket.name, ticket.user);
-        if let Err(e) = self.store.abort(incoming) {
-            warn!("store: could not remove an unfinished upload: {e}");
-        }
-    }
-
-    /// Every file of an upload arrived and was verified: make the entry visible, tell
-    /// the console and everyone online.
-    pub fn finish_upload(
-        &mut self,
-        ticket: &Ticket,
-        incoming: Incoming,
-        items: &[TreeItem],
-        out: &mut Vec<Action>,
-    ) -> Result<StoreEntry, (Status, String)> {
-        self.uploading.remove(&ticket.name);
-        let TicketOp::Put { replace, kind, .. } = ticket.op else {
-            let _ = self.store.abort(incoming);
-            return Err((Status::BAD_REQUEST, "not an upload ticket".into()));
-        };
-        let (user, name) = (ticket.user.as_str(), ticket.name.as_str());
-        let existing = self.store.get(&self.db, name);
-        let conflict = match &existing {
-            Ok(Some(e)) if e.owner != user => Some(format!("{name} belongs to {}", e.owner)),
-            Ok(Some(_)) if !replace => Some(format!("you already have {name} in the store")),
-            _ => None,
-        };
-        if let Some(text) = conflict {
-            let _ = self.store.abort(incoming);
-            return Err((Status::NAME_TAKEN, text));
-        }
-        let totals = Totals::of(items);
-        let entry = StoreEntry {
-            name: name.to_owned(),
-            owner: user.to_owned(),
-            kind,
-            files: totals.files,
-            bytes: totals.bytes,
-            created: super::store::unix_now(),
-            version: incoming.version.clone(),
-        };
-        if let Err(e) = self.store.commit(&mut self.db, incoming, &entry, items) {
-            warn!("store: commit of {name} failed: {e}");
-            return Err((
-                crate::transfer::stream::write_status(&e),
-                format!("store: {e}"),
-            ));
-        }
-        let what = crate::transfer::files_and_size(totals.files, totals.bytes);
-        info!("{user} uploaded {name} ({what})");
-        out.push(Action::Event(
-            Event::new("upload", format!("{user} uploaded {name} ({what})"))
-                .field("user", user)
-                .field("name", name)
-                .field("files", totals.files)
-                .field("bytes", totals.bytes),
-        ));
-        let frame: Rc<[u8]> = HubMsg::Upload {
-            user: user.to_owned(),
-            name: name.to_owned(),
-            files: totals.files,
-            bytes: totals.bytes,
-        }
-        .to_frame()
-        .into();
-        let me = self.online.get(user).copied();
-        for &c in self.online.values() {
-            if Some(c) != me {
-                out.push(Action::Share(c, Rc::clone(&frame)));
-            }
-        }
-        Ok(entry)
     }
 
     fn publish(
@@ -1849,7 +1530,7 @@ impl Hub {
             },
             ConsoleCommand::Stats => self.stats(id),
             ConsoleCommand::Store => self.console_store(id),
-            ConsoleCommand::Rm { name } => match self.store.remove(&self.db, &name) {
+            ConsoleCommand::Rm { name } => match self.store.remove(&mut self.db, &name) {
                 Ok(true) => {
                     info!("operator removed {name} from the store");
                     CommandResult::new(
@@ -2018,6 +1699,7 @@ impl Hub {
             .field("store_entries", store_entries)
             .field("store_bytes", store_bytes)
             .field("queued_output_bytes", self.queued_output)
+            .field("store_connections", self.store_conns)
             .line(format!(
                 "connections: {} open, {} since start",
                 self.sessions.len(),
@@ -2034,6 +1716,7 @@ impl Hub {
                 if store_entries == 1 { "y" } else { "ies" },
                 crate::transfer::human_size(store_bytes)
             ))
+            .line(format!("store connections: {} open", self.store_conns))
     }
 
     /// Tell everyone the hub is going away and close every connection.

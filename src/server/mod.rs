@@ -11,6 +11,7 @@ pub mod memory;
 pub mod name;
 pub mod store;
 pub mod storeconn;
+pub mod tickets;
 pub mod warnings;
 
 use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus, Tally};
@@ -318,7 +319,13 @@ impl Server {
             let key = self.conns.vacant_key();
             let refusal = if self.hub.is_shutting_down() {
                 Some("the hub is shutting down")
-            } else if self.conns.len() >= self.config.max_clients {
+            } else if self
+                .conns
+                .len()
+                .saturating_sub(self.hub.store_connections())
+                >= self.config.max_clients
+            {
+                // Store connections have their own limit (`--max-store-conns`).
                 Some("the hub is full")
             } else if !self.per_address.admit(key, addr.ip()) {
                 Some("too many connections from your address")
@@ -648,7 +655,13 @@ impl Server {
 impl Server {
     /// A connection said hello as a store connection: it becomes one.
     fn upgrade(&mut self, key: ConnId) {
-        let Some(slot) = self.conns.get_mut(key) else {
+        let Some(slot) = self
+            .conns
+            .get_mut(key)
+            .filter(|s| matches!(s, Slot::Hub(_)))
+        else {
+            // Gone before its upgrade: the hub counted it as a store connection.
+            self.hub.store_conn_closed();
             return;
         };
         let Slot::Hub(conn) = std::mem::replace(slot, Slot::Moving) else {

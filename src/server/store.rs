@@ -3,11 +3,13 @@
 //! half-visible entry (a start-up sweep removes versions nothing points to).
 
 use super::db::Db;
+use super::tickets::{disk_allows, quota_allows};
 use crate::proto::message::Hash;
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::tree::TreeItem;
 use rusqlite::{params, OptionalExtension};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,39 @@ pub struct StoreLimits {
     pub reserve: u64,
 }
 
+/// Bytes promised to uploads under way, beside the one being checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Held {
+    /// Announced bytes of the same user's other uploads (against the quota).
+    pub reserved: u64,
+    /// Announced bytes other uploads have still to write (against the free space).
+    pub pending: u64,
+}
+
+/// A finished upload being flushed to the disk by a helper thread.
+#[derive(Debug)]
+pub struct Flushing(std::sync::mpsc::Receiver<io::Result<()>>);
+
+impl Flushing {
+    /// The outcome, once the thread is done (`None`: not yet).
+    pub fn poll(&self) -> Option<io::Result<()>> {
+        match self.0.try_recv() {
+            Ok(done) => Some(done),
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Some(Err(io::Error::other("the flushing thread died")))
+            }
+        }
+    }
+
+    /// Wait for the outcome (at shutdown).
+    pub fn wait(self) -> io::Result<()> {
+        self.0
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the flushing thread died")))
+    }
+}
+
 /// An upload being written: its version directory, not yet visible.
 #[derive(Debug)]
 pub struct Incoming {
@@ -73,6 +108,10 @@ pub struct Store {
     root: PathBuf,
     root_dir: File,
     limits: StoreLimits,
+    /// Downloads reading each version now.
+    readers: HashMap<String, u32>,
+    /// Versions no entry points to any more, kept until their last reader finishes.
+    retired: HashSet<String>,
 }
 
 fn store_err(e: rusqlite::Error) -> io::Error {
@@ -95,6 +134,8 @@ impl Store {
             root_dir: crate::sys::open_dir(&root)?,
             root,
             limits,
+            readers: HashMap::new(),
+            retired: HashSet::new(),
         };
         let swept = store.sweep(db)?;
         if swept > 0 {
@@ -189,7 +230,9 @@ impl Store {
             .map_err(store_err)
     }
 
-    /// May `user` upload `name` (`files` files, `bytes` in all, the largest `largest`)?
+    /// May `user` upload `name` (`bytes` in all, the largest file `largest`), while
+    /// `held` bytes are promised to uploads under way?
+    #[allow(clippy::too_many_arguments)]
     pub fn check_upload(
         &self,
         db: &Db,
@@ -198,6 +241,7 @@ impl Store {
         replace: bool,
         bytes: u64,
         largest: u64,
+        held: Held,
     ) -> Result<(), (Status, String)> {
         let internal = |e: io::Error| (Status::INTERNAL, e.to_string());
         names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
@@ -225,26 +269,48 @@ impl Store {
                 ),
             ));
         }
-        if limits.user_quota > 0 {
-            let used = self.usage(db, user, name).map_err(internal)?;
-            if used.saturating_add(bytes) > limits.user_quota {
-                return Err((
-                    Status::QUOTA_EXCEEDED,
-                    format!(
-                        "{bytes} more bytes would pass your quota of {} (you use {used})",
-                        limits.user_quota
-                    ),
-                ));
-            }
+        self.check_room(db, user, name, bytes, held)
+    }
+
+    /// Does `bytes` more for `user`'s entry `name` fit the quota, the entry it replaces
+    /// left out and `held.reserved` bytes of the user's other uploads counted, and the
+    /// disk, keeping `--store-reserve` free after the `held.pending` bytes other
+    /// uploads have still to write?
+    pub fn check_room(
+        &self,
+        db: &Db,
+        user: &str,
+        name: &str,
+        bytes: u64,
+        held: Held,
+    ) -> Result<(), (Status, String)> {
+        self.check_quota(db, user, name, bytes, held.reserved)?;
+        self.check_disk(bytes, held.pending)
+    }
+
+    /// The quota half of [`Store::check_room`] (checked again at commit).
+    pub fn check_quota(
+        &self,
+        db: &Db,
+        user: &str,
+        name: &str,
+        bytes: u64,
+        reserved: u64,
+    ) -> Result<(), (Status, String)> {
+        if self.limits.user_quota == 0 {
+            return Ok(());
         }
-        let free = crate::sys::free_space(&self.root).map_err(internal)?;
-        if free < bytes.saturating_add(limits.reserve) {
-            return Err((
-                Status::DISK_FULL,
-                format!("the hub's disk has {free} bytes free"),
-            ));
-        }
-        Ok(())
+        let used = self
+            .usage(db, user, name)
+            .map_err(|e| (Status::INTERNAL, e.to_string()))?;
+        quota_allows(self.limits.user_quota, used, reserved, bytes).map_err(|r| (r.status, r.text))
+    }
+
+    /// The disk half of [`Store::check_room`] (checked again at commit).
+    pub fn check_disk(&self, bytes: u64, pending: u64) -> Result<(), (Status, String)> {
+        let free =
+            crate::sys::free_space(&self.root).map_err(|e| (Status::INTERNAL, e.to_string()))?;
+        disk_allows(free, bytes, self.limits.reserve, pending).map_err(|r| (r.status, r.text))
     }
 
     /// Make a fresh, invisible version directory for an upload.
@@ -260,25 +326,50 @@ impl Store {
         })
     }
 
-    /// Make a finished upload visible: rename its directory into place, then record the
-    /// entry and its manifest (`items`) and swap the pointer in one transaction, then
-    /// remove the version it replaced. A crash before the transaction leaves the new
-    /// directory unreferenced (swept at the next start); after it, only the old one.
-    pub fn commit(
-        &self,
+    /// Start making a finished upload visible: on a helper thread, so that the loop
+    /// does not wait for the disk, its files and directories are flushed (`fsync`),
+    /// its directory is renamed into place and the store directory is flushed. Then
+    /// [`Store::record`] with what the thread sends.
+    pub fn flush(&self, incoming: &Incoming, items: &[TreeItem]) -> io::Result<Flushing> {
+        let dir = incoming.dir.try_clone()?;
+        let root = self.root_dir.try_clone()?;
+        let (from, to) = (incoming.dir_name.clone(), incoming.version.clone());
+        let items = items.to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("store-fsync".into())
+            .spawn(move || {
+                let done = sync_tree(&dir, &items)
+                    .and_then(|()| {
+                        crate::sys::rename_beneath(&root, Path::new(&from), Path::new(&to))
+                    })
+                    .and_then(|()| root.sync_all());
+                let _ = tx.send(done);
+            })?;
+        Ok(Flushing(rx))
+    }
+
+    /// Make a flushed upload visible (`flushed` is what [`Store::flush`] reported):
+    /// record the entry, its manifest and the pointer swap in one transaction with
+    /// `synchronous=FULL` — the point of no return: once it commits, a crash or a power
+    /// cut keeps the new version. The version it replaced is removed after, or once its
+    /// last reader finishes. A crash before the commit leaves the new directory
+    /// unreferenced (swept at the next start); after it, only the old one.
+    pub fn record(
+        &mut self,
         db: &mut Db,
         incoming: Incoming,
+        flushed: io::Result<()>,
         entry: &StoreEntry,
         items: &[TreeItem],
     ) -> io::Result<()> {
-        crate::sys::rename_beneath(
-            &self.root_dir,
-            Path::new(&incoming.dir_name),
-            Path::new(&incoming.version),
-        )?;
+        if let Err(e) = flushed {
+            let _ = remove_tree(&self.root.join(&incoming.dir_name));
+            let _ = remove_tree(&self.root.join(&incoming.version));
+            return Err(e);
+        }
         let old = self.get(db, &entry.name)?;
-        let recorded = (|| -> rusqlite::Result<()> {
-            let tx = db.conn_mut().transaction()?;
+        let recorded = durably(db, |tx| {
             tx.execute(
                 "INSERT OR REPLACE INTO store (name, owner, kind, files, bytes, created, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -314,16 +405,47 @@ impl Store {
                     params![old.version],
                 )?;
             }
-            tx.commit()
-        })();
+            Ok(())
+        });
         if let Err(e) = recorded {
             let _ = remove_tree(&self.root.join(&incoming.version));
             return Err(store_err(e));
         }
         if let Some(old) = old {
-            remove_tree(&self.root.join(&old.version))?;
+            self.retire(&old.version)?;
         }
         Ok(())
+    }
+
+    /// A version no entry points to any more: removed now, or by its last reader.
+    fn retire(&mut self, version: &str) -> io::Result<()> {
+        if self.readers.contains_key(version) {
+            self.retired.insert(version.to_owned());
+            return Ok(());
+        }
+        remove_tree(&self.root.join(version))
+    }
+
+    /// A download starts reading `version`.
+    pub fn add_reader(&mut self, version: &str) {
+        *self.readers.entry(version.to_owned()).or_insert(0) += 1;
+    }
+
+    /// A download of `version` ended; the last reader of a retired version removes it.
+    pub fn drop_reader(&mut self, version: &str) {
+        let Some(n) = self.readers.get_mut(version) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        if *n > 0 {
+            return;
+        }
+        self.readers.remove(version);
+        if self.retired.remove(version) {
+            if let Err(e) = remove_tree(&self.root.join(version)) {
+                log::warn!("store: could not remove replaced version {version}: {e}");
+            }
+        }
     }
 
     /// The manifest of a version: its directories and files in upload order.
@@ -358,21 +480,22 @@ impl Store {
         remove_tree(&self.root.join(&incoming.dir_name))
     }
 
-    /// Remove an entry (operator `rm`); false if there is none.
-    pub fn remove(&self, db: &Db, name: &str) -> io::Result<bool> {
+    /// Remove an entry (operator `rm`); false if there is none. Its content goes now,
+    /// or when the last download reading it finishes.
+    pub fn remove(&mut self, db: &mut Db, name: &str) -> io::Result<bool> {
         let Some(entry) = self.get(db, name)? else {
             return Ok(false);
         };
-        db.conn()
-            .execute("DELETE FROM store WHERE name = ?1", params![name])
-            .map_err(store_err)?;
-        db.conn()
-            .execute(
+        durably(db, |tx| {
+            tx.execute("DELETE FROM store WHERE name = ?1", params![name])?;
+            tx.execute(
                 "DELETE FROM store_files WHERE version = ?1",
                 params![entry.version],
-            )
-            .map_err(store_err)?;
-        remove_tree(&self.root.join(&entry.version))?;
+            )?;
+            Ok(())
+        })
+        .map_err(store_err)?;
+        self.retire(&entry.version)?;
         Ok(true)
     }
 }
@@ -394,6 +517,37 @@ fn row_entry(r: &rusqlite::Row) -> rusqlite::Result<StoreEntry> {
         created: r.get::<_, i64>(5)? as u64,
         version: r.get(6)?,
     })
+}
+
+/// Run `work` in one transaction committed with `synchronous=FULL`, so that a power
+/// cut cannot undo it (the database otherwise runs with `NORMAL`).
+fn durably(
+    db: &mut Db,
+    work: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    db.conn().pragma_update(None, "synchronous", "FULL")?;
+    let done = (|| {
+        let tx = db.conn_mut().transaction()?;
+        work(&tx)?;
+        tx.commit()
+    })();
+    let restored = db.conn().pragma_update(None, "synchronous", "NORMAL");
+    done.and(restored)
+}
+
+/// Flush an upload's files and directories (its `items`, beneath `dir`) and `dir`
+/// itself to the disk.
+fn sync_tree(dir: &File, items: &[TreeItem]) -> io::Result<()> {
+    for item in items {
+        let path = Path::new(&item.path);
+        match item.kind {
+            Kind::File => {
+                crate::sys::open_beneath(dir, path, crate::sys::OpenFlags::ReadOnly)?.sync_data()?
+            }
+            Kind::Dir => crate::sys::open_dir_beneath(dir, path)?.sync_all()?,
+        }
+    }
+    dir.sync_all()
 }
 
 /// Remove a file or a directory tree, never following symlinks; absent is fine.
@@ -444,7 +598,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn upload(store: &Store, db: &mut Db, e: &StoreEntry, content: &[u8]) {
+    fn upload(store: &mut Store, db: &mut Db, e: &StoreEntry, content: &[u8]) {
         let incoming = store.begin().unwrap();
         let file = crate::sys::open_beneath(
             &incoming.dir,
@@ -459,7 +613,8 @@ pub(crate) mod tests {
             size: content.len() as u64,
             hash: Some(*blake3::hash(content).as_bytes()),
         }];
-        store.commit(db, incoming, e, &items).unwrap();
+        let flushed = store.flush(&incoming, &items).unwrap().wait();
+        store.record(db, incoming, flushed, e, &items).unwrap();
         let version = store.get(db, &e.name).unwrap().unwrap().version;
         assert_eq!(store.manifest(db, &version).unwrap(), items);
     }
@@ -468,15 +623,15 @@ pub(crate) mod tests {
     fn upload_replace_remove_and_sweep() {
         let data = temp_dir("cycle");
         let mut db = Db::open(&data.join("db")).unwrap();
-        let store = Store::open(&data, limits(), &db).unwrap();
-        upload(&store, &mut db, &entry("a.txt", "alice", 5), b"hello");
+        let mut store = Store::open(&data, limits(), &db).unwrap();
+        upload(&mut store, &mut db, &entry("a.txt", "alice", 5), b"hello");
         let first = store.get(&db, "a.txt").unwrap().unwrap();
         assert_eq!(
             std::fs::read(store.root.join(first.content_path())).unwrap(),
             b"hello"
         );
         // Replacing swaps the version and removes the old one.
-        upload(&store, &mut db, &entry("a.txt", "alice", 3), b"new");
+        upload(&mut store, &mut db, &entry("a.txt", "alice", 3), b"new");
         let second = store.get(&db, "a.txt").unwrap().unwrap();
         assert_ne!(first.version, second.version);
         assert!(!store.root.join(&first.version).exists());
@@ -487,12 +642,45 @@ pub(crate) mod tests {
         let stale_path = store.root.join(&stale.dir_name);
         assert!(stale_path.exists());
         drop(store);
-        let store = Store::open(&data, limits(), &db).unwrap();
+        let mut store = Store::open(&data, limits(), &db).unwrap();
         assert!(!stale_path.exists());
         assert_eq!(store.list(&db).unwrap().len(), 1);
-        assert!(store.remove(&db, "a.txt").unwrap());
-        assert!(!store.remove(&db, "a.txt").unwrap());
+        assert!(store.remove(&mut db, "a.txt").unwrap());
+        assert!(!store.remove(&mut db, "a.txt").unwrap());
         assert_eq!(store.totals(&db).unwrap(), (0, 0));
+        std::fs::remove_dir_all(&data).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_or_removed_version_stays_until_its_last_reader_ends() {
+        let data = temp_dir("readers");
+        let mut db = Db::open(&data.join("db")).unwrap();
+        let mut store = Store::open(&data, limits(), &db).unwrap();
+        upload(&mut store, &mut db, &entry("r", "alice", 3), b"one");
+        let first = store.get(&db, "r").unwrap().unwrap();
+        store.add_reader(&first.version);
+        store.add_reader(&first.version);
+        upload(&mut store, &mut db, &entry("r", "alice", 3), b"two");
+        let second = store.get(&db, "r").unwrap().unwrap();
+        assert!(store.root.join(first.content_path()).exists());
+        store.drop_reader(&first.version);
+        assert_eq!(
+            std::fs::read(store.root.join(first.content_path())).unwrap(),
+            b"one"
+        );
+        store.drop_reader(&first.version);
+        assert!(!store.root.join(&first.version).exists());
+        // Removal waits for the reader the same way.
+        store.add_reader(&second.version);
+        assert!(store.remove(&mut db, "r").unwrap());
+        assert!(store.root.join(second.content_path()).exists());
+        store.drop_reader(&second.version);
+        assert!(!store.root.join(&second.version).exists());
+        // A version still read is not retired by a reader of another.
+        upload(&mut store, &mut db, &entry("s", "alice", 1), b"x");
+        let s = store.get(&db, "s").unwrap().unwrap();
+        store.drop_reader(&s.version);
+        assert!(store.root.join(s.content_path()).exists());
         std::fs::remove_dir_all(&data).unwrap();
     }
 
@@ -500,36 +688,59 @@ pub(crate) mod tests {
     fn upload_checks() {
         let data = temp_dir("checks");
         let mut db = Db::open(&data.join("db")).unwrap();
-        let store = Store::open(&data, limits(), &db).unwrap();
-        upload(&store, &mut db, &entry("mine", "alice", 1000), &[0; 1000]);
+        let mut store = Store::open(&data, limits(), &db).unwrap();
+        upload(
+            &mut store,
+            &mut db,
+            &entry("mine", "alice", 1000),
+            &[0; 1000],
+        );
         let code = |r: Result<(), (Status, String)>| r.err().map(|(s, _)| s.0);
+        let none = Held::default();
         assert_eq!(
-            code(store.check_upload(&db, "bob", "../x", false, 1, 1)),
+            code(store.check_upload(&db, "bob", "../x", false, 1, 1, none)),
             Some(408)
         );
         assert_eq!(
-            code(store.check_upload(&db, "bob", "mine", true, 1, 1)),
+            code(store.check_upload(&db, "bob", "mine", true, 1, 1, none)),
             Some(409)
         );
         assert_eq!(
-            code(store.check_upload(&db, "alice", "mine", false, 1, 1)),
+            code(store.check_upload(&db, "alice", "mine", false, 1, 1, none)),
             Some(409)
         );
         assert_eq!(
-            code(store.check_upload(&db, "alice", "mine", true, 1000, 1000)),
+            code(store.check_upload(&db, "alice", "mine", true, 1000, 1000, none)),
             None
         );
         assert_eq!(
-            code(store.check_upload(&db, "alice", "big", false, 1001, 1001)),
+            code(store.check_upload(&db, "alice", "big", false, 1001, 1001, none)),
             Some(413)
         );
         assert_eq!(
-            code(store.check_upload(&db, "alice", "more", false, 600, 600)),
+            code(store.check_upload(&db, "alice", "more", false, 600, 600, none)),
             Some(414)
         );
         assert_eq!(
-            code(store.check_upload(&db, "bob", "more", false, 600, 600)),
+            code(store.check_upload(&db, "bob", "more", false, 600, 600, none)),
             None
+        );
+        // Bytes of uploads under way count: bob has 1000 on their way of his 1500.
+        let held = Held {
+            reserved: 1000,
+            pending: 0,
+        };
+        assert_eq!(
+            code(store.check_upload(&db, "bob", "more", false, 600, 600, held)),
+            Some(414)
+        );
+        let held = Held {
+            reserved: 0,
+            pending: u64::MAX / 2,
+        };
+        assert_eq!(
+            code(store.check_upload(&db, "bob", "more", false, 1, 1, held)),
+            Some(507)
         );
         std::fs::remove_dir_all(&data).unwrap();
     }

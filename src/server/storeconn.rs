@@ -5,12 +5,12 @@
 //! [`crate::transfer::tree`]); the [`Hub`] decides (tickets, limits, commit, events).
 
 use super::hub::{Action, Hub, Ticket, TicketOp};
-use super::store::Incoming;
+use super::store::{Flushing, Incoming, StoreEntry};
 use crate::proto::codec::StatusError;
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::transfer::files_and_size;
-use crate::transfer::tree::{RxLimits, Step, TreeReceiver, TreeSender};
+use crate::transfer::tree::{RxLimits, Step, TreeItem, TreeReceiver, TreeSender};
 use log::{debug, info};
 use mio::net::TcpStream;
 use std::fs::File;
@@ -44,8 +44,19 @@ enum State {
         incoming: Incoming,
         rx: Box<TreeReceiver>,
     },
-    /// Streaming a download.
-    Download { tx: Box<TreeSender>, dir: File },
+    /// A verified upload being flushed to the disk before it is committed.
+    Flushing {
+        ticket: Ticket,
+        incoming: Incoming,
+        items: Vec<TreeItem>,
+        flushing: Flushing,
+    },
+    /// Streaming a download of `version` (kept on disk while it is read).
+    Download {
+        tx: Box<TreeSender>,
+        dir: File,
+        version: String,
+    },
     /// Writing the last status, then reading (and dropping) what the client still
     /// sends until it closes, so the status is not lost to a reset.
     Closing { reason: String, since: Instant },
@@ -118,15 +129,29 @@ impl StoreConn {
         }
     }
 
-    /// The connection is going away: an upload that did not commit is thrown away.
+    /// The connection is going away: an upload that did not commit is thrown away, a
+    /// download lets go of its version.
     pub fn close(self, hub: &mut Hub, reason: &str) {
         debug!("store connection {}: {reason}", self.who);
-        if let State::Upload {
-            ticket, incoming, ..
-        } = self.state
-        {
-            hub.abort_upload(&ticket, incoming, reason);
+        match self.state {
+            State::Upload {
+                ticket, incoming, ..
+            } => hub.abort_upload(&ticket, incoming, reason),
+            State::Download { version, .. } => hub.end_download(&version),
+            // Verified and on its way to the disk: it is committed whatever happens here.
+            State::Flushing {
+                ticket,
+                incoming,
+                items,
+                flushing,
+            } => {
+                let flushed = flushing.wait();
+                let mut ignored = Vec::new();
+                let _ = hub.commit_upload(&ticket, incoming, flushed, &items, &mut ignored);
+            }
+            State::AwaitBegin { .. } | State::Closing { .. } => {}
         }
+        hub.store_conn_closed();
     }
 
     fn queue(&mut self, msg: &StoreMsg) {
@@ -180,8 +205,15 @@ impl StoreConn {
         loop {
             let next = match &mut self.state {
                 State::AwaitBegin { .. } => self.await_begin(hub, config, scratch, now),
-                State::Upload { .. } => self.upload(hub, config, scratch, now, out),
-                State::Download { .. } => self.download(config, now),
+                State::Upload { .. } => self.upload(hub, config, scratch, now),
+                State::Flushing { .. } => {
+                    let step = self.flushing(hub, now, out);
+                    if step.is_none() && matches!(self.state, State::Flushing { .. }) {
+                        return StoreStep::Again;
+                    }
+                    step
+                }
+                State::Download { .. } => self.download(hub, config, now),
                 State::Closing { .. } => self.closing(scratch),
             };
             if let Some(step) = next {
@@ -304,6 +336,7 @@ impl StoreConn {
                 self.state = State::Download {
                     tx: Box::new(tx),
                     dir: outgoing.dir,
+                    version: outgoing.entry.version,
                 };
             }
         }
@@ -316,18 +349,23 @@ impl StoreConn {
         config: &StoreConnConfig,
         scratch: &mut [u8],
         now: Instant,
-        out: &mut Vec<Action>,
     ) -> Option<StoreStep> {
         if let Err(e) = self.flush() {
             return Some(StoreStep::Close(format!("write: {e}")));
         }
-        let State::Upload { incoming, rx, .. } = &mut self.state else {
+        let State::Upload {
+            ticket,
+            incoming,
+            rx,
+        } = &mut self.state
+        else {
             return None;
         };
         let before = rx.received();
         let step = rx.turn(&mut self.stream, &incoming.dir, scratch, config.slice);
         if rx.received() != before {
             self.last_progress = now;
+            hub.upload_progress(ticket, rx.received());
         }
         let failure = match step {
             Ok(Step::Wait) => return Some(StoreStep::Wait),
@@ -349,17 +387,67 @@ impl StoreConn {
         else {
             return None;
         };
-        let result = match failure {
+        match failure {
             Some(e) => {
                 hub.abort_upload(&ticket, incoming, &e.message);
-                Err(e)
+                self.verdict(&ticket, Err(e), now);
             }
             None => {
                 let items = rx.take_items();
-                hub.finish_upload(&ticket, incoming, &items, out)
-                    .map_err(|(status, message)| StatusError::new(status, message))
+                match hub.end_upload(&ticket, incoming, &items) {
+                    Ok((incoming, flushing)) => {
+                        self.state = State::Flushing {
+                            ticket,
+                            incoming,
+                            items,
+                            flushing,
+                        };
+                    }
+                    Err((status, message)) => {
+                        self.verdict(&ticket, Err(StatusError::new(status, message)), now)
+                    }
+                }
             }
+        }
+        None
+    }
+
+    /// An upload being flushed: once the disk has it, commit it and answer.
+    fn flushing(
+        &mut self,
+        hub: &mut Hub,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Option<StoreStep> {
+        let State::Flushing { flushing, .. } = &self.state else {
+            return None;
         };
+        // The flush runs on a helper thread; look again on the next pass.
+        let flushed = flushing.poll()?;
+        let State::Flushing {
+            ticket,
+            incoming,
+            items,
+            ..
+        } = std::mem::replace(
+            &mut self.state,
+            State::Closing {
+                reason: String::new(),
+                since: now,
+            },
+        )
+        else {
+            return None;
+        };
+        let result = hub
+            .commit_upload(&ticket, incoming, flushed, &items, out)
+            .map_err(|(status, message)| StatusError::new(status, message));
+        self.verdict(&ticket, result, now);
+        None
+    }
+
+    /// Answer an upload's outcome, then close.
+    fn verdict(&mut self, ticket: &Ticket, result: Result<StoreEntry, StatusError>, now: Instant) {
         let (status, message) = match result {
             Ok(entry) => (
                 Status::OK,
@@ -379,11 +467,15 @@ impl StoreConn {
             reason: format!("upload of {}: {} {message}", ticket.name, status.0),
             since: now,
         };
-        None
     }
 
-    fn download(&mut self, config: &StoreConnConfig, now: Instant) -> Option<StoreStep> {
-        let State::Download { tx, dir } = &mut self.state else {
+    fn download(
+        &mut self,
+        hub: &mut Hub,
+        config: &StoreConnConfig,
+        now: Instant,
+    ) -> Option<StoreStep> {
+        let State::Download { tx, dir, version } = &mut self.state else {
             return None;
         };
         let before = tx.moved();
@@ -395,6 +487,7 @@ impl StoreConn {
             Ok(Step::Wait) => Some(StoreStep::Wait),
             Ok(Step::Again) => Some(StoreStep::Again),
             Ok(Step::Done) => {
+                hub.end_download(version);
                 self.state = State::Closing {
                     reason: "download served".into(),
                     since: now,
