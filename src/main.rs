@@ -39,6 +39,28 @@ fn frame_limit(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A hub address: `host:port` (`[v6]:port` for an IPv6 literal). Only the shape is
+/// checked here (a malformed value is a usage error, exit 2); the host is resolved at
+/// start-up (an unknown host exits 1 naming it).
+fn hub_address(text: &str) -> Result<String, String> {
+    let shape = "expected host:port, e.g. 127.0.0.1:9999 or [::1]:9999";
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} has no port; {shape}"))?;
+    if host.is_empty() || host == "[]" {
+        return Err(format!("{text:?} has no host; {shape}"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!(
+            "{text:?}: an IPv6 address goes in brackets; {shape}"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(text.to_owned()),
+        _ => Err(format!("{port:?} is not a port (1-65535); {shape}")),
+    }
+}
+
 /// Seconds as a decimal number (`0.5`, `30`).
 fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -135,6 +157,7 @@ struct ServerArgs {
 struct ClientArgs {
     /// The hub's address.
     #[arg(long, env = "PEERHUB_SERVER", default_value = "127.0.0.1:9999")]
+    #[arg(value_parser = hub_address)]
     server: String,
     /// Directory of the files this peer publishes and fetches.
     #[arg(long, default_value = "./peerhub-share")]

@@ -45,3 +45,105 @@ fn wait_orders_a_script_upload_before_its_download() {
     assert_eq!(s["hub"], hub.addr().to_string(), "{s}");
     assert_eq!(s["transfers"].as_array().map(Vec::len), Some(0), "{s}");
 }
+
+/// Run `peerhub` with `args` and no input; its exit code and stderr.
+fn start_fails(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerhub"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn start_up_errors_name_what_failed_and_exit_as_documented() {
+    let dir = TempDir::new("startup");
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"x").unwrap();
+    let share = dir.path().join("share");
+    let share = share.to_str().unwrap();
+    let file = file.to_str().unwrap();
+
+    let (code, err) = start_fails(&["client", "--share", file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("--share {file}: not a directory")),
+        "{err}"
+    );
+    let (code, err) = start_fails(&["server", "--data", file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("--data {file}: not a directory")),
+        "{err}"
+    );
+
+    // A malformed --server is a usage error, like --listen nope.
+    for bad in ["9999", "host:", ":9999", "host:99999", "::1:9999"] {
+        let (code, err) = start_fails(&["client", "--share", share, "--server", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--server"), "{bad}: {err}");
+    }
+    let (code, _) = start_fails(&["server", "--listen", "nope"]);
+    assert_eq!(code, 2);
+
+    let (code, err) = start_fails(&["client", "--share", share, "--server", "nohost.invalid:9"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot resolve the host \"nohost.invalid\""),
+        "{err}"
+    );
+
+    // An address in use: the hub and a peer listener say which.
+    let hub = Hub::start(&[]);
+    let taken = hub.addr().to_string();
+    let data = dir.path().join("data");
+    let (code, err) = start_fails(&[
+        "server",
+        "--listen",
+        &taken,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("--listen {taken}: ")), "{err}");
+    let (code, err) = start_fails(&[
+        "client", "--share", share, "--listen", &taken, "--server", &taken,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("--listen {taken}: ")), "{err}");
+}
+
+#[test]
+fn a_refused_connection_names_the_address() {
+    let addr = support::unused_addr();
+    let mut p = Peer::start(addr, &[]);
+    let e = p.wait_event("disconnected", |_| true, SECS_10);
+    let reason = e["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("connect to {addr}")), "{e}");
+    assert_eq!(p.expect_exit(SECS_10), 1);
+}
+
+#[test]
+fn the_hub_says_when_its_console_closes_and_what_ctrl_c_does() {
+    let mut hub = Hub::start_with(&[], support::Input::Null);
+    let e = hub.wait_event("console_closed", |_| true, SECS_10);
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("Ctrl-C"),
+        "{e}"
+    );
+    hub.signal(libc::SIGINT);
+    let e = hub.wait_event("shutdown", |_| true, SECS_10);
+    assert_eq!(e["message"], "shutting down", "{e}");
+    assert_eq!(hub.expect_exit(SECS_10), 0);
+}
+
+#[test]
+fn end_of_input_says_logged_out() {
+    let hub = Hub::start(&[]);
+    let mut p = Peer::logged_in(hub.addr(), "alice");
+    p.close_stdin();
+    p.wait_event("logged_out", |_| true, SECS_10);
+    assert_eq!(p.expect_exit(SECS_10), 0);
+}

@@ -95,8 +95,7 @@ const STORE_BAR: u64 = 1 << 62;
 
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
-    std::fs::create_dir_all(&config.share)?;
-    let share = config.share.canonicalize()?;
+    let share = share_dir(&config.share)?;
     let config = ClientConfig { share, ..config };
     let hub_addr = resolve(&config.server)?;
     let mut client = Client::new(config, hub_addr)?;
@@ -111,11 +110,38 @@ fn refuse_peer(stream: &mut TcpStream, reason: &str) {
     let _ = stream.write(&frame);
 }
 
+/// The share dir, created if missing; an error names it and what is wrong.
+fn share_dir(share: &Path) -> io::Result<PathBuf> {
+    let named =
+        |e: io::Error| io::Error::new(e.kind(), format!("--share {}: {e}", share.display()));
+    if share.exists() && !share.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("--share {}: not a directory", share.display()),
+        ));
+    }
+    std::fs::create_dir_all(share).map_err(named)?;
+    share.canonicalize().map_err(named)
+}
+
+/// The hub's address; an error names the host that could not be resolved.
 fn resolve(server: &str) -> io::Result<SocketAddr> {
+    let host = server
+        .rsplit_once(':')
+        .map_or(server, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let unknown = |why: String| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("--server {server}: cannot resolve the host {host:?}: {why}"),
+        )
+    };
     server
-        .to_socket_addrs()?
+        .to_socket_addrs()
+        .map_err(|e| unknown(e.to_string()))?
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{server}: no address")))
+        .ok_or_else(|| unknown("no address".into()))
 }
 
 /// The local address this host uses to reach `hub` (a routing lookup; nothing is sent).
@@ -216,7 +242,14 @@ impl Client {
             Some(addr) => addr,
             None => local_address_toward(hub_addr)?,
         };
-        let mut listener = TcpListener::bind(listen)?;
+        let mut listener = TcpListener::bind(listen).map_err(|e| {
+            let flag = if config.listen.is_some() {
+                "--listen "
+            } else {
+                ""
+            };
+            io::Error::new(e.kind(), format!("peer listener {flag}{listen}: {e}"))
+        })?;
         poll.registry()
             .register(&mut listener, tokens::LISTENER, Interest::READABLE)?;
         let peer_addr = listener.local_addr()?;
@@ -466,6 +499,12 @@ impl Client {
     }
 
     fn hub_failed(&mut self, reason: &str, now: Instant) {
+        // A connect that failed names the address it tried.
+        let reason = match &self.hub {
+            Some(link) if !link.connected => format!("connect to {}: {reason}", self.hub_addr),
+            _ => reason.to_owned(),
+        };
+        let reason = reason.as_str();
         if let Some(mut old) = self.hub.take() {
             let _ = self.poll.registry().deregister(old.conn.stream_mut());
         }

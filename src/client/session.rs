@@ -1,6 +1,7 @@
 //! The peer's conversation with the hub as a pure state machine: typed commands and hub
 //! messages go in; frames to send, lines to print, connects and deadlines come out.
 
+mod leaving;
 mod status;
 mod wait;
 
@@ -536,6 +537,7 @@ impl Session {
             Command::Quit => {
                 self.leaving = Some(Leaving::Quit { id });
                 self.try_leave(now, out);
+                self.say_why_not_yet(out);
             }
             Command::Publish { local, name: fname } => self.publish(id, &local, fname, out),
             Command::Unpublish { name: fname } => {
@@ -1843,8 +1845,13 @@ impl Session {
                 .field("message", message);
             out.push(Action::Event(e));
         } else if pending.id == 0 {
-            // The client's own requests (announcing files, leaving): only failures show.
-            if !status.is_success() && status != Status::LEFT {
+            // The client's own requests (announcing files, leaving): only failures show,
+            // and the logout of an end of input or a signal.
+            if command == "quit" && status == Status::LEFT {
+                out.push(Action::Event(
+                    Event::new("logged_out", "logged out").field("message", "logged out"),
+                ));
+            } else if !status.is_success() && status != Status::LEFT {
                 out.push(Action::Event(
                     Event::new("warning", format!("announcing my files: {message}"))
                         .field("status", status.0)

@@ -89,7 +89,14 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
         Ok(limit) => debug!("open-file limit {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
     }
-    std::fs::create_dir_all(&config.data)?;
+    if config.data.exists() && !config.data.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("--data {}: not a directory", config.data.display()),
+        ));
+    }
+    std::fs::create_dir_all(&config.data)
+        .map_err(|e| io::Error::new(e.kind(), format!("--data {}: {e}", config.data.display())))?;
     let db = db::Db::open(&config.data.join("peerhub.db"))
         .map_err(|e| io::Error::other(format!("database: {e}")))?;
     let store = store::Store::open(&config.data, config.store, &db)?;
@@ -135,7 +142,8 @@ struct Server {
 impl Server {
     fn new(config: ServerConfig, db: db::Db, store: store::Store) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = TcpListener::bind(config.listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("--listen {}: {e}", config.listen)))?;
         poll.registry()
             .register(&mut listener, tokens::LISTENER, Interest::READABLE)?;
         let stdin = match StdinLines::register(poll.registry(), tokens::STDIN) {
@@ -390,6 +398,15 @@ impl Server {
         }
         if stdin.at_eof() {
             debug!("console input ended; the hub keeps running");
+            let text = format!(
+                "console closed (end of input); the hub keeps running: stop it with Ctrl-C or kill -TERM {}",
+                std::process::id()
+            );
+            self.actions.push(Action::Event(
+                Event::new("console_closed", text.clone())
+                    .field("message", text)
+                    .field("pid", std::process::id()),
+            ));
             if let Some(mut stdin) = self.stdin.take() {
                 if !stdin.always_ready() {
                     let _ = self
@@ -411,6 +428,14 @@ impl Server {
     fn signal(&mut self) {
         for sig in self.signals.pending() {
             info!("signal {sig}: shutting down");
+            if !self.hub.is_shutting_down() {
+                // What the console's `shutdown` prints.
+                self.actions.push(Action::Event(
+                    Event::new("shutdown", "shutting down")
+                        .field("message", "shutting down")
+                        .field("signal", sig),
+                ));
+            }
             self.hub.shutdown(&mut self.actions);
         }
     }
