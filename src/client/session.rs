@@ -3,6 +3,7 @@
 
 mod leaving;
 mod status;
+mod store_check;
 mod wait;
 
 use super::check;
@@ -133,6 +134,11 @@ pub struct StoreDone {
     pub bytes: u64,
     /// The hub's closing message (uploads).
     pub message: String,
+    /// An upload's tree digest (`transfer::tree::tree_digest`), once everything was sent.
+    pub digest: Option<Hash>,
+    /// Everything was sent but the connection broke before the hub's verdict (why): the
+    /// session asks the hub whether it stored the upload before it reports.
+    pub lost: Option<String>,
 }
 
 /// A store `upload` or `download` in progress.
@@ -146,6 +152,8 @@ struct StoreJob {
     dest: Option<String>,
     upload: bool,
     replace: bool,
+    /// An upload whose verdict was lost, waiting for the hub to say what it holds.
+    verify: Option<store_check::Verify>,
 }
 
 /// A file hashed by the loop for the session.
@@ -183,6 +191,8 @@ enum Then {
     Fetch(FetchReq),
     /// A store `upload` or `download` waiting for its ticket.
     Store(u64),
+    /// An upload whose verdict was lost, waiting for the store listing.
+    StoreCheck(u64),
 }
 
 /// A `fetch` before its download starts.
@@ -628,6 +638,7 @@ impl Session {
                 dest: None,
                 upload: true,
                 replace,
+                verify: None,
             },
         );
         out.push(Action::ScanUpload { job, path, name });
@@ -762,6 +773,7 @@ impl Session {
                 dest: Some(dest),
                 upload: false,
                 replace: false,
+                verify: None,
             },
         );
         self.request_with(
@@ -843,6 +855,12 @@ impl Session {
     ) {
         let Some(j) = self.store_jobs.remove(&job) else {
             return;
+        };
+        let result = match result {
+            Ok(done) if j.upload && done.lost.is_some() => {
+                return self.await_store_check(job, j, done, now, out);
+            }
+            other => other,
         };
         let command = if j.upload { "upload" } else { "download" };
         let r = match result {
@@ -1800,6 +1818,9 @@ impl Session {
             self.try_leave(now, out);
             return;
         }
+        if let Then::StoreCheck(job) = pending.then {
+            return self.on_store_check(job, status, message, body, now, out);
+        }
         let command = pending.command;
         match command {
             "login" | "relogin" if status == Status::OK => {
@@ -1809,6 +1830,7 @@ impl Session {
                     self.stay_out = false;
                     // The gate stays shut until `on_checked` has sent the sync.
                     out.push(Action::CheckPublished);
+                    self.resume_store_checks(out);
                 }
             }
             "login" | "relogin" => self.open_sync_gate(out),
@@ -1901,7 +1923,13 @@ impl Session {
         // Held frames belong to pending requests, which fail just below.
         self.held.clear();
         self.sync_gate = 0;
-        for (_, pending) in self.pending.drain() {
+        let pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        for pending in pending {
+            if let Then::StoreCheck(job) = pending.then {
+                // Asked again once logged in again.
+                self.store_check_lost(job);
+                continue;
+            }
             if let Then::Store(job) = pending.then {
                 self.store_jobs.remove(&job);
                 out.push(Action::DropStoreJob(job));

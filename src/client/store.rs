@@ -163,6 +163,8 @@ pub struct StoreTransfer {
     totals: Totals,
     since: Option<Instant>,
     last_progress: Instant,
+    /// The tree digest of an upload, once everything was sent.
+    digest: Option<crate::proto::message::Hash>,
 }
 
 fn lost(e: &io::Error) -> (Status, String) {
@@ -227,6 +229,7 @@ impl StoreTransfer {
             totals,
             since: None,
             last_progress: now,
+            digest: None,
         })
     }
 
@@ -350,6 +353,20 @@ impl StoreTransfer {
         let (status, message) = match self.read_status(buf) {
             Ok(Some(found)) => found,
             Ok(None) => return Some(StoreStep::Wait),
+            // Everything was sent and the connection broke before the verdict: the hub may
+            // well have stored it. The session asks the hub before it reports.
+            Err((Status::UNAVAILABLE, why)) if matches!(self.state, State::AwaitVerdict) => {
+                self.state = State::Finished;
+                return Some(StoreStep::Done(Ok(StoreDone {
+                    name: self.name.clone(),
+                    path: None,
+                    files: self.totals.files,
+                    bytes: self.totals.bytes,
+                    message: String::new(),
+                    digest: self.digest,
+                    lost: Some(why),
+                })));
+            }
             Err(failure) => return Some(self.fail(failure)),
         };
         self.last_progress = now;
@@ -382,6 +399,8 @@ impl StoreTransfer {
                     files: self.totals.files,
                     bytes: self.totals.bytes,
                     message,
+                    digest: self.digest,
+                    lost: None,
                 })))
             }
         }
@@ -456,6 +475,7 @@ impl StoreTransfer {
             Ok(Step::Again) => Some(StoreStep::Again),
             Ok(Step::Done) => {
                 self.last_progress = now;
+                self.digest = Some(tx.digest());
                 self.state = State::AwaitVerdict;
                 None
             }
@@ -505,6 +525,8 @@ impl StoreTransfer {
             files: got.files,
             bytes: got.bytes,
             message: String::new(),
+            digest: None,
+            lost: None,
         })))
     }
 }

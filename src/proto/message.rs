@@ -65,6 +65,9 @@ pub struct StoreInfo {
     pub bytes: u64,
     /// Unix seconds of the upload.
     pub created: u64,
+    /// BLAKE3 over the entry's manifest (`transfer::tree::tree_digest`): tells one
+    /// version from another.
+    pub digest: Hash,
 }
 
 /// A published file as the index knows it.
@@ -947,6 +950,7 @@ fn encode_body(w: &mut Writer, body: &Body) {
                 w.u64(e.files);
                 w.u64(e.bytes);
                 w.u64(e.created);
+                w.0.extend_from_slice(&e.digest);
             }
         }
         Body::RetryAfter(seconds) => {
@@ -1000,7 +1004,7 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
         },
         body::STORE => {
             let truncated = r.bool()?;
-            let n = r.count(2 + 2 + 1 + 24)?;
+            let n = r.count(2 + 2 + 1 + 24 + 32)?;
             let entries = (0..n)
                 .map(|_| {
                     Ok(StoreInfo {
@@ -1010,6 +1014,7 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
                         files: r.u64()?,
                         bytes: r.u64()?,
                         created: r.u64()?,
+                        digest: r.hash()?,
                     })
                 })
                 .collect::<Result<_, DecodeError>>()?;
@@ -1217,6 +1222,7 @@ mod tests {
                     files: 2,
                     bytes: 20,
                     created: 1_700_000_000,
+                    digest: [9; 32],
                 }],
                 truncated: false,
             }),

@@ -62,6 +62,10 @@ pub const MIGRATIONS: &[&str] = &[
         hash    BLOB    NULL,
         PRIMARY KEY (version, seq)
     ) WITHOUT ROWID;",
+    // Version 5: each store entry's tree digest (BLAKE3 over its manifest, see
+    // `transfer::tree::tree_digest`), so a client that lost the hub's verdict can tell
+    // whether the entry is what it sent. Entries from before are filled in at start-up.
+    "ALTER TABLE store ADD COLUMN digest BLOB NULL;",
 ];
 
 /// Errors from opening or migrating the database.

@@ -41,6 +41,8 @@ pub struct StoreEntry {
     pub created: u64,
     /// The directory under the store root that holds the content.
     pub version: String,
+    /// The tree digest of its manifest (`transfer::tree::tree_digest`).
+    pub digest: Hash,
 }
 
 impl StoreEntry {
@@ -137,11 +139,36 @@ impl Store {
             readers: HashMap::new(),
             retired: HashSet::new(),
         };
+        store.fill_digests(db)?;
         let swept = store.sweep(db)?;
         if swept > 0 {
             log::info!("store: removed {swept} unfinished or replaced version(s)");
         }
         Ok(store)
+    }
+
+    /// Give entries recorded before digests existed theirs, from their manifests.
+    fn fill_digests(&self, db: &Db) -> io::Result<()> {
+        let versions: Vec<String> = {
+            let mut stmt = db
+                .conn()
+                .prepare("SELECT version FROM store WHERE digest IS NULL")
+                .map_err(store_err)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(store_err)?;
+            rows.collect::<Result<_, _>>().map_err(store_err)?
+        };
+        for version in versions {
+            let digest = crate::transfer::tree::tree_digest(&self.manifest(db, &version)?);
+            db.conn()
+                .execute(
+                    "UPDATE store SET digest = ?1 WHERE version = ?2",
+                    params![digest.to_vec(), version],
+                )
+                .map_err(store_err)?;
+        }
+        Ok(())
     }
 
     /// The store's root directory (every store file is opened beneath it).
@@ -188,7 +215,7 @@ impl Store {
         let mut stmt = db
             .conn()
             .prepare(
-                "SELECT name, owner, kind, files, bytes, created, version FROM store ORDER BY name",
+                "SELECT name, owner, kind, files, bytes, created, version, digest FROM store ORDER BY name",
             )
             .map_err(store_err)?;
         let rows = stmt.query_map([], row_entry).map_err(store_err)?;
@@ -199,7 +226,7 @@ impl Store {
     pub fn get(&self, db: &Db, name: &str) -> io::Result<Option<StoreEntry>> {
         db.conn()
             .query_row(
-                "SELECT name, owner, kind, files, bytes, created, version FROM store WHERE name = ?1",
+                "SELECT name, owner, kind, files, bytes, created, version, digest FROM store WHERE name = ?1",
                 params![name],
                 row_entry,
             )
@@ -371,8 +398,8 @@ impl Store {
         let old = self.get(db, &entry.name)?;
         let recorded = durably(db, |tx| {
             tx.execute(
-                "INSERT OR REPLACE INTO store (name, owner, kind, files, bytes, created, version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO store (name, owner, kind, files, bytes, created, version, digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     entry.name,
                     entry.owner,
@@ -380,7 +407,8 @@ impl Store {
                     entry.files as i64,
                     entry.bytes as i64,
                     entry.created as i64,
-                    incoming.version
+                    incoming.version,
+                    crate::transfer::tree::tree_digest(items).to_vec()
                 ],
             )?;
             {
@@ -516,6 +544,10 @@ fn row_entry(r: &rusqlite::Row) -> rusqlite::Result<StoreEntry> {
         bytes: r.get::<_, i64>(4)? as u64,
         created: r.get::<_, i64>(5)? as u64,
         version: r.get(6)?,
+        digest: r
+            .get::<_, Option<Vec<u8>>>(7)?
+            .and_then(|d| Hash::try_from(d.as_slice()).ok())
+            .unwrap_or([0; 32]),
     })
 }
 
@@ -595,6 +627,7 @@ pub(crate) mod tests {
             bytes,
             created: unix_now(),
             version: String::new(),
+            digest: [0; 32],
         }
     }
 

@@ -68,6 +68,32 @@ impl Totals {
     }
 }
 
+/// Adds one item to a tree digest (see [`tree_digest`]).
+fn digest_item(
+    h: &mut blake3::Hasher,
+    path: &str,
+    kind: StoreKind,
+    size: u64,
+    hash: Option<&Hash>,
+) {
+    h.update(&(path.len() as u64).to_be_bytes());
+    h.update(path.as_bytes());
+    h.update(&[kind as u8]);
+    h.update(&size.to_be_bytes());
+    h.update(hash.unwrap_or(&[0; 32]));
+}
+
+/// The BLAKE3 digest of a tree as it travels: every item's path, kind, size and hash in
+/// order. The sender of an upload and the store compute the same one, so a client can
+/// tell whether the entry the hub holds is the one it sent.
+pub fn tree_digest(items: &[TreeItem]) -> Hash {
+    let mut h = blake3::Hasher::new();
+    for item in items {
+        digest_item(&mut h, &item.path, item.kind, item.size, item.hash.as_ref());
+    }
+    *h.finalize().as_bytes()
+}
+
 fn lost(e: &io::Error) -> StatusError {
     StatusError::new(Status::PEER_UNREACHABLE, format!("connection lost: {e}"))
 }
@@ -107,6 +133,8 @@ pub struct TreeSender {
     totals: Totals,
     end_queued: bool,
     moved: u64,
+    /// The [`tree_digest`] of what was sent so far.
+    digest: blake3::Hasher,
 }
 
 impl TreeSender {
@@ -123,7 +151,13 @@ impl TreeSender {
             totals: Totals::default(),
             end_queued: false,
             moved: 0,
+            digest: blake3::Hasher::new(),
         }
+    }
+
+    /// The [`tree_digest`] of what was sent (the whole tree once [`Step::Done`]).
+    pub fn digest(&self) -> Hash {
+        *self.digest.finalize().as_bytes()
     }
 
     /// Bytes of file content handed to the socket so far.
@@ -211,6 +245,7 @@ impl TreeSender {
     ) -> Result<usize, StatusError> {
         if item.kind == StoreKind::Dir {
             self.totals.dirs += 1;
+            digest_item(&mut self.digest, &item.path, item.kind, 0, None);
             self.queue(&StoreMsg::Dir { path: item.path });
             return Ok(0);
         }
@@ -248,6 +283,7 @@ impl TreeSender {
             let hash = item.hash.unwrap_or_else(|| {
                 *blake3::hash(self.out.get(start..).unwrap_or_default()).as_bytes()
             });
+            digest_item(&mut self.digest, &item.path, item.kind, size, Some(&hash));
             self.queue(&StoreMsg::Sum { hash });
             self.moved += size;
             return Ok(len);
@@ -309,6 +345,14 @@ impl TreeSender {
         }
         if body.source.done() {
             if let BodyHash::Known(hash) = body.hash {
+                let size = body.source.end();
+                digest_item(
+                    &mut self.digest,
+                    &body.path,
+                    StoreKind::File,
+                    size,
+                    Some(&hash),
+                );
                 self.body = None;
                 self.queue(&StoreMsg::Sum { hash });
                 return Ok(None);
@@ -799,6 +843,67 @@ mod tests {
         assert_eq!(by_byte.is_ok(), whole.is_ok(), "{by_byte:?} vs {whole:?}");
         std::fs::remove_dir_all(&all).unwrap();
         (by_byte, one, rx)
+    }
+
+    #[test]
+    fn the_senders_digest_is_the_receivers() {
+        let src = temp("digest-src");
+        std::fs::create_dir_all(src.join("r/d")).unwrap();
+        std::fs::write(src.join("r/d/a"), b"hello").unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(src.join("r/big"), &big).unwrap();
+        let item = |path: &str, kind, size| {
+            (
+                TreeItem {
+                    path: path.into(),
+                    kind,
+                    size,
+                    hash: None,
+                },
+                PathBuf::from(path),
+            )
+        };
+        let items = vec![
+            item("r", StoreKind::Dir, 0),
+            item("r/d", StoreKind::Dir, 0),
+            item("r/d/a", StoreKind::File, 5),
+            item("r/big", StoreKind::File, 200_000),
+        ];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (w, _) = listener.accept().unwrap();
+        w.set_nonblocking(true).unwrap();
+        let mut w = TcpStream::from_std(w);
+        let drain = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).unwrap();
+            got
+        });
+        let root = sys::open_dir(&src).unwrap();
+        let mut tx = TreeSender::new(items);
+        while tx.turn(&mut w, &root, 1 << 20).unwrap() != Step::Done {}
+        drop(w);
+        let bytes = drain.join().unwrap();
+        let dst = temp("digest-dst");
+        let mut rx = TreeReceiver::new(
+            RxLimits {
+                root: "r".into(),
+                kind: StoreKind::Dir,
+                max_file: 0,
+                max_bytes: 1 << 20,
+                max_items: 10,
+            },
+            Vec::new(),
+        );
+        rx.feed(&bytes, &sys::open_dir(&dst).unwrap()).unwrap();
+        assert!(rx.ended());
+        assert_eq!(tx.digest(), tree_digest(rx.items()));
+        // Another content, another digest.
+        let mut other = rx.items().to_vec();
+        other[2].hash = Some([0; 32]);
+        assert_ne!(tx.digest(), tree_digest(&other));
+        std::fs::remove_dir_all(&src).unwrap();
+        std::fs::remove_dir_all(&dst).unwrap();
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl Hub {
         let mut out = Vec::new();
         let mut bytes = 0;
         for e in entries {
-            bytes += 2 + e.name.len() + 2 + e.owner.len() + 25;
+            bytes += 2 + e.name.len() + 2 + e.owner.len() + 25 + 32;
             if bytes > MAX_REPLY_BODY {
                 return (out, true);
             }
@@ -223,6 +223,7 @@ impl Hub {
                 files: e.files,
                 bytes: e.bytes,
                 created: e.created,
+                digest: e.digest,
             });
         }
         (out, false)
@@ -377,6 +378,7 @@ impl Hub {
             bytes: totals.bytes,
             created: crate::server::store::unix_now(),
             version: incoming.version.clone(),
+            digest: crate::transfer::tree::tree_digest(items),
         };
         if let Err(e) = self
             .store
