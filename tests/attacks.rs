@@ -5,7 +5,7 @@
 
 mod support;
 
-use peerhub::proto::message::{Body, ClientMsg};
+use peerhub::proto::message::{Body, ClientMsg, HubMsg};
 use std::time::Duration;
 use support::{frame, Hub, Peer, Raw};
 
@@ -115,4 +115,174 @@ fn every_password_check_counts_against_the_hash_rate() {
     let r = raw.request(&login(1, "alice", "pw"));
     assert_eq!(r.status, 429);
     assert!(matches!(r.body, Body::RetryAfter(1..=60)), "{:?}", r.body);
+}
+
+/// The attacker's replies that have arrived by now (reading what is there, briefly).
+fn replies_so_far(attacker: &mut Raw) -> usize {
+    let mut n = 0;
+    while let Ok(payload) = attacker.read_frame(Duration::from_millis(20)) {
+        if support::decode_reply(&payload).is_some() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Read the attacker's replies until `total` arrived: every pipelined request is answered.
+fn drain_replies(attacker: &mut Raw, mut seen: usize, total: usize) {
+    while seen < total {
+        match attacker.read_frame(Duration::from_secs(60)) {
+            Ok(p) if support::decode_reply(&p).is_some() => seen += 1,
+            Ok(_) => {}
+            Err(e) => panic!("after {seen} of {total} replies: {e:?}"),
+        }
+    }
+}
+
+/// `burst` pipelined on one socket must not hold up an honest `users` and `say`:
+/// both are answered while the attacker's last reply has not arrived yet.
+fn honest_client_goes_first(hub: &Hub, attacker: &mut Raw, burst: &[u8], count: usize) {
+    let mut honest = Raw::login_as(hub.addr(), "honest", "pw", 4001);
+    attacker.send(burst).expect("send the burst");
+    // The burst is in the hub's socket before the honest request.
+    std::thread::sleep(Duration::from_millis(50));
+    let r = honest.request(&ClientMsg::Users { tag: 77 });
+    assert_eq!(r.status, 200);
+    let r = honest.request(&ClientMsg::Say {
+        tag: 78,
+        text: "still here".into(),
+    });
+    assert_eq!(r.status, 200);
+    let so_far = replies_so_far(attacker);
+    assert!(
+        so_far < count,
+        "the honest client waited for all {count} pipelined requests"
+    );
+    drain_replies(attacker, so_far, count);
+}
+
+fn pipelined(msgs: impl Iterator<Item = ClientMsg>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for msg in msgs {
+        msg.encode(&mut out);
+    }
+    out
+}
+
+#[test]
+fn pipelined_passwds_do_not_freeze_the_hub() {
+    let hub = Hub::start(&["--hash-rate", "0", "--auth-rate", "0"]);
+    let mut attacker = Raw::login_as(hub.addr(), "mallory", "pw", 4000);
+    let burst = pipelined((0..300).map(|tag| ClientMsg::Passwd {
+        tag: 1000 + tag,
+        old: "pw".into(),
+        new: "pw".into(),
+    }));
+    honest_client_goes_first(&hub, &mut attacker, &burst, 300);
+}
+
+#[test]
+fn pipelined_right_password_logins_for_an_online_account_do_not_freeze_the_hub() {
+    let hub = Hub::start(&["--hash-rate", "0", "--auth-rate", "0"]);
+    let _owner = Raw::login_as(hub.addr(), "victim", "pw", 4000);
+    let mut attacker = Raw::connect_hello(hub.addr());
+    let burst = pipelined((0..300).map(|tag| login(1000 + tag, "victim", "pw")));
+    honest_client_goes_first(&hub, &mut attacker, &burst, 300);
+}
+
+#[test]
+fn pipelined_searches_over_a_big_index_do_not_freeze_the_hub() {
+    let hub = Hub::start(&[]);
+    let mut attacker = Raw::login_as(hub.addr(), "mallory", "pw", 4000);
+    // 10,000 names (the default --max-published) in chunks that fit a frame.
+    for chunk in 0..20 {
+        let files = (0..500)
+            .map(|i| peerhub::proto::message::FileInfo {
+                name: format!("file-{chunk}-{i:04}-padding-padding.bin"),
+                size: 1,
+                hash: [1; 32],
+            })
+            .collect();
+        let r = attacker.request(&ClientMsg::Sync {
+            tag: 10 + chunk,
+            files,
+            first: chunk == 0,
+        });
+        assert_eq!(r.status, 200, "{}", r.message);
+    }
+    let burst = pipelined((0..2000).map(|tag| ClientMsg::Search {
+        tag: 1000 + tag,
+        text: String::new(),
+    }));
+    honest_client_goes_first(&hub, &mut attacker, &burst, 2000);
+}
+
+#[test]
+fn max_published_refuses_the_n_plus_first_file_also_through_sync() {
+    let hub = Hub::start(&["--max-published", "3"]);
+    let mut raw = Raw::login_as(hub.addr(), "alice", "pw", 4000);
+    let file = |i: u32| peerhub::proto::message::FileInfo {
+        name: format!("f{i}.bin"),
+        size: 1,
+        hash: [i as u8; 32],
+    };
+    let r = raw.request(&ClientMsg::Sync {
+        tag: 3,
+        files: (0..4).map(file).collect(),
+        first: true,
+    });
+    assert_eq!(r.status, 414, "{}", r.message);
+    for i in 0..3 {
+        let r = raw.request(&ClientMsg::Publish {
+            tag: 10 + i,
+            file: file(i),
+            replace: false,
+        });
+        assert_eq!(r.status, 202, "publish {i}: {}", r.message);
+    }
+    let r = raw.request(&ClientMsg::Publish {
+        tag: 20,
+        file: file(3),
+        replace: false,
+    });
+    assert_eq!(r.status, 414, "{}", r.message);
+}
+
+#[test]
+fn two_logins_racing_a_ghost_check_cannot_both_get_in() {
+    let hub = Hub::start(&["--ping-timeout", "0.5", "--auth-rate", "0"]);
+    // The first session stops answering: it never reads, so it never answers a ping.
+    let _ghost = Raw::login_as(hub.addr(), "alice", "pw", 4000);
+    let mut first = Raw::connect_hello(hub.addr());
+    let mut second = Raw::connect_hello(hub.addr());
+    first.send_msg(&login(5, "alice", "pw")).unwrap();
+    second.send_msg(&login(6, "alice", "pw")).unwrap();
+    let a = first.reply_to(5, SECS_10, &mut Vec::new());
+    let b = second.reply_to(6, SECS_10, &mut Vec::new());
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 403], "{a:?} / {b:?}");
+    // Whoever got in is the one alice listed online, and a third login checks it again.
+    let (winner, loser) = if a.status == 200 {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    let r = winner.request(&ClientMsg::Users { tag: 9 });
+    assert!(
+        matches!(&r.body, Body::Users(u) if u == &["alice"]),
+        "{r:?}"
+    );
+    // The winner answers its check (it reads): the third login is refused, not let in.
+    loser.send_msg(&login(7, "alice", "pw")).unwrap();
+    loop {
+        // read_msg answers the ghost check's ping with its pong.
+        match winner.read_msg(SECS_10) {
+            Ok(HubMsg::Ping { .. }) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the winner was never checked: {e:?}"),
+        }
+    }
+    let r = loser.reply_to(7, SECS_10, &mut Vec::new());
+    assert_eq!(r.status, 403, "{r:?}");
 }

@@ -2184,6 +2184,36 @@ mod tests {
         s
     }
 
+    #[test]
+    fn a_joins_batch_is_one_join_event_per_other_user_after_me() {
+        let mut s = logged_in(false);
+        let events = |out: &[Action]| -> Vec<(String, u64)> {
+            out.iter()
+                .filter_map(|a| match a {
+                    Action::Event(e) if e.name == "join" => Some((
+                        e.fields["user"].as_str().unwrap().to_owned(),
+                        e.fields["online"].as_u64().unwrap(),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        let batch = |users: &[&str], online| HubMsg::Joins {
+            users: users.iter().map(|u| u.to_string()).collect(),
+            online,
+        };
+        s.on_message(batch(&["a", "me", "b", "c"], 10), Instant::now(), &mut out);
+        assert_eq!(
+            events(&out),
+            vec![("b".into(), 9), ("c".into(), 10)],
+            "only those after me, each with the count of then"
+        );
+        let mut out = Vec::new();
+        s.on_message(batch(&["d", "e"], 12), Instant::now(), &mut out);
+        assert_eq!(events(&out), vec![("d".into(), 11), ("e".into(), 12)]);
+    }
+
     pub(super) fn holder(user: &str, hash: u8) -> Holder {
         Holder {
             user: user.into(),

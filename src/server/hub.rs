@@ -1,7 +1,11 @@
 //! The hub's pure state: sessions, accounts, chat and liveness. Messages and the time go
 //! in; frames to send, connections to close, deadlines and console lines come out.
 
+mod budget;
+mod joins;
 mod operator;
+
+pub use budget::Request;
 
 use super::accounts::AccountError;
 use super::console::{self, ConsoleCommand};
@@ -191,6 +195,10 @@ struct Session {
     chat: TokenBucket,
     /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
     suggested: VecDeque<u64>,
+    /// What it spent of its budget in the current turn (see `budget.rs`).
+    used: budget::TurnUse,
+    /// Requests beyond that budget, waiting in order for the next turns.
+    backlog: VecDeque<Request>,
 }
 
 /// Counters for `stats`.
@@ -220,6 +228,10 @@ pub struct Hub {
     shutting_down: bool,
     /// Password hashes computed in this turn of the loop (see [`Hub::hash_budget_spent`]).
     hashes_this_turn: u32,
+    /// Turns of the loop so far: per-connection budgets belong to one turn.
+    turn: u64,
+    /// Join notices waiting to be sent together (see `joins.rs`).
+    joins: joins::PendingJoins,
     /// Logins let in when the session they waited on ends (see [`Hub::take_over`]).
     pending_logins: Vec<(LoginWait, String)>,
     store: Store,
@@ -250,7 +262,8 @@ fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Ve
 impl Hub {
     /// A hub over an open database (the publish index is loaded from it).
     pub fn new(config: HubConfig, db: Db, store: Store) -> Result<Hub, IndexError> {
-        let index = Index::load(&db)?;
+        let mut index = Index::load(&db)?;
+        index.set_max_per_owner(config.max_published);
         let tickets = Tickets::new(config.store_ticket_ttl, config.store_max_tickets);
         Ok(Hub {
             tickets,
@@ -273,6 +286,8 @@ impl Hub {
             shutting_down: false,
             pending_logins: Vec::new(),
             hashes_this_turn: 0,
+            turn: 0,
+            joins: joins::PendingJoins::default(),
             store,
             store_conns: 0,
             queued_output: 0,
@@ -300,6 +315,7 @@ impl Hub {
     /// window that ended are summed up.
     pub fn begin_turn(&mut self, now: Instant) {
         self.hashes_this_turn = 0;
+        self.turn += 1;
         self.clock = now;
         for line in self.warnings.due(now) {
             warn!("{line}");
@@ -362,6 +378,8 @@ impl Hub {
                 armed: None,
                 chat: TokenBucket::new(self.config.chat_burst(), now),
                 suggested: VecDeque::new(),
+                used: budget::TurnUse::default(),
+                backlog: VecDeque::new(),
             },
         );
         info!("connect from {addr}");
@@ -437,14 +455,8 @@ impl Hub {
         out.push(Action::Close(conn));
     }
 
-    /// One decoded message from `conn`.
-    pub fn on_message(
-        &mut self,
-        conn: ConnId,
-        msg: ClientMsg,
-        now: Instant,
-        out: &mut Vec<Action>,
-    ) {
+    /// One decoded message from `conn` (the loop goes through [`Hub::on_request`]).
+    fn on_message(&mut self, conn: ConnId, msg: ClientMsg, now: Instant, out: &mut Vec<Action>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -703,6 +715,7 @@ impl Hub {
                 Err(IndexError::Duplicate) => {
                     (Status::NAME_TAKEN, IndexError::Duplicate.to_string())
                 }
+                Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
                 Err(e) => (Status::INTERNAL, e.to_string()),
             }
         };
@@ -735,6 +748,7 @@ impl Hub {
                 }
                 (Status::OK, format!("{} file(s) announced", files.len()))
             }
+            Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
             Err(e) => (Status::INTERNAL, e.to_string()),
         };
         out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
@@ -999,6 +1013,18 @@ impl Hub {
             }
         }
         if let Some(&holder) = self.online.get(name) {
+            // One login at a time waits on a ghost check: two waiting logins would both
+            // be let in when the check fails.
+            if let Some(waiting) = self.ghost_waiter(holder) {
+                let text = if waiting == conn {
+                    format!("this connection's login as {name} is already waiting")
+                } else {
+                    format!(
+                        "another login as {name} is waiting for the check of its current session; try again"
+                    )
+                };
+                return refuse(Status::ALREADY_LOGGED_IN, text, out);
+            }
             // Is that session really there? Its answer (or silence) decides.
             let wait = LoginWait {
                 conn,
@@ -1011,6 +1037,26 @@ impl Hub {
             return self.schedule(holder, now, out);
         }
         self.complete_login(conn, tag, name, peer_port, now, out);
+    }
+
+    /// The connection whose login waits on a ghost check of `holder`, if it is still there
+    /// and still anonymous.
+    fn ghost_waiter(&self, holder: ConnId) -> Option<ConnId> {
+        self.sessions
+            .get(&holder)?
+            .pings
+            .iter()
+            .find_map(|p| match &p.purpose {
+                PingPurpose::Ghost(wait) if self.still_waiting(wait) => Some(wait.conn),
+                _ => None,
+            })
+    }
+
+    /// Whether the connection of a waiting login is the same one, still anonymous.
+    fn still_waiting(&self, wait: &LoginWait) -> bool {
+        self.sessions
+            .get(&wait.conn)
+            .is_some_and(|s| s.serial == wait.serial && s.phase == Phase::Anonymous)
     }
 
     /// Log `conn` in as `name` (verified, not banned, not online).
@@ -1059,18 +1105,14 @@ impl Hub {
                 .to_frame(),
             ));
         }
-        let join: Rc<[u8]> = HubMsg::Join {
-            user: name.to_owned(),
-            online,
-        }
-        .to_frame()
-        .into();
-        self.share_with_others(conn, &join, out);
+        self.note_join(Rc::from(name), conn, now, out);
         self.schedule(conn, now, out);
     }
 
-    /// Queue one shared frame to everyone logged in except `except`.
-    fn share_with_others(&self, except: ConnId, frame: &Rc<[u8]>, out: &mut Vec<Action>) {
+    /// Queue one shared frame to everyone logged in except `except` (after the join
+    /// notices that wait, so that notices keep their order).
+    fn share_with_others(&mut self, except: ConnId, frame: &Rc<[u8]>, out: &mut Vec<Action>) {
+        self.flush_joins(out);
         for &c in self.online.values() {
             if c != except {
                 out.push(Action::Share(c, Rc::clone(frame)));
@@ -1199,6 +1241,7 @@ impl Hub {
                 ),
             ));
         }
+        self.flush_joins(out);
         out.push(Action::Send(
             target,
             HubMsg::Private {
@@ -1216,6 +1259,14 @@ impl Hub {
 
     /// End the logged-in session on `conn` (the connection stays open), telling the others.
     fn end_session(&mut self, conn: ConnId, reason: &str, now: Instant, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if !matches!(session.phase, Phase::LoggedIn(_)) {
+            return;
+        }
+        // Whoever joined before is told before this leave, with the count of then.
+        self.flush_joins(out);
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -1249,20 +1300,25 @@ impl Hub {
         .to_frame()
         .into();
         self.share_with_others(conn, &leave, out);
-        // Logins that waited on this session go in after its leave notice.
+        // Logins that waited on this session go in after its leave notice: one per
+        // name, and only if the name is still free and the waiter still waits.
         for (wait, user) in std::mem::take(&mut self.pending_logins) {
-            self.complete_login(wait.conn, wait.tag, &user, wait.peer_port, now, out);
+            if self.still_waiting(&wait) && !self.online.contains_key(user.as_str()) {
+                self.complete_login(wait.conn, wait.tag, &user, wait.peer_port, now, out);
+            } else if self.still_waiting(&wait) {
+                let text = format!("{user} is already logged in");
+                out.push(Action::Send(
+                    wait.conn,
+                    reply(wait.tag, Status::ALREADY_LOGGED_IN, text, Body::None),
+                ));
+            }
         }
     }
 
     /// The session a login waited on is gone: let the waiting connection in, if it is
     /// still there and the name is still free.
     fn take_over(&mut self, user: &str, wait: LoginWait) {
-        let still_waiting = self
-            .sessions
-            .get(&wait.conn)
-            .is_some_and(|s| s.serial == wait.serial && s.phase == Phase::Anonymous);
-        if still_waiting && !self.online.contains_key(user) {
+        if self.still_waiting(&wait) && !self.online.contains_key(user) {
             info!("{user}: the old session is gone; the waiting login takes over");
             self.pending_logins.push((wait, user.to_owned()));
         }
@@ -1500,6 +1556,7 @@ impl Hub {
                 if let Err((status, why)) = Self::check_text(&text) {
                     CommandResult::new(id, "say", false, status.0, why)
                 } else {
+                    self.flush_joins(out);
                     let frame: Rc<[u8]> = HubMsg::Announce { text: text.clone() }.to_frame().into();
                     for &c in self.online.values() {
                         out.push(Action::Share(c, Rc::clone(&frame)));
@@ -1981,6 +2038,7 @@ mod tests {
         for (conn, user) in [(1, "a"), (2, "b"), (3, "c")] {
             join(&mut hub, conn, user, now);
         }
+        hub.end_turn(now + joins::JOIN_BATCH_DELAY, &mut Vec::new());
         let mut out = Vec::new();
         let say = ClientMsg::Say {
             tag: 5,
@@ -2181,6 +2239,217 @@ mod tests {
         hub.on_message(1, passwd(7), t0, &mut out);
         assert_eq!(status_of(1, &out), vec![200, 200, 429]);
         assert!(retry_after(1, &out).is_some_and(|s| (1..=60).contains(&s)));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The nonce of the last ping sent to `conn`.
+    fn ping_nonce(conn: ConnId, out: &[Action]) -> Option<u32> {
+        sent_to(conn, out).into_iter().rev().find_map(|m| match m {
+            HubMsg::Ping { nonce } => Some(nonce),
+            _ => None,
+        })
+    }
+
+    /// Fire `conn`'s deadline at `at`.
+    fn fire(hub: &mut Hub, conn: ConnId, at: Instant) -> Vec<Action> {
+        let serial = hub.sessions.get(&conn).unwrap().serial;
+        let mut out = Vec::new();
+        hub.on_timer(conn, serial, at, &mut out);
+        out
+    }
+
+    #[test]
+    fn only_one_login_waits_on_a_ghost_check_and_only_it_takes_over() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        let mut waiting = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
+        hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut waiting);
+        assert!(
+            ping_nonce(1, &waiting).is_some(),
+            "the old session is checked"
+        );
+        assert_eq!(status_of(2, &waiting), Vec::<u16>::new(), "the login waits");
+        // A second login meanwhile, from another connection or the same one: 403 now.
+        let mut out = hello_from(&mut hub, 3, [127, 0, 0, 3], t0);
+        hub.on_message(3, login_msg(6, "alice", "pw"), t0, &mut out);
+        hub.on_message(2, login_msg(7, "alice", "pw"), t0, &mut out);
+        assert_eq!(status_of(3, &out), vec![403]);
+        assert_eq!(status_of(2, &out), vec![403]);
+        assert_eq!(ping_nonce(1, &out), None, "no second check");
+        // The old session stays silent: exactly the waiting login gets in.
+        let later = t0 + HubConfig::default().ping_timeout + Duration::from_millis(1);
+        let out = fire(&mut hub, 1, later);
+        assert_eq!(status_of(2, &out), vec![200]);
+        assert_eq!(status_of(3, &out), Vec::<u16>::new());
+        assert_eq!(hub.online.get("alice"), Some(&2));
+        assert_eq!(hub.online_count(), 1);
+        // A login after the replacement checks the new session again.
+        let mut out = Vec::new();
+        hub.on_message(3, login_msg(8, "alice", "pw"), later, &mut out);
+        assert!(ping_nonce(2, &out).is_some(), "the new session is checked");
+        assert_eq!(status_of(3, &out), Vec::<u16>::new());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_that_left_frees_the_turn_for_the_next_login() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        let mut out = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
+        hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut out);
+        hub.on_disconnect(2, "gone", t0, &mut out);
+        let t1 = t0 + Duration::from_secs(1);
+        let mut out = hello_from(&mut hub, 3, [127, 0, 0, 3], t1);
+        hub.on_message(3, login_msg(6, "alice", "pw"), t1, &mut out);
+        assert!(ping_nonce(1, &out).is_some());
+        // The first check runs out: the one waiter still there gets in, once.
+        let out = fire(&mut hub, 1, t0 + Duration::from_secs(11));
+        assert_eq!(status_of(3, &out), vec![200]);
+        assert_eq!(hub.online.get("alice"), Some(&3));
+        let joins = out
+            .iter()
+            .filter(|a| matches!(a, Action::Event(e) if e.name == "login"))
+            .count();
+        assert_eq!(joins, 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        let mut out = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
+        hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut out);
+        let nonce = ping_nonce(1, &out).unwrap();
+        let mut out = Vec::new();
+        hub.on_message(1, ClientMsg::Pong { nonce }, t0, &mut out);
+        assert_eq!(status_of(2, &out), vec![403]);
+        let mut out = Vec::new();
+        hub.on_message(2, login_msg(6, "alice", "pw"), t0, &mut out);
+        assert!(ping_nonce(1, &out).is_some(), "a new check, not a refusal");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
+        let (mut hub, dir) = hub(HubConfig {
+            hash_rate: 0,
+            ..HubConfig::default()
+        });
+        let t0 = Instant::now();
+        join(&mut hub, 1, "mallory", t0);
+        join(&mut hub, 2, "honest", t0);
+        hub.begin_turn(t0);
+        let mut out = Vec::new();
+        for tag in 0..100 {
+            let passwd = ClientMsg::Passwd {
+                tag,
+                old: "pw".into(),
+                new: "pw".into(),
+            };
+            hub.on_request(1, Request::Msg(passwd), t0, &mut out);
+        }
+        hub.on_request(2, Request::Msg(ClientMsg::Users { tag: 7 }), t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![200], "one check per turn");
+        assert_eq!(
+            status_of(2, &out),
+            vec![200],
+            "the honest request is served"
+        );
+        assert_eq!(hub.room(1), 0, "the rest waits");
+        hub.begin_turn(t0);
+        let mut out = Vec::new();
+        hub.resume(1, t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![200]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "alice", t0);
+        hub.begin_turn(t0);
+        let mut out = Vec::new();
+        for tag in 0..100 {
+            hub.on_request(1, Request::Msg(ClientMsg::Echo { tag }), t0, &mut out);
+        }
+        let per_turn = budget::REQUESTS_PER_TURN as usize;
+        assert_eq!(status_of(1, &out).len(), per_turn);
+        let mut tags = Vec::new();
+        let mut turns = 1;
+        while hub.room(1) == 0 {
+            hub.begin_turn(t0);
+            hub.resume(1, t0, &mut out);
+            turns += 1;
+        }
+        for m in sent_to(1, &out) {
+            if let HubMsg::Reply { tag, .. } = m {
+                tags.push(tag);
+            }
+        }
+        assert_eq!(tags, (0..100).collect::<Vec<u32>>(), "in order, none lost");
+        assert_eq!(turns, 100usize.div_ceil(per_turn));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn logins_in_a_burst_share_one_joins_frame_sent_after_the_delay() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "early", t0);
+        let mut out = Vec::new();
+        hub.end_turn(t0 + joins::JOIN_BATCH_DELAY, &mut out);
+        for (conn, user) in [(2, "a"), (3, "b"), (4, "c")] {
+            out.extend(join(&mut hub, conn, user, t0 + joins::JOIN_BATCH_DELAY));
+        }
+        let t1 = t0 + joins::JOIN_BATCH_DELAY;
+        hub.end_turn(t1, &mut out);
+        assert!(
+            !out.iter().any(|a| matches!(a, Action::Share(..))),
+            "nothing before the delay"
+        );
+        assert_eq!(hub.joins_due(), Some(t1 + joins::JOIN_BATCH_DELAY));
+        hub.end_turn(t1 + joins::JOIN_BATCH_DELAY, &mut out);
+        let shared: Vec<&Rc<[u8]>> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Share(_, frame) => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shared.len(), 4, "everyone online, the joiners too");
+        assert!(
+            shared.iter().all(|f| Rc::ptr_eq(f, shared[0])),
+            "encoded once"
+        );
+        match sent_to(1, &out).pop() {
+            Some(HubMsg::Joins { users, online }) => {
+                assert_eq!(users, vec!["a", "b", "c"]);
+                assert_eq!(online, 4);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hub.joins_due(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn pending_joins_go_out_before_a_leave() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "early", t0);
+        join(&mut hub, 2, "late", t0);
+        let mut out = Vec::new();
+        hub.on_disconnect(2, "gone", t0, &mut out);
+        let got: Vec<HubMsg> = sent_to(1, &out);
+        assert!(
+            matches!(&got[..], [HubMsg::Joins { users, online: 2 }, HubMsg::Leave { user: left, online: 1, .. }] if users == &["early", "late"] && left == "late"),
+            "{got:?}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

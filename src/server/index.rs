@@ -3,6 +3,7 @@
 
 use super::db::Db;
 use super::name::Name;
+use super::search::SearchIndex;
 use crate::proto::message::{FileInfo, Hash, SearchHit};
 use rusqlite::params;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,7 +19,8 @@ pub struct Entry {
 /// Every holder of one name, and the name folded for case-insensitive search.
 #[derive(Debug, Default)]
 struct NameHolders {
-    lower: String,
+    /// Its id in the search index.
+    id: u32,
     /// Each holder with what it announced, kept here too so that a lookup touches one
     /// table: on a big index every extra pointer chased is a cache miss.
     holders: Holders,
@@ -96,6 +98,8 @@ pub enum Published {
 pub enum IndexError {
     /// The owner already publishes this name with other content.
     Duplicate,
+    /// The owner would publish more than `--max-published` files.
+    TooMany(usize),
     Db(rusqlite::Error),
 }
 
@@ -104,6 +108,10 @@ impl fmt::Display for IndexError {
         match self {
             IndexError::Duplicate => f.write_str(
                 "you already publish a different file under that name; unpublish it first",
+            ),
+            IndexError::TooMany(max) => write!(
+                f,
+                "an account may publish at most {max} files (--max-published); unpublish some first"
             ),
             IndexError::Db(e) => write!(f, "index database: {e}"),
         }
@@ -126,6 +134,10 @@ pub struct Index {
     entries: usize,
     /// (owner, name) pairs a downloader proved served bad data: not suggested until republished.
     suspect: HashSet<(String, String)>,
+    /// Every name, for substring search.
+    search: SearchIndex,
+    /// Files one owner may publish (0: no limit).
+    max_per_owner: usize,
 }
 
 impl Index {
@@ -161,6 +173,19 @@ impl Index {
         Ok(index)
     }
 
+    /// Refuse publications that would give one owner more than `max` files (0: no limit).
+    pub fn set_max_per_owner(&mut self, max: usize) {
+        self.max_per_owner = max;
+    }
+
+    /// Whether `owner` may have `count` files.
+    fn check_count(&self, count: usize) -> Result<(), IndexError> {
+        if self.max_per_owner > 0 && count > self.max_per_owner {
+            return Err(IndexError::TooMany(self.max_per_owner));
+        }
+        Ok(())
+    }
+
     /// Published entries in all.
     pub fn len(&self) -> usize {
         self.entries
@@ -175,11 +200,12 @@ impl Index {
         let files = self.by_owner.entry(owner.to_owned()).or_default();
         if files.insert(name.to_owned(), entry).is_none() {
             self.entries += 1;
+            let search = &mut self.search;
             let holders = self
                 .by_name
                 .entry(Name::new(name))
                 .or_insert_with(|| NameHolders {
-                    lower: name.to_lowercase(),
+                    id: search.insert(name, &name.to_lowercase()),
                     holders: Holders::default(),
                 });
             holders.holders.push((Name::new(owner), entry));
@@ -201,6 +227,7 @@ impl Index {
         if let Some(holders) = self.by_name.get_mut(name) {
             holders.holders.remove(owner);
             if holders.holders.is_empty() {
+                self.search.remove(holders.id);
                 self.by_name.remove(name);
             }
         }
@@ -227,7 +254,11 @@ impl Index {
             }
             Some(_) if !replace => return Err(IndexError::Duplicate),
             Some(_) => Published::Replaced,
-            None => Published::New,
+            None => {
+                let count = self.by_owner.get(owner).map_or(0, BTreeMap::len);
+                self.check_count(count + 1)?;
+                Published::New
+            }
         };
         db.conn().execute(
             "INSERT OR REPLACE INTO published (owner, name, size, hash) VALUES (?1, ?2, ?3, ?4)",
@@ -276,6 +307,19 @@ impl Index {
         files: &[FileInfo],
         first: bool,
     ) -> Result<(), IndexError> {
+        let current = self.by_owner.get(owner);
+        let mut new_names: HashSet<&str> = HashSet::new();
+        for f in files {
+            if first || !current.is_some_and(|c| c.contains_key(&f.name)) {
+                new_names.insert(&f.name);
+            }
+        }
+        let kept = if first {
+            0
+        } else {
+            current.map_or(0, BTreeMap::len)
+        };
+        self.check_count(kept + new_names.len())?;
         let tx = db.conn().unchecked_transaction()?;
         if first {
             tx.execute("DELETE FROM published WHERE owner = ?1", params![owner])?;
@@ -358,7 +402,9 @@ impl Index {
 
     /// Names containing `text` (case-insensitive), one hit per name and hash with the
     /// owners for whom `online` holds; hits without an online owner are left out.
-    /// At most `limit` hits, sorted by name; the flag says whether more matched.
+    /// At most `limit` hits, sorted by name; the flag says whether more matched or the
+    /// search stopped at its scan limit (see `search.rs`: the cost is bounded whatever
+    /// the index holds).
     pub fn search(
         &self,
         text: &str,
@@ -366,15 +412,28 @@ impl Index {
         online: impl Fn(&str) -> bool,
     ) -> (Vec<SearchHit>, bool) {
         let needle = text.to_lowercase();
-        let mut names: Vec<&str> = self
-            .by_name
-            .iter()
-            .filter(|(_, h)| h.lower.contains(&needle))
-            .map(|(name, _)| name.as_str())
-            .collect();
-        names.sort_unstable();
-        let mut hits = Vec::new();
+        let candidates = self.search.candidates(&needle);
+        let mut scanned = 0;
+        let mut names: Vec<&str> = Vec::new();
         let mut truncated = false;
+        for (name, lower) in candidates.names {
+            scanned += 1;
+            if !lower.contains(&needle) || !self.holders(name).any(|(o, _)| online(o)) {
+                continue;
+            }
+            if candidates.ordered && names.len() > limit {
+                truncated = true;
+                break;
+            }
+            names.push(name);
+        }
+        if scanned >= super::search::SCAN_LIMIT {
+            truncated = true;
+        }
+        if !candidates.ordered {
+            names.sort_unstable();
+        }
+        let mut hits = Vec::new();
         for name in names {
             let mut by_hash: BTreeMap<Hash, SearchHit> = BTreeMap::new();
             for (owner, entry) in self.holders(name) {
@@ -396,14 +455,10 @@ impl Index {
             }
             for (_, mut hit) in by_hash {
                 if hits.len() == limit {
-                    truncated = true;
-                    break;
+                    return (hits, true);
                 }
                 hit.owners.sort();
                 hits.push(hit);
-            }
-            if truncated {
-                break;
             }
         }
         (hits, truncated)
@@ -554,6 +609,61 @@ mod tests {
         assert_eq!(index.holders("x").count(), 0);
         index.publish(&db, "bob", &file("x", 2), true).unwrap();
         assert_eq!(index.holders("x").count(), 1);
+    }
+
+    #[test]
+    fn an_owner_publishes_at_most_the_maximum_also_through_sync() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        index.set_max_per_owner(3);
+        let files: Vec<FileInfo> = (0..4).map(|i| file(&format!("f{i}"), 1)).collect();
+        assert!(matches!(
+            index.sync(&db, "alice", &files, true),
+            Err(IndexError::TooMany(3))
+        ));
+        assert_eq!(index.len(), 0, "a refused sync changes nothing");
+        index.sync(&db, "alice", &files[..2], true).unwrap();
+        assert!(matches!(
+            index.sync(&db, "alice", &files[2..], false),
+            Err(IndexError::TooMany(3))
+        ));
+        // Re-announcing names already published does not count twice.
+        index.sync(&db, "alice", &files[..2], false).unwrap();
+        index.publish(&db, "alice", &files[2], false).unwrap();
+        assert!(matches!(
+            index.publish(&db, "alice", &files[3], false),
+            Err(IndexError::TooMany(3))
+        ));
+        index.publish(&db, "bob", &files[3], false).unwrap();
+        assert_eq!(index.len(), 4);
+    }
+
+    #[test]
+    fn search_over_a_big_index_is_capped_and_says_so() {
+        let db = Db::open_in_memory().unwrap();
+        let mut index = Index::default();
+        let files: Vec<FileInfo> = (0..20_000)
+            .map(|i| file(&format!("song-{i:05}.mp3"), 1))
+            .collect();
+        index.sync(&db, "alice", &files, true).unwrap();
+        let (hits, truncated) = index.search("", 100, |_| true);
+        assert_eq!(hits.len(), 100);
+        assert!(truncated);
+        assert_eq!(hits[0].file.name, "song-00000.mp3", "in name order");
+        let (hits, truncated) = index.search("song-1234", 100, |_| true);
+        assert_eq!(hits.len(), 10, "song-12340..12349");
+        assert!(!truncated);
+        assert!(hits.windows(2).all(|w| w[0].file.name < w[1].file.name));
+        let (hits, truncated) = index.search("mp3", 100, |_| true);
+        assert_eq!(hits.len(), 100);
+        assert!(truncated);
+        let (hits, truncated) = index.search("", 100, |_| false);
+        assert!(
+            hits.is_empty() && truncated,
+            "offline names: bounded scan, said"
+        );
+        index.unpublish(&db, "alice", "song-12345.mp3").unwrap();
+        assert_eq!(index.search("song-12345", 10, |_| true).0.len(), 0);
     }
 
     #[test]

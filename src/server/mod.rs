@@ -9,6 +9,7 @@ pub mod index;
 pub mod limits;
 pub mod memory;
 pub mod name;
+pub mod search;
 pub mod store;
 pub mod storeconn;
 pub mod tickets;
@@ -21,9 +22,9 @@ use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
 use crate::proto::frame::FrameError;
-use crate::proto::message::{ClientMsg, DecodeError, HubMsg};
+use crate::proto::message::{ClientMsg, HubMsg};
 use crate::proto::status::Status;
-use hub::{Action, ConnId, Hub, HubConfig};
+use hub::{Action, ConnId, Hub, HubConfig, Request};
 use log::{debug, error, info, warn};
 use memory::{Spare, TrimClock};
 use mio::net::TcpListener;
@@ -222,6 +223,11 @@ impl Server {
             for at in wake.into_iter().flatten() {
                 timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
             }
+            let joins = self
+                .hub
+                .joins_due()
+                .map(|at| at.saturating_duration_since(now));
+            timeout = min_timeout(timeout, joins);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -264,14 +270,7 @@ impl Server {
             let mut ready = std::mem::take(&mut self.ready);
             ready.sort_unstable();
             ready.dedup();
-            let mut ready = ready.into_iter();
-            while let Some(key) = ready.next() {
-                if self.hub.hash_budget_spent() {
-                    // The rest waits for the next turn, untouched.
-                    self.ready.push(key);
-                    self.ready.extend(ready);
-                    break;
-                }
+            for key in ready {
                 self.read(key, now);
             }
             if self.stdin.as_ref().is_some_and(StdinLines::always_ready) {
@@ -283,6 +282,7 @@ impl Server {
             if self.store_sweep.is_some_and(|at| at <= now) {
                 self.sweep_store(now);
             }
+            self.hub.end_turn(now, &mut self.actions);
             // Closing one connection makes the hub tell the others: settle until quiet,
             // so nothing waits for the next wake-up.
             loop {
@@ -446,11 +446,16 @@ impl Server {
         {
             return;
         }
-        if self.hub.hash_budget_spent() && matches!(self.conns.get(key), Some(Slot::Hub(_))) {
-            // Its bytes wait in the socket; the ready list brings it back next turn.
-            self.ready.push(key);
-            return;
+        if matches!(self.conns.get(key), Some(Slot::Hub(_))) && self.hub.knows(key) {
+            // What waits from earlier turns goes first; while some still waits, its
+            // further bytes stay in the socket and the ready list brings it back.
+            self.hub.resume(key, now, &mut self.actions);
+            if self.hub.room(key) == 0 {
+                self.ready.push(key);
+                return;
+            }
         }
+        let room = self.hub.room(key);
         let conn = match self.conns.get_mut(key) {
             // A connection the hub handed over waits, unread, for its upgrade.
             Some(Slot::Hub(conn)) if self.hub.knows(key) => conn,
@@ -467,7 +472,7 @@ impl Server {
             (1, PRE_LOGIN_FRAME)
         } else {
             conn.set_max_frame(self.config.max_frame);
-            (usize::MAX, SCRATCH_BYTES)
+            (room, SCRATCH_BYTES)
         };
         let status = conn.read_frames_upto(
             &mut self.scratch[..read_size],
@@ -476,17 +481,12 @@ impl Server {
             &mut msgs,
             decode_request,
         );
-        for msg in msgs.drain(..) {
-            match msg {
-                Ok(msg) => self.hub.on_message(key, msg, now, &mut self.actions),
-                Err((e, tag)) => {
-                    self.hub
-                        .on_bad_message(key, tag, &e.to_string(), &mut self.actions)
-                }
-            }
+        for req in msgs.drain(..) {
+            self.hub.on_request(key, req, now, &mut self.actions);
         }
         self.inbox = msgs;
         match status {
+            ReadStatus::Drained if self.hub.room(key) == 0 => self.ready.push(key),
             ReadStatus::Drained => {}
             ReadStatus::Budget => self.ready.push(key),
             ReadStatus::Closed => self.closing.push((key, "connection closed".into())),
@@ -778,16 +778,16 @@ fn refuse(stream: &mut mio::net::TcpStream, reason: &str) {
     let _ = io::Write::write(stream, &bye);
 }
 
-/// A decoded request, or why it could not be decoded and its tag if it had one.
-type Request = Result<ClientMsg, (DecodeError, Option<u32>)>;
-
 /// Decode a request; on failure keep the tag (bytes 1..5) so the reply can name it.
 fn decode_request(payload: &[u8]) -> Request {
-    ClientMsg::decode(payload).map_err(|e| {
-        let tag = payload
-            .get(1..5)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_be_bytes);
-        (e, tag)
-    })
+    match ClientMsg::decode(payload) {
+        Ok(msg) => Request::Msg(msg),
+        Err(e) => Request::Bad {
+            tag: payload
+                .get(1..5)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes),
+            why: e.to_string(),
+        },
+    }
 }

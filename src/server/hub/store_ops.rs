@@ -399,6 +399,7 @@ impl Hub {
                 .field("files", totals.files)
                 .field("bytes", totals.bytes),
         ));
+        self.flush_joins(out);
         let frame: Rc<[u8]> = HubMsg::Upload {
             user: user.to_owned(),
             name: name.to_owned(),

@@ -1,0 +1,118 @@
+//! Each connection's budget of work per turn of the loop: at most
+//! [`REQUESTS_PER_TURN`] requests and one password check. What a connection sent
+//! beyond that waits, in order, in its backlog (at most one read burst) or unread in
+//! its socket, and the loop brings it back on the next turn — so one socket with a
+//! thousand pipelined `Login`s or `Search`es cannot hold up everyone else.
+
+use super::{Action, ConnId, Hub};
+use crate::proto::message::ClientMsg;
+use std::time::Instant;
+
+/// Requests one connection may have handled per turn of the loop.
+pub const REQUESTS_PER_TURN: u32 = 32;
+/// Password checks one connection may have per turn (a `Passwd` is one check, two hashes).
+const CHECKS_PER_TURN: u32 = 1;
+
+/// A frame from a connection: a decoded request, or one that did not decode (with its
+/// tag, if it had one, so that the 400 names the right request).
+#[derive(Debug)]
+pub enum Request {
+    Msg(ClientMsg),
+    Bad { tag: Option<u32>, why: String },
+}
+
+/// What one connection spent in the current turn.
+#[derive(Debug, Default)]
+pub(super) struct TurnUse {
+    turn: u64,
+    requests: u32,
+    checks: u32,
+}
+
+/// Password hashes a request costs (a check before hello is answered 400, cheaply).
+fn hashes_of(msg: &ClientMsg) -> u32 {
+    match msg {
+        ClientMsg::Register { .. } | ClientMsg::Login { .. } => 1,
+        ClientMsg::Passwd { .. } => 2,
+        _ => 0,
+    }
+}
+
+impl Hub {
+    /// A request from `conn`: handled now if the connection's turn budget allows it
+    /// and nothing of it waits already, else kept for a later turn (see [`Hub::resume`]).
+    pub fn on_request(&mut self, conn: ConnId, req: Request, now: Instant, out: &mut Vec<Action>) {
+        let turn = self.turn;
+        let global_spent = self.hash_budget_spent();
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if !session.backlog.is_empty() || !fits(&mut session.used, turn, &req, global_spent) {
+            session.backlog.push_back(req);
+            return;
+        }
+        self.handle(conn, req, now, out);
+    }
+
+    /// Handle what waits in `conn`'s backlog, as far as this turn's budget goes.
+    pub fn resume(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
+        loop {
+            let turn = self.turn;
+            let global_spent = self.hash_budget_spent();
+            let Some(session) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let Some(next) = session.backlog.front() else {
+                return;
+            };
+            if !fits(&mut session.used, turn, next, global_spent) {
+                return;
+            }
+            let Some(req) = session.backlog.pop_front() else {
+                return;
+            };
+            self.handle(conn, req, now, out);
+        }
+    }
+
+    /// How many more requests `conn` may send in this turn: 0 while some wait.
+    pub fn room(&self, conn: ConnId) -> usize {
+        match self.sessions.get(&conn) {
+            Some(s) if s.backlog.is_empty() => {
+                let used = if s.used.turn == self.turn {
+                    s.used.requests
+                } else {
+                    0
+                };
+                REQUESTS_PER_TURN.saturating_sub(used) as usize
+            }
+            _ => 0,
+        }
+    }
+
+    fn handle(&mut self, conn: ConnId, req: Request, now: Instant, out: &mut Vec<Action>) {
+        match req {
+            Request::Msg(msg) => self.on_message(conn, msg, now, out),
+            Request::Bad { tag, why } => self.on_bad_message(conn, tag, &why, out),
+        }
+    }
+}
+
+/// Whether `req` fits in what the connection has left this turn; if so it is counted.
+fn fits(used: &mut TurnUse, turn: u64, req: &Request, global_spent: bool) -> bool {
+    if used.turn != turn {
+        *used = TurnUse {
+            turn,
+            ..TurnUse::default()
+        };
+    }
+    let check = matches!(req, Request::Msg(m) if hashes_of(m) > 0);
+    if used.requests >= REQUESTS_PER_TURN
+        || (check && (used.checks >= CHECKS_PER_TURN || global_spent))
+    {
+        return false;
+    }
+    used.requests += 1;
+    used.checks += check as u32;
+    true
+}
