@@ -75,12 +75,25 @@ impl Event {
 /// Renders results and events to stdout.
 pub struct Output {
     json: bool,
+    /// Held text instead of stdout: a line editor owns the terminal and prints it
+    /// above its input line.
+    held: Option<Vec<String>>,
 }
 
 impl Output {
     /// Human text, or NDJSON when `json`.
     pub fn new(json: bool) -> Output {
-        Output { json }
+        Output { json, held: None }
+    }
+
+    /// Hold what would be printed, for [`Output::take_held`], from now on.
+    pub fn hold(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// The text held since the last call, in order.
+    pub fn take_held(&mut self) -> Vec<String> {
+        self.held.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Whether output is NDJSON.
@@ -95,24 +108,28 @@ impl Output {
         } else {
             result_human(result)
         };
-        emit(&text);
+        self.emit(text);
     }
 
     /// Print an event. An event without a human line (a routine ping) shows only in `--json`.
     pub fn event(&mut self, event: &Event) {
         if self.json {
-            emit(&event_json(event).to_string());
+            self.emit(event_json(event).to_string());
         } else if !event.human.is_empty() {
-            emit(&event.human);
+            self.emit(event.human.clone());
         }
     }
-}
 
-fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not take the process down; there is nobody left to tell.
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
+    fn emit(&mut self, text: String) {
+        if let Some(held) = self.held.as_mut() {
+            held.push(text);
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not take the process down; there is nobody left to tell.
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
 }
 
 /// The JSON object of a result, fields in contract order.
@@ -176,6 +193,17 @@ mod tests {
             .line("a")
             .line("b");
         assert_eq!(result_human(&r), "2 online\n  a\n  b");
+    }
+
+    #[test]
+    fn held_text_waits_in_order() {
+        let mut out = Output::new(false);
+        out.hold();
+        out.result(&CommandResult::new(1, "users", true, 200, "1 online").line("a"));
+        out.event(&Event::new("join", "b joined"));
+        out.event(&Event::new("ping", ""));
+        assert_eq!(out.take_held(), ["1 online\n  a", "b joined"]);
+        assert!(out.take_held().is_empty());
     }
 
     #[test]

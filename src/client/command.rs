@@ -292,6 +292,11 @@ pub fn usage(command: &str) -> Option<&'static str> {
     lookup(command).map(|e| e.usage)
 }
 
+/// Every command word, in table order (what Tab completes).
+pub fn words() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|e| e.word)
+}
+
 /// The help text: one line per command with its usage and a short description
 /// (each line ends with `\n`).
 pub fn help_text() -> String {

@@ -3,12 +3,17 @@
 
 pub mod check;
 pub mod command;
+pub mod complete;
+pub mod editor;
+pub mod history;
+pub mod keys;
 pub mod partials;
 pub mod progress;
 pub mod published;
 pub mod scan;
 pub mod session;
 pub mod store;
+pub mod terminal;
 
 use crate::proto::peer::{self, Answer};
 use crate::proto::status::Status;
@@ -18,7 +23,6 @@ use crate::transfer::hash::{HashJob, HashStep, Stamp};
 use crate::transfer::upload::{self, Decision, Disk, UpStep, Upload, UploadConfig};
 use crate::transfer::{transfers_result, Row};
 use partials::Partials;
-use progress::Bars;
 use published::PublishedList;
 use scan::Prepared;
 use session::Hashed;
@@ -28,6 +32,7 @@ use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use store::{StoreStep, StoreTransfer, Work};
+use terminal::{Input, Terminal};
 
 use crate::net::conn::{Conn, ReadStatus};
 use crate::net::peraddr::PerAddress;
@@ -90,8 +95,6 @@ const MAX_HANDSHAKE: Duration = Duration::from_secs(5);
 const STORE_BUDGET: usize = 4 * 1024 * 1024;
 /// Most files and directories an `upload` walks.
 const MAX_UPLOAD_ITEMS: usize = 100_000;
-/// Progress-bar keys of store transfers (fetch downloads use their job numbers).
-const STORE_BAR: u64 = 1 << 62;
 
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
@@ -225,7 +228,11 @@ struct Client {
     download_buf: Vec<u8>,
     sweep_armed: bool,
     redraw_armed: bool,
-    bars: Bars,
+    /// The terminal, when stdout is one (and not `--json`): progress bars, and the
+    /// line editor when stdin is a terminal too.
+    tty: Option<Terminal>,
+    /// Ctrl-D was typed: the session was told the input ended.
+    input_ended: bool,
     /// The hub connection stopped at its read budget: read it again on the next pass.
     hub_ready: bool,
     /// Trees walked for uploads that wait for their ticket.
@@ -253,21 +260,41 @@ impl Client {
         poll.registry()
             .register(&mut listener, tokens::LISTENER, Interest::READABLE)?;
         let peer_addr = listener.local_addr()?;
-        let mut signals =
-            Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+        let mut signals = Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGWINCH,
+        ])?;
         poll.registry()
             .register(&mut signals, tokens::SIGNALS, Interest::READABLE)?;
-        let stdin = match StdinLines::register(poll.registry(), tokens::STDIN) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                warn!("no command input: {e}");
-                None
+        let on_tty = !config.json && std::io::stdout().is_terminal();
+        let keyboard = on_tty && std::io::stdin().is_terminal();
+        let mut tty = None;
+        if keyboard {
+            match Terminal::start(poll.registry(), tokens::STDIN, &config.share, true) {
+                Ok(t) => tty = Some(t),
+                Err(e) => warn!("no line editor: {e}"),
+            }
+        }
+        let interactive = tty.is_some();
+        let stdin = if interactive {
+            None
+        } else {
+            match StdinLines::register(poll.registry(), tokens::STDIN) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    warn!("no command input: {e}");
+                    None
+                }
             }
         };
-        let interactive =
-            !config.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        let bars = Bars::new(!config.json && std::io::stdout().is_terminal());
+        if on_tty && tty.is_none() {
+            tty = Terminal::start(poll.registry(), tokens::STDIN, &config.share, false).ok();
+        }
         let mut output = Output::new(config.json);
+        if tty.is_some() {
+            output.hold();
+        }
         info!(
             "peer listener on {peer_addr}, share dir {}",
             config.share.display()
@@ -320,7 +347,8 @@ impl Client {
             download_buf: vec![0; DOWNLOAD_BUF],
             sweep_armed: false,
             redraw_armed: false,
-            bars,
+            tty,
+            input_ended: false,
             hub_ready: false,
             prepared: HashMap::new(),
             peer_addrs: PerAddress::new(config.peer_max_per_address),
@@ -330,7 +358,7 @@ impl Client {
 
     fn run(&mut self) -> io::Result<i32> {
         self.connect(Instant::now());
-        if self.stdin.is_none() {
+        if self.stdin.is_none() && !self.tty.as_ref().is_some_and(Terminal::has_keyboard) {
             self.session
                 .on_end_of_input(Instant::now(), &mut self.actions);
         }
@@ -342,6 +370,7 @@ impl Client {
             // A `wait` is answered only after the results printed above.
             self.session.settle_waits(Instant::now(), &mut self.actions);
             self.apply_actions();
+            self.show();
             if let Some(code) = self.exit {
                 return Ok(code);
             }
@@ -350,6 +379,7 @@ impl Client {
             let now = Instant::now();
             let mut timeout = self.timers.timeout(now);
             if self.stdin.as_ref().is_some_and(StdinLines::always_ready)
+                || self.tty.as_ref().is_some_and(Terminal::always_ready)
                 || !self.hashing.is_empty()
                 || !self.ready.is_empty()
                 || self.hub_ready
@@ -366,9 +396,15 @@ impl Client {
             for event in events.iter() {
                 match event.token() {
                     tokens::HUB => self.hub_event(event.is_writable(), now),
-                    tokens::STDIN => self.read_stdin(now),
+                    tokens::STDIN => self.read_input(now),
                     tokens::SIGNALS => {
                         for sig in self.signals.pending() {
+                            if sig == signal_hook::consts::SIGWINCH {
+                                if let Some(tty) = self.tty.as_mut() {
+                                    tty.resized();
+                                }
+                                continue;
+                            }
                             info!("signal {sig}: leaving");
                             self.session.on_signal(now, &mut self.actions);
                         }
@@ -385,8 +421,10 @@ impl Client {
             if std::mem::take(&mut self.hub_ready) {
                 self.hub_event(false, now);
             }
-            if self.stdin.as_ref().is_some_and(StdinLines::always_ready) {
-                self.read_stdin(now);
+            if self.stdin.as_ref().is_some_and(StdinLines::always_ready)
+                || self.tty.as_ref().is_some_and(Terminal::always_ready)
+            {
+                self.read_input(now);
             }
             let mut ready = std::mem::take(&mut self.ready);
             ready.sort_unstable();
@@ -516,6 +554,40 @@ impl Client {
         }
     }
 
+    /// Print above the input line what the session printed, and redraw.
+    fn show(&mut self) {
+        if let Some(tty) = self.tty.as_mut() {
+            for text in self.output.take_held() {
+                tty.print(&text);
+            }
+            tty.flush();
+        }
+    }
+
+    fn read_input(&mut self, now: Instant) {
+        let Some(tty) = self.tty.as_mut().filter(|t| t.has_keyboard()) else {
+            return self.read_stdin(now);
+        };
+        let mine = self.session.published().iter().map(|p| p.name.clone());
+        let mut inputs = Vec::new();
+        tty.read(mine, &mut inputs);
+        for input in inputs {
+            match input {
+                Input::Line(line) => {
+                    self.lines += 1;
+                    self.session
+                        .on_line(self.lines, &line, now, &mut self.actions);
+                }
+                Input::Interrupt => self.session.on_signal(now, &mut self.actions),
+                Input::EndOfInput if !self.input_ended => {
+                    self.input_ended = true;
+                    self.session.on_end_of_input(now, &mut self.actions);
+                }
+                Input::EndOfInput => {}
+            }
+        }
+    }
+
     fn read_stdin(&mut self, now: Instant) {
         let Some(stdin) = self.stdin.as_mut() else {
             return;
@@ -634,8 +706,8 @@ impl Client {
             Some(Transfer::Store(st)) => st.job(),
             _ => return,
         };
-        self.bars.remove(STORE_BAR | job);
         self.close_transfer(key);
+        self.redraw();
         self.session
             .on_store_done(job, result, now, &mut self.actions);
     }
@@ -679,8 +751,8 @@ impl Client {
             if let Some(Transfer::Store(st)) = self.transfers.get_mut(key) {
                 st.abandon();
             }
-            self.bars.remove(STORE_BAR | job);
             self.close_transfer(key);
+            self.redraw();
         }
     }
 
@@ -881,8 +953,8 @@ impl Client {
             Some(Transfer::Down(dl)) => dl.job(),
             _ => return,
         };
-        self.bars.remove(job);
         self.close_transfer(key);
+        self.redraw();
         self.session
             .on_download_done(job, outcome, now, &mut self.actions);
     }
@@ -905,8 +977,8 @@ impl Client {
             .find(|(_, t)| matches!(t, Transfer::Down(dl) if dl.job() == job))
             .map(|(key, _)| key);
         if let Some(key) = key {
-            self.bars.remove(job);
             self.close_transfer(key);
+            self.redraw();
         }
     }
 
@@ -988,28 +1060,31 @@ impl Client {
             self.timers.arm(now + every, Tick::Sweep);
             self.sweep_armed = true;
         }
-        if self.bars.enabled() && !self.redraw_armed {
+        if self.tty.is_some() && !self.redraw_armed {
             self.timers.arm(now + progress::REDRAW_EVERY, Tick::Redraw);
             self.redraw_armed = true;
         }
     }
 
+    /// Draw a bar for each running download and store transfer.
     fn redraw(&mut self) {
-        for (_, t) in self.transfers.iter() {
-            match t {
-                Transfer::Down(dl) => {
-                    if let Some((pos, len)) = dl.progress() {
-                        self.bars.update(dl.job(), &dl.spec().dest, pos, len);
-                    }
-                }
-                Transfer::Store(st) => {
-                    if let Some((pos, len)) = st.progress() {
-                        self.bars.update(STORE_BAR | st.job(), st.name(), pos, len);
-                    }
-                }
-                Transfer::Up(_) => {}
-            }
-        }
+        let Some(tty) = self.tty.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let width = terminal::width();
+        let lines = self
+            .transfers
+            .iter()
+            .filter(|(key, _)| !self.closing.contains(key))
+            .filter_map(|(_, t)| match t {
+                Transfer::Down(dl) => dl.progress().map(|_| dl.row(now)),
+                Transfer::Store(st) => st.progress().map(|_| st.row(now)),
+                Transfer::Up(_) => None,
+            })
+            .map(|row| progress::bar_line(&row, width))
+            .collect();
+        tty.set_status(lines);
     }
 
     /// Complete and print a `status` result: the hub's address and the transfers.
@@ -1025,8 +1100,7 @@ impl Client {
         r.detail.push(format!("transfers: {}", listed.message));
         r.detail
             .extend(listed.detail.into_iter().map(|line| format!("  {line}")));
-        let output = &mut self.output;
-        self.bars.suspend(|| output.result(&r));
+        self.output.result(&r);
     }
 
     fn transfer_rows(&self) -> Vec<Row> {
@@ -1044,9 +1118,7 @@ impl Client {
 
     fn list_transfers(&mut self, id: u64) {
         let rows = self.transfer_rows();
-        let result = transfers_result(id, &rows);
-        let output = &mut self.output;
-        self.bars.suspend(|| output.result(&result));
+        self.output.result(&transfers_result(id, &rows));
     }
 
     /// Resolve a local path (relative paths resolve in the share dir) to a path beneath it.
@@ -1162,12 +1234,16 @@ impl Client {
                         }
                     }
                     Action::Result(r) => {
-                        let output = &mut self.output;
-                        self.bars.suspend(|| output.result(&r));
+                        if let Some(tty) = self.tty.as_mut() {
+                            tty.learn_result(&r);
+                        }
+                        self.output.result(&r);
                     }
                     Action::Event(e) => {
-                        let output = &mut self.output;
-                        self.bars.suspend(|| output.event(&e));
+                        if let Some(tty) = self.tty.as_mut() {
+                            tty.learn_event(&e);
+                        }
+                        self.output.event(&e);
                     }
                     Action::Arm(at) => self.timers.arm(at, Tick::Session),
                     Action::Hash { job, local } => self.start_hash(job, &local, now),

@@ -74,6 +74,18 @@ impl StdinLines {
     /// Read what is available and append complete lines (without `\n`/`\r\n`) to `out`.
     /// At end of input a last unterminated line is handed out too.
     pub fn read_lines(&mut self, out: &mut Vec<String>) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        let result = self.read_bytes(&mut bytes);
+        self.take_lines(&bytes, out);
+        if self.eof && !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            out.push(line_text(&rest));
+        }
+        result
+    }
+
+    /// Read what is available, as raw bytes (a terminal in raw mode), onto `out`.
+    pub fn read_bytes(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         if self.eof {
             return Ok(());
         }
@@ -85,14 +97,10 @@ impl StdinLines {
             match stdin.read(&mut chunk) {
                 Ok(0) => {
                     self.eof = true;
-                    if !self.buf.is_empty() {
-                        let rest = std::mem::take(&mut self.buf);
-                        out.push(line_text(&rest));
-                    }
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.take_lines(&chunk[..n], out);
+                    out.extend_from_slice(&chunk[..n]);
                     if self.mode == Mode::Direct {
                         return Ok(());
                     }

@@ -15,6 +15,9 @@ use crate::output::CommandResult;
 use crate::proto::message::StoreKind;
 use std::time::{Duration, Instant};
 
+/// Shortest time over which a rate is measured.
+pub const MIN_RATE_WINDOW: Duration = Duration::from_millis(500);
+
 /// One transfer in progress, as `transfers` lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -48,7 +51,9 @@ impl Row {
         now: Instant,
     ) -> Row {
         let elapsed = since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        let rate = if elapsed.is_zero() {
+        // Too short a window says nothing (a first burst over milliseconds would show
+        // GiB/s): no rate, so no ETA, until the bytes have flowed a little while.
+        let rate = if elapsed < MIN_RATE_WINDOW {
             0.0
         } else {
             moved as f64 / elapsed.as_secs_f64()
@@ -88,9 +93,7 @@ impl Row {
         } else {
             self.bytes as f64 * 100.0 / self.size as f64
         };
-        let eta = self
-            .eta_s
-            .map_or_else(|| "--".to_owned(), |e| format!("{e:.0} s"));
+        let eta = human_eta(self.eta_s);
         format!(
             "{:<8} {} {arrow} {}: {} of {} ({pct:.0}%), {}, eta {eta}",
             self.direction,
@@ -119,6 +122,19 @@ pub fn human_size(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("EiB"))
+}
+
+/// Time left for people: `--` (unknown), `42 s`, `3 min 5 s`, `2 h 1 min`.
+pub fn human_eta(seconds: Option<f64>) -> String {
+    let Some(s) = seconds.filter(|s| s.is_finite() && *s >= 0.0) else {
+        return "--".to_owned();
+    };
+    let s = s.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// A rate for people: [`human_size`] per second.
@@ -224,6 +240,11 @@ mod tests {
         assert_eq!(human_size(u64::MAX), "16.0 EiB");
         assert_eq!(human_rate(1536.0), "1.5 KiB/s");
         assert_eq!(human_rate(-1.0), "0 B/s");
+        assert_eq!(human_eta(None), "--");
+        assert_eq!(human_eta(Some(4.4)), "4 s");
+        assert_eq!(human_eta(Some(185.0)), "3 min 5 s");
+        assert_eq!(human_eta(Some(7300.0)), "2 h 1 min");
+        assert_eq!(human_eta(Some(f64::INFINITY)), "--");
     }
 
     #[test]
