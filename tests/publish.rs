@@ -5,7 +5,7 @@
 
 mod support;
 
-use peerhub::proto::message::{ClientMsg, FileInfo};
+use peerhub::proto::message::{Body, ClientMsg, FileInfo};
 use serde_json::Value;
 use std::fs;
 use std::time::Duration;
@@ -137,4 +137,91 @@ fn the_clients_own_files_are_never_published_uploaded_or_listed() {
     });
     assert_eq!(r.status, 408, "{r:?}");
     assert_eq!(files_of(&hub.run("discover mallory")), vec![]);
+}
+
+/// Who a raw session's lookup of `name` offers.
+fn offered(raw: &mut Raw, tag: u32, name: &str) -> Vec<String> {
+    let r = raw.request(&ClientMsg::Lookup {
+        tag,
+        name: name.into(),
+    });
+    assert_eq!(r.status, 204, "{r:?}");
+    let Body::Holders(holders) = r.body else {
+        panic!("no holders in {r:?}");
+    };
+    let mut users: Vec<String> = holders.into_iter().map(|h| h.user).collect();
+    users.sort();
+    users
+}
+
+fn report(raw: &mut Raw, tag: u32, holder: &str, hash: [u8; 32]) -> u16 {
+    let r = raw.request(&ClientMsg::Report {
+        tag,
+        holder: holder.into(),
+        name: "x.bin".into(),
+        hash,
+    });
+    r.status
+}
+
+/// A report without a download cannot hide an honest holder from everyone: it needs
+/// a referral, counts once, demotes for the reporter only until three users agree,
+/// and new content from the holder clears it.
+#[test]
+fn one_user_cannot_hide_an_honest_holder() {
+    let hub = Hub::start(&["--auth-rate", "0"]);
+    let publish = |raw: &mut Raw, hash: [u8; 32]| {
+        let r = raw.request(&ClientMsg::Publish {
+            tag: 3,
+            file: FileInfo {
+                name: "x.bin".into(),
+                size: 10,
+                hash,
+            },
+            replace: true,
+        });
+        assert_eq!(r.status, 202, "{r:?}");
+    };
+    let mut alice = Raw::login_as(hub.addr(), "alice", "pw", 4001);
+    let mut dave = Raw::login_as(hub.addr(), "dave", "pw", 4002);
+    publish(&mut alice, [1; 32]);
+    publish(&mut dave, [2; 32]);
+    let mut bob = Raw::login_as(hub.addr(), "bob", "pw", 4003);
+    let mut mallory = Raw::login_as(hub.addr(), "mallory", "pw", 4004);
+    let both = vec!["alice".to_string(), "dave".to_string()];
+
+    assert_eq!(
+        report(&mut mallory, 10, "alice", [1; 32]),
+        400,
+        "no lookup first"
+    );
+    assert_eq!(offered(&mut mallory, 11, "x.bin"), both);
+    assert_eq!(report(&mut mallory, 12, "alice", [1; 32]), 200);
+    assert_eq!(
+        report(&mut mallory, 13, "alice", [1; 32]),
+        200,
+        "counted once"
+    );
+    assert_eq!(
+        offered(&mut mallory, 14, "x.bin"),
+        ["dave"],
+        "demoted for mallory"
+    );
+    assert_eq!(
+        offered(&mut bob, 15, "x.bin"),
+        both,
+        "honest alice is still offered"
+    );
+
+    // Two more distinct users make three: alice is demoted for everyone.
+    for (i, user) in ["m2", "m3"].iter().enumerate() {
+        let mut m = Raw::login_as(hub.addr(), user, "pw", 4010 + i as u16);
+        assert_eq!(offered(&mut m, 20, "x.bin"), both);
+        assert_eq!(report(&mut m, 21, "alice", [1; 32]), 200);
+    }
+    assert_eq!(offered(&mut bob, 16, "x.bin"), ["dave"]);
+    // New content from alice is not demoted.
+    publish(&mut alice, [3; 32]);
+    assert_eq!(offered(&mut bob, 17, "x.bin"), both);
+    assert_eq!(offered(&mut mallory, 18, "x.bin"), both);
 }

@@ -1875,9 +1875,16 @@ impl Session {
                 ));
             } else if !status.is_success() && status != Status::LEFT {
                 out.push(Action::Event(
-                    Event::new("warning", format!("announcing my files: {message}"))
-                        .field("status", status.0)
-                        .field("message", message),
+                    Event::new("warning", {
+                        let what = if command == "report" {
+                            "reporting a holder"
+                        } else {
+                            "announcing my files"
+                        };
+                        format!("{what}: {message}")
+                    })
+                    .field("status", status.0)
+                    .field("message", message),
                 ));
             }
         } else {

@@ -14,6 +14,7 @@ use super::guard::{Guard, GuardLimits, Outcome, Refusal};
 use super::index::{Index, IndexError, Published};
 use super::limits::TokenBucket;
 use super::name::Name;
+use super::reports::{Counted, Referrals, Reports, REFERRAL_TTL, REPORT_QUORUM};
 use super::store::Store;
 use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
@@ -48,8 +49,6 @@ const MAX_SEARCH_HITS: usize = 100;
 const MAX_OWNERS_PER_HIT: usize = 50;
 /// Most holders in one lookup reply.
 const MAX_HOLDERS: usize = 200;
-/// Lookup suggestions remembered per session, for reports.
-const MAX_SUGGESTED: usize = 256;
 /// Bytes of reply body kept under the frame limit with room to spare.
 const MAX_REPLY_BODY: usize = 48 * 1024;
 
@@ -194,7 +193,7 @@ struct Session {
     armed: Option<Instant>,
     chat: TokenBucket,
     /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
-    suggested: VecDeque<u64>,
+    referrals: Referrals,
     /// What it spent of its budget in the current turn (see `budget.rs`).
     used: budget::TurnUse,
     /// Requests beyond that budget, waiting in order for the next turns.
@@ -214,6 +213,8 @@ pub struct Hub {
     config: HubConfig,
     db: Db,
     index: Index,
+    /// Holders reported for bad data, and for whom they are demoted.
+    reports: Reports,
     sessions: ConnMap<Session>,
     online: HashMap<Name, ConnId>,
     history: VecDeque<(String, String)>,
@@ -268,6 +269,7 @@ impl Hub {
         Ok(Hub {
             tickets,
             index,
+            reports: Reports::default(),
             guard: Guard::new(GuardLimits {
                 address_failures: config.auth_rate,
                 account_failures: config.account_auth_rate,
@@ -377,7 +379,7 @@ impl Hub {
                 pings: Vec::new(),
                 armed: None,
                 chat: TokenBucket::new(self.config.chat_burst(), now),
-                suggested: VecDeque::new(),
+                referrals: Referrals::default(),
                 used: budget::TurnUse::default(),
                 backlog: VecDeque::new(),
             },
@@ -625,13 +627,13 @@ impl Hub {
                     reply(tag, Status::OK, message, Body::Search { hits, truncated }),
                 ));
             }
-            ClientMsg::Lookup { tag, name } => self.lookup(conn, tag, user, &name, out),
+            ClientMsg::Lookup { tag, name } => self.lookup(conn, tag, user, &name, now, out),
             ClientMsg::Report {
                 tag,
                 holder,
                 name,
                 hash,
-            } => self.report(conn, tag, user, &holder, &name, &hash, out),
+            } => self.report(conn, tag, user, &holder, &name, &hash, now, out),
             ClientMsg::StorePut {
                 tag,
                 name,
@@ -692,6 +694,7 @@ impl Hub {
                     format!("{} was already published", file.name),
                 ),
                 Ok(outcome) => {
+                    self.reports.published(user, &file.name, &file.hash);
                     let verb = if outcome == Published::Replaced {
                         "republished"
                     } else {
@@ -754,8 +757,9 @@ impl Hub {
         out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
     }
 
-    /// A downloader says `holder` served bad data for `name`. Only a holder this session
-    /// was given by a lookup, for that name and hash, can be reported.
+    /// A downloader says `holder` served bad data for `name`. It counts only if a lookup
+    /// sent this session to that holder for that name and hash within [`REFERRAL_TTL`],
+    /// once per (reporter, holder, file); see [`Reports`].
     #[allow(clippy::too_many_arguments)]
     fn report(
         &mut self,
@@ -765,30 +769,43 @@ impl Hub {
         holder: &str,
         name: &str,
         hash: &Hash,
+        now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let fingerprint = suggestion(name, holder, hash);
-        let suggested = self
+        let referred = self
             .sessions
             .get(&conn)
-            .is_some_and(|s| s.suggested.contains(&fingerprint));
-        let (status, text) = if !suggested {
+            .is_some_and(|s| s.referrals.contains(name, holder, hash, now));
+        let (status, text) = if !referred {
+            let minutes = REFERRAL_TTL.as_secs() / 60;
             (
                 Status::BAD_REQUEST,
-                format!("you were not sent to {holder} for {name}"),
+                format!("you were not sent to {holder} for {name} in the last {minutes} minutes"),
             )
-        } else if self.index.has(holder, name, hash) {
-            warn!("{user} reports that {holder} served bad data for {name}");
-            self.index.mark_suspect(holder, name);
-            (
-                Status::OK,
-                format!("{holder} will not be suggested for {name} until it publishes it again"),
-            )
-        } else {
+        } else if !self.index.has(holder, name, hash) {
             (
                 Status::OK,
                 format!("{holder} no longer publishes that content"),
             )
+        } else {
+            match self.reports.report(user, holder, name, hash) {
+                Counted::Again => (
+                    Status::OK,
+                    format!("you reported {holder} for {name} already; a report counts once"),
+                ),
+                Counted::Yes { reporters } => {
+                    warn!("{user} reports that {holder} served bad data for {name} ({reporters} of {REPORT_QUORUM})");
+                    let whom = if reporters >= REPORT_QUORUM {
+                        format!("anyone ({reporters} users reported it)")
+                    } else {
+                        format!("you ({reporters} of the {REPORT_QUORUM} reports that demote it for everyone)")
+                    };
+                    (
+                        Status::OK,
+                        format!("{holder} is not offered for {name} to {whom} while others hold it, until it publishes other content"),
+                    )
+                }
+            }
         };
         out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
     }
@@ -813,23 +830,42 @@ impl Hub {
     }
 
     /// The online holders of `name`: who, where the hub sees them, what they announced.
+    /// Holders demoted for `reader` (see [`Reports`]) are left out, unless every holder
+    /// is: then only they are offered, so a holder that fixed its file can still be
+    /// reached (it re-announces the new content when it serves it).
     fn online_holders<'a>(
         &'a self,
+        reader: &'a str,
         name: &'a str,
     ) -> impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)> + 'a {
-        self.index
-            .holders(name)
-            .filter_map(|(owner, entry)| {
+        let online = move || {
+            self.index.holders(name).filter_map(|(owner, entry)| {
                 let session = self.sessions.get(self.online.get(owner)?)?;
                 let addr = SocketAddr::new(session.addr.ip(), session.peer_port);
                 Some((owner, addr, entry.size, entry.hash))
             })
+        };
+        let demoted = move |(owner, _, _, hash): &(&str, SocketAddr, u64, Hash)| {
+            self.reports.demoted(reader, owner, name, hash)
+        };
+        // Only when reports exist does a lookup look at them (one pass more).
+        let offer_demoted = !self.reports.is_empty() && online().all(|h| demoted(&h));
+        online()
+            .filter(move |h| self.reports.is_empty() || demoted(h) == offer_demoted)
             .take(MAX_HOLDERS)
     }
 
     /// A fetch lookup: 204 with the online holders, encoded straight from the index
     /// (the hub's hottest path allocates only the reply frame), or 406.
-    fn lookup(&mut self, conn: ConnId, tag: u32, user: &str, name: &str, out: &mut Vec<Action>) {
+    fn lookup(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        name: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         self.counters.lookups += 1;
         if let Err(e) = names::check_file_name(name) {
             let body = Body::Holders(Vec::new());
@@ -839,22 +875,19 @@ impl Hub {
             ));
         }
         // Remember who this session is sent to (what it may report), as the reply is
-        // encoded: the list is taken out of the session for the while.
-        let mut suggested = self
+        // encoded: the record is taken out of the session for the while.
+        let mut referrals = self
             .sessions
             .get_mut(&conn)
-            .map(|s| std::mem::take(&mut s.suggested))
+            .map(|s| std::mem::take(&mut s.referrals))
             .unwrap_or_default();
         let mut frame = Vec::with_capacity(128);
-        let holders = self.online_holders(name).inspect(|(holder, _, _, hash)| {
-            if suggested.len() == MAX_SUGGESTED {
-                suggested.pop_front();
-            }
-            suggested.push_back(suggestion(name, holder, hash));
-        });
+        let holders = self
+            .online_holders(user, name)
+            .inspect(|(holder, _, _, hash)| referrals.record(name, holder, hash, now));
         let found = encode_holders_reply(&mut frame, tag, Status::FOUND, "found", holders);
         if let Some(session) = self.sessions.get_mut(&conn) {
-            session.suggested = suggested;
+            session.referrals = referrals;
         }
         debug!("lookup {name:?} by {user}: {found} holder(s)");
         if found == 0 {
@@ -1823,13 +1856,6 @@ fn fit_names(names: &mut Vec<String>, budget: usize) -> bool {
 
 /// A fingerprint of (name, holder, hash) handed out by a lookup: what a session may
 /// later report, remembered without keeping strings per lookup.
-fn suggestion(name: &str, holder: &str, hash: &Hash) -> u64 {
-    use std::hash::{Hash as _, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (name, holder, hash).hash(&mut h);
-    h.finish()
-}
-
 fn ping_result(id: u64, user: &str, state: &str, rtt: Option<Duration>) -> CommandResult {
     let (ok, status, message) = match (state, rtt) {
         ("alive", Some(rtt)) => (
@@ -2495,6 +2521,126 @@ mod tests {
         let mut out = Vec::new();
         hub.on_message(2, lookup(5), now, &mut out);
         assert_eq!(status_of(2, &out), vec![406]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Who a lookup of `name` by `conn` offers, and its status.
+    fn offered(hub: &mut Hub, conn: ConnId, name: &str, now: Instant) -> (u16, Vec<String>) {
+        let mut out = Vec::new();
+        let lookup = ClientMsg::Lookup {
+            tag: 50,
+            name: name.into(),
+        };
+        hub.on_message(conn, lookup, now, &mut out);
+        match sent_to(conn, &out).pop() {
+            Some(HubMsg::Reply {
+                status,
+                body: Body::Holders(h),
+                ..
+            }) => (status.0, h.into_iter().map(|h| h.user).collect()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn report_of(
+        hub: &mut Hub,
+        conn: ConnId,
+        holder: &str,
+        hash: u8,
+        now: Instant,
+    ) -> (u16, String) {
+        let mut out = Vec::new();
+        let report = ClientMsg::Report {
+            tag: 51,
+            holder: holder.into(),
+            name: "x".into(),
+            hash: [hash; 32],
+        };
+        hub.on_message(conn, report, now, &mut out);
+        match sent_to(conn, &out).pop() {
+            Some(HubMsg::Reply {
+                status, message, ..
+            }) => (status.0, message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn publish_x(hub: &mut Hub, conn: ConnId, hash: u8, now: Instant) {
+        let mut out = Vec::new();
+        let file = FileInfo {
+            name: "x".into(),
+            size: 3,
+            hash: [hash; 32],
+        };
+        let publish = ClientMsg::Publish {
+            tag: 52,
+            file,
+            replace: true,
+        };
+        hub.on_message(conn, publish, now, &mut out);
+        assert_eq!(status_of(conn, &out), vec![202]);
+    }
+
+    #[test]
+    fn a_report_needs_a_recent_referral_and_demotes_for_the_reporter_until_a_quorum() {
+        let (mut hub, dir) = hub(HubConfig {
+            auth_rate: 0,
+            ..HubConfig::default()
+        });
+        let t0 = Instant::now();
+        let users = ["alice", "dave", "bob", "m1", "m2", "m3"];
+        for (i, user) in users.iter().enumerate() {
+            join(&mut hub, i + 1, user, t0);
+        }
+        let (alice, dave, bob, m1, m2, m3) = (1, 2, 3, 4, 5, 6);
+        publish_x(&mut hub, alice, 7, t0);
+        publish_x(&mut hub, dave, 8, t0);
+        let both = (204, vec!["alice".to_string(), "dave".to_string()]);
+        assert_eq!(
+            report_of(&mut hub, m1, "alice", 7, t0).0,
+            400,
+            "no referral"
+        );
+        assert_eq!(offered(&mut hub, m1, "x", t0), both);
+        assert_eq!(
+            report_of(&mut hub, m1, "alice", 8, t0).0,
+            400,
+            "not that hash"
+        );
+        assert_eq!(report_of(&mut hub, m1, "alice", 7, t0).0, 200);
+        assert_eq!(offered(&mut hub, m1, "x", t0).1, ["dave"], "demoted for m1");
+        assert_eq!(offered(&mut hub, bob, "x", t0), both, "not for bob");
+        let (status, again) = report_of(&mut hub, m1, "alice", 7, t0);
+        assert_eq!(status, 200);
+        assert!(again.contains("counts once"), "{again}");
+        assert_eq!(offered(&mut hub, bob, "x", t0), both, "m1 counts once");
+        // A referral is good for a few minutes only.
+        offered(&mut hub, m2, "x", t0);
+        let late = t0 + REFERRAL_TTL + Duration::from_secs(1);
+        assert_eq!(report_of(&mut hub, m2, "alice", 7, late).0, 400);
+        offered(&mut hub, m2, "x", late);
+        assert_eq!(report_of(&mut hub, m2, "alice", 7, late).0, 200);
+        assert_eq!(offered(&mut hub, bob, "x", late), both, "two of three");
+        offered(&mut hub, m3, "x", late);
+        let (_, quorum) = report_of(&mut hub, m3, "alice", 7, late);
+        assert!(quorum.contains("anyone"), "{quorum}");
+        assert_eq!(
+            offered(&mut hub, bob, "x", late).1,
+            ["dave"],
+            "demoted for all"
+        );
+        // Demoted holders are still offered when nobody else holds the file: no 406.
+        let mut out = Vec::new();
+        hub.on_disconnect(dave, "gone", late, &mut out);
+        assert_eq!(
+            offered(&mut hub, bob, "x", late),
+            (204, vec!["alice".into()])
+        );
+        // New content clears it.
+        join(&mut hub, dave, "dave", late);
+        publish_x(&mut hub, alice, 9, late);
+        assert_eq!(offered(&mut hub, bob, "x", late), both);
+        assert_eq!(offered(&mut hub, m1, "x", late), both);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

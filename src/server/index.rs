@@ -132,8 +132,6 @@ pub struct Index {
     by_owner: HashMap<String, BTreeMap<String, Entry>>,
     by_name: HashMap<Name, NameHolders>,
     entries: usize,
-    /// (owner, name) pairs a downloader proved served bad data: not suggested until republished.
-    suspect: HashSet<(String, String)>,
     /// Every name, for substring search.
     search: SearchIndex,
     /// Files one owner may publish (0: no limit).
@@ -210,7 +208,6 @@ impl Index {
                 });
             holders.holders.push((Name::new(owner), entry));
         }
-        self.suspect.remove(&(owner.to_owned(), name.to_owned()));
     }
 
     fn remove_memory(&mut self, owner: &str, name: &str) -> bool {
@@ -231,7 +228,6 @@ impl Index {
                 self.by_name.remove(name);
             }
         }
-        self.suspect.remove(&(owner.to_owned(), name.to_owned()));
         true
     }
 
@@ -248,10 +244,7 @@ impl Index {
             hash: file.hash,
         };
         let outcome = match self.by_owner.get(owner).and_then(|f| f.get(&file.name)) {
-            Some(old) if *old == entry => {
-                self.suspect.remove(&(owner.to_owned(), file.name.clone()));
-                return Ok(Published::Unchanged);
-            }
+            Some(old) if *old == entry => return Ok(Published::Unchanged),
             Some(_) if !replace => return Err(IndexError::Duplicate),
             Some(_) => Published::Replaced,
             None => {
@@ -274,7 +267,6 @@ impl Index {
                         }
                     }
                 }
-                self.suspect.remove(&(owner.to_owned(), file.name.clone()));
                 return Ok(outcome);
             }
         }
@@ -374,16 +366,12 @@ impl Index {
             .unwrap_or_default()
     }
 
-    /// Who holds `name` (suspects excluded), with what they announced.
+    /// Who holds `name`, with what they announced.
     pub fn holders<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, Entry)> + 'a {
         self.by_name
             .get(name)
             .into_iter()
             .flat_map(|h| h.holders.as_slice().iter())
-            .filter(move |(owner, _)| {
-                self.suspect.is_empty()
-                    || !self.suspect.contains(&(owner.to_string(), name.to_owned()))
-            })
             .map(|(owner, entry)| (owner.as_str(), *entry))
     }
 
@@ -393,11 +381,6 @@ impl Index {
             .get(owner)
             .and_then(|f| f.get(name))
             .is_some_and(|e| &e.hash == hash)
-    }
-
-    /// Stop suggesting `owner` for `name` until it publishes it again.
-    pub fn mark_suspect(&mut self, owner: &str, name: &str) {
-        self.suspect.insert((owner.to_owned(), name.to_owned()));
     }
 
     /// Names containing `text` (case-insensitive), one hit per name and hash with the
@@ -598,17 +581,6 @@ mod tests {
         let (hits, truncated) = index.search("REPORT", 1, |_| true);
         assert_eq!(hits.len(), 1);
         assert!(truncated);
-    }
-
-    #[test]
-    fn suspects_are_skipped_until_republished() {
-        let db = Db::open_in_memory().unwrap();
-        let mut index = Index::default();
-        index.publish(&db, "bob", &file("x", 1), false).unwrap();
-        index.mark_suspect("bob", "x");
-        assert_eq!(index.holders("x").count(), 0);
-        index.publish(&db, "bob", &file("x", 2), true).unwrap();
-        assert_eq!(index.holders("x").count(), 1);
     }
 
     #[test]

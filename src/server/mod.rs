@@ -9,6 +9,7 @@ pub mod index;
 pub mod limits;
 pub mod memory;
 pub mod name;
+pub mod reports;
 pub mod search;
 pub mod store;
 pub mod storeconn;
