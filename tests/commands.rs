@@ -147,3 +147,44 @@ fn end_of_input_says_logged_out() {
     p.wait_event("logged_out", |_| true, SECS_10);
     assert_eq!(p.expect_exit(SECS_10), 0);
 }
+
+#[test]
+fn a_published_file_deleted_from_disk_is_unpublished_and_said_so() {
+    let hub = Hub::start(&[]);
+    let mut alice = Peer::logged_in(hub.addr(), "alice");
+    let mut bob = Peer::logged_in(hub.addr(), "bob");
+    let path = alice.share_dir().join("gone.bin");
+    fs::write(&path, random_bytes(4096, 27)).unwrap();
+    check(&alice.run("publish gone.bin"), 202, true);
+    fs::remove_file(&path).unwrap();
+    let r = bob.run("fetch gone.bin");
+    assert_eq!(r["ok"], false, "{r}");
+    let e = alice.wait_event("unpublished", |e| e["name"] == "gone.bin", SECS_10);
+    assert_eq!(e["reason"], "the file was deleted from disk", "{e}");
+    // The hub no longer sends anyone there (alice's `users` round trip comes after
+    // her unpublish reached the hub).
+    check(&alice.run("users"), 200, true);
+    let files = alice.run("shared")["files"].clone();
+    assert_eq!(files.as_array().map(Vec::len), Some(0), "{files}");
+    let found = bob.run("search gone");
+    assert_eq!(found["files"].as_array().map(Vec::len), Some(0), "{found}");
+    check(&bob.run("fetch gone.bin"), 406, false);
+}
+
+#[test]
+fn user_names_may_not_contain_spaces_but_passwords_may() {
+    let hub = Hub::start(&[]);
+    let mut p = Peer::start(hub.addr(), &[]);
+    check(&p.run("register \"two words\" pw"), 408, false);
+    check(&p.run("register carol \"two words\""), 201, true);
+    check(&p.run("login carol \"two words\""), 200, true);
+    let r = p.run("serach x");
+    check(&r, 400, false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"search\"?"),
+        "{r}"
+    );
+}

@@ -136,22 +136,34 @@ fn a_tree_round_trips_byte_identical_and_is_announced() {
     let r = run(bob, "download photos", SECS_30);
     check(&r, 205, true);
     assert_eq!(r["files"], 4);
-    let got = bob.work_dir().join("photos");
+    // No destination: it lands in the share dir, not the working directory.
+    let got = bob.share_dir().join("photos");
+    assert_eq!(r["path"], got.to_str().unwrap(), "{r}");
+    assert!(!bob.work_dir().join("photos").exists());
     let mut want = shape(&tree);
     want.retain(|(p, kind, _)| *kind != 'l' && !p.starts_with("escape"));
     assert_eq!(shape(&got), want);
     assert!(!got.join("escape").exists());
     // Nothing hidden is left next to it.
-    let names: Vec<String> = fs::read_dir(bob.work_dir())
+    let names: Vec<String> = fs::read_dir(bob.share_dir())
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".peerhub-"))
         .collect();
     assert_eq!(names, vec!["photos".to_string()]);
 
     // A download onto an existing destination is refused; into a new one it works.
     let r = run(bob, "download photos", SECS_10);
     check(&r, 409, false);
+    // The error shows the resolved path.
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains(got.to_str().unwrap()),
+        "{r}"
+    );
     let r = run(bob, "download photos \"copy two\"", SECS_30);
     check(&r, 205, true);
     assert_eq!(shape(&bob.work_dir().join("copy two")), want);
@@ -467,7 +479,7 @@ fn a_hub_killed_mid_upload_shows_nothing_and_a_retry_succeeds() {
     let erin = &mut ps[0];
     let r = run(erin, "download half.bin", SECS_30);
     check(&r, 205, true);
-    assert_eq!(fs::read(erin.work_dir().join("half.bin")).unwrap(), data);
+    assert_eq!(fs::read(erin.share_dir().join("half.bin")).unwrap(), data);
 }
 
 #[test]

@@ -57,7 +57,7 @@ const TABLE: &[Entry] = &[
     Entry {
         word: "publish",
         usage: "publish <lname> [<fname>]",
-        about: "announce a file beneath the share dir as fname (default: its file name)",
+        about: "announce a file beneath the share dir (a relative lname is in the share dir) as fname (default: its file name)",
     },
     Entry {
         word: "unpublish",
@@ -112,7 +112,7 @@ const TABLE: &[Entry] = &[
     Entry {
         word: "download",
         usage: "download <name> [<dest>]",
-        about: "take a file or directory from the store into dest (default: its name)",
+        about: "take a file or directory from the store into dest (relative to the working directory; default: <share>/<name>)",
     },
     Entry {
         word: "store",

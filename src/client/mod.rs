@@ -838,6 +838,7 @@ impl Client {
         let offset = request.offset;
         let publication = self.session.published().get(&name).cloned();
         let mut opened = None;
+        let mut gone = false;
         let disk = match &publication {
             None => Disk::Missing,
             Some(p) => {
@@ -856,11 +857,16 @@ impl Client {
                     }
                     Err(e) => {
                         debug!("{name}: {e}");
+                        gone = e.kind() == io::ErrorKind::NotFound;
                         Disk::Missing
                     }
                 }
             }
         };
+        if gone {
+            // Deleted from disk: unpublish it (and say so) so the hub sends nobody else.
+            self.session.withdraw_gone(&name, &mut self.actions);
+        }
         let decision = upload::decide(
             &name,
             offset,
@@ -1121,6 +1127,20 @@ impl Client {
         self.output.result(&transfers_result(id, &rows));
     }
 
+    /// Where a store download lands, as a full path (so that errors show it): the share
+    /// dir when no destination was typed, else relative to the working directory.
+    fn download_dest(&self, dest: &str, in_share: bool) -> String {
+        let path = if in_share {
+            self.share.join(dest)
+        } else {
+            match std::env::current_dir() {
+                Ok(cwd) => cwd.join(dest),
+                Err(_) => PathBuf::from(dest),
+            }
+        };
+        path.to_string_lossy().into_owned()
+    }
+
     /// Resolve a local path (relative paths resolve in the share dir) to a path beneath it.
     fn beneath_share(&self, local: &str) -> Result<PathBuf, (Status, String)> {
         let candidate = Path::new(local);
@@ -1131,7 +1151,7 @@ impl Client {
         };
         let canonical = full
             .canonicalize()
-            .map_err(|e| (Status::NO_FILE, format!("{local}: {e}")))?;
+            .map_err(|e| (Status::NO_FILE, format!("{}: {e}", full.display())))?;
         canonical
             .strip_prefix(&self.share)
             .map(Path::to_path_buf)
@@ -1297,9 +1317,11 @@ impl Client {
                         token,
                         name,
                         dest,
+                        in_share,
                         kind,
                         totals,
                     } => {
+                        let dest = self.download_dest(&dest, in_share);
                         self.start_store(job, &name, token, Work::Down { dest, kind, totals }, now)
                     }
                     Action::DropStoreJob(job) => {

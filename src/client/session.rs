@@ -102,6 +102,8 @@ pub enum Action {
         token: StoreToken,
         name: String,
         dest: String,
+        /// No destination was typed: `dest` (the entry's name) goes in the share dir.
+        in_share: bool,
         kind: StoreKind,
         totals: Totals,
     },
@@ -150,6 +152,8 @@ struct StoreJob {
     name: String,
     /// Download destination as typed.
     dest: Option<String>,
+    /// No destination was typed: `dest` is the name, in the share dir.
+    in_share: bool,
     upload: bool,
     replace: bool,
     /// An upload whose verdict was lost, waiting for the hub to say what it holds.
@@ -636,6 +640,7 @@ impl Session {
                 id,
                 name: name.clone().unwrap_or_default(),
                 dest: None,
+                in_share: false,
                 upload: true,
                 replace,
                 verify: None,
@@ -738,6 +743,7 @@ impl Session {
                 &e.0,
             ));
         }
+        let in_share = dest.is_none();
         let dest = dest.unwrap_or_else(|| name.clone());
         if dest.is_empty() {
             return out.push(Self::store_failed(
@@ -771,6 +777,7 @@ impl Session {
                 id,
                 name: name.clone(),
                 dest: Some(dest),
+                in_share,
                 upload: false,
                 replace: false,
                 verify: None,
@@ -817,6 +824,7 @@ impl Session {
                         token,
                         name: j.name.clone(),
                         dest: j.dest.clone().unwrap_or_else(|| j.name.clone()),
+                        in_share: j.in_share,
                         kind,
                         totals: Totals {
                             files,
@@ -1138,12 +1146,18 @@ impl Session {
                 if self.partials.remove(&f.dest) {
                     out.push(Action::SavePartials);
                 }
+                // `fetch … --as NAME` says the new name.
+                let shown = if f.dest == f.name {
+                    f.name.clone()
+                } else {
+                    format!("{} as {}", f.name, f.dest)
+                };
                 let text = if already {
                     format!("{} is already here with the same content", f.dest)
                 } else if resumed > 0 {
                     format!(
                         "fetched {} from {} ({}, {} received, resumed at {}), verified",
-                        f.name,
+                        shown,
                         f.holder,
                         human_size(size),
                         human_size(received),
@@ -1152,7 +1166,7 @@ impl Session {
                 } else {
                     format!(
                         "fetched {} from {} ({}), verified",
-                        f.name,
+                        shown,
                         f.holder,
                         human_size(size)
                     )
@@ -1172,6 +1186,9 @@ impl Session {
                 }
                 if already {
                     r = r.field("already", true);
+                }
+                if f.dest != f.name {
+                    r = r.field("as", f.dest.as_str());
                 }
                 out.push(Action::Result(r));
             }
@@ -1234,7 +1251,7 @@ impl Session {
                     d.id,
                     Status::BAD_REQUEST,
                     &format!(
-                        "cancelled (line {id}); the partial file of {} is kept: fetch again to resume",
+                        "cancelled; the partial file of {} is kept: fetch again to resume",
                         d.dest
                     ),
                 ));
@@ -1270,7 +1287,7 @@ impl Session {
                         command,
                         false,
                         Status::BAD_REQUEST.0,
-                        format!("cancelled (line {id}); {left}"),
+                        format!("cancelled; {left}"),
                     )
                     .field("name", j.name.as_str()),
                 ));
@@ -1462,6 +1479,11 @@ impl Session {
             |tag| ClientMsg::Publish { tag, file, replace },
             out,
         );
+    }
+
+    /// A published file was found deleted from disk: withdraw it, with a notice.
+    pub fn withdraw_gone(&mut self, name: &str, out: &mut Vec<Action>) {
+        self.withdraw(name, "the file was deleted from disk", out);
     }
 
     /// Drop a publication that can no longer be served, with a notice.
@@ -2736,5 +2758,47 @@ mod tests {
         assert!(sent(&out).is_empty());
         assert_eq!(results(&out)[0].status, 408);
         assert!(s.published().is_empty());
+    }
+
+    #[test]
+    fn fetch_as_reports_the_new_name_and_cancel_names_no_line() {
+        let mut s = logged_in(false);
+        let tag = fetch(&mut s, 1, "fetch song --as tune");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        let job = started(&out)[0].job;
+        let mut out = Vec::new();
+        s.on_download_done(job, done("/share/tune"), Instant::now(), &mut out);
+        let r = results(&out)[0];
+        assert!(
+            r.message.starts_with("fetched song as tune from bob"),
+            "{}",
+            r.message
+        );
+        assert_eq!(r.fields["as"], "tune");
+        assert_eq!(r.fields["name"], "song");
+
+        let tag = fetch(&mut s, 2, "fetch song");
+        let out = reply(
+            &mut s,
+            tag,
+            Status::FOUND,
+            Body::Holders(vec![holder("bob", 2)]),
+        );
+        assert!(!started(&out).is_empty());
+        let mut out = Vec::new();
+        s.on_line(3, "cancel song", Instant::now(), &mut out);
+        let r = results(&out)[0];
+        assert_eq!(r.id, 2);
+        assert!(
+            r.message.starts_with("cancelled; the partial file"),
+            "{}",
+            r.message
+        );
+        assert!(!r.message.contains("line"), "{}", r.message);
     }
 }
