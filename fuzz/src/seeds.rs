@@ -1,0 +1,489 @@
+//! Writes the seed corpus of every fuzz target into `corpus/<target>/`, a few valid
+//! inputs each, made with the crate's own encoders so they follow the wire format as
+//! it is. Seeds are named `seed-*` (the only corpus files git keeps). Run from `fuzz/`:
+//! `cargo +nightly run --release --bin seeds`.
+
+use peerhub::proto::message::{
+    Body, ClientMsg, FileInfo, Holder, HubMsg, Role, SearchHit, StoreInfo, StoreKind, VERSION,
+};
+use peerhub::proto::peer::{self, Answer, Request};
+use peerhub::proto::status::Status;
+use peerhub::proto::store::{self, StoreMsg};
+use std::fs;
+use std::path::Path;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("corpus").join(target);
+    fs::create_dir_all(&dir).expect("create a corpus directory");
+    fs::write(dir.join(format!("seed-{name}")), bytes).expect("write a seed");
+}
+
+/// One encoded frame without its length prefix: what the message decoders take.
+fn payload(frame: Vec<u8>) -> Vec<u8> {
+    frame[4..].to_vec()
+}
+
+fn file(name: &str) -> FileInfo {
+    FileInfo {
+        name: name.into(),
+        size: 1234,
+        hash: [7; 32],
+    }
+}
+
+fn client_msgs() -> Vec<(&'static str, ClientMsg)> {
+    vec![
+        (
+            "hello",
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Session,
+            },
+        ),
+        (
+            "hello_store",
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Store,
+            },
+        ),
+        (
+            "register",
+            ClientMsg::Register {
+                tag: 1,
+                user: "alice".into(),
+                password: "pw pw".into(),
+            },
+        ),
+        (
+            "login",
+            ClientMsg::Login {
+                tag: 2,
+                user: "alice".into(),
+                password: "pw".into(),
+                peer_port: 4001,
+            },
+        ),
+        ("logout", ClientMsg::Logout { tag: 3 }),
+        (
+            "passwd",
+            ClientMsg::Passwd {
+                tag: 4,
+                old: "a".into(),
+                new: "b".into(),
+            },
+        ),
+        ("users", ClientMsg::Users { tag: 5 }),
+        ("echo", ClientMsg::Echo { tag: 6 }),
+        ("pong", ClientMsg::Pong { nonce: 7 }),
+        (
+            "publish",
+            ClientMsg::Publish {
+                tag: 8,
+                file: file("song ü.mp3"),
+                replace: true,
+            },
+        ),
+        (
+            "unpublish",
+            ClientMsg::Unpublish {
+                tag: 9,
+                name: "a.txt".into(),
+            },
+        ),
+        (
+            "sync",
+            ClientMsg::Sync {
+                tag: 10,
+                files: vec![file("a"), file("b")],
+                first: true,
+            },
+        ),
+        (
+            "search",
+            ClientMsg::Search {
+                tag: 11,
+                text: "song".into(),
+            },
+        ),
+        (
+            "lookup",
+            ClientMsg::Lookup {
+                tag: 12,
+                name: "a.txt".into(),
+            },
+        ),
+        (
+            "report",
+            ClientMsg::Report {
+                tag: 13,
+                holder: "bob".into(),
+                name: "a".into(),
+                hash: [1; 32],
+            },
+        ),
+        (
+            "say",
+            ClientMsg::Say {
+                tag: 14,
+                text: "hello all".into(),
+            },
+        ),
+        (
+            "msg",
+            ClientMsg::Msg {
+                tag: 15,
+                to: "bob".into(),
+                text: "hi".into(),
+            },
+        ),
+        (
+            "store_put",
+            ClientMsg::StorePut {
+                tag: 16,
+                name: "photos".into(),
+                replace: false,
+                kind: StoreKind::Dir,
+                files: 3,
+                dirs: 2,
+                bytes: 999,
+                largest: 500,
+            },
+        ),
+        (
+            "store_get",
+            ClientMsg::StoreGet {
+                tag: 17,
+                name: "photos".into(),
+            },
+        ),
+        ("store_list", ClientMsg::StoreList { tag: 18 }),
+    ]
+}
+
+fn reply(tag: u32, body: Body) -> HubMsg {
+    HubMsg::Reply {
+        tag,
+        status: Status::OK,
+        message: "ok".into(),
+        body,
+    }
+}
+
+fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
+    let holder = |user: &str, addr: &str| Holder {
+        user: user.into(),
+        addr: addr.parse().expect("an address"),
+        size: 10,
+        hash: [2; 32],
+    };
+    vec![
+        (
+            "welcome",
+            HubMsg::Welcome {
+                version: VERSION,
+                server: "peerhub 0.1".into(),
+            },
+        ),
+        ("reply_none", reply(1, Body::None)),
+        ("reply_online", reply(2, Body::Online(3))),
+        (
+            "reply_users",
+            reply(3, Body::Users(vec!["alice".into(), "bob".into()])),
+        ),
+        (
+            "reply_files",
+            reply(4, Body::Files(vec![file("a"), file("b")])),
+        ),
+        (
+            "reply_search",
+            reply(
+                5,
+                Body::Search {
+                    hits: vec![SearchHit {
+                        file: file("a"),
+                        owners: vec!["bob".into()],
+                    }],
+                    truncated: true,
+                },
+            ),
+        ),
+        (
+            "reply_holders",
+            reply(
+                6,
+                Body::Holders(vec![
+                    holder("bob", "127.0.0.1:4001"),
+                    holder("eve", "[::1]:4002"),
+                ]),
+            ),
+        ),
+        (
+            "reply_ticket",
+            reply(
+                7,
+                Body::Ticket {
+                    token: [5; 16],
+                    kind: StoreKind::File,
+                    files: 1,
+                    bytes: 10,
+                },
+            ),
+        ),
+        (
+            "reply_store",
+            reply(
+                8,
+                Body::Store {
+                    entries: vec![StoreInfo {
+                        name: "photos".into(),
+                        owner: "alice".into(),
+                        kind: StoreKind::Dir,
+                        files: 3,
+                        bytes: 999,
+                        created: 1_700_000_000,
+                    }],
+                    truncated: false,
+                },
+            ),
+        ),
+        ("ping", HubMsg::Ping { nonce: 9 }),
+        (
+            "chat",
+            HubMsg::Chat {
+                from: "bob".into(),
+                text: "hi".into(),
+                history: true,
+            },
+        ),
+        (
+            "private",
+            HubMsg::Private {
+                from: "bob".into(),
+                text: "psst".into(),
+            },
+        ),
+        (
+            "join",
+            HubMsg::Join {
+                user: "bob".into(),
+                online: 2,
+            },
+        ),
+        (
+            "leave",
+            HubMsg::Leave {
+                user: "bob".into(),
+                online: 1,
+                reason: "quit".into(),
+            },
+        ),
+        (
+            "announce",
+            HubMsg::Announce {
+                text: "maintenance".into(),
+            },
+        ),
+        (
+            "kicked",
+            HubMsg::Kicked {
+                status: Status(423),
+                reason: "banned".into(),
+            },
+        ),
+        (
+            "bye",
+            HubMsg::Bye {
+                status: Status(503),
+                reason: "full".into(),
+            },
+        ),
+        (
+            "upload",
+            HubMsg::Upload {
+                user: "alice".into(),
+                name: "photos".into(),
+                files: 3,
+                bytes: 999,
+            },
+        ),
+    ]
+}
+
+fn store_msgs() -> Vec<(&'static str, StoreMsg)> {
+    vec![
+        ("begin", StoreMsg::Begin { token: [3; 16] }),
+        (
+            "status",
+            StoreMsg::Status {
+                status: Status::OK,
+                message: "ready".into(),
+            },
+        ),
+        (
+            "dir",
+            StoreMsg::Dir {
+                path: "e/sub dir".into(),
+            },
+        ),
+        (
+            "file",
+            StoreMsg::File {
+                path: "e/a b.jpg".into(),
+                size: 5,
+            },
+        ),
+        ("sum", StoreMsg::Sum { hash: [9; 32] }),
+        (
+            "end",
+            StoreMsg::End {
+                files: 1,
+                dirs: 2,
+                bytes: 5,
+            },
+        ),
+    ]
+}
+
+fn frames(msgs: &[StoreMsg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    msgs.iter().for_each(|m| store::encode(m, &mut out));
+    out
+}
+
+/// A whole upload of entry `e` as the store receiver reads it.
+fn tree_stream() -> Vec<u8> {
+    let mut out = frames(&[
+        StoreMsg::Dir { path: "e".into() },
+        StoreMsg::Dir { path: "e/d".into() },
+    ]);
+    out.extend(frames(&[StoreMsg::File {
+        path: "e/d/x".into(),
+        size: 5,
+    }]));
+    out.extend_from_slice(b"hello");
+    out.extend(frames(&[
+        StoreMsg::Sum {
+            hash: *blake3::hash(b"hello").as_bytes(),
+        },
+        StoreMsg::End {
+            files: 1,
+            dirs: 2,
+            bytes: 5,
+        },
+    ]));
+    out
+}
+
+fn main() {
+    for (name, msg) in client_msgs() {
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        write("client_msg", name, &payload(out.clone()));
+        if matches!(name, "hello" | "login" | "sync") {
+            let mut framed = 65535u16.to_be_bytes().to_vec();
+            framed.extend(out);
+            write("frame", name, &framed);
+        }
+    }
+    for (name, msg) in hub_msgs() {
+        write("hub_msg", name, &payload(msg.to_frame()));
+    }
+    let mut out = Vec::new();
+    peer::encode_request(
+        &Request {
+            name: "a.txt".into(),
+            offset: 7,
+            user: "bob".into(),
+        },
+        &mut out,
+    );
+    write("peer", "request", &out);
+    let mut out = Vec::new();
+    peer::encode_answer(
+        &Answer {
+            status: Status::OK,
+            message: "ok".into(),
+            size: 12,
+            hash: [0; 32],
+        },
+        &mut out,
+    );
+    write("peer", "answer", &out);
+    let mut out = Vec::new();
+    peer::encode_answer(&Answer::refuse(Status::NO_FILE, "not published"), &mut out);
+    write("peer", "refusal", &out);
+    for (name, msg) in store_msgs() {
+        write("store_frame", name, &frames(&[msg]));
+    }
+    let mut two = frames(
+        &store_msgs()
+            .into_iter()
+            .map(|(_, m)| m)
+            .take(2)
+            .collect::<Vec<_>>(),
+    );
+    two.splice(0..0, 1024u16.to_be_bytes());
+    write("frame", "store_pair", &two);
+    for (name, root, path) in [
+        ("file", "e", "e"),
+        ("nested", "photos", "photos/2024/été/a b.jpg"),
+        ("dotdot", "e", "e/../x"),
+        ("dots", "r", "r/..x/x.."),
+    ] {
+        let mut seed = vec![root.len() as u8];
+        seed.extend_from_slice(root.as_bytes());
+        seed.extend_from_slice(path.as_bytes());
+        write("store_path", name, &seed);
+    }
+    // Raw mode (even first byte), fed in pieces of 3.
+    let mut raw = vec![2 << 2];
+    raw.extend(tree_stream());
+    write("store_tree", "raw_dir", &raw);
+    // Program mode (odd first byte): dir e, dir e/d, file e/d/x "hi", end with totals.
+    let mut prog = vec![
+        1 | (5 << 2),
+        0,
+        1,
+        b'e',
+        0,
+        0x81,
+        b'd',
+        1,
+        0x83,
+        b'd',
+        b'/',
+        b'x',
+        2,
+    ];
+    prog.extend_from_slice(b"hi");
+    prog.push(3);
+    write("store_tree", "program_dir", &prog);
+    // A one-file entry with a wrong sum.
+    write(
+        "store_tree",
+        "program_bad_sum",
+        &[1 | 2, 2, 1, b'e', 3, b'a', b'b', b'c', 3],
+    );
+    for (name, line) in [
+        ("register", "register alice \"pw with spaces\""),
+        ("fetch", "fetch song.mp3 --from bob --as \"my song.mp3\""),
+        ("upload", "upload ./photos photos --replace"),
+        ("say", "say hello \"world\"\\"),
+        ("msg", "msg bob hi there"),
+        ("escape", "publish a\\ b -- --odd"),
+        ("comment", "  # a comment"),
+    ] {
+        write("command", name, line.as_bytes());
+    }
+    for (name, line) in [
+        ("ban", "ban eve 10"),
+        ("kick", "KICK eve"),
+        ("say", "say the hub restarts at noon\r\n"),
+        ("rm", "rm \"a \\\"b\\\" c\""),
+        ("rm_plain", "rm photos 2024"),
+        ("stats", "stats"),
+    ] {
+        write("console", name, line.as_bytes());
+    }
+}
