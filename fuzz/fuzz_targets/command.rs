@@ -1,6 +1,6 @@
 //! The client's command-line parser (`client::command::parse_line`): never panics, and
 //! every command it accepts, written back as a line (positionals quoted after `--`,
-//! chat text as typed), parses to the same command; required arguments are never
+//! chat text after `--` as typed), parses to the same command; required arguments are never
 //! empty and every command's word has a usage line.
 #![no_main]
 
@@ -25,8 +25,9 @@ fn line_of(cmd: &Command) -> String {
     let word = cmd.name();
     let mut options: Vec<String> = Vec::new();
     let positionals: Vec<&String> = match cmd {
-        Command::Say { text } => return format!("{word} {text}"),
-        Command::Msg { user, text } => return format!("{word} {} {text}", quote(user)),
+        // `--` before chat text keeps a text that starts with `--` as it is.
+        Command::Say { text } => return format!("{word} -- {text}"),
+        Command::Msg { user, text } => return format!("{word} {} -- {text}", quote(user)),
         Command::Register { user, password } | Command::Login { user, password } => {
             vec![user, password]
         }

@@ -14,6 +14,20 @@ fn user(u: &str) -> &str {
     u
 }
 
+/// `text` (never empty) as one `"…"` quoted name.
+fn quoted(text: &str) -> String {
+    assert!(!text.is_empty());
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        if c == '\\' || c == '"' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// A line that says `cmd`.
 fn line_of(cmd: &ConsoleCommand) -> String {
     match cmd {
@@ -22,6 +36,11 @@ fn line_of(cmd: &ConsoleCommand) -> String {
         ConsoleCommand::Stats => "stats".into(),
         ConsoleCommand::Store => "store".into(),
         ConsoleCommand::Shutdown => "shutdown".into(),
+        ConsoleCommand::Bans => "bans".into(),
+        ConsoleCommand::Deluser { user: u } => format!("deluser {}", user(u)),
+        ConsoleCommand::Setpass { user: u, password } => {
+            format!("setpass {} {}", user(u), quoted(password))
+        }
         ConsoleCommand::Kick { user: u } => format!("kick {}", user(u)),
         ConsoleCommand::Unban { user: u } => format!("unban {}", user(u)),
         ConsoleCommand::Ping { user: u } => format!("ping {}", user(u)),
@@ -37,18 +56,7 @@ fn line_of(cmd: &ConsoleCommand) -> String {
             assert!(!text.is_empty());
             format!("say {text}")
         }
-        ConsoleCommand::Rm { name } => {
-            assert!(!name.is_empty());
-            let mut quoted = String::from("rm \"");
-            for c in name.chars() {
-                if c == '\\' || c == '"' {
-                    quoted.push('\\');
-                }
-                quoted.push(c);
-            }
-            quoted.push('"');
-            quoted
-        }
+        ConsoleCommand::Rm { name } => format!("rm {}", quoted(name)),
     }
 }
 

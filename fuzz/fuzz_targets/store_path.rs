@@ -57,6 +57,9 @@ fn names(text: &str) {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')));
         assert!(names::check_file_name(text).is_ok());
     }
+    if names::check_published_name(text).is_ok() {
+        assert!(names::check_file_name(text).is_ok() && !names::is_reserved(text));
+    }
     let _ = names::has_control_chars(text);
 }
 

@@ -264,6 +264,14 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
             },
         ),
         (
+            "joins",
+            HubMsg::Joins {
+                users: vec!["a".into(), "b".into()],
+                online: 5,
+            },
+        ),
+        ("reply_retry", reply(9, Body::RetryAfter(42))),
+        (
             "join",
             HubMsg::Join {
                 user: "bob".into(),
@@ -470,6 +478,7 @@ fn main() {
         ("fetch", "fetch song.mp3 --from bob --as \"my song.mp3\""),
         ("upload", "upload ./photos photos --replace"),
         ("say", "say hello \"world\"\\"),
+        ("say_dashes", "say -- --from"),
         ("msg", "msg bob hi there"),
         ("escape", "publish a\\ b -- --odd"),
         ("comment", "  # a comment"),
@@ -483,6 +492,8 @@ fn main() {
         ("rm", "rm \"a \\\"b\\\" c\""),
         ("rm_plain", "rm photos 2024"),
         ("stats", "stats"),
+        ("setpass", "setpass bob \" new pw \""),
+        ("deluser", "deluser bob"),
     ] {
         write("console", name, line.as_bytes());
     }
