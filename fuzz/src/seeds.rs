@@ -394,6 +394,36 @@ fn main() {
             write("frame", name, &framed);
         }
     }
+    // hub_session programs: connect, hello, register + login, then framed requests.
+    let sent = |msg: &ClientMsg| {
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        let payload = payload(out);
+        let mut op = vec![0x01, payload.len() as u8];
+        op.extend(payload);
+        op
+    };
+    let mut one = vec![0x00, 0x02, 0x03];
+    for (name, msg) in client_msgs() {
+        if matches!(name, "say" | "publish" | "search" | "store_put" | "users") {
+            one.extend(sent(&msg));
+        }
+    }
+    write("hub_session", "one_user", &one);
+    let mut two = vec![0x00, 0x02, 0x03, 0x10, 0x12, 0x13];
+    two.extend(sent(&ClientMsg::Lookup {
+        tag: 3,
+        name: "song ü.mp3".into(),
+    }));
+    two.extend(sent(&ClientMsg::Msg {
+        tag: 4,
+        to: "u1".into(),
+        text: "hi".into(),
+    }));
+    two.extend([0x06, 30, 0x05, 0x07, 7]);
+    two.extend(b"kick u0");
+    two.extend([0x14, 0x06, 100, 0x05]);
+    write("hub_session", "two_users", &two);
     for (name, msg) in hub_msgs() {
         write("hub_msg", name, &payload(msg.to_frame()));
     }

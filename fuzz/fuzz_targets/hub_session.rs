@@ -1,0 +1,232 @@
+//! The hub's state machine (`server::hub::Hub`) driven by hostile sessions: a little
+//! program of connects, decoded client frames (any bytes), scripted hellos and logins,
+//! disconnects, timers, console lines and time passing, on four connections. Whatever
+//! they send, the hub never panics, every frame it queues decodes as a hub message, it
+//! never addresses a connection it does not know, and no more users are online than
+//! connections are open.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use peerhub::proto::frame;
+use peerhub::proto::message::{ClientMsg, HubMsg, Role, VERSION};
+use peerhub::server::db::Db;
+use peerhub::server::hub::{Action, ConnId, Hub, HubConfig};
+use peerhub::server::store::{Store, StoreLimits};
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const CONNS: usize = 4;
+
+/// A store directory of this process's own beneath `$TMPDIR` (`run.sh` removes it).
+fn store_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("peerhub-fuzz-hub-{}", std::process::id()))
+}
+
+struct Run {
+    hub: Hub,
+    now: Instant,
+    open: BTreeSet<ConnId>,
+    timers: Vec<(Instant, ConnId, u64)>,
+    exited: bool,
+}
+
+impl Run {
+    /// Check and apply what the hub asked for, as the loop would.
+    fn apply(&mut self, out: Vec<Action>) {
+        let mut closed = Vec::new();
+        for action in out {
+            match action {
+                Action::Send(conn, bytes) => self.frame_for(conn, &bytes),
+                Action::Share(conn, bytes) => self.frame_for(conn, &bytes),
+                Action::Close(conn) => closed.push(conn),
+                Action::Arm(at, conn, serial) => self.timers.push((at, conn, serial)),
+                Action::Upgrade(conn) => {
+                    // The loop takes the connection over; the hub has forgotten it.
+                    assert!(self.open.remove(&conn), "upgrade of unknown {conn}");
+                    assert!(!self.hub.knows(conn));
+                }
+                Action::Exit => self.exited = true,
+                _ => {}
+            }
+        }
+        for conn in closed {
+            if self.open.remove(&conn) {
+                let mut out = Vec::new();
+                self.hub.on_disconnect(conn, "closed", self.now, &mut out);
+                self.apply(out);
+            }
+        }
+        assert!(self.hub.online_count() <= self.hub.connection_count());
+    }
+
+    fn frame_for(&self, conn: ConnId, bytes: &[u8]) {
+        assert!(
+            self.open.contains(&conn),
+            "a frame for unknown connection {conn}"
+        );
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (used, payload) = frame::try_parse(rest, usize::MAX)
+                .expect("the hub queues valid frames")
+                .expect("the hub queues whole frames");
+            if let Err(e) = HubMsg::decode(payload) {
+                panic!("the hub queued an undecodable frame ({e}): {payload:?}");
+            }
+            rest = &rest[used..];
+        }
+    }
+
+    fn message(&mut self, conn: ConnId, msg: ClientMsg) {
+        if self.open.contains(&conn) && self.hub.knows(conn) {
+            let mut out = Vec::new();
+            self.hub.on_message(conn, msg, self.now, &mut out);
+            self.apply(out);
+        }
+    }
+}
+
+/// Reads the program.
+struct Ops<'a>(&'a [u8]);
+
+impl Ops<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn bytes(&mut self) -> &[u8] {
+        let n = usize::from(self.byte().unwrap_or(0));
+        let (head, rest) = self.0.split_at(n.min(self.0.len()));
+        self.0 = rest;
+        head
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let dir = store_dir();
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the store directory");
+    let db = Db::open_in_memory().expect("an in-memory database");
+    let limits = StoreLimits {
+        max_file: 0,
+        user_quota: 0,
+        reserve: 0,
+    };
+    let store = Store::open(&dir, limits, &db).expect("open the store");
+    let config = HubConfig {
+        history: 4,
+        ..HubConfig::default()
+    };
+    let hub = Hub::new(config, db, store).expect("a hub");
+    let mut run = Run {
+        hub,
+        now: Instant::now(),
+        open: BTreeSet::new(),
+        timers: Vec::new(),
+        exited: false,
+    };
+    let mut ops = Ops(data);
+    let mut console_id = 0;
+    while let Some(op) = ops.byte() {
+        if run.exited {
+            break;
+        }
+        run.hub.begin_turn(run.now);
+        let conn = usize::from(op >> 4) % CONNS;
+        match op % 8 {
+            0 if !run.open.contains(&conn) => {
+                // Two connections share an address, as behind a NAT.
+                let addr =
+                    SocketAddr::from(([127, 0, 0, 1 + (conn % 2) as u8], 5000 + conn as u16));
+                run.open.insert(conn);
+                let mut out = Vec::new();
+                run.hub.on_connect(conn, addr, run.now, &mut out);
+                run.apply(out);
+            }
+            1 => {
+                let payload = ops.bytes().to_vec();
+                if !run.open.contains(&conn) || !run.hub.knows(conn) {
+                    continue;
+                }
+                match ClientMsg::decode(&payload) {
+                    Ok(msg) => run.message(conn, msg),
+                    Err(e) => {
+                        let tag = payload
+                            .get(1..5)
+                            .map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
+                        let mut out = Vec::new();
+                        run.hub.on_bad_message(conn, tag, &e.to_string(), &mut out);
+                        run.apply(out);
+                    }
+                }
+            }
+            2 => run.message(
+                conn,
+                ClientMsg::Hello {
+                    version: VERSION,
+                    role: Role::Session,
+                },
+            ),
+            3 => {
+                // Accounts u0..u2 with password pw: each costs a real password hash.
+                let user = format!("u{}", op % 3);
+                let tag = u32::from(op);
+                run.message(
+                    conn,
+                    ClientMsg::Register {
+                        tag,
+                        user: user.clone(),
+                        password: "pw".into(),
+                    },
+                );
+                run.message(
+                    conn,
+                    ClientMsg::Login {
+                        tag,
+                        user,
+                        password: "pw".into(),
+                        peer_port: 4000 + conn as u16,
+                    },
+                );
+            }
+            4 if run.open.remove(&conn) => {
+                let mut out = Vec::new();
+                run.hub.on_disconnect(conn, "gone", run.now, &mut out);
+                run.apply(out);
+            }
+            5 => {
+                let due: Vec<_> = run
+                    .timers
+                    .iter()
+                    .copied()
+                    .filter(|t| t.0 <= run.now)
+                    .collect();
+                run.timers.retain(|t| t.0 > run.now);
+                for (_, conn, serial) in due {
+                    let mut out = Vec::new();
+                    run.hub.on_timer(conn, serial, run.now, &mut out);
+                    run.apply(out);
+                }
+            }
+            6 => run.now += Duration::from_secs(u64::from(ops.byte().unwrap_or(1))),
+            7 => {
+                let line = String::from_utf8_lossy(ops.bytes()).into_owned();
+                console_id += 1;
+                let mut out = Vec::new();
+                run.hub.on_console(console_id, &line, run.now, &mut out);
+                run.apply(out);
+            }
+            _ => {}
+        }
+    }
+    if !run.exited {
+        let mut out = Vec::new();
+        run.hub.shutdown(&mut out);
+        run.apply(out);
+    }
+    drop(run);
+    fs::remove_dir_all(&dir).expect("clean the store directory");
+});
