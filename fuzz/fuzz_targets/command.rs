@@ -64,6 +64,8 @@ fn line_of(cmd: &Command) -> String {
         | Command::Transfers
         | Command::Users
         | Command::Store
+        | Command::Status
+        | Command::Wait
         | Command::Help => Vec::new(),
     };
     let mut line = word.to_owned();

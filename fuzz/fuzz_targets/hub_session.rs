@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use peerhub::proto::frame;
 use peerhub::proto::message::{ClientMsg, HubMsg, Role, VERSION};
 use peerhub::server::db::Db;
-use peerhub::server::hub::{Action, ConnId, Hub, HubConfig};
+use peerhub::server::hub::{Action, ConnId, Hub, HubConfig, Request};
 use peerhub::server::store::{Store, StoreLimits};
 use std::collections::BTreeSet;
 use std::fs;
@@ -79,12 +79,35 @@ impl Run {
         }
     }
 
-    fn message(&mut self, conn: ConnId, msg: ClientMsg) {
+    fn request(&mut self, conn: ConnId, req: Request) {
         if self.open.contains(&conn) && self.hub.knows(conn) {
             let mut out = Vec::new();
-            self.hub.on_message(conn, msg, self.now, &mut out);
+            self.hub.on_request(conn, req, self.now, &mut out);
             self.apply(out);
         }
+    }
+
+    fn message(&mut self, conn: ConnId, msg: ClientMsg) {
+        self.request(conn, Request::Msg(msg));
+    }
+
+    /// A turn of the loop begins: what waits from earlier turns goes first.
+    fn begin_turn(&mut self) {
+        self.hub.begin_turn(self.now);
+        for conn in self.open.clone() {
+            if self.hub.knows(conn) {
+                let mut out = Vec::new();
+                self.hub.resume(conn, self.now, &mut out);
+                self.apply(out);
+            }
+        }
+    }
+
+    /// The turn ends: batched notices go out.
+    fn end_turn(&mut self) {
+        let mut out = Vec::new();
+        self.hub.end_turn(self.now, &mut out);
+        self.apply(out);
     }
 }
 
@@ -134,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
         if run.exited {
             break;
         }
-        run.hub.begin_turn(run.now);
+        run.begin_turn();
         let conn = usize::from(op >> 4) % CONNS;
         match op % 8 {
             0 if !run.open.contains(&conn) => {
@@ -151,17 +174,16 @@ fuzz_target!(|data: &[u8]| {
                 if !run.open.contains(&conn) || !run.hub.knows(conn) {
                     continue;
                 }
-                match ClientMsg::decode(&payload) {
-                    Ok(msg) => run.message(conn, msg),
-                    Err(e) => {
-                        let tag = payload
+                let req = match ClientMsg::decode(&payload) {
+                    Ok(msg) => Request::Msg(msg),
+                    Err(e) => Request::Bad {
+                        tag: payload
                             .get(1..5)
-                            .map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]));
-                        let mut out = Vec::new();
-                        run.hub.on_bad_message(conn, tag, &e.to_string(), &mut out);
-                        run.apply(out);
-                    }
-                }
+                            .map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]])),
+                        why: e.to_string(),
+                    },
+                };
+                run.request(conn, req);
             }
             2 => run.message(
                 conn,
@@ -221,6 +243,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {}
         }
+        run.end_turn();
     }
     if !run.exited {
         let mut out = Vec::new();

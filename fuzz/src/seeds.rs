@@ -242,6 +242,7 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
                         files: 3,
                         bytes: 999,
                         created: 1_700_000_000,
+                        digest: [4; 32],
                     }],
                     truncated: false,
                 },
