@@ -532,6 +532,62 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_tally_follows_every_queue_and_forgets_a_dropped_one() {
+        let tally = Tally::default();
+        let (mut one, mut peer) = pair();
+        let (mut two, _peer_two) = pair();
+        one.count_in(&tally);
+        two.count_in(&tally);
+        one.queue_bytes(b"hello").unwrap();
+        two.queue_shared(&Rc::from(&b"shared"[..])).unwrap();
+        assert_eq!(tally.get(), 11);
+        assert_eq!(one.flush().unwrap(), FlushStatus::Drained);
+        assert_eq!(tally.get(), 6, "written bytes leave the tally");
+        let mut got = [0; 5];
+        peer.read_exact(&mut got).unwrap();
+        two.queue_bytes(b"more").unwrap();
+        two.discard_output();
+        assert_eq!((two.queued(), tally.get()), (0, 0));
+        assert!(
+            two.queue_bytes(b"x").is_err(),
+            "a discarded queue takes nothing"
+        );
+        one.queue_bytes(b"left").unwrap();
+        drop(one);
+        assert_eq!(tally.get(), 0, "a dropped connection gives its share back");
+    }
+
+    #[test]
+    fn a_quiet_partial_frame_keeps_only_its_bytes() {
+        let (mut conn, mut peer) = pair();
+        let mut bytes = framed(&[7; 600]);
+        bytes.extend(framed(&[8; 900]));
+        // 10 bytes of the first frame, then the rest of it and 10 of the second: the
+        // buffer grew to hold the first frame, and keeps only the 10 bytes once quiet.
+        peer.write_all(&bytes[..10]).unwrap();
+        wait_readable(&mut conn);
+        let mut scratch = vec![0; 2048];
+        let mut out = Vec::new();
+        conn.read_frames(&mut scratch, 8, &mut out, <[u8]>::to_vec);
+        assert_eq!(conn.partial.len(), 10);
+        peer.write_all(&bytes[10..614]).unwrap();
+        for _ in 0..100 {
+            conn.read_frames(&mut scratch, 8, &mut out, <[u8]>::to_vec);
+            if !out.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(conn.partial.len(), 10);
+        assert!(
+            conn.partial_capacity() <= 10 + 10 / 4 + 64,
+            "{}",
+            conn.partial_capacity()
+        );
+    }
+
+    #[test]
     fn queue_is_bounded_and_flushes_in_order() {
         let (mut conn, mut peer) = pair();
         let shared: Rc<[u8]> = Rc::from(&b"shared-"[..]);

@@ -78,6 +78,8 @@ const SCRATCH_BYTES: usize = 64 * 1024;
 /// a registration or a login fits with room to spare, so an anonymous connection
 /// holding an unfinished frame holds a few KiB, not a full frame.
 const PRE_LOGIN_FRAME: usize = 4 * 1024;
+/// Actions (each at most a frame) held before they are queued, within one turn.
+const APPLY_EVERY: usize = 256;
 /// How long accepting pauses after the open-file limit was hit.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// The receive buffer all store uploads share (few syscalls, still cache-warm when hashed).
@@ -486,6 +488,11 @@ impl Server {
             self.hub.on_request(key, req, now, &mut self.actions);
         }
         self.inbox = msgs;
+        if self.actions.len() >= APPLY_EVERY {
+            // Replies wait as actions until queued: queue them now, under the output
+            // budget, rather than hold a whole turn's replies to everyone in memory.
+            self.apply_actions();
+        }
         match status {
             ReadStatus::Drained if self.hub.room(key) == 0 => self.ready.push(key),
             ReadStatus::Drained => {}
