@@ -101,6 +101,8 @@ pub struct Conn {
     writable_armed: bool,
     /// Where this connection's queued bytes are also counted, if anywhere.
     tally: Option<Share>,
+    /// The queue was thrown away: nothing more is queued.
+    discarded: bool,
     /// A read shorter than the buffer means the socket is empty (epoll(7) allows this
     /// for stream sockets: new bytes bring a new edge), saving a read that would block.
     /// Off once the peer is known to have closed, so its EOF is read.
@@ -120,6 +122,7 @@ impl Conn {
             max_frame,
             writable_armed: false,
             tally: None,
+            discarded: false,
             short_read_drains: false,
         }
     }
@@ -332,7 +335,7 @@ impl Conn {
         self.sub_queued(queued);
         self.queue = VecDeque::new();
         self.head_written = 0;
-        self.max_output = 1;
+        self.discarded = true;
     }
 
     /// Whether `extra` more bytes fit under the output limit.
@@ -341,7 +344,7 @@ impl Conn {
     }
 
     fn check_room(&self, extra: usize) -> Result<(), QueueFull> {
-        if self.max_output > 0 && self.queued + extra > self.max_output {
+        if self.discarded || (self.max_output > 0 && self.queued + extra > self.max_output) {
             return Err(QueueFull {
                 limit: self.max_output,
             });
