@@ -1299,7 +1299,7 @@ impl Hub {
             return;
         }
         // Whoever joined before is told before this leave, with the count of then.
-        self.flush_joins(out);
+        self.flush_joins_except(Some(conn), out);
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };

@@ -52,6 +52,16 @@ impl Hub {
     /// Send the pending join notices now: one `Join` as before when a single user
     /// joined (not to that user), else one `Joins` shared by everyone online.
     pub(super) fn flush_joins(&mut self, out: &mut Vec<Action>) {
+        self.flush_joins_except(None, out);
+    }
+
+    /// As [`Hub::flush_joins`], but not to `leaving`: a session that is ending is
+    /// told nothing more (its connection may already be gone).
+    pub(super) fn flush_joins_except(
+        &mut self,
+        leaving: Option<super::ConnId>,
+        out: &mut Vec<Action>,
+    ) {
         self.joins.since = None;
         let names = std::mem::take(&mut self.joins.names);
         let online = self.online.len() as u32;
@@ -70,9 +80,42 @@ impl Hub {
             }
         };
         for &c in self.online.values() {
-            if Some(c) != except {
+            if Some(c) != except && Some(c) != leaving {
                 out.push(Action::Share(c, Rc::clone(&frame)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{hub, join, sent_to};
+    use crate::proto::message::HubMsg;
+    use crate::server::hub::HubConfig;
+    use std::time::Instant;
+
+    /// Found by the `hub_session` fuzz target: the notices pending when a session
+    /// ends went to that session too, after its connection was gone.
+    #[test]
+    fn a_disconnect_flushes_pending_joins_to_the_others_only() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let t0 = Instant::now();
+        join(&mut hub, 1, "stays", t0);
+        join(&mut hub, 2, "leaves", t0);
+        join(&mut hub, 3, "late", t0);
+        let mut out = Vec::new();
+        hub.on_disconnect(2, "gone", t0, &mut out);
+        assert!(sent_to(2, &out).is_empty(), "{:?}", sent_to(2, &out));
+        let got = sent_to(1, &out);
+        assert!(
+            matches!(&got[..], [HubMsg::Joins { users, online: 3 }, HubMsg::Leave { user, online: 2, .. }]
+                if users == &["stays", "leaves", "late"] && user == "leaves"),
+            "{got:?}"
+        );
+        assert!(matches!(
+            &sent_to(3, &out)[..],
+            [HubMsg::Joins { .. }, HubMsg::Leave { .. }]
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
