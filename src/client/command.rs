@@ -117,7 +117,12 @@ const TABLE: &[Entry] = &[
     Entry {
         word: "store",
         usage: "store",
-        about: "list the store",
+        about: "list the store, and my usage against my quota",
+    },
+    Entry {
+        word: "rm",
+        usage: "rm <name>",
+        about: "remove my own entry (a file or a whole directory) from the hub's store",
     },
     Entry {
         word: "status",
@@ -231,6 +236,11 @@ pub enum Command {
     },
     /// `store`: list the store.
     Store,
+    /// `rm <name>`: remove my own store entry.
+    Rm {
+        /// The store name.
+        name: String,
+    },
     /// `status`: where the client stands (login, hub, transfers, publications).
     Status,
     /// `wait`: hold the following lines until every earlier command has its result.
@@ -261,6 +271,7 @@ impl Command {
             Command::Upload { .. } => "upload",
             Command::Download { .. } => "download",
             Command::Store => "store",
+            Command::Rm { .. } => "rm",
             Command::Status => "status",
             Command::Wait => "wait",
             Command::Help => "help",
@@ -637,6 +648,7 @@ fn build(word: &str, mut a: Args) -> Result<Command, String> {
             dest: a.opt(),
         },
         "store" => Command::Store,
+        "rm" => Command::Rm { name: a.req() },
         "status" => Command::Status,
         "wait" => Command::Wait,
         "help" => Command::Help,
@@ -836,6 +848,13 @@ mod tests {
                 },
             ),
             ("store", Command::Store),
+            ("rm pics", Command::Rm { name: s("pics") }),
+            (
+                "rm \"my photos\"",
+                Command::Rm {
+                    name: s("my photos"),
+                },
+            ),
             ("help", Command::Help),
         ];
         for (line, want) in cases {
@@ -1400,7 +1419,7 @@ mod tests {
         let help = help_text();
         let lines: Vec<&str> = help.lines().collect();
         assert_eq!(lines.len(), TABLE.len());
-        assert_eq!(TABLE.len(), 21);
+        assert_eq!(TABLE.len(), 22);
         for (line, e) in lines.iter().zip(TABLE) {
             assert!(line.starts_with(e.usage), "{line}");
             assert!(line.ends_with(e.about), "{line}");

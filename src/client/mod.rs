@@ -1287,6 +1287,10 @@ impl Client {
                             self.exit = Some(code);
                         }
                     }
+                    Action::NameUpload { job, path, name } => {
+                        let named = scan::upload_name(&path, name.as_deref());
+                        self.session.on_named(job, path, named, &mut self.actions);
+                    }
                     Action::ScanUpload { job, path, name } => {
                         let result = scan::scan(&path, name.as_deref(), MAX_UPLOAD_ITEMS).map(
                             |(scanned, prepared)| {

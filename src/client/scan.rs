@@ -20,13 +20,18 @@ pub struct Prepared {
     pub items: Vec<(TreeItem, PathBuf)>,
 }
 
-/// Walk `path` (relative to the working directory) for an upload as `name` (default:
-/// the path's own name), refusing trees of more than `max_items` items.
-pub fn scan(
+/// The store name an upload of `path` (relative to the working directory) goes under:
+/// `name`, or the path's own name. Reads nothing beneath the path, so that the name can
+/// be checked with the hub before the tree is walked.
+pub fn upload_name(path: &str, name: Option<&str>) -> Result<String, (Status, String)> {
+    resolve(path, name).map(|(_, _, name)| name)
+}
+
+/// The canonical path, its metadata and the store name of an upload of `path`.
+fn resolve(
     path: &str,
     name: Option<&str>,
-    max_items: usize,
-) -> Result<(Scanned, Prepared), (Status, String)> {
+) -> Result<(PathBuf, std::fs::Metadata, String), (Status, String)> {
     let canonical = Path::new(path)
         .canonicalize()
         .map_err(|e| (Status::NO_FILE, format!("{path}: {e}")))?;
@@ -52,6 +57,17 @@ pub fn scan(
             format!("{own} is one of the client's own files: it is never uploaded"),
         ));
     }
+    Ok((canonical, meta, name))
+}
+
+/// Walk `path` (relative to the working directory) for an upload as `name` (default:
+/// the path's own name), refusing trees of more than `max_items` items.
+pub fn scan(
+    path: &str,
+    name: Option<&str>,
+    max_items: usize,
+) -> Result<(Scanned, Prepared), (Status, String)> {
+    let (canonical, meta, name) = resolve(path, name)?;
     let open =
         |p: &Path| sys::open_dir(p).map_err(|e| (Status::NO_FILE, format!("{}: {e}", p.display())));
     if meta.is_file() {

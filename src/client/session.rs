@@ -4,6 +4,7 @@
 mod leaving;
 mod status;
 mod store_check;
+mod store_name;
 mod wait;
 
 use super::check;
@@ -85,6 +86,14 @@ pub enum Action {
     Status(CommandResult),
     /// Write the record of partial downloads to the share dir.
     SavePartials,
+    /// Find the store name an upload of `path` (relative to the working directory) goes
+    /// under (`name`, or the path's own name) without reading beneath it, then call
+    /// [`Session::on_named`] with `job`.
+    NameUpload {
+        job: u64,
+        path: String,
+        name: Option<String>,
+    },
     /// Walk `path` (relative to the working directory) for an upload as `name` (default:
     /// its own name), keep it, then call [`Session::on_scanned`] with `job`.
     ScanUpload {
@@ -195,6 +204,9 @@ enum Then {
     Fetch(FetchReq),
     /// A store `upload` or `download` waiting for its ticket.
     Store(u64),
+    /// An upload of `path` waiting for the hub to say whether its name is free, before
+    /// the tree is walked.
+    StoreName { job: u64, path: String },
     /// An upload whose verdict was lost, waiting for the store listing.
     StoreCheck(u64),
 }
@@ -412,7 +424,7 @@ impl Session {
         bytes: usize,
         out: &mut Vec<Action>,
     ) {
-        if let Then::Store(job) = then {
+        if let Then::Store(job) | Then::StoreName { job, .. } = then {
             self.store_jobs.remove(&job);
             out.push(Action::DropStoreJob(job));
         }
@@ -602,6 +614,7 @@ impl Session {
             } => self.upload(id, path, sname, replace, out),
             Command::Download { name: sname, dest } => self.download(id, sname, dest, out),
             Command::Store => self.request(id, name, |tag| ClientMsg::StoreList { tag }, out),
+            Command::Rm { name: sname } => self.store_rm(id, sname, out),
             Command::Wait => self.start_wait(id, now, out),
             Command::Status => out.push(Action::Status(self.status(id))),
         }
@@ -646,7 +659,7 @@ impl Session {
                 verify: None,
             },
         );
-        out.push(Action::ScanUpload { job, path, name });
+        out.push(Action::NameUpload { job, path, name });
     }
 
     /// Whether an upload of (or a download into) `name` is under way.
@@ -1843,6 +1856,11 @@ impl Session {
         if let Then::StoreCheck(job) = pending.then {
             return self.on_store_check(job, status, message, body, now, out);
         }
+        if let Then::StoreName { job, path } = pending.then {
+            self.on_store_name(job, path, status, message, out);
+            self.try_leave(now, out);
+            return;
+        }
         let command = pending.command;
         match command {
             "login" | "relogin" if status == Status::OK => {
@@ -1959,7 +1977,7 @@ impl Session {
                 self.store_check_lost(job);
                 continue;
             }
-            if let Then::Store(job) = pending.then {
+            if let Then::Store(job) | Then::StoreName { job, .. } = pending.then {
                 self.store_jobs.remove(&job);
                 out.push(Action::DropStoreJob(job));
             }
@@ -2112,7 +2130,12 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             }
             r.field("files", files).field("truncated", truncated)
         }
-        Body::Store { entries, truncated } => {
+        Body::Store {
+            entries,
+            truncated,
+            used,
+            quota,
+        } => {
             let mut list = Vec::new();
             for e in &entries {
                 r = r.line(crate::transfer::store_line(
@@ -2122,8 +2145,22 @@ fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
                     &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
                 ));
             }
-            r.field("entries", list).field("truncated", truncated)
+            r.line(store_name::usage_line(used, quota))
+                .field("entries", list)
+                .field("truncated", truncated)
+                .field("used", used)
+                .field("quota", quota)
         }
+        Body::Removed {
+            name,
+            kind,
+            files,
+            bytes,
+        } => r
+            .field("name", name)
+            .field("kind", kind.as_str())
+            .field("files", files)
+            .field("bytes", bytes),
         Body::RetryAfter(seconds) => r.field("retry_after", seconds),
         Body::Files(_) | Body::Holders(_) | Body::Ticket { .. } => r,
     }

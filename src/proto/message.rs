@@ -119,10 +119,20 @@ pub enum Body {
         files: u64,
         bytes: u64,
     },
-    /// The store listing, and whether it was cut to fit one frame.
+    /// The store listing, whether it was cut to fit one frame, and the asking user's
+    /// usage: the bytes of their entries and their quota (0: no limit).
     Store {
         entries: Vec<StoreInfo>,
         truncated: bool,
+        used: u64,
+        quota: u64,
+    },
+    /// A store entry that was removed: its name, kind and totals.
+    Removed {
+        name: String,
+        kind: StoreKind,
+        files: u64,
+        bytes: u64,
     },
     /// A refusal for a rate limit (429): whole seconds until a retry may succeed.
     RetryAfter(u32),
@@ -226,6 +236,18 @@ pub enum ClientMsg {
     /// List the store.
     StoreList {
         tag: u32,
+    },
+    /// Before walking a tree: may I upload under `name` (with `replace` or not)? The
+    /// hub answers 200 or the refusal `StorePut` would give for the name (408, 409).
+    StoreName {
+        tag: u32,
+        name: String,
+        replace: bool,
+    },
+    /// Remove my own store entry `name`; the reply carries [`Body::Removed`].
+    StoreRm {
+        tag: u32,
+        name: String,
     },
 }
 
@@ -339,6 +361,8 @@ mod kind {
     pub const STORE_PUT: u8 = 0x26;
     pub const STORE_GET: u8 = 0x27;
     pub const STORE_LIST: u8 = 0x28;
+    pub const STORE_NAME: u8 = 0x29;
+    pub const STORE_RM: u8 = 0x2A;
     pub const REPLY: u8 = 0x40;
     pub const PING: u8 = 0x50;
     pub const CHAT: u8 = 0x51;
@@ -362,6 +386,7 @@ mod body {
     pub const TICKET: u8 = 6;
     pub const STORE: u8 = 7;
     pub const RETRY_AFTER: u8 = 8;
+    pub const REMOVED: u8 = 9;
 }
 
 /// Appends fields to a frame being built.
@@ -619,6 +644,15 @@ impl ClientMsg {
                 w.str(name);
             }),
             StoreList { tag } => framed(out, kind::STORE_LIST, |w| w.u32(*tag)),
+            StoreName { tag, name, replace } => framed(out, kind::STORE_NAME, |w| {
+                w.u32(*tag);
+                w.str(name);
+                w.u8(*replace as u8);
+            }),
+            StoreRm { tag, name } => framed(out, kind::STORE_RM, |w| {
+                w.u32(*tag);
+                w.str(name);
+            }),
         }
     }
 
@@ -715,6 +749,15 @@ impl ClientMsg {
                 name: r.str()?,
             },
             kind::STORE_LIST => StoreList { tag: r.u32()? },
+            kind::STORE_NAME => StoreName {
+                tag: r.u32()?,
+                name: r.str()?,
+                replace: r.bool()?,
+            },
+            kind::STORE_RM => StoreRm {
+                tag: r.u32()?,
+                name: r.str()?,
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         r.end()?;
@@ -742,7 +785,9 @@ impl ClientMsg {
             | Msg { tag, .. }
             | StorePut { tag, .. }
             | StoreGet { tag, .. }
-            | StoreList { tag } => Some(*tag),
+            | StoreList { tag }
+            | StoreName { tag, .. }
+            | StoreRm { tag, .. } => Some(*tag),
         }
     }
 }
@@ -939,9 +984,16 @@ fn encode_body(w: &mut Writer, body: &Body) {
             w.u64(*files);
             w.u64(*bytes);
         }
-        Body::Store { entries, truncated } => {
+        Body::Store {
+            entries,
+            truncated,
+            used,
+            quota,
+        } => {
             w.u8(body::STORE);
             w.u8(*truncated as u8);
+            w.u64(*used);
+            w.u64(*quota);
             w.count(entries.len());
             for e in entries {
                 w.str(&e.name);
@@ -956,6 +1008,18 @@ fn encode_body(w: &mut Writer, body: &Body) {
         Body::RetryAfter(seconds) => {
             w.u8(body::RETRY_AFTER);
             w.u32(*seconds);
+        }
+        Body::Removed {
+            name,
+            kind: k,
+            files,
+            bytes,
+        } => {
+            w.u8(body::REMOVED);
+            w.str(name);
+            w.u8(*k as u8);
+            w.u64(*files);
+            w.u64(*bytes);
         }
     }
 }
@@ -1004,6 +1068,7 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
         },
         body::STORE => {
             let truncated = r.bool()?;
+            let (used, quota) = (r.u64()?, r.u64()?);
             let n = r.count(2 + 2 + 1 + 24 + 32)?;
             let entries = (0..n)
                 .map(|_| {
@@ -1018,9 +1083,20 @@ fn decode_body(r: &mut Reader) -> Result<Body, DecodeError> {
                     })
                 })
                 .collect::<Result<_, DecodeError>>()?;
-            Body::Store { entries, truncated }
+            Body::Store {
+                entries,
+                truncated,
+                used,
+                quota,
+            }
         }
         body::RETRY_AFTER => Body::RetryAfter(r.u32()?),
+        body::REMOVED => Body::Removed {
+            name: r.str()?,
+            kind: r.kind()?,
+            files: r.u64()?,
+            bytes: r.u64()?,
+        },
         _ => return Err(DecodeError::BadValue("reply body")),
     })
 }
@@ -1126,6 +1202,15 @@ mod tests {
                 name: "report.pdf".into(),
             },
             StoreList { tag: 16 },
+            StoreName {
+                tag: 17,
+                name: "photos ü".into(),
+                replace: false,
+            },
+            StoreRm {
+                tag: 18,
+                name: "a b".into(),
+            },
         ]
     }
 
@@ -1225,6 +1310,14 @@ mod tests {
                     digest: [9; 32],
                 }],
                 truncated: false,
+                used: 20,
+                quota: 1 << 40,
+            }),
+            reply(Body::Removed {
+                name: "a b".into(),
+                kind: StoreKind::Dir,
+                files: 2,
+                bytes: 20,
             }),
         ]
     }
@@ -1344,5 +1437,63 @@ mod tests {
             0xFF,
         ];
         assert_eq!(HubMsg::decode(&payload), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn store_name_rm_and_removed_refuse_bad_flags_kinds_and_trailing_bytes() {
+        // StoreName { tag 1, name "a", replace 2 }: a flag is 0 or 1.
+        let bad_flag = [kind::STORE_NAME, 0, 0, 0, 1, 0, 1, b'a', 2];
+        assert_eq!(
+            ClientMsg::decode(&bad_flag),
+            Err(DecodeError::BadValue("flag"))
+        );
+        let no_flag = [kind::STORE_NAME, 0, 0, 0, 1, 0, 1, b'a'];
+        assert_eq!(ClientMsg::decode(&no_flag), Err(DecodeError::Truncated));
+        // A name length pointing past the end, and a byte after the name.
+        let long = [kind::STORE_RM, 0, 0, 0, 1, 0xFF, 0xFF, b'a'];
+        assert_eq!(ClientMsg::decode(&long), Err(DecodeError::Truncated));
+        let trailing = [kind::STORE_RM, 0, 0, 0, 1, 0, 1, b'a', 0];
+        assert_eq!(
+            ClientMsg::decode(&trailing),
+            Err(DecodeError::TrailingBytes)
+        );
+        // A Removed body of kind 7: neither file nor dir.
+        let mut frame = HubMsg::Reply {
+            tag: 1,
+            status: Status::OK,
+            message: String::new(),
+            body: Body::Removed {
+                name: "a".into(),
+                kind: StoreKind::File,
+                files: 1,
+                bytes: 1,
+            },
+        }
+        .to_frame();
+        let at = frame.len() - 17;
+        assert_eq!(frame[at], 0);
+        frame[at] = 7;
+        assert_eq!(
+            HubMsg::decode(payload_of(&frame)),
+            Err(DecodeError::BadValue("store kind"))
+        );
+        // A store listing whose usage fields are cut short.
+        let short = [
+            kind::REPLY,
+            0,
+            0,
+            0,
+            1,
+            0,
+            200,
+            0,
+            0,
+            body::STORE,
+            0,
+            0,
+            0,
+            0,
+        ];
+        assert_eq!(HubMsg::decode(&short), Err(DecodeError::Truncated));
     }
 }

@@ -136,6 +136,7 @@ pub enum Action {
 }
 
 mod store_ops;
+mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 pub use store_ops::Outgoing;
 
@@ -654,17 +655,16 @@ impl Hub {
                 out.push(Action::Send(conn, reply(tag, status, text, body)));
             }
             ClientMsg::StoreList { tag } => {
-                let (entries, truncated) = self.store_listing();
-                let text = format!(
-                    "{} store entr{}{}",
-                    entries.len(),
-                    if entries.len() == 1 { "y" } else { "ies" },
-                    if truncated { " (truncated)" } else { "" }
-                );
-                out.push(Action::Send(
-                    conn,
-                    reply(tag, Status::OK, text, Body::Store { entries, truncated }),
-                ));
+                let (status, text, body) = self.store_listing(user);
+                out.push(Action::Send(conn, reply(tag, status, text, body)));
+            }
+            ClientMsg::StoreName { tag, name, replace } => {
+                let (status, text) = self.store_name(user, &name, replace);
+                out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+            }
+            ClientMsg::StoreRm { tag, name } => {
+                let (status, text, body) = self.store_rm(user, &name);
+                out.push(Action::Send(conn, reply(tag, status, text, body)));
             }
             ClientMsg::Hello { .. }
             | ClientMsg::Pong { .. }
@@ -1620,27 +1620,7 @@ impl Hub {
             },
             ConsoleCommand::Stats => self.stats(id),
             ConsoleCommand::Store => self.console_store(id),
-            ConsoleCommand::Rm { name } => match self.store.remove(&mut self.db, &name) {
-                Ok(true) => {
-                    info!("operator removed {name} from the store");
-                    CommandResult::new(
-                        id,
-                        "rm",
-                        true,
-                        200,
-                        format!("removed {name} from the store"),
-                    )
-                    .field("name", name)
-                }
-                Ok(false) => CommandResult::new(
-                    id,
-                    "rm",
-                    false,
-                    Status::NO_FILE.0,
-                    format!("no store entry named {name:?}"),
-                ),
-                Err(e) => CommandResult::new(id, "rm", false, Status::INTERNAL.0, e.to_string()),
-            },
+            ConsoleCommand::Rm { name } => self.console_rm(id, &name),
             ConsoleCommand::Discover { user } => self.discover(id, &user),
             ConsoleCommand::Shutdown => {
                 self.shutdown(out);

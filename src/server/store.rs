@@ -245,8 +245,9 @@ impl Store {
             .map_err(store_err)
     }
 
-    /// Bytes `user` keeps in the store, leaving out the entry `except` (being replaced).
-    fn usage(&self, db: &Db, user: &str, except: &str) -> io::Result<u64> {
+    /// Bytes `user` keeps in the store, leaving out the entry `except` (being replaced;
+    /// `""` leaves out nothing).
+    pub fn usage(&self, db: &Db, user: &str, except: &str) -> io::Result<u64> {
         db.conn()
             .query_row(
                 "SELECT COALESCE(SUM(bytes), 0) FROM store WHERE owner = ?1 AND name != ?2",
@@ -270,6 +271,30 @@ impl Store {
         largest: u64,
         held: Held,
     ) -> Result<(), (Status, String)> {
+        self.check_name(db, user, name, replace)?;
+        let limits = self.limits;
+        if limits.max_file > 0 && largest > limits.max_file {
+            return Err((
+                Status::TOO_LARGE,
+                format!(
+                    "a file of {largest} bytes is over the per-file limit of {} bytes",
+                    limits.max_file
+                ),
+            ));
+        }
+        self.check_room(db, user, name, bytes, held)
+    }
+
+    /// The name half of [`Store::check_upload`] (also asked before a tree is walked):
+    /// a valid name (408) that is not another user's entry and, without `replace`, not
+    /// `user`'s own (409).
+    pub fn check_name(
+        &self,
+        db: &Db,
+        user: &str,
+        name: &str,
+        replace: bool,
+    ) -> Result<(), (Status, String)> {
         let internal = |e: io::Error| (Status::INTERNAL, e.to_string());
         names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
         if let Some(existing) = self.get(db, name).map_err(internal)? {
@@ -286,17 +311,12 @@ impl Store {
                 ));
             }
         }
-        let limits = self.limits;
-        if limits.max_file > 0 && largest > limits.max_file {
-            return Err((
-                Status::TOO_LARGE,
-                format!(
-                    "a file of {largest} bytes is over the per-file limit of {} bytes",
-                    limits.max_file
-                ),
-            ));
-        }
-        self.check_room(db, user, name, bytes, held)
+        Ok(())
+    }
+
+    /// The per-user quota in bytes (0: no limit).
+    pub fn quota(&self) -> u64 {
+        self.limits.user_quota
     }
 
     /// Does `bytes` more for `user`'s entry `name` fit the quota, the entry it replaces

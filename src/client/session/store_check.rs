@@ -30,7 +30,10 @@ pub fn judge(
     body: &Body,
 ) -> Result<(), (Status, String)> {
     let lost = &sent.reason;
-    let Body::Store { entries, truncated } = body else {
+    let Body::Store {
+        entries, truncated, ..
+    } = body
+    else {
         return Err((
             Status::UNAVAILABLE,
             format!("the connection was lost before the hub's verdict ({lost}), and asking the hub failed ({status})"),
@@ -177,13 +180,7 @@ mod tests {
         let now = Instant::now();
         let mut out = Vec::new();
         s.on_line(7, "upload f doc --replace", now, &mut out);
-        let job = out
-            .iter()
-            .find_map(|a| match a {
-                Action::ScanUpload { job, .. } => Some(*job),
-                _ => None,
-            })
-            .unwrap();
+        let job = super::super::store_name::tests::name_checked(&mut s, &out, "doc");
         let mut out = Vec::new();
         let scanned = Scanned {
             name: "doc".into(),
@@ -262,6 +259,8 @@ mod tests {
                 digest,
             }],
             truncated,
+            used: 3,
+            quota: 0,
         }
     }
 
@@ -309,6 +308,8 @@ mod tests {
         let none = Body::Store {
             entries: vec![],
             truncated: false,
+            used: 0,
+            quota: 0,
         };
         let e = judge("doc", "ann", &verify([1; 32]), ok, &none).unwrap_err();
         assert_eq!(e.0, Status::UNAVAILABLE);
@@ -316,6 +317,8 @@ mod tests {
         let cut = Body::Store {
             entries: vec![],
             truncated: true,
+            used: 0,
+            quota: 0,
         };
         assert!(judge("doc", "ann", &verify([1; 32]), ok, &cut)
             .unwrap_err()

@@ -200,33 +200,45 @@ impl Hub {
         }
     }
 
-    /// The store listing, cut to fit one reply frame.
-    pub(super) fn store_listing(&self) -> (Vec<StoreInfo>, bool) {
-        let entries = match self.store.list(&self.db) {
-            Ok(list) => list,
-            Err(e) => {
+    /// May `user` upload under `name` (asked before the client walks its tree)? The
+    /// name checks of [`Hub::store_put`], without reserving anything: 408, 409, or 200.
+    pub(super) fn store_name(&self, user: &str, name: &str, replace: bool) -> (Status, String) {
+        if let Err(refusal) = self.store.check_name(&self.db, user, name, replace) {
+            return refusal;
+        }
+        if self.tickets.is_reserved(name) {
+            return (
+                Status::NAME_TAKEN,
+                format!("{name} is being uploaded right now"),
+            );
+        }
+        (Status::OK, format!("{name} may be uploaded"))
+    }
+
+    /// The `StoreList` reply: the listing cut to fit one reply frame, with `user`'s
+    /// usage and quota.
+    pub(super) fn store_listing(&self, user: &str) -> Answer {
+        let (entries, used) = match (self.store.list(&self.db), self.store.usage(&self.db, user, "")) {
+            (Ok(list), Ok(used)) => (list, used),
+            (Err(e), _) | (_, Err(e)) => {
                 warn!("store listing: {e}");
-                Vec::new()
+                return (Status::INTERNAL, format!("store: {e}"), Body::None);
             }
         };
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for e in entries {
-            bytes += 2 + e.name.len() + 2 + e.owner.len() + 25 + 32;
-            if bytes > MAX_REPLY_BODY {
-                return (out, true);
-            }
-            out.push(StoreInfo {
-                name: e.name,
-                owner: e.owner,
-                kind: e.kind,
-                files: e.files,
-                bytes: e.bytes,
-                created: e.created,
-                digest: e.digest,
-            });
-        }
-        (out, false)
+        let (entries, truncated) = fit_listing(entries);
+        let text = format!(
+            "{} store entr{}{}",
+            entries.len(),
+            if entries.len() == 1 { "y" } else { "ies" },
+            if truncated { " (truncated)" } else { "" }
+        );
+        let body = Body::Store {
+            entries,
+            truncated,
+            used,
+            quota: self.store.quota(),
+        };
+        (Status::OK, text, body)
     }
 
     /// A store connection presents `token`: the ticket, if it is known, unexpired and
@@ -416,4 +428,26 @@ impl Hub {
         }
         Ok(entry)
     }
+}
+
+/// The listing cut to fit one reply frame, and whether it was cut.
+fn fit_listing(entries: Vec<StoreEntry>) -> (Vec<StoreInfo>, bool) {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for e in entries {
+        bytes += 2 + e.name.len() + 2 + e.owner.len() + 25 + 32;
+        if bytes > MAX_REPLY_BODY {
+            return (out, true);
+        }
+        out.push(StoreInfo {
+            name: e.name,
+            owner: e.owner,
+            kind: e.kind,
+            files: e.files,
+            bytes: e.bytes,
+            created: e.created,
+            digest: e.digest,
+        });
+    }
+    (out, false)
 }

@@ -1,0 +1,182 @@
+//! Removing a store entry: one path for a user's `rm` (their own entries only) and the
+//! operator's console `rm` (any entry). A download reading the entry keeps its version
+//! until it finishes (see `Store::remove`).
+
+use super::Hub;
+use crate::output::CommandResult;
+use crate::proto::message::Body;
+use crate::proto::names;
+use crate::proto::status::Status;
+use crate::server::store::StoreEntry;
+use crate::transfer::files_and_size;
+use log::info;
+
+impl Hub {
+    /// Remove the entry `name`: any entry for the operator (`by` is `None`), only their
+    /// own for a user. 408 for an invalid name, 406 for no such entry, 409 for another
+    /// user's entry, 500 for a database or disk failure. The removed entry on success.
+    fn remove_entry(&mut self, by: Option<&str>, name: &str) -> Result<StoreEntry, (Status, String)> {
+        names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.0))?;
+        let internal = |e: std::io::Error| (Status::INTERNAL, format!("store: {e}"));
+        let entry = self
+            .store
+            .get(&self.db, name)
+            .map_err(internal)?
+            .ok_or_else(|| (Status::NO_FILE, format!("no store entry named {name:?}")))?;
+        if let Some(user) = by.filter(|user| *user != entry.owner) {
+            return Err((
+                Status::NAME_TAKEN,
+                format!(
+                    "{name} belongs to {}; only its owner may remove it (you are {user})",
+                    entry.owner
+                ),
+            ));
+        }
+        if !self.store.remove(&mut self.db, name).map_err(internal)? {
+            return Err((Status::NO_FILE, format!("no store entry named {name:?}")));
+        }
+        let what = files_and_size(entry.files, entry.bytes);
+        info!(
+            "{} removed {name} ({what}) from the store",
+            by.unwrap_or("the operator")
+        );
+        Ok(entry)
+    }
+
+    /// A user's `StoreRm`: status, text and body ([`Body::Removed`] on success).
+    pub(super) fn store_rm(&mut self, user: &str, name: &str) -> (Status, String, Body) {
+        match self.remove_entry(Some(user), name) {
+            Ok(e) => (
+                Status::OK,
+                removed_text(&e),
+                Body::Removed {
+                    name: e.name,
+                    kind: e.kind,
+                    files: e.files,
+                    bytes: e.bytes,
+                },
+            ),
+            Err((status, text)) => (status, text, Body::None),
+        }
+    }
+
+    /// The console's `rm <name>`.
+    pub(super) fn console_rm(&mut self, id: u64, name: &str) -> CommandResult {
+        match self.remove_entry(None, name) {
+            Ok(e) => CommandResult::new(id, "rm", true, 200, removed_text(&e))
+                .field("name", e.name.as_str())
+                .field("owner", e.owner.as_str())
+                .field("kind", e.kind.as_str())
+                .field("files", e.files)
+                .field("bytes", e.bytes),
+            Err((status, text)) => CommandResult::new(id, "rm", false, status.0, text),
+        }
+    }
+}
+
+/// `removed photos (a dir of 3 files, 1.2 MiB) from the store`.
+fn removed_text(e: &StoreEntry) -> String {
+    format!(
+        "removed {} (a {} of {}) from the store",
+        e.name,
+        e.kind.as_str(),
+        files_and_size(e.files, e.bytes)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{hub, join, sent_to};
+    use super::super::{Action, HubConfig};
+    use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
+    use std::time::Instant;
+
+    /// An entry `name` of `owner` (3 files, 30 bytes) recorded straight in the database.
+    fn stored(hub: &mut super::Hub, name: &str, owner: &str) {
+        hub.db
+            .conn()
+            .execute(
+                "INSERT INTO store (name, owner, kind, files, bytes, created, version)
+                 VALUES (?1, ?2, 'dir', 3, 30, 0, ?1)",
+                [name, owner],
+            )
+            .unwrap();
+    }
+
+    /// The replies (status, text, body) to `conn` in `out`.
+    fn replies(conn: usize, out: &[Action]) -> Vec<(u16, String, Body)> {
+        sent_to(conn, out)
+            .into_iter()
+            .filter_map(|m| match m {
+                HubMsg::Reply {
+                    status,
+                    message,
+                    body,
+                    ..
+                } => Some((status.0, message, body)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_user_removes_only_their_own_entry_and_is_told_what_went() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        join(&mut hub, 1, "alice", now);
+        join(&mut hub, 2, "bob", now);
+        stored(&mut hub, "mine", "alice");
+        stored(&mut hub, "theirs", "bob");
+        let mut out = Vec::new();
+        for (tag, name) in [(5, "theirs"), (6, "missing"), (7, ".."), (8, "mine"), (9, "mine")] {
+            let rm = ClientMsg::StoreRm {
+                tag,
+                name: name.into(),
+            };
+            hub.on_message(1, rm, now, &mut out);
+        }
+        let got = replies(1, &out);
+        let statuses: Vec<u16> = got.iter().map(|r| r.0).collect();
+        assert_eq!(statuses, [409, 406, 408, 200, 406]);
+        assert!(got[0].1.contains("belongs to bob"), "{}", got[0].1);
+        assert_eq!(
+            got[3].1,
+            "removed mine (a dir of 3 files, 30 B) from the store"
+        );
+        assert_eq!(
+            got[3].2,
+            Body::Removed {
+                name: "mine".into(),
+                kind: StoreKind::Dir,
+                files: 3,
+                bytes: 30,
+            }
+        );
+        assert!(hub.store.get(&hub.db, "theirs").unwrap().is_some());
+        assert!(hub.store.get(&hub.db, "mine").unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_console_rm_takes_anyones_entry_through_the_same_path() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        stored(&mut hub, "kept", "bob");
+        let mut out = Vec::new();
+        hub.on_console(3, "rm kept", now, &mut out);
+        hub.on_console(4, "rm kept", now, &mut out);
+        let results: Vec<_> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Result(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(results[0].status, 200);
+        assert_eq!(results[0].fields["owner"], "bob");
+        assert_eq!(results[0].fields["files"], 3);
+        assert_eq!(results[0].fields["bytes"], 30);
+        assert_eq!(results[1].status, 406);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
