@@ -158,6 +158,21 @@ fn client_msgs() -> Vec<(&'static str, ClientMsg)> {
             },
         ),
         ("store_list", ClientMsg::StoreList { tag: 18 }),
+        (
+            "store_name",
+            ClientMsg::StoreName {
+                tag: 19,
+                name: "photos".into(),
+                replace: false,
+            },
+        ),
+        (
+            "store_rm",
+            ClientMsg::StoreRm {
+                tag: 20,
+                name: "photos".into(),
+            },
+        ),
     ]
 }
 
@@ -245,6 +260,20 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
                         digest: [4; 32],
                     }],
                     truncated: false,
+                    used: 999,
+                    quota: 1 << 34,
+                },
+            ),
+        ),
+        (
+            "reply_removed",
+            reply(
+                9,
+                Body::Removed {
+                    name: "photos".into(),
+                    kind: StoreKind::Dir,
+                    files: 3,
+                    bytes: 999,
                 },
             ),
         ),
@@ -406,7 +435,10 @@ fn main() {
     };
     let mut one = vec![0x00, 0x02, 0x03];
     for (name, msg) in client_msgs() {
-        if matches!(name, "say" | "publish" | "search" | "store_put" | "users") {
+        if matches!(
+            name,
+            "say" | "publish" | "search" | "store_put" | "store_name" | "store_rm" | "users"
+        ) {
             one.extend(sent(&msg));
         }
     }

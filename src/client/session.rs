@@ -206,7 +206,10 @@ enum Then {
     Store(u64),
     /// An upload of `path` waiting for the hub to say whether its name is free, before
     /// the tree is walked.
-    StoreName { job: u64, path: String },
+    StoreName {
+        job: u64,
+        path: String,
+    },
     /// An upload whose verdict was lost, waiting for the store listing.
     StoreCheck(u64),
 }

@@ -1496,4 +1496,32 @@ mod tests {
         ];
         assert_eq!(HubMsg::decode(&short), Err(DecodeError::Truncated));
     }
+
+    #[test]
+    fn the_documented_store_rm_example() {
+        let mut request = Vec::new();
+        ClientMsg::StoreRm {
+            tag: 5,
+            name: "a".into(),
+        }
+        .encode(&mut request);
+        assert_eq!(request, b"\x00\x00\x00\x08\x2a\x00\x00\x00\x05\x00\x01a");
+        let reply = HubMsg::Reply {
+            tag: 5,
+            status: Status::OK,
+            message: "removed a (3 B) from the store".into(),
+            body: Body::Removed {
+                name: "a".into(),
+                kind: StoreKind::File,
+                files: 1,
+                bytes: 3,
+            },
+        }
+        .to_frame();
+        let mut want = b"\x00\x00\x00\x3c\x40\x00\x00\x00\x05\x00\xc8\x00\x1e".to_vec();
+        want.extend_from_slice(b"removed a (3 B) from the store\x09\x00\x01a\x00");
+        want.extend_from_slice(&1u64.to_be_bytes());
+        want.extend_from_slice(&3u64.to_be_bytes());
+        assert_eq!(reply, want);
+    }
 }

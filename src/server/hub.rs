@@ -1887,13 +1887,21 @@ mod tests {
 
     /// A hub over an in-memory database and a throw-away store directory.
     pub(super) fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
-        let dir = crate::server::store::tests::temp_dir("hub");
-        let db = Db::open_in_memory().unwrap();
         let limits = StoreLimits {
             max_file: 0,
             user_quota: 0,
             reserve: 0,
         };
+        hub_with_store(config, limits)
+    }
+
+    /// [`hub`] with these store limits.
+    pub(super) fn hub_with_store(
+        config: HubConfig,
+        limits: StoreLimits,
+    ) -> (Hub, std::path::PathBuf) {
+        let dir = crate::server::store::tests::temp_dir("hub");
+        let db = Db::open_in_memory().unwrap();
         let store = Store::open(&dir, limits, &db).unwrap();
         (Hub::new(config, db, store).unwrap(), dir)
     }

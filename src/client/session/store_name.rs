@@ -146,12 +146,13 @@ pub(super) mod tests {
         };
         // Taken: the hub's refusal is the result, and nothing is walked.
         let out = reply(&mut s, tag, Status::NAME_TAKEN, Body::None);
-        assert!(!out
-            .iter()
-            .any(|a| matches!(a, Action::ScanUpload { .. })));
+        assert!(!out.iter().any(|a| matches!(a, Action::ScanUpload { .. })));
         assert!(out.contains(&Action::DropStoreJob(job)));
         let r = results(&out);
-        assert_eq!((r[0].id, r[0].status, r[0].message.as_str()), (3, 409, "msg"));
+        assert_eq!(
+            (r[0].id, r[0].status, r[0].message.as_str()),
+            (3, 409, "msg")
+        );
         // A path that cannot be named fails without asking the hub.
         let mut out = Vec::new();
         s.on_line(4, "upload nowhere", now, &mut out);
@@ -159,7 +160,12 @@ pub(super) mod tests {
             panic!("{out:?}");
         };
         let mut out = Vec::new();
-        s.on_named(job, path, Err((Status::NO_FILE, "nowhere: gone".into())), &mut out);
+        s.on_named(
+            job,
+            path,
+            Err((Status::NO_FILE, "nowhere: gone".into())),
+            &mut out,
+        );
         assert!(sent(&out).is_empty());
         assert_eq!(results(&out)[0].status, 406);
     }
@@ -201,7 +207,10 @@ pub(super) mod tests {
         assert_eq!((r.id, r.command.as_str(), r.status), (6, "rm", 200));
         assert_eq!(r.fields["name"], "my photos");
         assert_eq!(r.fields["kind"], "dir");
-        assert_eq!((r.fields["files"].clone(), r.fields["bytes"].clone()), (2.into(), 2048.into()));
+        assert_eq!(
+            (r.fields["files"].clone(), r.fields["bytes"].clone()),
+            (2.into(), 2048.into())
+        );
         // An invalid name is refused here.
         let mut out = Vec::new();
         s.on_line(7, "rm ..", now, &mut out);
@@ -211,7 +220,10 @@ pub(super) mod tests {
 
     #[test]
     fn the_store_listing_shows_my_usage_against_the_quota() {
-        assert_eq!(usage_line(1_258_291, 10 << 20), "you use 1.2 MiB of 10.0 MiB");
+        assert_eq!(
+            usage_line(1_258_291, 10 << 20),
+            "you use 1.2 MiB of 10.0 MiB"
+        );
         assert_eq!(usage_line(5, 0), "you use 5 B (no quota)");
         let mut s = logged_in(false);
         let mut out = Vec::new();

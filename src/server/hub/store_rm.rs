@@ -4,18 +4,22 @@
 
 use super::Hub;
 use crate::output::CommandResult;
-use crate::proto::message::Body;
+use crate::proto::message::{Body, StoreKind};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::server::store::StoreEntry;
-use crate::transfer::files_and_size;
+use crate::transfer::{files_and_size, human_size};
 use log::info;
 
 impl Hub {
     /// Remove the entry `name`: any entry for the operator (`by` is `None`), only their
     /// own for a user. 408 for an invalid name, 406 for no such entry, 409 for another
     /// user's entry, 500 for a database or disk failure. The removed entry on success.
-    fn remove_entry(&mut self, by: Option<&str>, name: &str) -> Result<StoreEntry, (Status, String)> {
+    fn remove_entry(
+        &mut self,
+        by: Option<&str>,
+        name: &str,
+    ) -> Result<StoreEntry, (Status, String)> {
         names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.0))?;
         let internal = |e: std::io::Error| (Status::INTERNAL, format!("store: {e}"));
         let entry = self
@@ -74,14 +78,14 @@ impl Hub {
     }
 }
 
-/// `removed photos (a dir of 3 files, 1.2 MiB) from the store`.
+/// `removed a.txt (3 B) from the store`, or for a tree `removed photos (a directory of
+/// 3 files, 1.2 MiB) from the store`.
 fn removed_text(e: &StoreEntry) -> String {
-    format!(
-        "removed {} (a {} of {}) from the store",
-        e.name,
-        e.kind.as_str(),
-        files_and_size(e.files, e.bytes)
-    )
+    let what = match e.kind {
+        StoreKind::File => human_size(e.bytes),
+        StoreKind::Dir => format!("a directory of {}", files_and_size(e.files, e.bytes)),
+    };
+    format!("removed {} ({what}) from the store", e.name)
 }
 
 #[cfg(test)]
@@ -127,8 +131,18 @@ mod tests {
         join(&mut hub, 2, "bob", now);
         stored(&mut hub, "mine", "alice");
         stored(&mut hub, "theirs", "bob");
+        let long = "n".repeat(256);
         let mut out = Vec::new();
-        for (tag, name) in [(5, "theirs"), (6, "missing"), (7, ".."), (8, "mine"), (9, "mine")] {
+        let asked = [
+            (5, "theirs"),
+            (6, "missing"),
+            (7, ".."),
+            (8, "mine"),
+            (9, "mine"),
+            (10, long.as_str()),
+            (11, ""),
+        ];
+        for (tag, name) in asked {
             let rm = ClientMsg::StoreRm {
                 tag,
                 name: name.into(),
@@ -137,11 +151,11 @@ mod tests {
         }
         let got = replies(1, &out);
         let statuses: Vec<u16> = got.iter().map(|r| r.0).collect();
-        assert_eq!(statuses, [409, 406, 408, 200, 406]);
+        assert_eq!(statuses, [409, 406, 408, 200, 406, 408, 408]);
         assert!(got[0].1.contains("belongs to bob"), "{}", got[0].1);
         assert_eq!(
             got[3].1,
-            "removed mine (a dir of 3 files, 30 B) from the store"
+            "removed mine (a directory of 3 files, 30 B) from the store"
         );
         assert_eq!(
             got[3].2,
