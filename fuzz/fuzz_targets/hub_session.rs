@@ -166,7 +166,9 @@ fuzz_target!(|data: &[u8]| {
                     SocketAddr::from(([127, 0, 0, 1 + (conn % 2) as u8], 5000 + conn as u16));
                 run.open.insert(conn);
                 let mut out = Vec::new();
-                run.hub.on_connect(conn, addr, run.now, &mut out);
+                // Accepted on the hub's address (a login may not announce it).
+                let local = SocketAddr::from(([127, 0, 0, 1], 9999));
+                run.hub.on_connect(conn, addr, local, run.now, &mut out);
                 run.apply(out);
             }
             1 => {

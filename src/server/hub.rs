@@ -4,6 +4,7 @@
 mod budget;
 mod joins;
 mod operator;
+mod own_addr;
 
 pub use budget::Request;
 
@@ -183,6 +184,9 @@ struct PendingPing {
 struct Session {
     serial: u64,
     addr: SocketAddr,
+    /// The address the hub accepted this connection on: the hub's own, which a login
+    /// may not announce as its peer address.
+    local: SocketAddr,
     phase: Phase,
     peer_port: u16,
     opened: Instant,
@@ -356,11 +360,13 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// A new connection was accepted.
+    /// A new connection from `addr` was accepted on the hub's address `local` (the
+    /// socket's local address).
     pub fn on_connect(
         &mut self,
         conn: ConnId,
         addr: SocketAddr,
+        local: SocketAddr,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
@@ -372,6 +378,7 @@ impl Hub {
             Session {
                 serial,
                 addr,
+                local,
                 phase: Phase::AwaitHello,
                 peer_port: 0,
                 opened: now,
@@ -1012,6 +1019,10 @@ impl Hub {
         }
         if let Err(e) = names::check_user(name) {
             return refuse(Status::INVALID_NAME, e.to_string(), out);
+        }
+        // Before any hashing: fetchers sent there would reach the hub, not a peer.
+        if let Some(why) = own_addr::own_address(ip, peer_port, session.local) {
+            return refuse(Status::BAD_REQUEST, why, out);
         }
         if let Err(refusal) = self.guard.check(ip, Some(name), 1, now) {
             let (status, text, body) = rate_limited(refusal);
@@ -1910,6 +1921,9 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
+    /// The hub's address in these tests: where every connection was accepted.
+    pub(super) const HUB_PORT: u16 = 9999;
+
     /// Every frame queued for `conn`, decoded.
     pub(super) fn sent_to(conn: ConnId, out: &[Action]) -> Vec<HubMsg> {
         out.iter()
@@ -1938,7 +1952,13 @@ mod tests {
     /// Connect `conn`, say hello, register and log in as `user`.
     pub(super) fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        hub.on_connect(conn, addr(5000 + conn as u16), now, &mut out);
+        hub.on_connect(
+            conn,
+            addr(5000 + conn as u16),
+            addr(HUB_PORT),
+            now,
+            &mut out,
+        );
         let hello = ClientMsg::Hello {
             version: VERSION,
             role: Role::Session,
@@ -1966,7 +1986,7 @@ mod tests {
         let (mut hub, dir) = hub(HubConfig::default());
         let now = Instant::now();
         let mut out = Vec::new();
-        hub.on_connect(1, addr(5001), now, &mut out);
+        hub.on_connect(1, addr(5001), addr(HUB_PORT), now, &mut out);
         hub.on_message(1, ClientMsg::Users { tag: 9 }, now, &mut out);
         assert!(
             matches!(sent_to(1, &out).last(), Some(HubMsg::Bye { status, .. }) if status.0 == 400)
@@ -1978,7 +1998,7 @@ mod tests {
         ));
         assert_eq!(status_of(2, &out), vec![201, 200]);
         let mut out = Vec::new();
-        hub.on_connect(3, addr(5003), now, &mut out);
+        hub.on_connect(3, addr(5003), addr(HUB_PORT), now, &mut out);
         let hello = ClientMsg::Hello {
             version: VERSION,
             role: Role::Session,
@@ -1998,7 +2018,7 @@ mod tests {
         let (mut hub, dir) = hub(config);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        hub.on_connect(1, addr(5001), t0, &mut out);
+        hub.on_connect(1, addr(5001), addr(HUB_PORT), t0, &mut out);
         let hello = ClientMsg::Hello {
             version: VERSION,
             role: Role::Session,
@@ -2148,7 +2168,13 @@ mod tests {
     /// Connect `conn` from `ip` and say hello.
     fn hello_from(hub: &mut Hub, conn: ConnId, ip: [u8; 4], now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
-        hub.on_connect(conn, SocketAddr::from((ip, 6000)), now, &mut out);
+        hub.on_connect(
+            conn,
+            SocketAddr::from((ip, 6000)),
+            addr(HUB_PORT),
+            now,
+            &mut out,
+        );
         let hello = ClientMsg::Hello {
             version: VERSION,
             role: Role::Session,

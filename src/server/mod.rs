@@ -351,6 +351,15 @@ impl Server {
                 refuse(&mut stream, reason);
                 continue;
             }
+            // The hub's own address as this client reached it (see `Hub::on_connect`).
+            let local = match stream.local_addr() {
+                Ok(local) => local,
+                Err(e) => {
+                    warn!("local address of {addr}: {e}");
+                    self.per_address.release(key);
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             if let Err(e) =
                 self.poll
@@ -365,7 +374,8 @@ impl Server {
             conn.trust_short_reads();
             conn.count_in(&self.queued_total);
             self.conns.insert(Slot::Hub(conn));
-            self.hub.on_connect(key, addr, now, &mut self.actions);
+            self.hub
+                .on_connect(key, addr, local, now, &mut self.actions);
         }
     }
 
