@@ -1,8 +1,9 @@
 //! The peer handshake decoders (`proto::peer::parse_request` / `parse_answer`): never
-//! panic, consume exactly one frame, refuse with 400, 408 or 413 only, and an accepted
-//! request carries a valid file name (and user name, if any). What they accept
-//! re-encodes to the same bytes (a text longer than the encoder writes comes back cut
-//! at a character boundary, and then parses the same again).
+//! panic, consume exactly one frame, refuse with 400, 408 or 413 only; an accepted
+//! request carries a valid file name (and user name, if any), an accepted answer a
+//! valid user name or none. What they accept re-encodes to the same bytes (a text
+//! longer than the encoder writes comes back cut at a character boundary, and then
+//! parses the same again).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -47,6 +48,7 @@ fn answer(data: &[u8]) {
     match peer::parse_answer(data) {
         Ok(Some((used, ans))) => {
             consumed_one_frame(data, used);
+            assert!(ans.user.is_empty() || names::check_user(&ans.user).is_ok());
             let mut out = Vec::new();
             peer::encode_answer(&ans, &mut out);
             let (len, again) = peer::parse_answer(&out)
@@ -60,8 +62,8 @@ fn answer(data: &[u8]) {
                 assert!(ans.message.starts_with(&again.message));
                 assert!(again.message.len() <= MAX_TEXT);
                 assert_eq!(
-                    (again.status, again.size, again.hash),
-                    (ans.status, ans.size, ans.hash)
+                    (again.status, again.size, again.hash, &again.user),
+                    (ans.status, ans.size, ans.hash, &ans.user)
                 );
             }
         }

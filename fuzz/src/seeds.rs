@@ -477,12 +477,16 @@ fn main() {
             message: "ok".into(),
             size: 12,
             hash: [0; 32],
+            user: "alice".into(),
         },
         &mut out,
     );
     write("peer", "answer", &out);
     let mut out = Vec::new();
-    peer::encode_answer(&Answer::refuse(Status::NO_FILE, "not published"), &mut out);
+    peer::encode_answer(
+        &Answer::refuse(Status::NO_FILE, "not published", "alice"),
+        &mut out,
+    );
     write("peer", "refusal", &out);
     for (name, msg) in store_msgs() {
         write("store_frame", name, &frames(&[msg]));

@@ -107,9 +107,9 @@ pub fn run(config: ClientConfig) -> io::Result<i32> {
 
 /// Tell a peer that is not taken why (503), best effort on a fresh socket whose buffer
 /// is empty (a small frame fits); dropping the stream then closes it.
-fn refuse_peer(stream: &mut TcpStream, reason: &str) {
+fn refuse_peer(stream: &mut TcpStream, reason: &str, me: &str) {
     let mut frame = Vec::new();
-    peer::encode_answer(&Answer::refuse(Status::UNAVAILABLE, reason), &mut frame);
+    peer::encode_answer(&Answer::refuse(Status::UNAVAILABLE, reason, me), &mut frame);
     let _ = stream.write(&frame);
 }
 
@@ -637,7 +637,7 @@ impl Client {
                     };
                     if let Some(reason) = refusal {
                         debug!("peer {addr} refused: {reason}");
-                        refuse_peer(&mut stream, reason);
+                        refuse_peer(&mut stream, reason, self.session.known_as());
                         continue;
                     }
                     if let Err(e) = self.poll.registry().register(
@@ -651,7 +651,8 @@ impl Client {
                     }
                     let entry = self.transfers.vacant_entry();
                     debug!("peer {addr} connected");
-                    entry.insert(Transfer::Up(Upload::new(stream, addr, now)));
+                    let me = self.session.known_as();
+                    entry.insert(Transfer::Up(Upload::new(stream, addr, me, now)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -289,6 +289,9 @@ pub struct Session {
     /// The account to log back in after a reconnect.
     credentials: Option<(String, String)>,
     user: Option<String>,
+    /// The user logged in now, or last (empty before the first login): what the peer
+    /// listener answers as.
+    known_as: String,
     /// Kicked or banned: do not log back in by ourselves.
     stay_out: bool,
     pending: HashMap<u32, Pending>,
@@ -326,6 +329,7 @@ impl Session {
             ever_up: false,
             credentials: None,
             user: None,
+            known_as: String::new(),
             stay_out: false,
             pending: HashMap::new(),
             next_tag: 1,
@@ -362,6 +366,12 @@ impl Session {
     /// The user logged in now, if any.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
+    }
+
+    /// The user logged in now, or last (empty before the first login): the peer
+    /// listener names it in every answer, so a fetcher knows whose client it reached.
+    pub fn known_as(&self) -> &str {
+        &self.known_as
     }
 
     fn tag(&mut self) -> u32 {
@@ -1869,6 +1879,7 @@ impl Session {
             "login" | "relogin" if status == Status::OK => {
                 if let Then::Login(user, password) = pending.then.clone() {
                     self.user = Some(user.clone());
+                    self.known_as.clone_from(&user);
                     self.credentials = Some((user, password));
                     self.stay_out = false;
                     // The gate stays shut until `on_checked` has sent the sync.

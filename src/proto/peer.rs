@@ -1,4 +1,5 @@
-//! The peer-to-peer handshake: a downloader's `Get` frame and the holder's `Answer` frame.
+//! The peer-to-peer handshake: a downloader's `Get` frame and the holder's `Answer` frame
+//! (which names the holder's user, so a downloader can tell whose client it reached).
 //!
 //! Sans-IO: functions turn values into bytes and bytes into values, nothing else.
 //! After an `Answer` with status 200 the holder streams the file's raw bytes, from the
@@ -11,8 +12,8 @@ use super::message::{Hash, MAGIC};
 use super::names;
 use super::status::Status;
 
-/// The peer protocol version this build speaks.
-pub const PEER_VERSION: u16 = 1;
+/// The peer protocol version this build speaks (2: the `Answer` names the holder's user).
+pub const PEER_VERSION: u16 = 2;
 /// Largest handshake payload either side accepts, in bytes (a name is at most 255).
 pub const MAX_PEER_FRAME: usize = 1024;
 
@@ -43,16 +44,20 @@ pub struct Answer {
     pub size: u64,
     /// The whole file's BLAKE3 hash (zeros on refusals).
     pub hash: Hash,
+    /// The user the holder's client is logged in as, or was last (empty if never): the
+    /// downloader checks it is the holder the hub named.
+    pub user: String,
 }
 
 impl Answer {
-    /// A refusal: status and reason, no file.
-    pub fn refuse(status: Status, message: impl Into<String>) -> Answer {
+    /// A refusal by `user`'s client: status and reason, no file.
+    pub fn refuse(status: Status, message: impl Into<String>, user: &str) -> Answer {
         Answer {
             status,
             message: message.into(),
             size: 0,
             hash: [0; 32],
+            user: user.to_owned(),
         }
     }
 }
@@ -83,6 +88,7 @@ pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
     put_str(out, &answer.message);
     out.extend_from_slice(&answer.size.to_be_bytes());
     out.extend_from_slice(&answer.hash);
+    put_str(out, &answer.user);
     frame::finish(out, start);
 }
 
@@ -154,9 +160,25 @@ pub fn parse_answer(buf: &[u8]) -> Result<Option<(usize, Answer)>, StatusError> 
         message: r.str()?,
         size: r.u64()?,
         hash: r.hash()?,
+        user: r.str()?,
     };
     r.end()?;
+    if !answer.user.is_empty() {
+        names::check_user(&answer.user).map_err(|e| StatusError::bad(e.0))?;
+    }
     Ok(Some((used, answer)))
+}
+
+/// The version a peer `Answer` frame at the start of `buf` is in, whatever it is, if
+/// `buf` holds one whole such frame: tells a peer of another version apart from
+/// something that is no peerhub peer at all.
+pub fn answer_version(buf: &[u8]) -> Option<u16> {
+    let (_, payload) = frame::try_parse(buf, MAX_PEER_FRAME).ok()??;
+    let mut r = Reader::new(payload);
+    if r.u8().ok()? != kind::ANSWER || r.take(4).ok()? != &MAGIC[..] {
+        return None;
+    }
+    r.u16().ok()
 }
 
 #[cfg(test)]
@@ -177,6 +199,7 @@ mod tests {
             message: "ok".into(),
             size: 1 << 40,
             hash: [0xAB; 32],
+            user: "carol".into(),
         }
     }
 
@@ -199,10 +222,57 @@ mod tests {
         let frame_len = out.len();
         out.extend_from_slice(b"file bytes");
         assert_eq!(parse_answer(&out), Ok(Some((frame_len, answer()))));
-        let refusal = Answer::refuse(Status::NO_FILE, "not published");
+        let refusal = Answer::refuse(Status::NO_FILE, "not published", "carol");
         let mut out = Vec::new();
         encode_answer(&refusal, &mut out);
         assert_eq!(parse_answer(&out), Ok(Some((out.len(), refusal))));
+        // A client that never logged in answers with no user name.
+        let anon = Answer::refuse(Status::UNAVAILABLE, "busy", "");
+        let mut out = Vec::new();
+        encode_answer(&anon, &mut out);
+        assert_eq!(parse_answer(&out), Ok(Some((out.len(), anon))));
+    }
+
+    #[test]
+    fn an_answer_names_a_valid_user_or_none() {
+        let mut out = Vec::new();
+        encode_answer(
+            &Answer {
+                user: "two words".into(),
+                ..answer()
+            },
+            &mut out,
+        );
+        assert_eq!(parse_answer(&out).unwrap_err().status, Status::BAD_REQUEST);
+    }
+
+    #[test]
+    fn the_version_of_an_answer_is_told_apart_from_anything_else() {
+        let mut out = Vec::new();
+        encode_answer(&answer(), &mut out);
+        assert_eq!(answer_version(&out), Some(PEER_VERSION));
+        // A version 1 answer (no user field) is not parsed, but its version is known.
+        let mut old = vec![kind::ANSWER];
+        old.extend_from_slice(&MAGIC);
+        old.extend_from_slice(&1u16.to_be_bytes());
+        old.extend_from_slice(&Status::OK.0.to_be_bytes());
+        old.extend_from_slice(&[0, 2, b'o', b'k']);
+        old.extend_from_slice(&12u64.to_be_bytes());
+        old.extend_from_slice(&[0; 32]);
+        let mut framed = (old.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&old);
+        assert!(parse_answer(&framed)
+            .unwrap_err()
+            .message
+            .contains("version 1 is not supported"));
+        assert_eq!(answer_version(&framed), Some(1));
+        // A request, half a frame, a hub frame or text: not an answer of any version.
+        let mut req = Vec::new();
+        encode_request(&request(), &mut req);
+        assert_eq!(answer_version(&req), None);
+        assert_eq!(answer_version(&out[..out.len() - 1]), None);
+        assert_eq!(answer_version(&[0, 0, 0, 3, 0x57, 1, 0x90]), None);
+        assert_eq!(answer_version(b"HTTP/1.1 400 Bad Request\r\n"), None);
     }
 
     #[test]
@@ -222,10 +292,15 @@ mod tests {
             message: "ok".into(),
             size: 12,
             hash: [0; 32],
+            user: "alice".into(),
         };
         encode_answer(&ans, &mut out);
-        assert_eq!(out[..5], [0, 0, 0, 0x35, 0x61]);
-        assert_eq!(out.len(), 4 + 0x35);
+        assert_eq!(
+            out[..11],
+            [0, 0, 0, 0x3c, 0x61, b'P', b'H', b'U', b'B', 0, 2]
+        );
+        assert_eq!(out.len(), 4 + 0x3c);
+        assert_eq!(out[out.len() - 7..], [0, 5, b'a', b'l', b'i', b'c', b'e']);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! [`Download`] strings them together and moves the bytes, a bounded amount per turn.
 
 use super::hash::{HashJob, HashStep};
+use super::identity::{identify, Answered};
 use super::stream::{write_status, FillError, Filled, Sink};
 use super::Row;
 use crate::proto::message::{hash_hex, Hash, Holder};
@@ -681,15 +682,11 @@ impl Download {
     ) -> Next {
         let holder = self.spec.holder.user.clone();
         let parsed = loop {
-            match peer::parse_answer(&buf) {
-                Ok(Some(found)) => break found,
-                Ok(None) => {}
-                Err(e) => {
-                    return Some(self.fail(
-                        Status::PEER_UNREACHABLE,
-                        format!("{holder} answered nonsense: {e}"),
-                    ))
-                }
+            match identify(&buf, self.spec.holder.addr, &holder) {
+                Answered::Holder(used, answer) => break (used, answer),
+                Answered::Pending => {}
+                // Not the holder's bytes: fail without blaming it (no report).
+                Answered::Stranger(why) => return Some(self.fail(Status::PEER_UNREACHABLE, why)),
             }
             match stream.read(ctx.buf) {
                 Ok(0) => {
@@ -907,6 +904,7 @@ mod tests {
             message: "ok".into(),
             size: 10,
             hash: [1; 32],
+            user: "bob".into(),
         };
         assert_eq!(
             check_answer(&ok, "bob", 10, &[1; 32], 4),
@@ -923,12 +921,12 @@ mod tests {
             check_answer(&ok, "bob", 9, &[2; 32], 3),
             AnswerCheck::Restart
         );
-        let no = Answer::refuse(Status::NO_FILE, "not published");
+        let no = Answer::refuse(Status::NO_FILE, "not published", "bob");
         assert!(matches!(
             check_answer(&no, "bob", 10, &[1; 32], 0),
             AnswerCheck::Fail(Status::NO_FILE, m) if m.contains("bob refused: not published")
         ));
-        let odd = Answer::refuse(Status(250), "what");
+        let odd = Answer::refuse(Status(250), "what", "bob");
         assert!(matches!(
             check_answer(&odd, "bob", 10, &[1; 32], 0),
             AnswerCheck::Fail(Status::PEER_UNREACHABLE, _)

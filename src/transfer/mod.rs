@@ -2,11 +2,13 @@
 //! serving a published file ([`upload`]) and receiving one into a partial file that
 //! resumes and is verified before it takes its final name ([`download`]); the shared
 //! halves of every transfer ([`stream`]: sendfile slices out, hash-while-writing in) and
-//! whole trees over a store connection ([`tree`]).
+//! whole trees over a store connection ([`tree`]); telling the holder's answer from
+//! whatever else may listen at its address ([`identity`]).
 
 pub mod choose;
 pub mod download;
 pub mod hash;
+pub mod identity;
 pub mod stream;
 pub mod tree;
 pub mod upload;

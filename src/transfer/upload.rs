@@ -139,12 +139,15 @@ pub struct Upload {
     streaming_since: Option<Instant>,
     name: Option<String>,
     user: String,
+    /// Our own user name, named in every answer (see [`Answer::user`]).
+    me: String,
     writable_armed: bool,
 }
 
 impl Upload {
-    /// A connection just accepted (registered READABLE).
-    pub fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Upload {
+    /// A connection just accepted (registered READABLE) by the client of user `me` (the
+    /// one it is logged in as, or was last; empty if never).
+    pub fn new(stream: TcpStream, peer: SocketAddr, me: &str, now: Instant) -> Upload {
         Upload {
             stream,
             peer,
@@ -154,6 +157,7 @@ impl Upload {
             streaming_since: None,
             name: None,
             user: String::new(),
+            me: me.to_owned(),
             writable_armed: false,
         }
     }
@@ -219,6 +223,7 @@ impl Upload {
                 message: "ok".to_owned(),
                 size,
                 hash,
+                user: self.me.clone(),
             },
             &mut head,
         );
@@ -237,7 +242,7 @@ impl Upload {
     /// Answer an error and close.
     pub fn refuse(&mut self, status: Status, message: &str) {
         let mut head = Vec::new();
-        peer::encode_answer(&Answer::refuse(status, message), &mut head);
+        peer::encode_answer(&Answer::refuse(status, message, &self.me), &mut head);
         self.state = State::Sending {
             head,
             written: 0,
