@@ -2265,6 +2265,19 @@ mod tests {
     }
 
     #[test]
+    fn the_peer_listener_answers_as_the_user_logged_in_now_or_last() {
+        assert_eq!(session(false).known_as(), "", "never logged in");
+        let mut s = logged_in(false);
+        assert_eq!(s.known_as(), "me");
+        let mut out = Vec::new();
+        s.on_line(101, "logout", Instant::now(), &mut out);
+        let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
+        reply(&mut s, tag, Status::LEFT, Body::None);
+        assert_eq!(s.user(), None);
+        assert_eq!(s.known_as(), "me", "a --serve client keeps serving as me");
+    }
+
+    #[test]
     fn a_joins_batch_is_one_join_event_per_other_user_after_me() {
         let mut s = logged_in(false);
         let events = |out: &[Action]| -> Vec<(String, u64)> {
