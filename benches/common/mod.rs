@@ -30,6 +30,8 @@
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod blocking;
+
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use peerhub::proto::frame;
@@ -962,6 +964,13 @@ impl HubProcess {
     /// the binary named by `PEERHUB_BENCH_HUB_BIN` (to compare two builds), with
     /// `--json --auth-rate 0` and any `extra` flags; wait for its listening event.
     pub fn start(extra: &[&str]) -> io::Result<HubProcess> {
+        let mut flags = vec!["--auth-rate", "0"];
+        flags.extend(extra);
+        HubProcess::start_with_limits(&flags)
+    }
+
+    /// As [`HubProcess::start`], but the failed-login limit stays on its default.
+    pub fn start_with_limits(extra: &[&str]) -> io::Result<HubProcess> {
         let program = std::env::var_os("PEERHUB_BENCH_HUB_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_peerhub").into());
         let nanos = std::time::SystemTime::now()
@@ -973,7 +982,7 @@ impl HubProcess {
         std::fs::create_dir_all(&data)?;
         let mut child = Command::new(program)
             .arg("server")
-            .args(["--listen", "127.0.0.1:0", "--json", "--auth-rate", "0"])
+            .args(["--listen", "127.0.0.1:0", "--json"])
             .arg("--data")
             .arg(&data)
             .args(extra)

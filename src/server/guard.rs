@@ -3,7 +3,7 @@
 //! Pure: the hub asks before each password check and tells the outcome after it.
 //!
 //! A lock on an account must not keep its owner out: an address that logged in to the
-//! account successfully before ("a known address") and has no failed attempt of its own
+//! account successfully before, or registered it ("a known address"), and has no failed attempt of its own
 //! in the current window is let through even while the account is at its limit. An
 //! attacker rotating addresses does not have those; the owner usually does. Every other
 //! address waits for the account's window (one minute) to end.

@@ -977,7 +977,8 @@ impl Hub {
                 Err(_) => (Outcome::Error, 0),
             };
             self.hashes_this_turn += hashes;
-            self.guard.checked(ip, None, hashes, outcome, now);
+            // The address that created the account knows its password: a known one.
+            self.guard.checked(ip, Some(name), hashes, outcome, now);
             match result {
                 Ok(()) => {
                     info!("registered account {name}");
@@ -2250,6 +2251,33 @@ mod tests {
         let mut out = Vec::new();
         hub.on_message(20, login_msg(2, "alice", "guess"), later, &mut out);
         assert_eq!(status_of(20, &out), vec![402]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_address_that_registered_an_account_is_known_to_its_lock() {
+        let config = HubConfig {
+            account_auth_rate: 2,
+            ..HubConfig::default()
+        };
+        let (mut hub, dir) = hub(config);
+        let t0 = Instant::now();
+        let mut out = hello_from(&mut hub, 1, [127, 0, 0, 1], t0);
+        let register = ClientMsg::Register {
+            tag: 1,
+            user: "alice".into(),
+            password: "pw".into(),
+        };
+        hub.on_message(1, register, t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![201]);
+        for i in 0..3u8 {
+            let conn = 10 + i as usize;
+            let mut out = hello_from(&mut hub, conn, [127, 0, 1, i], t0);
+            hub.on_message(conn, login_msg(1, "alice", "guess"), t0, &mut out);
+        }
+        let mut out = Vec::new();
+        hub.on_message(1, login_msg(2, "alice", "pw"), t0, &mut out);
+        assert_eq!(status_of(1, &out), vec![200], "the owner's own first login");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
