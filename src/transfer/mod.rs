@@ -12,6 +12,7 @@ pub mod identity;
 pub mod stream;
 pub mod tree;
 pub mod upload;
+pub mod writeback;
 
 use crate::output::CommandResult;
 use crate::proto::message::StoreKind;

@@ -3,6 +3,7 @@
 //! to a socket with `sendfile` in bounded slices, and a [`Sink`] that writes received
 //! bytes into an open file while hashing them with BLAKE3.
 
+use super::writeback::WriteBehind;
 use crate::proto::message::Hash;
 use crate::sys::{self, Pipe};
 use std::fs::File;
@@ -101,6 +102,8 @@ pub struct Sink {
     pipe: Option<Pipe>,
     /// False once the system refused `splice` for this file or socket.
     splice: bool,
+    /// Writeback started as bytes are written (see [`Sink::with_write_behind`]).
+    behind: Option<WriteBehind>,
 }
 
 /// What one [`Sink::fill_from`] call did.
@@ -138,7 +141,15 @@ impl Sink {
             left,
             pipe: None,
             splice: true,
+            behind: None,
         }
+    }
+
+    /// Start writeback of what is written as it comes, and wait for it far behind
+    /// ([`WriteBehind`]): for a file that will be fsynced once complete.
+    pub fn with_write_behind(mut self) -> Sink {
+        self.behind = Some(WriteBehind::new());
+        self
     }
 
     /// Bytes still expected.
@@ -158,7 +169,16 @@ impl Sink {
         self.at += take as u64;
         self.hashed = self.at;
         self.left -= take as u64;
+        self.wrote()?;
         Ok(take)
+    }
+
+    /// Bytes up to `at` are written: the write-behind, if any, has its say.
+    fn wrote(&mut self) -> io::Result<()> {
+        match &mut self.behind {
+            Some(behind) => behind.wrote(&self.file, self.at, self.left == 0),
+            None => Ok(()),
+        }
     }
 
     /// Pull up to `budget` expected bytes from `socket` (non-blocking) into the
@@ -191,6 +211,7 @@ impl Sink {
             if self.left == 0 || self.at - self.hashed >= HASH_BATCH {
                 self.hash_written().map_err(FillError::File)?;
             }
+            self.wrote().map_err(FillError::File)?;
         }
         Ok(Filled::Moved(moved))
     }

@@ -404,6 +404,8 @@ pub struct TreeReceiver {
     dirs: HashSet<String>,
     seen: HashSet<String>,
     items: Vec<TreeItem>,
+    /// Start each file's writeback as it is written (see [`Sink::with_write_behind`]).
+    write_behind: bool,
 }
 
 impl TreeReceiver {
@@ -419,7 +421,16 @@ impl TreeReceiver {
             dirs: HashSet::new(),
             seen: HashSet::new(),
             items: Vec::new(),
+            write_behind: false,
         }
+    }
+
+    /// Start each file's writeback while it is received, for a tree that is fsynced
+    /// once complete (the hub's store), so the dirty pages stay bounded and the fsync
+    /// has little left to do.
+    pub fn with_write_behind(mut self) -> TreeReceiver {
+        self.write_behind = true;
+        self
     }
 
     /// Totals of what was received and verified.
@@ -765,7 +776,11 @@ impl TreeReceiver {
                 };
                 StatusError::new(status, format!("cannot create {path}: {e}"))
             })?;
-        let sink = Box::new(Sink::new(file, size));
+        let mut sink = Sink::new(file, size);
+        if self.write_behind {
+            sink = sink.with_write_behind();
+        }
+        let sink = Box::new(sink);
         self.state = if size == 0 {
             RxState::AwaitSum {
                 path,
