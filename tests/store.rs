@@ -530,6 +530,51 @@ fn chat_stays_live_during_a_large_upload_and_transfers_lists_it() {
     );
 }
 
+/// Threads of process `pid`, from `/proc/<pid>/task`.
+fn threads(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+}
+
+#[test]
+fn the_hub_stays_one_thread_while_it_receives_and_flushes_an_upload() {
+    let hub = Hub::start(&[]);
+    let mut ps = peers(&hub, &["ivy"]);
+    let ivy = &mut ps[0];
+    // Many files make a long flush (each one fsynced), a big one a long write-behind.
+    let tree = ivy.work_dir().join("many");
+    for d in 0..20 {
+        let dir = tree.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..40 {
+            fs::write(dir.join(format!("f{f}")), random_bytes(2048, d * 100 + f)).unwrap();
+        }
+    }
+    big_file(&tree.join("big.bin"), 24);
+    let pid = hub.pid();
+    assert_eq!(threads(pid), 1, "the hub has threads before any upload");
+    let id = ivy.send("upload many");
+    let t0 = Instant::now();
+    let mut samples = 0u64;
+    let result = loop {
+        if let Some(r) =
+            ivy.try_wait_line(Duration::ZERO, |v| v["type"] == "result" && v["id"] == id)
+        {
+            break r;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the upload did not finish"
+        );
+        let n = threads(pid);
+        assert_eq!(n, 1, "the hub ran {n} threads during an upload");
+        samples += 1;
+    };
+    check(&result, 200, true);
+    assert_eq!(result["files"], 801);
+    assert!(samples > 0);
+    assert_eq!(threads(pid), 1);
+}
+
 /// A store `Status` frame from `s` (the first frame must be one).
 #[track_caller]
 fn expect_status(s: &mut TcpStream, buf: &mut Vec<u8>, status: u16) -> String {

@@ -13,6 +13,7 @@ pub mod reports;
 pub mod search;
 pub mod store;
 pub mod storeconn;
+pub mod storesync;
 pub mod tickets;
 pub mod warnings;
 

@@ -72,30 +72,6 @@ pub struct Held {
     pub pending: u64,
 }
 
-/// A finished upload being flushed to the disk by a helper thread.
-#[derive(Debug)]
-pub struct Flushing(std::sync::mpsc::Receiver<io::Result<()>>);
-
-impl Flushing {
-    /// The outcome, once the thread is done (`None`: not yet).
-    pub fn poll(&self) -> Option<io::Result<()>> {
-        match self.0.try_recv() {
-            Ok(done) => Some(done),
-            Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                Some(Err(io::Error::other("the flushing thread died")))
-            }
-        }
-    }
-
-    /// Wait for the outcome (at shutdown).
-    pub fn wait(self) -> io::Result<()> {
-        self.0
-            .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("the flushing thread died")))
-    }
-}
-
 /// An upload being written: its version directory, not yet visible.
 #[derive(Debug)]
 pub struct Incoming {
@@ -373,30 +349,8 @@ impl Store {
         })
     }
 
-    /// Start making a finished upload visible: on a helper thread, so that the loop
-    /// does not wait for the disk, its files and directories are flushed (`fsync`),
-    /// its directory is renamed into place and the store directory is flushed. Then
-    /// [`Store::record`] with what the thread sends.
-    pub fn flush(&self, incoming: &Incoming, items: &[TreeItem]) -> io::Result<Flushing> {
-        let dir = incoming.dir.try_clone()?;
-        let root = self.root_dir.try_clone()?;
-        let (from, to) = (incoming.dir_name.clone(), incoming.version.clone());
-        let items = items.to_vec();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("store-fsync".into())
-            .spawn(move || {
-                let done = sync_tree(&dir, &items)
-                    .and_then(|()| {
-                        crate::sys::rename_beneath(&root, Path::new(&from), Path::new(&to))
-                    })
-                    .and_then(|()| root.sync_all());
-                let _ = tx.send(done);
-            })?;
-        Ok(Flushing(rx))
-    }
-
-    /// Make a flushed upload visible (`flushed` is what [`Store::flush`] reported):
+    /// Make a flushed upload visible (`flushed` is how its flush ended, see
+    /// [`super::storesync::Syncing`]; the version has its final name if it succeeded):
     /// record the entry, its manifest and the pointer swap in one transaction with
     /// `synchronous=FULL` — the point of no return: once it commits, a crash or a power
     /// cut keeps the new version. The version it replaced is removed after, or once its
@@ -587,21 +541,6 @@ fn durably(
     done.and(restored)
 }
 
-/// Flush an upload's files and directories (its `items`, beneath `dir`) and `dir`
-/// itself to the disk.
-fn sync_tree(dir: &File, items: &[TreeItem]) -> io::Result<()> {
-    for item in items {
-        let path = Path::new(&item.path);
-        match item.kind {
-            Kind::File => {
-                crate::sys::open_beneath(dir, path, crate::sys::OpenFlags::ReadOnly)?.sync_data()?
-            }
-            Kind::Dir => crate::sys::open_dir_beneath(dir, path)?.sync_all()?,
-        }
-    }
-    dir.sync_all()
-}
-
 /// Remove a file or a directory tree, never following symlinks; absent is fine.
 fn remove_tree(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
@@ -615,6 +554,7 @@ fn remove_tree(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::server::storesync::SyncSlice;
 
     /// A fresh directory under the system temp dir (tests remove it themselves).
     pub(crate) fn temp_dir(tag: &str) -> PathBuf {
@@ -666,7 +606,9 @@ pub(crate) mod tests {
             size: content.len() as u64,
             hash: Some(*blake3::hash(content).as_bytes()),
         }];
-        let flushed = store.flush(&incoming, &items).unwrap().wait();
+        let flushed = crate::server::storesync::Syncing::new()
+            .turn(&store.root_dir, &incoming, &items, SyncSlice::ALL)
+            .map(|done| assert!(done));
         store.record(db, incoming, flushed, e, &items).unwrap();
         let version = store.get(db, &e.name).unwrap().unwrap().version;
         assert_eq!(store.manifest(db, &version).unwrap(), items);

@@ -1,11 +1,14 @@
 //! One store connection on the hub's port, after its `Hello` of role store: redeem the
-//! ticket (`Begin`), then receive an upload into an invisible version directory and
-//! commit it once every file is verified, or stream a download from the entry's
-//! version directory. Bytes move in bounded slices per loop turn (see
-//! [`crate::transfer::tree`]); the [`Hub`] decides (tickets, limits, commit, events).
+//! ticket (`Begin`), then receive an upload into an invisible version directory
+//! (writeback started as it comes), flush it to the disk and commit it once every file
+//! is verified, or stream a download from the entry's version directory. Bytes move,
+//! and files are flushed, in bounded slices per loop turn (see
+//! [`crate::transfer::tree`], [`super::storesync`]); the [`Hub`] decides (tickets,
+//! limits, commit, events).
 
 use super::hub::{Action, Hub, Ticket, TicketOp};
-use super::store::{Flushing, Incoming, StoreEntry};
+use super::store::{Incoming, StoreEntry};
+use super::storesync::{SyncSlice, Syncing};
 use crate::proto::codec::StatusError;
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
@@ -44,12 +47,13 @@ enum State {
         incoming: Incoming,
         rx: Box<TreeReceiver>,
     },
-    /// A verified upload being flushed to the disk before it is committed.
-    Flushing {
+    /// A verified upload being flushed to the disk, a slice per turn, before it is
+    /// committed.
+    Syncing {
         ticket: Ticket,
         incoming: Incoming,
         items: Vec<TreeItem>,
-        flushing: Flushing,
+        syncing: Syncing,
     },
     /// Streaming a download of `version` (kept on disk while it is read).
     Download {
@@ -138,14 +142,18 @@ impl StoreConn {
                 ticket, incoming, ..
             } => hub.abort_upload(&ticket, incoming, reason),
             State::Download { version, .. } => hub.end_download(&version),
-            // Verified and on its way to the disk: it is committed whatever happens here.
-            State::Flushing {
+            // Verified and on its way to the disk: it is committed whatever happens here
+            // (only a shutdown closes a connection in this state), the rest of the
+            // flush done at once.
+            State::Syncing {
                 ticket,
                 incoming,
                 items,
-                flushing,
+                mut syncing,
             } => {
-                let flushed = flushing.wait();
+                let flushed = hub
+                    .sync_upload(&incoming, &items, &mut syncing, SyncSlice::ALL)
+                    .map(|_| ());
                 let mut ignored = Vec::new();
                 let _ = hub.commit_upload(&ticket, incoming, flushed, &items, &mut ignored);
             }
@@ -206,13 +214,7 @@ impl StoreConn {
             let next = match &mut self.state {
                 State::AwaitBegin { .. } => self.await_begin(hub, config, scratch, now),
                 State::Upload { .. } => self.upload(hub, config, scratch, now),
-                State::Flushing { .. } => {
-                    let step = self.flushing(hub, now, out);
-                    if step.is_none() && matches!(self.state, State::Flushing { .. }) {
-                        return StoreStep::Again;
-                    }
-                    step
-                }
+                State::Syncing { .. } => self.syncing(hub, now, out),
                 State::Download { .. } => self.download(hub, config, now),
                 State::Closing { .. } => self.closing(scratch),
             };
@@ -308,7 +310,7 @@ impl StoreConn {
                 self.state = State::Upload {
                     ticket,
                     incoming,
-                    rx: Box::new(TreeReceiver::new(limits, rest)),
+                    rx: Box::new(TreeReceiver::new(limits, rest).with_write_behind()),
                 };
             }
             TicketOp::Get => {
@@ -395,12 +397,12 @@ impl StoreConn {
             None => {
                 let items = rx.take_items();
                 match hub.end_upload(&ticket, incoming, &items) {
-                    Ok((incoming, flushing)) => {
-                        self.state = State::Flushing {
+                    Ok(incoming) => {
+                        self.state = State::Syncing {
                             ticket,
                             incoming,
                             items,
-                            flushing,
+                            syncing: Syncing::new(),
                         };
                     }
                     Err((status, message)) => {
@@ -412,19 +414,24 @@ impl StoreConn {
         None
     }
 
-    /// An upload being flushed: once the disk has it, commit it and answer.
-    fn flushing(
-        &mut self,
-        hub: &mut Hub,
-        now: Instant,
-        out: &mut Vec<Action>,
-    ) -> Option<StoreStep> {
-        let State::Flushing { flushing, .. } = &self.state else {
+    /// An upload being flushed: one slice this turn; once the disk has all of it,
+    /// commit it and answer.
+    fn syncing(&mut self, hub: &mut Hub, now: Instant, out: &mut Vec<Action>) -> Option<StoreStep> {
+        let State::Syncing {
+            incoming,
+            items,
+            syncing,
+            ..
+        } = &mut self.state
+        else {
             return None;
         };
-        // The flush runs on a helper thread; look again on the next pass.
-        let flushed = flushing.poll()?;
-        let State::Flushing {
+        let flushed = match hub.sync_upload(incoming, items, syncing, SyncSlice::TURN) {
+            Ok(false) => return Some(StoreStep::Again),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let State::Syncing {
             ticket,
             incoming,
             items,

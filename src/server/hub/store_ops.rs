@@ -10,7 +10,8 @@ use crate::proto::message::{Body, HubMsg, StoreInfo, StoreKind};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::proto::store::{self as wire, StoreMsg};
-use crate::server::store::{Flushing, Held, Incoming, Store, StoreEntry};
+use crate::server::store::{Held, Incoming, Store, StoreEntry};
+use crate::server::storesync::{SyncSlice, Syncing};
 use crate::server::tickets::Refusal;
 use crate::transfer::tree::{Totals, TreeItem};
 use log::{debug, info, warn};
@@ -316,14 +317,15 @@ impl Hub {
     }
 
     /// Every file of an upload arrived and was verified: check the name, the quota and
-    /// the disk again, and start flushing it to the disk (off the loop). The upload keeps
-    /// its name and bytes until [`Hub::commit_upload`].
+    /// the disk again. If it may stay, it is flushed to the disk next, a slice per turn
+    /// ([`Hub::sync_upload`]); the upload keeps its name and bytes until
+    /// [`Hub::commit_upload`].
     pub fn end_upload(
         &mut self,
         ticket: &Ticket,
         incoming: Incoming,
         items: &[TreeItem],
-    ) -> Result<(Incoming, Flushing), (Status, String)> {
+    ) -> Result<Incoming, (Status, String)> {
         let pending = self.tickets.pending_disk(Some(&ticket.name));
         let fail = |hub: &mut Hub, incoming: Incoming, refusal: (Status, String)| {
             hub.tickets.upload_ended(ticket);
@@ -355,20 +357,22 @@ impl Hub {
         if let Err(refusal) = room {
             return fail(self, incoming, refusal);
         }
-        match self.store.flush(&incoming, items) {
-            Ok(flushing) => Ok((incoming, flushing)),
-            Err(e) => fail(
-                self,
-                incoming,
-                (
-                    crate::transfer::stream::write_status(&e),
-                    format!("store: {e}"),
-                ),
-            ),
-        }
+        Ok(incoming)
     }
 
-    /// The upload started with [`Hub::end_upload`] is on the disk (or failed to get
+    /// One slice of flushing a verified upload to the disk (see [`Syncing::turn`]);
+    /// true once it is done and [`Hub::commit_upload`] may point the database at it.
+    pub fn sync_upload(
+        &self,
+        incoming: &Incoming,
+        items: &[TreeItem],
+        syncing: &mut Syncing,
+        slice: SyncSlice,
+    ) -> std::io::Result<bool> {
+        syncing.turn(self.store.root_dir(), incoming, items, slice)
+    }
+
+    /// The upload checked by [`Hub::end_upload`] is on the disk (or failed to get
     /// there: `flushed`): make the entry visible, tell the console and everyone online.
     pub fn commit_upload(
         &mut self,
