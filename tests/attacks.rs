@@ -117,17 +117,6 @@ fn every_password_check_counts_against_the_hash_rate() {
     assert!(matches!(r.body, Body::RetryAfter(1..=60)), "{:?}", r.body);
 }
 
-/// The attacker's replies that have arrived by now (reading what is there, briefly).
-fn replies_so_far(attacker: &mut Raw) -> usize {
-    let mut n = 0;
-    while let Ok(payload) = attacker.read_frame(Duration::from_millis(20)) {
-        if support::decode_reply(&payload).is_some() {
-            n += 1;
-        }
-    }
-    n
-}
-
 /// Read the attacker's replies until `total` arrived: every pipelined request is answered.
 fn drain_replies(attacker: &mut Raw, mut seen: usize, total: usize) {
     while seen < total {
@@ -139,26 +128,67 @@ fn drain_replies(attacker: &mut Raw, mut seen: usize, total: usize) {
     }
 }
 
-/// `burst` pipelined on one socket must not hold up an honest `users` and `say`:
-/// both are answered while the attacker's last reply has not arrived yet.
-fn honest_client_goes_first(hub: &Hub, attacker: &mut Raw, burst: &[u8], count: usize) {
+/// Where the attacker stands: how many of its replies came before the honest client's
+/// chat line in its own stream (no clock involved), or, when it is not logged in and
+/// hears no chat, how many had arrived once the honest client had its reply.
+enum Witness {
+    HearsChat,
+    NotLoggedIn,
+}
+
+/// `burst` pipelined on one socket must not hold up an honest client: a `say` sent
+/// right behind the burst is answered, and relayed, while the attacker still has
+/// requests unanswered.
+fn honest_client_goes_first(
+    hub: &Hub,
+    attacker: &mut Raw,
+    burst: &[u8],
+    count: usize,
+    witness: Witness,
+) {
     let mut honest = Raw::login_as(hub.addr(), "honest", "pw", 4001);
-    attacker.send(burst).expect("send the burst");
-    // The burst is in the hub's socket before the honest request.
-    std::thread::sleep(Duration::from_millis(50));
-    let r = honest.request(&ClientMsg::Users { tag: 77 });
-    assert_eq!(r.status, 200);
-    let r = honest.request(&ClientMsg::Say {
+    let say = ClientMsg::Say {
         tag: 78,
         text: "still here".into(),
-    });
+    };
+    let mut say_bytes = Vec::new();
+    say.encode(&mut say_bytes);
+    // The burst is in the hub's socket when the honest line is written.
+    attacker.send(burst).expect("send the burst");
+    honest.send(&say_bytes).expect("send the say");
+    let r = honest.reply_to(78, SECS_10, &mut Vec::new());
     assert_eq!(r.status, 200);
-    let so_far = replies_so_far(attacker);
+    let before = match witness {
+        Witness::HearsChat => replies_before_chat(attacker, "still here"),
+        Witness::NotLoggedIn => attacker
+            .frames_arrived()
+            .iter()
+            .filter(|p| support::decode_reply(p).is_some())
+            .count(),
+    };
     assert!(
-        so_far < count,
+        before < count,
         "the honest client waited for all {count} pipelined requests"
     );
-    drain_replies(attacker, so_far, count);
+    drain_replies(attacker, before, count);
+}
+
+/// The attacker's replies read before the chat line `text` reaches it.
+fn replies_before_chat(attacker: &mut Raw, text: &str) -> usize {
+    let mut replies = 0;
+    loop {
+        let payload = attacker
+            .read_frame(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("after {replies} replies, no chat: {e:?}"));
+        if support::decode_reply(&payload).is_some() {
+            replies += 1;
+            continue;
+        }
+        match HubMsg::decode(&payload) {
+            Ok(HubMsg::Chat { text: t, .. }) if t == text => return replies,
+            _ => {}
+        }
+    }
 }
 
 fn pipelined(msgs: impl Iterator<Item = ClientMsg>) -> Vec<u8> {
@@ -178,7 +208,7 @@ fn pipelined_passwds_do_not_freeze_the_hub() {
         old: "pw".into(),
         new: "pw".into(),
     }));
-    honest_client_goes_first(&hub, &mut attacker, &burst, 300);
+    honest_client_goes_first(&hub, &mut attacker, &burst, 300, Witness::HearsChat);
 }
 
 #[test]
@@ -187,7 +217,27 @@ fn pipelined_right_password_logins_for_an_online_account_do_not_freeze_the_hub()
     let _owner = Raw::login_as(hub.addr(), "victim", "pw", 4000);
     let mut attacker = Raw::connect_hello(hub.addr());
     let burst = pipelined((0..300).map(|tag| login(1000 + tag, "victim", "pw")));
-    honest_client_goes_first(&hub, &mut attacker, &burst, 300);
+    honest_client_goes_first(&hub, &mut attacker, &burst, 300, Witness::NotLoggedIn);
+}
+
+/// Each wrong password costs a hash and is answered at once (402), so the replies
+/// that arrived by the honest client's reply show how much of the burst went first.
+#[test]
+fn pipelined_wrong_password_logins_do_not_freeze_the_hub() {
+    let limits = [
+        "--hash-rate",
+        "0",
+        "--auth-rate",
+        "0",
+        "--account-auth-rate",
+        "0",
+    ];
+    let hub = Hub::start(&limits);
+    let mut owner = Raw::connect_hello(hub.addr());
+    assert_eq!(owner.request(&register(1, "victim", "pw")).status, 201);
+    let mut attacker = Raw::connect_hello(hub.addr());
+    let burst = pipelined((0..300).map(|tag| login(1000 + tag, "victim", "guess")));
+    honest_client_goes_first(&hub, &mut attacker, &burst, 300, Witness::NotLoggedIn);
 }
 
 #[test]
@@ -214,7 +264,7 @@ fn pipelined_searches_over_a_big_index_do_not_freeze_the_hub() {
         tag: 1000 + tag,
         text: String::new(),
     }));
-    honest_client_goes_first(&hub, &mut attacker, &burst, 2000);
+    honest_client_goes_first(&hub, &mut attacker, &burst, 2000, Witness::HearsChat);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! attacker rotating addresses does not have those; the owner usually does. Every other
 //! address waits for the account's window (one minute) to end.
 
-use super::limits::{AuthLimiter, WindowLimiter};
+use super::limits::{AuthLimiter, WindowLimiter, AUTH_WINDOW};
 use super::name::Name;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -56,7 +56,15 @@ pub struct Guard {
     address_failures: AuthLimiter,
     account_failures: WindowLimiter<Name>,
     hashes: WindowLimiter<IpAddr>,
-    known: HashMap<Name, Vec<IpAddr>>,
+    known: HashMap<Name, Vec<KnownAddr>>,
+}
+
+/// An address that logged in to an account, and when it last gave that account a
+/// wrong password (a known address that fails is not trusted for that window).
+#[derive(Debug, Clone, Copy)]
+struct KnownAddr {
+    ip: IpAddr,
+    failed: Option<Instant>,
 }
 
 impl Guard {
@@ -100,10 +108,20 @@ impl Guard {
         Ok(())
     }
 
-    /// A known address of the account with no failure of its own in this window.
+    /// A known address of the account with no failure of its own in this window
+    /// (against this account, or against any while `--auth-rate` counts them).
     fn is_known(&self, account: &str, ip: IpAddr, now: Instant) -> bool {
+        let clean = |known: &KnownAddr| {
+            known.ip == ip
+                && known
+                    .failed
+                    .is_none_or(|t| now.saturating_duration_since(t) >= AUTH_WINDOW)
+        };
         self.address_failures.is_clean(&ip, now)
-            && self.known.get(account).is_some_and(|ips| ips.contains(&ip))
+            && self
+                .known
+                .get(account)
+                .is_some_and(|ips| ips.iter().any(clean))
     }
 
     /// A check by `ip` ran, computing `hashes` hashes, and ended with `outcome`.
@@ -126,6 +144,10 @@ impl Guard {
                 self.address_failures.record(&ip, now);
                 if let Some(account) = account {
                     self.account_failures.record(&Name::new(account), now);
+                    let ips = self.known.get_mut(account).into_iter().flatten();
+                    for known in ips.filter(|known| known.ip == ip) {
+                        known.failed = Some(now);
+                    }
                 }
             }
             Outcome::Failed => self.address_failures.record(&ip, now),
@@ -138,11 +160,11 @@ impl Guard {
             self.known.clear();
         }
         let ips = self.known.entry(Name::new(account)).or_default();
-        ips.retain(|known| *known != ip);
+        ips.retain(|known| known.ip != ip);
         if ips.len() == KNOWN_PER_ACCOUNT {
             ips.remove(0);
         }
-        ips.push(ip);
+        ips.push(KnownAddr { ip, failed: None });
     }
 }
 
@@ -204,6 +226,21 @@ mod tests {
         // Once the known address failed itself, it waits like everyone else.
         g.checked(home, Some("alice"), 1, Outcome::WrongPassword, t0);
         assert!(g.check(home, Some("alice"), 1, t0).is_err());
+    }
+
+    #[test]
+    fn a_known_address_that_fails_waits_also_without_an_address_limit() {
+        let t0 = Instant::now();
+        let mut g = guard(0, 3, 0);
+        let home = ip(1);
+        g.checked(home, Some("alice"), 1, Outcome::Success, t0);
+        for _ in 0..3 {
+            g.checked(home, Some("alice"), 1, Outcome::WrongPassword, t0);
+        }
+        assert!(g.check(home, Some("alice"), 1, t0).is_err());
+        // Its own failure is forgiven with the window, as the account's is.
+        let later = t0 + Duration::from_secs(60);
+        assert!(g.check(home, Some("alice"), 1, later).is_ok());
     }
 
     #[test]

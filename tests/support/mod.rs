@@ -1062,6 +1062,21 @@ impl Raw {
         self.stream.flush()
     }
 
+    /// The payloads of the whole frames that have arrived by now, without waiting.
+    pub fn frames_arrived(&mut self) -> Vec<Vec<u8>> {
+        self.stream.set_nonblocking(true).expect("non-blocking");
+        let mut chunk = [0u8; 64 * 1024];
+        while let Ok(n @ 1..) = self.stream.read(&mut chunk) {
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        self.stream.set_nonblocking(false).expect("blocking");
+        let mut frames = Vec::new();
+        while let Ok(payload) = self.read_frame(Duration::from_nanos(1)) {
+            frames.push(payload);
+        }
+        frames
+    }
+
     /// Read one whole frame's payload before `timeout`.
     pub fn read_frame(&mut self, timeout: Duration) -> Result<Vec<u8>, RawEnd> {
         let deadline = Instant::now() + timeout;
