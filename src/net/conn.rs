@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::rc::Rc;
 
-/// Bytes queued by every connection that shares it (a hub-wide output budget).
+/// Heap bytes held by the write queues of every connection that shares it (a
+/// hub-wide output budget): buffer capacities, not only the bytes still to be sent,
+/// so the count is what the queues really cost.
 pub type Tally = Rc<Cell<usize>>;
 
 /// One connection's part of a [`Tally`]: whatever it still counts there is taken back
@@ -43,6 +45,8 @@ const MAX_IOVECS: usize = 256;
 const SMALL_QUEUE: usize = 4;
 /// Small owned writes are appended to the queue's tail chunk up to this size.
 const COALESCE_LIMIT: usize = 64 * 1024;
+/// Spare capacity a queued buffer may keep; more is given back (one `realloc`).
+const MAX_SLACK: usize = 1024;
 
 /// Bytes waiting to be written: owned by this connection, or one frame shared by many.
 enum Chunk {
@@ -57,6 +61,32 @@ impl Chunk {
             Chunk::Shared(s) => s,
         }
     }
+
+    /// Heap bytes it holds for this connection (a shared frame counts whole here).
+    fn held(&self) -> usize {
+        match self {
+            Chunk::Owned(v) => v.capacity(),
+            Chunk::Shared(s) => s.len(),
+        }
+    }
+}
+
+/// Give back a buffer's spare capacity if it is more than [`MAX_SLACK`].
+fn trim_slack(v: &mut Vec<u8>) {
+    if v.capacity() - v.len() > MAX_SLACK {
+        v.shrink_to_fit();
+    }
+}
+
+/// Append `bytes` to a coalescing chunk, growing it as a `Vec` would (doubling) but
+/// never past [`COALESCE_LIMIT`], the most a chunk is allowed to take.
+fn append(tail: &mut Vec<u8>, bytes: &[u8]) {
+    let need = tail.len() + bytes.len();
+    if need > tail.capacity() {
+        let want = (tail.capacity() * 2).clamp(need, COALESCE_LIMIT.max(need));
+        tail.reserve_exact(want - tail.len());
+    }
+    tail.extend_from_slice(bytes);
 }
 
 /// How a read burst ended.
@@ -95,7 +125,10 @@ pub struct Conn {
     partial: Vec<u8>,
     queue: VecDeque<Chunk>,
     head_written: usize,
+    /// Bytes still to be written (what `--max-output` bounds).
     queued: usize,
+    /// Heap bytes the queue holds (what the [`Tally`] counts): at least `queued`.
+    held: usize,
     max_output: usize,
     max_frame: usize,
     writable_armed: bool,
@@ -118,6 +151,7 @@ impl Conn {
             queue: VecDeque::new(),
             head_written: 0,
             queued: 0,
+            held: 0,
             max_output,
             max_frame,
             writable_armed: false,
@@ -127,27 +161,37 @@ impl Conn {
         }
     }
 
-    /// Count this connection's queued bytes in `tally` too, for as long as it lives.
+    /// Count the memory this connection's queue holds in `tally` too, for as long as
+    /// it lives.
     pub fn count_in(&mut self, tally: &Tally) {
         let mut share = Share {
             tally: Rc::clone(tally),
             mine: 0,
         };
-        share.add(self.queued);
+        share.add(self.held);
         self.tally = Some(share);
     }
 
-    fn add_queued(&mut self, n: usize) {
-        self.queued += n;
+    fn add_held(&mut self, n: usize) {
+        self.held += n;
         if let Some(share) = &mut self.tally {
             share.add(n);
         }
     }
 
-    fn sub_queued(&mut self, n: usize) {
-        self.queued -= n;
+    fn sub_held(&mut self, n: usize) {
+        self.held -= n;
         if let Some(share) = &mut self.tally {
             share.sub(n);
+        }
+    }
+
+    /// The tail chunk went from holding `before` bytes to holding `after`.
+    fn retally(&mut self, before: usize, after: usize) {
+        if after >= before {
+            self.add_held(after - before);
+        } else {
+            self.sub_held(before - after);
         }
     }
 
@@ -181,6 +225,11 @@ impl Conn {
     /// Bytes waiting to be written.
     pub fn queued(&self) -> usize {
         self.queued
+    }
+
+    /// Heap bytes the write queue holds (buffer capacities; at least [`Conn::queued`]).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Change the largest frame accepted from now on.
@@ -297,25 +346,40 @@ impl Conn {
     /// Queue bytes this connection owns (small frames are coalesced into one chunk).
     pub fn queue_bytes(&mut self, bytes: &[u8]) -> Result<(), QueueFull> {
         self.check_room(bytes.len())?;
-        match self.queue.back_mut() {
+        let before = self.queue.back().map_or(0, Chunk::held);
+        let fresh = match self.queue.back_mut() {
             // Appending keeps earlier bytes in place, so a partly written tail is fine.
             Some(Chunk::Owned(tail)) if tail.len() + bytes.len() <= COALESCE_LIMIT => {
-                tail.extend_from_slice(bytes)
+                append(tail, bytes);
+                None
             }
-            _ => self.queue.push_back(Chunk::Owned(bytes.to_vec())),
+            // A full tail will not grow again: it keeps only the room its bytes take.
+            Some(Chunk::Owned(tail)) => {
+                trim_slack(tail);
+                Some(bytes.to_vec())
+            }
+            _ => Some(bytes.to_vec()),
+        };
+        let after = self.queue.back().map_or(0, Chunk::held);
+        self.retally(before, after);
+        if let Some(chunk) = fresh {
+            self.add_held(chunk.capacity());
+            self.queue.push_back(Chunk::Owned(chunk));
         }
-        self.add_queued(bytes.len());
+        self.queued += bytes.len();
         Ok(())
     }
 
     /// Queue a frame this connection owns, taking the buffer itself when nothing is
     /// queued (no copy), else coalescing it like [`Conn::queue_bytes`].
-    pub fn queue_owned(&mut self, bytes: Vec<u8>) -> Result<(), QueueFull> {
+    pub fn queue_owned(&mut self, mut bytes: Vec<u8>) -> Result<(), QueueFull> {
         if !self.queue.is_empty() {
             return self.queue_bytes(&bytes);
         }
         self.check_room(bytes.len())?;
-        self.add_queued(bytes.len());
+        trim_slack(&mut bytes);
+        self.queued += bytes.len();
+        self.add_held(bytes.capacity());
         self.queue.push_back(Chunk::Owned(bytes));
         Ok(())
     }
@@ -324,15 +388,17 @@ impl Conn {
     pub fn queue_shared(&mut self, bytes: &Rc<[u8]>) -> Result<(), QueueFull> {
         self.check_room(bytes.len())?;
         self.queue.push_back(Chunk::Shared(Rc::clone(bytes)));
-        self.add_queued(bytes.len());
+        self.queued += bytes.len();
+        self.add_held(bytes.len());
         Ok(())
     }
 
     /// Throw the queue away (the connection is being dropped for it): its memory is
     /// freed now, and nothing more is queued.
     pub fn discard_output(&mut self) {
-        let queued = self.queued;
-        self.sub_queued(queued);
+        let held = self.held;
+        self.sub_held(held);
+        self.queued = 0;
         self.queue = VecDeque::new();
         self.head_written = 0;
         self.discarded = true;
@@ -389,8 +455,9 @@ impl Conn {
         Ok(FlushStatus::Drained)
     }
 
+    /// `written` bytes went out: a chunk written whole gives back what it held.
     fn consume(&mut self, mut written: usize) {
-        self.sub_queued(written);
+        self.queued -= written;
         while written > 0 {
             let Some(head) = self.queue.front() else {
                 break;
@@ -399,7 +466,9 @@ impl Conn {
             if written >= left {
                 written -= left;
                 self.head_written = 0;
+                let held = head.held();
                 self.queue.pop_front();
+                self.sub_held(held);
             } else {
                 self.head_written += written;
                 written = 0;
@@ -558,6 +627,76 @@ mod tests {
         one.queue_bytes(b"left").unwrap();
         drop(one);
         assert_eq!(tally.get(), 0, "a dropped connection gives its share back");
+    }
+
+    /// The heap bytes the queue's buffers really hold (their capacities).
+    fn real_held(conn: &Conn) -> usize {
+        conn.queue
+            .iter()
+            .map(|c| match c {
+                Chunk::Owned(v) => v.capacity(),
+                Chunk::Shared(s) => s.len(),
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_partly_written_chunk_counts_whole_until_it_is_written() {
+        let (mut conn, mut peer) = pair();
+        conn.max_output = 0;
+        let tally = Tally::default();
+        conn.count_in(&tally);
+        // More than loopback's socket buffers take while the peer does not read.
+        let big = vec![9u8; 32 * 1024 * 1024];
+        conn.queue_owned(big).unwrap();
+        assert_eq!(conn.flush().unwrap(), FlushStatus::Pending);
+        assert!(conn.queued() < 32 * 1024 * 1024, "some bytes went out");
+        assert_eq!(
+            tally.get(),
+            32 * 1024 * 1024,
+            "the buffer is still all held"
+        );
+        assert_eq!(conn.held(), real_held(&conn));
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = vec![0u8; 1024 * 1024];
+        let mut left = 32 * 1024 * 1024;
+        while left > 0 {
+            let n = peer.read(&mut got).unwrap();
+            assert!(n > 0);
+            left -= n;
+            let _ = conn.flush().unwrap();
+        }
+        assert_eq!((conn.queued(), tally.get()), (0, 0));
+    }
+
+    #[test]
+    fn the_tally_counts_capacities_and_full_chunks_give_their_slack_back() {
+        let (mut conn, _peer) = pair();
+        conn.max_output = 0;
+        let tally = Tally::default();
+        conn.count_in(&tally);
+        // A frame with much spare room keeps only its bytes once queued.
+        let mut frame = Vec::with_capacity(20_000);
+        frame.extend_from_slice(&[1; 100]);
+        conn.queue_owned(frame).unwrap();
+        assert!(real_held(&conn) <= 100 + MAX_SLACK, "{}", real_held(&conn));
+        assert_eq!(tally.get(), real_held(&conn));
+        // Replies coalesced into one chunk: once the next chunk begins, the full one
+        // keeps no more than its bytes and a little slack.
+        for _ in 0..3 {
+            conn.queue_bytes(&[2; 21_000]).unwrap();
+        }
+        conn.queue_bytes(&[3; 40_000]).unwrap();
+        let first = match conn.queue.front() {
+            Some(Chunk::Owned(v)) => v.capacity(),
+            _ => panic!("an owned chunk first"),
+        };
+        assert!(first <= 63_100 + MAX_SLACK, "the full chunk holds {first}");
+        assert_eq!(conn.held(), real_held(&conn));
+        assert_eq!(tally.get(), conn.held());
+        assert!(conn.held() >= conn.queued());
+        conn.discard_output();
+        assert_eq!(tally.get(), 0);
     }
 
     #[test]

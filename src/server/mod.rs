@@ -134,7 +134,7 @@ struct Server {
     store_config: StoreConnConfig,
     /// When the store connections are next checked for stalls, if any is open.
     store_sweep: Option<Instant>,
-    /// Bytes queued toward every hub connection together.
+    /// Heap bytes the write queues of every hub connection hold together.
     queued_total: Tally,
     per_address: PerAddress<ConnId>,
     trim: TrimClock,
@@ -591,7 +591,7 @@ impl Server {
             .conns
             .iter()
             .filter_map(|(key, slot)| match slot {
-                Slot::Hub(c) => Some((key, c.queued())),
+                Slot::Hub(c) => Some((key, c.held())),
                 _ => None,
             })
             .collect();
@@ -685,7 +685,7 @@ impl Server {
             let _ = conn.flush();
             let _ = self.poll.registry().deregister(conn.stream_mut());
             self.per_address.release(key);
-            self.trim.freed(conn.queued() + memory::CONN_OVERHEAD);
+            self.trim.freed(conn.held() + memory::CONN_OVERHEAD);
             debug!("closed connection {key}: {reason}");
             self.hub
                 .on_disconnect(key, &reason, Instant::now(), &mut self.actions);
