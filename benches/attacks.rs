@@ -7,8 +7,10 @@
 //!    `PEERHUB_BENCH_SEARCHES` (200) searches and never read (a 4 KiB receive buffer,
 //!    so the replies pile up in the hub, not in the kernel).
 //! 3. At the same time `PEERHUB_BENCH_ANON` (9,500) anonymous connections say hello
-//!    and hold an unfinished frame: half announce 65,000 bytes and send 64,000, half
-//!    announce 4,000 and send 3,900 (the most a pre-login frame may be).
+//!    and hold an unfinished frame: `PEERHUB_BENCH_OVERSIZED` percent of them (50)
+//!    announce 65,000 bytes and send 64,000 (the hub refuses them at the header), the
+//!    rest announce 4,000 and send 3,900 (the most a pre-login frame may be; 0 % is
+//!    the worst case).
 //! 4. Once the hub's RSS stops growing, the *peak* (VmHWM) is read; the attackers then
 //!    leave, and the *settled* RSS is read 5 s later.
 //!
@@ -41,6 +43,7 @@ fn bench() -> io::Result<()> {
     let searchers = env_usize("PEERHUB_BENCH_SEARCHERS", if quick { 5 } else { 300 });
     let searches = env_usize("PEERHUB_BENCH_SEARCHES", if quick { 5 } else { 200 });
     let anon = env_usize("PEERHUB_BENCH_ANON", if quick { 20 } else { 9_500 });
+    let oversized = env_usize("PEERHUB_BENCH_OVERSIZED", 50).min(100);
     let _ = peerhub::sys::raise_nofile_limit();
 
     let mut flags = vec!["--max-clients", "20000", "--ping-interval", "3600"];
@@ -95,7 +98,8 @@ fn bench() -> io::Result<()> {
         let Ok(mut stream) = TcpStream::connect(hub.addr) else {
             break;
         };
-        let (announced, sent) = if n % 2 == 0 {
+        // Spread evenly: at 50 % every other connection, as before the knob.
+        let (announced, sent) = if (n * oversized) % 100 < oversized {
             (65_000u32, 64_000)
         } else {
             (4_000, 3_900)

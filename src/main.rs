@@ -91,8 +91,8 @@ struct ServerArgs {
     /// Most bytes queued for one connection before it is dropped as a slow reader (0: no limit).
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     max_output: usize,
-    /// Most bytes queued toward all connections together; past it the biggest queues are dropped first (0: no limit).
-    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    /// Most heap bytes the output queues of all connections may hold together; past it the biggest queues are dropped first (0: no limit). The default leaves room, within 256 MiB of hub memory, for 10,000 connections' input buffers and state.
+    #[arg(long, default_value_t = 128 * 1024 * 1024)]
     max_output_total: usize,
     /// Most connections from one address; the excess is refused with 503 (0: no limit).
     #[arg(long, default_value_t = 256)]
