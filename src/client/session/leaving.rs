@@ -16,7 +16,12 @@ impl Session {
             .collect();
         what.extend(self.store_jobs.values().map(|j| {
             let verb = if j.upload { "upload" } else { "download" };
-            format!("the {verb} of {}", j.name)
+            if j.name.is_empty() {
+                // An upload's name is known once the loop has resolved its path.
+                format!("an {verb} still starting")
+            } else {
+                format!("the {verb} of {}", j.name)
+            }
         }));
         if !self.hashing.is_empty() {
             what.push(format!("hashing {} file(s) to publish", self.hashing.len()));
@@ -83,6 +88,26 @@ mod tests {
         let mut out = Vec::new();
         s.on_download_done(job, done("/s/song"), now, &mut out);
         assert!(matches!(sent(&out).as_slice(), [ClientMsg::Logout { .. }]));
+    }
+
+    #[test]
+    fn quit_right_behind_an_upload_without_a_name_says_an_upload_is_starting() {
+        let mut s = logged_in(false);
+        let now = Instant::now();
+        let mut out = Vec::new();
+        s.on_line(1, "upload photos", now, &mut out);
+        s.on_line(2, "quit", now, &mut out);
+        let leaving = out
+            .iter()
+            .find_map(|a| match a {
+                super::Action::Event(e) if e.name == "leaving" => Some(e.human.clone()),
+                _ => None,
+            })
+            .expect("a leaving notice");
+        assert_eq!(
+            leaving,
+            "leaving when an upload still starting end(s); cancel <name> to leave sooner"
+        );
     }
 
     #[test]
