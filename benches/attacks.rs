@@ -21,6 +21,7 @@
 
 mod common;
 
+use common::blocking::hub_knows;
 use common::*;
 use peerhub::proto::frame;
 use peerhub::proto::message::{ClientMsg, FileInfo, Role as HelloRole, VERSION};
@@ -146,17 +147,6 @@ fn bench() -> io::Result<()> {
         idle / MIB + 16
     );
     Ok(())
-}
-
-/// Whether the hub binary under test has `flag`.
-fn hub_knows(flag: &str) -> bool {
-    let program = std::env::var_os("PEERHUB_BENCH_HUB_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_peerhub").into());
-    std::process::Command::new(program)
-        .args(["server", "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
-        .unwrap_or(false)
 }
 
 /// A field of /proc/<pid>/status, in kB.
