@@ -1,0 +1,361 @@
+//! `fetch`: the lookup, the holder choice (with its prompt), the download the loop runs
+//! and its result.
+
+use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
+use crate::client::command;
+use crate::client::partials::PartialRecord;
+use crate::output::{CommandResult, Event};
+use crate::proto::message::{hash_hex, Body, ClientMsg, Holder};
+use crate::proto::names;
+use crate::proto::status::Status;
+use crate::transfer::choose::{choose, Choice};
+use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
+use crate::transfer::human_size;
+use log::debug;
+use std::time::Instant;
+
+impl Session {
+    pub(super) fn fetch(
+        &mut self,
+        id: u64,
+        name: String,
+        from: Option<String>,
+        as_name: Option<String>,
+        out: &mut Vec<Action>,
+    ) {
+        let fail = |status: Status, text: &str| fetch_failed(id, status, text);
+        if let Err(e) = names::check_file_name(&name) {
+            return out.push(fail(Status::INVALID_NAME, &e.0));
+        }
+        let dest = as_name.unwrap_or_else(|| name.clone());
+        if let Err(e) = names::check_published_name(&dest) {
+            return out.push(fail(Status::INVALID_NAME, &e.0));
+        }
+        if let Some(f) = &from {
+            if let Err(e) = names::check_user(f) {
+                return out.push(fail(Status::INVALID_NAME, &e.0));
+            }
+            if self.user.as_deref() == Some(f.as_str()) {
+                return out.push(fail(Status::BAD_REQUEST, "you cannot fetch from yourself"));
+            }
+        }
+        if self.fetching(&dest) {
+            return out.push(fail(
+                Status::NAME_TAKEN,
+                &format!("{dest} is already being fetched"),
+            ));
+        }
+        let req = FetchReq {
+            id,
+            name: name.clone(),
+            dest,
+            from,
+            cancelled: false,
+        };
+        self.request_with(
+            id,
+            "fetch",
+            Then::Fetch(req),
+            |tag| ClientMsg::Lookup { tag, name },
+            out,
+        );
+    }
+
+    /// Whether a fetch into `dest` is under way (lookup, prompt or download).
+    pub(super) fn fetching(&self, dest: &str) -> bool {
+        self.downloads.values().any(|d| d.dest == dest)
+            || self.prompt.as_ref().is_some_and(|p| p.req.dest == dest)
+            || self
+                .pending
+                .values()
+                .any(|p| matches!(&p.then, Then::Fetch(r) if r.dest == dest))
+    }
+
+    /// Downloads running from `user`.
+    pub(super) fn busy_with(&self, user: &str) -> usize {
+        self.downloads.values().filter(|d| d.holder == user).count()
+    }
+
+    pub(super) fn on_lookup(
+        &mut self,
+        req: FetchReq,
+        status: Status,
+        message: String,
+        body: Body,
+        out: &mut Vec<Action>,
+    ) {
+        if req.cancelled {
+            return out.push(fetch_failed(req.id, Status::BAD_REQUEST, "cancelled"));
+        }
+        if status != Status::FOUND {
+            return out.push(fetch_failed(req.id, status, &message));
+        }
+        let holders = match body {
+            Body::Holders(h) => h,
+            _ => Vec::new(),
+        };
+        let partial = self.partials.get(&req.dest).and_then(|r| r.hash_bytes());
+        let choice = choose(
+            &req.name,
+            &holders,
+            self.user.as_deref(),
+            req.from.as_deref(),
+            |u| self.busy_with(u),
+            partial.as_ref(),
+            self.config.interactive,
+        );
+        match choice {
+            Err((status, text)) => out.push(fetch_failed(req.id, status, &text)),
+            Ok(Choice::One(i)) => match holders.get(i) {
+                Some(h) => {
+                    let h = h.clone();
+                    self.start_download(req, h, out)
+                }
+                None => out.push(fetch_failed(req.id, Status::INTERNAL, "no holder")),
+            },
+            Ok(Choice::Ask { order }) => {
+                let mut text = format!(
+                    "{} holders of {}; type a number to choose one (Enter takes 1):",
+                    order.len(),
+                    req.name
+                );
+                for (n, h) in order.iter().filter_map(|&i| holders.get(i)).enumerate() {
+                    let hex = hash_hex(&h.hash);
+                    let busy = self.busy_with(&h.user);
+                    text.push_str(&format!(
+                        "\n  {}) {}  {}  {}  {}  {} download(s) running{}",
+                        n + 1,
+                        h.user,
+                        h.addr,
+                        human_size(h.size),
+                        hex.get(..16).unwrap_or(&hex),
+                        busy,
+                        if n == 0 { "  (suggested)" } else { "" }
+                    ));
+                }
+                out.push(Action::Event(
+                    Event::new("choose", text).field("name", req.name.as_str()),
+                ));
+                self.prompt = Some(Prompt {
+                    req,
+                    holders,
+                    order,
+                });
+            }
+        }
+    }
+
+    /// A line typed while a holder-choice prompt is open: true if it answered it (a
+    /// choice, or a question asked again). A line that parses as a command — a known
+    /// command word, even with a usage error — cancels the choice (400) and is left to
+    /// run; a number out of range or any other line asks again.
+    pub(super) fn answer_prompt(
+        &mut self,
+        prompt: Prompt,
+        line: &str,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let answer = line.trim();
+        let pick = if answer.is_empty() {
+            Some(0)
+        } else {
+            answer.parse::<usize>().ok().map(|n| n.wrapping_sub(1))
+        };
+        if let Some(k) = pick {
+            let holder = prompt
+                .order
+                .get(k)
+                .and_then(|&i| prompt.holders.get(i))
+                .cloned();
+            if let Some(h) = holder {
+                self.start_download(prompt.req, h, out);
+            } else {
+                self.ask_again(prompt, out);
+            }
+            return true;
+        }
+        let is_command = match command::parse_line(line) {
+            Ok(parsed) => parsed.is_some(),
+            Err(e) => command::usage(&e.command).is_some(),
+        };
+        if !is_command {
+            self.ask_again(prompt, out);
+            return true;
+        }
+        out.push(fetch_failed(
+            prompt.req.id,
+            Status::BAD_REQUEST,
+            "no holder chosen: the choice was cancelled",
+        ));
+        false
+    }
+
+    /// Keep the prompt open and say what it takes.
+    pub(super) fn ask_again(&mut self, prompt: Prompt, out: &mut Vec<Action>) {
+        let text = format!(
+            "choose 1\u{2013}{}, Enter for the suggestion",
+            prompt.order.len()
+        );
+        out.push(Action::Event(
+            Event::new("choose", text).field("name", prompt.req.name.as_str()),
+        ));
+        self.prompt = Some(prompt);
+    }
+
+    pub(super) fn start_download(&mut self, req: FetchReq, holder: Holder, out: &mut Vec<Action>) {
+        let job = self.next_download;
+        self.next_download += 1;
+        let resume = self
+            .partials
+            .get(&req.dest)
+            .is_some_and(|r| r.is_for(holder.size, &holder.hash));
+        self.partials.insert(PartialRecord::new(
+            &req.dest,
+            &req.name,
+            holder.size,
+            &holder.hash,
+        ));
+        out.push(Action::SavePartials);
+        debug!(
+            "fetching {} from {} at {} into {}",
+            req.name, holder.user, holder.addr, req.dest
+        );
+        self.downloads.insert(
+            job,
+            ActiveFetch {
+                id: req.id,
+                name: req.name.clone(),
+                dest: req.dest.clone(),
+                holder: holder.user.clone(),
+                hash: holder.hash,
+            },
+        );
+        out.push(Action::StartDownload(DownloadSpec {
+            job,
+            name: req.name,
+            dest: req.dest,
+            holder,
+            resume,
+            me: self.user.clone().unwrap_or_default(),
+        }));
+    }
+
+    /// A download started with [`Action::StartDownload`] ended.
+    pub fn on_download_done(
+        &mut self,
+        job: u64,
+        outcome: Outcome,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(f) = self.downloads.remove(&job) else {
+            return;
+        };
+        match outcome {
+            Outcome::Done {
+                path,
+                received,
+                resumed,
+                size,
+                hash,
+                already,
+            } => {
+                if self.partials.remove(&f.dest) {
+                    out.push(Action::SavePartials);
+                }
+                // `fetch … --as NAME` says the new name.
+                let shown = if f.dest == f.name {
+                    f.name.clone()
+                } else {
+                    format!("{} as {}", f.name, f.dest)
+                };
+                let text = if already {
+                    format!("{} is already here with the same content", f.dest)
+                } else if resumed > 0 {
+                    format!(
+                        "fetched {} from {} ({}, {} received, resumed at {}), verified",
+                        shown,
+                        f.holder,
+                        human_size(size),
+                        human_size(received),
+                        human_size(resumed)
+                    )
+                } else {
+                    format!(
+                        "fetched {} from {} ({}), verified",
+                        shown,
+                        f.holder,
+                        human_size(size)
+                    )
+                };
+                let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
+                    .field("path", path.to_string_lossy().into_owned())
+                    // The file now on disk (verified: its size), whatever this call moved.
+                    .field("bytes", size)
+                    .field("received", received)
+                    .field("from", f.holder.as_str())
+                    .field("hash", hash_hex(&hash))
+                    .field("name", f.name.as_str())
+                    .field("size", size)
+                    .field("resumed", resumed);
+                if resumed > 0 {
+                    r = r.field("resumed_at", resumed);
+                }
+                if already {
+                    r = r.field("already", true);
+                }
+                if f.dest != f.name {
+                    r = r.field("as", f.dest.as_str());
+                }
+                out.push(Action::Result(r));
+            }
+            Outcome::Failed {
+                status,
+                message,
+                report,
+                partial,
+                size,
+                hash,
+            } => {
+                match partial {
+                    PartialFate::Kept(n) if n > 0 => {
+                        self.partials
+                            .insert(PartialRecord::new(&f.dest, &f.name, size, &hash));
+                    }
+                    _ => {
+                        self.partials.remove(&f.dest);
+                    }
+                }
+                out.push(Action::SavePartials);
+                if report {
+                    let (holder, name, hash) = (f.holder.clone(), f.name.clone(), f.hash);
+                    self.request(
+                        0,
+                        "report",
+                        |tag| ClientMsg::Report {
+                            tag,
+                            holder,
+                            name,
+                            hash,
+                        },
+                        out,
+                    );
+                }
+                out.push(Action::Result(
+                    CommandResult::new(f.id, "fetch", false, status.0, message)
+                        .field("from", f.holder.as_str())
+                        .field("name", f.name.as_str()),
+                ));
+            }
+        }
+        self.try_leave(now, out);
+    }
+}
+
+/// A failed `fetch` result.
+pub(super) fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
+    Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! Tests of publish.rs.
+
+use super::super::tests::{logged_in, reply, results, sent, session};
+use super::super::{Action, Hashed, Session};
+use crate::client::published::Publication;
+use crate::proto::message::{Body, ClientMsg, HubMsg, VERSION};
+use crate::proto::status::Status;
+use std::time::Instant;
+
+#[test]
+fn refresh_is_asked_once_and_tracked() {
+    let mut s = logged_in(false);
+    s.published.insert(Publication::new(
+        "f",
+        "f",
+        1,
+        &[1; 32],
+        std::time::UNIX_EPOCH,
+    ));
+    let mut out = Vec::new();
+    s.refresh("f", &mut out);
+    assert!(s.refreshing("f"));
+    let job = match out.as_slice() {
+        [Action::Hash { job, local }] if local == "f" => *job,
+        other => panic!("{other:?}"),
+    };
+    let mut again = Vec::new();
+    s.refresh("f", &mut again);
+    assert!(again.is_empty());
+    let hashed = Hashed {
+        path: "f".into(),
+        size: 2,
+        hash: [3; 32],
+        modified: std::time::UNIX_EPOCH,
+    };
+    let mut out = Vec::new();
+    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    // Re-announced with replace; still refreshing until the hub says 202.
+    let tag = match sent(&out).as_slice() {
+        [ClientMsg::Publish {
+            tag, replace: true, ..
+        }] => *tag,
+        other => panic!("{other:?}"),
+    };
+    assert!(s.refreshing("f"));
+    reply(&mut s, tag, Status::PUBLISHED, Body::None);
+    assert!(!s.refreshing("f"));
+    assert_eq!(s.published().get("f").map(|p| p.size), Some(2));
+}
+
+/// Type `publish <name>` and let the hash finish; what the session sent then.
+fn publish_hashed(s: &mut Session, id: u64, name: &str, hash: u8) -> Vec<Action> {
+    let mut out = Vec::new();
+    s.on_line(id, &format!("publish {name}"), Instant::now(), &mut out);
+    let job = match out.as_slice() {
+        [Action::Hash { job, .. }] => *job,
+        other => panic!("{other:?}"),
+    };
+    let hashed = Hashed {
+        path: name.into(),
+        size: 1,
+        hash: [hash; 32],
+        modified: std::time::UNIX_EPOCH,
+    };
+    let mut out = Vec::new();
+    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    out
+}
+
+#[test]
+fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
+    let mut s = session(false);
+    let mut out = Vec::new();
+    let welcome = HubMsg::Welcome {
+        version: VERSION,
+        server: "hub".into(),
+    };
+    s.on_message(welcome, Instant::now(), &mut out);
+    s.published.insert(Publication::new(
+        "old",
+        "old",
+        1,
+        &[1; 32],
+        std::time::UNIX_EPOCH,
+    ));
+    let mut out = Vec::new();
+    s.on_line(1, "login me pw", Instant::now(), &mut out);
+    let login = sent(&out)[0].tag().unwrap();
+    // The hash ends before the login's reply: nothing may go ahead of the sync.
+    let out = publish_hashed(&mut s, 2, "new", 2);
+    assert!(sent(&out).is_empty(), "{out:?}");
+    let out = reply(&mut s, login, Status::OK, Body::Online(1));
+    assert!(out.contains(&Action::CheckPublished));
+    assert!(sent(&out).is_empty(), "{out:?}");
+    let mut out = Vec::new();
+    s.on_checked(Vec::new(), Vec::new(), &mut out);
+    let msgs = sent(&out);
+    let publish = match msgs.as_slice() {
+        [ClientMsg::Sync {
+            first: true, files, ..
+        }, ClientMsg::Publish { tag, file, .. }] => {
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0].name, "old");
+            assert_eq!(file.name, "new");
+            *tag
+        }
+        other => panic!("{other:?}"),
+    };
+    let out = reply(&mut s, publish, Status::PUBLISHED, Body::None);
+    assert_eq!(results(&out)[0].status, 202);
+    assert!(s.published().get("new").is_some());
+    // Once synced, publications go at once.
+    let out = publish_hashed(&mut s, 3, "third", 3);
+    assert!(matches!(sent(&out).as_slice(), [ClientMsg::Publish { .. }]));
+}
+
+#[test]
+fn a_failed_login_or_a_lost_link_releases_held_publications() {
+    let mut s = logged_in(false);
+    // A second login (403) holds a publish only until its reply.
+    let mut out = Vec::new();
+    s.on_line(1, "login me pw", Instant::now(), &mut out);
+    let login = sent(&out)[0].tag().unwrap();
+    let mut out = Vec::new();
+    s.on_line(2, "unpublish x", Instant::now(), &mut out);
+    assert!(sent(&out).is_empty(), "{out:?}");
+    let out = reply(&mut s, login, Status::ALREADY_LOGGED_IN, Body::None);
+    assert!(matches!(
+        sent(&out).as_slice(),
+        [ClientMsg::Unpublish { .. }]
+    ));
+    // Held when the link drops: the publish fails with 503, nothing is sent later.
+    let mut out = Vec::new();
+    s.on_line(3, "login me pw", Instant::now(), &mut out);
+    let out = publish_hashed(&mut s, 4, "f", 4);
+    assert!(sent(&out).is_empty());
+    let mut out = Vec::new();
+    s.on_lost("gone", Instant::now(), &mut out);
+    let failed: Vec<u64> = results(&out).iter().map(|r| r.id).collect();
+    assert!(failed.contains(&4), "{out:?}");
+    assert!(sent(&out).is_empty());
+    assert!(s.held.is_empty());
+    assert_eq!(s.sync_gate, 0);
+}
+
+#[test]
+fn the_clients_own_files_are_refused_at_publish() {
+    let mut s = logged_in(false);
+    for line in [
+        "publish .peerhub-published.json",
+        "publish .peerhub-published.json state.json",
+        "publish notes.txt .peerhub-notes",
+        "publish .peerhub-x/inner.txt",
+    ] {
+        let mut out = Vec::new();
+        s.on_line(1, line, Instant::now(), &mut out);
+        match out.as_slice() {
+            [Action::Result(r)] => assert_eq!(r.status, 408, "{line}: {}", r.message),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    // A link resolves to the state file: refused once the loop names the real path.
+    let mut out = Vec::new();
+    s.on_line(2, "publish link.json", Instant::now(), &mut out);
+    let job = match out.as_slice() {
+        [Action::Hash { job, .. }] => *job,
+        other => panic!("{other:?}"),
+    };
+    let hashed = Hashed {
+        path: ".peerhub-published.json".into(),
+        size: 2,
+        hash: [1; 32],
+        modified: std::time::UNIX_EPOCH,
+    };
+    let mut out = Vec::new();
+    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    assert!(sent(&out).is_empty());
+    assert_eq!(results(&out)[0].status, 408);
+    assert!(s.published().is_empty());
+}

@@ -1,0 +1,121 @@
+//! Fixtures shared by the session's tests: a session, logged in or not, and readers
+//! of the actions it returns.
+
+use super::{Action, Session, SessionConfig};
+use crate::client::partials::Partials;
+use crate::client::published::PublishedList;
+use crate::output::CommandResult;
+use crate::proto::frame;
+use crate::proto::message::{Body, ClientMsg, Holder, HubMsg, VERSION};
+use crate::proto::status::Status;
+use crate::transfer::download::{DownloadSpec, Outcome};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub(super) fn session(interactive: bool) -> Session {
+    Session::new(
+        SessionConfig {
+            serve: false,
+            reconnect_for: Duration::from_secs(60),
+            peer_port: 4000,
+            interactive,
+        },
+        PublishedList::default(),
+        Partials::default(),
+    )
+}
+
+/// The requests among `out`, decoded.
+pub(super) fn sent(out: &[Action]) -> Vec<ClientMsg> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Send(bytes) => {
+                let (_, payload) = frame::try_parse(bytes, usize::MAX).ok()??;
+                ClientMsg::decode(payload).ok()
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn results(out: &[Action]) -> Vec<&CommandResult> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Result(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn started(out: &[Action]) -> Vec<&DownloadSpec> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::StartDownload(spec) => Some(spec),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn reply(s: &mut Session, tag: u32, status: Status, body: Body) -> Vec<Action> {
+    let mut out = Vec::new();
+    let msg = HubMsg::Reply {
+        tag,
+        status,
+        message: "msg".into(),
+        body,
+    };
+    s.on_message(msg, Instant::now(), &mut out);
+    out
+}
+
+/// A session logged in as `me`.
+pub(super) fn logged_in(interactive: bool) -> Session {
+    let mut s = session(interactive);
+    let mut out = Vec::new();
+    let welcome = HubMsg::Welcome {
+        version: VERSION,
+        server: "hub".into(),
+    };
+    s.on_message(welcome, Instant::now(), &mut out);
+    s.on_line(100, "login me pw", Instant::now(), &mut out);
+    let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
+    let out = reply(&mut s, tag, Status::OK, Body::Online(1));
+    assert!(out.contains(&Action::CheckPublished));
+    let mut out = Vec::new();
+    s.on_checked(Vec::new(), Vec::new(), &mut out);
+    for msg in sent(&out) {
+        reply(&mut s, msg.tag().unwrap(), Status::OK, Body::None);
+    }
+    assert_eq!(s.user(), Some("me"));
+    s
+}
+
+pub(super) fn holder(user: &str, hash: u8) -> Holder {
+    Holder {
+        user: user.into(),
+        addr: "127.0.0.1:5000".parse().unwrap(),
+        size: 100,
+        hash: [hash; 32],
+    }
+}
+
+/// Type a fetch line; the lookup's tag.
+pub(super) fn fetch(s: &mut Session, id: u64, line: &str) -> u32 {
+    let mut out = Vec::new();
+    s.on_line(id, line, Instant::now(), &mut out);
+    match sent(&out).as_slice() {
+        [ClientMsg::Lookup { tag, .. }] => *tag,
+        other => panic!("{line}: {other:?} {out:?}"),
+    }
+}
+
+pub(super) fn done(path: &str) -> Outcome {
+    Outcome::Done {
+        path: PathBuf::from(path),
+        received: 100,
+        resumed: 0,
+        size: 100,
+        hash: [2; 32],
+        already: false,
+    }
+}
