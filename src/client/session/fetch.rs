@@ -5,13 +5,14 @@ use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
 use crate::client::command;
 use crate::client::partials::PartialRecord;
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{hash_hex, Body, ClientMsg, Holder};
+use crate::proto::message::{hash_hex, Body, ClientMsg, Hash, Holder};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
 use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
 use crate::transfer::human_size;
 use log::debug;
+use std::path::PathBuf;
 use std::time::Instant;
 
 impl Session {
@@ -263,51 +264,9 @@ impl Session {
                 if self.partials.remove(&f.dest) {
                     out.push(Action::SavePartials);
                 }
-                // `fetch … --as NAME` says the new name.
-                let shown = if f.dest == f.name {
-                    f.name.clone()
-                } else {
-                    format!("{} as {}", f.name, f.dest)
-                };
-                let text = if already {
-                    format!("{} is already here with the same content", f.dest)
-                } else if resumed > 0 {
-                    format!(
-                        "fetched {} from {} ({}, {} received, resumed at {}), verified",
-                        shown,
-                        f.holder,
-                        human_size(size),
-                        human_size(received),
-                        human_size(resumed)
-                    )
-                } else {
-                    format!(
-                        "fetched {} from {} ({}), verified",
-                        shown,
-                        f.holder,
-                        human_size(size)
-                    )
-                };
-                let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
-                    .field("path", path.to_string_lossy().into_owned())
-                    // The file now on disk (verified: its size), whatever this call moved.
-                    .field("bytes", size)
-                    .field("received", received)
-                    .field("from", f.holder.as_str())
-                    .field("hash", hash_hex(&hash))
-                    .field("name", f.name.as_str())
-                    .field("size", size)
-                    .field("resumed", resumed);
-                if resumed > 0 {
-                    r = r.field("resumed_at", resumed);
-                }
-                if already {
-                    r = r.field("already", true);
-                }
-                if f.dest != f.name {
-                    r = r.field("as", f.dest.as_str());
-                }
-                out.push(Action::Result(r));
+                out.push(Action::Result(fetched(
+                    &f, path, received, resumed, size, hash, already,
+                )));
             }
             Outcome::Failed {
                 status,
@@ -355,6 +314,63 @@ impl Session {
 /// A failed `fetch` result.
 pub(super) fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
     Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
+}
+
+/// The result of a fetch that ended well.
+fn fetched(
+    f: &ActiveFetch,
+    path: PathBuf,
+    received: u64,
+    resumed: u64,
+    size: u64,
+    hash: Hash,
+    already: bool,
+) -> CommandResult {
+    // `fetch … --as NAME` says the new name.
+    let shown = if f.dest == f.name {
+        f.name.clone()
+    } else {
+        format!("{} as {}", f.name, f.dest)
+    };
+    let text = if already {
+        format!("{} is already here with the same content", f.dest)
+    } else if resumed > 0 {
+        format!(
+            "fetched {} from {} ({}, {} received, resumed at {}), verified",
+            shown,
+            f.holder,
+            human_size(size),
+            human_size(received),
+            human_size(resumed)
+        )
+    } else {
+        format!(
+            "fetched {} from {} ({}), verified",
+            shown,
+            f.holder,
+            human_size(size)
+        )
+    };
+    let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
+        .field("path", path.to_string_lossy().into_owned())
+        // The file now on disk (verified: its size), whatever this call moved.
+        .field("bytes", size)
+        .field("received", received)
+        .field("from", f.holder.as_str())
+        .field("hash", hash_hex(&hash))
+        .field("name", f.name.as_str())
+        .field("size", size)
+        .field("resumed", resumed);
+    if resumed > 0 {
+        r = r.field("resumed_at", resumed);
+    }
+    if already {
+        r = r.field("already", true);
+    }
+    if f.dest != f.name {
+        r = r.field("as", f.dest.as_str());
+    }
+    r
 }
 
 #[cfg(test)]
