@@ -31,6 +31,7 @@ use crate::output::{CommandResult, Event};
 use crate::proto::message::{Hash, Holder, StoreKind, StoreToken};
 use crate::transfer::download::DownloadSpec;
 use crate::transfer::tree::Totals;
+use request::RequestKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -273,7 +274,7 @@ enum Leaving {
 struct Pending {
     /// The input line (0 for the client's own requests).
     id: u64,
-    command: &'static str,
+    kind: RequestKind,
     then: Then,
 }
 

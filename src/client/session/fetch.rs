@@ -1,6 +1,7 @@
 //! `fetch`: the lookup, the holder choice (with its prompt), the download the loop runs
 //! and its result.
 
+use super::request::RequestKind;
 use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
 use crate::client::command;
 use crate::client::partials::PartialRecord;
@@ -55,7 +56,7 @@ impl Session {
         };
         self.request_with(
             id,
-            "fetch",
+            RequestKind::Plain("fetch"),
             Then::Fetch(req),
             |tag| ClientMsg::Lookup { tag, name },
             out,
@@ -290,7 +291,7 @@ impl Session {
                     let (holder, name, hash) = (f.holder.clone(), f.name.clone(), f.hash);
                     self.request(
                         0,
-                        "report",
+                        RequestKind::Report,
                         |tag| ClientMsg::Report {
                             tag,
                             holder,

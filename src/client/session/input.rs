@@ -1,6 +1,7 @@
 //! Typed lines: parsing, refusal while leaving, and the dispatch of each command to
 //! the room that carries it out.
 
+use super::request::RequestKind;
 use super::{Action, Leaving, Session, Then};
 use crate::client::command::Command;
 use crate::client::published::Publication;
@@ -77,7 +78,7 @@ impl Session {
             }
             Command::Register { user, password } => self.request(
                 id,
-                name,
+                RequestKind::Plain(name),
                 |tag| ClientMsg::Register {
                     tag,
                     user,
@@ -90,7 +91,7 @@ impl Session {
                 let creds = Then::Login(user.clone(), password.clone());
                 self.request_with(
                     id,
-                    name,
+                    RequestKind::Login,
                     creds,
                     |tag| ClientMsg::Login {
                         tag,
@@ -101,24 +102,37 @@ impl Session {
                     out,
                 )
             }
-            Command::Logout => self.request(id, name, |tag| ClientMsg::Logout { tag }, out),
+            Command::Logout => self.request(
+                id,
+                RequestKind::Logout,
+                |tag| ClientMsg::Logout { tag },
+                out,
+            ),
             Command::Passwd { old, new } => {
                 let remember = Then::Passwd(new.clone());
                 self.request_with(
                     id,
-                    name,
+                    RequestKind::Passwd,
                     remember,
                     |tag| ClientMsg::Passwd { tag, old, new },
                     out,
                 )
             }
-            Command::Users => self.request(id, name, |tag| ClientMsg::Users { tag }, out),
-            Command::Say { text } => {
-                self.request(id, name, |tag| ClientMsg::Say { tag, text }, out)
-            }
+            Command::Users => self.request(
+                id,
+                RequestKind::Plain(name),
+                |tag| ClientMsg::Users { tag },
+                out,
+            ),
+            Command::Say { text } => self.request(
+                id,
+                RequestKind::Plain(name),
+                |tag| ClientMsg::Say { tag, text },
+                out,
+            ),
             Command::Msg { user, text } => self.request(
                 id,
-                name,
+                RequestKind::Plain(name),
                 |tag| ClientMsg::Msg {
                     tag,
                     to: user,
@@ -136,7 +150,7 @@ impl Session {
                 let then = Then::Unpublish(fname.clone());
                 self.request_with(
                     id,
-                    name,
+                    RequestKind::Unpublish,
                     then,
                     |tag| ClientMsg::Unpublish { tag, name: fname },
                     out,
@@ -163,9 +177,12 @@ impl Session {
                 }
                 out.push(Action::Result(r.field("files", files)));
             }
-            Command::Search { text } => {
-                self.request(id, name, |tag| ClientMsg::Search { tag, text }, out)
-            }
+            Command::Search { text } => self.request(
+                id,
+                RequestKind::Plain(name),
+                |tag| ClientMsg::Search { tag, text },
+                out,
+            ),
             Command::Fetch {
                 name: fname,
                 from,
@@ -179,7 +196,12 @@ impl Session {
                 replace,
             } => self.upload(id, path, sname, replace, out),
             Command::Download { name: sname, dest } => self.download(id, sname, dest, out),
-            Command::Store => self.request(id, name, |tag| ClientMsg::StoreList { tag }, out),
+            Command::Store => self.request(
+                id,
+                RequestKind::Plain(name),
+                |tag| ClientMsg::StoreList { tag },
+                out,
+            ),
             Command::Rm { name: sname } => self.store_rm(id, sname, out),
             Command::Wait => self.start_wait(id, now, out),
             Command::Status => out.push(Action::Status(self.status(id))),

@@ -1,6 +1,7 @@
 //! What the client says while it leaves: `quit` held by work in flight names it.
 
 use super::fetch::fetch_failed;
+use super::request::RequestKind;
 use super::{Action, ActiveFetch, Leaving, Link, Session, StoreJob};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::ClientMsg;
@@ -79,10 +80,7 @@ impl Session {
             || !self.downloads.is_empty()
             || !self.store_jobs.is_empty()
             || self.prompt.is_some()
-            || self
-                .pending
-                .values()
-                .any(|p| p.command != "logout" && p.command != "quit");
+            || self.pending.values().any(|p| !p.kind.logs_out());
         if busy && leaving != Leaving::Signal {
             return;
         }
@@ -93,7 +91,7 @@ impl Session {
                     Leaving::Quit { id } => id,
                     _ => 0,
                 };
-                self.request(id, "quit", |tag| ClientMsg::Logout { tag }, out);
+                self.request(id, RequestKind::Quit, |tag| ClientMsg::Logout { tag }, out);
                 let deadline = now + LEAVE_GRACE;
                 self.leave_deadline = Some(deadline);
                 out.push(Action::Arm(deadline));
@@ -105,7 +103,7 @@ impl Session {
 
     pub(super) fn finish_leaving(&mut self, out: &mut Vec<Action>) {
         if let Some(Leaving::Quit { id }) = self.leaving {
-            if !self.logout_sent || self.pending.values().any(|p| p.command == "quit") {
+            if !self.logout_sent || self.pending.values().any(|p| p.kind == RequestKind::Quit) {
                 out.push(Action::Result(CommandResult::new(
                     id,
                     "quit",

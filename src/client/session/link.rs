@@ -1,6 +1,7 @@
 //! The link to the hub: hello, welcome (and the login again after a reconnect), loss,
 //! back-off and the retry timer.
 
+use super::request::RequestKind;
 use super::{Action, Link, Pending, Session, Then};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{ClientMsg, Role, VERSION};
@@ -41,7 +42,7 @@ impl Session {
                 let creds = Then::Login(user.clone(), password.clone());
                 self.request_with(
                     0,
-                    "relogin",
+                    RequestKind::Relogin,
                     creds,
                     |tag| ClientMsg::Login {
                         tag,
@@ -88,12 +89,13 @@ impl Session {
                 self.store_jobs.remove(&job);
                 out.push(Action::DropStoreJob(job));
             }
-            if pending.id != 0 || pending.command == "quit" {
+            let quit = pending.kind == RequestKind::Quit;
+            if pending.id != 0 || quit {
                 out.push(Action::Result(CommandResult::new(
                     pending.id,
-                    pending.command,
-                    pending.command == "quit",
-                    if pending.command == "quit" {
+                    pending.kind.name(),
+                    quit,
+                    if quit {
                         Status::LEFT.0
                     } else {
                         Status::UNAVAILABLE.0

@@ -1,6 +1,7 @@
 //! `publish`: hashing, announcing, re-announcing files changed on disk, withdrawing
 //! vanished ones, and the login's sync of the whole publication list.
 
+use super::request::RequestKind;
 use super::{Action, HashFor, Hashed, Link, Session, Then};
 use crate::client::published::Publication;
 use crate::output::{CommandResult, Event};
@@ -20,7 +21,8 @@ impl Session {
             .values()
             .any(|h| matches!(h, HashFor::Refresh { name: n } if n == name))
             || self.pending.values().any(|p| {
-                p.command == "refresh" && matches!(&p.then, Then::Publish(pb) if pb.name == name)
+                p.kind == RequestKind::Refresh
+                    && matches!(&p.then, Then::Publish(pb) if pb.name == name)
             })
     }
 
@@ -136,12 +138,12 @@ impl Session {
                         text,
                     )));
                 } else {
-                    self.announce(id, "publish", &name, &hashed, false, out);
+                    self.announce(id, RequestKind::Publish, &name, &hashed, false, out);
                 }
             }
             (HashFor::Refresh { name }, Ok(hashed)) => {
                 if self.user.is_some() && self.link == Link::Up {
-                    self.announce(0, "refresh", &name, &hashed, true, out)
+                    self.announce(0, RequestKind::Refresh, &name, &hashed, true, out)
                 } else {
                     // Nobody to tell now: the list changes here, and the next login's
                     // sync announces it.
@@ -162,7 +164,7 @@ impl Session {
     pub(super) fn announce(
         &mut self,
         id: u64,
-        command: &'static str,
+        kind: RequestKind,
         name: &str,
         hashed: &Hashed,
         replace: bool,
@@ -182,7 +184,7 @@ impl Session {
         };
         self.request_with(
             id,
-            command,
+            kind,
             Then::Publish(publication),
             |tag| ClientMsg::Publish { tag, file, replace },
             out,
@@ -206,7 +208,12 @@ impl Session {
                 .field("reason", why),
         ));
         let name = name.to_owned();
-        self.request(0, "sync", |tag| ClientMsg::Unpublish { tag, name }, out);
+        self.request(
+            0,
+            RequestKind::Sync,
+            |tag| ClientMsg::Unpublish { tag, name },
+            out,
+        );
     }
 
     /// The publications to announce, after the loop compared them with the disk:
@@ -246,7 +253,12 @@ impl Session {
         };
         for (i, files) in chunks.into_iter().enumerate() {
             let first = i == 0;
-            self.request(0, "sync", |tag| ClientMsg::Sync { tag, files, first }, out);
+            self.request(
+                0,
+                RequestKind::Sync,
+                |tag| ClientMsg::Sync { tag, files, first },
+                out,
+            );
         }
         // Publications changed meanwhile go behind the sync, which cannot undo them.
         self.open_sync_gate(out);

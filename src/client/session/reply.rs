@@ -2,7 +2,8 @@
 //! results of the plain commands (login, logout, passwd, publish, unpublish, ...).
 
 use super::render::with_body;
-use super::{Action, Session, Then};
+use super::request::RequestKind;
+use super::{Action, Pending, Session, Then};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::Body;
 use crate::proto::status::Status;
@@ -42,9 +43,20 @@ impl Session {
             self.try_leave(now, out);
             return;
         }
-        let command = pending.command;
-        match command {
-            "login" | "relogin" if status == Status::OK => {
+        self.apply_reply(&pending, status, out);
+        let quit = pending.kind == RequestKind::Quit;
+        show_reply(pending, status, message, body, out);
+        if quit {
+            self.finish_leaving_after_quit(out);
+            return;
+        }
+        self.try_leave(now, out);
+    }
+
+    /// What a plain reply changes in the session (credentials, the publication list).
+    fn apply_reply(&mut self, pending: &Pending, status: Status, out: &mut Vec<Action>) {
+        match pending.kind {
+            RequestKind::Login | RequestKind::Relogin if status == Status::OK => {
                 if let Then::Login(user, password) = pending.then.clone() {
                     self.user = Some(user.clone());
                     self.known_as.clone_from(&user);
@@ -55,12 +67,12 @@ impl Session {
                     self.resume_store_checks(out);
                 }
             }
-            "login" | "relogin" => self.open_sync_gate(out),
-            "logout" | "quit" if status == Status::LEFT => {
+            RequestKind::Login | RequestKind::Relogin => self.open_sync_gate(out),
+            RequestKind::Logout | RequestKind::Quit if status == Status::LEFT => {
                 self.user = None;
                 self.credentials = None;
             }
-            "passwd" if status == Status::OK => {
+            RequestKind::Passwd if status == Status::OK => {
                 // The new password is what a reconnect must use; the hub confirmed it.
                 if let (Some((_, password)), Then::Passwd(new)) =
                     (self.credentials.as_mut(), &pending.then)
@@ -68,13 +80,13 @@ impl Session {
                     *password = new.clone();
                 }
             }
-            "publish" | "refresh" if status == Status::PUBLISHED => {
+            RequestKind::Publish | RequestKind::Refresh if status == Status::PUBLISHED => {
                 if let Then::Publish(publication) = &pending.then {
                     self.published.insert(publication.clone());
                     out.push(Action::SavePublished);
                 }
             }
-            "unpublish" if status == Status::OK || status == Status::NO_FILE => {
+            RequestKind::Unpublish if status == Status::OK || status == Status::NO_FILE => {
                 if let Then::Unpublish(name) = &pending.then {
                     if self.published.remove(name).is_some() {
                         out.push(Action::SavePublished);
@@ -83,51 +95,55 @@ impl Session {
             }
             _ => {}
         }
-        if command == "relogin" {
-            let e = Event::new("reconnected", format!("reconnected to the hub ({message})"))
+    }
+}
+
+/// A plain reply as its result, or as an event for the client's own requests.
+fn show_reply(
+    pending: Pending,
+    status: Status,
+    message: String,
+    body: Body,
+    out: &mut Vec<Action>,
+) {
+    if pending.kind == RequestKind::Relogin {
+        let e = Event::new("reconnected", format!("reconnected to the hub ({message})"))
+            .field("status", status.0)
+            .field("message", message);
+        out.push(Action::Event(e));
+    } else if pending.id == 0 {
+        // The client's own requests (announcing files, leaving): only failures show,
+        // and the logout of an end of input or a signal.
+        if pending.kind == RequestKind::Quit && status == Status::LEFT {
+            out.push(Action::Event(
+                Event::new("logged_out", "logged out").field("message", "logged out"),
+            ));
+        } else if !status.is_success() && status != Status::LEFT {
+            out.push(Action::Event(
+                Event::new("warning", {
+                    let what = if pending.kind == RequestKind::Report {
+                        "reporting a holder"
+                    } else {
+                        "announcing my files"
+                    };
+                    format!("{what}: {message}")
+                })
                 .field("status", status.0)
-                .field("message", message);
-            out.push(Action::Event(e));
-        } else if pending.id == 0 {
-            // The client's own requests (announcing files, leaving): only failures show,
-            // and the logout of an end of input or a signal.
-            if command == "quit" && status == Status::LEFT {
-                out.push(Action::Event(
-                    Event::new("logged_out", "logged out").field("message", "logged out"),
-                ));
-            } else if !status.is_success() && status != Status::LEFT {
-                out.push(Action::Event(
-                    Event::new("warning", {
-                        let what = if command == "report" {
-                            "reporting a holder"
-                        } else {
-                            "announcing my files"
-                        };
-                        format!("{what}: {message}")
-                    })
-                    .field("status", status.0)
-                    .field("message", message),
-                ));
-            }
-        } else {
-            let ok = status.is_success()
-                || (status == Status::LEFT && matches!(command, "logout" | "quit"));
-            let mut result = CommandResult::new(pending.id, command, ok, status.0, message);
-            if let (Then::Publish(p), true) = (&pending.then, ok) {
-                result = result
-                    .field("name", p.name.as_str())
-                    .field("size", p.size)
-                    .field("hash", p.hash.as_str())
-                    .field("path", p.path.as_str());
-            }
-            result = with_body(result, body);
-            out.push(Action::Result(result));
+                .field("message", message),
+            ));
         }
-        if command == "quit" {
-            self.finish_leaving_after_quit(out);
-            return;
+    } else {
+        let ok = status.is_success() || (status == Status::LEFT && pending.kind.logs_out());
+        let mut result = CommandResult::new(pending.id, pending.kind.name(), ok, status.0, message);
+        if let (Then::Publish(p), true) = (&pending.then, ok) {
+            result = result
+                .field("name", p.name.as_str())
+                .field("size", p.size)
+                .field("hash", p.hash.as_str())
+                .field("path", p.path.as_str());
         }
-        self.try_leave(now, out);
+        result = with_body(result, body);
+        out.push(Action::Result(result));
     }
 }
 

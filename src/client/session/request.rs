@@ -10,6 +10,53 @@ use crate::proto::status::Status;
 /// limit (see `check.rs`) keeps a request far below it; this is the last guard.
 const MAX_REQUEST_FRAME: usize = crate::proto::frame::DEFAULT_MAX_FRAME;
 
+/// What a request is: it names the result, and says what its reply does beyond
+/// printing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RequestKind {
+    /// A command whose reply is only printed (or carried by its `Then`), by name.
+    Plain(&'static str),
+    Login,
+    /// The login again after a reconnect.
+    Relogin,
+    Logout,
+    /// The logout of a client that leaves (`quit`, end of input, a signal).
+    Quit,
+    Passwd,
+    Publish,
+    /// A publication announced again because its file changed on disk.
+    Refresh,
+    Unpublish,
+    /// The publication list announced at login, or a publication withdrawn.
+    Sync,
+    /// A holder reported for data that failed verification.
+    Report,
+}
+
+impl RequestKind {
+    /// The command its result names.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            RequestKind::Plain(name) => name,
+            RequestKind::Login => "login",
+            RequestKind::Relogin => "relogin",
+            RequestKind::Logout => "logout",
+            RequestKind::Quit => "quit",
+            RequestKind::Passwd => "passwd",
+            RequestKind::Publish => "publish",
+            RequestKind::Refresh => "refresh",
+            RequestKind::Unpublish => "unpublish",
+            RequestKind::Sync => "sync",
+            RequestKind::Report => "report",
+        }
+    }
+
+    /// A logout, typed or sent to leave.
+    pub(super) fn logs_out(self) -> bool {
+        matches!(self, RequestKind::Logout | RequestKind::Quit)
+    }
+}
+
 impl Session {
     pub(super) fn tag(&mut self) -> u32 {
         let tag = self.next_tag;
@@ -21,17 +68,17 @@ impl Session {
     pub(super) fn request(
         &mut self,
         id: u64,
-        command: &'static str,
+        kind: RequestKind,
         make: impl FnOnce(u32) -> ClientMsg,
         out: &mut Vec<Action>,
     ) {
-        self.request_with(id, command, Then::Nothing, make, out)
+        self.request_with(id, kind, Then::Nothing, make, out)
     }
 
     pub(super) fn request_with(
         &mut self,
         id: u64,
-        command: &'static str,
+        kind: RequestKind,
         then: Then,
         make: impl FnOnce(u32) -> ClientMsg,
         out: &mut Vec<Action>,
@@ -39,7 +86,7 @@ impl Session {
         if matches!(self.link, Link::Down { .. }) {
             out.push(Action::Result(CommandResult::new(
                 id,
-                command,
+                kind.name(),
                 false,
                 Status::UNAVAILABLE.0,
                 "not connected to the hub (reconnecting); try again shortly",
@@ -52,9 +99,9 @@ impl Session {
         msg.encode(&mut frame);
         if frame.len() > MAX_REQUEST_FRAME + 4 {
             // The hub would end the connection over it (413): refuse it here instead.
-            return self.refuse_oversized(id, command, then, frame.len() - 4, out);
+            return self.refuse_oversized(id, kind, then, frame.len() - 4, out);
         }
-        self.pending.insert(tag, Pending { id, command, then });
+        self.pending.insert(tag, Pending { id, kind, then });
         match msg {
             ClientMsg::Login { .. } => self.sync_gate += 1,
             ClientMsg::Publish { .. } | ClientMsg::Unpublish { .. } if self.sync_gate > 0 => {
@@ -69,7 +116,7 @@ impl Session {
     pub(super) fn refuse_oversized(
         &mut self,
         id: u64,
-        command: &'static str,
+        kind: RequestKind,
         then: Then,
         bytes: usize,
         out: &mut Vec<Action>,
@@ -86,7 +133,7 @@ impl Session {
         } else {
             Action::Result(CommandResult::new(
                 id,
-                command,
+                kind.name(),
                 false,
                 Status::TOO_LARGE.0,
                 text,
@@ -106,6 +153,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{logged_in, results, sent};
+    use super::RequestKind;
     use crate::proto::message::ClientMsg;
     use std::time::Instant;
 
@@ -114,7 +162,12 @@ mod tests {
         let mut s = logged_in(false);
         let mut out = Vec::new();
         let text = "x".repeat(70_000);
-        s.request(7, "say", |tag| ClientMsg::Say { tag, text }, &mut out);
+        s.request(
+            7,
+            RequestKind::Plain("say"),
+            |tag| ClientMsg::Say { tag, text },
+            &mut out,
+        );
         assert!(sent(&out).is_empty(), "nothing goes to the hub");
         let r = results(&out)[0];
         assert_eq!((r.id, r.status), (7, 413));

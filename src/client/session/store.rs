@@ -1,6 +1,7 @@
 //! Store jobs: `upload` (name, walk, ticket) and `download` (ticket), the transfers the
 //! loop runs for them, and their results.
 
+use super::request::RequestKind;
 use super::{Action, Link, Scanned, Session, StoreDone, StoreJob, Then};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{Body, ClientMsg};
@@ -121,7 +122,7 @@ impl Session {
             (scanned.name, scanned.kind, scanned.largest, j.replace);
         self.request_with(
             j.id,
-            "upload",
+            RequestKind::Plain("upload"),
             Then::Store(job),
             |tag| ClientMsg::StorePut {
                 tag,
@@ -194,7 +195,7 @@ impl Session {
         );
         self.request_with(
             id,
-            "download",
+            RequestKind::Plain("download"),
             Then::Store(job),
             |tag| ClientMsg::StoreGet { tag, name },
             out,

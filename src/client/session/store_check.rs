@@ -3,6 +3,7 @@
 //! it): the session asks the hub — its store listing, once logged in again — whether
 //! it holds exactly what was sent (same owner, same tree digest), and reports that.
 
+use super::request::RequestKind;
 use super::{Action, Session, StoreDone, StoreJob, Then};
 use crate::output::CommandResult;
 use crate::proto::message::{Body, ClientMsg, Hash};
@@ -105,7 +106,7 @@ impl Session {
         let id = j.id;
         self.request_with(
             id,
-            "upload",
+            RequestKind::Plain("upload"),
             Then::StoreCheck(job),
             |tag| ClientMsg::StoreList { tag },
             out,

@@ -2,6 +2,7 @@
 //! its tree is walked (so a taken name fails at once, without reading the tree), `rm`
 //! of my own entry, and the usage line of the `store` listing.
 
+use super::request::RequestKind;
 use super::{Action, Session, Then};
 use crate::output::CommandResult;
 use crate::proto::message::ClientMsg;
@@ -44,7 +45,7 @@ impl Session {
         j.name = name.clone();
         self.request_with(
             id,
-            "upload",
+            RequestKind::Plain("upload"),
             Then::StoreName { job, path },
             |tag| ClientMsg::StoreName { tag, name, replace },
             out,
@@ -85,7 +86,12 @@ impl Session {
                 e.0,
             )));
         }
-        self.request(id, "rm", |tag| ClientMsg::StoreRm { tag, name }, out);
+        self.request(
+            id,
+            RequestKind::Plain("rm"),
+            |tag| ClientMsg::StoreRm { tag, name },
+            out,
+        );
     }
 }
 
