@@ -365,7 +365,7 @@ impl Client {
         let mut events = Events::with_capacity(256);
         loop {
             self.apply_actions();
-            self.recheck_parked(Instant::now());
+            self.recheck_parked();
             self.apply_actions();
             // A `wait` is answered only after the results printed above.
             self.session.settle_waits(Instant::now(), &mut self.actions);
@@ -499,7 +499,7 @@ impl Client {
             match (stream.take_error(), stream.peer_addr()) {
                 (Ok(None), Ok(_)) => {
                     link.connected = true;
-                    self.session.on_connected();
+                    debug!("connected to the hub; waiting for its welcome");
                 }
                 (Ok(Some(e)), _) | (Err(e), _) => return self.hub_failed(&e.to_string(), now),
                 (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return,
@@ -672,7 +672,7 @@ impl Client {
         match self.transfers.get_mut(key) {
             Some(Transfer::Up(up)) => {
                 let step = up.turn(&mut self.scratch, &self.upload_config, now);
-                self.upload_step(key, step, now);
+                self.upload_step(key, step);
             }
             Some(Transfer::Down(dl)) => {
                 let mut ctx = Ctx {
@@ -757,7 +757,7 @@ impl Client {
         }
     }
 
-    fn upload_step(&mut self, key: usize, step: UpStep, now: Instant) {
+    fn upload_step(&mut self, key: usize, step: UpStep) {
         match step {
             UpStep::Wait => self.sync_upload(key),
             UpStep::Again => {
@@ -765,7 +765,7 @@ impl Client {
                 self.sync_upload(key);
             }
             UpStep::Sleep(at) => self.timers.arm(at, Tick::Transfer(key)),
-            UpStep::Decide => self.decide_upload(key, now),
+            UpStep::Decide => self.decide_upload(key),
             UpStep::Served { bytes } => {
                 if let Some(Transfer::Up(up)) = self.transfers.get(key) {
                     let to = up.who();
@@ -814,7 +814,7 @@ impl Client {
     }
 
     /// Answer a peer's request from the publication list and the file on disk.
-    fn decide_upload(&mut self, key: usize, now: Instant) {
+    fn decide_upload(&mut self, key: usize) {
         // A slot is taken only now that the request is valid: silent connections take none.
         let others = self
             .transfers
@@ -900,11 +900,10 @@ impl Client {
             }
             (Decision::Wait, _, _) => self.parked.push(key),
         }
-        let _ = now;
     }
 
     /// Decide again the uploads that waited for a refresh that has finished.
-    fn recheck_parked(&mut self, now: Instant) {
+    fn recheck_parked(&mut self) {
         if self.parked.is_empty() {
             return;
         }
@@ -918,7 +917,7 @@ impl Client {
             };
             match waiting {
                 Some(true) => self.parked.push(key),
-                Some(false) => self.decide_upload(key, now),
+                Some(false) => self.decide_upload(key),
                 None => {}
             }
         }

@@ -25,11 +25,6 @@ impl Session {
         out
     }
 
-    /// The hub connection is established and hello was sent.
-    pub fn on_connected(&mut self) {
-        debug!("connected to the hub; waiting for its welcome");
-    }
-
     pub(super) fn on_welcome(&mut self, server: &str, now: Instant, out: &mut Vec<Action>) {
         let was_down = self.ever_up;
         self.ever_up = true;
