@@ -3,6 +3,8 @@
 
 mod budget;
 mod joins;
+#[cfg(test)]
+mod liveness_tests;
 mod operator;
 mod own_addr;
 
@@ -1391,7 +1393,11 @@ impl Hub {
             return;
         };
         let ping = session.pings.remove(pos);
-        let Phase::LoggedIn(user) = session.phase.clone() else {
+        let phase = session.phase.clone();
+        // With this ping answered the next is due `ping_interval` after this frame,
+        // which may come before the answered ping's deadline armed now.
+        self.schedule(conn, now, out);
+        let Phase::LoggedIn(user) = phase else {
             return;
         };
         match ping.purpose {
