@@ -1,5 +1,5 @@
 //! Safe wrappers for the few Linux system calls std lacks: sendfile, splice, mmap,
-//! sync_file_range, setrlimit, statvfs, openat2.
+//! sync_file_range, setrlimit, statvfs, openat2, fcntl file flags.
 //!
 //! All `unsafe` in the crate that talks to the kernel directly lives here, each
 //! block with a `SAFETY` note. The functions know nothing of peerhub.
@@ -74,6 +74,25 @@ impl OpenFlags {
             OpenFlags::CreateReadWrite => base | libc::O_RDWR | libc::O_CREAT | libc::O_NONBLOCK,
         }
     }
+}
+
+/// The file status flags of `fd` (`fcntl(F_GETFL)`: `O_NONBLOCK`, `O_APPEND`, …).
+pub fn fd_flags(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETFL on an open descriptor (the borrow keeps it open) reads no memory.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(flags)
+}
+
+/// Set the file status flags of `fd` (`fcntl(F_SETFL)`), e.g. to add `O_NONBLOCK`.
+pub fn set_fd_flags(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+    // SAFETY: F_SETFL on an open descriptor takes an int and touches no memory.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and returns the new soft limit.
@@ -754,6 +773,19 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn fd_flags_round_trip_and_nonblocking_takes_effect() {
+        let (mut a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let old = fd_flags(a.as_fd()).unwrap();
+        assert_eq!(old & libc::O_NONBLOCK, 0);
+        set_fd_flags(a.as_fd(), old | libc::O_NONBLOCK).unwrap();
+        assert_ne!(fd_flags(a.as_fd()).unwrap() & libc::O_NONBLOCK, 0);
+        let err = a.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        set_fd_flags(a.as_fd(), old).unwrap();
+        assert_eq!(fd_flags(a.as_fd()).unwrap(), old);
     }
 
     /// A tree: root/share/a/b.txt, root/outside.txt, and symlinks in share pointing out.

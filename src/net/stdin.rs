@@ -3,10 +3,11 @@
 //! epoll refuses regular files and some character devices (`/dev/null`) with EPERM:
 //! those are read directly, one chunk per loop turn, as an always-ready source.
 
+use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 
 const STDIN_FD: RawFd = 0;
 /// Reads of stdin per loop turn.
@@ -37,16 +38,8 @@ impl StdinLines {
     pub fn register(registry: &Registry, token: Token) -> io::Result<StdinLines> {
         let mode = match registry.register(&mut SourceFd(&STDIN_FD), token, Interest::READABLE) {
             Ok(()) => {
-                // SAFETY: fcntl on fd 0 with valid commands has no memory effects.
-                let old_flags = unsafe { libc::fcntl(STDIN_FD, libc::F_GETFL) };
-                if old_flags < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: as above.
-                if unsafe { libc::fcntl(STDIN_FD, libc::F_SETFL, old_flags | libc::O_NONBLOCK) } < 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
+                let old_flags = sys::fd_flags(io::stdin().as_fd())?;
+                sys::set_fd_flags(io::stdin().as_fd(), old_flags | libc::O_NONBLOCK)?;
                 Mode::Polled { old_flags }
             }
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => Mode::Direct,
@@ -137,8 +130,8 @@ fn line_text(bytes: &[u8]) -> String {
 impl Drop for StdinLines {
     fn drop(&mut self) {
         if let Mode::Polled { old_flags } = self.mode {
-            // SAFETY: restores the flags read at registration; no memory effects.
-            unsafe { libc::fcntl(STDIN_FD, libc::F_SETFL, old_flags) };
+            // Nothing is left to tell in a drop: a failure leaves stdin non-blocking.
+            let _ = sys::set_fd_flags(io::stdin().as_fd(), old_flags);
         }
     }
 }
