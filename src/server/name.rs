@@ -36,11 +36,8 @@ impl Name {
     /// The text.
     pub fn as_str(&self) -> &str {
         match self {
-            // Only ever filled from a whole `&str` of this length, so this cannot fail.
-            Name::Inline { len, bytes } => {
-                std::str::from_utf8(bytes.get(..*len as usize).unwrap_or_default())
-                    .unwrap_or_default()
-            }
+            Name::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("an inline name holds the whole UTF-8 text it was built from"),
             Name::Heap(text) => text,
         }
     }

@@ -169,10 +169,7 @@ impl StoreConn {
     /// Write the status bytes; false if the socket is full.
     fn flush(&mut self) -> io::Result<bool> {
         while self.out_pos < self.out.len() {
-            match self
-                .stream
-                .write(self.out.get(self.out_pos..).unwrap_or_default())
-            {
+            match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -249,7 +246,7 @@ impl StoreConn {
             let chunk = scratch.get_mut(..room.min(scratch.len()))?;
             match self.stream.read(chunk) {
                 Ok(0) => return Some(StoreStep::Close("closed before its ticket".into())),
-                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(StoreStep::Wait),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(StoreStep::Close(e.to_string())),

@@ -173,7 +173,7 @@ impl TreeSender {
     /// Write the buffer; false if the socket filled first.
     fn flush(&mut self, stream: &mut TcpStream) -> Result<bool, StatusError> {
         while self.out_pos < self.out.len() {
-            match stream.write(self.out.get(self.out_pos..).unwrap_or_default()) {
+            match stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(lost(&io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.out_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -275,14 +275,15 @@ impl TreeSender {
         });
         if size <= SMALL_FILE {
             let start = self.out.len();
-            let len = usize::try_from(size).unwrap_or(0);
+            let len =
+                usize::try_from(size).expect("a file of at most SMALL_FILE bytes fits in memory");
             self.out.resize(start + len, 0);
             let mut reader = &file;
-            let data = self.out.get_mut(start..).unwrap_or_default();
+            let data = &mut self.out[start..];
             reader.read_exact(data).map_err(cannot)?;
-            let hash = item.hash.unwrap_or_else(|| {
-                *blake3::hash(self.out.get(start..).unwrap_or_default()).as_bytes()
-            });
+            let hash = item
+                .hash
+                .unwrap_or_else(|| *blake3::hash(&self.out[start..]).as_bytes());
             digest_item(&mut self.digest, &item.path, item.kind, size, Some(&hash));
             self.queue(&StoreMsg::Sum { hash });
             self.moved += size;
@@ -489,7 +490,7 @@ impl TreeReceiver {
                 Ok(0) => return Err(self.closed_early()),
                 Ok(n) => {
                     spent += n;
-                    self.feed(scratch.get(..n).unwrap_or_default(), root)?;
+                    self.feed(&scratch[..n], root)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Wait),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -568,7 +569,7 @@ impl TreeReceiver {
                     StatusError::new(write_status(&e), format!("writing {path}: {e}"))
                 })?;
                 self.received += n as u64;
-                data = data.get(n..).unwrap_or_default();
+                data = &data[n..];
                 self.end_body_if_done();
                 continue;
             }
@@ -578,7 +579,7 @@ impl TreeReceiver {
                 }
                 match store::parse(data)? {
                     Some((used, msg)) => {
-                        data = data.get(used..).unwrap_or_default();
+                        data = &data[used..];
                         self.on_msg(msg, root)?;
                     }
                     None => {
@@ -596,13 +597,12 @@ impl TreeReceiver {
                     }
                 };
                 let take = need.min(data.len());
-                self.buf
-                    .extend_from_slice(data.get(..take).unwrap_or_default());
-                data = data.get(take..).unwrap_or_default();
+                self.buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
                 let buf = std::mem::take(&mut self.buf);
                 match store::parse(&buf)? {
                     Some((used, msg)) => {
-                        let rest = buf.get(used..).unwrap_or_default().to_vec();
+                        let rest = buf[used..].to_vec();
                         self.on_msg(msg, root)?;
                         if !rest.is_empty() {
                             // Only bytes read before an upgrade can lie past one frame.
