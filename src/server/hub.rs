@@ -2,6 +2,8 @@
 //! in; frames to send, connections to close, deadlines and console lines come out.
 
 mod budget;
+#[cfg(test)]
+mod db_error_tests;
 mod joins;
 #[cfg(test)]
 mod liveness_tests;
@@ -1270,10 +1272,12 @@ impl Hub {
         let Some(&target) = self.online.get(to) else {
             let (status, why) = if names::check_user(to).is_err() {
                 (Status::INVALID_NAME, format!("invalid user name {to:?}"))
-            } else if !self.db.exists(to).unwrap_or(true) {
-                (Status::NO_ACCOUNT, format!("no such user {to:?}"))
             } else {
-                (Status::USER_OFFLINE, format!("{to} is not online"))
+                match self.db.exists(to) {
+                    Ok(false) => (Status::NO_ACCOUNT, format!("no such user {to:?}")),
+                    Ok(true) => (Status::USER_OFFLINE, format!("{to} is not online")),
+                    Err(e) => account_failure(&e),
+                }
             };
             return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
         };
@@ -1628,13 +1632,19 @@ impl Hub {
                     self.schedule(conn, now, out);
                     return;
                 }
-                None if !self.db.exists(&user).unwrap_or(true) => {
-                    let mut r = ping_result(id, &user, "offline", None);
-                    r.status = Status::NO_ACCOUNT.0;
-                    r.message = format!("no such user {user:?}");
-                    r
-                }
-                None => ping_result(id, &user, "offline", None),
+                None => match self.db.exists(&user) {
+                    Ok(true) => ping_result(id, &user, "offline", None),
+                    Ok(false) => {
+                        let mut r = ping_result(id, &user, "offline", None);
+                        r.status = Status::NO_ACCOUNT.0;
+                        r.message = format!("no such user {user:?}");
+                        r
+                    }
+                    Err(e) => {
+                        let (status, text) = account_failure(&e);
+                        CommandResult::new(id, "ping", false, status.0, text).field("user", user)
+                    }
+                },
             },
             ConsoleCommand::Stats => self.stats(id),
             ConsoleCommand::Store => self.console_store(id),
@@ -1706,15 +1716,16 @@ impl Hub {
     }
 
     fn discover(&self, id: u64, user: &str) -> CommandResult {
-        let exists = self.db.exists(user).unwrap_or(false);
-        if !exists {
-            return CommandResult::new(
-                id,
-                "discover",
-                false,
-                Status::NO_ACCOUNT.0,
-                format!("no such user {user:?}"),
-            );
+        let fail = |status: Status, text: String| {
+            CommandResult::new(id, "discover", false, status.0, text)
+        };
+        match self.db.exists(user) {
+            Ok(true) => {}
+            Ok(false) => return fail(Status::NO_ACCOUNT, format!("no such user {user:?}")),
+            Err(e) => {
+                let (status, text) = account_failure(&e);
+                return fail(status, text);
+            }
         }
         let files = self.index.files_of(user);
         let online = self.online.contains_key(user);
@@ -1773,8 +1784,18 @@ impl Hub {
     }
 
     fn stats(&self, id: u64) -> CommandResult {
-        let accounts = self.db.count().unwrap_or(0);
-        let (store_entries, store_bytes) = self.store.totals(&self.db).unwrap_or((0, 0));
+        let fail = |text: String| {
+            warn!("stats: {text}");
+            CommandResult::new(id, "stats", false, Status::INTERNAL.0, text)
+        };
+        let accounts = match self.db.count() {
+            Ok(n) => n,
+            Err(e) => return fail(format!("account database: {e}")),
+        };
+        let (store_entries, store_bytes) = match self.store.totals(&self.db) {
+            Ok(totals) => totals,
+            Err(e) => return fail(format!("store database: {e}")),
+        };
         let c = &self.counters;
         CommandResult::new(id, "stats", true, 200, "hub statistics")
             .field("connections", self.sessions.len())
@@ -1852,8 +1873,8 @@ fn fit_names(names: &mut Vec<String>, budget: usize) -> bool {
     cut
 }
 
-/// A fingerprint of (name, holder, hash) handed out by a lookup: what a session may
-/// later report, remembered without keeping strings per lookup.
+/// The console's result for `ping <user>`: alive with its round trip, offline, or no
+/// answer in time.
 fn ping_result(id: u64, user: &str, state: &str, rtt: Option<Duration>) -> CommandResult {
     let (ok, status, message) = match (state, rtt) {
         ("alive", Some(rtt)) => (

@@ -329,7 +329,12 @@ impl Hub {
         let pending = self.tickets.pending_disk(Some(&ticket.name));
         let fail = |hub: &mut Hub, incoming: Incoming, refusal: (Status, String)| {
             hub.tickets.upload_ended(ticket);
-            let _ = hub.store.abort(incoming);
+            if let Err(e) = hub.store.abort(incoming) {
+                warn!(
+                    "store: could not remove the refused upload of {}: {e}",
+                    ticket.name
+                );
+            }
             Err(refusal)
         };
         let TicketOp::Put { replace, .. } = ticket.op else {

@@ -1,0 +1,59 @@
+//! Unit tests: a failing database shows as a 500 with its cause, never as "no such
+//! user" or zero counts.
+
+use super::tests::{hub, join, status_of};
+use super::*;
+
+/// Type `line` on the console at `now`; its result.
+fn console(hub: &mut Hub, line: &str, now: Instant) -> CommandResult {
+    let mut out = Vec::new();
+    hub.on_console(7, line, now, &mut out);
+    out.into_iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Result(r) => Some(r),
+            _ => None,
+        })
+        .expect("a console result")
+}
+
+/// Break the database under the hub: `table` is gone.
+fn drop_table(hub: &Hub, table: &str) {
+    hub.db
+        .conn()
+        .execute_batch(&format!("DROP TABLE {table}"))
+        .unwrap();
+}
+
+#[test]
+fn an_account_lookup_that_fails_is_a_500_not_no_such_user() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    drop_table(&hub, "accounts");
+    for line in ["discover bob", "ping bob"] {
+        let r = console(&mut hub, line, now);
+        assert_eq!((r.ok, r.status), (false, 500), "{line}: {}", r.message);
+    }
+    let mut out = Vec::new();
+    let msg = ClientMsg::Msg {
+        tag: 3,
+        to: "bob".into(),
+        text: "hi".into(),
+    };
+    hub.on_message(1, msg, now, &mut out);
+    assert_eq!(status_of(1, &out), vec![500]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn stats_that_cannot_be_counted_are_a_500_not_zero() {
+    for table in ["accounts", "store"] {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = Instant::now();
+        drop_table(&hub, table);
+        let r = console(&mut hub, "stats", now);
+        assert_eq!((r.ok, r.status), (false, 500), "{table}: {}", r.message);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
