@@ -5,8 +5,11 @@
 //! - [`sys`]: the few system calls std lacks, behind safe functions.
 //! - [`net`]: mio plumbing both roles share — buffered connections, deadlines, stdin lines.
 //! - [`output`]: human text or `--json` lines on stdout.
-//! - [`server`]: the hub — pure state ([`server::hub::Hub`]) plus its loop.
-//! - [`client`]: the peer — pure state plus its loop.
+//! - [`transfer`]: moving and checking file bytes — hashing in slices, serving and
+//!   receiving files and store trees, resumable verified downloads.
+//! - [`suggest`]: "did you mean …?" for mistyped commands (client and hub console).
+//! - [`server`]: the hub — its state machine ([`server::hub::Hub`]) plus its loop.
+//! - [`client`]: the peer — its state machine plus its loop.
 
 pub mod client;
 pub mod net;

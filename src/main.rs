@@ -109,7 +109,9 @@ struct ServerArgs {
     /// Seconds a client has to answer a ping before it is dropped.
     #[arg(long, default_value = "10", value_parser = seconds)]
     ping_timeout: Duration,
-    /// Failed logins and registrations allowed per address per minute (0: no limit).
+    /// Failed attempts allowed per address per minute: logins refused 401/402, passwd
+    /// with a wrong old password, registrations of a taken name; successes do not count
+    /// (0: no limit).
     #[arg(long, default_value_t = 10)]
     auth_rate: u32,
     /// Failed password attempts allowed per account per minute, from any address (0: no limit).
@@ -121,7 +123,7 @@ struct ServerArgs {
     /// Most files one account may publish (0: no limit).
     #[arg(long, default_value_t = 10_000)]
     max_published: usize,
-    /// Chat messages per second per user, with a two-second burst (0: no limit).
+    /// Chat messages per second per user, burst max(2×rate, 5) (0: no limit).
     #[arg(long, default_value_t = 20.0)]
     chat_rate: f64,
     /// Chat messages replayed to whoever joins.

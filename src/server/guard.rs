@@ -22,7 +22,8 @@ const MAX_KNOWN_ACCOUNTS: usize = 100_000;
 /// Limits for password checks, per minute (0: no limit).
 #[derive(Debug, Clone, Copy)]
 pub struct GuardLimits {
-    /// Failed logins and registrations per address.
+    /// Failed logins, wrong `passwd` old passwords and registrations of a taken name,
+    /// per address (successes do not count).
     pub address_failures: u32,
     /// Failed password attempts per account, from any address.
     pub account_failures: u32,

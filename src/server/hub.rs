@@ -68,7 +68,8 @@ pub struct HubConfig {
     pub ping_interval: Duration,
     /// A ping unanswered for this long drops the client.
     pub ping_timeout: Duration,
-    /// Failed logins and registrations per address per minute (0: no limit).
+    /// Failed logins, wrong `passwd` old passwords and registrations of a taken name
+    /// per address per minute; successes do not count (0: no limit).
     pub auth_rate: u32,
     /// Failed password attempts per account per minute, from any address (0: no limit).
     pub account_auth_rate: u32,
