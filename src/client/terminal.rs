@@ -9,15 +9,16 @@ use super::editor::{Edit, Editor};
 use super::history;
 use crate::net::stdin::StdinLines;
 use crate::output::{CommandResult, Event};
+use crate::sys;
 use log::warn;
 use mio::{Registry, Token};
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 const PROMPT: &str = "> ";
-const STDOUT_FD: RawFd = 1;
 
 /// What the person at the terminal did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +37,15 @@ static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
 fn restore_saved() {
     let saved = SAVED.lock().ok().and_then(|mut s| s.take());
     if let Some(t) = saved {
-        // SAFETY: tcsetattr on fd 0 with a termios read from it by tcgetattr.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        // On the way out (drop, panic) nothing is left to tell of a failure.
+        let _ = sys::set_termios(io::stdin().as_fd(), &t);
     }
 }
 
 /// Raw input on fd 0: no line discipline, no echo, Ctrl-C as a byte. Output keeps its
 /// processing (`\n` still returns the carriage), so log lines stay readable.
 fn enter_raw_mode() -> io::Result<()> {
-    // SAFETY: a zeroed termios is a valid out-parameter for tcgetattr.
-    let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: tcgetattr writes into `t`, which lives for the call.
-    if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut t = sys::termios(io::stdin().as_fd())?;
     if let Ok(mut saved) = SAVED.lock() {
         *saved = Some(t);
     }
@@ -62,24 +58,12 @@ fn enter_raw_mode() -> io::Result<()> {
     t.c_iflag &= !(libc::IXON | libc::ICRNL | libc::INLCR | libc::IGNCR | libc::ISTRIP);
     t.c_cc[libc::VMIN] = 1;
     t.c_cc[libc::VTIME] = 0;
-    // SAFETY: as above, with the settings just derived from the terminal's own.
-    if unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    sys::set_termios(io::stdin().as_fd(), &t)
 }
 
 /// Columns of the terminal on stdout (80 when it cannot say).
 pub fn width() -> usize {
-    // SAFETY: a zeroed winsize is a valid out-parameter for TIOCGWINSZ.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into `ws`.
-    let ok = unsafe { libc::ioctl(STDOUT_FD, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col > 0 {
-        usize::from(ws.ws_col)
-    } else {
-        80
-    }
+    sys::terminal_columns(io::stdout().as_fd()).map_or(80, usize::from)
 }
 
 /// Write all of `bytes` to stdout, waiting while a non-blocking terminal is full (fd 0
@@ -87,23 +71,19 @@ pub fn width() -> usize {
 /// stdin applies to stdout too).
 fn write_stdout(mut bytes: &[u8]) {
     while !bytes.is_empty() {
-        // SAFETY: writes from a live slice; fd 1 stays open for the process.
-        let n = unsafe { libc::write(STDOUT_FD, bytes.as_ptr().cast(), bytes.len()) };
-        if n > 0 {
-            bytes = bytes.get(n as usize..).unwrap_or_default();
-            continue;
-        }
-        let e = io::Error::last_os_error();
+        let e = match sys::write_fd(io::stdout().as_fd(), bytes) {
+            Ok(0) => return,
+            Ok(n) => {
+                bytes = &bytes[n..];
+                continue;
+            }
+            Err(e) => e,
+        };
         match e.kind() {
             io::ErrorKind::Interrupted => {}
             io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd {
-                    fd: STDOUT_FD,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one pollfd that lives for the call.
-                unsafe { libc::poll(&mut pfd, 1, 1000) };
+                // A failed wait only means another try at the write.
+                let _ = sys::poll_fd(io::stdout().as_fd(), libc::POLLOUT, Duration::from_secs(1));
             }
             // A closed terminal: nobody is left to tell.
             _ => return,

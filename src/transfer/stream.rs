@@ -401,13 +401,10 @@ mod tests {
 
     /// Wait until `socket` is readable (or 5 s pass).
     fn wait_readable(socket: &std::net::TcpStream) {
-        let mut pfd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut pfd, 1, 5000) };
+        use std::os::fd::AsFd;
+        let five_s = std::time::Duration::from_secs(5);
+        let waited = crate::sys::poll_fd(socket.as_fd(), libc::POLLIN, five_s);
+        waited.expect("poll");
     }
 
     /// Fill `sink` from `socket` in turns of `budget` until nothing more is expected or
