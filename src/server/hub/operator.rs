@@ -1,6 +1,7 @@
 //! The console's account commands: `bans`, `deluser`, `setpass`, `unban`.
 
-use super::{account_failure, unix_now, Action, Hub};
+use super::accounts::account_failure;
+use super::{unix_now, Action, Hub};
 use crate::output::CommandResult;
 use crate::proto::status::Status;
 use log::info;

@@ -1,0 +1,168 @@
+//! Chat: public `say` and private `msg`, their text check and flood limit, the history a
+//! login is sent, and the shared frame every other user online gets.
+
+use super::accounts::account_failure;
+use super::{reply, Action, ConnId, Hub, MAX_TEXT_BYTES};
+use crate::proto::message::{Body, HubMsg};
+use crate::proto::names;
+use crate::proto::status::Status;
+use log::debug;
+use std::rc::Rc;
+use std::time::Instant;
+
+impl Hub {
+    /// Queue one shared frame to everyone logged in except `except` (after the join
+    /// notices that wait, so that notices keep their order).
+    pub(super) fn share_with_others(
+        &mut self,
+        except: ConnId,
+        frame: &Rc<[u8]>,
+        out: &mut Vec<Action>,
+    ) {
+        self.flush_joins(out);
+        for &c in self.online.values() {
+            if c != except {
+                out.push(Action::Share(c, Rc::clone(frame)));
+            }
+        }
+    }
+
+    pub(super) fn check_text(text: &str) -> Result<(), (Status, String)> {
+        if text.is_empty() {
+            Err((Status::BAD_REQUEST, "empty message".into()))
+        } else if text.len() > MAX_TEXT_BYTES {
+            Err((
+                Status::TOO_LARGE,
+                format!("message longer than {MAX_TEXT_BYTES} bytes"),
+            ))
+        } else if names::has_control_chars(text) {
+            Err((
+                Status::BAD_REQUEST,
+                "message contains control characters".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whole seconds until a chat token is back.
+    pub(super) fn chat_retry_after(&self) -> u32 {
+        ((1.0 / self.config.chat_rate).ceil() as u32).max(1)
+    }
+
+    pub(super) fn chat_allowed(&mut self, conn: ConnId, now: Instant) -> bool {
+        let (rate, burst) = (self.config.chat_rate, self.config.chat_burst());
+        self.sessions
+            .get_mut(&conn)
+            .is_some_and(|s| s.chat.take(rate, burst, now))
+    }
+
+    pub(super) fn say(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Err((status, why)) = Self::check_text(text) {
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        }
+        if !self.chat_allowed(conn, now) {
+            return out.push(Action::Send(
+                conn,
+                reply(
+                    tag,
+                    Status::RATE_LIMITED,
+                    "slow down: chat flood limit reached",
+                    Body::RetryAfter(self.chat_retry_after()),
+                ),
+            ));
+        }
+        let frame: Rc<[u8]> = HubMsg::Chat {
+            from: user.to_owned(),
+            text: text.to_owned(),
+            history: false,
+        }
+        .to_frame()
+        .into();
+        let recipients = self.online.len().saturating_sub(1);
+        self.share_with_others(conn, &frame, out);
+        self.counters.chat_relayed += 1;
+        self.remember(user, text);
+        debug!("chat from {user} to {recipients}");
+        out.push(Action::Send(
+            conn,
+            reply(
+                tag,
+                Status::OK,
+                format!("sent to {recipients} user(s)"),
+                Body::None,
+            ),
+        ));
+    }
+
+    pub(super) fn remember(&mut self, from: &str, text: &str) {
+        if self.config.history == 0 {
+            return;
+        }
+        if self.history.len() >= self.config.history {
+            self.history.pop_front();
+        }
+        self.history.push_back((from.to_owned(), text.to_owned()));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn private(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        to: &str,
+        text: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if let Err((status, why)) = Self::check_text(text) {
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        }
+        let Some(&target) = self.online.get(to) else {
+            let (status, why) = if names::check_user(to).is_err() {
+                (Status::INVALID_NAME, format!("invalid user name {to:?}"))
+            } else {
+                match self.db.exists(to) {
+                    Ok(false) => (Status::NO_ACCOUNT, format!("no such user {to:?}")),
+                    Ok(true) => (Status::USER_OFFLINE, format!("{to} is not online")),
+                    Err(e) => account_failure(&e),
+                }
+            };
+            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+        };
+        if !self.chat_allowed(conn, now) {
+            return out.push(Action::Send(
+                conn,
+                reply(
+                    tag,
+                    Status::RATE_LIMITED,
+                    "slow down: chat flood limit reached",
+                    Body::RetryAfter(self.chat_retry_after()),
+                ),
+            ));
+        }
+        self.flush_joins(out);
+        out.push(Action::Send(
+            target,
+            HubMsg::Private {
+                from: user.to_owned(),
+                text: text.to_owned(),
+            }
+            .to_frame(),
+        ));
+        self.counters.chat_relayed += 1;
+        out.push(Action::Send(
+            conn,
+            reply(tag, Status::OK, format!("sent to {to}"), Body::None),
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! The operator console's commands on `Hub`: a parsed line dispatched, and `kick`, `ban`,
+//! `discover`, `store` and `stats` (the account commands are in `operator.rs`).
+
+use super::accounts::account_failure;
+use super::{ping_result, unix_now, Action, Hub, PingPurpose};
+use crate::output::CommandResult;
+use crate::proto::message::{hash_hex, HubMsg};
+use crate::proto::status::Status;
+use crate::server::console;
+use crate::server::console::ConsoleCommand;
+use log::{info, warn};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+impl Hub {
+    /// One line typed on the hub's console (input line `id`).
+    pub fn on_console(&mut self, id: u64, line: &str, now: Instant, out: &mut Vec<Action>) {
+        let command = match console::parse(line) {
+            Ok(Some(command)) => command,
+            Ok(None) => return,
+            Err(e) => {
+                return out.push(Action::Result(CommandResult::new(
+                    id,
+                    &e.command,
+                    false,
+                    Status::BAD_REQUEST.0,
+                    e.message,
+                )))
+            }
+        };
+        let result = match command {
+            ConsoleCommand::Help => {
+                let mut r = CommandResult::new(id, "help", true, 200, "console commands:");
+                for line in console::HELP {
+                    r = r.line(*line);
+                }
+                r
+            }
+            ConsoleCommand::Users => {
+                let mut r = CommandResult::new(
+                    id,
+                    "users",
+                    true,
+                    200,
+                    format!("{} online", self.online.len()),
+                );
+                let mut entries = Vec::new();
+                for name in self.user_names() {
+                    if let Some(s) = self
+                        .online
+                        .get(name.as_str())
+                        .and_then(|c| self.sessions.get(c))
+                    {
+                        let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
+                        r = r.line(format!("{name}  {peer}"));
+                        entries.push(name);
+                    }
+                }
+                r.field("users", entries)
+            }
+            ConsoleCommand::Kick { user } => {
+                self.kick(id, &user, Status::OK, "kicked by the operator", now, out)
+            }
+            ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, now, out),
+            ConsoleCommand::Unban { user } => self.console_unban(id, &user),
+            ConsoleCommand::Bans => self.console_bans(id),
+            ConsoleCommand::Deluser { user } => self.console_deluser(id, &user, now, out),
+            ConsoleCommand::Setpass { user, password } => {
+                self.console_setpass(id, &user, &password)
+            }
+            ConsoleCommand::Say { text } => {
+                if let Err((status, why)) = Self::check_text(&text) {
+                    CommandResult::new(id, "say", false, status.0, why)
+                } else {
+                    self.flush_joins(out);
+                    let frame: Rc<[u8]> = HubMsg::Announce { text: text.clone() }.to_frame().into();
+                    for &c in self.online.values() {
+                        out.push(Action::Share(c, Rc::clone(&frame)));
+                    }
+                    info!("announcement: {text}");
+                    CommandResult::new(
+                        id,
+                        "say",
+                        true,
+                        200,
+                        format!("announced to {} user(s)", self.online.len()),
+                    )
+                }
+            }
+            ConsoleCommand::Ping { user } => match self.online.get(user.as_str()).copied() {
+                Some(conn) => {
+                    self.send_ping(conn, PingPurpose::Console { id }, now, out);
+                    self.schedule(conn, now, out);
+                    return;
+                }
+                None => match self.db.exists(&user) {
+                    Ok(true) => ping_result(id, &user, "offline", None),
+                    Ok(false) => {
+                        let mut r = ping_result(id, &user, "offline", None);
+                        r.status = Status::NO_ACCOUNT.0;
+                        r.message = format!("no such user {user:?}");
+                        r
+                    }
+                    Err(e) => {
+                        let (status, text) = account_failure(&e);
+                        CommandResult::new(id, "ping", false, status.0, text).field("user", user)
+                    }
+                },
+            },
+            ConsoleCommand::Stats => self.stats(id),
+            ConsoleCommand::Store => self.console_store(id),
+            ConsoleCommand::Rm { name } => self.console_rm(id, &name),
+            ConsoleCommand::Discover { user } => self.discover(id, &user),
+            ConsoleCommand::Shutdown => {
+                self.shutdown(out);
+                CommandResult::new(id, "shutdown", true, 200, "shutting down")
+            }
+        };
+        out.push(Action::Result(result));
+    }
+
+    pub(super) fn kick(
+        &mut self,
+        id: u64,
+        user: &str,
+        status: Status,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        let Some(&conn) = self.online.get(user) else {
+            return CommandResult::new(
+                id,
+                "kick",
+                false,
+                Status::USER_OFFLINE.0,
+                format!("{user} is not online"),
+            );
+        };
+        out.push(Action::Send(
+            conn,
+            HubMsg::Kicked {
+                status,
+                reason: reason.into(),
+            }
+            .to_frame(),
+        ));
+        let leave = match status {
+            Status::BANNED => "banned",
+            Status::NO_ACCOUNT => "account deleted",
+            _ => "kicked",
+        };
+        self.end_session(conn, leave, now, out);
+        CommandResult::new(id, "kick", true, 200, format!("kicked {user}"))
+    }
+
+    pub(super) fn ban(
+        &mut self,
+        id: u64,
+        user: &str,
+        minutes: Option<u64>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        // No duration: a ban for a hundred years, i.e. until `unban`.
+        let minutes = minutes.unwrap_or(100 * 365 * 24 * 60);
+        let until = unix_now().saturating_add(minutes.saturating_mul(60));
+        if let Err(e) = self.db.set_ban(user, Some(until)) {
+            let (status, text) = account_failure(&e);
+            return CommandResult::new(id, "ban", false, status.0, text);
+        }
+        if self.online.contains_key(user) {
+            self.kick(id, user, Status::BANNED, "banned by the operator", now, out);
+        }
+        info!("banned {user} for {minutes} minute(s)");
+        CommandResult::new(id, "ban", true, 200, format!("banned {user}")).field("minutes", minutes)
+    }
+
+    pub(super) fn discover(&self, id: u64, user: &str) -> CommandResult {
+        let fail = |status: Status, text: String| {
+            CommandResult::new(id, "discover", false, status.0, text)
+        };
+        match self.db.exists(user) {
+            Ok(true) => {}
+            Ok(false) => return fail(Status::NO_ACCOUNT, format!("no such user {user:?}")),
+            Err(e) => {
+                let (status, text) = account_failure(&e);
+                return fail(status, text);
+            }
+        }
+        let files = self.index.files_of(user);
+        let online = self.online.contains_key(user);
+        let state = if online { "online" } else { "offline" };
+        let mut r = CommandResult::new(
+            id,
+            "discover",
+            true,
+            200,
+            format!("{user} ({state}) publishes {} file(s)", files.len()),
+        )
+        .field("user", user)
+        .field("online", online);
+        let mut list = Vec::new();
+        for f in &files {
+            let hex = hash_hex(&f.hash);
+            r = r.line(format!(
+                "{}  {}  {}",
+                f.name,
+                crate::transfer::human_size(f.size),
+                &hex[..16]
+            ));
+            list.push(serde_json::json!({"name": f.name, "size": f.size, "hash": hex}));
+        }
+        r.field("files", list)
+    }
+
+    pub(super) fn console_store(&self, id: u64) -> CommandResult {
+        let entries = match self.store.list(&self.db) {
+            Ok(list) => list,
+            Err(e) => {
+                return CommandResult::new(id, "store", false, Status::INTERNAL.0, e.to_string())
+            }
+        };
+        let mut r = CommandResult::new(
+            id,
+            "store",
+            true,
+            200,
+            format!(
+                "{} store entr{}",
+                entries.len(),
+                if entries.len() == 1 { "y" } else { "ies" }
+            ),
+        );
+        let mut list = Vec::new();
+        for e in &entries {
+            r = r.line(crate::transfer::store_line(
+                &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
+            ));
+            list.push(crate::transfer::store_json(
+                &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
+            ));
+        }
+        r.field("entries", list)
+    }
+
+    pub(super) fn stats(&self, id: u64) -> CommandResult {
+        let fail = |text: String| {
+            warn!("stats: {text}");
+            CommandResult::new(id, "stats", false, Status::INTERNAL.0, text)
+        };
+        let accounts = match self.db.count() {
+            Ok(n) => n,
+            Err(e) => return fail(format!("account database: {e}")),
+        };
+        let (store_entries, store_bytes) = match self.store.totals(&self.db) {
+            Ok(totals) => totals,
+            Err(e) => return fail(format!("store database: {e}")),
+        };
+        let c = &self.counters;
+        CommandResult::new(id, "stats", true, 200, "hub statistics")
+            .field("connections", self.sessions.len())
+            .field("users_online", self.online.len())
+            .field("accounts", accounts)
+            .field("published_files", self.index.len())
+            .field("lookups", c.lookups)
+            .field("chat_messages", c.chat_relayed)
+            .field("connections_total", c.connections_total)
+            .field("store_entries", store_entries)
+            .field("store_bytes", store_bytes)
+            .field("queued_output_bytes", self.queued_output)
+            .field("store_connections", self.store_conns)
+            .line(format!(
+                "connections: {} open, {} since start",
+                self.sessions.len(),
+                c.connections_total
+            ))
+            .line(format!("users online: {}", self.online.len()))
+            .line(format!("output queued: {} bytes", self.queued_output))
+            .line(format!("accounts: {accounts}"))
+            .line(format!("published files: {}", self.index.len()))
+            .line(format!("lookups served: {}", c.lookups))
+            .line(format!("chat messages relayed: {}", c.chat_relayed))
+            .line(format!(
+                "store: {store_entries} entr{}, {}",
+                if store_entries == 1 { "y" } else { "ies" },
+                crate::transfer::human_size(store_bytes)
+            ))
+            .line(format!("store connections: {} open", self.store_conns))
+    }
+}

@@ -1,0 +1,266 @@
+//! Tests of sessions and dispatch: hello, the anonymous clock, logout, shared
+//! broadcasts, the users reply, per-turn budgets and batched join notices.
+
+use super::*;
+
+#[test]
+fn hello_register_login_and_not_logged_in() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    let mut out = Vec::new();
+    hub.on_connect(1, addr(5001), addr(HUB_PORT), now, &mut out);
+    hub.on_message(1, ClientMsg::Users { tag: 9 }, now, &mut out);
+    assert!(matches!(sent_to(1, &out).last(), Some(HubMsg::Bye { status, .. }) if status.0 == 400));
+    let out = join(&mut hub, 2, "alice", now);
+    assert!(matches!(
+        sent_to(2, &out).first(),
+        Some(HubMsg::Welcome { .. })
+    ));
+    assert_eq!(status_of(2, &out), vec![201, 200]);
+    let mut out = Vec::new();
+    hub.on_connect(3, addr(5003), addr(HUB_PORT), now, &mut out);
+    let hello = ClientMsg::Hello {
+        version: VERSION,
+        role: Role::Session,
+    };
+    hub.on_message(3, hello, now, &mut out);
+    hub.on_message(3, ClientMsg::Users { tag: 9 }, now, &mut out);
+    assert_eq!(status_of(3, &out), vec![407]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
+    let config = HubConfig {
+        idle_timeout: Duration::from_secs(10),
+        ..HubConfig::default()
+    };
+    let (mut hub, dir) = hub(config);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    hub.on_connect(1, addr(5001), addr(HUB_PORT), t0, &mut out);
+    let hello = ClientMsg::Hello {
+        version: VERSION,
+        role: Role::Session,
+    };
+    hub.on_message(1, hello, t0, &mut out);
+    // An echo every two seconds is answered, but does not keep it.
+    for i in 1..=6 {
+        let at = t0 + Duration::from_secs(2 * i);
+        let mut out = Vec::new();
+        hub.on_message(1, ClientMsg::Echo { tag: i as u32 }, at, &mut out);
+        assert_eq!(status_of(1, &out), vec![200]);
+        let serial = hub.sessions.get(&1).unwrap().serial;
+        hub.on_timer(1, serial, at, &mut out);
+        let closed = out.iter().any(|a| matches!(a, Action::Close(1)));
+        assert_eq!(closed, at >= t0 + Duration::from_secs(10), "at {i}");
+        if closed {
+            assert!(matches!(
+                sent_to(1, &out).last(),
+                Some(HubMsg::Bye { status, .. }) if *status == Status::TIMEOUT
+            ));
+            break;
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn logging_out_starts_the_anonymous_clock_again() {
+    let config = HubConfig {
+        idle_timeout: Duration::from_secs(10),
+        ..HubConfig::default()
+    };
+    let (mut hub, dir) = hub(config);
+    let t0 = Instant::now();
+    join(&mut hub, 1, "alice", t0);
+    let later = t0 + Duration::from_secs(60);
+    let mut out = Vec::new();
+    hub.on_message(1, ClientMsg::Logout { tag: 3 }, later, &mut out);
+    let serial = hub.sessions.get(&1).unwrap().serial;
+    hub.on_timer(1, serial, later + Duration::from_secs(9), &mut out);
+    assert!(!out.iter().any(|a| matches!(a, Action::Close(1))));
+    hub.on_timer(1, serial, later + Duration::from_secs(10), &mut out);
+    assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_broadcast_is_encoded_once_and_shared() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    for (conn, user) in [(1, "a"), (2, "b"), (3, "c")] {
+        join(&mut hub, conn, user, now);
+    }
+    hub.end_turn(now + joins::JOIN_BATCH_DELAY, &mut Vec::new());
+    let mut out = Vec::new();
+    let say = ClientMsg::Say {
+        tag: 5,
+        text: "hi all".into(),
+    };
+    hub.on_message(1, say, now, &mut out);
+    let shared: Vec<&Rc<[u8]>> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Share(_, frame) => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shared.len(), 2, "everyone but the sender");
+    assert!(Rc::ptr_eq(shared[0], shared[1]), "one encoding for all");
+    assert_eq!(status_of(1, &out), vec![200]);
+    assert!(sent_to(1, &out)
+        .iter()
+        .all(|m| !matches!(m, HubMsg::Chat { .. })));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_users_reply_keeps_inside_its_budget() {
+    let mut names: Vec<String> = (0..5).map(|i| format!("user{i}")).collect();
+    assert!(!fit_names(&mut names, 1000));
+    assert_eq!(names.len(), 5);
+    // Each name costs 2 + 5 bytes: 20 bytes hold two.
+    assert!(fit_names(&mut names, 20));
+    assert_eq!(names, vec!["user0", "user1"]);
+}
+
+#[test]
+fn password_hashes_are_budgeted_per_turn() {
+    let (mut hub, dir) = hub(HubConfig {
+        auth_rate: 0,
+        ..HubConfig::default()
+    });
+    let now = Instant::now();
+    hub.begin_turn(now);
+    let joins = HASHES_PER_TURN as usize / 2;
+    for conn in 1..joins {
+        join(&mut hub, conn, &format!("u{conn}"), now);
+    }
+    assert!(!hub.hash_budget_spent(), "a register and a login each");
+    join(&mut hub, joins, "last", now);
+    assert!(hub.hash_budget_spent());
+    hub.begin_turn(now);
+    assert!(!hub.hash_budget_spent());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
+    let (mut hub, dir) = hub(HubConfig {
+        hash_rate: 0,
+        ..HubConfig::default()
+    });
+    let t0 = Instant::now();
+    join(&mut hub, 1, "mallory", t0);
+    join(&mut hub, 2, "honest", t0);
+    hub.begin_turn(t0);
+    let mut out = Vec::new();
+    for tag in 0..100 {
+        let passwd = ClientMsg::Passwd {
+            tag,
+            old: "pw".into(),
+            new: "pw".into(),
+        };
+        hub.on_request(1, Request::Msg(passwd), t0, &mut out);
+    }
+    hub.on_request(2, Request::Msg(ClientMsg::Users { tag: 7 }), t0, &mut out);
+    assert_eq!(status_of(1, &out), vec![200], "one check per turn");
+    assert_eq!(
+        status_of(2, &out),
+        vec![200],
+        "the honest request is served"
+    );
+    assert_eq!(hub.room(1), 0, "the rest waits");
+    hub.begin_turn(t0);
+    let mut out = Vec::new();
+    hub.resume(1, t0, &mut out);
+    assert_eq!(status_of(1, &out), vec![200]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let t0 = Instant::now();
+    join(&mut hub, 1, "alice", t0);
+    hub.begin_turn(t0);
+    let mut out = Vec::new();
+    for tag in 0..100 {
+        hub.on_request(1, Request::Msg(ClientMsg::Echo { tag }), t0, &mut out);
+    }
+    let per_turn = budget::REQUESTS_PER_TURN as usize;
+    assert_eq!(status_of(1, &out).len(), per_turn);
+    let mut tags = Vec::new();
+    let mut turns = 1;
+    while hub.room(1) == 0 {
+        hub.begin_turn(t0);
+        hub.resume(1, t0, &mut out);
+        turns += 1;
+    }
+    for m in sent_to(1, &out) {
+        if let HubMsg::Reply { tag, .. } = m {
+            tags.push(tag);
+        }
+    }
+    assert_eq!(tags, (0..100).collect::<Vec<u32>>(), "in order, none lost");
+    assert_eq!(turns, 100usize.div_ceil(per_turn));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn logins_in_a_burst_share_one_joins_frame_sent_after_the_delay() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let t0 = Instant::now();
+    join(&mut hub, 1, "early", t0);
+    let mut out = Vec::new();
+    hub.end_turn(t0 + joins::JOIN_BATCH_DELAY, &mut out);
+    for (conn, user) in [(2, "a"), (3, "b"), (4, "c")] {
+        out.extend(join(&mut hub, conn, user, t0 + joins::JOIN_BATCH_DELAY));
+    }
+    let t1 = t0 + joins::JOIN_BATCH_DELAY;
+    hub.end_turn(t1, &mut out);
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Share(..))),
+        "nothing before the delay"
+    );
+    assert_eq!(hub.joins_due(), Some(t1 + joins::JOIN_BATCH_DELAY));
+    hub.end_turn(t1 + joins::JOIN_BATCH_DELAY, &mut out);
+    let shared: Vec<&Rc<[u8]>> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Share(_, frame) => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shared.len(), 4, "everyone online, the joiners too");
+    assert!(
+        shared.iter().all(|f| Rc::ptr_eq(f, shared[0])),
+        "encoded once"
+    );
+    match sent_to(1, &out).pop() {
+        Some(HubMsg::Joins { users, online }) => {
+            assert_eq!(users, vec!["a", "b", "c"]);
+            assert_eq!(online, 4);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(hub.joins_due(), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn pending_joins_go_out_before_a_leave() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let t0 = Instant::now();
+    join(&mut hub, 1, "early", t0);
+    join(&mut hub, 2, "late", t0);
+    let mut out = Vec::new();
+    hub.on_disconnect(2, "gone", t0, &mut out);
+    let got: Vec<HubMsg> = sent_to(1, &out);
+    assert!(
+        matches!(&got[..], [HubMsg::Joins { users, online: 2 }, HubMsg::Leave { user: left, online: 1, .. }] if users == &["early", "late"] && left == "late"),
+        "{got:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,243 @@
+//! The tracker: publish and sync a user's shared files, search the index, look up the
+//! online holders of a name, and reports of bad data against a holder.
+
+use super::{
+    reply, Action, ConnId, Hub, MAX_HOLDERS, MAX_OWNERS_PER_HIT, MAX_REPLY_BODY, MAX_SEARCH_HITS,
+};
+use crate::output::Event;
+use crate::proto::message::{encode_holders_reply, Body, FileInfo, Hash, SearchHit};
+use crate::proto::names;
+use crate::proto::status::Status;
+use crate::server::index::IndexError;
+use crate::server::index::Published;
+use crate::server::reports::REPORT_QUORUM;
+use crate::server::reports::{Counted, REFERRAL_TTL};
+use log::{debug, info, warn};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+impl Hub {
+    pub(super) fn publish(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        file: &FileInfo,
+        replace: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let (status, text) = if let Err(e) = names::check_published_name(&file.name) {
+            (Status::INVALID_NAME, e.to_string())
+        } else {
+            match self.index.publish(&self.db, user, file, replace) {
+                Ok(Published::Unchanged) => (
+                    Status::PUBLISHED,
+                    format!("{} was already published", file.name),
+                ),
+                Ok(outcome) => {
+                    self.reports.published(user, &file.name, &file.hash);
+                    let verb = if outcome == Published::Replaced {
+                        "republished"
+                    } else {
+                        "published"
+                    };
+                    info!("{user} {verb} {} ({} bytes)", file.name, file.size);
+                    out.push(Action::Event(
+                        Event::new(
+                            "publish",
+                            format!(
+                                "{user} {verb} {} ({})",
+                                file.name,
+                                crate::transfer::human_size(file.size)
+                            ),
+                        )
+                        .field("user", user)
+                        .field("name", file.name.as_str()),
+                    ));
+                    (Status::PUBLISHED, format!("{verb} {}", file.name))
+                }
+                Err(IndexError::Duplicate) => {
+                    (Status::NAME_TAKEN, IndexError::Duplicate.to_string())
+                }
+                Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
+                Err(e) => (Status::INTERNAL, e.to_string()),
+            }
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    pub(super) fn sync(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        files: &[FileInfo],
+        first: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(bad) = files
+            .iter()
+            .find_map(|f| names::check_published_name(&f.name).err())
+        {
+            let text = format!("{bad} (in the publication list)");
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::INVALID_NAME, text, Body::None),
+            ));
+        }
+        let (status, text) = match self.index.sync(&self.db, user, files, first) {
+            Ok(()) => {
+                if !files.is_empty() {
+                    info!("{user} announced {} published file(s)", files.len());
+                }
+                (Status::OK, format!("{} file(s) announced", files.len()))
+            }
+            Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
+            Err(e) => (Status::INTERNAL, e.to_string()),
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    /// A downloader says `holder` served bad data for `name`. It counts only if a lookup
+    /// sent this session to that holder for that name and hash within [`REFERRAL_TTL`],
+    /// once per (reporter, holder, file); see [`Reports`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn report(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        holder: &str,
+        name: &str,
+        hash: &Hash,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let referred = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.referrals.contains(name, holder, hash, now));
+        let (status, text) = if !referred {
+            let minutes = REFERRAL_TTL.as_secs() / 60;
+            (
+                Status::BAD_REQUEST,
+                format!("you were not sent to {holder} for {name} in the last {minutes} minutes"),
+            )
+        } else if !self.index.has(holder, name, hash) {
+            (
+                Status::OK,
+                format!("{holder} no longer publishes that content"),
+            )
+        } else {
+            match self.reports.report(user, holder, name, hash) {
+                Counted::Again => (
+                    Status::OK,
+                    format!("you reported {holder} for {name} already; a report counts once"),
+                ),
+                Counted::Yes { reporters } => {
+                    warn!("{user} reports that {holder} served bad data for {name} ({reporters} of {REPORT_QUORUM})");
+                    let whom = if reporters >= REPORT_QUORUM {
+                        format!("anyone ({reporters} users reported it)")
+                    } else {
+                        format!("you ({reporters} of the {REPORT_QUORUM} reports that demote it for everyone)")
+                    };
+                    (
+                        Status::OK,
+                        format!("{holder} is not offered for {name} to {whom} while others hold it, until it publishes other content"),
+                    )
+                }
+            }
+        };
+        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+    }
+
+    pub(super) fn search(&self, text: &str) -> (Vec<SearchHit>, bool) {
+        let (mut hits, mut truncated) = self
+            .index
+            .search(text, MAX_SEARCH_HITS, |u| self.online.contains_key(u));
+        // Keep the reply inside one frame: names are long and owners many at worst.
+        let mut bytes = 0;
+        for (i, hit) in hits.iter_mut().enumerate() {
+            hit.owners.truncate(MAX_OWNERS_PER_HIT);
+            bytes +=
+                44 + hit.file.name.len() + hit.owners.iter().map(|o| 2 + o.len()).sum::<usize>();
+            if bytes > MAX_REPLY_BODY {
+                hits.truncate(i);
+                truncated = true;
+                break;
+            }
+        }
+        (hits, truncated)
+    }
+
+    /// The online holders of `name`: who, where the hub sees them, what they announced.
+    /// Holders demoted for `reader` (see [`Reports`]) are left out, unless every holder
+    /// is: then only they are offered, so a holder that fixed its file can still be
+    /// reached (it re-announces the new content when it serves it).
+    pub(super) fn online_holders<'a>(
+        &'a self,
+        reader: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)> + 'a {
+        let online = move || {
+            self.index.holders(name).filter_map(|(owner, entry)| {
+                let session = self.sessions.get(self.online.get(owner)?)?;
+                let addr = SocketAddr::new(session.addr.ip(), session.peer_port);
+                Some((owner, addr, entry.size, entry.hash))
+            })
+        };
+        let demoted = move |(owner, _, _, hash): &(&str, SocketAddr, u64, Hash)| {
+            self.reports.demoted(reader, owner, name, hash)
+        };
+        // Only when reports exist does a lookup look at them (one pass more).
+        let offer_demoted = !self.reports.is_empty() && online().all(|h| demoted(&h));
+        online()
+            .filter(move |h| self.reports.is_empty() || demoted(h) == offer_demoted)
+            .take(MAX_HOLDERS)
+    }
+
+    /// A fetch lookup: 204 with the online holders, encoded straight from the index
+    /// (the hub's hottest path allocates only the reply frame), or 406.
+    pub(super) fn lookup(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        user: &str,
+        name: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.counters.lookups += 1;
+        if let Err(e) = names::check_file_name(name) {
+            let body = Body::Holders(Vec::new());
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::INVALID_NAME, e.0, body),
+            ));
+        }
+        // Remember who this session is sent to (what it may report), as the reply is
+        // encoded: the record is taken out of the session for the while.
+        let mut referrals = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.referrals))
+            .unwrap_or_default();
+        let mut frame = Vec::with_capacity(128);
+        let holders = self
+            .online_holders(user, name)
+            .inspect(|(holder, _, _, hash)| referrals.record(name, holder, hash, now));
+        let found = encode_holders_reply(&mut frame, tag, Status::FOUND, "found", holders);
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.referrals = referrals;
+        }
+        debug!("lookup {name:?} by {user}: {found} holder(s)");
+        if found == 0 {
+            let text = format!("nobody online publishes {name:?}");
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::NO_FILE, text, Body::Holders(Vec::new())),
+            ));
+        }
+        out.push(Action::Send(conn, frame));
+    }
+}
