@@ -251,6 +251,9 @@ pub struct Hub {
     store_conns: usize,
     /// Bytes queued toward all connections, as the loop last said (for `stats`).
     queued_output: usize,
+    /// Wall-clock seconds (Unix time) for a login's ban check: the system clock; a
+    /// test steps its own.
+    wall_clock: Box<dyn Fn() -> u64>,
 }
 
 fn unix_now() -> u64 {
@@ -302,6 +305,7 @@ impl Hub {
             store,
             store_conns: 0,
             queued_output: 0,
+            wall_clock: Box::new(unix_now),
         })
     }
 

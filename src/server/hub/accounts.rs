@@ -2,7 +2,7 @@
 //! checks), the ghost check that lets a second login replace a silent session, and
 //! password changes.
 
-use super::{own_addr, reply, unix_now, Action, ConnId, Hub, LoginWait, Phase, PingPurpose};
+use super::{own_addr, reply, Action, ConnId, Hub, LoginWait, Phase, PingPurpose};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
@@ -148,8 +148,8 @@ impl Hub {
             return refuse(status, text, out);
         }
         match self.db.ban_until(name) {
-            Ok(Some(until)) if until > unix_now() => {
-                let minutes = (until - unix_now()).div_ceil(60);
+            Ok(Some(until)) if until > (self.wall_clock)() => {
+                let minutes = (until - (self.wall_clock)()).div_ceil(60);
                 return refuse(
                     Status::BANNED,
                     format!("account {name} is banned for {minutes} more minute(s)"),
