@@ -147,9 +147,11 @@ impl Hub {
             let (status, text) = account_failure(&e);
             return refuse(status, text, out);
         }
+        // The clock is read once: a step between two reads would underflow.
+        let wall = (self.wall_clock)();
         match self.db.ban_until(name) {
-            Ok(Some(until)) if until > (self.wall_clock)() => {
-                let minutes = (until - (self.wall_clock)()).div_ceil(60);
+            Ok(Some(until)) if until > wall => {
+                let minutes = (until - wall).div_ceil(60);
                 return refuse(
                     Status::BANNED,
                     format!("account {name} is banned for {minutes} more minute(s)"),

@@ -243,3 +243,39 @@ fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
     assert!(ping_nonce(1, &out).is_some(), "a new check, not a refusal");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The wall clock may step between two reads (NTP, an operator): a banned user's login
+/// reads it once, so a ban that ends between the reads cannot underflow its minutes.
+#[test]
+fn a_banned_login_reads_the_wall_clock_once() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    let mut out = hello_from(&mut hub, 1, [10, 0, 0, 1], now);
+    let register = ClientMsg::Register {
+        tag: 1,
+        user: "alice".into(),
+        password: "pw".into(),
+    };
+    hub.on_message(1, register, now, &mut out);
+    hub.db.set_ban("alice", Some(1_000)).unwrap();
+    // One second before the ban ends, then a step of six seconds forward.
+    let reads = Rc::new(std::cell::Cell::new(0));
+    let counted = reads.clone();
+    hub.wall_clock = Box::new(move || {
+        counted.set(counted.get() + 1);
+        if counted.get() == 1 {
+            999
+        } else {
+            1_005
+        }
+    });
+    let mut out = Vec::new();
+    hub.on_message(1, login_msg(2, "alice", "pw"), now, &mut out);
+    assert_eq!(status_of(1, &out), vec![423]);
+    assert!(matches!(
+        sent_to(1, &out).pop(),
+        Some(HubMsg::Reply { message, .. }) if message.contains("for 1 more minute(s)")
+    ));
+    assert_eq!(reads.get(), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
