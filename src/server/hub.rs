@@ -144,6 +144,7 @@ mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 pub use store_ops::Outgoing;
+use store_ops::PutRequest;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +208,22 @@ struct Session {
     used: budget::TurnUse,
     /// Requests beyond that budget, waiting in order for the next turns.
     backlog: VecDeque<Request>,
+}
+
+/// A logged-in user's request: who asks, on which connection, and the tag of its reply.
+#[derive(Debug, Clone, Copy)]
+struct Asker<'a> {
+    conn: ConnId,
+    tag: u32,
+    user: &'a str,
+}
+
+/// What a login claims: the account, its password and the peer port it announces.
+#[derive(Debug, Clone, Copy)]
+struct LoginClaim<'a> {
+    name: &'a str,
+    password: &'a str,
+    peer_port: u16,
 }
 
 /// Counters for `stats`.
@@ -543,7 +560,14 @@ impl Hub {
                 user: name,
                 password,
                 peer_port,
-            } => self.login(conn, tag, &name, &password, peer_port, now, out),
+            } => {
+                let claim = LoginClaim {
+                    name: &name,
+                    password: &password,
+                    peer_port,
+                };
+                self.login(conn, tag, claim, now, out)
+            }
             other => match user {
                 None => {
                     let tag = other.tag().unwrap_or(0);
@@ -605,7 +629,10 @@ impl Hub {
                 ));
             }
             ClientMsg::Say { tag, text } => self.say(conn, tag, user, &text, now, out),
-            ClientMsg::Msg { tag, to, text } => self.private(conn, tag, user, &to, &text, now, out),
+            ClientMsg::Msg { tag, to, text } => {
+                let asker = Asker { conn, tag, user };
+                self.private(asker, &to, &text, now, out)
+            }
             ClientMsg::Publish { tag, file, replace } => {
                 self.publish(conn, tag, user, &file, replace, out)
             }
@@ -649,7 +676,10 @@ impl Hub {
                 holder,
                 name,
                 hash,
-            } => self.report(conn, tag, user, &holder, &name, &hash, now, out),
+            } => {
+                let asker = Asker { conn, tag, user };
+                self.report(asker, &holder, &name, &hash, now, out)
+            }
             ClientMsg::StorePut {
                 tag,
                 name,
@@ -661,8 +691,17 @@ impl Hub {
                 largest,
             } => {
                 let declared = Totals { files, dirs, bytes };
-                let (status, text, body) =
-                    self.store_put(user, &name, replace, kind, declared, largest, now);
+                let (status, text, body) = self.store_put(
+                    user,
+                    PutRequest {
+                        name: &name,
+                        replace,
+                        kind,
+                        declared,
+                        largest,
+                    },
+                    now,
+                );
                 out.push(Action::Send(conn, reply(tag, status, text, body)));
             }
             ClientMsg::StoreGet { tag, name } => {

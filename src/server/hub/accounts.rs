@@ -2,7 +2,7 @@
 //! checks), the ghost check that lets a second login replace a silent session, and
 //! password changes.
 
-use super::{own_addr, reply, Action, ConnId, Hub, LoginWait, Phase, PingPurpose};
+use super::{own_addr, reply, Action, ConnId, Hub, LoginClaim, LoginWait, Phase, PingPurpose};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
@@ -98,17 +98,19 @@ impl Hub {
         out.push(Action::Send(conn, reply(tag, status, text, body)));
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn login(
         &mut self,
         conn: ConnId,
         tag: u32,
-        name: &str,
-        password: &str,
-        peer_port: u16,
+        claim: LoginClaim,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let LoginClaim {
+            name,
+            password,
+            peer_port,
+        } = claim;
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };

@@ -2,7 +2,7 @@
 //! login is sent, and the shared frame every other user online gets.
 
 use super::accounts::account_failure;
-use super::{reply, Action, ConnId, Hub, MAX_TEXT_BYTES};
+use super::{reply, Action, Asker, ConnId, Hub, MAX_TEXT_BYTES};
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
@@ -113,17 +113,15 @@ impl Hub {
         self.history.push_back((from.to_owned(), text.to_owned()));
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn private(
         &mut self,
-        conn: ConnId,
-        tag: u32,
-        user: &str,
+        asker: Asker,
         to: &str,
         text: &str,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let Asker { conn, tag, user } = asker;
         if let Err((status, why)) = Self::check_text(text) {
             return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
         }

@@ -27,6 +27,17 @@ pub struct Outgoing {
     pub dir: File,
 }
 
+/// An upload's `StorePut`: the entry's name, whether it may replace one, and what the
+/// client declared of its tree.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PutRequest<'a> {
+    pub name: &'a str,
+    pub replace: bool,
+    pub kind: StoreKind,
+    pub declared: Totals,
+    pub largest: u64,
+}
+
 /// What a ticket request is answered: status, text, body.
 type Answer = (Status, String, Body);
 
@@ -75,17 +86,14 @@ impl Hub {
     }
 
     /// A ticket to upload `name` as declared, once every check passed.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn store_put(
-        &mut self,
-        user: &str,
-        name: &str,
-        replace: bool,
-        kind: StoreKind,
-        declared: Totals,
-        largest: u64,
-        now: Instant,
-    ) -> Answer {
+    pub(super) fn store_put(&mut self, user: &str, put: PutRequest, now: Instant) -> Answer {
+        let PutRequest {
+            name,
+            replace,
+            kind,
+            declared,
+            largest,
+        } = put;
         let refuse = |status: Status, text: String| (status, text, Body::None);
         if let Err(e) = names::check_file_name(name) {
             return refuse(Status::INVALID_NAME, e.to_string());

@@ -2,7 +2,8 @@
 //! online holders of a name, and reports of bad data against a holder.
 
 use super::{
-    reply, Action, ConnId, Hub, MAX_HOLDERS, MAX_OWNERS_PER_HIT, MAX_REPLY_BODY, MAX_SEARCH_HITS,
+    reply, Action, Asker, ConnId, Hub, MAX_HOLDERS, MAX_OWNERS_PER_HIT, MAX_REPLY_BODY,
+    MAX_SEARCH_HITS,
 };
 use crate::output::Event;
 use crate::proto::message::{encode_holders_reply, Body, FileInfo, Hash, SearchHit};
@@ -101,18 +102,16 @@ impl Hub {
     /// A downloader says `holder` served bad data for `name`. It counts only if a lookup
     /// sent this session to that holder for that name and hash within [`REFERRAL_TTL`],
     /// once per (reporter, holder, file); see [`Reports`].
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn report(
         &mut self,
-        conn: ConnId,
-        tag: u32,
-        user: &str,
+        asker: Asker,
         holder: &str,
         name: &str,
         hash: &Hash,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let Asker { conn, tag, user } = asker;
         let referred = self
             .sessions
             .get(&conn)
