@@ -1,0 +1,234 @@
+//! A connection's life on the hub: opened, refused for bad input (`bye`), its session
+//! ended (logout, close, kick), and every session told at shutdown.
+
+use super::{budget, ping_result, reply, Action, ConnId, Hub, Phase, PingPurpose, Session};
+use crate::output::Event;
+use crate::proto::message::{Body, HubMsg};
+use crate::proto::status::Status;
+use crate::server::limits::TokenBucket;
+use crate::server::reports::Referrals;
+use log::{debug, info};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+impl Hub {
+    /// A new connection from `addr` was accepted on the hub's address `local` (the
+    /// socket's local address).
+    pub fn on_connect(
+        &mut self,
+        conn: ConnId,
+        addr: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.counters.connections_total += 1;
+        self.sessions.insert(
+            conn,
+            Session {
+                serial,
+                addr,
+                local,
+                phase: Phase::AwaitHello,
+                peer_port: 0,
+                opened: now,
+                anonymous_since: now,
+                last_heard: now,
+                pings: Vec::new(),
+                armed: None,
+                chat: TokenBucket::new(self.config.chat_burst(), now),
+                referrals: Referrals::default(),
+                used: budget::TurnUse::default(),
+                backlog: VecDeque::new(),
+            },
+        );
+        info!("connect from {addr}");
+        out.push(Action::Event(
+            Event::new("connect", format!("connect from {addr}")).field("addr", addr.to_string()),
+        ));
+        self.schedule(conn, now, out);
+    }
+
+    /// A frame from `conn` that failed to decode as a message. The frame boundary is
+    /// intact, so a request is answered 400 and the connection carries on; a bad hello closes it.
+    pub fn on_bad_message(
+        &mut self,
+        conn: ConnId,
+        payload_tag: Option<u32>,
+        why: &str,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let addr = session.addr;
+        if session.phase == Phase::AwaitHello {
+            self.warn(
+                "not a hello",
+                format_args!("{addr}: not a peerhub hello ({why}); closing"),
+            );
+            self.bye(
+                conn,
+                Status::BAD_REQUEST,
+                "not a peerhub client: expected a peerhub hello",
+                out,
+            );
+            return;
+        }
+        self.warn("bad message", format_args!("{addr}: bad message: {why}"));
+        out.push(Action::Send(
+            conn,
+            reply(
+                payload_tag.unwrap_or(0),
+                Status::BAD_REQUEST,
+                format!("bad request: {why}"),
+                Body::None,
+            ),
+        ));
+    }
+
+    /// A framing error (oversized frame: 413, empty frame: 400): the stream cannot be
+    /// trusted; close it. Before hello it is simply not a peerhub client (400).
+    pub fn on_bad_frame(&mut self, conn: ConnId, status: Status, why: &str, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let (addr, hello) = (session.addr, session.phase == Phase::AwaitHello);
+        self.warn("bad frame", format_args!("{addr}: {why}; closing"));
+        if hello {
+            let text = "not a peerhub client: expected a peerhub hello";
+            return self.bye(conn, Status::BAD_REQUEST, text, out);
+        }
+        self.bye(conn, status, &format!("bad frame: {why}"), out);
+    }
+
+    /// Tell a connection why it is closed, then close it.
+    pub(super) fn bye(
+        &mut self,
+        conn: ConnId,
+        status: Status,
+        reason: &str,
+        out: &mut Vec<Action>,
+    ) {
+        out.push(Action::Send(
+            conn,
+            HubMsg::Bye {
+                status,
+                reason: reason.into(),
+            }
+            .to_frame(),
+        ));
+        out.push(Action::Close(conn));
+    }
+
+    /// End the logged-in session on `conn` (the connection stays open), telling the others.
+    pub(super) fn end_session(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if !matches!(session.phase, Phase::LoggedIn(_)) {
+            return;
+        }
+        // Whoever joined before is told before this leave, with the count of then.
+        self.flush_joins_except(Some(conn), out);
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let Phase::LoggedIn(user) = std::mem::replace(&mut session.phase, Phase::Anonymous) else {
+            return;
+        };
+        session.anonymous_since = now;
+        let pings = std::mem::take(&mut session.pings);
+        self.online.remove(&*user);
+        for ping in pings {
+            match ping.purpose {
+                PingPurpose::Console { id } => {
+                    out.push(Action::Result(ping_result(id, &user, "offline", None)))
+                }
+                PingPurpose::Liveness => {}
+                PingPurpose::Ghost(wait) => self.take_over(&user, wait),
+            }
+        }
+        let online = self.online.len() as u32;
+        info!("leave {user} ({reason}); {online} online");
+        out.push(Action::Event(
+            Event::new("leave", format!("{user} left ({reason}); {online} online"))
+                .field("user", &*user)
+                .field("reason", reason),
+        ));
+        let leave: Rc<[u8]> = HubMsg::Leave {
+            user: user.to_string(),
+            online,
+            reason: reason.to_owned(),
+        }
+        .to_frame()
+        .into();
+        self.share_with_others(conn, &leave, out);
+        // Logins that waited on this session go in after its leave notice: one per
+        // name, and only if the name is still free and the waiter still waits.
+        for (wait, user) in std::mem::take(&mut self.pending_logins) {
+            if self.still_waiting(&wait) && !self.online.contains_key(user.as_str()) {
+                self.complete_login(wait.conn, wait.tag, &user, wait.peer_port, now, out);
+            } else if self.still_waiting(&wait) {
+                let text = format!("{user} is already logged in");
+                out.push(Action::Send(
+                    wait.conn,
+                    reply(wait.tag, Status::ALREADY_LOGGED_IN, text, Body::None),
+                ));
+            }
+        }
+    }
+
+    /// The loop closed `conn` (peer gone, error, slow consumer, or our own close).
+    pub fn on_disconnect(
+        &mut self,
+        conn: ConnId,
+        reason: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.end_session(conn, reason, now, out);
+        if let Some(session) = self.sessions.remove(&conn) {
+            debug!("disconnect {} ({reason})", session.addr);
+        }
+    }
+
+    /// Tell everyone the hub is going away and close every connection.
+    pub fn shutdown(&mut self, out: &mut Vec<Action>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        info!(
+            "shutting down: telling {} connection(s)",
+            self.sessions.len()
+        );
+        let frame: Rc<[u8]> = HubMsg::Bye {
+            status: Status::UNAVAILABLE,
+            reason: "the hub is shutting down".into(),
+        }
+        .to_frame()
+        .into();
+        let conns: Vec<ConnId> = self.sessions.keys().collect();
+        for conn in conns {
+            out.push(Action::Share(conn, Rc::clone(&frame)));
+            out.push(Action::Close(conn));
+        }
+        out.push(Action::Exit);
+    }
+
+    /// Whether the hub is shutting down (new connections are refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+}
