@@ -144,6 +144,7 @@ pub enum Action {
 mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
+use chat::fit_names;
 pub use store_ops::Outgoing;
 use store_ops::PutRequest;
 
@@ -626,12 +627,6 @@ impl Hub {
         }
     }
 
-    fn user_names(&self) -> Vec<String> {
-        let mut users: Vec<String> = self.online.keys().map(|n| n.to_string()).collect();
-        users.sort();
-        users
-    }
-
     fn on_pong(&mut self, conn: ConnId, nonce: u32, now: Instant, out: &mut Vec<Action>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
@@ -794,21 +789,6 @@ impl Hub {
         }
         self.schedule(conn, now, out);
     }
-}
-
-/// Keep the first names whose encoding fits in `budget` bytes; true if some were cut.
-fn fit_names(names: &mut Vec<String>, budget: usize) -> bool {
-    let mut used = 0;
-    let fits = names
-        .iter()
-        .take_while(|n| {
-            used += 2 + n.len();
-            used <= budget
-        })
-        .count();
-    let cut = fits < names.len();
-    names.truncate(fits);
-    cut
 }
 
 /// The console's result for `ping <user>`: alive with its round trip, offline, or no

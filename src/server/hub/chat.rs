@@ -1,5 +1,5 @@
 //! Chat: public `say` and private `msg`, their text check and flood limit, the history a
-//! login is sent, and the shared frame every other user online gets.
+//! login is sent, the shared frame every other user online gets, and who is online.
 
 use super::accounts::account_failure;
 use super::{reply, Action, Asker, ConnId, Hub, MAX_TEXT_BYTES};
@@ -163,4 +163,25 @@ impl Hub {
             reply(tag, Status::OK, format!("sent to {to}"), Body::None),
         ));
     }
+
+    pub(super) fn user_names(&self) -> Vec<String> {
+        let mut users: Vec<String> = self.online.keys().map(|n| n.to_string()).collect();
+        users.sort();
+        users
+    }
+}
+
+/// Keep the first names whose encoding fits in `budget` bytes; true if some were cut.
+pub(super) fn fit_names(names: &mut Vec<String>, budget: usize) -> bool {
+    let mut used = 0;
+    let fits = names
+        .iter()
+        .take_while(|n| {
+            used += 2 + n.len();
+            used <= budget
+        })
+        .count();
+    let cut = fits < names.len();
+    names.truncate(fits);
+    cut
 }
