@@ -20,9 +20,8 @@ pub use budget::Request;
 use super::db::Db;
 use super::guard::{Guard, GuardLimits};
 use super::index::{Index, IndexError};
-use super::limits::TokenBucket;
 use super::name::Name;
-use super::reports::{Referrals, Reports};
+use super::reports::Reports;
 use super::store::Store;
 use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
@@ -34,7 +33,6 @@ use crate::proto::status::Status;
 use crate::transfer::tree::Totals;
 use log::{debug, info, warn};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -145,72 +143,9 @@ mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 use chat::fit_names;
+use sessions::{LoginWait, PendingPing, Phase, PingPurpose, Session};
 pub use store_ops::Outgoing;
 use store_ops::PutRequest;
-
-/// Where a connection stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
-    AwaitHello,
-    Anonymous,
-    /// Shared, so that handling each request does not copy the name.
-    LoggedIn(Rc<str>),
-}
-
-/// Why a ping was sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PingPurpose {
-    Liveness,
-    /// The console's `ping <user>` typed on line `id`.
-    Console {
-        id: u64,
-    },
-    /// Another connection wants to log in as this user: if this session does not
-    /// answer, it is a ghost and the waiting login replaces it.
-    Ghost(LoginWait),
-}
-
-/// A login waiting for the answer to a ghost check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LoginWait {
-    conn: ConnId,
-    serial: u64,
-    tag: u32,
-    peer_port: u16,
-}
-
-#[derive(Debug)]
-struct PendingPing {
-    nonce: u32,
-    sent: Instant,
-    purpose: PingPurpose,
-}
-
-/// One connection's state.
-#[derive(Debug)]
-struct Session {
-    serial: u64,
-    addr: SocketAddr,
-    /// The address the hub accepted this connection on: the hub's own, which a login
-    /// may not announce as its peer address.
-    local: SocketAddr,
-    phase: Phase,
-    peer_port: u16,
-    opened: Instant,
-    /// Since when the connection has been without a login (its hello, or its logout):
-    /// the idle timeout counts from here whatever it sends meanwhile.
-    anonymous_since: Instant,
-    last_heard: Instant,
-    pings: Vec<PendingPing>,
-    armed: Option<Instant>,
-    chat: TokenBucket,
-    /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
-    referrals: Referrals,
-    /// What it spent of its budget in the current turn (see `budget.rs`).
-    used: budget::TurnUse,
-    /// Requests beyond that budget, waiting in order for the next turns.
-    backlog: VecDeque<Request>,
-}
 
 /// A logged-in user's request: who asks, on which connection, and the tag of its reply.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,8 @@
-//! A connection's life on the hub: opened, refused for bad input (`bye`), its session
-//! ended (logout, close, kick), and every session told at shutdown.
+//! A connection's state and life on the hub: its phase, pings and budgets; opened,
+//! refused for bad input (`bye`), its session ended (logout, close, kick), and every
+//! session told at shutdown.
 
-use super::{budget, ping_result, reply, Action, ConnId, Hub, Phase, PingPurpose, Session};
+use super::{budget, ping_result, reply, Action, ConnId, Hub, Request};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::status::Status;
@@ -12,6 +13,70 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Phase {
+    AwaitHello,
+    Anonymous,
+    /// Shared, so that handling each request does not copy the name.
+    LoggedIn(Rc<str>),
+}
+
+/// Why a ping was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PingPurpose {
+    Liveness,
+    /// The console's `ping <user>` typed on line `id`.
+    Console {
+        id: u64,
+    },
+    /// Another connection wants to log in as this user: if this session does not
+    /// answer, it is a ghost and the waiting login replaces it.
+    Ghost(LoginWait),
+}
+
+/// A login waiting for the answer to a ghost check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LoginWait {
+    pub(super) conn: ConnId,
+    pub(super) serial: u64,
+    pub(super) tag: u32,
+    pub(super) peer_port: u16,
+}
+
+#[derive(Debug)]
+pub(super) struct PendingPing {
+    pub(super) nonce: u32,
+    pub(super) sent: Instant,
+    pub(super) purpose: PingPurpose,
+}
+
+/// One connection's state.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) serial: u64,
+    pub(super) addr: SocketAddr,
+    /// The address the hub accepted this connection on: the hub's own, which a login
+    /// may not announce as its peer address.
+    pub(super) local: SocketAddr,
+    pub(super) phase: Phase,
+    pub(super) peer_port: u16,
+    pub(super) opened: Instant,
+    /// Since when the connection has been without a login (its hello, or its logout):
+    /// the idle timeout counts from here whatever it sends meanwhile.
+    pub(super) anonymous_since: Instant,
+    pub(super) last_heard: Instant,
+    pub(super) pings: Vec<PendingPing>,
+    pub(super) armed: Option<Instant>,
+    pub(super) chat: TokenBucket,
+    /// (name, holder, hash) this session was sent to by recent lookups: what it may report.
+    pub(super) referrals: Referrals,
+    /// What it spent of its budget in the current turn (see `budget.rs`).
+    pub(super) used: budget::TurnUse,
+    /// Requests beyond that budget, waiting in order for the next turns.
+    pub(super) backlog: VecDeque<Request>,
+}
 
 impl Hub {
     /// A new connection from `addr` was accepted on the hub's address `local` (the

@@ -4,6 +4,7 @@
 use super::*;
 use crate::proto::frame;
 use crate::server::store::StoreLimits;
+use std::net::SocketAddr;
 
 mod accounts;
 mod sessions;
