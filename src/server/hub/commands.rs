@@ -2,7 +2,8 @@
 //! `discover`, `store` and `stats` (the account commands are in `operator.rs`).
 
 use super::accounts::account_failure;
-use super::{ping_result, unix_now, Action, Hub, PingPurpose};
+use super::liveness::ping_result;
+use super::{unix_now, Action, Hub, PingPurpose};
 use crate::output::CommandResult;
 use crate::proto::message::{hash_hex, HubMsg};
 use crate::proto::status::Status;

@@ -2,7 +2,8 @@
 //! refused for bad input (`bye`), its session ended (logout, close, kick), and every
 //! session told at shutdown.
 
-use super::{budget, ping_result, reply, Action, ConnId, Hub, Request};
+use super::liveness::ping_result;
+use super::{budget, reply, Action, ConnId, Hub, Request};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::status::Status;
