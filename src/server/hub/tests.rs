@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 mod accounts;
 mod sessions;
+mod store_ops;
 mod tracker;
 
 /// A hub over an in-memory database and a throw-away store directory.

@@ -1,0 +1,137 @@
+//! Tests of the hub's store requests: tickets, quotas, names, listing and redemption.
+
+use super::super::HubConfig;
+use super::{hub_with_store, join, sent_to};
+use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
+use crate::server::store::StoreLimits;
+use std::time::Instant;
+
+fn limits(user_quota: u64) -> StoreLimits {
+    StoreLimits {
+        max_file: 0,
+        user_quota,
+        reserve: 0,
+    }
+}
+
+/// The (status, text, body) of every reply to `conn` after `msgs`.
+fn ask(hub: &mut super::super::Hub, conn: usize, msgs: Vec<ClientMsg>) -> Vec<(u16, String, Body)> {
+    let mut out = Vec::new();
+    for m in msgs {
+        hub.on_message(conn, m, Instant::now(), &mut out);
+    }
+    sent_to(conn, &out)
+        .into_iter()
+        .filter_map(|m| match m {
+            HubMsg::Reply {
+                status,
+                message,
+                body,
+                ..
+            } => Some((status.0, message, body)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stored(hub: &mut super::super::Hub, name: &str, owner: &str, bytes: u64) {
+    hub.db
+        .conn()
+        .execute(
+            "INSERT INTO store (name, owner, kind, files, bytes, created, version)
+             VALUES (?1, ?2, 'file', 1, ?3, 0, ?1)",
+            rusqlite::params![name, owner, bytes as i64],
+        )
+        .unwrap();
+}
+
+fn check_name(tag: u32, name: &str, replace: bool) -> ClientMsg {
+    ClientMsg::StoreName {
+        tag,
+        name: name.into(),
+        replace,
+    }
+}
+
+#[test]
+fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() {
+    let (mut hub, dir) = hub_with_store(HubConfig::default(), limits(0));
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    stored(&mut hub, "mine", "alice", 10);
+    stored(&mut hub, "theirs", "bob", 10);
+    let long = "n".repeat(256);
+    let got = ask(
+        &mut hub,
+        1,
+        vec![
+            check_name(3, "free", false),
+            check_name(4, "free", false),
+            check_name(5, "mine", false),
+            check_name(6, "mine", true),
+            check_name(7, "theirs", true),
+            check_name(8, "..", false),
+            check_name(9, &long, false),
+            check_name(10, "a/b", false),
+        ],
+    );
+    let statuses: Vec<u16> = got.iter().map(|r| r.0).collect();
+    assert_eq!(statuses, [200, 200, 409, 200, 409, 408, 408, 408]);
+    // The same text as the ticket's refusal.
+    let put = ClientMsg::StorePut {
+        tag: 11,
+        name: "mine".into(),
+        replace: false,
+        kind: StoreKind::File,
+        files: 1,
+        dirs: 0,
+        bytes: 1,
+        largest: 1,
+    };
+    let ticket = ask(&mut hub, 1, vec![put]);
+    assert_eq!((ticket[0].0, &ticket[0].1), (409, &got[2].1));
+    assert!(got[4].1.contains("belongs to bob"), "{}", got[4].1);
+    assert_eq!(hub.tickets.open(), 0);
+    // A name reserved by a ticket (an upload about to run) is taken too.
+    let put = ClientMsg::StorePut {
+        tag: 12,
+        name: "free".into(),
+        replace: false,
+        kind: StoreKind::File,
+        files: 1,
+        dirs: 0,
+        bytes: 1,
+        largest: 1,
+    };
+    assert_eq!(ask(&mut hub, 2, vec![put])[0].0, 200);
+    let got = ask(&mut hub, 1, vec![check_name(13, "free", false)]);
+    assert_eq!(got[0].0, 409);
+    assert!(got[0].1.contains("being uploaded"), "{}", got[0].1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_listing_carries_my_usage_and_the_quota() {
+    let (mut hub, dir) = hub_with_store(HubConfig::default(), limits(5000));
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    stored(&mut hub, "a1", "alice", 1000);
+    stored(&mut hub, "a2", "alice", 234);
+    stored(&mut hub, "b1", "bob", 77);
+    for (conn, want) in [(1, 1234), (2, 77)] {
+        let got = ask(&mut hub, conn, vec![ClientMsg::StoreList { tag: 3 }]);
+        let Body::Store {
+            entries,
+            used,
+            quota,
+            ..
+        } = &got[0].2
+        else {
+            panic!("{got:?}");
+        };
+        assert_eq!((entries.len(), *used, *quota), (3, want, 5000));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
