@@ -5,12 +5,8 @@ mod accounts;
 mod budget;
 mod chat;
 mod commands;
-#[cfg(test)]
-mod db_error_tests;
 mod joins;
 mod liveness;
-#[cfg(test)]
-mod liveness_tests;
 mod operator;
 mod own_addr;
 mod sessions;

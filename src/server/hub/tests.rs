@@ -7,6 +7,8 @@ use crate::server::store::StoreLimits;
 use std::net::SocketAddr;
 
 mod accounts;
+mod db_errors;
+mod liveness;
 mod sessions;
 mod store_ops;
 mod tracker;

@@ -1,6 +1,5 @@
 //! Unit tests of the liveness schedule: when the hub pings a logged-in client.
 
-use super::tests::{hub, join, sent_to};
 use super::*;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,7 +1,6 @@
 //! Unit tests: a failing database shows as a 500 with its cause, never as "no such
 //! user" or zero counts.
 
-use super::tests::{hub, join, status_of};
 use super::*;
 
 /// Type `line` on the console at `now`; its result.
