@@ -410,12 +410,16 @@ impl Writer<'_> {
     fn str(&mut self, s: &str) {
         codec::put_str(self.0, s, u16::MAX as usize);
     }
-    fn count(&mut self, n: usize) {
-        self.u16(n.min(u16::MAX as usize) as u16);
+    /// The u16 count of a list of `len` items. A list holds at most `u16::MAX` items:
+    /// returns how many the caller writes (the first ones), so count and items agree.
+    fn count(&mut self, len: usize) -> usize {
+        let n = len.min(u16::MAX as usize);
+        self.u16(n as u16);
+        n
     }
     fn strs(&mut self, items: &[String]) {
-        self.count(items.len());
-        for s in items.iter().take(u16::MAX as usize) {
+        let n = self.count(items.len());
+        for s in &items[..n] {
             self.str(s);
         }
     }
@@ -589,8 +593,8 @@ impl ClientMsg {
             Sync { tag, files, first } => framed(out, kind::SYNC, |w| {
                 w.u32(*tag);
                 w.u8(*first as u8);
-                w.count(files.len());
-                files.iter().for_each(|f| w.file(f));
+                let n = w.count(files.len());
+                files[..n].iter().for_each(|f| w.file(f));
             }),
             Search { tag, text } => framed(out, kind::SEARCH, |w| {
                 w.u32(*tag);
@@ -953,22 +957,22 @@ fn encode_body(w: &mut Writer, body: &Body) {
         }
         Body::Files(files) => {
             w.u8(body::FILES);
-            w.count(files.len());
-            files.iter().for_each(|f| w.file(f));
+            let n = w.count(files.len());
+            files[..n].iter().for_each(|f| w.file(f));
         }
         Body::Search { hits, truncated } => {
             w.u8(body::SEARCH);
             w.u8(*truncated as u8);
-            w.count(hits.len());
-            for hit in hits {
+            let n = w.count(hits.len());
+            for hit in &hits[..n] {
                 w.file(&hit.file);
                 w.strs(&hit.owners);
             }
         }
         Body::Holders(holders) => {
             w.u8(body::HOLDERS);
-            w.count(holders.len());
-            for h in holders {
+            let n = w.count(holders.len());
+            for h in &holders[..n] {
                 w.holder(&h.user, &h.addr, h.size, &h.hash);
             }
         }
@@ -994,8 +998,8 @@ fn encode_body(w: &mut Writer, body: &Body) {
             w.u8(*truncated as u8);
             w.u64(*used);
             w.u64(*quota);
-            w.count(entries.len());
-            for e in entries {
+            let n = w.count(entries.len());
+            for e in &entries[..n] {
                 w.str(&e.name);
                 w.str(&e.owner);
                 w.u8(e.kind as u8);
@@ -1523,5 +1527,70 @@ mod tests {
         want.extend_from_slice(&1u64.to_be_bytes());
         want.extend_from_slice(&3u64.to_be_bytes());
         assert_eq!(reply, want);
+    }
+
+    #[test]
+    fn a_list_longer_than_u16_max_is_cut_to_its_first_65535_items() {
+        let files: Vec<FileInfo> = (0..70_000).map(|i| file(&i.to_string())).collect();
+        let kept = &files[..u16::MAX as usize];
+        let mut out = Vec::new();
+        ClientMsg::Sync {
+            tag: 1,
+            first: true,
+            files: files.clone(),
+        }
+        .encode(&mut out);
+        assert_eq!(
+            ClientMsg::decode(payload_of(&out)),
+            Ok(ClientMsg::Sync {
+                tag: 1,
+                first: true,
+                files: kept.to_vec(),
+            })
+        );
+        let reply = |body| HubMsg::Reply {
+            tag: 2,
+            status: Status::OK,
+            message: String::new(),
+            body,
+        };
+        let holder = Holder {
+            user: "bob".into(),
+            addr: "127.0.0.1:4000".parse().unwrap(),
+            size: 1,
+            hash: [1; 32],
+        };
+        let hit = SearchHit {
+            file: file("a"),
+            owners: vec!["bob".into(); 70_000],
+        };
+        let cases = [
+            (Body::Files(files.clone()), Body::Files(kept.to_vec())),
+            (
+                Body::Holders(vec![holder.clone(); 70_000]),
+                Body::Holders(vec![holder; u16::MAX as usize]),
+            ),
+            (
+                Body::Search {
+                    truncated: false,
+                    hits: vec![hit],
+                },
+                Body::Search {
+                    truncated: false,
+                    hits: vec![SearchHit {
+                        file: file("a"),
+                        owners: vec!["bob".into(); u16::MAX as usize],
+                    }],
+                },
+            ),
+            (
+                Body::Users(vec!["a".into(); 70_000]),
+                Body::Users(vec!["a".into(); u16::MAX as usize]),
+            ),
+        ];
+        for (long, cut) in cases {
+            let frame = reply(long).to_frame();
+            assert_eq!(HubMsg::decode(payload_of(&frame)), Ok(reply(cut)));
+        }
     }
 }
