@@ -1,21 +1,75 @@
-//! Primitives the wire codecs share: a bounded field [`Reader`], the length-capped string writer [`put_str`] and [`StatusError`], a refusal carrying the status to answer it with.
+//! Primitives the wire codecs share: a bounded field [`Reader`], a big-endian field [`Writer`] with [`framed`] to build one frame, and [`StatusError`], a refusal carrying the status to answer it with.
 
-use super::frame::FrameError;
-use super::message::Hash;
+use super::frame::{self, FrameError};
 use super::status::Status;
+use super::types::Hash;
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
 use std::marker::PhantomData;
 
-/// Append `s` as a u16 byte length then its UTF-8 bytes, cut at a character boundary
-/// to at most `max` bytes (and never more than `u16::MAX`).
-pub fn put_str(out: &mut Vec<u8>, s: &str, max: usize) {
-    let mut end = s.len().min(max).min(u16::MAX as usize);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// Appends big-endian fields to a payload being built.
+pub struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Writer { out }
     }
-    out.extend_from_slice(&(end as u16).to_be_bytes());
-    out.extend_from_slice(&s.as_bytes()[..end]);
+
+    pub fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
+    pub fn u16(&mut self, v: u16) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+    pub fn u32(&mut self, v: u32) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+    pub fn u64(&mut self, v: u64) {
+        self.out.extend_from_slice(&v.to_be_bytes());
+    }
+    /// Raw bytes (a hash, a token, the magic), no length.
+    pub fn bytes(&mut self, v: &[u8]) {
+        self.out.extend_from_slice(v);
+    }
+    /// A string: a u16 byte length then its UTF-8 bytes, cut at a character boundary
+    /// to at most `max` bytes (and never more than `u16::MAX`).
+    pub fn str_max(&mut self, s: &str, max: usize) {
+        let mut end = s.len().min(max).min(u16::MAX as usize);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.u16(end as u16);
+        self.bytes(&s.as_bytes()[..end]);
+    }
+    /// A string of at most `u16::MAX` bytes (longer ones are cut; callers validate
+    /// lengths long before that).
+    pub fn str(&mut self, s: &str) {
+        self.str_max(s, u16::MAX as usize);
+    }
+    /// The u16 count of a list of `len` items. A list holds at most `u16::MAX` items:
+    /// returns how many the caller writes (the first ones), so count and items agree.
+    pub fn count(&mut self, len: usize) -> usize {
+        let n = len.min(u16::MAX as usize);
+        self.u16(n as u16);
+        n
+    }
+    /// Where the next byte goes (to patch a field once its value is known).
+    pub fn position(&self) -> usize {
+        self.out.len()
+    }
+    /// Overwrite the u16 written at `at`.
+    pub fn patch_u16(&mut self, at: usize, v: u16) {
+        self.out[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// Build one frame: the length prefix, then whatever `fields` writes.
+pub fn framed(out: &mut Vec<u8>, fields: impl FnOnce(&mut Writer)) {
+    let start = frame::begin(out);
+    fields(&mut Writer::new(out));
+    frame::finish(out, start);
 }
 
 /// What can be wrong with a payload's bytes before any field means anything.
@@ -158,8 +212,9 @@ mod tests {
     #[test]
     fn reads_stop_at_the_end() {
         let mut out = vec![7];
-        put_str(&mut out, "été", 100);
-        out.extend_from_slice(&[0xFF, 0xFF]);
+        let mut w = Writer::new(&mut out);
+        w.str_max("été", 100);
+        w.u16(0xFFFF);
         let mut r = Reader::<Plain>::new(&out);
         assert_eq!(r.u8(), Ok(7));
         assert_eq!(r.str().as_deref(), Ok("été"));
@@ -176,7 +231,16 @@ mod tests {
     #[test]
     fn strings_are_cut_at_a_character_boundary() {
         let mut out = Vec::new();
-        put_str(&mut out, "aé", 2);
+        Writer::new(&mut out).str_max("aé", 2);
         assert_eq!(out, [0, 1, b'a']);
+    }
+
+    #[test]
+    fn a_count_caps_at_u16_max_and_says_how_many_to_write() {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out);
+        assert_eq!(w.count(3), 3);
+        assert_eq!(w.count(70_000), 65_535);
+        assert_eq!(out, [0, 3, 0xFF, 0xFF]);
     }
 }

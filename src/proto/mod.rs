@@ -2,8 +2,10 @@
 
 pub mod codec;
 pub mod frame;
+pub mod hub;
 pub mod message;
 pub mod names;
 pub mod peer;
 pub mod status;
 pub mod store;
+pub mod types;

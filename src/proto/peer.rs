@@ -8,9 +8,9 @@
 
 use super::codec::{self, Dialect, ReadError, StatusError};
 use super::frame;
-use super::message::{Hash, MAGIC};
 use super::names;
 use super::status::Status;
+use super::types::{Hash, MAGIC};
 
 /// The peer protocol version this build speaks (2: the `Answer` names the holder's user).
 pub const PEER_VERSION: u16 = 2;
@@ -62,34 +62,33 @@ impl Answer {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    codec::put_str(out, s, MAX_PEER_FRAME / 2);
-}
+/// Longest string a handshake carries (half a frame).
+const MAX_STR: usize = MAX_PEER_FRAME / 2;
 
 /// Append `request` as one frame.
 pub fn encode_request(request: &Request, out: &mut Vec<u8>) {
-    let start = frame::begin(out);
-    out.push(kind::GET);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&PEER_VERSION.to_be_bytes());
-    put_str(out, &request.name);
-    out.extend_from_slice(&request.offset.to_be_bytes());
-    put_str(out, &request.user);
-    frame::finish(out, start);
+    codec::framed(out, |w| {
+        w.u8(kind::GET);
+        w.bytes(&MAGIC);
+        w.u16(PEER_VERSION);
+        w.str_max(&request.name, MAX_STR);
+        w.u64(request.offset);
+        w.str_max(&request.user, MAX_STR);
+    });
 }
 
 /// Append `answer` as one frame.
 pub fn encode_answer(answer: &Answer, out: &mut Vec<u8>) {
-    let start = frame::begin(out);
-    out.push(kind::ANSWER);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&PEER_VERSION.to_be_bytes());
-    out.extend_from_slice(&answer.status.0.to_be_bytes());
-    put_str(out, &answer.message);
-    out.extend_from_slice(&answer.size.to_be_bytes());
-    out.extend_from_slice(&answer.hash);
-    put_str(out, &answer.user);
-    frame::finish(out, start);
+    codec::framed(out, |w| {
+        w.u8(kind::ANSWER);
+        w.bytes(&MAGIC);
+        w.u16(PEER_VERSION);
+        w.u16(answer.status.0);
+        w.str_max(&answer.message, MAX_STR);
+        w.u64(answer.size);
+        w.bytes(&answer.hash);
+        w.str_max(&answer.user, MAX_STR);
+    });
 }
 
 /// How a handshake's short, non-UTF-8 or overlong fields are refused: 400.

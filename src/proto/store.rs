@@ -9,9 +9,9 @@
 
 use super::codec::{self, Dialect, ReadError, StatusError};
 use super::frame;
-use super::message::{Hash, StoreToken};
 use super::names;
 use super::status::Status;
+use super::types::{Hash, StoreToken};
 
 /// Largest frame on a store connection (a path is at most [`MAX_PATH_BYTES`]).
 pub const MAX_STORE_FRAME: usize = 8 * 1024;
@@ -48,44 +48,41 @@ pub enum StoreMsg {
     End { files: u64, dirs: u64, bytes: u64 },
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    codec::put_str(out, s, MAX_STORE_FRAME / 2);
-}
+/// Longest string a store frame carries (half a frame).
+const MAX_STR: usize = MAX_STORE_FRAME / 2;
 
 /// Append `msg` as one frame to `out`.
 pub fn encode(msg: &StoreMsg, out: &mut Vec<u8>) {
-    let start = frame::begin(out);
-    match msg {
+    codec::framed(out, |w| match msg {
         StoreMsg::Begin { token } => {
-            out.push(kind::BEGIN);
-            out.extend_from_slice(token);
+            w.u8(kind::BEGIN);
+            w.bytes(token);
         }
         StoreMsg::Status { status, message } => {
-            out.push(kind::STATUS);
-            out.extend_from_slice(&status.0.to_be_bytes());
-            put_str(out, message);
+            w.u8(kind::STATUS);
+            w.u16(status.0);
+            w.str_max(message, MAX_STR);
         }
         StoreMsg::Dir { path } => {
-            out.push(kind::DIR);
-            put_str(out, path);
+            w.u8(kind::DIR);
+            w.str_max(path, MAX_STR);
         }
         StoreMsg::File { path, size } => {
-            out.push(kind::FILE);
-            put_str(out, path);
-            out.extend_from_slice(&size.to_be_bytes());
+            w.u8(kind::FILE);
+            w.str_max(path, MAX_STR);
+            w.u64(*size);
         }
         StoreMsg::Sum { hash } => {
-            out.push(kind::SUM);
-            out.extend_from_slice(hash);
+            w.u8(kind::SUM);
+            w.bytes(hash);
         }
         StoreMsg::End { files, dirs, bytes } => {
-            out.push(kind::END);
-            out.extend_from_slice(&files.to_be_bytes());
-            out.extend_from_slice(&dirs.to_be_bytes());
-            out.extend_from_slice(&bytes.to_be_bytes());
+            w.u8(kind::END);
+            w.u64(*files);
+            w.u64(*dirs);
+            w.u64(*bytes);
         }
-    }
-    frame::finish(out, start);
+    });
 }
 
 /// How a store frame's short, non-UTF-8 or overlong fields are refused (a string that

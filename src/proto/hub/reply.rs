@@ -1,0 +1,106 @@
+//! Messages the hub sends to a client and the typed body of a reply, one table row each, plus the borrowed fast path for lookup replies.
+
+use super::field::Field;
+use crate::proto::codec;
+use crate::proto::status::Status;
+use crate::proto::types::{
+    FileInfo, Hash, Holder, SearchHit, StoreInfo, StoreKind, StoreToken, MAGIC,
+};
+use std::net::SocketAddr;
+
+field_enum! {
+    /// The typed part of a reply, beside its status and message.
+    pub enum Body, unknown "reply body" {
+        None = 0,
+        /// Users online now (login result).
+        Online(online: u32) = 1,
+        /// Names of users (the `users` command).
+        Users(users: Vec<String>) = 2,
+        /// Files (what I published, a user's files).
+        Files(files: Vec<FileInfo>) = 3,
+        /// Search results and whether they were cut.
+        Search { truncated: bool, hits: Vec<SearchHit> } = 4,
+        /// Lookup results: who holds the name now, each with the size and hash announced.
+        Holders(holders: Vec<Holder>) = 5,
+        /// A store ticket: the token to present on a store connection, and the entry's
+        /// kind and totals (for a download: what will arrive; for an upload: as declared).
+        Ticket { token: StoreToken, kind: StoreKind, files: u64, bytes: u64 } = 6,
+        /// The store listing, whether it was cut to fit one frame, and the asking user's
+        /// usage: the bytes of their entries and their quota (0: no limit).
+        Store { truncated: bool, used: u64, quota: u64, entries: Vec<StoreInfo> } = 7,
+        /// A refusal for a rate limit (429): whole seconds until a retry may succeed.
+        RetryAfter(seconds: u32) = 8,
+        /// A store entry that was removed: its name, kind and totals.
+        Removed { name: String, kind: StoreKind, files: u64, bytes: u64 } = 9,
+    }
+}
+
+messages! {
+    /// Messages the hub sends to a client.
+    pub enum HubMsg {
+        Welcome = 0x02 + MAGIC { version: u16, server: String },
+        Reply = 0x40 { tag: u32, status: Status, message: String, body: Body },
+        /// Status 203: the hub checks that the client is alive.
+        Ping = 0x50 { nonce: u32 },
+        Chat = 0x51 { from: String, text: String, history: bool },
+        Private = 0x52 { from: String, text: String },
+        Join = 0x53 { user: String, online: u32 },
+        Leave = 0x54 { user: String, online: u32, reason: String },
+        Announce = 0x55 { text: String },
+        /// The hub ends this session (kick 200, ban 423) and keeps the connection.
+        Kicked = 0x56 { status: Status, reason: String },
+        /// The hub closes the connection after this (bad hello 400, full or shutting down 503).
+        Bye = 0x57 { status: Status, reason: String },
+        /// A store upload completed (sent to everyone online but the uploader).
+        Upload = 0x58 { user: String, name: String, files: u64, bytes: u64 },
+        /// Several users joined, in order: one notice shared by everyone online. `online`
+        /// is the count after the last of them joined.
+        Joins = 0x59 { users: Vec<String>, online: u32 },
+    }
+}
+
+impl HubMsg {
+    /// This message as one standalone frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        // Most frames are small: one allocation instead of a few growth steps.
+        let mut out = Vec::with_capacity(128);
+        self.encode(&mut out);
+        out
+    }
+}
+
+/// Encode a lookup reply straight from borrowed holder data, without building a
+/// [`HubMsg`]: the hub's hottest path. The bytes are exactly those of
+/// `HubMsg::Reply { tag, status, message, body: Body::Holders(..) }` with the same
+/// holders (at most `u16::MAX`). Returns how many holders were written.
+pub fn encode_holders_reply<'a>(
+    out: &mut Vec<u8>,
+    tag: u32,
+    status: Status,
+    message: &str,
+    holders: impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)>,
+) -> usize {
+    // The type bytes of `HubMsg::Reply` and `Body::Holders` in the tables above (the
+    // tests check that both encodings agree).
+    const REPLY: u8 = 0x40;
+    const HOLDERS: u8 = 5;
+    let mut written = 0;
+    codec::framed(out, |w| {
+        w.u8(REPLY);
+        w.u32(tag);
+        w.u16(status.0);
+        w.str(message);
+        w.u8(HOLDERS);
+        let count_at = w.position();
+        w.u16(0);
+        for (user, addr, size, hash) in holders.take(u16::MAX as usize) {
+            w.str(user);
+            addr.put(w);
+            w.u64(size);
+            w.bytes(&hash);
+            written += 1;
+        }
+        w.patch_u16(count_at, written as u16);
+    });
+    written
+}
