@@ -33,7 +33,9 @@ fn line_of(cmd: &Command) -> String {
         }
         Command::Passwd { old, new } => vec![old, new],
         Command::Publish { local, name } => std::iter::once(local).chain(name).collect(),
-        Command::Unpublish { name } | Command::Cancel { name } => vec![name],
+        Command::Unpublish { name } | Command::Cancel { name } | Command::Rm { name } => {
+            vec![name]
+        }
         Command::Search { text } => vec![text],
         Command::Fetch {
             name,
