@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::blocking::per_address_limits_lifted;
 use common::*;
 use peerhub::proto::frame;
 use peerhub::proto::message::{ClientMsg, HubMsg};
@@ -41,7 +42,7 @@ fn bench() -> io::Result<()> {
     let _ = peerhub::sys::raise_nofile_limit();
 
     for subscribers in sizes {
-        let hub = HubProcess::start(&[
+        let mut flags = vec![
             "--chat-rate",
             "0",
             "--history",
@@ -50,7 +51,9 @@ fn bench() -> io::Result<()> {
             "3600",
             "--max-clients",
             "100000",
-        ])?;
+        ];
+        flags.extend(per_address_limits_lifted());
+        let hub = HubProcess::start(&flags)?;
         let mut hub_driver =
             Driver::connect(hub.addr, subscribers + 1, HubFanout { subscribers, depth })?;
         hub_driver.watch(hub.pid());

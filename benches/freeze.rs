@@ -28,7 +28,7 @@
 
 mod common;
 
-use common::blocking::{hub_knows, Blocking};
+use common::blocking::{hub_knows, per_address_limits_lifted, Blocking};
 use common::*;
 use peerhub::proto::message::{ClientMsg, FileInfo};
 use std::io;
@@ -98,10 +98,9 @@ fn bench() -> io::Result<()> {
 /// Flags that lift the rate limits, as far as the hub under test knows them.
 fn unlimited() -> Vec<&'static str> {
     let mut flags = vec!["--ping-interval", "3600", "--max-clients", "2000"];
-    for flag in ["--hash-rate", "--max-per-address", "--account-auth-rate"] {
-        if hub_knows(flag) {
-            flags.extend([flag, "0"]);
-        }
+    flags.extend(per_address_limits_lifted());
+    if hub_knows("--account-auth-rate") {
+        flags.extend(["--account-auth-rate", "0"]);
     }
     flags
 }

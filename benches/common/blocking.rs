@@ -224,3 +224,15 @@ pub fn hub_knows(flag: &str) -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
         .unwrap_or(false)
 }
+
+/// `--hash-rate 0 --max-per-address 0` as far as the hub under test knows them: the
+/// per-address limits lifted for a bench whose many clients all come from 127.0.0.1.
+pub fn per_address_limits_lifted() -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    for flag in ["--hash-rate", "--max-per-address"] {
+        if hub_knows(flag) {
+            flags.extend([flag, "0"]);
+        }
+    }
+    flags
+}
