@@ -389,12 +389,26 @@ fn raw_store_connections_with_bad_tickets_or_hostile_paths_are_refused() {
         expect_status_and_close(&mut s, 408);
     }
     // A ticket that expired.
+    // Its upload ticket reserves "t3" (409 to a second put) until the 0.5 s lifetime
+    // runs out; the hub's own answer to that second put shows the expiry.
     let token = ticket(&mut raw, 12, "t3", Some((StoreKind::File, 3)));
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(700) {
-        // Waiting out the ticket's lifetime is what this step tests.
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut tag = 100;
+    let refused = support::poll_until("the ticket for t3 to expire", SECS_10, || {
+        tag += 1;
+        let r = raw.request(&ClientMsg::StorePut {
+            tag,
+            name: "t3".into(),
+            replace: false,
+            kind: StoreKind::File,
+            files: 1,
+            dirs: 0,
+            bytes: 3,
+            largest: 3,
+        });
+        (r.status != 409).then_some(r)
+    });
+    // Expired unused: the name is in its cool-down (429), or already past it (200).
+    assert!(matches!(refused.status, 429 | 200), "{refused:?}");
     let mut s = store_conn(hub.addr(), token);
     expect_status_and_close(&mut s, 407);
     // A wrong hash: 422, and nothing becomes visible.
@@ -446,16 +460,13 @@ fn a_hub_killed_mid_upload_shows_nothing_and_a_retry_succeeds() {
     s.write_all(&bytes).unwrap();
     // The hub has begun writing the upload before it dies.
     let incoming = hub.data_dir().join("store");
-    let t0 = Instant::now();
-    while !fs::read_dir(&incoming)
-        .unwrap()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
-    {
-        assert!(t0.elapsed() < SECS_10, "no upload directory appeared");
-        // A polling interval between observations, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::poll_until("an upload directory", SECS_10, || {
+        fs::read_dir(&incoming)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
+            .then_some(())
+    });
     hub.restart();
     drop(s);
     let leftovers: Vec<_> = fs::read_dir(&incoming).unwrap().flatten().collect();
@@ -491,42 +502,40 @@ fn chat_stays_live_during_a_large_upload_and_transfers_lists_it() {
     let hank = &mut rest[0];
     big_file(&frank.work_dir().join("large.bin"), 192);
     let id = frank.send("upload large.bin");
-    let t0 = Instant::now();
-    let mut worst = Duration::ZERO;
+    let uploading = |frank: &mut Peer| {
+        let r = run(frank, "transfers", SECS_10);
+        r["transfers"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|t| t["name"] == "large.bin" && t["direction"] == "upload")
+        })
+    };
+    // The upload is under way before the first chat line is said ...
+    support::poll_until("transfers to list the upload", SECS_30, || {
+        uploading(frank).then_some(())
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut during = 0;
-    let mut listed = false;
     let result = loop {
         if let Some(r) =
             frank.try_wait_line(Duration::ZERO, |v| v["type"] == "result" && v["id"] == id)
         {
             break r;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the upload did not finish"
-        );
-        let sent = Instant::now();
+        assert!(Instant::now() < deadline, "the upload did not finish");
         let r = run(gina, "say ping", SECS_10);
         check(&r, 200, true);
         hank.wait_event("chat", |e| e["from"] == "gina", SECS_10);
-        worst = worst.max(sent.elapsed());
-        during += 1;
-        if !listed {
-            let r = run(frank, "transfers", SECS_10);
-            listed = r["transfers"].as_array().is_some_and(|rows| {
-                rows.iter()
-                    .any(|t| t["name"] == "large.bin" && t["direction"] == "upload")
-            });
+        // ... and still under way after the line went round: chat was not held up.
+        if uploading(frank) {
+            during += 1;
         }
     };
     check(&result, 200, true);
     assert_eq!(result["bytes"], 192u64 << 20);
-    eprintln!("{during} chat round trip(s) during the upload, the slowest {worst:?}");
-    assert!(during >= 1, "no chat round trip happened during the upload");
-    assert!(listed, "transfers never listed the upload");
+    eprintln!("{during} chat round trip(s) completed while transfers listed the upload");
     assert!(
-        worst < Duration::from_millis(500),
-        "a chat round trip took {worst:?} during the upload"
+        during >= 1,
+        "no chat round trip completed while the upload was in flight"
     );
 }
 
@@ -783,12 +792,9 @@ fn a_download_in_flight_survives_the_replacement_and_removal_of_its_entry() {
     // Once both readers are done, nothing of either version is left.
     drop((first, second));
     let store_dir = hub.data_dir().join("store");
-    let t0 = Instant::now();
-    while fs::read_dir(&store_dir).unwrap().next().is_some() {
-        assert!(t0.elapsed() < SECS_10, "old versions were never removed");
-        // A polling interval between observations, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::poll_until("the old versions' removal", SECS_10, || {
+        fs::read_dir(&store_dir).unwrap().next().is_none().then_some(())
+    });
 }
 
 /// Hello as a store connection on a plain socket, nothing more.
@@ -807,14 +813,10 @@ fn bare_store_conn(addr: SocketAddr) -> TcpStream {
 
 /// Ask `stats` until `store_connections` is `want` (the hub counts at its own pace).
 fn wait_store_conns(hub: &mut Hub, want: u64) -> Value {
-    let t0 = Instant::now();
-    loop {
+    support::poll_until(&format!("store_connections = {want}"), SECS_10, || {
         let r = console(hub, "stats");
-        if r["store_connections"] == want {
-            return r;
-        }
-        assert!(t0.elapsed() < SECS_10, "store_connections stayed {r}");
-    }
+        (r["store_connections"] == want).then_some(r)
+    })
 }
 
 #[test]

@@ -1277,6 +1277,21 @@ pub fn blake3_hex(data: &[u8]) -> String {
 }
 
 /// The result has this status and this `ok`.
+/// Observe a state with `probe` until it yields a value, for at most `timeout`: for
+/// states that no event announces. The short pause between observations is a polling
+/// interval (the deadline, not the pause, bounds the wait), never a synchronisation.
+#[track_caller]
+pub fn poll_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[track_caller]
 pub fn check(r: &serde_json::Value, status: u64, ok: bool) {
     assert_eq!(r["status"], status, "status of {r}");
