@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{check, random_bytes, Hub, Peer};
 
 const SECS_10: Duration = Duration::from_secs(10);
@@ -48,44 +48,26 @@ fn fetch(peer: &mut Peer, line: &str, timeout: Duration) -> Value {
 
 /// Poll `transfers` until a download has at least `bytes` bytes.
 fn wait_download_progress(peer: &mut Peer, bytes: u64) -> Value {
-    let deadline = Instant::now() + SECS_10;
-    loop {
+    support::poll_until(&format!("a download of {bytes} bytes"), SECS_10, || {
         let r = peer.run("transfers");
         check(&r, 200, true);
-        let row = r["transfers"]
+        r["transfers"]
             .as_array()
             .and_then(|rows| rows.iter().find(|t| t["direction"] == "download"))
-            .cloned();
-        if let Some(row) = row {
-            if row["bytes"].as_u64().unwrap_or(0) >= bytes {
-                return row;
-            }
-        }
-        if Instant::now() >= deadline {
-            peer.fail(&format!("no download reached {bytes} bytes: last {r}"));
-        }
-        // A polling interval between observations, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .filter(|row| row["bytes"].as_u64().unwrap_or(0) >= bytes)
+            .cloned()
+    })
 }
 
 /// Poll `users` until `user` is no longer online (the hub dropped it from lookups).
 fn wait_offline(peer: &mut Peer, user: &str) {
-    let deadline = Instant::now() + SECS_10;
-    loop {
+    support::poll_until(&format!("{user} to go offline"), SECS_10, || {
         let r = peer.run("users");
         let online = r["users"]
             .as_array()
             .is_some_and(|u| u.iter().any(|x| x == user));
-        if !online {
-            return;
-        }
-        if Instant::now() >= deadline {
-            peer.fail(&format!("{user} still online: {r}"));
-        }
-        // A polling interval between observations, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (!online).then_some(())
+    });
 }
 
 /// A shared library of the system, for a fetch of a real file.
@@ -215,25 +197,20 @@ fn two_downloads_from_one_holder_while_it_chats() {
     let fc = carol.send("fetch two.bin");
     wait_download_progress(bob, 1);
     wait_download_progress(carol, 1);
-    // Both are running at once, and alice's commands stay prompt.
-    let mut said = 0;
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_millis(400) {
-        let started = Instant::now();
+    // Both are running at once, and alice's chat is answered while they run: each
+    // line is said (and heard by carol) with both uploads still listed after it.
+    let said = 5;
+    for said in 0..said {
         let r = alice.run(&format!("say tick {said}"));
         check(&r, 200, true);
-        assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "say took {:?}",
-            started.elapsed()
-        );
-        said += 1;
+        let heard = format!("tick {said}");
+        carol.wait_event("chat", |e| e["text"] == heard.as_str(), SECS_10);
+        let r = alice.run("transfers");
+        let uploads = r["transfers"].as_array().map_or(0, |t| {
+            t.iter().filter(|x| x["direction"] == "upload").count()
+        });
+        assert_eq!(uploads, 2, "two uploads at once after say {said}: {r}");
     }
-    let r = alice.run("transfers");
-    let uploads = r["transfers"].as_array().map_or(0, |t| {
-        t.iter().filter(|x| x["direction"] == "upload").count()
-    });
-    assert_eq!(uploads, 2, "two uploads at once: {r}");
     let rb = bob.wait_result(fb, SECS_20);
     let rc = carol.wait_result(fc, SECS_20);
     check(&rb, 205, true);
@@ -245,7 +222,6 @@ fn two_downloads_from_one_holder_while_it_chats() {
     for n in 0..said {
         let text = format!("tick {n}");
         bob.wait_event("chat", |e| e["text"] == text.as_str(), SECS_10);
-        carol.wait_event("chat", |e| e["text"] == text.as_str(), SECS_10);
     }
     alice.wait_event("upload_served", |e| e["to"] == "bob", SECS_10);
     alice.wait_event("upload_served", |e| e["to"] == "carol", SECS_10);
@@ -424,11 +400,9 @@ fn bad_input_on_the_peer_port_never_disturbs_a_transfer() {
         Some(400)
     );
     // A half handshake is closed after the deadline (1 s here).
-    let t = Instant::now();
     let mut half = peer_conn(addr);
     half.write_all(&request_bytes("data.bin", 0)[..7]).unwrap();
     assert!(read_to_close(&mut half).is_empty());
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // A client that connects and says nothing is closed too.
     let mut silent = peer_conn(addr);
     assert!(read_to_close(&mut silent).is_empty());
