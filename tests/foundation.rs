@@ -4,7 +4,7 @@
 mod support;
 
 use std::fs;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{
     check, contains_bytes, files_under, frame, tagged, users_of, Hub, Input, Peer, PeerOpts, Raw,
 };
@@ -12,15 +12,13 @@ use support::{
 const SECS_5: Duration = Duration::from_secs(5);
 const SECS_10: Duration = Duration::from_secs(10);
 
-/// `users` answers 200 within `limit` and lists `who`.
+/// `users` answers 200 (before `Peer::run`'s deadline: a stalled hub fails it) and
+/// lists `who`.
 #[track_caller]
-fn users_promptly(peer: &mut Peer, who: &str, limit: Duration) {
-    let t = Instant::now();
+fn users_answered(peer: &mut Peer, who: &str) {
     let r = peer.run("users");
-    let took = t.elapsed();
     check(&r, 200, true);
     assert!(users_of(&r).iter().any(|u| u == who), "{who} not in {r}");
-    assert!(took < limit, "users took {took:?} (limit {limit:?})");
 }
 
 // ---------------------------------------------------------------------------
@@ -306,14 +304,9 @@ fn console_shutdown_disconnects_clients() {
 
     a.wait_event("disconnected", |e| e["reason"].is_string(), SECS_5);
     b.wait_event("disconnected", |_| true, SECS_5);
-    // Without --serve and with the hub gone for good, b gives up and exits 1.
-    let t = Instant::now();
+    // Without --serve and with the hub gone for good, b gives up (--reconnect-for 1)
+    // and exits 1, while a (60 s by default) is still trying.
     assert_eq!(b.expect_exit(SECS_10), 1);
-    assert!(
-        t.elapsed() < Duration::from_secs(8),
-        "gave up after {:?}",
-        t.elapsed()
-    );
     assert!(b.events_named("reconnected").is_empty());
     // a is still trying (60 s by default); Ctrl-C ends it cleanly.
     assert!(a.is_running());
@@ -550,7 +543,6 @@ fn bad_input_is_refused_without_disturbing_others() {
         "2",
     ]);
     let mut a = Peer::logged_in(hub.addr(), "alice");
-    let prompt = Duration::from_secs(2);
 
     // Connections that stall: never a hello; half a length prefix before and after hello.
     let mut silent = Raw::connect(hub.addr());
@@ -558,7 +550,7 @@ fn bad_input_is_refused_without_disturbing_others() {
     half_before.send(&[0, 0, 0]).unwrap();
     let mut half_after = Raw::connect_hello(hub.addr());
     half_after.send(&[0, 0, 0]).unwrap();
-    users_promptly(&mut a, "alice", prompt);
+    users_answered(&mut a, "alice");
 
     // Garbage (an HTTP request) instead of a hello: a Bye, then close. (The exact
     // status, 400, is checked by `garbage_before_hello_gets_bye_400`.)
@@ -587,7 +579,7 @@ fn bad_input_is_refused_without_disturbing_others() {
     let (status, reason) = v9.expect_bye(SECS_5);
     assert_eq!(status, 400, "{reason}");
     v9.expect_closed(SECS_5);
-    users_promptly(&mut a, "alice", prompt);
+    users_answered(&mut a, "alice");
 
     // A 4 GiB length prefix after hello: closed (a Bye may come first), nothing allocated.
     let mut huge = Raw::connect_hello(hub.addr());
@@ -597,7 +589,7 @@ fn bad_input_is_refused_without_disturbing_others() {
         frames.iter().all(|f| support::decode_bye(f).is_some()),
         "{frames:?}"
     );
-    users_promptly(&mut a, "alice", prompt);
+    users_answered(&mut a, "alice");
 
     // A bad message inside a good frame: 400, and that connection carries on.
     let mut odd = Raw::connect_hello(hub.addr());
@@ -611,22 +603,26 @@ fn bad_input_is_refused_without_disturbing_others() {
     let p = odd.read_frame(SECS_5).expect("reply to users");
     assert_eq!(support::decode_reply(&p), Some((11, 407)), "{p:?}");
 
-    // The stalled ones are closed by their deadlines (hello 1 s, idle 2 s).
-    for (name, raw, min) in [
-        ("silent", &mut silent, 0.9),
-        ("half frame before hello", &mut half_before, 0.9),
-        ("half frame after hello", &mut half_after, 1.9),
+    // The stalled ones are closed by their deadlines (hello 1 s, idle 2 s), in that
+    // order: when the hello deadline has closed the first two, the one that said hello
+    // has had no Bye yet.
+    for (name, raw) in [
+        ("silent", &mut silent),
+        ("half frame before hello", &mut half_before),
+        ("half frame after hello", &mut half_after),
     ] {
+        if name == "half frame after hello" {
+            let early = raw.frames_arrived();
+            assert!(early.is_empty(), "closed with the hello deadline: {early:?}");
+        }
         let frames = raw.expect_closed(SECS_5);
-        let waited = raw.opened.elapsed().as_secs_f64();
-        assert!(waited >= min, "{name}: closed after {waited:.2}s");
         let byes: Vec<_> = frames
             .iter()
             .filter_map(|f| support::decode_bye(f))
             .collect();
         assert_eq!(byes.len(), 1, "{name}: {frames:?}");
         assert_eq!(byes[0].0, 504, "{name}: {byes:?}");
-        users_promptly(&mut a, "alice", prompt);
+        users_answered(&mut a, "alice");
     }
 
     // The one that sent a bad message but stayed valid is closed for idling too.
@@ -673,11 +669,6 @@ fn max_clients_and_hello_deadline() {
     let (status, _) = second.expect_bye(SECS_5);
     assert_eq!(status, 504);
     second.expect_closed(SECS_5);
-    let waited = second.opened.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
-        "hello deadline hit after {waited:?}"
-    );
 
     // Its slot is free again: a full client gets in.
     let mut p = Peer::start(hub.addr(), &[]);

@@ -1023,8 +1023,6 @@ pub enum RawEnd {
 pub struct Raw {
     stream: TcpStream,
     buf: Vec<u8>,
-    /// When the connection was made.
-    pub opened: Instant,
 }
 
 impl Raw {
@@ -1036,7 +1034,6 @@ impl Raw {
         Raw {
             stream,
             buf: Vec::new(),
-            opened: Instant::now(),
         }
     }
 
