@@ -136,6 +136,9 @@ pub struct Index {
     search: SearchIndex,
     /// Files one owner may publish (0: no limit).
     max_per_owner: usize,
+    /// Names whose holders [`Index::holders`] has read: the cost the lookup test bounds.
+    #[cfg(test)]
+    names_examined: std::cell::Cell<u64>,
 }
 
 impl Index {
@@ -368,8 +371,11 @@ impl Index {
 
     /// Who holds `name`, with what they announced.
     pub fn holders<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, Entry)> + 'a {
-        self.by_name
-            .get(name)
+        let found = self.by_name.get(name);
+        #[cfg(test)]
+        self.names_examined
+            .set(self.names_examined.get() + u64::from(found.is_some()));
+        found
             .into_iter()
             .flat_map(|h| h.holders.as_slice().iter())
             .map(|(owner, entry)| (owner.as_str(), *entry))
@@ -649,6 +655,11 @@ mod tests {
             index.sync(&db, &format!("u{owner}"), &files, true).unwrap();
         }
         assert_eq!(index.len(), 100_000);
+        // One lookup reads one name's holders (none for a miss), not the index.
+        let before = index.names_examined.get();
         assert_eq!(index.holders("f42-999").count(), 1);
+        assert_eq!(index.names_examined.get() - before, 1);
+        assert_eq!(index.holders("nowhere").count(), 0);
+        assert_eq!(index.names_examined.get() - before, 1);
     }
 }
