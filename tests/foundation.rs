@@ -613,7 +613,10 @@ fn bad_input_is_refused_without_disturbing_others() {
     ] {
         if name == "half frame after hello" {
             let early = raw.frames_arrived();
-            assert!(early.is_empty(), "closed with the hello deadline: {early:?}");
+            assert!(
+                early.is_empty(),
+                "closed with the hello deadline: {early:?}"
+            );
         }
         let frames = raw.expect_closed(SECS_5);
         let byes: Vec<_> = frames

@@ -793,7 +793,11 @@ fn a_download_in_flight_survives_the_replacement_and_removal_of_its_entry() {
     drop((first, second));
     let store_dir = hub.data_dir().join("store");
     support::poll_until("the old versions' removal", SECS_10, || {
-        fs::read_dir(&store_dir).unwrap().next().is_none().then_some(())
+        fs::read_dir(&store_dir)
+            .unwrap()
+            .next()
+            .is_none()
+            .then_some(())
     });
 }
 
