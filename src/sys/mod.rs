@@ -1,0 +1,80 @@
+//! Safe wrappers for the few Linux system calls std lacks: sendfile, splice, mmap,
+//! sync_file_range, setrlimit, statvfs, openat2, fcntl file flags, termios, poll.
+//!
+//! All `unsafe` in the crate that talks to the kernel directly lives here, each
+//! block with a `SAFETY` note. The functions know nothing of peerhub.
+//!
+//! One room per kind of call: `beneath` (open, create and `mkdir -p` beneath a
+//! directory), `rename` (rename beneath it), `disk` (free space, writeback),
+//! `zerocopy` (`sendfile`, `splice` through a [`Pipe`], [`MappedRange`]),
+//! `term` (terminal and stdin descriptors) and `process` (open-file limit,
+//! heap trimming). Every item is re-exported here, so callers name `sys::X`.
+
+mod beneath;
+mod disk;
+mod process;
+mod rename;
+mod term;
+mod zerocopy;
+
+pub use beneath::{mkdir_beneath, open_beneath, open_dir, open_dir_beneath, OpenFlags};
+pub use disk::{free_space, sync_file_range, RangeSync};
+pub use process::{give_back_memory, raise_nofile_limit};
+pub use rename::{rename_beneath, rename_beneath_noreplace};
+pub use term::{fd_flags, poll_fd, set_fd_flags, set_termios, terminal_columns, termios, write_fd};
+pub use zerocopy::{sendfile, MappedRange, Pipe};
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+/// A C string from raw path bytes; an interior NUL is `InvalidInput`.
+fn to_cstring(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Helpers the rooms' tests share.
+#[cfg(test)]
+mod testing {
+    use super::open_dir;
+    use std::fs::File;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    pub(super) struct TempDir(pub(super) PathBuf);
+
+    impl TempDir {
+        pub(super) fn new(tag: &str) -> TempDir {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let p =
+                std::env::temp_dir().join(format!("peerhub-sys-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A tree: root/share/a/b.txt, root/outside.txt, and symlinks in share pointing out.
+    pub(super) fn tree() -> (TempDir, File) {
+        let t = TempDir::new("tree");
+        let share = t.0.join("share");
+        std::fs::create_dir_all(share.join("a")).unwrap();
+        std::fs::write(share.join("a/b.txt"), b"inside").unwrap();
+        std::fs::write(t.0.join("outside.txt"), b"secret").unwrap();
+        symlink(t.0.join("outside.txt"), share.join("link")).unwrap();
+        symlink(&t.0, share.join("uplink")).unwrap();
+        symlink("a/b.txt", share.join("innerlink")).unwrap();
+        let dir = open_dir(&share).unwrap();
+        (t, dir)
+    }
+}
