@@ -1,0 +1,307 @@
+//! The tree's tests: a sender's digest equals its receiver's; trees received,
+//! verified and counted; hostile and broken trees refused.
+
+use super::*;
+use crate::proto::store::{self, StoreMsg};
+use crate::sys;
+use mio::net::TcpStream;
+use std::io::Read;
+use std::path::PathBuf;
+
+fn temp(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("peerhub-tree-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn limits(kind: StoreKind) -> RxLimits {
+    RxLimits {
+        root: "r".into(),
+        kind,
+        max_file: 100,
+        max_bytes: 150,
+        max_items: 10,
+    }
+}
+
+fn frames(msgs: &[StoreMsg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        store::encode(m, &mut out);
+    }
+    out
+}
+
+fn file(path: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = frames(&[StoreMsg::File {
+        path: path.into(),
+        size: data.len() as u64,
+    }]);
+    out.extend_from_slice(data);
+    out.extend(frames(&[StoreMsg::Sum {
+        hash: *blake3::hash(data).as_bytes(),
+    }]));
+    out
+}
+
+/// Feed `bytes` one byte at a time and all at once; both must agree.
+fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StatusError>, PathBuf, TreeReceiver) {
+    let one = temp("one");
+    let root = sys::open_dir(&one).unwrap();
+    let mut rx = TreeReceiver::new(limits(kind), Vec::new());
+    let mut by_byte = Ok(());
+    for b in bytes {
+        by_byte = rx.feed(std::slice::from_ref(b), &root);
+        if by_byte.is_err() {
+            break;
+        }
+    }
+    let all = temp("all");
+    let root_all = sys::open_dir(&all).unwrap();
+    let mut rx_all = TreeReceiver::new(limits(kind), Vec::new());
+    let whole = rx_all.feed(bytes, &root_all);
+    assert_eq!(by_byte.is_ok(), whole.is_ok(), "{by_byte:?} vs {whole:?}");
+    std::fs::remove_dir_all(&all).unwrap();
+    (by_byte, one, rx)
+}
+
+#[test]
+fn the_senders_digest_is_the_receivers() {
+    let src = temp("digest-src");
+    std::fs::create_dir_all(src.join("r/d")).unwrap();
+    std::fs::write(src.join("r/d/a"), b"hello").unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.join("r/big"), &big).unwrap();
+    let item = |path: &str, kind, size| {
+        (
+            TreeItem {
+                path: path.into(),
+                kind,
+                size,
+                hash: None,
+            },
+            PathBuf::from(path),
+        )
+    };
+    let items = vec![
+        item("r", StoreKind::Dir, 0),
+        item("r/d", StoreKind::Dir, 0),
+        item("r/d/a", StoreKind::File, 5),
+        item("r/big", StoreKind::File, 200_000),
+    ];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (w, _) = listener.accept().unwrap();
+    w.set_nonblocking(true).unwrap();
+    let mut w = TcpStream::from_std(w);
+    let drain = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        got
+    });
+    let root = sys::open_dir(&src).unwrap();
+    let mut tx = TreeSender::new(items);
+    while tx.turn(&mut w, &root, 1 << 20).unwrap() != Step::Done {}
+    drop(w);
+    let bytes = drain.join().unwrap();
+    let dst = temp("digest-dst");
+    let mut rx = TreeReceiver::new(
+        RxLimits {
+            root: "r".into(),
+            kind: StoreKind::Dir,
+            max_file: 0,
+            max_bytes: 1 << 20,
+            max_items: 10,
+        },
+        Vec::new(),
+    );
+    rx.feed(&bytes, &sys::open_dir(&dst).unwrap()).unwrap();
+    assert!(rx.ended());
+    assert_eq!(tx.digest(), tree_digest(rx.items()));
+    // Another content, another digest.
+    let mut other = rx.items().to_vec();
+    other[2].hash = Some([0; 32]);
+    assert_ne!(tx.digest(), tree_digest(&other));
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::remove_dir_all(&dst).unwrap();
+}
+
+#[test]
+fn a_tree_is_received_verified_and_counted() {
+    let mut bytes = frames(&[
+        StoreMsg::Dir { path: "r".into() },
+        StoreMsg::Dir {
+            path: "r/sub dir".into(),
+        },
+    ]);
+    bytes.extend(file("r/sub dir/ü.txt", b"hello"));
+    bytes.extend(file("r/empty", b""));
+    bytes.extend(frames(&[
+        StoreMsg::Dir {
+            path: "r/void".into(),
+        },
+        StoreMsg::End {
+            files: 2,
+            dirs: 3,
+            bytes: 5,
+        },
+    ]));
+    let (result, dir, rx) = receive(StoreKind::Dir, &bytes);
+    result.unwrap();
+    assert!(rx.ended());
+    assert_eq!(
+        rx.totals(),
+        Totals {
+            files: 2,
+            dirs: 3,
+            bytes: 5
+        }
+    );
+    assert_eq!(
+        std::fs::read(dir.join("r/sub dir/ü.txt")).unwrap(),
+        b"hello"
+    );
+    assert_eq!(std::fs::read(dir.join("r/empty")).unwrap(), b"");
+    assert!(dir.join("r/void").is_dir());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hostile_and_broken_trees_are_refused() {
+    let good_root = frames(&[StoreMsg::Dir { path: "r".into() }]);
+    let with = |rest: Vec<u8>| {
+        let mut b = good_root.clone();
+        b.extend(rest);
+        b
+    };
+    let cases: Vec<(StoreKind, Vec<u8>, Status)> = vec![
+        (StoreKind::Dir, file("r/../x", b"a"), Status::INVALID_NAME),
+        (
+            StoreKind::Dir,
+            with(file("/etc/x", b"a")),
+            Status::INVALID_NAME,
+        ),
+        (
+            StoreKind::Dir,
+            with(file("r/../../x", b"a")),
+            Status::INVALID_NAME,
+        ),
+        (
+            StoreKind::Dir,
+            with(file("other/x", b"a")),
+            Status::INVALID_NAME,
+        ),
+        (
+            StoreKind::Dir,
+            with(file("r/a/b", b"a")),
+            Status::BAD_REQUEST,
+        ),
+        (StoreKind::File, file("r/x", b"a"), Status::BAD_REQUEST),
+        (
+            StoreKind::File,
+            frames(&[StoreMsg::Dir { path: "r".into() }]),
+            Status::BAD_REQUEST,
+        ),
+        (
+            StoreKind::Dir,
+            with(frames(&[StoreMsg::Dir { path: "r".into() }])),
+            Status::NAME_TAKEN,
+        ),
+        (
+            StoreKind::Dir,
+            with(file("r/big", &[1; 101])),
+            Status::TOO_LARGE,
+        ),
+        (
+            StoreKind::Dir,
+            with([file("r/a", &[1; 100]), file("r/b", &[1; 60])].concat()),
+            Status::TOO_LARGE,
+        ),
+        (
+            StoreKind::Dir,
+            with({
+                let mut b = frames(&[StoreMsg::File {
+                    path: "r/x".into(),
+                    size: 3,
+                }]);
+                b.extend_from_slice(b"abc");
+                b.extend(frames(&[StoreMsg::Sum { hash: [0; 32] }]));
+                b
+            }),
+            Status::INTEGRITY,
+        ),
+        (
+            StoreKind::Dir,
+            with(frames(&[StoreMsg::End {
+                files: 1,
+                dirs: 1,
+                bytes: 0,
+            }])),
+            Status::INTEGRITY,
+        ),
+        (
+            StoreKind::Dir,
+            with(frames(&[
+                StoreMsg::End {
+                    files: 0,
+                    dirs: 1,
+                    bytes: 0,
+                },
+                StoreMsg::Dir {
+                    path: "r/late".into(),
+                },
+            ])),
+            Status::BAD_REQUEST,
+        ),
+    ];
+    for (kind, bytes, status) in cases {
+        let (result, dir, _) = receive(kind, &bytes);
+        assert_eq!(result.map_err(|e| e.status), Err(status));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_symlink_planted_in_the_root_is_not_followed() {
+    let dir = temp("symlink");
+    let outside = temp("outside");
+    std::os::unix::fs::symlink(&outside, dir.join("r")).unwrap();
+    let root = sys::open_dir(&dir).unwrap();
+    let mut rx = TreeReceiver::new(limits(StoreKind::File), Vec::new());
+    let err = rx.feed(&file("r", b"x"), &root).unwrap_err();
+    assert_ne!(err.status, Status::OK);
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[test]
+fn totals() {
+    let items = [
+        TreeItem {
+            path: "r".into(),
+            kind: StoreKind::Dir,
+            size: 0,
+            hash: None,
+        },
+        TreeItem {
+            path: "r/a".into(),
+            kind: StoreKind::File,
+            size: 7,
+            hash: None,
+        },
+    ];
+    assert_eq!(
+        Totals::of(&items),
+        Totals {
+            files: 1,
+            dirs: 1,
+            bytes: 7
+        }
+    );
+}
