@@ -42,7 +42,7 @@ pub fn sendfile(
 /// The most one pipe of a [`Pipe`] asks to hold (Linux's default `pipe-max-size`).
 const PIPE_WANTED: libc::c_int = 1024 * 1024;
 
-/// A non-blocking pipe to [`splice`] socket bytes through into a file without
+/// A non-blocking pipe to `splice(2)` socket bytes through into a file without
 /// copying them into user space.
 pub struct Pipe {
     pub(super) read: File,

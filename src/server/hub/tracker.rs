@@ -101,7 +101,7 @@ impl Hub {
 
     /// A downloader says `holder` served bad data for `name`. It counts only if a lookup
     /// sent this session to that holder for that name and hash within [`REFERRAL_TTL`],
-    /// once per (reporter, holder, file); see [`Reports`].
+    /// once per (reporter, holder, file); see [`Reports`](crate::server::reports::Reports).
     pub(super) fn report(
         &mut self,
         asker: Asker,
@@ -170,7 +170,7 @@ impl Hub {
     }
 
     /// The online holders of `name`: who, where the hub sees them, what they announced.
-    /// Holders demoted for `reader` (see [`Reports`]) are left out, unless every holder
+    /// Holders demoted for `reader` (see [`Reports`](crate::server::reports::Reports)) are left out, unless every holder
     /// is: then only they are offered, so a holder that fixed its file can still be
     /// reached (it re-announces the new content when it serves it).
     pub(super) fn online_holders<'a>(
