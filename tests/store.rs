@@ -57,16 +57,9 @@ fn shape(root: &Path) -> Vec<(String, char, String)> {
     out
 }
 
-/// A hub and a logged-in peer per name.
+/// A logged-in peer per name.
 fn peers(hub: &Hub, users: &[&str]) -> Vec<Peer> {
-    users
-        .iter()
-        .map(|user| {
-            let mut p = Peer::start(hub.addr(), &[]);
-            p.register_login(user, "pw");
-            p
-        })
-        .collect()
+    Peer::logged_in_each(hub, users)
 }
 
 /// Send a line and wait for its result.

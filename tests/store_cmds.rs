@@ -18,14 +18,7 @@ const SECS_30: Duration = Duration::from_secs(30);
 
 /// A logged-in peer per name.
 fn peers(hub: &Hub, users: &[&str]) -> Vec<Peer> {
-    users
-        .iter()
-        .map(|user| {
-            let mut p = Peer::start(hub.addr(), &[]);
-            p.register_login(user, "pw");
-            p
-        })
-        .collect()
+    Peer::logged_in_each(hub, users)
 }
 
 /// Send a line and wait for its result.

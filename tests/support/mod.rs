@@ -843,6 +843,18 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// A logged-in peer (password `pw`) per name, each on its own client process.
+    pub fn logged_in_each(hub: &Hub, users: &[&str]) -> Vec<Peer> {
+        users
+            .iter()
+            .map(|user| {
+                let mut p = Peer::start(hub.addr(), &[]);
+                p.register_login(user, "pw");
+                p
+            })
+            .collect()
+    }
+
     /// A peer of the hub at `hub`, with a fresh share dir and `--listen <hub ip>:0`
     /// (unless `extra` has `--listen` or `--share`).
     pub fn start(hub: SocketAddr, extra: &[&str]) -> Peer {

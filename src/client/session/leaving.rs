@@ -194,13 +194,7 @@ mod tests {
         };
         let mut out = Vec::new();
         s.on_line(2, "quit", now, &mut out);
-        let leaving = out
-            .iter()
-            .find_map(|a| match a {
-                super::Action::Event(e) if e.name == "leaving" => Some(e.human.clone()),
-                _ => None,
-            })
-            .expect("a leaving notice");
+        let leaving = leaving_notice(&out);
         assert_eq!(
             leaving,
             "leaving when the fetch of song end(s); cancel <name> to leave sooner"
@@ -210,6 +204,16 @@ mod tests {
         assert!(matches!(sent(&out).as_slice(), [ClientMsg::Logout { .. }]));
     }
 
+    /// The text of the `leaving` event in `out`.
+    fn leaving_notice(out: &[super::Action]) -> String {
+        out.iter()
+            .find_map(|a| match a {
+                super::Action::Event(e) if e.name == "leaving" => Some(e.human.clone()),
+                _ => None,
+            })
+            .expect("a leaving notice")
+    }
+
     #[test]
     fn quit_right_behind_an_upload_without_a_name_says_an_upload_is_starting() {
         let mut s = logged_in(false);
@@ -217,13 +221,7 @@ mod tests {
         let mut out = Vec::new();
         s.on_line(1, "upload photos", now, &mut out);
         s.on_line(2, "quit", now, &mut out);
-        let leaving = out
-            .iter()
-            .find_map(|a| match a {
-                super::Action::Event(e) if e.name == "leaving" => Some(e.human.clone()),
-                _ => None,
-            })
-            .expect("a leaving notice");
+        let leaving = leaving_notice(&out);
         assert_eq!(
             leaving,
             "leaving when an upload still starting end(s); cancel <name> to leave sooner"
