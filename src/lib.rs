@@ -18,4 +18,6 @@ pub mod proto;
 pub mod server;
 pub mod suggest;
 pub mod sys;
+#[cfg(test)]
+mod testing;
 pub mod transfer;

@@ -109,13 +109,13 @@ mod tests {
 
     #[test]
     fn saved_bounded_and_private_and_loaded_scrubbed() {
-        let dir = std::env::temp_dir().join(format!("peerhub-history-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        assert!(load(&dir).is_empty());
+        let temp = crate::testing::TempDir::new("history");
+        let dir = temp.path();
+        assert!(load(dir).is_empty());
         let mut entries: Vec<String> = (0..MAX_HISTORY + 3).map(|i| format!("say {i}")).collect();
         entries.push("say a\nb".into());
-        save(&dir, &entries).unwrap();
-        let back = load(&dir);
+        save(dir, &entries).unwrap();
+        let back = load(dir);
         assert_eq!(back.len(), MAX_HISTORY);
         assert_eq!(back[0], "say 4");
         assert_eq!(back.last().unwrap(), "say a b");
@@ -126,7 +126,6 @@ mod tests {
         );
         // A file written by hand with a password in it is scrubbed on load.
         std::fs::write(dir.join(FILE), "login a pw\nusers\n").unwrap();
-        assert_eq!(load(&dir), ["login a", "users"]);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(load(dir), ["login a", "users"]);
     }
 }

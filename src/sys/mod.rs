@@ -40,29 +40,8 @@ mod testing {
     use super::open_dir;
     use std::fs::File;
     use std::os::unix::fs::symlink;
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    pub(super) struct TempDir(pub(super) PathBuf);
-
-    impl TempDir {
-        pub(super) fn new(tag: &str) -> TempDir {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let p =
-                std::env::temp_dir().join(format!("peerhub-sys-{tag}-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    pub(super) use crate::testing::TempDir;
 
     /// A tree: root/share/a/b.txt, root/outside.txt, and symlinks in share pointing out.
     pub(super) fn tree() -> (TempDir, File) {
