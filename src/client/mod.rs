@@ -184,10 +184,10 @@ enum Tick {
 /// 2 KiB), so it is boxed; uploads, the many, stay inline.
 #[allow(clippy::large_enum_variant)]
 enum Transfer {
-    Up(Upload),
-    Down(Box<Download>),
+    Up(Upload<TcpStream>),
+    Down(Box<Download<TcpStream>>),
     /// A store `upload` or `download` on its own connection to the hub.
-    Store(Box<StoreTransfer>),
+    Store(Box<StoreTransfer<TcpStream>>),
 }
 
 /// A file being hashed for the session.
@@ -715,7 +715,8 @@ impl Client {
 
     /// Open a store transfer's connection and run it.
     fn start_store(&mut self, job: u64, name: &str, token: [u8; 16], work: Work, now: Instant) {
-        let started = StoreTransfer::start(job, name, token, work, self.hub_addr, now);
+        let hub = self.hub_addr;
+        let started = StoreTransfer::start(job, name, token, work, || TcpStream::connect(hub), now);
         let mut st = match started {
             Ok(st) => Box::new(st),
             Err(failure) => {
@@ -806,7 +807,13 @@ impl Client {
 
     fn sync_upload(&mut self, key: usize) {
         if let Some(Transfer::Up(up)) = self.transfers.get_mut(key) {
-            if let Err(e) = up.sync_interest(self.poll.registry(), mio::Token(key)) {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let armed = if up.arm_writable() {
+                (self.poll.registry()).reregister(up.stream_mut(), mio::Token(key), interest)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = armed {
                 debug!("peer connection: {e}");
                 self.close_transfer(key);
             }
@@ -927,6 +934,12 @@ impl Client {
         match step {
             DlStep::Wait => {}
             DlStep::Again => self.ready.push(key),
+            DlStep::Connect(addr) => {
+                if let Some(Transfer::Down(dl)) = self.transfers.get_mut(key) {
+                    let step = dl.dialled(TcpStream::connect(addr), now);
+                    self.download_step(key, step, now);
+                }
+            }
             DlStep::Register => {
                 let registered = match self.transfers.get_mut(key) {
                     Some(Transfer::Down(dl)) => dl.stream_mut().map(|stream| {

@@ -56,18 +56,23 @@ pub fn bar_line(row: &Row, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transfer::Flow;
     use std::time::Instant;
 
     fn row(bytes: u64, size: u64, moved: u64, secs: u64) -> Row {
         let t0 = Instant::now();
+        let since = Some(t0);
+        let flow = Flow {
+            bytes,
+            size,
+            moved,
+            since,
+        };
         Row::new(
             "download",
             "song.mp3",
             "bob",
-            bytes,
-            size,
-            moved,
-            Some(t0),
+            flow,
             t0 + Duration::from_secs(secs),
         )
     }
@@ -103,16 +108,13 @@ mod tests {
         assert!(bar_line(&r, 120).contains(", 512.0 KiB/s,"));
         // The first redraw, a moment after the bytes started: no rate yet.
         let t0 = Instant::now();
-        let early = Row::new(
-            "download",
-            "f",
-            "bob",
-            gib,
-            2 * gib,
-            4 << 20,
-            Some(t0),
-            t0 + Duration::from_millis(20),
-        );
+        let flow = Flow {
+            bytes: gib,
+            size: 2 * gib,
+            moved: 4 << 20,
+            since: Some(t0),
+        };
+        let early = Row::new("download", "f", "bob", flow, t0 + Duration::from_millis(20));
         assert_eq!((early.rate, early.eta_s), (0.0, None));
         assert!(bar_line(&early, 120).ends_with(", 0 B/s, eta --"));
     }

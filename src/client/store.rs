@@ -2,7 +2,8 @@
 //! as a store connection, present the ticket the session obtained, then stream a tree
 //! up ([`TreeSender`]) and wait for the hub's verdict, or receive one
 //! ([`TreeReceiver`]) into a hidden directory next to the destination that is renamed
-//! into place only once every file and the totals are verified.
+//! into place only once every file and the totals are verified. It runs over any
+//! [`Stream`] the loop connects.
 
 use super::scan::Prepared;
 use super::session::StoreDone;
@@ -11,13 +12,12 @@ use crate::proto::message::{ClientMsg, Role, StoreKind, StoreToken, VERSION};
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::sys;
+use crate::transfer::stream::{read_some, write_out, Stream};
 use crate::transfer::tree::{RxLimits, Step, Totals, TreeReceiver, TreeSender};
-use crate::transfer::Row;
-use mio::net::TcpStream;
+use crate::transfer::{Flow, Row};
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -144,13 +144,13 @@ pub enum StoreStep {
     Done(Result<StoreDone, (Status, String)>),
 }
 
-/// One `upload` or `download` in flight.
-pub struct StoreTransfer {
+/// One `upload` or `download` in flight, over a stream to the hub.
+pub struct StoreTransfer<S> {
     job: u64,
     name: String,
     upload: bool,
     kind: StoreKind,
-    stream: TcpStream,
+    stream: S,
     state: State,
     /// The hello and `Begin`, until written.
     out: Vec<u8>,
@@ -174,16 +174,17 @@ fn lost(e: &io::Error) -> (Status, String) {
     )
 }
 
-impl StoreTransfer {
-    /// Connect to the hub for `job` (register the stream READABLE | WRITABLE after this).
+impl<S: Stream> StoreTransfer<S> {
+    /// Prepare `work` for `job`, then connect to the hub with `dial` (which begins a
+    /// connection without blocking; register the stream READABLE | WRITABLE after this).
     pub fn start(
         job: u64,
         name: &str,
         token: StoreToken,
         work: Work,
-        hub: SocketAddr,
+        dial: impl FnOnce() -> io::Result<S>,
         now: Instant,
-    ) -> Result<StoreTransfer, (Status, String)> {
+    ) -> Result<StoreTransfer<S>, (Status, String)> {
         let (sender, root, landing, kind, totals) = match work {
             Work::Up(prepared) => {
                 let tree: Vec<_> = prepared.items.iter().map(|(i, _)| i.clone()).collect();
@@ -197,7 +198,7 @@ impl StoreTransfer {
                 (None, None, Some(landing), kind, totals)
             }
         };
-        let stream = match TcpStream::connect(hub) {
+        let stream = match dial() {
             Ok(s) => s,
             Err(e) => {
                 if let Some(l) = &landing {
@@ -238,8 +239,8 @@ impl StoreTransfer {
         self.job
     }
 
-    /// The socket, for registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    /// The stream, for registration.
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
@@ -261,9 +262,13 @@ impl StoreTransfer {
     pub fn row(&self, now: Instant) -> Row {
         let (moved, size) = self.progress().unwrap_or((0, self.totals.bytes));
         let direction = if self.upload { "upload" } else { "download" };
-        Row::new(
-            direction, &self.name, "store", moved, size, moved, self.since, now,
-        )
+        let flow = Flow {
+            bytes: moved,
+            size,
+            moved,
+            since: self.since,
+        };
+        Row::new(direction, &self.name, "store", flow, now)
     }
 
     /// Stop now (cancel, signal): a download's partial directory is removed; the hub
@@ -321,27 +326,16 @@ impl StoreTransfer {
             return None;
         };
         if !*connected {
-            match (self.stream.take_error(), self.stream.peer_addr()) {
-                (Ok(None), Ok(_)) => *connected = true,
-                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => {
-                    return Some(StoreStep::Wait)
-                }
-                (Ok(Some(e)), _) | (Err(e), _) | (Ok(None), Err(e)) => {
-                    return Some(self.fail(lost(&e)))
-                }
-            }
-        }
-        while self.out_pos < self.out.len() {
-            match self
-                .stream
-                .write(self.out.get(self.out_pos..).unwrap_or_default())
-            {
-                Ok(0) => return Some(self.fail(lost(&io::ErrorKind::WriteZero.into()))),
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(StoreStep::Wait),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            match self.stream.established() {
+                Ok(true) => *connected = true,
+                Ok(false) => return Some(StoreStep::Wait),
                 Err(e) => return Some(self.fail(lost(&e))),
             }
+        }
+        match write_out(&mut self.stream, &self.out, &mut self.out_pos) {
+            Ok(true) => {}
+            Ok(false) => return Some(StoreStep::Wait),
+            Err(e) => return Some(self.fail(lost(&e))),
         }
         self.last_progress = now;
         self.state = State::AwaitReady;
@@ -431,19 +425,17 @@ impl StoreTransfer {
                 .saturating_sub(self.inbuf.len())
                 .max(1);
             let chunk = buf.get_mut(..room.min(buf.len())).unwrap_or_default();
-            match self.stream.read(chunk) {
-                Ok(0) => {
+            match read_some(&mut self.stream, chunk).map_err(|e| lost(&e))? {
+                Some(0) => {
                     return Err((
                         Status::UNAVAILABLE,
                         "the hub closed the store connection".into(),
                     ))
                 }
-                Ok(n) => self
+                Some(n) => self
                     .inbuf
                     .extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost(&e)),
+                None => return Ok(None),
             }
         }
     }

@@ -40,19 +40,28 @@ pub struct Row {
     pub eta_s: Option<f64>,
 }
 
+/// How far a transfer is, for its [`Row`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    /// Bytes of the file present at the receiver (resumed bytes included).
+    pub bytes: u64,
+    /// The file's size.
+    pub size: u64,
+    /// Bytes this connection moved.
+    pub moved: u64,
+    /// When its bytes started flowing, once they did.
+    pub since: Option<Instant>,
+}
+
 impl Row {
-    /// A row whose rate is `moved` bytes over the time since `since`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        direction: &'static str,
-        name: &str,
-        peer: &str,
-        bytes: u64,
-        size: u64,
-        moved: u64,
-        since: Option<Instant>,
-        now: Instant,
-    ) -> Row {
+    /// A row whose rate is the bytes `flow` moved over the time since they started.
+    pub fn new(direction: &'static str, name: &str, peer: &str, flow: Flow, now: Instant) -> Row {
+        let Flow {
+            bytes,
+            size,
+            moved,
+            since,
+        } = flow;
         let elapsed = since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
         // Too short a window says nothing (a first burst over milliseconds would show
         // GiB/s): no rate, so no ETA, until the bytes have flowed a little while.
@@ -253,19 +262,22 @@ mod tests {
     #[test]
     fn rate_eta_and_result() {
         let t0 = Instant::now();
-        let row = Row::new(
-            "download",
-            "f",
-            "bob",
-            600,
-            1000,
-            500,
-            Some(t0),
-            t0 + Duration::from_secs(5),
-        );
+        let flow = Flow {
+            bytes: 600,
+            size: 1000,
+            moved: 500,
+            since: Some(t0),
+        };
+        let row = Row::new("download", "f", "bob", flow, t0 + Duration::from_secs(5));
         assert_eq!(row.rate, 100.0);
         assert_eq!(row.eta_s, Some(4.0));
-        let idle = Row::new("upload", "f", "1.2.3.4:5", 0, 10, 0, None, t0);
+        let still = Flow {
+            bytes: 0,
+            size: 10,
+            moved: 0,
+            since: None,
+        };
+        let idle = Row::new("upload", "f", "1.2.3.4:5", still, t0);
         assert_eq!(idle.eta_s, None);
         assert_eq!(
             row.human(),

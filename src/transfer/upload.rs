@@ -1,21 +1,24 @@
 //! Serving one published file to one peer: read its `Get`, answer, then stream the
-//! bytes with `sendfile`, a bounded slice per loop turn (and an optional rate).
+//! bytes (`sendfile` on a plain socket), a bounded slice per loop turn (and an
+//! optional rate), over any [`Stream`] the loop accepted.
 //!
 //! What to answer is decided by the pure [`decide`] from the publication list and the
-//! file's current stamp; the [`Upload`] connection only moves bytes.
+//! file's current stamp, the pace by the pure [`allowance`]; the [`Upload`] connection
+//! only moves bytes.
 
 use super::hash::Stamp;
-use super::stream::{Sent, Source};
-use super::Row;
+use super::stream::{read_some, write_out, Sent, Source, Stream};
+use super::{Flow, Row};
 use crate::proto::message::Hash;
 use crate::proto::peer::{self, Answer, Request, MAX_PEER_FRAME};
 use crate::proto::status::Status;
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+#[cfg(test)]
+mod tests;
 
 /// Limits of every upload.
 #[derive(Debug, Clone, Copy)]
@@ -129,9 +132,34 @@ enum State {
     Done,
 }
 
-/// One peer connection on the peer listener.
-pub struct Upload {
-    stream: TcpStream,
+/// How many bytes an upload may send now: its slice, within its rate when it has one
+/// (`sent` bytes since `since`, a burst of one slice or one second's worth). `Err` is
+/// when to try again: the rate allows nothing before it.
+pub fn allowance(
+    config: &UploadConfig,
+    since: Instant,
+    sent: u64,
+    now: Instant,
+) -> Result<usize, Instant> {
+    let budget = config.slice.max(1);
+    if config.rate == 0 {
+        return Ok(budget);
+    }
+    let burst = (config.slice as u64).min(config.rate).max(1);
+    let elapsed = now.saturating_duration_since(since).as_secs_f64();
+    let allowed = (config.rate as f64 * elapsed) as u64 + burst;
+    let left = allowed.saturating_sub(sent);
+    if left == 0 {
+        // Wake when a twentieth of a second's worth is allowed again.
+        let at = (sent + config.rate / 20 + 1).saturating_sub(burst) as f64 / config.rate as f64;
+        return Err(since + Duration::from_secs_f64(at));
+    }
+    Ok(budget.min(usize::try_from(left).unwrap_or(usize::MAX)))
+}
+
+/// One peer connection on the peer listener, over the stream the loop accepted.
+pub struct Upload<S> {
+    stream: S,
     peer: SocketAddr,
     state: State,
     opened: Instant,
@@ -144,10 +172,10 @@ pub struct Upload {
     writable_armed: bool,
 }
 
-impl Upload {
+impl<S: Stream> Upload<S> {
     /// A connection just accepted (registered READABLE) by the client of user `me` (the
     /// one it is logged in as, or was last; empty if never).
-    pub fn new(stream: TcpStream, peer: SocketAddr, me: &str, now: Instant) -> Upload {
+    pub fn new(stream: S, peer: SocketAddr, me: &str, now: Instant) -> Upload<S> {
         Upload {
             stream,
             peer,
@@ -162,8 +190,8 @@ impl Upload {
         }
     }
 
-    /// The socket, for registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    /// The stream, for registration.
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
@@ -251,18 +279,12 @@ impl Upload {
         };
     }
 
-    /// Ask for WRITABLE while there is something to write.
-    pub fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let want = matches!(self.state, State::Sending { .. });
-        if want && !self.writable_armed {
-            registry.reregister(
-                &mut self.stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            self.writable_armed = true;
-        }
-        Ok(())
+    /// Whether the loop must ask for WRITABLE now: true once, when there is first
+    /// something to write.
+    pub fn arm_writable(&mut self) -> bool {
+        let want = matches!(self.state, State::Sending { .. }) && !self.writable_armed;
+        self.writable_armed |= want;
+        want
     }
 
     /// Why this upload should be closed now, if it should: no handshake by
@@ -288,10 +310,12 @@ impl Upload {
                 "upload",
                 self.name.as_deref().unwrap_or(""),
                 &self.who(),
-                body.source.offset(),
-                body.source.end(),
-                body.source.offset() - body.start,
-                self.streaming_since,
+                Flow {
+                    bytes: body.source.offset(),
+                    size: body.source.end(),
+                    moved: body.source.offset() - body.start,
+                    since: self.streaming_since,
+                },
                 now,
             )),
             _ => None,
@@ -320,14 +344,13 @@ impl Upload {
             let Some(chunk) = scratch.get_mut(..want) else {
                 return UpStep::Closed("no read buffer".to_owned());
             };
-            match self.stream.read(chunk) {
-                Ok(0) => {
+            match read_some(&mut self.stream, chunk) {
+                Ok(Some(0)) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Some(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(None) => break,
                 Err(e) => return UpStep::Closed(e.to_string()),
             }
         }
@@ -360,38 +383,38 @@ impl Upload {
         else {
             return UpStep::Wait;
         };
-        while *written < head.len() {
-            match self.stream.write(head.get(*written..).unwrap_or_default()) {
-                Ok(0) => return UpStep::Closed("the peer went away".to_owned()),
-                Ok(n) => *written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return UpStep::Wait,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return UpStep::Closed(e.to_string()),
+        match write_out(&mut self.stream, head, written) {
+            Ok(true) => {}
+            Ok(false) => return UpStep::Wait,
+            Err(e) if e.kind() == io::ErrorKind::WriteZero => {
+                return UpStep::Closed("the peer went away".to_owned())
             }
+            Err(e) => return UpStep::Closed(e.to_string()),
         }
-        let Some(body) = body.as_mut() else {
+        let Some(body) = body.as_ref() else {
             let why = refusal.take().unwrap_or_else(|| "refused".to_owned());
-            let _ = self.stream.shutdown(Shutdown::Write);
+            let _ = self.stream.close_write();
             self.state = State::Done;
             return UpStep::Closed(why);
         };
         let since = *self.streaming_since.get_or_insert(now);
-        let mut budget = config.slice.max(1);
-        if config.rate > 0 {
-            let burst = (config.slice as u64).min(config.rate).max(1);
-            let elapsed = now.saturating_duration_since(since).as_secs_f64();
-            let allowed = (config.rate as f64 * elapsed) as u64 + burst;
-            let sent = body.source.offset() - body.start;
-            let left = allowed.saturating_sub(sent);
-            if left == 0 {
-                // Wake when a twentieth of a second's worth is allowed again.
-                let at =
-                    (sent + config.rate / 20 + 1).saturating_sub(burst) as f64 / config.rate as f64;
+        match allowance(config, since, body.source.offset() - body.start, now) {
+            Ok(budget) => self.send_body(budget, now),
+            Err(at) => {
                 self.last_progress = now;
-                return UpStep::Sleep(since + Duration::from_secs_f64(at));
+                UpStep::Sleep(at)
             }
-            budget = budget.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
+    }
+
+    /// Send up to `budget` bytes of the file, unless it changed since it was stamped.
+    fn send_body(&mut self, budget: usize, now: Instant) -> UpStep {
+        let State::Sending {
+            body: Some(body), ..
+        } = &mut self.state
+        else {
+            return UpStep::Wait;
+        };
         if !body.source.done() {
             // A file that changed since it was stamped must not be served under the old hash.
             match Stamp::of(body.source.file()) {
@@ -402,7 +425,7 @@ impl Upload {
                 }
             }
         }
-        match body.source.send(&self.stream, budget) {
+        match body.source.send(&mut self.stream, budget) {
             // The file is shorter than announced.
             Ok(Sent::Short(_)) => {
                 self.state = State::Done;
@@ -420,41 +443,10 @@ impl Upload {
         }
         if body.source.done() {
             let bytes = body.source.end() - body.start;
-            let _ = self.stream.shutdown(Shutdown::Write);
+            let _ = self.stream.close_write();
             self.state = State::Done;
             return UpStep::Served { bytes };
         }
         UpStep::Again
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decisions() {
-        let d = |p, disk, refreshing, asked| decide("f", 5, p, disk, refreshing, asked);
-        assert!(matches!(
-            d(None, Disk::Same, false, false),
-            Decision::Refuse(Status::NO_FILE, _)
-        ));
-        assert!(matches!(
-            d(Some(10), Disk::Missing, false, false),
-            Decision::Refuse(Status::NO_FILE, _)
-        ));
-        assert_eq!(d(Some(10), Disk::Same, false, false), Decision::Serve);
-        assert_eq!(d(Some(5), Disk::Same, false, false), Decision::Serve);
-        assert!(matches!(
-            d(Some(4), Disk::Same, false, false),
-            Decision::Refuse(Status::BAD_REQUEST, _)
-        ));
-        assert_eq!(d(Some(10), Disk::Changed, false, false), Decision::Refresh);
-        assert_eq!(d(Some(10), Disk::Changed, true, false), Decision::Wait);
-        assert_eq!(d(Some(10), Disk::Changed, true, true), Decision::Wait);
-        assert!(matches!(
-            d(Some(10), Disk::Changed, false, true),
-            Decision::Refuse(Status::UNAVAILABLE, _)
-        ));
     }
 }

@@ -7,11 +7,10 @@ use crate::proto::message::{Hash, StoreKind};
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::sys::{self, OpenFlags};
-use crate::transfer::stream::{write_status, FillError, Filled, Sink};
+use crate::transfer::stream::{read_some, write_status, FillError, Filled, Sink, Stream};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::path::Path;
 
 /// Most bytes of a frame a receiver keeps while it waits for the rest.
@@ -116,7 +115,7 @@ impl TreeReceiver {
     /// The other side closing before `End` is an error.
     pub fn turn(
         &mut self,
-        stream: &mut (impl Read + AsRawFd),
+        stream: &mut impl Stream,
         root: &File,
         scratch: &mut [u8],
         budget: usize,
@@ -139,15 +138,13 @@ impl TreeReceiver {
                     None => continue,
                 }
             }
-            match stream.read(scratch) {
-                Ok(0) => return Err(self.closed_early()),
-                Ok(n) => {
+            match read_some(stream, scratch).map_err(|e| lost(&e))? {
+                Some(0) => return Err(self.closed_early()),
+                Some(n) => {
                     spent += n;
                     self.feed(&scratch[..n], root)?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Wait),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost(&e)),
+                None => return Ok(Step::Wait),
             }
         }
     }
@@ -156,7 +153,7 @@ impl TreeReceiver {
     /// `spent`); `Some` is what the turn returns now, `None` means go on.
     fn fill_body(
         &mut self,
-        stream: &mut (impl Read + AsRawFd),
+        stream: &mut impl Stream,
         scratch: &mut [u8],
         budget: usize,
         spent: &mut usize,

@@ -1,5 +1,6 @@
 //! [`TreeSender`]: a list of items to `Dir` / `File` frames, raw bytes and `Sum` frames,
-//! small files batched through one buffer, large ones with `sendfile` in bounded slices.
+//! small files batched through one buffer, large ones streamed by a [`Source`] in bounded
+//! slices (`sendfile` on a plain socket), over any [`Stream`].
 
 use super::{digest_item, lost, Step, Totals, TreeItem};
 use crate::proto::codec::StatusError;
@@ -8,10 +9,9 @@ use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg};
 use crate::sys::{self, OpenFlags};
 use crate::transfer::hash::{HashJob, HashStep};
-use crate::transfer::stream::{Sent, Source};
-use mio::net::TcpStream;
+use crate::transfer::stream::{write_out, Sent, Source, Stream};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Files up to this size travel through the sender's buffer instead of `sendfile`.
@@ -82,15 +82,9 @@ impl TreeSender {
     }
 
     /// Write the buffer; false if the socket filled first.
-    fn flush(&mut self, stream: &mut TcpStream) -> Result<bool, StatusError> {
-        while self.out_pos < self.out.len() {
-            match stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(lost(&io::ErrorKind::WriteZero.into())),
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost(&e)),
-            }
+    fn flush(&mut self, stream: &mut impl Stream) -> Result<bool, StatusError> {
+        if !write_out(stream, &self.out, &mut self.out_pos).map_err(|e| lost(&e))? {
+            return Ok(false);
         }
         self.out.clear();
         self.out_pos = 0;
@@ -100,7 +94,7 @@ impl TreeSender {
     /// Send within `budget` bytes of file content; `hash_slice` bytes are hashed per step.
     pub fn turn(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Stream,
         root: &File,
         budget: usize,
     ) -> Result<Step, StatusError> {
@@ -218,7 +212,7 @@ impl TreeSender {
     /// One step of the large file in flight: `None` when it is finished.
     fn body_turn(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Stream,
         budget: usize,
         spent: &mut usize,
     ) -> Result<Option<Step>, StatusError> {
