@@ -1,0 +1,362 @@
+//! The peer's loop: it moves bytes between the hub connection, the peer listener,
+//! stdin and signals, and the pure [`Session`]; each job is a room below.
+
+mod actions;
+mod hashing;
+mod hub_link;
+mod input;
+mod peers;
+mod setup;
+mod store_jobs;
+mod transfers;
+
+use super::partials::Partials;
+use super::published::PublishedList;
+use super::scan::Prepared;
+use super::session::{Action, Session, SessionConfig};
+use super::store::StoreTransfer;
+use super::terminal::Terminal;
+use super::ClientConfig;
+use crate::net::conn::Conn;
+use crate::net::peraddr::PerAddress;
+use crate::net::stdin::StdinLines;
+use crate::net::timers::{min_timeout, Timers};
+use crate::net::tokens;
+use crate::output::{Event, Output};
+use crate::sys;
+use crate::transfer::download::Download;
+use crate::transfer::hash::HashJob;
+use crate::transfer::upload::{Upload, UploadConfig};
+use log::info;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll};
+use setup::{resolve, share_dir};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Largest frame accepted from the hub: replies such as `users` with ten thousand
+/// names outgrow the 64 KiB a hub accepts from a client.
+const MAX_HUB_FRAME: usize = 1024 * 1024;
+/// Most bytes queued toward the hub before the client considers the link broken.
+const MAX_HUB_OUTPUT: usize = 16 * 1024 * 1024;
+const SCRATCH_BYTES: usize = 64 * 1024;
+const READS_PER_TURN: usize = 8;
+/// Bytes of file sent per upload per loop turn.
+const UPLOAD_SLICE: usize = 1024 * 1024;
+/// Bytes received per download per loop turn.
+const DOWNLOAD_BUDGET: usize = 4 * 1024 * 1024;
+/// The receive buffer all downloads share: for handshakes, and for file bytes only where
+/// the system refuses `splice` (they normally go socket → pipe → file, see `Sink`).
+const DOWNLOAD_BUF: usize = 1024 * 1024;
+/// Most peer connections that have not sent their request yet; the next gets 503.
+const MAX_AWAITING_REQUEST: usize = 1024;
+/// Longest a peer may take to send its request (a fetcher sends it at once).
+const MAX_HANDSHAKE: Duration = Duration::from_secs(5);
+/// Bytes a store transfer moves per loop turn.
+const STORE_BUDGET: usize = 4 * 1024 * 1024;
+/// Most files and directories an `upload` walks.
+const MAX_UPLOAD_ITEMS: usize = 100_000;
+
+/// Run the client until it leaves. Returns the exit code.
+pub fn run(config: ClientConfig) -> io::Result<i32> {
+    let share = share_dir(&config.share)?;
+    let config = ClientConfig { share, ..config };
+    let hub_addr = resolve(&config.server)?;
+    let mut client = Client::new(config, hub_addr)?;
+    client.run()
+}
+
+/// The link to the hub, as the loop sees it.
+struct HubLink {
+    conn: Conn,
+    connected: bool,
+}
+
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tick {
+    /// The session armed it.
+    Session,
+    /// A rate-limited upload may send again.
+    Transfer(usize),
+    /// Check every transfer for stalls and handshake deadlines.
+    Sweep,
+    /// Redraw the progress bars.
+    Redraw,
+}
+
+/// A connection of the peer-to-peer side. A download carries a BLAKE3 hasher (about
+/// 2 KiB), so it is boxed; uploads, the many, stay inline.
+#[allow(clippy::large_enum_variant)]
+enum Transfer {
+    Up(Upload<TcpStream>),
+    Down(Box<Download<TcpStream>>),
+    /// A store `upload` or `download` on its own connection to the hub.
+    Store(Box<StoreTransfer<TcpStream>>),
+}
+
+/// A file being hashed for the session.
+struct Hashing {
+    job: u64,
+    path: String,
+    hasher: HashJob,
+}
+
+struct Client {
+    share: PathBuf,
+    share_dir: File,
+    hash_slice: usize,
+    hashing: Vec<Hashing>,
+    hub_addr: SocketAddr,
+    poll: Poll,
+    hub: Option<HubLink>,
+    listener: TcpListener,
+    session: Session,
+    stdin: Option<StdinLines>,
+    lines: u64,
+    signals: Signals,
+    timers: Timers<Tick>,
+    output: Output,
+    actions: Vec<Action>,
+    scratch: Vec<u8>,
+    exit: Option<i32>,
+    transfers: Slab<Transfer>,
+    /// Transfers to run again on the next pass (budget spent, or new).
+    ready: Vec<usize>,
+    /// Uploads waiting for a publication to be hashed again.
+    parked: Vec<usize>,
+    /// Transfers to remove after the current batch of events.
+    closing: Vec<usize>,
+    upload_config: UploadConfig,
+    stall: Duration,
+    handshake: Duration,
+    download_buf: Vec<u8>,
+    sweep_armed: bool,
+    redraw_armed: bool,
+    /// The terminal, when stdout is one (and not `--json`): progress bars, and the
+    /// line editor when stdin is a terminal too.
+    tty: Option<Terminal>,
+    /// Ctrl-D was typed: the session was told the input ended.
+    input_ended: bool,
+    /// The hub connection stopped at its read budget: read it again on the next pass.
+    hub_ready: bool,
+    /// Trees walked for uploads that wait for their ticket.
+    prepared: HashMap<u64, Prepared>,
+    /// Peer-listener connections per address.
+    peer_addrs: PerAddress<usize>,
+    max_uploads: usize,
+}
+
+impl Client {
+    fn new(config: ClientConfig, hub_addr: SocketAddr) -> io::Result<Client> {
+        let poll = Poll::new()?;
+        let listener = setup::bind_listener(&config, hub_addr, &poll)?;
+        let peer_addr = listener.local_addr()?;
+        let mut signals = Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGWINCH,
+        ])?;
+        poll.registry()
+            .register(&mut signals, tokens::SIGNALS, Interest::READABLE)?;
+        let (tty, stdin, interactive) = setup::open_input(&config, &poll);
+        let mut output = Output::new(config.json);
+        if tty.is_some() {
+            output.hold();
+        }
+        info!(
+            "peer listener on {peer_addr}, share dir {}",
+            config.share.display()
+        );
+        output.event(
+            &Event::new("listening", format!("peer listener on {peer_addr}"))
+                .field("addr", peer_addr.to_string()),
+        );
+        let published = PublishedList::load(&config.share)?;
+        let session = Session::new(
+            SessionConfig {
+                serve: config.serve,
+                reconnect_for: config.reconnect_for,
+                peer_port: peer_addr.port(),
+                interactive,
+            },
+            published,
+            Partials::load(&config.share),
+        );
+        Ok(Client {
+            share_dir: sys::open_dir(&config.share)?,
+            share: config.share.clone(),
+            hash_slice: config.hash_slice.max(4096),
+            hashing: Vec::new(),
+            hub_addr,
+            poll,
+            hub: None,
+            listener,
+            session,
+            stdin,
+            lines: 0,
+            signals,
+            timers: Timers::default(),
+            output,
+            actions: Vec::new(),
+            scratch: vec![0; SCRATCH_BYTES],
+            exit: None,
+            transfers: Slab::new(),
+            ready: Vec::new(),
+            parked: Vec::new(),
+            closing: Vec::new(),
+            upload_config: UploadConfig {
+                slice: UPLOAD_SLICE,
+                rate: config.upload_rate,
+            },
+            stall: config.stall_timeout.max(Duration::from_millis(100)),
+            handshake: config
+                .stall_timeout
+                .clamp(Duration::from_millis(100), MAX_HANDSHAKE),
+            download_buf: vec![0; DOWNLOAD_BUF],
+            sweep_armed: false,
+            redraw_armed: false,
+            tty,
+            input_ended: false,
+            hub_ready: false,
+            prepared: HashMap::new(),
+            peer_addrs: PerAddress::new(config.peer_max_per_address),
+            max_uploads: config.max_uploads,
+        })
+    }
+
+    fn run(&mut self) -> io::Result<i32> {
+        self.connect(Instant::now());
+        if self.stdin.is_none() && !self.tty.as_ref().is_some_and(Terminal::has_keyboard) {
+            self.session
+                .on_end_of_input(Instant::now(), &mut self.actions);
+        }
+        let mut events = Events::with_capacity(256);
+        loop {
+            self.settle();
+            if let Some(code) = self.exit {
+                return Ok(code);
+            }
+            self.flush_hub();
+            self.arm_transfer_timers(Instant::now());
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                self.dispatch(event.token(), event.is_writable(), now);
+            }
+            self.free_closed();
+            self.run_ready(now);
+            self.run_timers(now);
+            self.hash_turn(now);
+        }
+    }
+
+    /// Carry out what the session asked for until it asks for nothing more, then show it.
+    fn settle(&mut self) {
+        self.apply_actions();
+        self.recheck_parked();
+        self.apply_actions();
+        // A `wait` is answered only after the results printed above.
+        self.session.settle_waits(Instant::now(), &mut self.actions);
+        self.apply_actions();
+        self.show();
+    }
+
+    /// The nearest deadline, or zero while work is waiting to run.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let timeout = self.timers.timeout(now);
+        if self.input_always_ready()
+            || !self.hashing.is_empty()
+            || !self.ready.is_empty()
+            || self.hub_ready
+        {
+            return min_timeout(timeout, Some(Duration::ZERO));
+        }
+        timeout
+    }
+
+    /// Stdin (or the terminal) is a file read directly, never reported by the poll.
+    fn input_always_ready(&self) -> bool {
+        self.stdin.as_ref().is_some_and(StdinLines::always_ready)
+            || self.tty.as_ref().is_some_and(Terminal::always_ready)
+    }
+
+    fn dispatch(&mut self, token: mio::Token, writable: bool, now: Instant) {
+        match token {
+            tokens::HUB => self.hub_event(writable, now),
+            tokens::STDIN => self.read_input(now),
+            tokens::SIGNALS => self.signalled(now),
+            tokens::LISTENER => self.accept_peers(now),
+            token => {
+                if let Some(key) = crate::net::conn_key(token) {
+                    self.run_transfer(key, now);
+                }
+            }
+        }
+    }
+
+    fn signalled(&mut self, now: Instant) {
+        for sig in self.signals.pending() {
+            if sig == signal_hook::consts::SIGWINCH {
+                if let Some(tty) = self.tty.as_mut() {
+                    tty.resized();
+                }
+                continue;
+            }
+            info!("signal {sig}: leaving");
+            self.session.on_signal(now, &mut self.actions);
+        }
+    }
+
+    /// What stopped at its budget last turn or never raises an event: the hub link,
+    /// directly read input, and the transfers on the ready list.
+    fn run_ready(&mut self, now: Instant) {
+        if std::mem::take(&mut self.hub_ready) {
+            self.hub_event(false, now);
+        }
+        if self.input_always_ready() {
+            self.read_input(now);
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.sort_unstable();
+        ready.dedup();
+        for key in ready {
+            self.run_transfer(key, now);
+        }
+        self.free_closed();
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        let mut session_due = false;
+        for tick in self.timers.expired(now) {
+            match tick {
+                Tick::Session => session_due = true,
+                Tick::Transfer(key) => self.run_transfer(key, now),
+                Tick::Sweep => {
+                    self.sweep_armed = false;
+                    self.sweep(now);
+                }
+                Tick::Redraw => {
+                    self.redraw_armed = false;
+                    self.redraw();
+                }
+            }
+        }
+        self.free_closed();
+        if session_due {
+            self.session.on_timer(now, &mut self.actions);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The peer listener: accepting peers, and each upload's steps as its connection
+//! reports them.
+
+use super::Client;
+use super::Tick;
+use super::Transfer;
+use super::MAX_AWAITING_REQUEST;
+use crate::client::session::Action;
+use crate::net::tokens;
+use crate::output::Event;
+use crate::proto::peer;
+use crate::proto::peer::Answer;
+use crate::proto::status::Status;
+use crate::sys;
+use crate::sys::OpenFlags;
+use crate::transfer::hash::Stamp;
+use crate::transfer::upload;
+use crate::transfer::upload::Decision;
+use crate::transfer::upload::Disk;
+use crate::transfer::upload::UpStep;
+use crate::transfer::upload::Upload;
+use log::debug;
+use log::info;
+use log::warn;
+use mio::net::TcpStream;
+use mio::Interest;
+use std::io;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// Tell a peer that is not taken why (503), best effort on a fresh socket whose buffer
+/// is empty (a small frame fits); dropping the stream then closes it.
+fn refuse_peer(stream: &mut TcpStream, reason: &str, me: &str) {
+    let mut frame = Vec::new();
+    peer::encode_answer(&Answer::refuse(Status::UNAVAILABLE, reason, me), &mut frame);
+    let _ = stream.write(&frame);
+}
+
+impl Client {
+    pub(super) fn accept_peers(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, addr)) => {
+                    let waiting = self
+                        .transfers
+                        .iter()
+                        .filter(|(_, t)| matches!(t, Transfer::Up(up) if up.awaiting_request()))
+                        .count();
+                    let key = self.transfers.vacant_key();
+                    if key >= tokens::FIRST_RESERVED {
+                        continue;
+                    }
+                    let refusal = if waiting >= MAX_AWAITING_REQUEST {
+                        Some("busy: too many peers connecting")
+                    } else if !self.peer_addrs.admit(key, addr.ip()) {
+                        Some("busy: too many connections from your address")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = refusal {
+                        debug!("peer {addr} refused: {reason}");
+                        refuse_peer(&mut stream, reason, self.session.known_as());
+                        continue;
+                    }
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        mio::Token(key),
+                        Interest::READABLE,
+                    ) {
+                        warn!("peer {addr}: register: {e}");
+                        self.peer_addrs.release(key);
+                        continue;
+                    }
+                    let entry = self.transfers.vacant_entry();
+                    debug!("peer {addr} connected");
+                    let me = self.session.known_as();
+                    entry.insert(Transfer::Up(Upload::new(stream, addr, me, now)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!("peer listener: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn upload_step(&mut self, key: usize, step: UpStep) {
+        match step {
+            UpStep::Wait => self.sync_upload(key),
+            UpStep::Again => {
+                self.ready.push(key);
+                self.sync_upload(key);
+            }
+            UpStep::Sleep(at) => self.timers.arm(at, Tick::Transfer(key)),
+            UpStep::Decide => self.decide_upload(key),
+            UpStep::Served { bytes } => {
+                if let Some(Transfer::Up(up)) = self.transfers.get(key) {
+                    let to = up.who();
+                    let name = up.name().unwrap_or("").to_owned();
+                    info!("{to} fetched {name} ({bytes} bytes)");
+                    self.actions.push(Action::Event(
+                        Event::new(
+                            "upload_served",
+                            format!(
+                                "{to} fetched {name} from you ({})",
+                                crate::transfer::human_size(bytes)
+                            ),
+                        )
+                        .field("to", to)
+                        .field("name", name)
+                        .field("bytes", bytes),
+                    ));
+                }
+                self.close_transfer(key);
+            }
+            UpStep::Changed => {
+                if let Some(Transfer::Up(up)) = self.transfers.get(key) {
+                    if let Some(name) = up.name().map(str::to_owned) {
+                        warn!("{name} changed on disk while being served; connection closed");
+                        self.session.refresh(&name, &mut self.actions);
+                    }
+                }
+                self.close_transfer(key);
+            }
+            UpStep::Closed(reason) => {
+                if let Some(Transfer::Up(up)) = self.transfers.get(key) {
+                    debug!("peer {}: {reason}", up.who());
+                }
+                self.close_transfer(key);
+            }
+        }
+    }
+
+    pub(super) fn sync_upload(&mut self, key: usize) {
+        if let Some(Transfer::Up(up)) = self.transfers.get_mut(key) {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let armed = if up.arm_writable() {
+                (self.poll.registry()).reregister(up.stream_mut(), mio::Token(key), interest)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = armed {
+                debug!("peer connection: {e}");
+                self.close_transfer(key);
+            }
+        }
+    }
+
+    /// Answer a peer's request from the publication list and the file on disk.
+    pub(super) fn decide_upload(&mut self, key: usize) {
+        // A slot is taken only now that the request is valid: silent connections take none.
+        let others = self
+            .transfers
+            .iter()
+            .filter(|(k, t)| *k != key && matches!(t, Transfer::Up(u) if u.holds_slot()))
+            .count();
+        if others >= self.max_uploads {
+            if let Some(Transfer::Up(up)) = self.transfers.get_mut(key) {
+                debug!("peer {} refused: {others} uploads running", up.who());
+                up.refuse(Status::UNAVAILABLE, "busy: too many uploads");
+                self.ready.push(key);
+            }
+            return;
+        }
+        let Some(Transfer::Up(up)) = self.transfers.get_mut(key) else {
+            return;
+        };
+        let Some((request, asked)) = up.pending() else {
+            return;
+        };
+        let name = request.name.clone();
+        let offset = request.offset;
+        let publication = self.session.published().get(&name).cloned();
+        let mut opened = None;
+        let mut gone = false;
+        let disk = match &publication {
+            None => Disk::Missing,
+            Some(p) => {
+                let file =
+                    sys::open_beneath(&self.share_dir, Path::new(&p.path), OpenFlags::ReadOnly)
+                        .and_then(|f| Stamp::of(&f).map(|stamp| (f, stamp)));
+                match file {
+                    Ok((f, stamp)) => {
+                        let same = p.matches(stamp.size, stamp.modified);
+                        opened = Some((f, stamp));
+                        if same {
+                            Disk::Same
+                        } else {
+                            Disk::Changed
+                        }
+                    }
+                    Err(e) => {
+                        debug!("{name}: {e}");
+                        gone = e.kind() == io::ErrorKind::NotFound;
+                        Disk::Missing
+                    }
+                }
+            }
+        };
+        if gone {
+            // Deleted from disk: unpublish it (and say so) so the hub sends nobody else.
+            self.session.withdraw_gone(&name, &mut self.actions);
+        }
+        let decision = upload::decide(
+            &name,
+            offset,
+            publication.as_ref().map(|p| p.size),
+            disk,
+            self.session.refreshing(&name),
+            asked,
+        );
+        debug!(
+            "peer {} asks for {name} from {offset}: {decision:?}",
+            up.who()
+        );
+        match (decision, publication, opened) {
+            (Decision::Serve, Some(p), Some((file, stamp))) => {
+                up.serve(file, stamp, p.size, p.hash_bytes());
+                self.ready.push(key);
+            }
+            (Decision::Serve, _, _) => {
+                up.refuse(Status::INTERNAL, "internal error");
+                self.ready.push(key);
+            }
+            (Decision::Refuse(status, text), _, _) => {
+                up.refuse(status, &text);
+                self.ready.push(key);
+            }
+            (Decision::Refresh, _, _) => {
+                up.asked_refresh();
+                self.session.refresh(&name, &mut self.actions);
+                self.parked.push(key);
+            }
+            (Decision::Wait, _, _) => self.parked.push(key),
+        }
+    }
+
+    /// Decide again the uploads that waited for a refresh that has finished.
+    pub(super) fn recheck_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let parked = std::mem::take(&mut self.parked);
+        for key in parked {
+            let waiting = match self.transfers.get(key) {
+                Some(Transfer::Up(up)) => {
+                    up.pending().map(|(r, _)| self.session.refreshing(&r.name))
+                }
+                _ => None,
+            };
+            match waiting {
+                Some(true) => self.parked.push(key),
+                Some(false) => self.decide_upload(key),
+                None => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Store `upload` and `download` transfers: starting, finishing and cancelling them.
+
+use super::Client;
+use super::Transfer;
+use crate::client::session;
+use crate::client::store::StoreTransfer;
+use crate::client::store::Work;
+use crate::proto::message::StoreToken;
+use crate::proto::status::Status;
+use mio::net::TcpStream;
+use mio::Interest;
+use std::path::PathBuf;
+use std::time::Instant;
+
+impl Client {
+    /// Upload the tree walked for `job`.
+    pub(super) fn start_store_upload(&mut self, job: u64, token: StoreToken, now: Instant) {
+        match self.prepared.remove(&job) {
+            Some(prepared) => {
+                let name = prepared
+                    .items
+                    .first()
+                    .map(|(i, _)| i.path.clone())
+                    .unwrap_or_default();
+                self.start_store(job, &name, token, Work::Up(prepared), now)
+            }
+            None => self.session.on_store_done(
+                job,
+                Err((Status::INTERNAL, "the walked tree is gone".into())),
+                now,
+                &mut self.actions,
+            ),
+        }
+    }
+
+    pub(super) fn finish_store(
+        &mut self,
+        key: usize,
+        result: Result<session::StoreDone, (Status, String)>,
+        now: Instant,
+    ) {
+        let job = match self.transfers.get(key) {
+            Some(Transfer::Store(st)) => st.job(),
+            _ => return,
+        };
+        self.close_transfer(key);
+        self.redraw();
+        self.session
+            .on_store_done(job, result, now, &mut self.actions);
+    }
+
+    /// Open a store transfer's connection and run it.
+    pub(super) fn start_store(
+        &mut self,
+        job: u64,
+        name: &str,
+        token: [u8; 16],
+        work: Work,
+        now: Instant,
+    ) {
+        let hub = self.hub_addr;
+        let started = StoreTransfer::start(job, name, token, work, || TcpStream::connect(hub), now);
+        let mut st = match started {
+            Ok(st) => Box::new(st),
+            Err(failure) => {
+                return self
+                    .session
+                    .on_store_done(job, Err(failure), now, &mut self.actions)
+            }
+        };
+        let entry = self.transfers.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            st.stream_mut(),
+            mio::Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            st.abandon();
+            let failure = (Status::INTERNAL, format!("register: {e}"));
+            return self
+                .session
+                .on_store_done(job, Err(failure), now, &mut self.actions);
+        }
+        entry.insert(Transfer::Store(st));
+        self.ready.push(key);
+    }
+
+    pub(super) fn cancel_store(&mut self, job: u64) {
+        self.prepared.remove(&job);
+        let key = self
+            .transfers
+            .iter()
+            .find(|(_, t)| matches!(t, Transfer::Store(st) if st.job() == job))
+            .map(|(key, _)| key);
+        if let Some(key) = key {
+            if let Some(Transfer::Store(st)) = self.transfers.get_mut(key) {
+                st.abandon();
+            }
+            self.close_transfer(key);
+            self.redraw();
+        }
+    }
+
+    /// Where a store download lands, as a full path (so that errors show it): the share
+    /// dir when no destination was typed, else relative to the working directory.
+    pub(super) fn download_dest(&self, dest: &str, in_share: bool) -> String {
+        let path = if in_share {
+            self.share.join(dest)
+        } else {
+            match std::env::current_dir() {
+                Ok(cwd) => cwd.join(dest),
+                Err(_) => PathBuf::from(dest),
+            }
+        };
+        path.to_string_lossy().into_owned()
+    }
+}

@@ -1,0 +1,269 @@
+//! The slab of transfers: running a turn of one, closing, the stall sweep, progress
+//! bars, the `transfers` and `status` listings, and the downloads the session starts.
+
+use super::Client;
+use super::Tick;
+use super::Transfer;
+use super::DOWNLOAD_BUDGET;
+use super::STORE_BUDGET;
+use crate::client::progress;
+use crate::client::store::StoreStep;
+use crate::client::terminal;
+use crate::proto::status::Status;
+use crate::transfer::download::Ctx;
+use crate::transfer::download::DlStep;
+use crate::transfer::download::Download;
+use crate::transfer::download::DownloadSpec;
+use crate::transfer::download::Outcome;
+use crate::transfer::transfers_result;
+use crate::transfer::Row;
+use log::debug;
+use mio::net::TcpStream;
+use mio::Interest;
+use std::time::Duration;
+use std::time::Instant;
+
+impl Client {
+    /// One turn of a transfer: read, send or receive within its budget.
+    pub(super) fn run_transfer(&mut self, key: usize, now: Instant) {
+        if self.closing.contains(&key) {
+            return;
+        }
+        match self.transfers.get_mut(key) {
+            Some(Transfer::Up(up)) => {
+                let step = up.turn(&mut self.scratch, &self.upload_config, now);
+                self.upload_step(key, step);
+            }
+            Some(Transfer::Down(dl)) => {
+                let mut ctx = Ctx {
+                    share: &self.share,
+                    share_dir: &self.share_dir,
+                    buf: &mut self.download_buf,
+                    hash_slice: self.hash_slice,
+                    read_budget: DOWNLOAD_BUDGET,
+                };
+                let step = dl.turn(&mut ctx, now);
+                self.download_step(key, step, now);
+            }
+            Some(Transfer::Store(st)) => {
+                let step = st.turn(&mut self.download_buf, STORE_BUDGET, now);
+                match step {
+                    StoreStep::Wait => {}
+                    StoreStep::Again => self.ready.push(key),
+                    StoreStep::Done(result) => self.finish_store(key, result, now),
+                }
+            }
+            None => {}
+        }
+    }
+
+    pub(super) fn download_step(&mut self, key: usize, step: DlStep, now: Instant) {
+        match step {
+            DlStep::Wait => {}
+            DlStep::Again => self.ready.push(key),
+            DlStep::Connect(addr) => {
+                if let Some(Transfer::Down(dl)) = self.transfers.get_mut(key) {
+                    let step = dl.dialled(TcpStream::connect(addr), now);
+                    self.download_step(key, step, now);
+                }
+            }
+            DlStep::Register => {
+                let registered = match self.transfers.get_mut(key) {
+                    Some(Transfer::Down(dl)) => dl.stream_mut().map(|stream| {
+                        self.poll.registry().register(
+                            stream,
+                            mio::Token(key),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                    }),
+                    _ => None,
+                };
+                if let Some(Err(e)) = registered {
+                    let outcome = Outcome::Failed {
+                        status: Status::INTERNAL,
+                        message: format!("register: {e}"),
+                        report: false,
+                        partial: crate::transfer::download::PartialFate::None,
+                        size: 0,
+                        hash: [0; 32],
+                    };
+                    self.finish_download(key, outcome, now);
+                }
+            }
+            DlStep::Done(outcome) => self.finish_download(key, outcome, now),
+        }
+    }
+
+    pub(super) fn finish_download(&mut self, key: usize, outcome: Outcome, now: Instant) {
+        let job = match self.transfers.get(key) {
+            Some(Transfer::Down(dl)) => dl.job(),
+            _ => return,
+        };
+        self.close_transfer(key);
+        self.redraw();
+        self.session
+            .on_download_done(job, outcome, now, &mut self.actions);
+    }
+
+    pub(super) fn start_download(&mut self, spec: DownloadSpec, now: Instant) {
+        let entry = self.transfers.vacant_entry();
+        let key = entry.key();
+        entry.insert(Transfer::Down(Box::new(Download::new(
+            spec,
+            &self.share,
+            now,
+        ))));
+        self.ready.push(key);
+    }
+
+    pub(super) fn cancel_download(&mut self, job: u64) {
+        let key = self
+            .transfers
+            .iter()
+            .find(|(_, t)| matches!(t, Transfer::Down(dl) if dl.job() == job))
+            .map(|(key, _)| key);
+        if let Some(key) = key {
+            self.close_transfer(key);
+            self.redraw();
+        }
+    }
+
+    /// Mark a transfer closed: its socket leaves the poll now, the slot after the batch.
+    pub(super) fn close_transfer(&mut self, key: usize) {
+        if self.closing.contains(&key) {
+            return;
+        }
+        let stream = match self.transfers.get_mut(key) {
+            Some(Transfer::Up(up)) => Some(up.stream_mut()),
+            Some(Transfer::Down(dl)) => dl.stream_mut(),
+            Some(Transfer::Store(st)) => Some(st.stream_mut()),
+            None => return,
+        };
+        if let Some(stream) = stream {
+            let _ = self.poll.registry().deregister(stream);
+        }
+        self.closing.push(key);
+    }
+
+    pub(super) fn free_closed(&mut self) {
+        for key in std::mem::take(&mut self.closing) {
+            if self.transfers.contains(key) {
+                self.transfers.remove(key);
+                self.peer_addrs.release(key);
+            }
+        }
+    }
+
+    /// Close what stalled or never said its handshake.
+    pub(super) fn sweep(&mut self, now: Instant) {
+        let mut expired_uploads = Vec::new();
+        let mut failed_downloads = Vec::new();
+        let mut failed_store = Vec::new();
+        for (key, t) in self.transfers.iter_mut() {
+            match t {
+                Transfer::Up(up) => {
+                    let limit = if up.pending().is_some() {
+                        self.stall + self.handshake
+                    } else {
+                        self.stall
+                    };
+                    if let Some(why) = up.expired(now, self.handshake, limit) {
+                        expired_uploads.push((key, up.who(), why));
+                    }
+                }
+                Transfer::Down(dl) => {
+                    if let Some(outcome) = dl.expired(now, self.stall) {
+                        failed_downloads.push((key, outcome));
+                    }
+                }
+                Transfer::Store(st) => {
+                    if let Some(failure) = st.expired(now, self.stall) {
+                        failed_store.push((key, failure));
+                    }
+                }
+            }
+        }
+        for (key, failure) in failed_store {
+            self.finish_store(key, Err(failure), now);
+        }
+        for (key, who, why) in expired_uploads {
+            debug!("peer {who}: {why}; closing");
+            self.close_transfer(key);
+        }
+        for (key, outcome) in failed_downloads {
+            self.finish_download(key, outcome, now);
+        }
+    }
+
+    /// Keep the sweep and redraw deadlines armed while there are transfers.
+    pub(super) fn arm_transfer_timers(&mut self, now: Instant) {
+        if self.transfers.is_empty() {
+            return;
+        }
+        if !self.sweep_armed {
+            let every = (self.handshake.min(self.stall) / 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(1));
+            self.timers.arm(now + every, Tick::Sweep);
+            self.sweep_armed = true;
+        }
+        if self.tty.is_some() && !self.redraw_armed {
+            self.timers.arm(now + progress::REDRAW_EVERY, Tick::Redraw);
+            self.redraw_armed = true;
+        }
+    }
+
+    /// Draw a bar for each running download and store transfer.
+    pub(super) fn redraw(&mut self) {
+        let Some(tty) = self.tty.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        let width = terminal::width();
+        let lines = self
+            .transfers
+            .iter()
+            .filter(|(key, _)| !self.closing.contains(key))
+            .filter_map(|(_, t)| match t {
+                Transfer::Down(dl) => dl.progress().map(|_| dl.row(now)),
+                Transfer::Store(st) => st.progress().map(|_| st.row(now)),
+                Transfer::Up(_) => None,
+            })
+            .map(|row| progress::bar_line(&row, width))
+            .collect();
+        tty.set_status(lines);
+    }
+
+    /// Complete and print a `status` result: the hub's address and the transfers.
+    pub(super) fn status(&mut self, r: crate::output::CommandResult) {
+        let rows = self.transfer_rows();
+        let mut listed = transfers_result(r.id, &rows);
+        let transfers = listed.fields.remove("transfers").unwrap_or_default();
+        let mut r = r
+            .field("hub", self.hub_addr.to_string())
+            .field("share", self.share.to_string_lossy().into_owned())
+            .field("transfers", transfers);
+        r.detail.insert(0, format!("hub: {}", self.hub_addr));
+        r.detail.push(format!("transfers: {}", listed.message));
+        r.detail
+            .extend(listed.detail.into_iter().map(|line| format!("  {line}")));
+        self.output.result(&r);
+    }
+
+    pub(super) fn transfer_rows(&self) -> Vec<Row> {
+        let now = Instant::now();
+        self.transfers
+            .iter()
+            .filter(|(key, _)| !self.closing.contains(key))
+            .filter_map(|(_, t)| match t {
+                Transfer::Down(dl) => Some(dl.row(now)),
+                Transfer::Up(up) => up.row(now),
+                Transfer::Store(st) => Some(st.row(now)),
+            })
+            .collect()
+    }
+
+    pub(super) fn list_transfers(&mut self, id: u64) {
+        let rows = self.transfer_rows();
+        self.output.result(&transfers_result(id, &rows));
+    }
+}
