@@ -9,6 +9,7 @@ mod joins;
 mod liveness;
 mod operator;
 mod own_addr;
+mod pending;
 mod sessions;
 mod tracker;
 
@@ -16,8 +17,10 @@ pub use budget::Request;
 
 use super::db::Db;
 use super::guard::{Guard, GuardLimits};
-use super::index::{Index, IndexError};
+use super::index::Index;
 use super::name::Name;
+use super::persist::{Ask, JobId, Snapshot};
+use super::random::Randomness;
 use super::reports::Reports;
 use super::store::Store;
 use super::tickets::Tickets;
@@ -31,7 +34,7 @@ use crate::transfer::tree::Totals;
 use log::{debug, warn};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A connection, as the loop names it (its slab key).
 pub type ConnId = usize;
@@ -134,6 +137,9 @@ pub enum Action {
     /// The connection said hello as a store connection: the loop takes it over (the hub
     /// forgot it); it redeems a ticket with [`Hub::redeem`].
     Upgrade(ConnId),
+    /// Hand this request to the persistence backend; its answer goes to
+    /// [`Hub::on_answer`] with the same id.
+    Persist(JobId, Ask),
 }
 
 mod store_ops;
@@ -202,15 +208,15 @@ pub struct Hub {
     store_conns: usize,
     /// Bytes queued toward all connections, as the loop last said (for `stats`).
     queued_output: usize,
-    /// Wall-clock seconds (Unix time) for a login's ban check: the system clock; a
-    /// test steps its own.
-    wall_clock: Box<dyn Fn() -> u64>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    /// Wall-clock seconds (Unix time) of the current turn, from the loop: bans and
+    /// the times the database records.
+    wall: u64,
+    /// Random bytes for tickets (the OS's; a test seeds its own).
+    random: Box<dyn Randomness>,
+    /// The next job id of an ask to the backend.
+    next_job: JobId,
+    /// Asks waiting for their answer, with what to do then.
+    pending: HashMap<JobId, pending::Then>,
 }
 
 fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Vec<u8> {
@@ -224,12 +230,20 @@ fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Ve
 }
 
 impl Hub {
-    /// A hub over an open database (the publish index is loaded from it).
-    pub fn new(config: HubConfig, db: Db, store: Store) -> Result<Hub, IndexError> {
-        let mut index = Index::load(&db)?;
+    /// A hub that starts at `now` with what `snapshot` holds (loaded from the
+    /// backend), over an open database for the store, drawing random bytes from `random`.
+    pub fn new(
+        now: Instant,
+        config: HubConfig,
+        snapshot: Snapshot,
+        db: Db,
+        store: Store,
+        random: Box<dyn Randomness>,
+    ) -> Hub {
+        let mut index = Index::from_published(snapshot.published);
         index.set_max_per_owner(config.max_published);
         let tickets = Tickets::new(config.store_ticket_ttl, config.store_max_tickets);
-        Ok(Hub {
+        Hub {
             tickets,
             index,
             reports: Reports::default(),
@@ -239,7 +253,7 @@ impl Hub {
                 hashes: config.hash_rate,
             }),
             warnings: Warnings::default(),
-            clock: Instant::now(),
+            clock: now,
             config,
             db,
             sessions: ConnMap::default(),
@@ -256,8 +270,11 @@ impl Hub {
             store,
             store_conns: 0,
             queued_output: 0,
-            wall_clock: Box::new(unix_now),
-        })
+            wall: 0,
+            random,
+            next_job: 1,
+            pending: HashMap::new(),
+        }
     }
 
     /// Whether `conn` is a connection of the hub (not unknown, not handed over).
@@ -277,12 +294,13 @@ impl Hub {
             .is_some_and(|s| matches!(s.phase, Phase::LoggedIn(_)))
     }
 
-    /// A new turn of the loop: the hashing budget is full again; warnings counted in a
-    /// window that ended are summed up.
-    pub fn begin_turn(&mut self, now: Instant) {
+    /// A new turn of the loop at `now`, `wall` seconds after the Unix epoch: the hashing
+    /// budget is full again; warnings counted in a window that ended are summed up.
+    pub fn begin_turn(&mut self, now: Instant, wall: u64) {
         self.hashes_this_turn = 0;
         self.turn += 1;
         self.clock = now;
+        self.wall = wall;
         for line in self.warnings.due(now) {
             warn!("{line}");
         }
@@ -383,7 +401,7 @@ impl Hub {
                 tag,
                 user: name,
                 password,
-            } => self.register(conn, tag, &name, &password, now, out),
+            } => self.register(conn, tag, &name, password, now, out),
             ClientMsg::Login {
                 tag,
                 user: name,
@@ -432,17 +450,7 @@ impl Hub {
                 self.end_session(conn, "logout", now, out);
             }
             ClientMsg::Passwd { tag, old, new } => {
-                let (status, text, body) =
-                    if new.is_empty() || new.len() > crate::server::accounts::MAX_PASSWORD_BYTES {
-                        (
-                            Status::BAD_REQUEST,
-                            "the new password must be 1-256 bytes".to_string(),
-                            Body::None,
-                        )
-                    } else {
-                        self.change_password(conn, user, &old, &new, now)
-                    };
-                out.push(Action::Send(conn, reply(tag, status, text, body)));
+                self.passwd(Asker { conn, tag, user }, old, new, now, out)
             }
             ClientMsg::Users { tag } => {
                 let mut users = self.user_names();

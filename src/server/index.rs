@@ -174,6 +174,19 @@ impl Index {
         Ok(index)
     }
 
+    /// An index of these publications (each owner and what it announced).
+    pub fn from_published(published: Vec<(String, FileInfo)>) -> Index {
+        let mut index = Index::default();
+        for (owner, file) in published {
+            let entry = Entry {
+                size: file.size,
+                hash: file.hash,
+            };
+            index.insert_memory(&owner, &file.name, entry);
+        }
+        index
+    }
+
     /// Refuse publications that would give one owner more than `max` files (0: no limit).
     pub fn set_max_per_owner(&mut self, max: usize) {
         self.max_per_owner = max;
@@ -232,6 +245,19 @@ impl Index {
             }
         }
         true
+    }
+
+    /// Forget everything `owner` publishes (its rows went with its account); how many.
+    pub fn withdraw_all(&mut self, owner: &str) -> usize {
+        let names: Vec<String> = self
+            .by_owner
+            .get(owner)
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default();
+        for name in &names {
+            self.remove_memory(owner, name);
+        }
+        names.len()
     }
 
     /// Announce `file` for `owner`.

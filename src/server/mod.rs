@@ -9,6 +9,8 @@ pub mod index;
 pub mod limits;
 pub mod memory;
 pub mod name;
+pub mod persist;
+pub mod random;
 pub mod reports;
 pub mod search;
 pub mod store;
@@ -31,12 +33,14 @@ use log::{debug, error, info, warn};
 use memory::{Spare, TrimClock};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+use persist::sqlite::Sqlite;
+use persist::{Backend, JobId};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use storeconn::{StoreConn, StoreConnConfig, StoreStep};
 
 /// Everything `peerhub server` is started with.
@@ -102,11 +106,34 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     }
     std::fs::create_dir_all(&config.data)
         .map_err(|e| io::Error::new(e.kind(), format!("--data {}: {e}", config.data.display())))?;
-    let db = db::Db::open(&config.data.join("peerhub.db"))
-        .map_err(|e| io::Error::other(format!("database: {e}")))?;
+    let path = config.data.join("peerhub.db");
+    let open = || db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")));
+    let mut backend = Sqlite::backend(open()?);
+    // The store keeps its own connection to the same file until its catalogue, too,
+    // goes through the backend.
+    let db = open()?;
     let store = store::Store::open(&config.data, config.store, &db)?;
-    let mut server = Server::new(config, db, store)?;
+    let snapshot = backend
+        .load()
+        .map_err(|e| io::Error::other(format!("publish index: {e}")))?;
+    let hub = Hub::new(
+        Instant::now(),
+        config.hub.clone(),
+        snapshot,
+        db,
+        store,
+        Box::new(random::OsRandom),
+    );
+    let mut server = Server::new(config, hub, Box::new(backend))?;
     server.run()
+}
+
+/// Seconds since the Unix epoch by the system clock (0 before it): the wall clock the
+/// loop gives the hub each turn.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 struct Server {
@@ -115,6 +142,8 @@ struct Server {
     listener: TcpListener,
     conns: Slab<Slot>,
     hub: Hub,
+    /// Where the hub's asks go (see [`persist`]).
+    backend: Box<dyn Backend>,
     timers: Timers<(ConnId, u64)>,
     stdin: Option<StdinLines>,
     console_lines: u64,
@@ -145,7 +174,7 @@ struct Server {
 }
 
 impl Server {
-    fn new(config: ServerConfig, db: db::Db, store: store::Store) -> io::Result<Server> {
+    fn new(config: ServerConfig, hub: Hub, backend: Box<dyn Backend>) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)
             .map_err(|e| io::Error::new(e.kind(), format!("--listen {}: {e}", config.listen)))?;
@@ -170,8 +199,8 @@ impl Server {
                 .field("addr", addr.to_string()),
         );
         Ok(Server {
-            hub: Hub::new(config.hub.clone(), db, store)
-                .map_err(|e| io::Error::other(format!("publish index: {e}")))?,
+            hub,
+            backend,
             store_config: StoreConnConfig {
                 max_file: config.store.max_file,
                 slice: STORE_SLICE,
@@ -239,7 +268,7 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
-            self.hub.begin_turn(now);
+            self.hub.begin_turn(now, unix_now());
             if self.accept_paused.is_some_and(|at| at <= now) {
                 // The listener is edge-triggered: what waited in the backlog is taken now.
                 self.accept_paused = None;
@@ -286,11 +315,13 @@ impl Server {
             if self.store_sweep.is_some_and(|at| at <= now) {
                 self.sweep_store(now);
             }
+            // Answers a slower backend finished since the last turn.
+            self.take_answers(now);
             self.hub.end_turn(now, &mut self.actions);
             // Closing one connection makes the hub tell the others: settle until quiet,
             // so nothing waits for the next wake-up.
             loop {
-                self.apply_actions();
+                self.apply_actions(now);
                 self.flush_dirty();
                 self.drain(now);
                 self.reap();
@@ -502,7 +533,7 @@ impl Server {
         if self.actions.len() >= APPLY_EVERY {
             // Replies wait as actions until queued: queue them now, under the output
             // budget, rather than hold a whole turn's replies to everyone in memory.
-            self.apply_actions();
+            self.apply_actions(now);
         }
         match status {
             ReadStatus::Drained if self.hub.room(key) == 0 => self.ready.push(key),
@@ -521,28 +552,11 @@ impl Server {
         }
     }
 
-    fn apply_actions(&mut self) {
+    fn apply_actions(&mut self, now: Instant) {
         while !self.actions.is_empty() {
             let mut batch = std::mem::take(&mut self.actions);
             for action in batch.drain(..) {
-                match action {
-                    Action::Send(key, frame) => {
-                        self.queue(key, frame.len(), |conn| conn.queue_owned(frame));
-                    }
-                    Action::Share(key, frame) => {
-                        self.queue(key, frame.len(), |conn| conn.queue_shared(&frame));
-                    }
-                    Action::Close(key) => {
-                        if !self.draining.iter().any(|(k, _)| *k == key) {
-                            self.draining.push((key, Instant::now() + DRAIN_GRACE));
-                        }
-                    }
-                    Action::Arm(at, key, serial) => self.timers.arm(at, (key, serial)),
-                    Action::Result(result) => self.output.result(&result),
-                    Action::Event(event) => self.output.event(&event),
-                    Action::Exit => self.exit = true,
-                    Action::Upgrade(key) => self.upgrade(key),
-                }
+                self.apply(action, now);
             }
             // Reuse the batch's allocation when nothing new was queued meanwhile, unless
             // a burst (a login fanned out to everyone) made it big: that goes back.
@@ -551,6 +565,47 @@ impl Server {
             }
             // Closing a connection makes the hub tell the others: loop until quiet.
             self.reap();
+        }
+    }
+
+    fn apply(&mut self, action: Action, now: Instant) {
+        match action {
+            Action::Send(key, frame) => {
+                self.queue(key, frame.len(), |conn| conn.queue_owned(frame));
+            }
+            Action::Share(key, frame) => {
+                self.queue(key, frame.len(), |conn| conn.queue_shared(&frame));
+            }
+            Action::Close(key) => {
+                if !self.draining.iter().any(|(k, _)| *k == key) {
+                    self.draining.push((key, now + DRAIN_GRACE));
+                }
+            }
+            Action::Arm(at, key, serial) => self.timers.arm(at, (key, serial)),
+            Action::Result(result) => self.output.result(&result),
+            Action::Event(event) => self.output.event(&event),
+            Action::Exit => self.exit = true,
+            Action::Upgrade(key) => self.upgrade(key),
+            Action::Persist(id, ask) => self.persist(id, ask, now),
+        }
+    }
+
+    /// Hand an ask to the backend; what its answers make the hub do is carried out
+    /// at once, before the actions that followed the ask (a backend that answers at
+    /// once keeps the order the hub had when it wrote to the database itself).
+    fn persist(&mut self, id: JobId, ask: persist::Ask, now: Instant) {
+        self.backend.submit(id, ask);
+        self.take_answers(now);
+    }
+
+    /// Give the backend's finished answers to the hub and carry out what they produce.
+    fn take_answers(&mut self, now: Instant) {
+        while let Some((id, answer)) = self.backend.take_done() {
+            let mut then = Vec::new();
+            self.hub.on_answer(id, answer, now, &mut then);
+            for action in then {
+                self.apply(action, now);
+            }
         }
     }
 

@@ -1,52 +1,124 @@
 //! Accounts on the hub: register, login (own-address, rate-limit, password and ban
 //! checks), the ghost check that lets a second login replace a silent session, and
-//! password changes.
+//! password changes. The password checks are asks to the backend; each reply waits
+//! for its answer.
 
-use super::{own_addr, reply, Action, ConnId, Hub, LoginClaim, LoginWait, Phase, PingPurpose};
+use super::pending::{ReplyTo, Then as Waiting};
+use super::{
+    own_addr, reply, Action, Asker, ConnId, Hub, LoginClaim, LoginWait, Phase, PingPurpose,
+};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
-use crate::server::accounts::AccountError;
 use crate::server::guard::Outcome;
 use crate::server::guard::Refusal;
 use crate::server::name::Name;
+use crate::server::persist::{Answer, Ask, PersistError, Secret};
 use log::{debug, info, warn};
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
+/// What an account request waits with.
+#[derive(Debug)]
+pub(super) enum Then {
+    /// A registration: whom to tell, from where, which name.
+    Registered {
+        to: ReplyTo,
+        ip: IpAddr,
+        name: String,
+    },
+    /// A login's password check.
+    Verified(LoginCheck),
+    /// `passwd`.
+    PasswordChanged {
+        to: ReplyTo,
+        ip: IpAddr,
+        user: String,
+    },
+}
+
+/// A login whose password is being checked: whom to answer, from where, as whom,
+/// with which peer port.
+#[derive(Debug)]
+pub(super) struct LoginCheck {
+    to: ReplyTo,
+    ip: IpAddr,
+    name: String,
+    peer_port: u16,
+}
+
+/// A reply of one status and text, no body.
+fn say(status: Status, text: impl Into<String>) -> (Status, String) {
+    (status, text.into())
+}
+
 impl Hub {
-    /// `passwd`: two password hashes; a wrong old password counts as a failed login.
-    pub(super) fn change_password(
+    /// An answer to an account request.
+    pub(super) fn account_answered(
         &mut self,
-        conn: ConnId,
-        user: &str,
-        old: &str,
-        new: &str,
+        then: Then,
+        answer: Answer,
         now: Instant,
-    ) -> (Status, String, Body) {
-        let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
-            return (Status::INTERNAL, "no session".into(), Body::None);
-        };
-        if let Err(refusal) = self.guard.check(ip, Some(user), 2, now) {
-            return rate_limited(refusal);
-        }
-        self.hashes_this_turn += 2;
-        let result = self.db.change_password(user, old, new);
-        let (outcome, hashes) = match &result {
-            Ok(()) => (Outcome::Success, 2),
-            Err(AccountError::WrongPassword) => (Outcome::WrongPassword, 1),
-            Err(AccountError::NoSuchAccount) => (Outcome::Failed, 1),
-            Err(_) => (Outcome::Error, 1),
-        };
-        self.guard.checked(ip, Some(user), hashes, outcome, now);
-        match result {
-            Ok(()) => (Status::OK, "password changed".to_string(), Body::None),
-            Err(e) => {
-                let (status, text) = account_failure(&e);
-                (status, text, Body::None)
+        out: &mut Vec<Action>,
+    ) {
+        match then {
+            Then::Registered { to, ip, name } => {
+                self.registered(to, ip, &name, answer.done(), now, out)
+            }
+            Then::Verified(check) => self.verified(check, answer.verified(), now, out),
+            Then::PasswordChanged { to, ip, user } => {
+                let result = answer.done();
+                let (outcome, hashes) = match &result {
+                    Ok(()) => (Outcome::Success, 2),
+                    Err(PersistError::WrongPassword) => (Outcome::WrongPassword, 1),
+                    Err(PersistError::NoSuchAccount) => (Outcome::Failed, 1),
+                    Err(_) => (Outcome::Error, 1),
+                };
+                self.guard.checked(ip, Some(&user), hashes, outcome, now);
+                let said = match result {
+                    Ok(()) => say(Status::OK, "password changed"),
+                    Err(e) => account_failure(&e),
+                };
+                self.send_reply(&to, said, Body::None, out);
             }
         }
+    }
+
+    /// `passwd`: two password hashes; a wrong old password counts as a failed login.
+    pub(super) fn passwd(
+        &mut self,
+        asker: Asker,
+        old: String,
+        new: String,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Asker { conn, tag, user } = asker;
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
+        let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
+            return;
+        };
+        if new.is_empty() || new.len() > names::MAX_PASSWORD_BYTES {
+            let said = say(Status::BAD_REQUEST, "the new password must be 1-256 bytes");
+            return self.send_reply(&to, said, Body::None, out);
+        }
+        if let Err(refusal) = self.guard.check(ip, Some(user), 2, now) {
+            let (status, text, body) = rate_limited(refusal);
+            return self.send_reply(&to, (status, text), body, out);
+        }
+        self.hashes_this_turn += 2;
+        let ask = Ask::ChangePassword {
+            name: user.to_owned(),
+            old: Secret(old),
+            new: Secret(new),
+        };
+        let user = user.to_owned();
+        let then = Then::PasswordChanged { to, ip, user };
+        self.ask(ask, Waiting::Account(then), out);
     }
 
     pub(super) fn register(
@@ -54,50 +126,71 @@ impl Hub {
         conn: ConnId,
         tag: u32,
         name: &str,
-        password: &str,
+        password: String,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
         let Some(ip) = self.sessions.get(&conn).map(|s| s.addr.ip()) else {
             return;
         };
-        let (status, text, body) = if let Err(e) = names::check_user(name) {
-            (Status::INVALID_NAME, e.to_string(), Body::None)
-        } else if password.is_empty()
-            || password.len() > crate::server::accounts::MAX_PASSWORD_BYTES
-        {
-            (
-                Status::BAD_REQUEST,
-                "the password must be 1-256 bytes".to_string(),
-                Body::None,
-            )
-        } else if let Err(refusal) = self.guard.check(ip, None, 1, now) {
-            rate_limited(refusal)
-        } else {
-            // A success is not a failure: only a taken name counts against --auth-rate.
-            let result = self.db.register(name, password);
-            let (outcome, hashes) = match &result {
-                Ok(()) => (Outcome::Success, 1),
-                Err(AccountError::Exists) => (Outcome::Failed, 0),
-                Err(_) => (Outcome::Error, 0),
-            };
-            self.hashes_this_turn += hashes;
-            // The address that created the account knows its password: a known one.
-            self.guard.checked(ip, Some(name), hashes, outcome, now);
-            match result {
-                Ok(()) => {
-                    info!("registered account {name}");
-                    (Status::REGISTERED, format!("registered {name}"), Body::None)
-                }
-                Err(e) => {
-                    let (status, text) = account_failure(&e);
-                    (status, text, Body::None)
-                }
-            }
+        if let Err(e) = names::check_user(name) {
+            let said = say(Status::INVALID_NAME, e.to_string());
+            return self.send_reply(&to, said, Body::None, out);
+        }
+        if password.is_empty() || password.len() > names::MAX_PASSWORD_BYTES {
+            let said = say(Status::BAD_REQUEST, "the password must be 1-256 bytes");
+            return self.send_reply(&to, said, Body::None, out);
+        }
+        if let Err(refusal) = self.guard.check(ip, None, 1, now) {
+            let (status, text, body) = rate_limited(refusal);
+            return self.send_reply(&to, (status, text), body, out);
+        }
+        // Counted when asked: the turn's budget is spent before the answer comes.
+        self.hashes_this_turn += 1;
+        let ask = Ask::Register {
+            name: name.to_owned(),
+            password: Secret(password),
+            created: self.wall,
         };
-        out.push(Action::Send(conn, reply(tag, status, text, body)));
+        let name = name.to_owned();
+        self.ask(
+            ask,
+            Waiting::Account(Then::Registered { to, ip, name }),
+            out,
+        );
     }
 
+    fn registered(
+        &mut self,
+        to: ReplyTo,
+        ip: IpAddr,
+        name: &str,
+        result: Result<(), PersistError>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        // A success is not a failure: only a taken name counts against --auth-rate.
+        let (outcome, hashes) = match &result {
+            Ok(()) => (Outcome::Success, 1),
+            Err(PersistError::Exists) => (Outcome::Failed, 0),
+            Err(_) => (Outcome::Error, 0),
+        };
+        // The address that created the account knows its password: a known one.
+        self.guard.checked(ip, Some(name), hashes, outcome, now);
+        let said = match result {
+            Ok(()) => {
+                info!("registered account {name}");
+                say(Status::REGISTERED, format!("registered {name}"))
+            }
+            Err(e) => account_failure(&e),
+        };
+        self.send_reply(&to, said, Body::None, out);
+    }
+
+    /// A login: the checks that cost nothing, then the password check (an ask).
     pub(super) fn login(
         &mut self,
         conn: ConnId,
@@ -106,91 +199,121 @@ impl Hub {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        let ip = session.addr.ip();
         let LoginClaim {
             name,
             password,
             peer_port,
         } = claim;
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        let ip = session.addr.ip();
-        let refuse = |status: Status, text: String, out: &mut Vec<Action>| {
-            out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
-        };
-        if let Phase::LoggedIn(current) = &session.phase {
-            return refuse(
+        let refusal = if let Phase::LoggedIn(current) = &session.phase {
+            Some(say(
                 Status::ALREADY_LOGGED_IN,
                 format!("already logged in as {current}"),
-                out,
-            );
-        }
-        if let Err(e) = names::check_user(name) {
-            return refuse(Status::INVALID_NAME, e.to_string(), out);
-        }
-        // Before any hashing: fetchers sent there would reach the hub, not a peer.
-        if let Some(why) = own_addr::own_address(ip, peer_port, session.local) {
-            return refuse(Status::BAD_REQUEST, why, out);
+            ))
+        } else if let Err(e) = names::check_user(name) {
+            Some(say(Status::INVALID_NAME, e.to_string()))
+        } else {
+            // Before any hashing: fetchers sent there would reach the hub, not a peer.
+            own_addr::own_address(ip, peer_port, session.local)
+                .map(|why| say(Status::BAD_REQUEST, why))
+        };
+        if let Some(said) = refusal {
+            return self.send_reply(&to, said, Body::None, out);
         }
         if let Err(refusal) = self.guard.check(ip, Some(name), 1, now) {
             let (status, text, body) = rate_limited(refusal);
-            return out.push(Action::Send(conn, reply(tag, status, text, body)));
+            return self.send_reply(&to, (status, text), body, out);
         }
         self.hashes_this_turn += 1;
-        let verified = self.db.verify(name, password);
+        let ask = Ask::Verify {
+            name: name.to_owned(),
+            password: Secret(password.to_owned()),
+        };
+        let name = name.to_owned();
+        let then = Then::Verified(LoginCheck {
+            to,
+            ip,
+            name,
+            peer_port,
+        });
+        self.ask(ask, Waiting::Account(then), out);
+    }
+
+    /// A login's password check came back (with the account's ban): refuse it, let it
+    /// in, or check the session already logged in under that name first.
+    fn verified(
+        &mut self,
+        check: LoginCheck,
+        verified: Result<Option<u64>, PersistError>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let LoginCheck {
+            to,
+            ip,
+            ref name,
+            peer_port,
+        } = check;
         let outcome = match &verified {
-            Ok(()) => Outcome::Success,
-            Err(AccountError::WrongPassword) => Outcome::WrongPassword,
-            Err(AccountError::NoSuchAccount | AccountError::BadPassword) => Outcome::Failed,
+            Ok(_) => Outcome::Success,
+            Err(PersistError::WrongPassword) => Outcome::WrongPassword,
+            Err(PersistError::NoSuchAccount | PersistError::BadPassword) => Outcome::Failed,
             Err(_) => Outcome::Error,
         };
         self.guard.checked(ip, Some(name), 1, outcome, now);
-        if let Err(e) = verified {
-            let (status, text) = account_failure(&e);
-            return refuse(status, text, out);
+        let banned_until = match verified {
+            Ok(until) => until,
+            Err(e) => return self.send_reply(&to, account_failure(&e), Body::None, out),
+        };
+        // The wall clock of this turn, read once by the loop: no step between two reads.
+        let wall = self.wall;
+        if let Some(until) = banned_until.filter(|&until| until > wall) {
+            let minutes = (until - wall).div_ceil(60);
+            let text = format!("account {name} is banned for {minutes} more minute(s)");
+            return self.send_reply(&to, say(Status::BANNED, text), Body::None, out);
         }
-        // The clock is read once: a step between two reads would underflow.
-        let wall = (self.wall_clock)();
-        match self.db.ban_until(name) {
-            Ok(Some(until)) if until > wall => {
-                let minutes = (until - wall).div_ceil(60);
-                return refuse(
-                    Status::BANNED,
-                    format!("account {name} is banned for {minutes} more minute(s)"),
-                    out,
-                );
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let (status, text) = account_failure(&e);
-                return refuse(status, text, out);
-            }
+        let Some(session) = self
+            .sessions
+            .get(&to.conn)
+            .filter(|_| self.still_there(&to))
+        else {
+            return;
+        };
+        if let Phase::LoggedIn(current) = &session.phase {
+            let text = format!("already logged in as {current}");
+            return self.send_reply(&to, say(Status::ALREADY_LOGGED_IN, text), Body::None, out);
         }
-        if let Some(&holder) = self.online.get(name) {
-            // One login at a time waits on a ghost check: two waiting logins would both
-            // be let in when the check fails.
-            if let Some(waiting) = self.ghost_waiter(holder) {
-                let text = if waiting == conn {
-                    format!("this connection's login as {name} is already waiting")
-                } else {
-                    format!(
-                        "another login as {name} is waiting for the check of its current session; try again"
-                    )
-                };
-                return refuse(Status::ALREADY_LOGGED_IN, text, out);
-            }
-            // Is that session really there? Its answer (or silence) decides.
-            let wait = LoginWait {
-                conn,
-                serial: session.serial,
-                tag,
-                peer_port,
+        let Some(&holder) = self.online.get(name.as_str()) else {
+            return self.complete_login(to.conn, to.tag, name, peer_port, now, out);
+        };
+        // One login at a time waits on a ghost check: two waiting logins would both
+        // be let in when the check fails.
+        if let Some(waiting) = self.ghost_waiter(holder) {
+            let text = if waiting == to.conn {
+                format!("this connection's login as {name} is already waiting")
+            } else {
+                format!(
+                    "another login as {name} is waiting for the check of its current session; try again"
+                )
             };
-            debug!("{name}: checking the existing session before a second login");
-            self.send_ping(holder, PingPurpose::Ghost(wait), now, out);
-            return self.schedule(holder, now, out);
+            return self.send_reply(&to, say(Status::ALREADY_LOGGED_IN, text), Body::None, out);
         }
-        self.complete_login(conn, tag, name, peer_port, now, out);
+        // Is that session really there? Its answer (or silence) decides.
+        let wait = LoginWait {
+            conn: to.conn,
+            serial: to.serial,
+            tag: to.tag,
+            peer_port,
+        };
+        debug!("{name}: checking the existing session before a second login");
+        self.send_ping(holder, PingPurpose::Ghost(wait), now, out);
+        self.schedule(holder, now, out);
     }
 
     /// The connection whose login waits on a ghost check of `holder`, if it is still there
@@ -284,13 +407,13 @@ pub(super) fn rate_limited(refusal: Refusal) -> (Status, String, Body) {
 }
 
 /// The status and text for a failed account operation.
-pub(super) fn account_failure(e: &AccountError) -> (Status, String) {
+pub(super) fn account_failure(e: &PersistError) -> (Status, String) {
     let status = match e {
-        AccountError::Exists => Status::ACCOUNT_EXISTS,
-        AccountError::NoSuchAccount => Status::NO_ACCOUNT,
-        AccountError::WrongPassword => Status::WRONG_PASSWORD,
-        AccountError::BadPassword => Status::BAD_REQUEST,
-        _ => {
+        PersistError::Exists => Status::ACCOUNT_EXISTS,
+        PersistError::NoSuchAccount => Status::NO_ACCOUNT,
+        PersistError::WrongPassword => Status::WRONG_PASSWORD,
+        PersistError::BadPassword => Status::BAD_REQUEST,
+        PersistError::Failed(_) => {
             warn!("account database: {e}");
             Status::INTERNAL
         }

@@ -2,15 +2,35 @@
 //! login is sent, the shared frame every other user online gets, and who is online.
 
 use super::accounts::account_failure;
+use super::pending::{ReplyTo, Then as Waiting};
 use super::{reply, Action, Asker, ConnId, Hub, MAX_TEXT_BYTES};
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
+use crate::server::persist::{Answer, Ask};
 use log::debug;
 use std::rc::Rc;
 use std::time::Instant;
 
+/// What a chat request waits with.
+#[derive(Debug)]
+pub(super) enum Then {
+    /// A `msg` to a user offline: does the account exist?
+    Offline { to: ReplyTo, name: String },
+}
+
 impl Hub {
+    /// An answer to a chat request.
+    pub(super) fn chat_answered(&mut self, then: Then, answer: Answer, out: &mut Vec<Action>) {
+        let Then::Offline { to, name } = then;
+        let said = match answer.exists() {
+            Ok(false) => (Status::NO_ACCOUNT, format!("no such user {name:?}")),
+            Ok(true) => (Status::USER_OFFLINE, format!("{name} is not online")),
+            Err(e) => account_failure(&e),
+        };
+        self.send_reply(&to, said, Body::None, out);
+    }
+
     /// Queue one shared frame to everyone logged in except `except` (after the join
     /// notices that wait, so that notices keep their order).
     pub(super) fn share_with_others(
@@ -126,16 +146,24 @@ impl Hub {
             return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
         }
         let Some(&target) = self.online.get(to) else {
-            let (status, why) = if names::check_user(to).is_err() {
-                (Status::INVALID_NAME, format!("invalid user name {to:?}"))
-            } else {
-                match self.db.exists(to) {
-                    Ok(false) => (Status::NO_ACCOUNT, format!("no such user {to:?}")),
-                    Ok(true) => (Status::USER_OFFLINE, format!("{to} is not online")),
-                    Err(e) => account_failure(&e),
-                }
+            if names::check_user(to).is_err() {
+                let why = format!("invalid user name {to:?}");
+                return out.push(Action::Send(
+                    conn,
+                    reply(tag, Status::INVALID_NAME, why, Body::None),
+                ));
+            }
+            let Some(reply_to) = self.reply_to(conn, tag) else {
+                return;
             };
-            return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
+            let then = Then::Offline {
+                to: reply_to,
+                name: to.to_owned(),
+            };
+            let ask = Ask::AccountExists {
+                name: to.to_owned(),
+            };
+            return self.ask(ask, Waiting::Chat(then), out);
         };
         if !self.chat_allowed(conn, now) {
             return out.push(Action::Send(

@@ -3,12 +3,14 @@
 
 use super::accounts::account_failure;
 use super::liveness::ping_result;
-use super::{unix_now, Action, Hub, PingPurpose};
+use super::operator::Then;
+use super::{Action, Hub, PingPurpose};
 use crate::output::CommandResult;
 use crate::proto::message::{hash_hex, HubMsg};
 use crate::proto::status::Status;
 use crate::server::console;
 use crate::server::console::ConsoleCommand;
+use crate::server::persist::{Ask, PersistError, Secret};
 use log::{info, warn};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -38,87 +40,126 @@ impl Hub {
                 }
                 r
             }
-            ConsoleCommand::Users => {
-                let mut r = CommandResult::new(
-                    id,
-                    "users",
-                    true,
-                    200,
-                    format!("{} online", self.online.len()),
-                );
-                let mut entries = Vec::new();
-                for name in self.user_names() {
-                    if let Some(s) = self
-                        .online
-                        .get(name.as_str())
-                        .and_then(|c| self.sessions.get(c))
-                    {
-                        let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
-                        r = r.line(format!("{name}  {peer}"));
-                        entries.push(name);
-                    }
-                }
-                r.field("users", entries)
-            }
+            ConsoleCommand::Users => self.console_users(id),
             ConsoleCommand::Kick { user } => {
                 self.kick(id, &user, Status::OK, "kicked by the operator", now, out)
             }
-            ConsoleCommand::Ban { user, minutes } => self.ban(id, &user, minutes, now, out),
-            ConsoleCommand::Unban { user } => self.console_unban(id, &user),
-            ConsoleCommand::Bans => self.console_bans(id),
-            ConsoleCommand::Deluser { user } => self.console_deluser(id, &user, now, out),
+            ConsoleCommand::Ban { user, minutes } => return self.ban(id, &user, minutes, out),
+            ConsoleCommand::Unban { user } => {
+                let ask = Ask::LiftBan {
+                    name: user.clone(),
+                    now: self.wall,
+                };
+                return self.console_ask(ask, Then::Unban { id, user }, out);
+            }
+            ConsoleCommand::Bans => {
+                let now = self.wall;
+                return self.console_ask(Ask::Bans { now }, Then::Bans { id, now }, out);
+            }
+            ConsoleCommand::Deluser { user } => return self.console_deluser(id, &user, out),
             ConsoleCommand::Setpass { user, password } => {
-                self.console_setpass(id, &user, &password)
+                let ask = Ask::SetPassword {
+                    name: user.clone(),
+                    password: Secret(password),
+                };
+                return self.console_ask(ask, Then::Setpass { id, user }, out);
             }
-            ConsoleCommand::Say { text } => {
-                if let Err((status, why)) = Self::check_text(&text) {
-                    CommandResult::new(id, "say", false, status.0, why)
-                } else {
-                    self.flush_joins(out);
-                    let frame: Rc<[u8]> = HubMsg::Announce { text: text.clone() }.to_frame().into();
-                    for &c in self.online.values() {
-                        out.push(Action::Share(c, Rc::clone(&frame)));
-                    }
-                    info!("announcement: {text}");
-                    CommandResult::new(
-                        id,
-                        "say",
-                        true,
-                        200,
-                        format!("announced to {} user(s)", self.online.len()),
-                    )
-                }
-            }
+            ConsoleCommand::Say { text } => self.announce(id, &text, out),
             ConsoleCommand::Ping { user } => match self.online.get(user.as_str()).copied() {
                 Some(conn) => {
                     self.send_ping(conn, PingPurpose::Console { id }, now, out);
-                    self.schedule(conn, now, out);
-                    return;
+                    return self.schedule(conn, now, out);
                 }
-                None => match self.db.exists(&user) {
-                    Ok(true) => ping_result(id, &user, "offline", None),
-                    Ok(false) => {
-                        let mut r = ping_result(id, &user, "offline", None);
-                        r.status = Status::NO_ACCOUNT.0;
-                        r.message = format!("no such user {user:?}");
-                        r
-                    }
-                    Err(e) => {
-                        let (status, text) = account_failure(&e);
-                        CommandResult::new(id, "ping", false, status.0, text).field("user", user)
-                    }
-                },
+                None => {
+                    let ask = Ask::AccountExists { name: user.clone() };
+                    return self.console_ask(ask, Then::Ping { id, user }, out);
+                }
             },
-            ConsoleCommand::Stats => self.stats(id),
+            ConsoleCommand::Stats => {
+                return self.console_ask(Ask::CountAccounts, Then::Stats { id }, out)
+            }
             ConsoleCommand::Store => self.console_store(id),
             ConsoleCommand::Rm { name } => self.console_rm(id, &name),
-            ConsoleCommand::Discover { user } => self.discover(id, &user),
+            ConsoleCommand::Discover { user } => {
+                let ask = Ask::AccountExists { name: user.clone() };
+                return self.console_ask(ask, Then::Discover { id, user }, out);
+            }
             ConsoleCommand::Shutdown => {
                 self.shutdown(out);
                 CommandResult::new(id, "shutdown", true, 200, "shutting down")
             }
         };
         out.push(Action::Result(result));
+    }
+
+    /// `users`: who is online, with the peer address each announced.
+    fn console_users(&self, id: u64) -> CommandResult {
+        let mut r = CommandResult::new(
+            id,
+            "users",
+            true,
+            200,
+            format!("{} online", self.online.len()),
+        );
+        let mut entries = Vec::new();
+        for name in self.user_names() {
+            if let Some(s) = self
+                .online
+                .get(name.as_str())
+                .and_then(|c| self.sessions.get(c))
+            {
+                let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
+                r = r.line(format!("{name}  {peer}"));
+                entries.push(name);
+            }
+        }
+        r.field("users", entries)
+    }
+
+    /// `say <text>`: an announcement to everyone online.
+    fn announce(&mut self, id: u64, text: &str, out: &mut Vec<Action>) -> CommandResult {
+        if let Err((status, why)) = Self::check_text(text) {
+            return CommandResult::new(id, "say", false, status.0, why);
+        }
+        self.flush_joins(out);
+        let frame: Rc<[u8]> = HubMsg::Announce {
+            text: text.to_owned(),
+        }
+        .to_frame()
+        .into();
+        for &c in self.online.values() {
+            out.push(Action::Share(c, Rc::clone(&frame)));
+        }
+        info!("announcement: {text}");
+        CommandResult::new(
+            id,
+            "say",
+            true,
+            200,
+            format!("announced to {} user(s)", self.online.len()),
+        )
+    }
+
+    /// `ping` of a user who is offline, once the backend said whether the account exists.
+    pub(super) fn pinged_offline(
+        &self,
+        id: u64,
+        user: &str,
+        exists: Result<bool, PersistError>,
+    ) -> CommandResult {
+        match exists {
+            Ok(true) => ping_result(id, user, "offline", None),
+            Ok(false) => {
+                let mut r = ping_result(id, user, "offline", None);
+                r.status = Status::NO_ACCOUNT.0;
+                r.message = format!("no such user {user:?}");
+                r
+            }
+            Err(e) => {
+                let (status, text) = account_failure(&e);
+                CommandResult::new(id, "ping", false, status.0, text).field("user", user)
+            }
+        }
     }
 
     pub(super) fn kick(
@@ -156,33 +197,18 @@ impl Hub {
         CommandResult::new(id, "kick", true, 200, format!("kicked {user}"))
     }
 
-    pub(super) fn ban(
-        &mut self,
+    /// `discover <user>`: what the user publishes, once the backend said the account
+    /// exists.
+    pub(super) fn discovered(
+        &self,
         id: u64,
         user: &str,
-        minutes: Option<u64>,
-        now: Instant,
-        out: &mut Vec<Action>,
+        exists: Result<bool, PersistError>,
     ) -> CommandResult {
-        // No duration: a ban for a hundred years, i.e. until `unban`.
-        let minutes = minutes.unwrap_or(100 * 365 * 24 * 60);
-        let until = unix_now().saturating_add(minutes.saturating_mul(60));
-        if let Err(e) = self.db.set_ban(user, Some(until)) {
-            let (status, text) = account_failure(&e);
-            return CommandResult::new(id, "ban", false, status.0, text);
-        }
-        if self.online.contains_key(user) {
-            self.kick(id, user, Status::BANNED, "banned by the operator", now, out);
-        }
-        info!("banned {user} for {minutes} minute(s)");
-        CommandResult::new(id, "ban", true, 200, format!("banned {user}")).field("minutes", minutes)
-    }
-
-    pub(super) fn discover(&self, id: u64, user: &str) -> CommandResult {
         let fail = |status: Status, text: String| {
             CommandResult::new(id, "discover", false, status.0, text)
         };
-        match self.db.exists(user) {
+        match exists {
             Ok(true) => {}
             Ok(false) => return fail(Status::NO_ACCOUNT, format!("no such user {user:?}")),
             Err(e) => {
@@ -246,12 +272,13 @@ impl Hub {
         r.field("entries", list)
     }
 
-    pub(super) fn stats(&self, id: u64) -> CommandResult {
+    /// `stats`, with the count of accounts the backend gave.
+    pub(super) fn stats(&self, id: u64, accounts: Result<u64, PersistError>) -> CommandResult {
         let fail = |text: String| {
             warn!("stats: {text}");
             CommandResult::new(id, "stats", false, Status::INTERNAL.0, text)
         };
-        let accounts = match self.db.count() {
+        let accounts = match accounts {
             Ok(n) => n,
             Err(e) => return fail(format!("account database: {e}")),
         };

@@ -1,9 +1,12 @@
-//! The console's account commands: `bans`, `deluser`, `setpass`, `unban`.
+//! The console's account commands: `ban`, `bans`, `deluser`, `setpass`, `unban`, and
+//! what every console command that asks the backend waits with.
 
 use super::accounts::account_failure;
-use super::{unix_now, Action, Hub};
+use super::pending::Then as Waiting;
+use super::{Action, Hub};
 use crate::output::CommandResult;
 use crate::proto::status::Status;
+use crate::server::persist::{Answer, Ask, PersistError};
 use log::info;
 use std::time::Instant;
 
@@ -11,107 +14,137 @@ use std::time::Instant;
 /// new account of the same name does not inherit them.
 pub const DELETED_OWNER: &str = "(deleted)";
 
+/// A console command waiting for the backend: its input line and what it names.
+#[derive(Debug)]
+pub(super) enum Then {
+    Ban {
+        id: u64,
+        user: String,
+        minutes: u64,
+    },
+    Unban {
+        id: u64,
+        user: String,
+    },
+    /// `bans`, at this wall-clock time.
+    Bans {
+        id: u64,
+        now: u64,
+    },
+    Setpass {
+        id: u64,
+        user: String,
+    },
+    Deluser {
+        id: u64,
+        user: String,
+    },
+    /// `ping` of a user offline: does the account exist?
+    Ping {
+        id: u64,
+        user: String,
+    },
+    Discover {
+        id: u64,
+        user: String,
+    },
+    Stats {
+        id: u64,
+    },
+}
+
 impl Hub {
-    /// `bans`: the accounts banned now, with when each ban ends.
-    pub(super) fn console_bans(&self, id: u64) -> CommandResult {
-        let now = unix_now();
-        let bans = match self.db.bans(now) {
-            Ok(bans) => bans,
-            Err(e) => {
-                let (status, text) = account_failure(&e);
-                return CommandResult::new(id, "bans", false, status.0, text);
+    /// The answer a console command waited for: its result.
+    pub(super) fn console_answered(
+        &mut self,
+        then: Then,
+        answer: Answer,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let result = match then {
+            Then::Ban { id, user, minutes } => {
+                self.banned(id, &user, minutes, answer.done(), now, out)
             }
+            Then::Unban { id, user } => unbanned(id, &user, answer.lifted()),
+            Then::Bans { id, now } => bans_result(id, now, answer.bans()),
+            Then::Setpass { id, user } => password_set(id, &user, answer.done()),
+            Then::Deluser { id, user } => self.deleted(id, &user, answer.deleted(), now, out),
+            Then::Ping { id, user } => self.pinged_offline(id, &user, answer.exists()),
+            Then::Discover { id, user } => self.discovered(id, &user, answer.exists()),
+            Then::Stats { id } => self.stats(id, answer.count()),
         };
-        let mut r = CommandResult::new(
-            id,
-            "bans",
-            true,
-            Status::OK.0,
-            format!("{} account(s) banned", bans.len()),
-        );
-        let mut list = Vec::new();
-        for (user, until) in &bans {
-            let minutes = until.saturating_sub(now).div_ceil(60);
-            // A ban without a duration lasts a hundred years: say so plainly.
-            let left = if minutes > 50 * 365 * 24 * 60 {
-                "until unban".to_owned()
-            } else {
-                format!("{minutes} more minute(s)")
-            };
-            r = r.line(format!("{user}  {left}"));
-            list.push(serde_json::json!({"user": user, "until": until, "minutes": minutes}));
-        }
-        r.field("bans", list)
+        out.push(Action::Result(result));
     }
 
-    /// `unban <user>`: lift a ban, or say there was none.
-    pub(super) fn console_unban(&self, id: u64, user: &str) -> CommandResult {
-        let fail = |e| {
-            let (status, text) = account_failure(&e);
-            CommandResult::new(id, "unban", false, status.0, text).field("user", user)
+    /// Ask for a console command; its result comes with the answer.
+    pub(super) fn console_ask(&mut self, ask: Ask, then: Then, out: &mut Vec<Action>) {
+        self.ask(ask, Waiting::Console(then), out);
+    }
+
+    /// `ban <user> [minutes]`: record the ban, then end the user's session.
+    pub(super) fn ban(&mut self, id: u64, user: &str, minutes: Option<u64>, out: &mut Vec<Action>) {
+        // No duration: a ban for a hundred years, i.e. until `unban`.
+        let minutes = minutes.unwrap_or(100 * 365 * 24 * 60);
+        let until = self.wall.saturating_add(minutes.saturating_mul(60));
+        let ask = Ask::SetBan {
+            name: user.to_owned(),
+            until: Some(until),
         };
-        match self.db.ban_until(user) {
-            Err(e) => fail(e),
-            Ok(until) if until.is_none_or(|t| t <= unix_now()) => CommandResult::new(
-                id,
-                "unban",
-                false,
-                Status::BAD_REQUEST.0,
-                format!("{user} is not banned"),
-            )
-            .field("user", user),
-            Ok(_) => match self.db.set_ban(user, None) {
-                Ok(()) => CommandResult::new(
-                    id,
-                    "unban",
-                    true,
-                    Status::OK.0,
-                    format!("{user} may log in again"),
-                )
-                .field("user", user),
-                Err(e) => fail(e),
-            },
-        }
+        let user = user.to_owned();
+        self.console_ask(ask, Then::Ban { id, user, minutes }, out);
     }
 
-    /// `setpass <user> <password>`: a new password for an account whose owner forgot it.
-    pub(super) fn console_setpass(&self, id: u64, user: &str, password: &str) -> CommandResult {
-        match self.db.set_password(user, password) {
-            Ok(()) => {
-                info!("operator set a new password for {user}");
-                CommandResult::new(
-                    id,
-                    "setpass",
-                    true,
-                    Status::OK.0,
-                    format!("{user} has a new password"),
-                )
-                .field("user", user)
-            }
-            Err(e) => {
-                let (status, text) = account_failure(&e);
-                CommandResult::new(id, "setpass", false, status.0, text).field("user", user)
-            }
-        }
-    }
-
-    /// `deluser <user>`: end its session, withdraw its publications, delete the account;
-    /// its store entries stay (others may rely on them), owned by [`DELETED_OWNER`].
-    pub(super) fn console_deluser(
+    fn banned(
         &mut self,
         id: u64,
         user: &str,
+        minutes: u64,
+        result: Result<(), PersistError>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        if let Err(e) = result {
+            let (status, text) = account_failure(&e);
+            return CommandResult::new(id, "ban", false, status.0, text);
+        }
+        if self.online.contains_key(user) {
+            self.kick(id, user, Status::BANNED, "banned by the operator", now, out);
+        }
+        info!("banned {user} for {minutes} minute(s)");
+        CommandResult::new(id, "ban", true, 200, format!("banned {user}")).field("minutes", minutes)
+    }
+
+    /// `deluser <user>`: delete the account with its publications; its store entries
+    /// stay (others may rely on them), owned by [`DELETED_OWNER`]. Its session ends
+    /// when the backend says the account is gone.
+    pub(super) fn console_deluser(&mut self, id: u64, user: &str, out: &mut Vec<Action>) {
+        let ask = Ask::DeleteAccount {
+            name: user.to_owned(),
+            new_owner: DELETED_OWNER.to_owned(),
+        };
+        let user = user.to_owned();
+        self.console_ask(ask, Then::Deluser { id, user }, out);
+    }
+
+    fn deleted(
+        &mut self,
+        id: u64,
+        user: &str,
+        result: Result<u64, PersistError>,
         now: Instant,
         out: &mut Vec<Action>,
     ) -> CommandResult {
         let fail = |status: Status, text: String| {
             CommandResult::new(id, "deluser", false, status.0, text).field("user", user)
         };
-        match self.db.exists(user) {
-            Ok(true) => {}
-            Ok(false) => return fail(Status::NO_ACCOUNT, format!("no such user {user:?}")),
+        let moved = match result {
+            Ok(moved) => moved,
+            Err(PersistError::NoSuchAccount) => {
+                return fail(Status::NO_ACCOUNT, format!("no such user {user:?}"))
+            }
             Err(e) => return fail(account_failure(&e).0, e.to_string()),
-        }
+        };
         if self.online.contains_key(user) {
             self.kick(
                 id,
@@ -122,14 +155,8 @@ impl Hub {
                 out,
             );
         }
-        let files = self.index.files_of(user).len();
-        if let Err(e) = self.index.sync(&self.db, user, &[], true) {
-            return fail(Status::INTERNAL, e.to_string());
-        }
-        let moved = match self.db.delete_account(user, DELETED_OWNER) {
-            Ok(moved) => moved,
-            Err(e) => return fail(account_failure(&e).0, e.to_string()),
-        };
+        // The backend withdrew the rows with the account; the memory follows.
+        let files = self.index.withdraw_all(user);
         info!("operator deleted account {user}: {files} publication(s), {moved} store entries");
         let store = if moved == 0 {
             "no store entries".to_owned()
@@ -150,18 +177,82 @@ impl Hub {
     }
 }
 
+/// `bans`: the accounts banned at `now`, with when each ban ends.
+fn bans_result(id: u64, now: u64, bans: Result<Vec<(String, u64)>, PersistError>) -> CommandResult {
+    let bans = match bans {
+        Ok(bans) => bans,
+        Err(e) => {
+            let (status, text) = account_failure(&e);
+            return CommandResult::new(id, "bans", false, status.0, text);
+        }
+    };
+    let mut r = CommandResult::new(
+        id,
+        "bans",
+        true,
+        Status::OK.0,
+        format!("{} account(s) banned", bans.len()),
+    );
+    let mut list = Vec::new();
+    for (user, until) in &bans {
+        let minutes = until.saturating_sub(now).div_ceil(60);
+        // A ban without a duration lasts a hundred years: say so plainly.
+        let left = if minutes > 50 * 365 * 24 * 60 {
+            "until unban".to_owned()
+        } else {
+            format!("{minutes} more minute(s)")
+        };
+        r = r.line(format!("{user}  {left}"));
+        list.push(serde_json::json!({"user": user, "until": until, "minutes": minutes}));
+    }
+    r.field("bans", list)
+}
+
+/// `unban <user>`: a ban lifted, or there was none.
+fn unbanned(id: u64, user: &str, lifted: Result<bool, PersistError>) -> CommandResult {
+    let (ok, status, text) = match lifted {
+        Ok(true) => (true, Status::OK, format!("{user} may log in again")),
+        Ok(false) => (false, Status::BAD_REQUEST, format!("{user} is not banned")),
+        Err(e) => {
+            let (status, text) = account_failure(&e);
+            (false, status, text)
+        }
+    };
+    CommandResult::new(id, "unban", ok, status.0, text).field("user", user)
+}
+
+/// `setpass <user> <password>`: a new password for an account whose owner forgot it.
+fn password_set(id: u64, user: &str, result: Result<(), PersistError>) -> CommandResult {
+    match result {
+        Ok(()) => {
+            info!("operator set a new password for {user}");
+            CommandResult::new(
+                id,
+                "setpass",
+                true,
+                Status::OK.0,
+                format!("{user} has a new password"),
+            )
+            .field("user", user)
+        }
+        Err(e) => {
+            let (status, text) = account_failure(&e);
+            CommandResult::new(id, "setpass", false, status.0, text).field("user", user)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{hub, join, sent_to, status_of};
+    use super::super::tests::{base, hub, join, sent_to, status_of, TestHub};
     use super::super::{Action, HubConfig};
     use super::DELETED_OWNER;
     use crate::output::CommandResult;
     use crate::proto::message::{ClientMsg, FileInfo, HubMsg};
-    use std::time::Instant;
 
     /// Type `line` on the console; its result.
-    fn console(hub: &mut super::Hub, line: &str, out: &mut Vec<Action>) -> CommandResult {
-        hub.on_console(7, line, Instant::now(), out);
+    fn console(hub: &mut TestHub, line: &str, out: &mut Vec<Action>) -> CommandResult {
+        hub.on_console(7, line, base(), out);
         out.iter()
             .rev()
             .find_map(|a| match a {
@@ -174,7 +265,7 @@ mod tests {
     #[test]
     fn a_ban_says_banned_and_unban_says_when_there_was_none() {
         let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
+        let now = base();
         join(&mut hub, 1, "alice", now);
         join(&mut hub, 2, "bob", now);
         let mut out = Vec::new();
@@ -203,9 +294,35 @@ mod tests {
     }
 
     #[test]
+    fn bans_count_down_by_the_wall_clock_of_the_turn() {
+        let (mut hub, dir) = hub(HubConfig::default());
+        let now = base();
+        join(&mut hub, 1, "alice", now);
+        hub.begin_turn(now, 1_000);
+        console(&mut hub, "ban alice 5", &mut Vec::new());
+        console(&mut hub, "ban nobody 5", &mut Vec::new());
+        hub.begin_turn(now, 1_059);
+        let r = console(&mut hub, "bans", &mut Vec::new());
+        assert_eq!(r.fields["bans"][0]["until"], 1_300);
+        assert_eq!(r.detail, ["alice  5 more minute(s)"]);
+        hub.begin_turn(now, 1_241);
+        let r = console(&mut hub, "bans", &mut Vec::new());
+        assert_eq!(r.detail, ["alice  1 more minute(s)"]);
+        hub.begin_turn(now, 1_300);
+        let r = console(&mut hub, "bans", &mut Vec::new());
+        assert_eq!(r.message, "0 account(s) banned");
+        let r = console(&mut hub, "unban alice", &mut Vec::new());
+        assert_eq!(r.message, "alice is not banned", "it ran out");
+        console(&mut hub, "ban alice", &mut Vec::new());
+        let r = console(&mut hub, "bans", &mut Vec::new());
+        assert_eq!(r.detail, ["alice  until unban"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn ping_and_msg_name_a_user_who_does_not_exist() {
         let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
+        let now = base();
         join(&mut hub, 1, "alice", now);
         join(&mut hub, 2, "bob", now);
         hub.on_console(3, "kick bob", now, &mut Vec::new());
@@ -240,7 +357,7 @@ mod tests {
     #[test]
     fn deluser_withdraws_publications_and_keeps_store_entries_ownerless() {
         let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
+        let now = base();
         join(&mut hub, 1, "alice", now);
         join(&mut hub, 2, "bob", now);
         let file = FileInfo {
@@ -255,14 +372,9 @@ mod tests {
             replace: false,
         };
         hub.on_message(2, publish, now, &mut out);
-        hub.db
-            .conn()
-            .execute(
-                "INSERT INTO store (name, owner, kind, files, bytes, created, version)
-                 VALUES ('kept', 'bob', 'file', 1, 1, 0, 'v1')",
-                [],
-            )
-            .unwrap();
+        hub.memory()
+            .store_owners
+            .insert("kept".into(), "bob".into());
         let mut out = Vec::new();
         let r = console(&mut hub, "deluser bob", &mut out);
         assert!(r.ok, "{r:?}");
@@ -277,15 +389,9 @@ mod tests {
             .iter()
             .any(|m| matches!(m, HubMsg::Kicked { status, .. } if status.0 == 401)));
         assert!(hub.index.files_of("bob").is_empty());
-        assert!(!hub.db.exists("bob").unwrap());
-        let owner: String = hub
-            .db
-            .conn()
-            .query_row("SELECT owner FROM store WHERE name = 'kept'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(owner, DELETED_OWNER);
+        assert_eq!(hub.memory().password_of("bob"), None);
+        assert!(hub.memory().published_by("bob").is_empty());
+        assert_eq!(hub.memory().store_owners["kept"], DELETED_OWNER);
         let r = console(&mut hub, "deluser bob", &mut Vec::new());
         assert_eq!(r.status, 401);
         std::fs::remove_dir_all(dir).unwrap();
@@ -294,12 +400,11 @@ mod tests {
     #[test]
     fn setpass_replaces_a_forgotten_password() {
         let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
+        let now = base();
         join(&mut hub, 1, "alice", now);
         let r = console(&mut hub, "setpass alice new secret", &mut Vec::new());
         assert!(r.ok, "{r:?}");
-        hub.db.verify("alice", "new secret").unwrap();
-        assert!(hub.db.verify("alice", "pw").is_err());
+        assert_eq!(hub.memory().password_of("alice"), Some("new secret"));
         let r = console(&mut hub, "setpass nobody x", &mut Vec::new());
         assert_eq!(r.status, 401);
         std::fs::remove_dir_all(dir).unwrap();

@@ -163,7 +163,8 @@ impl Hub {
 
     fn issue(&mut self, ticket: Ticket) -> Result<[u8; 16], (Status, String)> {
         let mut token = [0u8; 16];
-        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut token)
+        self.random
+            .fill(&mut token)
             .map_err(|e| (Status::INTERNAL, format!("no randomness for a ticket: {e}")))?;
         self.tickets.insert(token, ticket);
         Ok(token)

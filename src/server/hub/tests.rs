@@ -1,10 +1,15 @@
-//! The hub's shared test fixtures (a hub over an in-memory database, a logged-in
-//! user, the frames sent to a connection) and the tests of its sessions and dispatch.
+//! The hub's shared test fixtures (a [`TestHub`]: a hub over the memory backend whose
+//! asks are answered as the loop would; a logged-in user, the frames sent to a
+//! connection) and the tests of its sessions and dispatch.
 
 use super::*;
 use crate::proto::frame;
+use crate::server::persist::memory::{Memory, MemoryBackend};
+use crate::server::persist::{Answer, Backend};
+use crate::server::random::Seeded;
 use crate::server::store::StoreLimits;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 
 mod accounts;
 mod db_errors;
@@ -13,8 +18,101 @@ mod sessions;
 mod store_ops;
 mod tracker;
 
-/// A hub over an in-memory database and a throw-away store directory.
-pub(super) fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
+/// A hub over the memory backend, driven as the loop drives it: every call that may
+/// ask the backend (the same names as `Hub`'s) carries out the asks in the actions it
+/// returned — each replaced, where it stood, by what its answer made the hub do — so a
+/// test sees what the loop would send. Everything else reaches the `Hub` beneath.
+pub(super) struct TestHub {
+    pub(super) hub: Hub,
+    pub(super) backend: MemoryBackend,
+}
+
+impl Deref for TestHub {
+    type Target = Hub;
+    fn deref(&self) -> &Hub {
+        &self.hub
+    }
+}
+
+impl DerefMut for TestHub {
+    fn deref_mut(&mut self) -> &mut Hub {
+        &mut self.hub
+    }
+}
+
+impl TestHub {
+    /// Carry out the asks among `out[from..]` (and those their answers make), in place.
+    pub(super) fn settle(&mut self, out: &mut Vec<Action>, from: usize, now: Instant) {
+        let mut i = from;
+        while i < out.len() {
+            if !matches!(out[i], Action::Persist(..)) {
+                i += 1;
+                continue;
+            }
+            let Action::Persist(id, ask) = out.remove(i) else {
+                unreachable!("matched above");
+            };
+            self.backend.submit(id, ask);
+            let mut then = Vec::new();
+            while let Some((id, answer)) = self.backend.take_done() {
+                self.hub.on_answer(id, answer, now, &mut then);
+            }
+            out.splice(i..i, then);
+        }
+    }
+
+    /// Answer one ask by hand (a test of what the hub does with an unusual answer).
+    pub(super) fn answer(&mut self, id: JobId, answer: Answer, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.hub.on_answer(id, answer, now, &mut out);
+        self.settle(&mut out, 0, now);
+        out
+    }
+
+    /// The memory backend's store (to look into it, or break it).
+    pub(super) fn memory(&mut self) -> &mut Memory {
+        self.backend.store_mut()
+    }
+
+    pub(super) fn on_message(
+        &mut self,
+        conn: ConnId,
+        msg: ClientMsg,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let from = out.len();
+        self.hub.on_message(conn, msg, now, out);
+        self.settle(out, from, now);
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        conn: ConnId,
+        req: Request,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let from = out.len();
+        self.hub.on_request(conn, req, now, out);
+        self.settle(out, from, now);
+    }
+
+    pub(super) fn resume(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
+        let from = out.len();
+        self.hub.resume(conn, now, out);
+        self.settle(out, from, now);
+    }
+
+    pub(super) fn on_console(&mut self, id: u64, line: &str, now: Instant, out: &mut Vec<Action>) {
+        let from = out.len();
+        self.hub.on_console(id, line, now, out);
+        self.settle(out, from, now);
+    }
+}
+
+/// A hub over the memory backend and a throw-away store directory.
+pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
     let limits = StoreLimits {
         max_file: 0,
         user_quota: 0,
@@ -24,11 +122,25 @@ pub(super) fn hub(config: HubConfig) -> (Hub, std::path::PathBuf) {
 }
 
 /// [`hub`] with these store limits.
-pub(super) fn hub_with_store(config: HubConfig, limits: StoreLimits) -> (Hub, std::path::PathBuf) {
+pub(super) fn hub_with_store(
+    config: HubConfig,
+    limits: StoreLimits,
+) -> (TestHub, std::path::PathBuf) {
     let dir = crate::server::store::tests::temp_dir("hub");
     let db = Db::open_in_memory().unwrap();
     let store = Store::open(&dir, limits, &db).unwrap();
-    (Hub::new(config, db, store).unwrap(), dir)
+    let mut backend = Memory::backend();
+    let snapshot = backend.load().unwrap();
+    let random = Box::new(Seeded::new(11));
+    let hub = Hub::new(base(), config, snapshot, db, store, random);
+    (TestHub { hub, backend }, dir)
+}
+
+/// The one instant the tests count from.
+pub(super) fn base() -> Instant {
+    use std::sync::OnceLock;
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
 }
 
 pub(super) fn addr(port: u16) -> SocketAddr {
@@ -64,7 +176,7 @@ pub(super) fn status_of(conn: ConnId, out: &[Action]) -> Vec<u16> {
 }
 
 /// Connect `conn`, say hello, register and log in as `user`.
-pub(super) fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
+pub(super) fn join(hub: &mut TestHub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
     let mut out = Vec::new();
     hub.on_connect(
         conn,
@@ -96,7 +208,12 @@ pub(super) fn join(hub: &mut Hub, conn: ConnId, user: &str, now: Instant) -> Vec
 }
 
 /// Connect `conn` from `ip` and say hello.
-pub(super) fn hello_from(hub: &mut Hub, conn: ConnId, ip: [u8; 4], now: Instant) -> Vec<Action> {
+pub(super) fn hello_from(
+    hub: &mut TestHub,
+    conn: ConnId,
+    ip: [u8; 4],
+    now: Instant,
+) -> Vec<Action> {
     let mut out = Vec::new();
     hub.on_connect(
         conn,
@@ -122,7 +239,7 @@ pub(super) fn ping_nonce(conn: ConnId, out: &[Action]) -> Option<u32> {
 }
 
 /// Fire `conn`'s deadline at `at`.
-pub(super) fn fire(hub: &mut Hub, conn: ConnId, at: Instant) -> Vec<Action> {
+pub(super) fn fire(hub: &mut TestHub, conn: ConnId, at: Instant) -> Vec<Action> {
     let serial = hub.sessions.get(&conn).unwrap().serial;
     let mut out = Vec::new();
     hub.on_timer(conn, serial, at, &mut out);

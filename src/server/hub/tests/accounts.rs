@@ -2,6 +2,7 @@
 //! rate, and the ghost check a second login waits on.
 
 use super::*;
+use crate::server::persist::{Answer, Ask};
 
 #[test]
 fn a_second_login_waits_for_a_ghost_check() {
@@ -244,12 +245,14 @@ fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// The wall clock may step between two reads (NTP, an operator): a banned user's login
-/// reads it once, so a ban that ends between the reads cannot underflow its minutes.
+/// Bans run by the wall clock the loop gives each turn (read once per turn, so a step
+/// between two reads cannot underflow the minutes left): stepped forward past the end
+/// the user is let in, stepped back the ban holds longer.
 #[test]
-fn a_banned_login_reads_the_wall_clock_once() {
+fn a_ban_runs_by_the_wall_clock_of_each_turn() {
     let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let now = base();
+    hub.begin_turn(now, 10_000);
     let mut out = hello_from(&mut hub, 1, [10, 0, 0, 1], now);
     let register = ClientMsg::Register {
         tag: 1,
@@ -257,25 +260,59 @@ fn a_banned_login_reads_the_wall_clock_once() {
         password: "pw".into(),
     };
     hub.on_message(1, register, now, &mut out);
-    hub.db.set_ban("alice", Some(1_000)).unwrap();
-    // One second before the ban ends, then a step of six seconds forward.
-    let reads = Rc::new(std::cell::Cell::new(0));
-    let counted = reads.clone();
-    hub.wall_clock = Box::new(move || {
-        counted.set(counted.get() + 1);
-        if counted.get() == 1 {
-            999
-        } else {
-            1_005
-        }
-    });
+    hub.on_console(1, "ban alice 2", now, &mut out);
+    let minutes_left = |out: &[Action]| match sent_to(1, out).pop() {
+        Some(HubMsg::Reply {
+            status, message, ..
+        }) => (status.0, message),
+        other => panic!("no reply: {other:?}"),
+    };
+    for (wall, left) in [(10_119, "1"), (9_000, "19")] {
+        hub.begin_turn(now, wall);
+        let mut out = Vec::new();
+        hub.on_message(1, login_msg(2, "alice", "pw"), now, &mut out);
+        let (status, message) = minutes_left(&out);
+        assert_eq!(status, 423, "{message}");
+        assert!(
+            message.contains(&format!("for {left} more minute(s)")),
+            "{message}"
+        );
+    }
+    hub.begin_turn(now, 10_120);
     let mut out = Vec::new();
-    hub.on_message(1, login_msg(2, "alice", "pw"), now, &mut out);
-    assert_eq!(status_of(1, &out), vec![423]);
-    assert!(matches!(
-        sent_to(1, &out).pop(),
-        Some(HubMsg::Reply { message, .. }) if message.contains("for 1 more minute(s)")
-    ));
-    assert_eq!(reads.get(), 1);
+    hub.on_message(1, login_msg(3, "alice", "pw"), now, &mut out);
+    assert_eq!(status_of(1, &out), vec![200], "the ban ended at 10 120");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A backend may answer turns later: the login waits, its reply goes to the session
+/// that asked, and never to a new connection that took the id of one that closed.
+#[test]
+fn a_late_answer_reaches_the_session_that_asked_and_no_other() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    hub.on_message(1, ClientMsg::Logout { tag: 3 }, now, &mut Vec::new());
+    let held = |hub: &mut TestHub, tag| {
+        let mut out = hello_from(hub, 2, [10, 0, 0, 2], now);
+        hub.hub
+            .on_message(2, login_msg(tag, "alice", "pw"), now, &mut out);
+        match out.pop() {
+            Some(Action::Persist(id, Ask::Verify { name, .. })) if name == "alice" => id,
+            other => panic!("no ask: {other:?}"),
+        }
+    };
+    let id = held(&mut hub, 5);
+    hub.on_disconnect(2, "gone", now, &mut Vec::new());
+    let mut out = hello_from(&mut hub, 2, [10, 0, 0, 3], now);
+    out.extend(hub.answer(id, Answer::Verified(Ok(None)), now));
+    assert_eq!(status_of(2, &out), Vec::<u16>::new());
+    assert_eq!(hub.online_count(), 0);
+    hub.on_disconnect(2, "gone", now, &mut Vec::new());
+    let id = held(&mut hub, 6);
+    hub.begin_turn(now + Duration::from_secs(1), 0);
+    let out = hub.answer(id, Answer::Verified(Ok(None)), now);
+    assert_eq!(status_of(2, &out), vec![200]);
+    assert_eq!(hub.online.get("alice"), Some(&2));
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Type `line` on the console at `now`; its result.
-fn console(hub: &mut Hub, line: &str, now: Instant) -> CommandResult {
+fn console(hub: &mut TestHub, line: &str, now: Instant) -> CommandResult {
     let mut out = Vec::new();
     hub.on_console(7, line, now, &mut out);
     out.into_iter()
@@ -16,7 +16,7 @@ fn console(hub: &mut Hub, line: &str, now: Instant) -> CommandResult {
         .expect("a console result")
 }
 
-/// Break the database under the hub: `table` is gone.
+/// Break the store's database under the hub: `table` is gone.
 fn drop_table(hub: &Hub, table: &str) {
     hub.db
         .conn()
@@ -27,12 +27,13 @@ fn drop_table(hub: &Hub, table: &str) {
 #[test]
 fn an_account_lookup_that_fails_is_a_500_not_no_such_user() {
     let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let now = base();
     join(&mut hub, 1, "alice", now);
-    drop_table(&hub, "accounts");
+    hub.memory().broken = Some("no such table: accounts".into());
     for line in ["discover bob", "ping bob"] {
         let r = console(&mut hub, line, now);
         assert_eq!((r.ok, r.status), (false, 500), "{line}: {}", r.message);
+        assert_eq!(r.message, "no such table: accounts", "{line}");
     }
     let mut out = Vec::new();
     let msg = ClientMsg::Msg {
@@ -47,12 +48,16 @@ fn an_account_lookup_that_fails_is_a_500_not_no_such_user() {
 
 #[test]
 fn stats_that_cannot_be_counted_are_a_500_not_zero() {
-    for table in ["accounts", "store"] {
+    for broken in ["accounts", "store"] {
         let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
-        drop_table(&hub, table);
+        let now = base();
+        if broken == "store" {
+            drop_table(&hub, broken);
+        } else {
+            hub.memory().broken = Some("disk I/O error".into());
+        }
         let r = console(&mut hub, "stats", now);
-        assert_eq!((r.ok, r.status), (false, 500), "{table}: {}", r.message);
+        assert_eq!((r.ok, r.status), (false, 500), "{broken}: {}", r.message);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -132,7 +132,7 @@ fn password_hashes_are_budgeted_per_turn() {
         ..HubConfig::default()
     });
     let now = Instant::now();
-    hub.begin_turn(now);
+    hub.begin_turn(now, 0);
     let joins = HASHES_PER_TURN as usize / 2;
     for conn in 1..joins {
         join(&mut hub, conn, &format!("u{conn}"), now);
@@ -140,7 +140,7 @@ fn password_hashes_are_budgeted_per_turn() {
     assert!(!hub.hash_budget_spent(), "a register and a login each");
     join(&mut hub, joins, "last", now);
     assert!(hub.hash_budget_spent());
-    hub.begin_turn(now);
+    hub.begin_turn(now, 0);
     assert!(!hub.hash_budget_spent());
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -154,7 +154,7 @@ fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
     let t0 = Instant::now();
     join(&mut hub, 1, "mallory", t0);
     join(&mut hub, 2, "honest", t0);
-    hub.begin_turn(t0);
+    hub.begin_turn(t0, 0);
     let mut out = Vec::new();
     for tag in 0..100 {
         let passwd = ClientMsg::Passwd {
@@ -172,7 +172,7 @@ fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
         "the honest request is served"
     );
     assert_eq!(hub.room(1), 0, "the rest waits");
-    hub.begin_turn(t0);
+    hub.begin_turn(t0, 0);
     let mut out = Vec::new();
     hub.resume(1, t0, &mut out);
     assert_eq!(status_of(1, &out), vec![200]);
@@ -184,7 +184,7 @@ fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
     let (mut hub, dir) = hub(HubConfig::default());
     let t0 = Instant::now();
     join(&mut hub, 1, "alice", t0);
-    hub.begin_turn(t0);
+    hub.begin_turn(t0, 0);
     let mut out = Vec::new();
     for tag in 0..100 {
         hub.on_request(1, Request::Msg(ClientMsg::Echo { tag }), t0, &mut out);
@@ -194,7 +194,7 @@ fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
     let mut tags = Vec::new();
     let mut turns = 1;
     while hub.room(1) == 0 {
-        hub.begin_turn(t0);
+        hub.begin_turn(t0, 0);
         hub.resume(1, t0, &mut out);
         turns += 1;
     }

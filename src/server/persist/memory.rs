@@ -1,0 +1,212 @@
+//! The memory backend, for unit tests: accounts and publications in maps, passwords
+//! compared as they are (no hashing), answered at once like [`super::sqlite`], whose
+//! answers it gives for every [`Ask`] (`persist/tests.rs` runs one suite on both).
+
+use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot};
+use crate::proto::message::FileInfo;
+use crate::proto::names::MAX_PASSWORD_BYTES;
+use std::collections::BTreeMap;
+
+/// The backend a unit test runs the hub on.
+pub type MemoryBackend = AtOnce<Memory>;
+
+/// One account: its password (plain: this never leaves a test) and its ban.
+#[derive(Debug, Clone)]
+struct Account {
+    password: String,
+    banned_until: Option<u64>,
+}
+
+/// What the memory backend holds.
+#[derive(Debug, Default)]
+pub struct Memory {
+    accounts: BTreeMap<String, Account>,
+    /// Publications by (owner, name).
+    published: BTreeMap<(String, String), FileInfo>,
+    /// The owner of each store entry, by entry name (what `DeleteAccount` moves).
+    pub store_owners: BTreeMap<String, String>,
+    /// Set by a test: every request fails with this text, as a broken database would.
+    pub broken: Option<String>,
+}
+
+impl Memory {
+    /// An empty memory backend.
+    pub fn backend() -> MemoryBackend {
+        AtOnce::new(Memory::default())
+    }
+
+    /// The password stored for `name`, if the account exists.
+    pub fn password_of(&self, name: &str) -> Option<&str> {
+        self.accounts.get(name).map(|a| a.password.as_str())
+    }
+
+    /// Publications recorded for `owner`, by name.
+    pub fn published_by(&self, owner: &str) -> Vec<&FileInfo> {
+        self.published
+            .iter()
+            .filter(|((o, _), _)| o == owner)
+            .map(|(_, f)| f)
+            .collect()
+    }
+
+    fn account(&mut self, name: &str) -> Result<&mut Account, PersistError> {
+        self.accounts
+            .get_mut(name)
+            .ok_or(PersistError::NoSuchAccount)
+    }
+
+    fn verify(&self, name: &str, password: &str) -> Result<Option<u64>, PersistError> {
+        let account = self.accounts.get(name).ok_or(PersistError::NoSuchAccount)?;
+        if account.password != password || !fits(password) {
+            return Err(PersistError::WrongPassword);
+        }
+        Ok(account.banned_until)
+    }
+
+    fn register(&mut self, name: String, password: String) -> Result<(), PersistError> {
+        if !fits(&password) {
+            return Err(PersistError::BadPassword);
+        }
+        if self.accounts.contains_key(&name) {
+            return Err(PersistError::Exists);
+        }
+        let banned_until = None;
+        self.accounts.insert(
+            name,
+            Account {
+                password,
+                banned_until,
+            },
+        );
+        Ok(())
+    }
+
+    fn set_password(&mut self, name: &str, password: String) -> Result<(), PersistError> {
+        if !fits(&password) {
+            return Err(PersistError::BadPassword);
+        }
+        self.account(name)?.password = password;
+        Ok(())
+    }
+
+    fn lift_ban(&mut self, name: &str, now: u64) -> Result<bool, PersistError> {
+        let account = self.account(name)?;
+        let running = account.banned_until.is_some_and(|t| t > now);
+        if running {
+            account.banned_until = None;
+        }
+        Ok(running)
+    }
+
+    fn delete_account(&mut self, name: &str, new_owner: &str) -> Result<u64, PersistError> {
+        self.accounts
+            .remove(name)
+            .ok_or(PersistError::NoSuchAccount)?;
+        self.published.retain(|(owner, _), _| owner != name);
+        let mut moved = 0;
+        for owner in self.store_owners.values_mut().filter(|o| *o == name) {
+            *owner = new_owner.to_owned();
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    fn sync(&mut self, owner: String, files: Vec<FileInfo>, first: bool) {
+        if first {
+            self.published.retain(|(o, _), _| *o != owner);
+        }
+        for file in files {
+            self.published
+                .insert((owner.clone(), file.name.clone()), file);
+        }
+    }
+}
+
+/// Whether a password has an acceptable length (as `accounts.rs` checks it).
+fn fits(password: &str) -> bool {
+    !password.is_empty() && password.len() <= MAX_PASSWORD_BYTES
+}
+
+impl Answers for Memory {
+    fn load(&mut self) -> Result<Snapshot, PersistError> {
+        if let Some(text) = &self.broken {
+            return Err(PersistError::Failed(text.clone()));
+        }
+        let published = self
+            .published
+            .iter()
+            .map(|((owner, _), file)| (owner.clone(), file.clone()))
+            .collect();
+        Ok(Snapshot { published })
+    }
+
+    fn answer(&mut self, ask: Ask) -> Answer {
+        if let Some(text) = &self.broken {
+            let failed = PersistError::Failed(text.clone());
+            return failure_of(&ask, failed);
+        }
+        match ask {
+            Ask::Register { name, password, .. } => Answer::Done(self.register(name, password.0)),
+            Ask::Verify { name, password } => Answer::Verified(self.verify(&name, &password.0)),
+            Ask::ChangePassword { name, old, new } => Answer::Done(
+                fits(&new.0)
+                    .then_some(())
+                    .ok_or(PersistError::BadPassword)
+                    .and_then(|()| self.verify(&name, &old.0))
+                    .and_then(|_| self.set_password(&name, new.0)),
+            ),
+            Ask::SetPassword { name, password } => {
+                Answer::Done(self.set_password(&name, password.0))
+            }
+            Ask::SetBan { name, until } => {
+                Answer::Done(self.account(&name).map(|a| a.banned_until = until))
+            }
+            Ask::LiftBan { name, now } => Answer::Lifted(self.lift_ban(&name, now)),
+            Ask::Bans { now } => Answer::Bans(Ok(self
+                .accounts
+                .iter()
+                .filter_map(|(name, a)| Some((name.clone(), a.banned_until.filter(|&t| t > now)?)))
+                .collect())),
+            Ask::AccountExists { name } => Answer::Exists(Ok(self.accounts.contains_key(&name))),
+            Ask::CountAccounts => Answer::Count(Ok(self.accounts.len() as u64)),
+            Ask::DeleteAccount { name, new_owner } => {
+                Answer::Deleted(self.delete_account(&name, &new_owner))
+            }
+            Ask::Publish { owner, file } => {
+                self.published.insert((owner, file.name.clone()), file);
+                Answer::Done(Ok(()))
+            }
+            Ask::Unpublish { owner, name } => {
+                self.published.remove(&(owner, name));
+                Answer::Done(Ok(()))
+            }
+            Ask::Sync {
+                owner,
+                files,
+                first,
+            } => {
+                self.sync(owner, files, first);
+                Answer::Done(Ok(()))
+            }
+        }
+    }
+}
+
+/// The answer `ask` gets when the backend fails with `e`.
+fn failure_of(ask: &Ask, e: PersistError) -> Answer {
+    match ask {
+        Ask::Verify { .. } => Answer::Verified(Err(e)),
+        Ask::LiftBan { .. } => Answer::Lifted(Err(e)),
+        Ask::Bans { .. } => Answer::Bans(Err(e)),
+        Ask::AccountExists { .. } => Answer::Exists(Err(e)),
+        Ask::CountAccounts => Answer::Count(Err(e)),
+        Ask::DeleteAccount { .. } => Answer::Deleted(Err(e)),
+        Ask::Register { .. }
+        | Ask::ChangePassword { .. }
+        | Ask::SetPassword { .. }
+        | Ask::SetBan { .. }
+        | Ask::Publish { .. }
+        | Ask::Unpublish { .. }
+        | Ask::Sync { .. } => Answer::Done(Err(e)),
+    }
+}

@@ -1,0 +1,255 @@
+//! What the hub remembers, as requests and completions: the hub returns an
+//! [`Action::Persist`](crate::server::hub::Action::Persist) with a [`JobId`] and an
+//! [`Ask`]; the loop hands it to a [`Backend`] and gives each [`Answer`] back to
+//! [`Hub::on_answer`](crate::server::hub::Hub::on_answer). The hub never waits: an
+//! answer may come in the same turn (SQLite, [`sqlite`]) or a later one (a networked
+//! store). [`memory`] answers from hash maps, for unit tests.
+
+pub mod memory;
+pub mod sqlite;
+
+use crate::proto::message::FileInfo;
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Names one request to the backend; its answer carries the same id.
+pub type JobId = u64;
+
+/// A password on its way to the backend: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// One request to the backend, plain data. Each says which [`Answer`] it gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// Create an account (`created`: Unix seconds). [`Answer::Done`].
+    Register {
+        name: String,
+        password: Secret,
+        created: u64,
+    },
+    /// Check a password; the ban stored for the account comes back with it.
+    /// [`Answer::Verified`].
+    Verify { name: String, password: Secret },
+    /// `passwd`: a new password once the old one is checked. [`Answer::Done`].
+    ChangePassword {
+        name: String,
+        old: Secret,
+        new: Secret,
+    },
+    /// The operator's `setpass`: a new password without the old. [`Answer::Done`].
+    SetPassword { name: String, password: Secret },
+    /// Ban until a Unix time, or lift the ban with `None`. [`Answer::Done`].
+    SetBan { name: String, until: Option<u64> },
+    /// Lift a ban that still runs at `now`. [`Answer::Lifted`].
+    LiftBan { name: String, now: u64 },
+    /// The bans still running at `now`, by name. [`Answer::Bans`].
+    Bans { now: u64 },
+    /// Whether the account exists. [`Answer::Exists`].
+    AccountExists { name: String },
+    /// How many accounts there are. [`Answer::Count`].
+    CountAccounts,
+    /// Delete an account and its publications; its store entries pass to
+    /// `new_owner`. [`Answer::Deleted`].
+    DeleteAccount { name: String, new_owner: String },
+    /// Record one publication (replacing the owner's one of that name).
+    /// [`Answer::Done`].
+    Publish { owner: String, file: FileInfo },
+    /// Withdraw one publication. [`Answer::Done`].
+    Unpublish { owner: String, name: String },
+    /// Record a chunk of an owner's list; `first` withdraws everything it had.
+    /// [`Answer::Done`].
+    Sync {
+        owner: String,
+        files: Vec<FileInfo>,
+        first: bool,
+    },
+}
+
+/// The completion of an [`Ask`], plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A write (or check) with nothing to say but how it went.
+    Done(Result<(), PersistError>),
+    /// The password was right; the Unix time the account is banned until, if stored.
+    Verified(Result<Option<u64>, PersistError>),
+    /// Whether a running ban was lifted.
+    Lifted(Result<bool, PersistError>),
+    /// Running bans: each name and the Unix time its ban ends.
+    Bans(Result<Vec<(String, u64)>, PersistError>),
+    /// Whether the account exists.
+    Exists(Result<bool, PersistError>),
+    /// How many accounts there are.
+    Count(Result<u64, PersistError>),
+    /// The account is gone; how many store entries changed owner.
+    Deleted(Result<u64, PersistError>),
+}
+
+/// Why a request failed; the texts are those the hub has always shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersistError {
+    /// The name is taken.
+    Exists,
+    /// No account has that name.
+    NoSuchAccount,
+    /// The password does not match.
+    WrongPassword,
+    /// The new password is empty or too long.
+    BadPassword,
+    /// The backend itself failed: its words (a database error, say).
+    Failed(String),
+}
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersistError::Exists => f.write_str("account already exists"),
+            PersistError::NoSuchAccount => f.write_str("no such account"),
+            PersistError::WrongPassword => f.write_str("wrong password"),
+            PersistError::BadPassword => write!(
+                f,
+                "password must be 1 to {} bytes long",
+                crate::proto::names::MAX_PASSWORD_BYTES
+            ),
+            PersistError::Failed(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for PersistError {}
+
+/// An answer of another kind than its ask calls for: a bug, reported as a failure.
+fn mismatch(answer: &Answer) -> PersistError {
+    PersistError::Failed(format!("the backend answered out of turn: {answer:?}"))
+}
+
+impl Answer {
+    /// The outcome of an ask answered [`Answer::Done`].
+    pub fn done(self) -> Result<(), PersistError> {
+        match self {
+            Answer::Done(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Verified`].
+    pub fn verified(self) -> Result<Option<u64>, PersistError> {
+        match self {
+            Answer::Verified(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Lifted`].
+    pub fn lifted(self) -> Result<bool, PersistError> {
+        match self {
+            Answer::Lifted(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Bans`].
+    pub fn bans(self) -> Result<Vec<(String, u64)>, PersistError> {
+        match self {
+            Answer::Bans(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Exists`].
+    pub fn exists(self) -> Result<bool, PersistError> {
+        match self {
+            Answer::Exists(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Count`].
+    pub fn count(self) -> Result<u64, PersistError> {
+        match self {
+            Answer::Count(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// The outcome of an ask answered [`Answer::Deleted`].
+    pub fn deleted(self) -> Result<u64, PersistError> {
+        match self {
+            Answer::Deleted(r) => r,
+            other => Err(mismatch(&other)),
+        }
+    }
+}
+
+/// What the hub holds in memory from the start: read once, before the loop runs.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Every publication: its owner and what it announced.
+    pub published: Vec<(String, FileInfo)>,
+}
+
+/// What the loop drives: requests in, completions out. The hub must not assume an
+/// answer comes in the turn that asked.
+pub trait Backend {
+    /// What the hub needs in memory at start.
+    fn load(&mut self) -> Result<Snapshot, PersistError>;
+    /// Take a request; its answer comes out of [`Backend::take_done`].
+    fn submit(&mut self, id: JobId, ask: Ask);
+    /// The next completed request, if any.
+    fn take_done(&mut self) -> Option<(JobId, Answer)>;
+}
+
+/// A store that answers each request as it is asked (SQLite, the memory maps).
+pub trait Answers {
+    /// What the hub needs in memory at start.
+    fn load(&mut self) -> Result<Snapshot, PersistError>;
+    /// Carry out one request.
+    fn answer(&mut self, ask: Ask) -> Answer;
+}
+
+/// A [`Backend`] over a store that answers at once: its answers wait, in order, until
+/// the loop takes them (so the hub sees them as it would a slower backend's).
+#[derive(Debug, Default)]
+pub struct AtOnce<S> {
+    store: S,
+    done: VecDeque<(JobId, Answer)>,
+}
+
+impl<S> AtOnce<S> {
+    /// A backend over `store`.
+    pub fn new(store: S) -> AtOnce<S> {
+        AtOnce {
+            store,
+            done: VecDeque::new(),
+        }
+    }
+
+    /// The store beneath (a test looks into it or breaks it).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+}
+
+impl<S: Answers> Backend for AtOnce<S> {
+    fn load(&mut self) -> Result<Snapshot, PersistError> {
+        self.store.load()
+    }
+
+    fn submit(&mut self, id: JobId, ask: Ask) {
+        let answer = self.store.answer(ask);
+        self.done.push_back((id, answer));
+    }
+
+    fn take_done(&mut self) -> Option<(JobId, Answer)> {
+        self.done.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

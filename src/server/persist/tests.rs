@@ -1,0 +1,192 @@
+//! One suite of requests run on both backends: the memory one answers as SQLite does.
+
+use super::memory::Memory;
+use super::sqlite::Sqlite;
+use super::*;
+use crate::server::db::Db;
+
+fn ask(backend: &mut dyn Backend, ask: Ask) -> Answer {
+    backend.submit(7, ask);
+    let (id, answer) = backend.take_done().expect("answered at once");
+    assert_eq!(id, 7);
+    assert!(backend.take_done().is_none());
+    answer
+}
+
+fn secret(s: &str) -> Secret {
+    Secret(s.into())
+}
+
+fn register(name: &str, password: &str) -> Ask {
+    Ask::Register {
+        name: name.into(),
+        password: secret(password),
+        created: 1,
+    }
+}
+
+fn verify(name: &str, password: &str) -> Ask {
+    Ask::Verify {
+        name: name.into(),
+        password: secret(password),
+    }
+}
+
+fn file(name: &str, byte: u8) -> FileInfo {
+    FileInfo {
+        name: name.into(),
+        size: byte.into(),
+        hash: [byte; 32],
+    }
+}
+
+/// Every ask, and what both backends must answer.
+fn suite(b: &mut dyn Backend) {
+    use PersistError::*;
+    assert_eq!(ask(b, register("alice", "pw")), Answer::Done(Ok(())));
+    assert_eq!(ask(b, register("alice", "x")), Answer::Done(Err(Exists)));
+    assert_eq!(ask(b, register("bob", "")), Answer::Done(Err(BadPassword)));
+    assert_eq!(ask(b, register("bob", "pw")), Answer::Done(Ok(())));
+    assert_eq!(ask(b, verify("alice", "pw")), Answer::Verified(Ok(None)));
+    assert_eq!(
+        ask(b, verify("alice", "no")),
+        Answer::Verified(Err(WrongPassword))
+    );
+    assert_eq!(
+        ask(b, verify("alice", "")),
+        Answer::Verified(Err(WrongPassword))
+    );
+    assert_eq!(
+        ask(b, verify("carol", "pw")),
+        Answer::Verified(Err(NoSuchAccount))
+    );
+    let change = |old: &str, new: &str| Ask::ChangePassword {
+        name: "alice".into(),
+        old: secret(old),
+        new: secret(new),
+    };
+    assert_eq!(
+        ask(b, change("no", "new")),
+        Answer::Done(Err(WrongPassword))
+    );
+    assert_eq!(ask(b, change("pw", "")), Answer::Done(Err(BadPassword)));
+    assert_eq!(ask(b, change("pw", "new")), Answer::Done(Ok(())));
+    assert_eq!(ask(b, verify("alice", "new")), Answer::Verified(Ok(None)));
+    let setpass = |name: &str| Ask::SetPassword {
+        name: name.into(),
+        password: secret("set"),
+    };
+    assert_eq!(ask(b, setpass("alice")), Answer::Done(Ok(())));
+    assert_eq!(ask(b, setpass("carol")), Answer::Done(Err(NoSuchAccount)));
+    assert_eq!(ask(b, verify("alice", "set")), Answer::Verified(Ok(None)));
+    let ban = |name: &str, until| Ask::SetBan {
+        name: name.into(),
+        until,
+    };
+    assert_eq!(ask(b, ban("bob", Some(2_000))), Answer::Done(Ok(())));
+    assert_eq!(ask(b, ban("alice", Some(500))), Answer::Done(Ok(())));
+    assert_eq!(
+        ask(b, ban("carol", Some(1))),
+        Answer::Done(Err(NoSuchAccount))
+    );
+    assert_eq!(
+        ask(b, verify("bob", "pw")),
+        Answer::Verified(Ok(Some(2_000)))
+    );
+    assert_eq!(
+        ask(b, Ask::Bans { now: 1_000 }),
+        Answer::Bans(Ok(vec![("bob".into(), 2_000)]))
+    );
+    let lift = |name: &str| Ask::LiftBan {
+        name: name.into(),
+        now: 1_000,
+    };
+    assert_eq!(ask(b, lift("alice")), Answer::Lifted(Ok(false)), "ran out");
+    assert_eq!(ask(b, lift("bob")), Answer::Lifted(Ok(true)));
+    assert_eq!(ask(b, lift("bob")), Answer::Lifted(Ok(false)));
+    assert_eq!(ask(b, lift("carol")), Answer::Lifted(Err(NoSuchAccount)));
+    let exists = |name: &str| Ask::AccountExists { name: name.into() };
+    assert_eq!(ask(b, exists("bob")), Answer::Exists(Ok(true)));
+    assert_eq!(ask(b, exists("Bob")), Answer::Exists(Ok(false)));
+    assert_eq!(ask(b, Ask::CountAccounts), Answer::Count(Ok(2)));
+    index_suite(b);
+    let delete = |name: &str| Ask::DeleteAccount {
+        name: name.into(),
+        new_owner: "(deleted)".into(),
+    };
+    assert_eq!(ask(b, delete("bob")), Answer::Deleted(Ok(0)));
+    assert_eq!(ask(b, delete("bob")), Answer::Deleted(Err(NoSuchAccount)));
+    assert_eq!(ask(b, Ask::CountAccounts), Answer::Count(Ok(1)));
+    let snapshot = b.load().unwrap();
+    assert_eq!(snapshot.published, vec![("alice".into(), file("c", 3))]);
+}
+
+/// The publish index's writes, read back with `load`.
+fn index_suite(b: &mut dyn Backend) {
+    let publish = |owner: &str, f| Ask::Publish {
+        owner: owner.into(),
+        file: f,
+    };
+    assert_eq!(ask(b, publish("alice", file("a", 1))), Answer::Done(Ok(())));
+    assert_eq!(ask(b, publish("alice", file("a", 2))), Answer::Done(Ok(())));
+    assert_eq!(ask(b, publish("bob", file("b", 1))), Answer::Done(Ok(())));
+    let sync = |files, first| Ask::Sync {
+        owner: "alice".into(),
+        files,
+        first,
+    };
+    assert_eq!(
+        ask(b, sync(vec![file("c", 3)], false)),
+        Answer::Done(Ok(()))
+    );
+    let mut published = b.load().unwrap().published;
+    published.sort_by(|x, y| (&x.0, &x.1.name).cmp(&(&y.0, &y.1.name)));
+    let expected = [
+        ("alice", file("a", 2)),
+        ("alice", file("c", 3)),
+        ("bob", file("b", 1)),
+    ];
+    let expected: Vec<(String, FileInfo)> =
+        expected.into_iter().map(|(o, f)| (o.into(), f)).collect();
+    assert_eq!(published, expected);
+    assert_eq!(ask(b, sync(vec![file("c", 3)], true)), Answer::Done(Ok(())));
+    let unpublish = Ask::Unpublish {
+        owner: "alice".into(),
+        name: "a".into(),
+    };
+    assert_eq!(
+        ask(b, unpublish),
+        Answer::Done(Ok(())),
+        "gone already: no error"
+    );
+}
+
+#[test]
+fn sqlite_answers_every_ask() {
+    suite(&mut Sqlite::backend(Db::open_in_memory().unwrap()));
+}
+
+#[test]
+fn memory_answers_every_ask_as_sqlite_does() {
+    suite(&mut Memory::backend());
+}
+
+#[test]
+fn a_broken_memory_backend_fails_every_ask_with_its_text() {
+    let mut b = Memory::backend();
+    b.store_mut().broken = Some("disk I/O error".into());
+    let failed = PersistError::Failed("disk I/O error".into());
+    assert_eq!(
+        ask(&mut b, Ask::CountAccounts),
+        Answer::Count(Err(failed.clone()))
+    );
+    assert_eq!(ask(&mut b, register("a", "pw")), Answer::Done(Err(failed)));
+    assert!(b.load().is_err());
+}
+
+#[test]
+fn a_mismatched_answer_is_a_failure_not_a_panic() {
+    let wrong = Answer::Count(Ok(1));
+    assert!(matches!(wrong.done(), Err(PersistError::Failed(_))));
+    assert_eq!(format!("{:?}", secret("hunter2")), "Secret(..)");
+}
