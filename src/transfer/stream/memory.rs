@@ -1,7 +1,8 @@
-//! An in-memory [`Stream`] for the movers' tests: the test is the other end. It holds
-//! what the peer sent (until the peer closes: then reads past it end the stream) and
-//! collects what the mover writes; it can hand bytes over a few at a time, answer
-//! `WouldBlock` on every other call, be slow to connect, and hang up.
+//! Test doubles for the movers: [`MemoryStream`], an in-memory [`Stream`] whose other
+//! end is the test — it holds what the peer sent (until the peer closes: then reads
+//! past it end the stream) and collects what the mover writes; it can hand bytes over
+//! a few at a time, answer `WouldBlock` on every other call, be slow to connect, hold
+//! only so much unread, and hang up — and [`pattern`] bytes to move.
 
 use super::Stream;
 use std::cell::RefCell;
@@ -180,4 +181,17 @@ impl Stream for MemoryStream {
         self.0.borrow_mut().write_closed = true;
         Ok(())
     }
+}
+
+/// Bytes that do not repeat for a long while.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect()
 }

@@ -3,14 +3,15 @@
 //! a time, blocks on every other call or closes early; a source streams a range by
 //! `sendfile` or through its copy buffer.
 
+use super::memory::{pattern, MemoryStream};
 use super::*;
+use crate::testing::TempDir;
 use std::fs::File;
 use std::io::{Read, Write};
 
 #[test]
 fn sink_takes_only_what_is_expected_and_hashes_it() {
-    let dir = std::env::temp_dir().join(format!("peerhub-sink-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("sink");
     let path = dir.join("f");
     let mut sink = Sink::new(File::create(&path).unwrap(), 5);
     assert_eq!(sink.write(b"abc").unwrap(), 3);
@@ -38,20 +39,6 @@ fn sink_takes_only_what_is_expected_and_hashes_it() {
         0,
     );
     assert_eq!(past.send(&mut a, 100).unwrap(), Sent::Short(5));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Bytes that do not repeat for a long while.
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[0]
-        })
-        .collect()
 }
 
 /// A connected pair: the writing end (blocking) and the reading end (non-blocking).
@@ -91,9 +78,8 @@ fn fill(sink: &mut Sink, socket: &mut std::net::TcpStream, budget: usize) -> Fil
     }
 }
 
-fn scratch(tag: &str) -> (std::path::PathBuf, File) {
-    let dir = std::env::temp_dir().join(format!("peerhub-fill-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(tag: &str) -> (TempDir, File) {
+    let dir = TempDir::new(tag);
     let file = File::options()
         .read(true)
         .write(true)
@@ -143,7 +129,6 @@ fn sink_fills_from_a_socket_and_resumes_a_partial_file() {
     wait_readable(&reader);
     let n = reader.read(&mut extra).unwrap();
     assert_eq!(&extra[..n], &b"more than expected"[..n]);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -160,7 +145,6 @@ fn sink_without_splice_reads_and_writes_the_same_bytes() {
     ));
     assert_eq!(&sink.finish(), blake3::hash(&data).as_bytes());
     assert_eq!(std::fs::read(dir.join("part")).unwrap(), data);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -176,5 +160,105 @@ fn sink_reports_a_peer_that_closes_early() {
     ));
     assert_eq!(sink.left(), 10);
     assert_eq!(std::fs::read(dir.join("part")).unwrap(), b"0123456789");
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Fill `sink` from a memory stream in turns of `budget` until nothing more is
+/// expected or the peer closed; a stream that blocks is simply asked again (its
+/// other end is this test). Bounded: a sink that stops making progress fails.
+fn fill_memory(sink: &mut Sink, stream: &mut MemoryStream, budget: usize) -> Filled {
+    let mut buf = [0u8; 7];
+    for _ in 0..100_000 {
+        match sink.fill_from(stream, &mut buf, budget).unwrap() {
+            Filled::Moved(_) if sink.left() > 0 => {}
+            Filled::Blocked(_) => {}
+            end => return end,
+        }
+    }
+    panic!("the sink made no progress");
+}
+
+#[test]
+fn sink_over_a_memory_stream_byte_by_byte_and_stuttering() {
+    let data = pattern(10_000);
+    for stream in [
+        MemoryStream::new().chunked(1),
+        MemoryStream::new().stuttering(),
+        MemoryStream::new().chunked(3).stuttering(),
+    ] {
+        let (dir, file) = scratch("memory");
+        let mut stream = stream;
+        stream.send(&data);
+        stream.send(b"not ours");
+        let mut sink = Sink::new(file, data.len() as u64);
+        assert!(matches!(
+            fill_memory(&mut sink, &mut stream, 1000),
+            Filled::Moved(_)
+        ));
+        assert_eq!(&sink.finish(), blake3::hash(&data).as_bytes());
+        assert_eq!(std::fs::read(dir.join("part")).unwrap(), data);
+        assert_eq!(stream.unread(), 8, "nothing past the file is read");
+    }
+}
+
+#[test]
+fn sink_over_a_memory_stream_reports_an_early_close() {
+    let (dir, file) = scratch("memory-closed");
+    let mut stream = MemoryStream::new().chunked(4).stuttering();
+    stream.send(b"0123456789");
+    stream.close();
+    let mut sink = Sink::new(file, 20);
+    assert!(matches!(
+        fill_memory(&mut sink, &mut stream, 1 << 20),
+        Filled::Closed(_)
+    ));
+    assert_eq!(sink.left(), 10);
+    assert_eq!(std::fs::read(dir.join("part")).unwrap(), b"0123456789");
+}
+
+/// Send all of `source` to `stream`, the peer taking what was written whenever the
+/// source is blocked; bounded.
+fn send_memory(source: &mut Source, stream: &mut MemoryStream, budget: usize) -> (Sent, Vec<u8>) {
+    let mut got = Vec::new();
+    for _ in 0..100_000 {
+        let sent = source.send(stream, budget).unwrap();
+        got.extend(stream.take_written());
+        match sent {
+            Sent::Moved(_) if !source.done() => {}
+            Sent::Blocked(_) => {}
+            end => return (end, got),
+        }
+    }
+    panic!("the source made no progress");
+}
+
+#[test]
+fn source_copies_to_a_stream_without_sendfile() {
+    let dir = TempDir::new("source-copy");
+    let data = pattern(200_000);
+    std::fs::write(dir.join("f"), &data).unwrap();
+    for stream in [
+        MemoryStream::new().chunked(1000),
+        MemoryStream::new().stuttering(),
+        MemoryStream::new().window(777),
+    ] {
+        let mut stream = stream;
+        let mut source = Source::new(File::open(dir.join("f")).unwrap(), 5, 150_000);
+        let (end, got) = send_memory(&mut source, &mut stream, 10_000);
+        assert!(matches!(end, Sent::Moved(_)));
+        assert_eq!(got, &data[5..150_000]);
+    }
+    // A full window blocks before anything goes; a file shorter than the range ends short.
+    let mut full = MemoryStream::new().window(3);
+    let mut source = Source::new(File::open(dir.join("f")).unwrap(), 0, 10);
+    assert_eq!(source.send(&mut full, 10).unwrap(), Sent::Blocked(3));
+    assert_eq!(source.send(&mut full, 10).unwrap(), Sent::Blocked(0));
+    let mut past = Source::new(File::open(dir.join("f")).unwrap(), 199_990, 200_100);
+    let (end, got) = send_memory(&mut past, &mut MemoryStream::new(), 1 << 20);
+    assert_eq!((end, got.len()), (Sent::Short(10), 10));
+    // A peer gone is an error.
+    let gone = MemoryStream::new();
+    gone.hang_up();
+    let mut source = Source::new(File::open(dir.join("f")).unwrap(), 0, 10);
+    let err = source.send(&mut gone.clone(), 10).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }
