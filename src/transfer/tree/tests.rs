@@ -11,17 +11,6 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-fn temp(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir =
-        std::env::temp_dir().join(format!("peerhub-tree-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn limits(kind: StoreKind) -> RxLimits {
     RxLimits {
         root: "r".into(),
@@ -53,9 +42,9 @@ fn file(path: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// Feed `bytes` one byte at a time and all at once; both must agree.
-fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StatusError>, PathBuf, TreeReceiver) {
-    let one = temp("one");
-    let root = sys::open_dir(&one).unwrap();
+fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StatusError>, TempDir, TreeReceiver) {
+    let one = TempDir::new("tree-one");
+    let root = sys::open_dir(one.path()).unwrap();
     let mut rx = TreeReceiver::new(limits(kind), Vec::new());
     let mut by_byte = Ok(());
     for b in bytes {
@@ -64,39 +53,18 @@ fn receive(kind: StoreKind, bytes: &[u8]) -> (Result<(), StatusError>, PathBuf, 
             break;
         }
     }
-    let all = temp("all");
-    let root_all = sys::open_dir(&all).unwrap();
+    let all = TempDir::new("tree-all");
+    let root_all = sys::open_dir(all.path()).unwrap();
     let mut rx_all = TreeReceiver::new(limits(kind), Vec::new());
     let whole = rx_all.feed(bytes, &root_all);
     assert_eq!(by_byte.is_ok(), whole.is_ok(), "{by_byte:?} vs {whole:?}");
-    std::fs::remove_dir_all(&all).unwrap();
     (by_byte, one, rx)
 }
 
 #[test]
 fn the_senders_digest_is_the_receivers() {
-    let src = temp("digest-src");
-    std::fs::create_dir_all(src.join("r/d")).unwrap();
-    std::fs::write(src.join("r/d/a"), b"hello").unwrap();
-    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(src.join("r/big"), &big).unwrap();
-    let item = |path: &str, kind, size| {
-        (
-            TreeItem {
-                path: path.into(),
-                kind,
-                size,
-                hash: None,
-            },
-            PathBuf::from(path),
-        )
-    };
-    let items = vec![
-        item("r", StoreKind::Dir, 0),
-        item("r/d", StoreKind::Dir, 0),
-        item("r/d/a", StoreKind::File, 5),
-        item("r/big", StoreKind::File, 200_000),
-    ];
+    let src = TempDir::new("tree-digest-src");
+    let items = sample_tree(src.path());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (w, _) = listener.accept().unwrap();
@@ -107,22 +75,21 @@ fn the_senders_digest_is_the_receivers() {
         reader.read_to_end(&mut got).unwrap();
         got
     });
-    let root = sys::open_dir(&src).unwrap();
+    let root = sys::open_dir(src.path()).unwrap();
     let mut tx = TreeSender::new(items);
     while tx.turn(&mut w, &root, 1 << 20).unwrap() != Step::Done {}
     drop(w);
     let bytes = drain.join().unwrap();
-    let dst = temp("digest-dst");
+    let dst = TempDir::new("tree-digest-dst");
     let mut rx = TreeReceiver::new(wide_limits(), Vec::new());
-    rx.feed(&bytes, &sys::open_dir(&dst).unwrap()).unwrap();
+    rx.feed(&bytes, &sys::open_dir(dst.path()).unwrap())
+        .unwrap();
     assert!(rx.ended());
     assert_eq!(tx.digest(), tree_digest(rx.items()));
     // Another content, another digest.
     let mut other = rx.items().to_vec();
     other[2].hash = Some([0; 32]);
     assert_ne!(tx.digest(), tree_digest(&other));
-    std::fs::remove_dir_all(&src).unwrap();
-    std::fs::remove_dir_all(&dst).unwrap();
 }
 
 #[test]
@@ -162,7 +129,6 @@ fn a_tree_is_received_verified_and_counted() {
     );
     assert_eq!(std::fs::read(dir.join("r/empty")).unwrap(), b"");
     assert!(dir.join("r/void").is_dir());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Bytes that begin with the root directory `r`, then `rest`.
@@ -175,9 +141,8 @@ fn after_root(rest: Vec<u8>) -> Vec<u8> {
 /// Each tree is refused with its status, fed byte by byte and at once.
 fn refused(cases: Vec<(StoreKind, Vec<u8>, Status)>) {
     for (kind, bytes, status) in cases {
-        let (result, dir, _) = receive(kind, &bytes);
+        let (result, _, _) = receive(kind, &bytes);
         assert_eq!(result.map_err(|e| e.status), Err(status));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -275,16 +240,14 @@ fn trees_over_the_limits_or_broken_are_refused() {
 
 #[test]
 fn a_symlink_planted_in_the_root_is_not_followed() {
-    let dir = temp("symlink");
-    let outside = temp("outside");
-    std::os::unix::fs::symlink(&outside, dir.join("r")).unwrap();
-    let root = sys::open_dir(&dir).unwrap();
+    let dir = TempDir::new("tree-symlink");
+    let outside = TempDir::new("tree-outside");
+    std::os::unix::fs::symlink(outside.path(), dir.join("r")).unwrap();
+    let root = sys::open_dir(dir.path()).unwrap();
     let mut rx = TreeReceiver::new(limits(StoreKind::File), Vec::new());
     let err = rx.feed(&file("r", b"x"), &root).unwrap_err();
     assert_ne!(err.status, Status::OK);
-    assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
-    std::fs::remove_dir_all(&dir).unwrap();
-    std::fs::remove_dir_all(&outside).unwrap();
+    assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
 }
 
 #[test]
