@@ -22,7 +22,8 @@ use super::name::Name;
 use super::persist::{Ask, JobId, Snapshot};
 use super::random::Randomness;
 use super::reports::Reports;
-use super::store::Store;
+use super::store::{Catalogue, FreeSpace};
+use super::storelink::StoreOrder;
 use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
 use crate::net::ConnMap;
@@ -135,19 +136,24 @@ pub enum Action {
     /// Everyone was told; exit the loop once queues are flushed.
     Exit,
     /// The connection said hello as a store connection: the loop takes it over (the hub
-    /// forgot it); it redeems a ticket with [`Hub::redeem`].
+    /// forgot it) and reports what happens on it to [`Hub::on_store_event`].
     Upgrade(ConnId),
     /// Hand this request to the persistence backend; its answer goes to
     /// [`Hub::on_answer`] with the same id.
     Persist(JobId, Ask),
+    /// Carry out this order on the store connection.
+    Store(ConnId, StoreOrder),
+    /// Remove this store version from the disk (committed or still incoming), a slice
+    /// per turn.
+    RemoveVersion(String),
 }
 
+mod store_conns;
 mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 use chat::fit_names;
 use sessions::{LoginWait, PendingPing, Phase, PingPurpose, Session};
-pub use store_ops::Outgoing;
 use store_ops::PutRequest;
 
 /// A logged-in user's request: who asks, on which connection, and the tag of its reply.
@@ -201,18 +207,21 @@ pub struct Hub {
     joins: joins::PendingJoins,
     /// Logins let in when the session they waited on ends (see [`Hub::take_over`]).
     pending_logins: Vec<(LoginWait, String)>,
-    store: Store,
+    /// The store's entries, in memory.
+    catalogue: Catalogue,
+    /// How much the store's disk has free.
+    free_space: Box<dyn FreeSpace>,
+    /// Where ticket tokens and version names come from.
+    random: Box<dyn Randomness>,
     /// Store tickets out, and the names and bytes their uploads hold.
     tickets: Tickets,
-    /// Store connections open (the loop runs them; see [`Hub::store_conn_closed`]).
-    store_conns: usize,
+    /// Each store connection the loop runs for the hub (see [`Hub::on_store_event`]).
+    store_jobs: HashMap<ConnId, store_conns::StoreJob>,
     /// Bytes queued toward all connections, as the loop last said (for `stats`).
     queued_output: usize,
     /// Wall-clock seconds (Unix time) of the current turn, from the loop: bans and
     /// the times the database records.
     wall: u64,
-    /// Random bytes for tickets (the OS's; a test seeds its own).
-    random: Box<dyn Randomness>,
     /// The next job id of an ask to the backend.
     next_job: JobId,
     /// Asks waiting for their answer, with what to do then.
@@ -229,15 +238,23 @@ fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Ve
     .to_frame()
 }
 
+/// What the hub knows of the store when it starts: the catalogue of entries and how to
+/// ask the disk's free space.
+pub struct StoreSide {
+    pub catalogue: Catalogue,
+    pub free_space: Box<dyn FreeSpace>,
+}
+
 impl Hub {
     /// A hub that starts at `now` with what `snapshot` holds (loaded from the
-    /// backend), over an open database for the store, drawing random bytes from `random`.
+    /// backend), over an open database for the store catalogue's writes, with the
+    /// store's entries and free space in `store`, drawing random bytes from `random`.
     pub fn new(
         now: Instant,
         config: HubConfig,
         snapshot: Snapshot,
         db: Db,
-        store: Store,
+        store: StoreSide,
         random: Box<dyn Randomness>,
     ) -> Hub {
         let mut index = Index::from_published(snapshot.published);
@@ -267,11 +284,12 @@ impl Hub {
             hashes_this_turn: 0,
             turn: 0,
             joins: joins::PendingJoins::default(),
-            store,
-            store_conns: 0,
+            catalogue: store.catalogue,
+            free_space: store.free_space,
+            random,
+            store_jobs: HashMap::new(),
             queued_output: 0,
             wall: 0,
-            random,
             next_job: 1,
             pending: HashMap::new(),
         }
@@ -554,7 +572,7 @@ impl Hub {
                 out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
             }
             ClientMsg::StoreRm { tag, name } => {
-                let (status, text, body) = self.store_rm(user, &name);
+                let (status, text, body) = self.store_rm(user, &name, out);
                 out.push(Action::Send(conn, reply(tag, status, text, body)));
             }
             ClientMsg::Hello { .. }

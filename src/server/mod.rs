@@ -15,6 +15,8 @@ pub mod reports;
 pub mod search;
 pub mod store;
 pub mod storeconn;
+pub mod storelink;
+mod storeloop;
 pub mod storesync;
 pub mod tickets;
 pub mod warnings;
@@ -41,7 +43,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use storeconn::{StoreConn, StoreConnConfig, StoreStep};
+use store::disk::StoreDisk;
+use storeconn::{StoreConn, StoreConnConfig};
 
 /// Everything `peerhub server` is started with.
 #[derive(Debug, Clone)]
@@ -91,6 +94,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const STORE_BUF: usize = 1024 * 1024;
 /// Bytes one store connection moves per loop turn, so chat and the console stay live.
 const STORE_SLICE: usize = 4 * 1024 * 1024;
+/// Entries of removed store versions deleted per loop turn (files and directories).
+const REMOVALS_PER_TURN: usize = 256;
 
 /// Run the hub until `shutdown` or a signal. Returns the exit code.
 pub fn run(config: ServerConfig) -> io::Result<i32> {
@@ -112,7 +117,17 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     // The store keeps its own connection to the same file until its catalogue, too,
     // goes through the backend.
     let db = open()?;
-    let store = store::Store::open(&config.data, config.store, &db)?;
+    let entries = store::sql::load(&db)?;
+    let mut disk = StoreDisk::open(&config.data)?;
+    let live = entries.iter().map(|e| e.version.clone()).collect();
+    let swept = disk.sweep(&live)?;
+    if swept > 0 {
+        info!("store: removed {swept} unfinished or replaced version(s)");
+    }
+    let store = hub::StoreSide {
+        catalogue: store::Catalogue::new(config.store, entries),
+        free_space: Box::new(disk.space()),
+    };
     let snapshot = backend
         .load()
         .map_err(|e| io::Error::other(format!("publish index: {e}")))?;
@@ -124,7 +139,7 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
         store,
         Box::new(random::OsRandom),
     );
-    let mut server = Server::new(config, hub, Box::new(backend))?;
+    let mut server = Server::new(config, hub, Box::new(backend), disk)?;
     server.run()
 }
 
@@ -161,6 +176,9 @@ struct Server {
     scratch: Vec<u8>,
     store_buf: Vec<u8>,
     store_config: StoreConnConfig,
+    /// The store's directory: where store connections open and make versions, and
+    /// where removed versions are deleted a slice per turn.
+    disk: StoreDisk,
     /// When the store connections are next checked for stalls, if any is open.
     store_sweep: Option<Instant>,
     /// Heap bytes the write queues of every hub connection hold together.
@@ -174,7 +192,12 @@ struct Server {
 }
 
 impl Server {
-    fn new(config: ServerConfig, hub: Hub, backend: Box<dyn Backend>) -> io::Result<Server> {
+    fn new(
+        config: ServerConfig,
+        hub: Hub,
+        backend: Box<dyn Backend>,
+        disk: StoreDisk,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)
             .map_err(|e| io::Error::new(e.kind(), format!("--listen {}: {e}", config.listen)))?;
@@ -201,8 +224,8 @@ impl Server {
         Ok(Server {
             hub,
             backend,
+            disk,
             store_config: StoreConnConfig {
-                max_file: config.store.max_file,
                 slice: STORE_SLICE,
                 stall: config.store_stall.max(Duration::from_millis(100)),
                 begin_timeout: config.hub.hello_timeout,
@@ -239,8 +262,9 @@ impl Server {
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.timeout(now);
-            let busy =
-                !self.ready.is_empty() || self.stdin.as_ref().is_some_and(StdinLines::always_ready);
+            let busy = !self.ready.is_empty()
+                || self.disk.removing()
+                || self.stdin.as_ref().is_some_and(StdinLines::always_ready);
             if busy {
                 timeout = min_timeout(timeout, Some(Duration::ZERO));
             }
@@ -329,6 +353,7 @@ impl Server {
                     break;
                 }
             }
+            self.disk.remove_slice(REMOVALS_PER_TURN);
             if self.trim.due(now) {
                 crate::sys::give_back_memory();
             }
@@ -337,6 +362,7 @@ impl Server {
                 self.reap();
             }
             if self.exit && self.conns.is_empty() {
+                self.disk.remove_all();
                 info!("bye");
                 return Ok(0);
             }
@@ -586,6 +612,8 @@ impl Server {
             Action::Event(event) => self.output.event(&event),
             Action::Exit => self.exit = true,
             Action::Upgrade(key) => self.upgrade(key),
+            Action::Store(key, order) => self.store_order(key, order),
+            Action::RemoveVersion(version) => self.disk.remove_version(&version),
             Action::Persist(id, ask) => self.persist(id, ask, now),
         }
     }
@@ -728,11 +756,8 @@ impl Server {
         while let Some((key, reason)) = marked.next().or_else(|| self.closing.pop()) {
             let mut conn = match self.conns.try_remove(key) {
                 Some(Slot::Hub(conn)) => conn,
-                Some(Slot::Store(mut sc)) => {
-                    let _ = self.poll.registry().deregister(sc.stream_mut());
-                    self.per_address.release(key);
-                    sc.close(&mut self.hub, &reason);
-                    self.ready.retain(|k| *k != key);
+                Some(Slot::Store(sc)) => {
+                    self.close_store_conn(key, *sc, reason);
                     continue;
                 }
                 _ => continue,
@@ -747,96 +772,6 @@ impl Server {
             self.ready.retain(|k| *k != key);
             self.dirty.retain(|k| *k != key);
             self.draining.retain(|(k, _)| *k != key);
-        }
-    }
-}
-
-impl Server {
-    /// A connection said hello as a store connection: it becomes one.
-    fn upgrade(&mut self, key: ConnId) {
-        let Some(slot) = self
-            .conns
-            .get_mut(key)
-            .filter(|s| matches!(s, Slot::Hub(_)))
-        else {
-            // Gone before its upgrade: the hub counted it as a store connection.
-            self.hub.store_conn_closed();
-            return;
-        };
-        let Slot::Hub(conn) = std::mem::replace(slot, Slot::Moving) else {
-            return;
-        };
-        let (mut stream, pending) = conn.into_parts();
-        debug!(
-            "connection {key} becomes a store connection ({} byte(s) pending)",
-            pending.len()
-        );
-        // Edge-triggered: both interests stay registered for the connection's life.
-        if let Err(e) = self.poll.registry().reregister(
-            &mut stream,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            warn!("store connection: register: {e}");
-        }
-        *slot = Slot::Store(Box::new(StoreConn::new(stream, pending, Instant::now())));
-        self.ready.push(key);
-        self.dirty.retain(|k| *k != key);
-        if self.store_sweep.is_none() {
-            self.store_sweep = Some(Instant::now() + self.sweep_every());
-        }
-    }
-
-    fn sweep_every(&self) -> Duration {
-        (self.store_config.stall.min(self.store_config.begin_timeout) / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1))
-    }
-
-    /// One turn of a store connection.
-    fn store_turn(&mut self, key: ConnId, now: Instant) {
-        if self.closing.iter().any(|(k, _)| *k == key) {
-            return;
-        }
-        let Some(Slot::Store(sc)) = self.conns.get_mut(key) else {
-            return;
-        };
-        let step = sc.turn(
-            &mut self.hub,
-            &self.store_config,
-            &mut self.store_buf,
-            now,
-            &mut self.actions,
-        );
-        match step {
-            StoreStep::Wait => {}
-            StoreStep::Again => self.ready.push(key),
-            StoreStep::Close(reason) => self.closing.push((key, reason)),
-        }
-    }
-
-    /// Close store connections that stalled or never presented a ticket.
-    fn sweep_store(&mut self, now: Instant) {
-        let mut any = false;
-        for (key, slot) in self.conns.iter() {
-            if let Slot::Store(sc) = slot {
-                any = true;
-                if let Some(why) = sc.expired(now, &self.store_config) {
-                    if !self.closing.iter().any(|(k, _)| *k == key) {
-                        info!("store connection {key}: {why}; closing");
-                        self.closing.push((key, why));
-                    }
-                }
-            }
-        }
-        self.store_sweep = any.then(|| now + self.sweep_every());
-    }
-
-    /// Shutting down: store transfers end now (uploads are thrown away).
-    fn close_store_conns(&mut self) {
-        for (key, slot) in self.conns.iter() {
-            if matches!(slot, Slot::Store(_)) && !self.closing.iter().any(|(k, _)| *k == key) {
-                self.closing.push((key, "the hub is shutting down".into()));
-            }
         }
     }
 }

@@ -1,32 +1,32 @@
-//! One store connection on the hub's port, after its `Hello` of role store: redeem the
-//! ticket (`Begin`), then receive an upload into an invisible version directory
-//! (writeback started as it comes), flush it to the disk and commit it once every file
-//! is verified, or stream a download from the entry's version directory. Bytes move,
-//! and files are flushed, in bounded slices per loop turn (see
-//! [`crate::transfer::tree`], [`super::storesync`]); the [`Hub`] decides (tickets,
-//! limits, commit, events).
+//! One store connection on the hub's port, after its `Hello` of role store: a byte
+//! mover. It reads the ticket (`Begin`) and reports it; then, as the hub orders (see
+//! [`super::storelink`]), receives an upload into an invisible version directory
+//! (writeback started as it comes), flushes it to the disk once verified, or streams a
+//! download from a version directory — in bounded slices per loop turn (see
+//! [`crate::transfer::tree`], [`super::storesync`]) — and reports what became of it.
+//! The hub decides (tickets, limits, commit); the connection never calls it.
 
-use super::hub::{Action, Hub, Ticket, TicketOp};
-use super::store::{Incoming, StoreEntry};
+use super::store::disk::StoreDisk;
+use super::store::Incoming;
+use super::storelink::{StoreEvent, StoreOrder};
 use super::storesync::{SyncSlice, Syncing};
 use crate::proto::codec::StatusError;
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
-use crate::transfer::files_and_size;
-use crate::transfer::tree::{RxLimits, Step, TreeItem, TreeReceiver, TreeSender};
+use crate::transfer::stream::write_status;
+use crate::transfer::tree::{Step, TreeItem, TreeReceiver, TreeSender};
 use log::{debug, info};
 use mio::net::TcpStream;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// What the hub's store transfers are allowed.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreConnConfig {
-    /// Largest single file (0: no limit), checked again as the bytes arrive.
-    pub max_file: u64,
     /// Bytes moved per connection per loop turn.
     pub slice: usize,
     /// A connection that moves nothing for this long is closed (an upload is aborted).
@@ -35,32 +35,48 @@ pub struct StoreConnConfig {
     pub begin_timeout: Duration,
 }
 
+/// What a turn works with beside the connection: its limits, the shared receive
+/// buffer, and the store's root directory (an upload's flush renames beneath it).
+pub struct StoreEnv<'a> {
+    pub config: &'a StoreConnConfig,
+    pub scratch: &'a mut [u8],
+    pub root: &'a File,
+}
+
 /// How long a closing connection may take to read its last status.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What a connection holds while it waits for the hub's order.
+enum Held {
+    /// The bytes read after the ticket (the start of an upload).
+    Rest(Vec<u8>),
+    /// A received, verified upload.
+    Verified {
+        incoming: Incoming,
+        items: Rc<[TreeItem]>,
+    },
+    /// Nothing (its upload failed or its flush ended).
+    Nothing,
+}
 
 enum State {
     /// Waiting for `Begin`; `buf` holds the bytes read so far.
     AwaitBegin { buf: Vec<u8> },
+    /// An event was reported; the hub's order comes next.
+    AwaitOrder(Held),
     /// Receiving an upload.
     Upload {
-        ticket: Ticket,
         incoming: Incoming,
         rx: Box<TreeReceiver>,
     },
-    /// A verified upload being flushed to the disk, a slice per turn, before it is
-    /// committed.
+    /// A verified upload being flushed to the disk, a slice per turn.
     Syncing {
-        ticket: Ticket,
         incoming: Incoming,
-        items: Vec<TreeItem>,
+        items: Rc<[TreeItem]>,
         syncing: Syncing,
     },
-    /// Streaming a download of `version` (kept on disk while it is read).
-    Download {
-        tx: Box<TreeSender>,
-        dir: File,
-        version: String,
-    },
+    /// Streaming a download from its version directory.
+    Download { tx: Box<TreeSender>, dir: File },
     /// Writing the last status, then reading (and dropping) what the client still
     /// sends until it closes, so the status is not lost to a reset.
     Closing { reason: String, since: Instant },
@@ -69,7 +85,7 @@ enum State {
 /// What the loop must do after a turn.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StoreStep {
-    /// Wait for readiness (or the sweep).
+    /// Wait for readiness, an order of the hub (or the sweep).
     Wait,
     /// More to do: run again on the next pass.
     Again,
@@ -86,6 +102,11 @@ pub struct StoreConn {
     out_pos: usize,
     opened: Instant,
     last_progress: Instant,
+}
+
+/// An I/O error of the store's disk as the status a client is told.
+fn disk_error(e: &io::Error) -> StatusError {
+    StatusError::new(write_status(e), format!("store: {e}"))
 }
 
 impl StoreConn {
@@ -133,33 +154,24 @@ impl StoreConn {
         }
     }
 
-    /// The connection is going away: an upload that did not commit is thrown away, a
-    /// download lets go of its version.
-    pub fn close(self, hub: &mut Hub, reason: &str) {
+    /// The connection is going away. An upload being flushed is verified and on its
+    /// way to the disk: it is committed whatever happens here (only a shutdown closes a
+    /// connection in this state), so the rest of its flush is done at once and
+    /// reported. The hub learns of the close itself from the loop.
+    pub fn close(self, root: &File, reason: &str) -> Option<StoreEvent> {
         debug!("store connection {}: {reason}", self.who);
-        match self.state {
-            State::Upload {
-                ticket, incoming, ..
-            } => hub.abort_upload(&ticket, incoming, reason),
-            State::Download { version, .. } => hub.end_download(&version),
-            // Verified and on its way to the disk: it is committed whatever happens here
-            // (only a shutdown closes a connection in this state), the rest of the
-            // flush done at once.
-            State::Syncing {
-                ticket,
-                incoming,
-                items,
-                mut syncing,
-            } => {
-                let flushed = hub
-                    .sync_upload(&incoming, &items, &mut syncing, SyncSlice::ALL)
-                    .map(|_| ());
-                let mut ignored = Vec::new();
-                let _ = hub.commit_upload(&ticket, incoming, flushed, &items, &mut ignored);
-            }
-            State::AwaitBegin { .. } | State::Closing { .. } => {}
-        }
-        hub.store_conn_closed();
+        let State::Syncing {
+            incoming,
+            items,
+            mut syncing,
+        } = self.state
+        else {
+            return None;
+        };
+        let flushed = syncing.turn(root, &incoming, &items, SyncSlice::ALL);
+        Some(StoreEvent::Flushed(
+            flushed.map(|_| ()).map_err(|e| disk_error(&e)),
+        ))
     }
 
     fn queue(&mut self, msg: &StoreMsg) {
@@ -182,38 +194,130 @@ impl StoreConn {
         Ok(true)
     }
 
+    /// Queue the last status; the connection closes once it is written.
+    fn finish(&mut self, status: Status, message: String, reason: String, now: Instant) {
+        self.queue(&StoreMsg::Status { status, message });
+        self.state = State::Closing { reason, since: now };
+    }
+
     /// Answer an error, then close.
-    fn refuse(&mut self, status: Status, message: &str, now: Instant) {
+    fn refuse(&mut self, status: Status, message: String, now: Instant) {
         info!(
             "store connection {}: refused {} {message}",
             self.who, status.0
         );
-        self.queue(&StoreMsg::Status {
-            status,
-            message: message.to_owned(),
-        });
-        self.state = State::Closing {
-            reason: format!("{} {message}", status.0),
-            since: now,
-        };
+        let reason = format!("{} {message}", status.0);
+        self.finish(status, message, reason, now);
     }
 
-    /// Do what can be done now.
+    /// Carry out the hub's order; an event if it could not be (its directory could
+    /// not be made or opened). The loop runs the connection next.
+    pub fn order(
+        &mut self,
+        order: StoreOrder,
+        disk: &StoreDisk,
+        now: Instant,
+    ) -> Option<StoreEvent> {
+        let held = match std::mem::replace(&mut self.state, State::AwaitOrder(Held::Nothing)) {
+            State::AwaitOrder(held) => held,
+            other => {
+                debug!("store connection {}: an order out of turn", self.who);
+                self.state = other;
+                return None;
+            }
+        };
+        match (order, held) {
+            (StoreOrder::Refuse(status, message), _) => self.refuse(status, message, now),
+            (
+                StoreOrder::Verdict {
+                    name,
+                    status,
+                    message,
+                },
+                _,
+            ) => {
+                let reason = format!("upload of {name}: {} {message}", status.0);
+                self.finish(status, message, reason, now);
+            }
+            (StoreOrder::Receive { version, limits }, Held::Rest(rest)) => {
+                let incoming = match disk.begin(&version) {
+                    Ok(incoming) => incoming,
+                    Err(e) => return Some(StoreEvent::Failed(disk_error(&e))),
+                };
+                self.queue(&StoreMsg::Status {
+                    status: Status::OK,
+                    message: "ready".into(),
+                });
+                let rx = TreeReceiver::new(limits, rest).with_write_behind();
+                self.last_progress = now;
+                self.state = State::Upload {
+                    incoming,
+                    rx: Box::new(rx),
+                };
+            }
+            (StoreOrder::Flush, Held::Verified { incoming, items }) => {
+                self.state = State::Syncing {
+                    incoming,
+                    items,
+                    syncing: Syncing::new(),
+                };
+            }
+            (
+                StoreOrder::Send {
+                    version,
+                    kind,
+                    items,
+                },
+                _,
+            ) => {
+                let dir = match disk.open_version(&version) {
+                    Ok(dir) => dir,
+                    Err(e) => {
+                        let e = StatusError::new(Status::INTERNAL, format!("store: {e}"));
+                        return Some(StoreEvent::Failed(e));
+                    }
+                };
+                let items = items
+                    .into_iter()
+                    .map(|item| {
+                        let source = PathBuf::from(&item.path);
+                        (item, source)
+                    })
+                    .collect();
+                let mut tx = TreeSender::new(items);
+                tx.queue(&StoreMsg::Status {
+                    status: Status::OK,
+                    message: format!("ready: {}", kind.as_str()),
+                });
+                self.last_progress = now;
+                self.state = State::Download {
+                    tx: Box::new(tx),
+                    dir,
+                };
+            }
+            (order, held) => {
+                debug!("store connection {}: {order:?} does not fit", self.who);
+                self.state = State::AwaitOrder(held);
+            }
+        }
+        None
+    }
+
+    /// Do what can be done now; what happened goes to `events`.
     pub fn turn(
         &mut self,
-        hub: &mut Hub,
-        config: &StoreConnConfig,
-        scratch: &mut [u8],
+        env: &mut StoreEnv,
         now: Instant,
-        out: &mut Vec<Action>,
+        events: &mut Vec<StoreEvent>,
     ) -> StoreStep {
         loop {
             let next = match &mut self.state {
-                State::AwaitBegin { .. } => self.await_begin(hub, config, scratch, now),
-                State::Upload { .. } => self.upload(hub, config, scratch, now),
-                State::Syncing { .. } => self.syncing(hub, now, out),
-                State::Download { .. } => self.download(hub, config, now),
-                State::Closing { .. } => self.closing(scratch),
+                State::AwaitBegin { .. } => self.await_begin(env.scratch, now, events),
+                State::AwaitOrder(_) => Some(StoreStep::Wait),
+                State::Upload { .. } => self.upload(env, now, events),
+                State::Syncing { .. } => self.syncing(env.root, events),
+                State::Download { .. } => self.download(env.config, now, events),
+                State::Closing { .. } => self.closing(env.scratch),
             };
             if let Some(step) = next {
                 return step;
@@ -223,19 +327,13 @@ impl StoreConn {
 
     fn await_begin(
         &mut self,
-        hub: &mut Hub,
-        config: &StoreConnConfig,
         scratch: &mut [u8],
         now: Instant,
+        events: &mut Vec<StoreEvent>,
     ) -> Option<StoreStep> {
         let State::AwaitBegin { buf } = &mut self.state else {
             return None;
         };
-        debug!(
-            "store connection {}: {} byte(s) before the ticket",
-            self.who,
-            buf.len()
-        );
         let parsed = loop {
             match store::parse(buf) {
                 Ok(Some(found)) => break Ok(found),
@@ -252,234 +350,99 @@ impl StoreConn {
                 Err(e) => return Some(StoreStep::Close(e.to_string())),
             }
         };
-        let (used, token) = match parsed {
-            Ok((used, StoreMsg::Begin { token })) => (used, token),
+        match parsed {
+            Ok((used, StoreMsg::Begin { token })) => {
+                let rest = buf.split_off(used.min(buf.len()));
+                self.last_progress = now;
+                self.state = State::AwaitOrder(Held::Rest(rest));
+                events.push(StoreEvent::Ticket(token));
+                Some(StoreStep::Wait)
+            }
             Ok(_) => {
-                self.refuse(Status::BAD_REQUEST, "expected a Begin with a ticket", now);
-                return None;
+                let text = "expected a Begin with a ticket".to_owned();
+                self.refuse(Status::BAD_REQUEST, text, now);
+                None
             }
             Err(e) => {
-                self.refuse(e.status, &e.message, now);
-                return None;
-            }
-        };
-        let rest = buf.split_off(used.min(buf.len()));
-        self.last_progress = now;
-        let ticket = match hub.redeem(&token, now) {
-            Ok(t) => t,
-            Err((status, text)) => {
-                self.refuse(status, &text, now);
-                return None;
-            }
-        };
-        match ticket.op.clone() {
-            TicketOp::Put {
-                kind,
-                files,
-                dirs,
-                bytes,
-                ..
-            } => {
-                let incoming = match hub.begin_upload(&ticket) {
-                    Ok(i) => i,
-                    Err((status, text)) => {
-                        self.refuse(status, &text, now);
-                        return None;
-                    }
-                };
-                info!(
-                    "{} is uploading {} ({})",
-                    ticket.user,
-                    ticket.name,
-                    files_and_size(files, bytes)
-                );
-                let limits = RxLimits {
-                    root: ticket.name.clone(),
-                    kind,
-                    max_file: config.max_file,
-                    max_bytes: bytes,
-                    max_items: files.saturating_add(dirs),
-                };
-                self.queue(&StoreMsg::Status {
-                    status: Status::OK,
-                    message: "ready".into(),
-                });
-                self.state = State::Upload {
-                    ticket,
-                    incoming,
-                    rx: Box::new(TreeReceiver::new(limits, rest).with_write_behind()),
-                };
-            }
-            TicketOp::Get => {
-                let outgoing = match hub.open_download(&ticket) {
-                    Ok(o) => o,
-                    Err((status, text)) => {
-                        self.refuse(status, &text, now);
-                        return None;
-                    }
-                };
-                debug!("{} is downloading {}", ticket.user, ticket.name);
-                let items = outgoing
-                    .items
-                    .into_iter()
-                    .map(|item| {
-                        let source = PathBuf::from(&item.path);
-                        (item, source)
-                    })
-                    .collect();
-                let mut tx = TreeSender::new(items);
-                tx.queue(&StoreMsg::Status {
-                    status: Status::OK,
-                    message: format!("ready: {}", outgoing.entry.kind.as_str()),
-                });
-                self.state = State::Download {
-                    tx: Box::new(tx),
-                    dir: outgoing.dir,
-                    version: outgoing.entry.version,
-                };
+                self.refuse(e.status, e.message, now);
+                None
             }
         }
-        None
     }
 
     fn upload(
         &mut self,
-        hub: &mut Hub,
-        config: &StoreConnConfig,
-        scratch: &mut [u8],
+        env: &mut StoreEnv,
         now: Instant,
+        events: &mut Vec<StoreEvent>,
     ) -> Option<StoreStep> {
         if let Err(e) = self.flush() {
             return Some(StoreStep::Close(format!("write: {e}")));
         }
-        let State::Upload {
-            ticket,
-            incoming,
-            rx,
-        } = &mut self.state
-        else {
+        let State::Upload { incoming, rx } = &mut self.state else {
             return None;
         };
         let before = rx.received();
-        let step = rx.turn(&mut self.stream, &incoming.dir, scratch, config.slice);
+        let step = rx.turn(
+            &mut self.stream,
+            &incoming.dir,
+            env.scratch,
+            env.config.slice,
+        );
         if rx.received() != before {
             self.last_progress = now;
-            hub.upload_progress(ticket, rx.received());
+            events.push(StoreEvent::Progress(rx.received()));
         }
-        let failure = match step {
+        let event = match step {
             Ok(Step::Wait) => return Some(StoreStep::Wait),
             Ok(Step::Again) => return Some(StoreStep::Again),
             Ok(Step::Done) => None,
-            Err(e) => Some(e),
+            Err(e) => Some(StoreEvent::Failed(e)),
         };
-        let State::Upload {
-            ticket,
-            incoming,
-            mut rx,
-        } = std::mem::replace(
-            &mut self.state,
-            State::Closing {
-                reason: String::new(),
-                since: now,
-            },
-        )
+        let State::Upload { incoming, mut rx } =
+            std::mem::replace(&mut self.state, State::AwaitOrder(Held::Nothing))
         else {
             return None;
         };
-        match failure {
-            Some(e) => {
-                hub.abort_upload(&ticket, incoming, &e.message);
-                self.verdict(&ticket, Err(e), now);
-            }
-            None => {
-                let items = rx.take_items();
-                match hub.end_upload(&ticket, incoming, &items) {
-                    Ok(incoming) => {
-                        self.state = State::Syncing {
-                            ticket,
-                            incoming,
-                            items,
-                            syncing: Syncing::new(),
-                        };
-                    }
-                    Err((status, message)) => {
-                        self.verdict(&ticket, Err(StatusError::new(status, message)), now)
-                    }
-                }
-            }
-        }
-        None
+        let event = event.unwrap_or_else(|| {
+            let items: Rc<[TreeItem]> = rx.take_items().into();
+            self.state = State::AwaitOrder(Held::Verified {
+                incoming,
+                items: Rc::clone(&items),
+            });
+            StoreEvent::Received(items)
+        });
+        events.push(event);
+        Some(StoreStep::Wait)
     }
 
-    /// An upload being flushed: one slice this turn; once the disk has all of it,
-    /// commit it and answer.
-    fn syncing(&mut self, hub: &mut Hub, now: Instant, out: &mut Vec<Action>) -> Option<StoreStep> {
+    /// An upload being flushed: one slice this turn; once it ended, report it.
+    fn syncing(&mut self, root: &File, events: &mut Vec<StoreEvent>) -> Option<StoreStep> {
         let State::Syncing {
             incoming,
             items,
             syncing,
-            ..
         } = &mut self.state
         else {
             return None;
         };
-        let flushed = match hub.sync_upload(incoming, items, syncing, SyncSlice::TURN) {
+        let flushed = match syncing.turn(root, incoming, items, SyncSlice::TURN) {
             Ok(false) => return Some(StoreStep::Again),
             Ok(true) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(disk_error(&e)),
         };
-        let State::Syncing {
-            ticket,
-            incoming,
-            items,
-            ..
-        } = std::mem::replace(
-            &mut self.state,
-            State::Closing {
-                reason: String::new(),
-                since: now,
-            },
-        )
-        else {
-            return None;
-        };
-        let result = hub
-            .commit_upload(&ticket, incoming, flushed, &items, out)
-            .map_err(|(status, message)| StatusError::new(status, message));
-        self.verdict(&ticket, result, now);
-        None
-    }
-
-    /// Answer an upload's outcome, then close.
-    fn verdict(&mut self, ticket: &Ticket, result: Result<StoreEntry, StatusError>, now: Instant) {
-        let (status, message) = match result {
-            Ok(entry) => (
-                Status::OK,
-                format!(
-                    "stored {} ({})",
-                    entry.name,
-                    files_and_size(entry.files, entry.bytes)
-                ),
-            ),
-            Err(e) => (e.status, e.message),
-        };
-        self.queue(&StoreMsg::Status {
-            status,
-            message: message.clone(),
-        });
-        self.state = State::Closing {
-            reason: format!("upload of {}: {} {message}", ticket.name, status.0),
-            since: now,
-        };
+        self.state = State::AwaitOrder(Held::Nothing);
+        events.push(StoreEvent::Flushed(flushed));
+        Some(StoreStep::Wait)
     }
 
     fn download(
         &mut self,
-        hub: &mut Hub,
         config: &StoreConnConfig,
         now: Instant,
+        events: &mut Vec<StoreEvent>,
     ) -> Option<StoreStep> {
-        let State::Download { tx, dir, version } = &mut self.state else {
+        let State::Download { tx, dir } = &mut self.state else {
             return None;
         };
         let before = tx.moved();
@@ -491,7 +454,7 @@ impl StoreConn {
             Ok(Step::Wait) => Some(StoreStep::Wait),
             Ok(Step::Again) => Some(StoreStep::Again),
             Ok(Step::Done) => {
-                hub.end_download(version);
+                events.push(StoreEvent::Served);
                 self.state = State::Closing {
                     reason: "download served".into(),
                     since: now,

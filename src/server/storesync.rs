@@ -124,9 +124,8 @@ fn sync_item(dir: &File, item: &TreeItem) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::db::Db;
+    use crate::server::store::disk::StoreDisk;
     use crate::server::store::tests::temp_dir;
-    use crate::server::store::{Store, StoreLimits};
 
     #[test]
     fn a_turn_takes_at_least_one_step_and_stops_at_either_bound() {
@@ -203,14 +202,8 @@ mod tests {
     #[test]
     fn a_tree_is_flushed_a_slice_per_turn_and_renamed_into_place_last() {
         let data = temp_dir("sync");
-        let db = Db::open(&data.join("db")).unwrap();
-        let limits = StoreLimits {
-            max_file: 0,
-            user_quota: 0,
-            reserve: 0,
-        };
-        let store = Store::open(&data, limits, &db).unwrap();
-        let incoming = store.begin().unwrap();
+        let store = StoreDisk::open(&data).unwrap();
+        let incoming = store.begin("0123").unwrap();
         let items = tree(&incoming, 3, 4);
         assert_eq!(items.len(), 16);
         let slice = SyncSlice {
@@ -246,14 +239,8 @@ mod tests {
     #[test]
     fn a_file_missing_from_the_version_fails_the_flush_before_the_rename() {
         let data = temp_dir("syncfail");
-        let db = Db::open(&data.join("db")).unwrap();
-        let limits = StoreLimits {
-            max_file: 0,
-            user_quota: 0,
-            reserve: 0,
-        };
-        let store = Store::open(&data, limits, &db).unwrap();
-        let incoming = store.begin().unwrap();
+        let store = StoreDisk::open(&data).unwrap();
+        let incoming = store.begin("0123").unwrap();
         let mut items = tree(&incoming, 1, 1);
         items.push(TreeItem {
             path: "t/d0/gone".into(),

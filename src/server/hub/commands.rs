@@ -79,7 +79,7 @@ impl Hub {
                 return self.console_ask(Ask::CountAccounts, Then::Stats { id }, out)
             }
             ConsoleCommand::Store => self.console_store(id),
-            ConsoleCommand::Rm { name } => self.console_rm(id, &name),
+            ConsoleCommand::Rm { name } => self.console_rm(id, &name, out),
             ConsoleCommand::Discover { user } => {
                 let ask = Ask::AccountExists { name: user.clone() };
                 return self.console_ask(ask, Then::Discover { id, user }, out);
@@ -243,12 +243,7 @@ impl Hub {
     }
 
     pub(super) fn console_store(&self, id: u64) -> CommandResult {
-        let entries = match self.store.list(&self.db) {
-            Ok(list) => list,
-            Err(e) => {
-                return CommandResult::new(id, "store", false, Status::INTERNAL.0, e.to_string())
-            }
-        };
+        let entries: Vec<_> = self.catalogue.list().collect();
         let mut r = CommandResult::new(
             id,
             "store",
@@ -261,7 +256,7 @@ impl Hub {
             ),
         );
         let mut list = Vec::new();
-        for e in &entries {
+        for e in entries {
             r = r.line(crate::transfer::store_line(
                 &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
             ));
@@ -282,10 +277,7 @@ impl Hub {
             Ok(n) => n,
             Err(e) => return fail(format!("account database: {e}")),
         };
-        let (store_entries, store_bytes) = match self.store.totals(&self.db) {
-            Ok(totals) => totals,
-            Err(e) => return fail(format!("store database: {e}")),
-        };
+        let (store_entries, store_bytes) = self.catalogue.totals();
         let c = &self.counters;
         CommandResult::new(id, "stats", true, 200, "hub statistics")
             .field("connections", self.sessions.len())
@@ -298,7 +290,7 @@ impl Hub {
             .field("store_entries", store_entries)
             .field("store_bytes", store_bytes)
             .field("queued_output_bytes", self.queued_output)
-            .field("store_connections", self.store_conns)
+            .field("store_connections", self.store_jobs.len())
             .line(format!(
                 "connections: {} open, {} since start",
                 self.sessions.len(),
@@ -315,6 +307,6 @@ impl Hub {
                 if store_entries == 1 { "y" } else { "ies" },
                 crate::transfer::human_size(store_bytes)
             ))
-            .line(format!("store connections: {} open", self.store_conns))
+            .line(format!("store connections: {} open", self.store_jobs.len()))
     }
 }

@@ -157,6 +157,7 @@ impl Hub {
         }
         // The backend withdrew the rows with the account; the memory follows.
         let files = self.index.withdraw_all(user);
+        self.catalogue.reown(user, DELETED_OWNER);
         info!("operator deleted account {user}: {files} publication(s), {moved} store entries");
         let store = if moved == 0 {
             "no store entries".to_owned()

@@ -1,31 +1,31 @@
 //! Removing a store entry: one path for a user's `rm` (their own entries only) and the
 //! operator's console `rm` (any entry). A download reading the entry keeps its version
-//! until it finishes (see `Store::remove`).
+//! until it finishes (see `Catalogue::remove`).
 
-use super::Hub;
+use super::{Action, Hub};
 use crate::output::CommandResult;
 use crate::proto::message::{Body, StoreKind};
 use crate::proto::names;
 use crate::proto::status::Status;
-use crate::server::store::StoreEntry;
+use crate::server::store::{sql, StoreEntry};
 use crate::transfer::{files_and_size, human_size};
 use log::info;
 
 impl Hub {
     /// Remove the entry `name`: any entry for the operator (`by` is `None`), only their
     /// own for a user. 408 for an invalid name, 406 for no such entry, 409 for another
-    /// user's entry, 500 for a database or disk failure. The removed entry on success.
+    /// user's entry, 500 for a database failure. The removed entry on success; its
+    /// version is removed from the disk now or, if a download reads it, after.
     fn remove_entry(
         &mut self,
         by: Option<&str>,
         name: &str,
+        out: &mut Vec<Action>,
     ) -> Result<StoreEntry, (Status, String)> {
         names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.0))?;
-        let internal = |e: std::io::Error| (Status::INTERNAL, format!("store: {e}"));
         let entry = self
-            .store
-            .get(&self.db, name)
-            .map_err(internal)?
+            .catalogue
+            .get(name)
             .ok_or_else(|| (Status::NO_FILE, format!("no store entry named {name:?}")))?;
         if let Some(user) = by.filter(|user| *user != entry.owner) {
             return Err((
@@ -36,8 +36,13 @@ impl Hub {
                 ),
             ));
         }
-        if !self.store.remove(&mut self.db, name).map_err(internal)? {
+        sql::remove(&mut self.db, name, &entry.version)
+            .map_err(|e| (Status::INTERNAL, format!("store: {e}")))?;
+        let Some((entry, gone)) = self.catalogue.remove(name) else {
             return Err((Status::NO_FILE, format!("no store entry named {name:?}")));
+        };
+        if let Some(version) = gone {
+            out.push(Action::RemoveVersion(version));
         }
         let what = files_and_size(entry.files, entry.bytes);
         info!(
@@ -48,8 +53,13 @@ impl Hub {
     }
 
     /// A user's `StoreRm`: status, text and body ([`Body::Removed`] on success).
-    pub(super) fn store_rm(&mut self, user: &str, name: &str) -> (Status, String, Body) {
-        match self.remove_entry(Some(user), name) {
+    pub(super) fn store_rm(
+        &mut self,
+        user: &str,
+        name: &str,
+        out: &mut Vec<Action>,
+    ) -> (Status, String, Body) {
+        match self.remove_entry(Some(user), name, out) {
             Ok(e) => (
                 Status::OK,
                 removed_text(&e),
@@ -65,8 +75,13 @@ impl Hub {
     }
 
     /// The console's `rm <name>`.
-    pub(super) fn console_rm(&mut self, id: u64, name: &str) -> CommandResult {
-        match self.remove_entry(None, name) {
+    pub(super) fn console_rm(
+        &mut self,
+        id: u64,
+        name: &str,
+        out: &mut Vec<Action>,
+    ) -> CommandResult {
+        match self.remove_entry(None, name, out) {
             Ok(e) => CommandResult::new(id, "rm", true, 200, removed_text(&e))
                 .field("name", e.name.as_str())
                 .field("owner", e.owner.as_str())
@@ -90,22 +105,10 @@ fn removed_text(e: &StoreEntry) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{hub, join, sent_to};
+    use super::super::tests::{hub, join, sent_to, stored};
     use super::super::{Action, HubConfig};
     use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
     use std::time::Instant;
-
-    /// An entry `name` of `owner` (3 files, 30 bytes) recorded straight in the database.
-    fn stored(hub: &mut super::Hub, name: &str, owner: &str) {
-        hub.db
-            .conn()
-            .execute(
-                "INSERT INTO store (name, owner, kind, files, bytes, created, version)
-                 VALUES (?1, ?2, 'dir', 3, 30, 0, ?1)",
-                [name, owner],
-            )
-            .unwrap();
-    }
 
     /// The replies (status, text, body) to `conn` in `out`.
     fn replies(conn: usize, out: &[Action]) -> Vec<(u16, String, Body)> {
@@ -129,8 +132,8 @@ mod tests {
         let now = Instant::now();
         join(&mut hub, 1, "alice", now);
         join(&mut hub, 2, "bob", now);
-        stored(&mut hub, "mine", "alice");
-        stored(&mut hub, "theirs", "bob");
+        stored(&mut hub, "mine", "alice", 3, 30);
+        stored(&mut hub, "theirs", "bob", 3, 30);
         let long = "n".repeat(256);
         let mut out = Vec::new();
         let asked = [
@@ -166,8 +169,17 @@ mod tests {
                 bytes: 30,
             }
         );
-        assert!(hub.store.get(&hub.db, "theirs").unwrap().is_some());
-        assert!(hub.store.get(&hub.db, "mine").unwrap().is_none());
+        assert!(hub.catalogue.get("theirs").is_some());
+        assert!(hub.catalogue.get("mine").is_none());
+        // Its version goes from the disk, once.
+        let removed: Vec<&String> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::RemoveVersion(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed, ["v-mine"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -175,7 +187,7 @@ mod tests {
     fn the_console_rm_takes_anyones_entry_through_the_same_path() {
         let (mut hub, dir) = hub(HubConfig::default());
         let now = Instant::now();
-        stored(&mut hub, "kept", "bob");
+        stored(&mut hub, "kept", "bob", 3, 30);
         let mut out = Vec::new();
         hub.on_console(3, "rm kept", now, &mut out);
         hub.on_console(4, "rm kept", now, &mut out);

@@ -111,7 +111,8 @@ impl TestHub {
     }
 }
 
-/// A hub over the memory backend and a throw-away store directory.
+/// A hub over the memory backend and an empty store whose disk is never full (the
+/// directory returned is the tests' to remove; nothing of the hub is in it).
 pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
     let limits = StoreLimits {
         max_file: 0,
@@ -121,6 +122,15 @@ pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
     hub_with_store(config, limits)
 }
 
+/// A disk with this many bytes free.
+pub(super) struct FreeBytes(pub u64);
+
+impl FreeSpace for FreeBytes {
+    fn free_bytes(&self) -> std::io::Result<u64> {
+        Ok(self.0)
+    }
+}
+
 /// [`hub`] with these store limits.
 pub(super) fn hub_with_store(
     config: HubConfig,
@@ -128,7 +138,10 @@ pub(super) fn hub_with_store(
 ) -> (TestHub, std::path::PathBuf) {
     let dir = crate::server::store::tests::temp_dir("hub");
     let db = Db::open_in_memory().unwrap();
-    let store = Store::open(&dir, limits, &db).unwrap();
+    let store = StoreSide {
+        catalogue: Catalogue::new(limits, Vec::new()),
+        free_space: Box::new(FreeBytes(u64::MAX / 4)),
+    };
     let mut backend = Memory::backend();
     let snapshot = backend.load().unwrap();
     let random = Box::new(Seeded::new(11));
@@ -141,6 +154,25 @@ pub(super) fn base() -> Instant {
     use std::sync::OnceLock;
     static BASE: OnceLock<Instant> = OnceLock::new();
     *BASE.get_or_init(Instant::now)
+}
+
+/// An entry `name` of `owner`: `files` files, `bytes` bytes, in version `v-<name>`.
+pub(super) fn stored(hub: &mut Hub, name: &str, owner: &str, files: u64, bytes: u64) {
+    let kind = if files == 1 {
+        crate::proto::message::StoreKind::File
+    } else {
+        crate::proto::message::StoreKind::Dir
+    };
+    hub.catalogue.record(crate::server::store::StoreEntry {
+        name: name.into(),
+        owner: owner.into(),
+        kind,
+        files,
+        bytes,
+        created: 0,
+        version: format!("v-{name}"),
+        digest: [0; 32],
+    });
 }
 
 pub(super) fn addr(port: u16) -> SocketAddr {

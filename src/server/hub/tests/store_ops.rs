@@ -1,7 +1,7 @@
 //! Tests of the hub's store requests: tickets, quotas, names, listing and redemption.
 
 use super::super::HubConfig;
-use super::{hub_with_store, join, sent_to};
+use super::{hub_with_store, join, sent_to, stored};
 use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
 use crate::server::store::StoreLimits;
 use std::time::Instant;
@@ -34,17 +34,6 @@ fn ask(hub: &mut super::super::Hub, conn: usize, msgs: Vec<ClientMsg>) -> Vec<(u
         .collect()
 }
 
-fn stored(hub: &mut super::super::Hub, name: &str, owner: &str, bytes: u64) {
-    hub.db
-        .conn()
-        .execute(
-            "INSERT INTO store (name, owner, kind, files, bytes, created, version)
-             VALUES (?1, ?2, 'file', 1, ?3, 0, ?1)",
-            rusqlite::params![name, owner, bytes as i64],
-        )
-        .unwrap();
-}
-
 fn check_name(tag: u32, name: &str, replace: bool) -> ClientMsg {
     ClientMsg::StoreName {
         tag,
@@ -59,8 +48,8 @@ fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() 
     let now = Instant::now();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    stored(&mut hub, "mine", "alice", 10);
-    stored(&mut hub, "theirs", "bob", 10);
+    stored(&mut hub, "mine", "alice", 1, 10);
+    stored(&mut hub, "theirs", "bob", 1, 10);
     let long = "n".repeat(256);
     let got = ask(
         &mut hub,
@@ -117,9 +106,9 @@ fn the_listing_carries_my_usage_and_the_quota() {
     let now = Instant::now();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    stored(&mut hub, "a1", "alice", 1000);
-    stored(&mut hub, "a2", "alice", 234);
-    stored(&mut hub, "b1", "bob", 77);
+    stored(&mut hub, "a1", "alice", 1, 1000);
+    stored(&mut hub, "a2", "alice", 1, 234);
+    stored(&mut hub, "b1", "bob", 1, 77);
     for (conn, want) in [(1, 1234), (2, 77)] {
         let got = ask(&mut hub, conn, vec![ClientMsg::StoreList { tag: 3 }]);
         let Body::Store {
