@@ -15,6 +15,7 @@ mod accounts;
 mod db_errors;
 mod liveness;
 mod sessions;
+mod store_conns;
 mod store_ops;
 mod tracker;
 

@@ -1,0 +1,276 @@
+//! Tests of what the hub does for a store connection, over plain values: the ticket it
+//! presents, the version an upload is given, the checks and the commit after it, the
+//! readers that keep a version, and what a failure or a close lets go of.
+
+use super::super::{Action, Hub, HubConfig};
+use super::{addr, hub, join, sent_to, stored, HUB_PORT};
+use crate::proto::codec::StatusError;
+use crate::proto::message::{Body, ClientMsg, HubMsg, Role, StoreKind, StoreToken, VERSION};
+use crate::proto::status::Status;
+use crate::server::storelink::{StoreEvent, StoreOrder};
+use crate::transfer::tree::TreeItem;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The ticket `conn` is given for `msg`.
+fn ticket(hub: &mut Hub, conn: usize, msg: ClientMsg, now: Instant) -> StoreToken {
+    let mut out = Vec::new();
+    hub.on_message(conn, msg, now, &mut out);
+    match sent_to(conn, &out).pop() {
+        Some(HubMsg::Reply {
+            body: Body::Ticket { token, .. },
+            ..
+        }) => token,
+        other => panic!("no ticket: {other:?}"),
+    }
+}
+
+fn put(name: &str, bytes: u64, replace: bool) -> ClientMsg {
+    ClientMsg::StorePut {
+        tag: 7,
+        name: name.into(),
+        replace,
+        kind: StoreKind::File,
+        files: 1,
+        dirs: 0,
+        bytes,
+        largest: bytes,
+    }
+}
+
+fn get(name: &str) -> ClientMsg {
+    ClientMsg::StoreGet {
+        tag: 8,
+        name: name.into(),
+    }
+}
+
+/// Connection `conn` says hello as a store connection; the hub hands it over.
+fn store_conn(hub: &mut Hub, conn: usize, now: Instant) {
+    let mut out = Vec::new();
+    hub.on_connect(conn, addr(7000), addr(HUB_PORT), now, &mut out);
+    let hello = ClientMsg::Hello {
+        version: VERSION,
+        role: Role::Store,
+    };
+    hub.on_message(conn, hello, now, &mut out);
+    assert!(matches!(out.last(), Some(Action::Upgrade(c)) if *c == conn));
+}
+
+/// What the hub does on `event` from `conn`.
+fn event(hub: &mut Hub, conn: usize, event: StoreEvent, now: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    hub.on_store_event(conn, event, now, &mut out);
+    out
+}
+
+/// The order to `conn` in `out`.
+fn order(conn: usize, out: &[Action]) -> &StoreOrder {
+    out.iter()
+        .find_map(|a| match a {
+            Action::Store(c, order) if *c == conn => Some(order),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no order in {out:?}"))
+}
+
+/// The versions `out` has removed.
+fn removed(out: &[Action]) -> Vec<String> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::RemoveVersion(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn file(path: &str, size: u64) -> Rc<[TreeItem]> {
+    Rc::from(vec![TreeItem {
+        path: path.into(),
+        kind: StoreKind::File,
+        size,
+        hash: Some([3; 32]),
+    }])
+}
+
+/// Upload `name` of `bytes` as the user on `conn` through store connection `sc`, up to
+/// the commit; the version it went into and the commit's actions.
+fn upload(hub: &mut Hub, conn: usize, sc: usize, name: &str, bytes: u64) -> (String, Vec<Action>) {
+    let now = Instant::now();
+    let token = ticket(hub, conn, put(name, bytes, true), now);
+    store_conn(hub, sc, now);
+    let out = event(hub, sc, StoreEvent::Ticket(token), now);
+    let StoreOrder::Receive { version, limits } = order(sc, &out) else {
+        panic!("{out:?}");
+    };
+    assert_eq!((limits.root.as_str(), limits.max_bytes), (name, bytes));
+    let version = version.clone();
+    event(hub, sc, StoreEvent::Progress(bytes), now);
+    let out = event(hub, sc, StoreEvent::Received(file(name, bytes)), now);
+    assert!(matches!(order(sc, &out), StoreOrder::Flush));
+    (
+        version.clone(),
+        event(hub, sc, StoreEvent::Flushed(Ok(())), now),
+    )
+}
+
+#[test]
+fn an_upload_gets_a_fresh_version_and_is_committed_announced_and_answered() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    let (version, out) = upload(&mut hub, 1, 9, "a.txt", 5);
+    assert_eq!(version.len(), 24);
+    assert!(version.bytes().all(|b| b.is_ascii_hexdigit()));
+    let StoreOrder::Verdict {
+        status, message, ..
+    } = order(9, &out)
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(
+        (status.0, message.as_str()),
+        (200, "stored a.txt (1 file, 5 B)")
+    );
+    assert!(sent_to(2, &out)
+        .iter()
+        .any(|m| matches!(m, HubMsg::Upload { name, .. } if name == "a.txt")));
+    assert!(
+        !sent_to(1, &out)
+            .iter()
+            .any(|m| matches!(m, HubMsg::Upload { .. })),
+        "the uploader is not told"
+    );
+    assert!(out.iter().any(|a| matches!(a, Action::Event(_))));
+    assert_eq!(hub.catalogue.get("a.txt").unwrap().version, version);
+    assert!(removed(&out).is_empty());
+    assert_eq!(hub.store_connections(), 1);
+    event(&mut hub, 9, StoreEvent::Closed("done".into()), now);
+    assert_eq!(hub.store_connections(), 0);
+    // A second upload gets another version; the first goes from the disk.
+    let (second, out) = upload(&mut hub, 1, 9, "a.txt", 3);
+    assert_ne!(second, version);
+    assert_eq!(removed(&out), [version]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_replaced_version_stays_until_its_download_ends() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    let (first, _) = upload(&mut hub, 1, 9, "r", 3);
+    event(&mut hub, 9, StoreEvent::Closed("done".into()), now);
+    let token = ticket(&mut hub, 1, get("r"), now);
+    store_conn(&mut hub, 10, now);
+    let out = event(&mut hub, 10, StoreEvent::Ticket(token), now);
+    let StoreOrder::Send {
+        version,
+        kind,
+        items,
+    } = order(10, &out)
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!((version, *kind), (&first, StoreKind::File));
+    assert_eq!(items.as_slice(), &*file("r", 3));
+    let (_, out) = upload(&mut hub, 1, 9, "r", 4);
+    assert!(removed(&out).is_empty(), "a download still reads it");
+    let out = event(&mut hub, 10, StoreEvent::Served, now);
+    assert_eq!(removed(&out), [first]);
+    let out = event(&mut hub, 10, StoreEvent::Closed("served".into()), now);
+    assert!(removed(&out).is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_bad_ticket_is_refused_and_a_download_of_a_removed_entry_too() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    store_conn(&mut hub, 9, now);
+    let out = event(&mut hub, 9, StoreEvent::Ticket([0; 16]), now);
+    assert!(matches!(order(9, &out), StoreOrder::Refuse(s, _) if *s == Status::NOT_LOGGED_IN));
+    stored(&mut hub, "gone", "alice", 1, 1);
+    let token = ticket(&mut hub, 1, get("gone"), now);
+    let mut out = Vec::new();
+    hub.on_console(1, "rm gone", now, &mut out);
+    store_conn(&mut hub, 10, now);
+    let out = event(&mut hub, 10, StoreEvent::Ticket(token), now);
+    assert!(matches!(order(10, &out), StoreOrder::Refuse(s, _) if *s == Status::NO_FILE));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_failed_cut_off_or_unflushed_upload_frees_its_name_and_goes_from_the_disk() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    let start = |hub: &mut Hub, sc: usize| {
+        let token = ticket(hub, 1, put("x", 10, false), now);
+        store_conn(hub, sc, now);
+        let out = event(hub, sc, StoreEvent::Ticket(token), now);
+        match order(sc, &out) {
+            StoreOrder::Receive { version, .. } => version.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Bad data.
+    let version = start(&mut hub, 9);
+    assert!(hub.tickets.is_reserved("x"));
+    let bad = StatusError::new(Status::INTEGRITY, "x: wrong hash");
+    let out = event(&mut hub, 9, StoreEvent::Failed(bad), now);
+    assert!(
+        matches!(order(9, &out), StoreOrder::Verdict { status, .. } if *status == Status::INTEGRITY)
+    );
+    assert_eq!(removed(&out), [version]);
+    assert!(!hub.tickets.is_reserved("x"));
+    event(&mut hub, 9, StoreEvent::Closed("answered".into()), now);
+    // Cut off.
+    let version = start(&mut hub, 9);
+    let out = event(&mut hub, 9, StoreEvent::Closed("reset".into()), now);
+    assert_eq!(removed(&out), [version]);
+    assert!(!hub.tickets.is_reserved("x"));
+    // The disk failed the flush.
+    let version = start(&mut hub, 9);
+    event(&mut hub, 9, StoreEvent::Received(file("x", 10)), now);
+    let full = StatusError::new(Status::DISK_FULL, "store: no space left");
+    let out = event(&mut hub, 9, StoreEvent::Flushed(Err(full)), now);
+    assert!(
+        matches!(order(9, &out), StoreOrder::Verdict { status, .. } if *status == Status::DISK_FULL)
+    );
+    assert_eq!(removed(&out), [version]);
+    assert!(hub.catalogue.get("x").is_none() && !hub.tickets.is_reserved("x"));
+    event(&mut hub, 9, StoreEvent::Closed("answered".into()), now);
+    assert_eq!((hub.store_connections(), hub.tickets.open()), (0, 0));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_received_upload_that_no_longer_fits_is_refused_before_its_flush() {
+    let (mut hub, dir) = hub(HubConfig::default());
+    let now = Instant::now();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    let token = ticket(&mut hub, 1, put("race", 10, false), now);
+    store_conn(&mut hub, 9, now);
+    let out = event(&mut hub, 9, StoreEvent::Ticket(token), now);
+    let StoreOrder::Receive { version, .. } = order(9, &out) else {
+        panic!("{out:?}");
+    };
+    let version = version.clone();
+    // Meanwhile the name became bob's (as an older hub's entry could be).
+    stored(&mut hub, "race", "bob", 1, 1);
+    let out = event(&mut hub, 9, StoreEvent::Received(file("race", 10)), now);
+    let StoreOrder::Verdict {
+        status, message, ..
+    } = order(9, &out)
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(status.0, 409);
+    assert!(message.contains("belongs to bob"), "{message}");
+    assert_eq!(removed(&out), [version]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
