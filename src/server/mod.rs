@@ -33,7 +33,7 @@ use crate::proto::status::Status;
 use hub::{Action, ConnId, Hub, HubConfig, Request};
 use log::{debug, error, info, warn};
 use memory::{Spare, TrimClock};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use persist::sqlite::Sqlite;
 use persist::{Backend, JobId};
@@ -69,7 +69,7 @@ pub struct ServerConfig {
 /// A slot of the connection table: a hub connection, or a store connection it became.
 enum Slot {
     Hub(Conn),
-    Store(Box<StoreConn>),
+    Store(Box<StoreConn<TcpStream>>),
     /// Only while a connection changes kind.
     Moving,
 }

@@ -7,6 +7,7 @@ use super::storeconn::{StoreConn, StoreEnv, StoreStep};
 use super::storelink::{StoreEvent, StoreOrder};
 use super::{ConnId, Server, Slot};
 use log::{debug, info, warn};
+use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,11 @@ impl Server {
         ) {
             warn!("store connection: register: {e}");
         }
-        *slot = Slot::Store(Box::new(StoreConn::new(stream, pending, Instant::now())));
+        let who = stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        let sc = StoreConn::new(stream, who, pending, Instant::now());
+        *slot = Slot::Store(Box::new(sc));
         self.ready.push(key);
         self.dirty.retain(|k| *k != key);
         if self.store_sweep.is_none() {
@@ -91,7 +96,12 @@ impl Server {
     }
 
     /// Remove a store connection (marked for closing) and tell the hub.
-    pub(super) fn close_store_conn(&mut self, key: ConnId, mut sc: StoreConn, reason: String) {
+    pub(super) fn close_store_conn(
+        &mut self,
+        key: ConnId,
+        mut sc: StoreConn<TcpStream>,
+        reason: String,
+    ) {
         let _ = self.poll.registry().deregister(sc.stream_mut());
         self.per_address.release(key);
         let now = Instant::now();

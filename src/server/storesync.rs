@@ -125,7 +125,7 @@ fn sync_item(dir: &File, item: &TreeItem) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::server::store::disk::StoreDisk;
-    use crate::server::store::tests::temp_dir;
+    use crate::testing::TempDir;
 
     #[test]
     fn a_turn_takes_at_least_one_step_and_stops_at_either_bound() {
@@ -201,8 +201,8 @@ mod tests {
 
     #[test]
     fn a_tree_is_flushed_a_slice_per_turn_and_renamed_into_place_last() {
-        let data = temp_dir("sync");
-        let store = StoreDisk::open(&data).unwrap();
+        let data = TempDir::new("store-sync");
+        let store = StoreDisk::open(data.path()).unwrap();
         let incoming = store.begin("0123").unwrap();
         let items = tree(&incoming, 3, 4);
         assert_eq!(items.len(), 16);
@@ -233,13 +233,12 @@ mod tests {
         assert!(syncing
             .turn(store.root_dir(), &incoming, &items, slice)
             .unwrap());
-        std::fs::remove_dir_all(&data).unwrap();
     }
 
     #[test]
     fn a_file_missing_from_the_version_fails_the_flush_before_the_rename() {
-        let data = temp_dir("syncfail");
-        let store = StoreDisk::open(&data).unwrap();
+        let data = TempDir::new("store-syncfail");
+        let store = StoreDisk::open(data.path()).unwrap();
         let incoming = store.begin("0123").unwrap();
         let mut items = tree(&incoming, 1, 1);
         items.push(TreeItem {
@@ -253,6 +252,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(!data.join("store").join(&incoming.version).exists());
-        std::fs::remove_dir_all(&data).unwrap();
     }
 }

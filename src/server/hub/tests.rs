@@ -137,7 +137,9 @@ pub(super) fn hub_with_store(
     config: HubConfig,
     limits: StoreLimits,
 ) -> (TestHub, std::path::PathBuf) {
-    let dir = crate::server::store::tests::temp_dir("hub");
+    // The tests remove it themselves (they did when the store lived there).
+    let dir = crate::testing::TempDir::new("hub");
+    let dir = std::mem::ManuallyDrop::new(dir).0.clone();
     let db = Db::open_in_memory().unwrap();
     let store = StoreSide {
         catalogue: Catalogue::new(limits, Vec::new()),

@@ -8,7 +8,7 @@ pub mod disk;
 pub mod removal;
 pub mod sql;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 use super::tickets::{disk_allows, quota_allows};
 use crate::proto::message::Hash;

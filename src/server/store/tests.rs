@@ -6,23 +6,9 @@ use super::removal::Removal;
 use super::*;
 use crate::server::db::Db;
 use crate::server::storesync::{SyncSlice, Syncing};
+use crate::testing::TempDir;
 use crate::transfer::tree::TreeItem;
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A fresh directory under the system temp dir (tests remove it themselves).
-pub(crate) fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "peerhub-store-{tag}-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
 
 fn limits() -> StoreLimits {
     StoreLimits {
@@ -176,9 +162,9 @@ fn upload(disk: &StoreDisk, e: &StoreEntry, content: &[u8]) -> Vec<TreeItem> {
 
 #[test]
 fn the_catalogue_survives_in_sqlite_and_the_disk_is_swept_of_what_it_lacks() {
-    let data = temp_dir("cycle");
+    let data = TempDir::new("store-cycle");
     let mut db = Db::open(&data.join("db")).unwrap();
-    let mut disk = StoreDisk::open(&data).unwrap();
+    let mut disk = StoreDisk::open(data.path()).unwrap();
     let first = entry("a.txt", "alice", 5, "v1");
     let items = upload(&disk, &first, b"hello");
     sql::record(&mut db, &first, &items).unwrap();
@@ -212,7 +198,6 @@ fn the_catalogue_survives_in_sqlite_and_the_disk_is_swept_of_what_it_lacks() {
     disk.remove_all();
     assert!(!disk.removing());
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
-    std::fs::remove_dir_all(&data).unwrap();
 }
 
 /// A tree of `dirs` directories of `per_dir` files each (and a symlink out of it).
@@ -233,7 +218,7 @@ fn make_tree(root: &Path, dirs: usize, per_dir: usize) -> usize {
 
 #[test]
 fn a_slice_removes_at_most_its_bound_and_a_big_tree_goes_in_several() {
-    let data = temp_dir("removal");
+    let data = TempDir::new("store-removal");
     let outside = data.join("outside");
     std::fs::write(&outside, b"keep me").unwrap();
     let tree = data.join("tree");
@@ -283,13 +268,12 @@ fn a_slice_removes_at_most_its_bound_and_a_big_tree_goes_in_several() {
     let mut file = Removal::new(outside.clone());
     file.step(10).unwrap();
     assert!(file.done() && !outside.exists());
-    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[test]
 fn the_disk_removes_within_its_budget_across_versions() {
-    let data = temp_dir("slices");
-    let mut disk = StoreDisk::open(&data).unwrap();
+    let data = TempDir::new("store-slices");
+    let mut disk = StoreDisk::open(data.path()).unwrap();
     let root = data.join("store");
     make_tree(&root.join("va/t"), 3, 5);
     make_tree(&root.join(".incoming-vb/t"), 2, 2);
@@ -302,5 +286,4 @@ fn the_disk_removes_within_its_budget_across_versions() {
     }
     assert!(turns >= 6, "{turns} turns");
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
-    std::fs::remove_dir_all(&data).unwrap();
 }

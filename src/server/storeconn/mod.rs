@@ -13,13 +13,11 @@ use super::storesync::{SyncSlice, Syncing};
 use crate::proto::codec::StatusError;
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
-use crate::transfer::stream::write_status;
+use crate::transfer::stream::{read_some, write_out, write_status, Stream};
 use crate::transfer::tree::{Step, TreeItem, TreeReceiver, TreeSender};
 use log::{debug, info};
-use mio::net::TcpStream;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -93,9 +91,9 @@ pub enum StoreStep {
     Close(String),
 }
 
-/// A store connection.
-pub struct StoreConn {
-    stream: TcpStream,
+/// A store connection over a stream (a socket on a running hub).
+pub struct StoreConn<S> {
+    stream: S,
     who: String,
     state: State,
     out: Vec<u8>,
@@ -109,13 +107,10 @@ fn disk_error(e: &io::Error) -> StatusError {
     StatusError::new(write_status(e), format!("store: {e}"))
 }
 
-impl StoreConn {
-    /// Take over a connection that said hello as a store connection; `pending` are the
-    /// bytes that followed the hello.
-    pub fn new(stream: TcpStream, pending: Vec<u8>, now: Instant) -> StoreConn {
-        let who = stream
-            .peer_addr()
-            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+impl<S: Stream> StoreConn<S> {
+    /// Take over a connection from `who` that said hello as a store connection;
+    /// `pending` are the bytes that followed the hello.
+    pub fn new(stream: S, who: String, pending: Vec<u8>, now: Instant) -> StoreConn<S> {
         StoreConn {
             stream,
             who,
@@ -127,8 +122,8 @@ impl StoreConn {
         }
     }
 
-    /// The socket, for registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    /// The stream (the loop registers its socket).
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
@@ -180,14 +175,8 @@ impl StoreConn {
 
     /// Write the status bytes; false if the socket is full.
     fn flush(&mut self) -> io::Result<bool> {
-        while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if !write_out(&mut self.stream, &self.out, &mut self.out_pos)? {
+            return Ok(false);
         }
         self.out.clear();
         self.out_pos = 0;
@@ -342,11 +331,10 @@ impl StoreConn {
             }
             let room = (4 + MAX_STORE_FRAME).saturating_sub(buf.len()).max(1);
             let chunk = scratch.get_mut(..room.min(scratch.len()))?;
-            match self.stream.read(chunk) {
-                Ok(0) => return Some(StoreStep::Close("closed before its ticket".into())),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(StoreStep::Wait),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            match read_some(&mut self.stream, chunk) {
+                Ok(Some(0)) => return Some(StoreStep::Close("closed before its ticket".into())),
+                Ok(Some(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(None) => return Some(StoreStep::Wait),
                 Err(e) => return Some(StoreStep::Close(e.to_string())),
             }
         };
@@ -476,16 +464,17 @@ impl StoreConn {
             Ok(false) => return Some(StoreStep::Wait),
             Err(e) => return Some(StoreStep::Close(format!("{reason} (write: {e})"))),
         }
-        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.stream.close_write();
         for _ in 0..16 {
-            match self.stream.read(scratch) {
-                Ok(0) => return Some(StoreStep::Close(reason)),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(StoreStep::Wait),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Some(StoreStep::Close(reason)),
+            match read_some(&mut self.stream, scratch) {
+                Ok(Some(0)) | Err(_) => return Some(StoreStep::Close(reason)),
+                Ok(Some(_)) => {}
+                Ok(None) => return Some(StoreStep::Wait),
             }
         }
         Some(StoreStep::Again)
     }
 }
+
+#[cfg(test)]
+mod tests;
