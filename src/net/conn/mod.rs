@@ -1,5 +1,5 @@
 //! A buffered connection: a stream, the bytes of at most one partial frame, and a
-//! bounded write queue that leaves in vectored writes ([`queue`]). The stream is any
+//! bounded write queue that leaves in vectored writes (`queue.rs`). The stream is any
 //! `Read + Write` (a mio socket in the loops, an in-memory stream in tests, a TLS
 //! stream later); only [`Conn::sync_interest`] needs it to be a mio source.
 
