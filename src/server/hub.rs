@@ -5,6 +5,7 @@ mod accounts;
 mod budget;
 mod chat;
 mod commands;
+mod config;
 mod joins;
 mod liveness;
 mod operator;
@@ -14,6 +15,7 @@ mod sessions;
 mod tracker;
 
 pub use budget::Request;
+pub use config::HubConfig;
 
 use super::db::Db;
 use super::guard::{Guard, GuardLimits};
@@ -35,7 +37,7 @@ use crate::transfer::tree::Totals;
 use log::{debug, warn};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A connection, as the loop names it (its slab key).
 pub type ConnId = usize;
@@ -55,68 +57,6 @@ const MAX_OWNERS_PER_HIT: usize = 50;
 const MAX_HOLDERS: usize = 200;
 /// Bytes of reply body kept under the frame limit with room to spare.
 const MAX_REPLY_BODY: usize = 48 * 1024;
-
-/// Limits and intervals, all settable from the command line.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// A connection must say hello within this.
-    pub hello_timeout: Duration,
-    /// A connection that never logs in is closed after this much quiet.
-    pub idle_timeout: Duration,
-    /// A logged-in client quiet for this long is pinged.
-    pub ping_interval: Duration,
-    /// A ping unanswered for this long drops the client.
-    pub ping_timeout: Duration,
-    /// Failed logins, wrong `passwd` old passwords and registrations of a taken name
-    /// per address per minute; successes do not count (0: no limit).
-    pub auth_rate: u32,
-    /// Failed password attempts per account per minute, from any address (0: no limit).
-    pub account_auth_rate: u32,
-    /// Password hashes per address per minute, whatever their outcome (0: no limit).
-    pub hash_rate: u32,
-    /// Files one account may publish (0: no limit).
-    pub max_published: usize,
-    /// Chat messages per second per user (0: no limit).
-    pub chat_rate: f64,
-    /// Chat messages replayed to whoever joins.
-    pub history: usize,
-    /// How long a store ticket may wait to be redeemed on a store connection.
-    pub store_ticket_ttl: Duration,
-    /// Most items (files and directories) in one store entry.
-    pub store_max_items: u64,
-    /// Open store tickets (and the uploads they started) per user (0: no limit).
-    pub store_max_tickets: u32,
-    /// Store connections open at once (0: no limit), apart from `--max-clients`.
-    pub max_store_conns: usize,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        HubConfig {
-            hello_timeout: Duration::from_secs(15),
-            idle_timeout: Duration::from_secs(300),
-            ping_interval: Duration::from_secs(30),
-            ping_timeout: Duration::from_secs(10),
-            auth_rate: 10,
-            account_auth_rate: 20,
-            hash_rate: 120,
-            max_published: 10_000,
-            chat_rate: 20.0,
-            history: 20,
-            store_ticket_ttl: Duration::from_secs(30),
-            store_max_items: 100_000,
-            store_max_tickets: 4,
-            max_store_conns: 256,
-        }
-    }
-}
-
-impl HubConfig {
-    /// The chat burst allowance: two seconds' worth, at least five messages.
-    fn chat_burst(&self) -> f64 {
-        (self.chat_rate * 2.0).max(5.0)
-    }
-}
 
 /// What the loop must do after the hub handled something.
 #[derive(Debug)]
@@ -362,44 +302,7 @@ impl Hub {
         };
         session.last_heard = now;
         if session.phase == Phase::AwaitHello {
-            match msg {
-                ClientMsg::Hello {
-                    version: VERSION,
-                    role: Role::Session,
-                } => {
-                    session.phase = Phase::Anonymous;
-                    session.anonymous_since = now;
-                    out.push(Action::Send(
-                        conn,
-                        HubMsg::Welcome {
-                            version: VERSION,
-                            server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
-                        }
-                        .to_frame(),
-                    ));
-                    self.schedule(conn, now, out);
-                }
-                ClientMsg::Hello {
-                    version: VERSION,
-                    role: Role::Store,
-                } => {
-                    debug!("{}: store connection", session.addr);
-                    self.store_hello(conn, out);
-                }
-                ClientMsg::Hello { version, .. } => {
-                    let text = format!(
-                        "protocol version {version} is not supported (this hub speaks {VERSION})"
-                    );
-                    self.bye(conn, Status::BAD_REQUEST, &text, out);
-                }
-                _ => self.bye(
-                    conn,
-                    Status::BAD_REQUEST,
-                    "not a peerhub client: expected a peerhub hello",
-                    out,
-                ),
-            }
-            return;
+            return self.on_hello(conn, msg, now, out);
         }
         let user = match &session.phase {
             Phase::LoggedIn(user) => Some(user.clone()),
@@ -451,6 +354,50 @@ impl Hub {
         }
     }
 
+    /// The first message of a connection: it must be a hello of our version.
+    fn on_hello(&mut self, conn: ConnId, msg: ClientMsg, now: Instant, out: &mut Vec<Action>) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        match msg {
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Session,
+            } => {
+                session.phase = Phase::Anonymous;
+                session.anonymous_since = now;
+                out.push(Action::Send(
+                    conn,
+                    HubMsg::Welcome {
+                        version: VERSION,
+                        server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
+                    }
+                    .to_frame(),
+                ));
+                self.schedule(conn, now, out);
+            }
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Store,
+            } => {
+                debug!("{}: store connection", session.addr);
+                self.store_hello(conn, out);
+            }
+            ClientMsg::Hello { version, .. } => {
+                let text = format!(
+                    "protocol version {version} is not supported (this hub speaks {VERSION})"
+                );
+                self.bye(conn, Status::BAD_REQUEST, &text, out);
+            }
+            _ => self.bye(
+                conn,
+                Status::BAD_REQUEST,
+                "not a peerhub client: expected a peerhub hello",
+                out,
+            ),
+        }
+    }
+
     fn logged_in_request(
         &mut self,
         conn: ConnId,
@@ -489,20 +436,14 @@ impl Hub {
                 self.private(asker, &to, &text, now, out)
             }
             ClientMsg::Publish { tag, file, replace } => {
-                self.publish(conn, tag, user, &file, replace, out)
+                self.publish(Asker { conn, tag, user }, file, replace, out)
             }
             ClientMsg::Unpublish { tag, name } => {
-                let (status, text) = match names::check_file_name(&name) {
-                    Err(e) => (Status::INVALID_NAME, e.0),
-                    Ok(()) => match self.index.unpublish(&self.db, user, &name) {
-                        Ok(true) => (Status::OK, format!("unpublished {name}")),
-                        Ok(false) => (Status::NO_FILE, format!("you do not publish {name:?}")),
-                        Err(e) => (Status::INTERNAL, e.to_string()),
-                    },
-                };
-                out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+                self.unpublish(Asker { conn, tag, user }, name, out)
             }
-            ClientMsg::Sync { tag, files, first } => self.sync(conn, tag, user, &files, first, out),
+            ClientMsg::Sync { tag, files, first } => {
+                self.sync(Asker { conn, tag, user }, files, first, out)
+            }
             ClientMsg::Search { tag, text } if text.len() > names::MAX_SEARCH_BYTES => {
                 let text = format!(
                     "search text longer than {} bytes (the longest name)",

@@ -260,31 +260,7 @@ impl Server {
     fn run(&mut self) -> io::Result<i32> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let now = Instant::now();
-            let mut timeout = self.timers.timeout(now);
-            let busy = !self.ready.is_empty()
-                || self.disk.removing()
-                || self.stdin.as_ref().is_some_and(StdinLines::always_ready);
-            if busy {
-                timeout = min_timeout(timeout, Some(Duration::ZERO));
-            }
-            let drain_deadline = self
-                .draining
-                .iter()
-                .map(|(_, at)| at.saturating_duration_since(now))
-                .min();
-            timeout = min_timeout(timeout, drain_deadline);
-            let sweep = self.store_sweep.map(|at| at.saturating_duration_since(now));
-            timeout = min_timeout(timeout, sweep);
-            let wake = [self.accept_paused, self.trim.wake_at()];
-            for at in wake.into_iter().flatten() {
-                timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
-            }
-            let joins = self
-                .hub
-                .joins_due()
-                .map(|at| at.saturating_duration_since(now));
-            timeout = min_timeout(timeout, joins);
+            let timeout = self.poll_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -367,6 +343,36 @@ impl Server {
                 return Ok(0);
             }
         }
+    }
+
+    /// How long the poll may sleep: until the nearest deadline of any kind, or not at
+    /// all while work is ready.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let mut timeout = self.timers.timeout(now);
+        let busy = !self.ready.is_empty()
+            || self.disk.removing()
+            || self.stdin.as_ref().is_some_and(StdinLines::always_ready);
+        if busy {
+            timeout = min_timeout(timeout, Some(Duration::ZERO));
+        }
+        let drain_deadline = self
+            .draining
+            .iter()
+            .map(|(_, at)| at.saturating_duration_since(now))
+            .min();
+        timeout = min_timeout(timeout, drain_deadline);
+        let sweep = self.store_sweep.map(|at| at.saturating_duration_since(now));
+        timeout = min_timeout(timeout, sweep);
+        let wake = [self.accept_paused, self.trim.wake_at()];
+        for at in wake.into_iter().flatten() {
+            timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
+        }
+        let joins = self
+            .hub
+            .joins_due()
+            .map(|at| at.saturating_duration_since(now));
+        timeout = min_timeout(timeout, joins);
+        timeout
     }
 
     fn accept(&mut self, now: Instant) {

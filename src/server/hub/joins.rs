@@ -89,17 +89,16 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{hub, join, sent_to};
+    use super::super::tests::{base, join, sent_to, test_hub};
     use crate::proto::message::HubMsg;
     use crate::server::hub::HubConfig;
-    use std::time::Instant;
 
     /// Found by the `hub_session` fuzz target: the notices pending when a session
     /// ends went to that session too, after its connection was gone.
     #[test]
     fn a_disconnect_flushes_pending_joins_to_the_others_only() {
-        let (mut hub, dir) = hub(HubConfig::default());
-        let t0 = Instant::now();
+        let mut hub = test_hub(HubConfig::default());
+        let t0 = base();
         join(&mut hub, 1, "stays", t0);
         join(&mut hub, 2, "leaves", t0);
         join(&mut hub, 3, "late", t0);
@@ -116,6 +115,5 @@ mod tests {
             &sent_to(3, &out)[..],
             [HubMsg::Joins { .. }, HubMsg::Leave { .. }]
         ));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

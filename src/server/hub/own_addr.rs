@@ -21,11 +21,10 @@ pub fn own_address(peer: IpAddr, peer_port: u16, local: SocketAddr) -> Option<St
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{hub, sent_to, HUB_PORT};
+    use super::super::tests::{base, sent_to, test_hub, HUB_PORT};
     use super::*;
     use crate::proto::message::{ClientMsg, HubMsg, Role, VERSION};
     use crate::server::hub::HubConfig;
-    use std::time::Instant;
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
@@ -81,8 +80,8 @@ mod tests {
     /// the connection stays, and a login announcing a real peer port then succeeds.
     #[test]
     fn a_login_announcing_the_hubs_port_is_refused_before_hashing() {
-        let (mut hub, dir) = hub(HubConfig::default());
-        let now = Instant::now();
+        let mut hub = test_hub(HubConfig::default());
+        let now = base();
         let local = SocketAddr::from(([127, 0, 0, 1], HUB_PORT));
         let mut out = Vec::new();
         hub.on_connect(1, sa("127.0.0.1:5001"), local, now, &mut out);
@@ -121,6 +120,5 @@ mod tests {
             "{:?}",
             sent_to(1, &out)
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 //! ([`Then`], one variant per feature, finished by that feature's room) until
 //! [`Hub::on_answer`] brings its [`Answer`].
 
-use super::{accounts, chat, operator, reply, Action, ConnId, Hub};
+use super::{accounts, chat, operator, reply, tracker, Action, ConnId, Hub};
 use crate::proto::message::Body;
 use crate::proto::status::Status;
 use crate::server::persist::{Answer, Ask, JobId};
@@ -16,6 +16,7 @@ pub(super) enum Then {
     Account(accounts::Then),
     Chat(chat::Then),
     Console(operator::Then),
+    Tracker(tracker::Then),
 }
 
 /// A reply that waits for an answer: the connection, the session on it when the
@@ -46,6 +47,7 @@ impl Hub {
             Then::Account(then) => self.account_answered(then, answer, now, out),
             Then::Chat(then) => self.chat_answered(then, answer, out),
             Then::Console(then) => self.console_answered(then, answer, now, out),
+            Then::Tracker(then) => self.tracker_answered(then, answer, out),
         }
     }
 

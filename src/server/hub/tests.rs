@@ -10,8 +10,11 @@ use crate::server::random::Seeded;
 use crate::server::store::StoreLimits;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 mod accounts;
+mod chat;
+mod console;
 mod db_errors;
 mod liveness;
 mod sessions;
@@ -112,15 +115,23 @@ impl TestHub {
     }
 }
 
-/// A hub over the memory backend and an empty store whose disk is never full (the
-/// directory returned is the tests' to remove; nothing of the hub is in it).
-pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
-    let limits = StoreLimits {
+/// A hub over the memory backend, with `config`: no directory, no socket.
+pub(super) fn test_hub(config: HubConfig) -> TestHub {
+    hub_over(config, no_store_limits())
+}
+
+fn no_store_limits() -> StoreLimits {
+    StoreLimits {
         max_file: 0,
         user_quota: 0,
         reserve: 0,
-    };
-    hub_with_store(config, limits)
+    }
+}
+
+/// A hub over the memory backend and an empty store whose disk is never full (the
+/// directory returned is the tests' to remove; nothing of the hub is in it).
+pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
+    hub_with_store(config, no_store_limits())
 }
 
 /// A disk with this many bytes free.
@@ -140,6 +151,11 @@ pub(super) fn hub_with_store(
     // The tests remove it themselves (they did when the store lived there).
     let dir = crate::testing::TempDir::new("hub");
     let dir = std::mem::ManuallyDrop::new(dir).0.clone();
+    (hub_over(config, limits), dir)
+}
+
+/// A hub over the memory backend and an empty store with these limits.
+fn hub_over(config: HubConfig, limits: StoreLimits) -> TestHub {
     let db = Db::open_in_memory().unwrap();
     let store = StoreSide {
         catalogue: Catalogue::new(limits, Vec::new()),
@@ -149,7 +165,7 @@ pub(super) fn hub_with_store(
     let snapshot = backend.load().unwrap();
     let random = Box::new(Seeded::new(11));
     let hub = Hub::new(base(), config, snapshot, db, store, random);
-    (TestHub { hub, backend }, dir)
+    TestHub { hub, backend }
 }
 
 /// The one instant the tests count from.

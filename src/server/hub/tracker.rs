@@ -1,6 +1,8 @@
-//! The tracker: publish and sync a user's shared files, search the index, look up the
-//! online holders of a name, and reports of bad data against a holder.
+//! The tracker: publish, unpublish and sync a user's shared files (each an in-memory
+//! change at once, its reply when the backend recorded it), search the index, look up
+//! the online holders of a name, and reports of bad data against a holder.
 
+use super::pending::{ReplyTo, Then as Waiting};
 use super::{
     reply, Action, Asker, ConnId, Hub, MAX_HOLDERS, MAX_OWNERS_PER_HIT, MAX_REPLY_BODY,
     MAX_SEARCH_HITS,
@@ -9,94 +11,205 @@ use crate::output::Event;
 use crate::proto::message::{encode_holders_reply, Body, FileInfo, Hash, SearchHit};
 use crate::proto::names;
 use crate::proto::status::Status;
-use crate::server::index::IndexError;
-use crate::server::index::Published;
+use crate::server::index::{IndexError, Published, Undo};
+use crate::server::persist::{Answer, Ask};
 use crate::server::reports::REPORT_QUORUM;
 use crate::server::reports::{Counted, REFERRAL_TTL};
 use log::{debug, info, warn};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// What a tracker request waits with: whom to answer, whose index changed, how to
+/// take the change back if its write fails, and what the change was.
+#[derive(Debug)]
+pub(super) struct Then {
+    to: ReplyTo,
+    user: String,
+    undo: Undo,
+    change: Change,
+}
+
+/// A change to the index waiting for its write.
+#[derive(Debug)]
+enum Change {
+    Published { file: FileInfo, outcome: Published },
+    Unpublished { name: String },
+    Synced { count: usize },
+}
+
 impl Hub {
+    /// The write of a change to the index came back: reply; if it failed, the change
+    /// is taken back first.
+    pub(super) fn tracker_answered(&mut self, then: Then, answer: Answer, out: &mut Vec<Action>) {
+        let Then {
+            to,
+            user,
+            undo,
+            change,
+        } = then;
+        if let Err(e) = answer.done() {
+            self.index.restore(&user, undo);
+            return self.send_reply(&to, (Status::INTERNAL, e.to_string()), Body::None, out);
+        }
+        let said = match change {
+            Change::Published { file, outcome } => {
+                self.announce_published(&user, &file, outcome, out)
+            }
+            Change::Unpublished { name } => (Status::OK, format!("unpublished {name}")),
+            Change::Synced { count } => {
+                if count > 0 {
+                    info!("{user} announced {count} published file(s)");
+                }
+                (Status::OK, format!("{count} file(s) announced"))
+            }
+        };
+        self.send_reply(&to, said, Body::None, out);
+    }
+
+    /// Ask for the write of a change made in memory; the reply waits for it.
+    fn record(&mut self, ask: Ask, then: Then, out: &mut Vec<Action>) {
+        self.ask(ask, Waiting::Tracker(then), out);
+    }
+
     pub(super) fn publish(
         &mut self,
-        conn: ConnId,
-        tag: u32,
-        user: &str,
-        file: &FileInfo,
+        asker: Asker,
+        file: FileInfo,
         replace: bool,
         out: &mut Vec<Action>,
     ) {
-        let (status, text) = if let Err(e) = names::check_published_name(&file.name) {
-            (Status::INVALID_NAME, e.to_string())
-        } else {
-            match self.index.publish(&self.db, user, file, replace) {
-                Ok(Published::Unchanged) => (
+        let Asker { conn, tag, user } = asker;
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
+        let refusal = match names::check_published_name(&file.name) {
+            Err(e) => (Status::INVALID_NAME, e.to_string()),
+            Ok(()) => match self.index.publish(user, &file, replace) {
+                Ok((Published::Unchanged, _)) => (
                     Status::PUBLISHED,
                     format!("{} was already published", file.name),
                 ),
-                Ok(outcome) => {
-                    self.reports.published(user, &file.name, &file.hash);
-                    let verb = if outcome == Published::Replaced {
-                        "republished"
-                    } else {
-                        "published"
+                Ok((outcome, undo)) => {
+                    let ask = Ask::Publish {
+                        owner: user.to_owned(),
+                        file: file.clone(),
                     };
-                    info!("{user} {verb} {} ({} bytes)", file.name, file.size);
-                    out.push(Action::Event(
-                        Event::new(
-                            "publish",
-                            format!(
-                                "{user} {verb} {} ({})",
-                                file.name,
-                                crate::transfer::human_size(file.size)
-                            ),
-                        )
-                        .field("user", user)
-                        .field("name", file.name.as_str()),
-                    ));
-                    (Status::PUBLISHED, format!("{verb} {}", file.name))
+                    let user = user.to_owned();
+                    let change = Change::Published { file, outcome };
+                    let then = Then {
+                        to,
+                        user,
+                        undo,
+                        change,
+                    };
+                    return self.record(ask, then, out);
                 }
-                Err(IndexError::Duplicate) => {
-                    (Status::NAME_TAKEN, IndexError::Duplicate.to_string())
-                }
+                Err(e @ IndexError::Duplicate) => (Status::NAME_TAKEN, e.to_string()),
                 Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
-                Err(e) => (Status::INTERNAL, e.to_string()),
-            }
+            },
         };
-        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+        self.send_reply(&to, refusal, Body::None, out);
+    }
+
+    /// A publication recorded: remembered for reports, logged, told to the console.
+    fn announce_published(
+        &mut self,
+        user: &str,
+        file: &FileInfo,
+        outcome: Published,
+        out: &mut Vec<Action>,
+    ) -> (Status, String) {
+        self.reports.published(user, &file.name, &file.hash);
+        let verb = if outcome == Published::Replaced {
+            "republished"
+        } else {
+            "published"
+        };
+        info!("{user} {verb} {} ({} bytes)", file.name, file.size);
+        out.push(Action::Event(
+            Event::new(
+                "publish",
+                format!(
+                    "{user} {verb} {} ({})",
+                    file.name,
+                    crate::transfer::human_size(file.size)
+                ),
+            )
+            .field("user", user)
+            .field("name", file.name.as_str()),
+        ));
+        (Status::PUBLISHED, format!("{verb} {}", file.name))
+    }
+
+    pub(super) fn unpublish(&mut self, asker: Asker, name: String, out: &mut Vec<Action>) {
+        let Asker { conn, tag, user } = asker;
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
+        if let Err(e) = names::check_file_name(&name) {
+            return self.send_reply(&to, (Status::INVALID_NAME, e.0), Body::None, out);
+        }
+        let Some(undo) = self.index.unpublish(user, &name) else {
+            let text = format!("you do not publish {name:?}");
+            return self.send_reply(&to, (Status::NO_FILE, text), Body::None, out);
+        };
+        let ask = Ask::Unpublish {
+            owner: user.to_owned(),
+            name: name.clone(),
+        };
+        let user = user.to_owned();
+        let change = Change::Unpublished { name };
+        let then = Then {
+            to,
+            user,
+            undo,
+            change,
+        };
+        self.record(ask, then, out);
     }
 
     pub(super) fn sync(
         &mut self,
-        conn: ConnId,
-        tag: u32,
-        user: &str,
-        files: &[FileInfo],
+        asker: Asker,
+        files: Vec<FileInfo>,
         first: bool,
         out: &mut Vec<Action>,
     ) {
+        let Asker { conn, tag, user } = asker;
+        let Some(to) = self.reply_to(conn, tag) else {
+            return;
+        };
         if let Some(bad) = files
             .iter()
             .find_map(|f| names::check_published_name(&f.name).err())
         {
             let text = format!("{bad} (in the publication list)");
-            return out.push(Action::Send(
-                conn,
-                reply(tag, Status::INVALID_NAME, text, Body::None),
-            ));
+            return self.send_reply(&to, (Status::INVALID_NAME, text), Body::None, out);
         }
-        let (status, text) = match self.index.sync(&self.db, user, files, first) {
-            Ok(()) => {
-                if !files.is_empty() {
-                    info!("{user} announced {} published file(s)", files.len());
-                }
-                (Status::OK, format!("{} file(s) announced", files.len()))
+        let undo = match self.index.sync(user, &files, first) {
+            Ok(undo) => undo,
+            Err(e) => {
+                let status = match e {
+                    IndexError::TooMany(_) => Status::QUOTA_EXCEEDED,
+                    IndexError::Duplicate => Status::NAME_TAKEN,
+                };
+                return self.send_reply(&to, (status, e.to_string()), Body::None, out);
             }
-            Err(e @ IndexError::TooMany(_)) => (Status::QUOTA_EXCEEDED, e.to_string()),
-            Err(e) => (Status::INTERNAL, e.to_string()),
         };
-        out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
+        let count = files.len();
+        let owner = user.to_owned();
+        let ask = Ask::Sync {
+            owner: owner.clone(),
+            files,
+            first,
+        };
+        let then = Then {
+            to,
+            user: owner,
+            undo,
+            change: Change::Synced { count },
+        };
+        self.record(ask, then, out);
     }
 
     /// A downloader says `holder` served bad data for `name`. It counts only if a lookup

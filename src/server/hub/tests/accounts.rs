@@ -6,8 +6,8 @@ use crate::server::persist::{Answer, Ask};
 
 #[test]
 fn a_second_login_waits_for_a_ghost_check() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     // A live first session answers the check: the second login gets 403.
     let out = join(&mut hub, 2, "alice", t0);
@@ -41,7 +41,6 @@ fn a_second_login_waits_for_a_ghost_check() {
     hub.on_timer(1, serial, later, &mut out);
     assert_eq!(status_of(2, &out), vec![200]);
     assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn login_msg(tag: u32, user: &str, password: &str) -> ClientMsg {
@@ -67,14 +66,13 @@ fn retry_after(conn: ConnId, out: &[Action]) -> Option<u32> {
 
 #[test]
 fn fifty_registrations_and_logins_from_one_address_pass_on_default_flags() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
     for conn in 1..=50 {
         let out = join(&mut hub, conn, &format!("pupil{conn}"), now);
         assert_eq!(status_of(conn, &out), vec![201, 200], "pupil {conn}");
     }
     assert_eq!(hub.online_count(), 50);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -83,8 +81,8 @@ fn rotating_addresses_cannot_brute_force_one_account() {
         account_auth_rate: 5,
         ..HubConfig::default()
     };
-    let (mut hub, dir) = hub(config);
-    let t0 = Instant::now();
+    let mut hub = test_hub(config);
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let mut out = Vec::new();
     hub.on_message(1, ClientMsg::Logout { tag: 3 }, t0, &mut out);
@@ -111,7 +109,6 @@ fn rotating_addresses_cannot_brute_force_one_account() {
     let mut out = Vec::new();
     hub.on_message(20, login_msg(2, "alice", "guess"), later, &mut out);
     assert_eq!(status_of(20, &out), vec![402]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -120,8 +117,8 @@ fn the_address_that_registered_an_account_is_known_to_its_lock() {
         account_auth_rate: 2,
         ..HubConfig::default()
     };
-    let (mut hub, dir) = hub(config);
-    let t0 = Instant::now();
+    let mut hub = test_hub(config);
+    let t0 = base();
     let mut out = hello_from(&mut hub, 1, [127, 0, 0, 1], t0);
     let register = ClientMsg::Register {
         tag: 1,
@@ -138,7 +135,6 @@ fn the_address_that_registered_an_account_is_known_to_its_lock() {
     let mut out = Vec::new();
     hub.on_message(1, login_msg(2, "alice", "pw"), t0, &mut out);
     assert_eq!(status_of(1, &out), vec![200], "the owner's own first login");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -147,8 +143,8 @@ fn every_password_check_counts_against_the_hash_rate() {
         hash_rate: 6,
         ..HubConfig::default()
     };
-    let (mut hub, dir) = hub(config);
-    let t0 = Instant::now();
+    let mut hub = test_hub(config);
+    let t0 = base();
     // A register and a login: two hashes.
     join(&mut hub, 1, "alice", t0);
     let passwd = |tag| ClientMsg::Passwd {
@@ -167,13 +163,12 @@ fn every_password_check_counts_against_the_hash_rate() {
     hub.on_message(1, passwd(7), t0, &mut out);
     assert_eq!(status_of(1, &out), vec![200, 200, 429]);
     assert!(retry_after(1, &out).is_some_and(|s| (1..=60).contains(&s)));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn only_one_login_waits_on_a_ghost_check_and_only_it_takes_over() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let mut waiting = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
     hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut waiting);
@@ -201,13 +196,12 @@ fn only_one_login_waits_on_a_ghost_check_and_only_it_takes_over() {
     hub.on_message(3, login_msg(8, "alice", "pw"), later, &mut out);
     assert!(ping_nonce(2, &out).is_some(), "the new session is checked");
     assert_eq!(status_of(3, &out), Vec::<u16>::new());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_waiter_that_left_frees_the_turn_for_the_next_login() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let mut out = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
     hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut out);
@@ -225,13 +219,12 @@ fn a_waiter_that_left_frees_the_turn_for_the_next_login() {
         .filter(|a| matches!(a, Action::Event(e) if e.name == "login"))
         .count();
     assert_eq!(joins, 1);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let mut out = hello_from(&mut hub, 2, [127, 0, 0, 2], t0);
     hub.on_message(2, login_msg(5, "alice", "pw"), t0, &mut out);
@@ -242,7 +235,6 @@ fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
     let mut out = Vec::new();
     hub.on_message(2, login_msg(6, "alice", "pw"), t0, &mut out);
     assert!(ping_nonce(1, &out).is_some(), "a new check, not a refusal");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Bans run by the wall clock the loop gives each turn (read once per turn, so a step
@@ -250,7 +242,7 @@ fn an_answering_session_refuses_the_waiter_and_the_next_login_checks_again() {
 /// the user is let in, stepped back the ban holds longer.
 #[test]
 fn a_ban_runs_by_the_wall_clock_of_each_turn() {
-    let (mut hub, dir) = hub(HubConfig::default());
+    let mut hub = test_hub(HubConfig::default());
     let now = base();
     hub.begin_turn(now, 10_000);
     let mut out = hello_from(&mut hub, 1, [10, 0, 0, 1], now);
@@ -282,14 +274,13 @@ fn a_ban_runs_by_the_wall_clock_of_each_turn() {
     let mut out = Vec::new();
     hub.on_message(1, login_msg(3, "alice", "pw"), now, &mut out);
     assert_eq!(status_of(1, &out), vec![200], "the ban ended at 10 120");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// A backend may answer turns later: the login waits, its reply goes to the session
 /// that asked, and never to a new connection that took the id of one that closed.
 #[test]
 fn a_late_answer_reaches_the_session_that_asked_and_no_other() {
-    let (mut hub, dir) = hub(HubConfig::default());
+    let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
     hub.on_message(1, ClientMsg::Logout { tag: 3 }, now, &mut Vec::new());
@@ -314,5 +305,74 @@ fn a_late_answer_reaches_the_session_that_asked_and_no_other() {
     let out = hub.answer(id, Answer::Verified(Ok(None)), now);
     assert_eq!(status_of(2, &out), vec![200]);
     assert_eq!(hub.online.get("alice"), Some(&2));
-    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn register_msg(tag: u32, user: &str, password: &str) -> ClientMsg {
+    ClientMsg::Register {
+        tag,
+        user: user.into(),
+        password: password.into(),
+    }
+}
+
+#[test]
+fn registration_refuses_taken_names_bad_names_and_bad_passwords() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    let mut out = hello_from(&mut hub, 1, [10, 0, 0, 1], now);
+    let long = "x".repeat(257);
+    for (tag, user, password) in [
+        (1, "alice", "pw"),
+        (2, "alice", "other"),
+        (3, "no spaces", "pw"),
+        (4, "bob", ""),
+        (5, "bob", long.as_str()),
+    ] {
+        hub.on_message(1, register_msg(tag, user, password), now, &mut out);
+    }
+    assert_eq!(status_of(1, &out), [201, 404, 408, 400, 400]);
+    assert_eq!(hub.memory().password_of("alice"), Some("pw"));
+    assert_eq!(hub.memory().password_of("bob"), None);
+}
+
+#[test]
+fn failed_logins_per_address_are_limited_and_successes_are_not() {
+    let mut hub = test_hub(HubConfig {
+        auth_rate: 3,
+        ..HubConfig::default()
+    });
+    let t0 = base();
+    let mut out = hello_from(&mut hub, 1, [10, 0, 0, 1], t0);
+    hub.on_message(1, register_msg(1, "alice", "pw"), t0, &mut out);
+    for tag in 2..5 {
+        hub.on_message(1, login_msg(tag, "alice", "guess"), t0, &mut out);
+    }
+    hub.on_message(1, login_msg(5, "nobody", "pw"), t0, &mut out);
+    assert_eq!(status_of(1, &out), [201, 402, 402, 402, 429]);
+    let mut out = Vec::new();
+    let later = t0 + Duration::from_secs(60);
+    hub.on_message(1, login_msg(6, "nobody", "pw"), later, &mut out);
+    hub.on_message(1, login_msg(7, "alice", "pw"), later, &mut out);
+    assert_eq!(status_of(1, &out), [401, 200], "a new window");
+}
+
+#[test]
+fn passwd_checks_the_old_password_and_the_new_ones_length() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    let passwd = |tag, old: &str, new: &str| ClientMsg::Passwd {
+        tag,
+        old: old.into(),
+        new: new.into(),
+    };
+    let mut out = Vec::new();
+    hub.on_message(1, passwd(3, "wrong", "new"), now, &mut out);
+    hub.on_message(1, passwd(4, "pw", ""), now, &mut out);
+    hub.on_message(1, passwd(5, "pw", "new"), now, &mut out);
+    assert_eq!(status_of(1, &out), [402, 400, 200]);
+    assert_eq!(hub.memory().password_of("alice"), Some("new"));
+    let mut out = hello_from(&mut hub, 2, [10, 0, 0, 2], now);
+    hub.on_message(2, login_msg(6, "alice", "pw"), now, &mut out);
+    assert_eq!(status_of(2, &out), [402], "the old password is gone");
 }

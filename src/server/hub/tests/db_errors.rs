@@ -18,7 +18,7 @@ fn console(hub: &mut TestHub, line: &str, now: Instant) -> CommandResult {
 
 #[test]
 fn an_account_lookup_that_fails_is_a_500_not_no_such_user() {
-    let (mut hub, dir) = hub(HubConfig::default());
+    let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
     hub.memory().broken = Some("no such table: accounts".into());
@@ -35,14 +35,12 @@ fn an_account_lookup_that_fails_is_a_500_not_no_such_user() {
     };
     hub.on_message(1, msg, now, &mut out);
     assert_eq!(status_of(1, &out), vec![500]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn stats_that_cannot_be_counted_are_a_500_not_zero() {
-    let (mut hub, dir) = hub(HubConfig::default());
+    let mut hub = test_hub(HubConfig::default());
     hub.memory().broken = Some("disk I/O error".into());
     let r = console(&mut hub, "stats", base());
     assert_eq!((r.ok, r.status), (false, 500), "{}", r.message);
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -5,8 +5,8 @@ use super::*;
 
 #[test]
 fn hello_register_login_and_not_logged_in() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
     let mut out = Vec::new();
     hub.on_connect(1, addr(5001), addr(HUB_PORT), now, &mut out);
     hub.on_message(1, ClientMsg::Users { tag: 9 }, now, &mut out);
@@ -26,7 +26,6 @@ fn hello_register_login_and_not_logged_in() {
     hub.on_message(3, hello, now, &mut out);
     hub.on_message(3, ClientMsg::Users { tag: 9 }, now, &mut out);
     assert_eq!(status_of(3, &out), vec![407]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -35,8 +34,8 @@ fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
         idle_timeout: Duration::from_secs(10),
         ..HubConfig::default()
     };
-    let (mut hub, dir) = hub(config);
-    let t0 = Instant::now();
+    let mut hub = test_hub(config);
+    let t0 = base();
     let mut out = Vec::new();
     hub.on_connect(1, addr(5001), addr(HUB_PORT), t0, &mut out);
     let hello = ClientMsg::Hello {
@@ -62,7 +61,6 @@ fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
             break;
         }
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -71,8 +69,8 @@ fn logging_out_starts_the_anonymous_clock_again() {
         idle_timeout: Duration::from_secs(10),
         ..HubConfig::default()
     };
-    let (mut hub, dir) = hub(config);
-    let t0 = Instant::now();
+    let mut hub = test_hub(config);
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let later = t0 + Duration::from_secs(60);
     let mut out = Vec::new();
@@ -82,13 +80,12 @@ fn logging_out_starts_the_anonymous_clock_again() {
     assert!(!out.iter().any(|a| matches!(a, Action::Close(1))));
     hub.on_timer(1, serial, later + Duration::from_secs(10), &mut out);
     assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_broadcast_is_encoded_once_and_shared() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
     for (conn, user) in [(1, "a"), (2, "b"), (3, "c")] {
         join(&mut hub, conn, user, now);
     }
@@ -112,7 +109,6 @@ fn a_broadcast_is_encoded_once_and_shared() {
     assert!(sent_to(1, &out)
         .iter()
         .all(|m| !matches!(m, HubMsg::Chat { .. })));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -127,11 +123,11 @@ fn a_users_reply_keeps_inside_its_budget() {
 
 #[test]
 fn password_hashes_are_budgeted_per_turn() {
-    let (mut hub, dir) = hub(HubConfig {
+    let mut hub = test_hub(HubConfig {
         auth_rate: 0,
         ..HubConfig::default()
     });
-    let now = Instant::now();
+    let now = base();
     hub.begin_turn(now, 0);
     let joins = HASHES_PER_TURN as usize / 2;
     for conn in 1..joins {
@@ -142,16 +138,15 @@ fn password_hashes_are_budgeted_per_turn() {
     assert!(hub.hash_budget_spent());
     hub.begin_turn(now, 0);
     assert!(!hub.hash_budget_spent());
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
-    let (mut hub, dir) = hub(HubConfig {
+    let mut hub = test_hub(HubConfig {
         hash_rate: 0,
         ..HubConfig::default()
     });
-    let t0 = Instant::now();
+    let t0 = base();
     join(&mut hub, 1, "mallory", t0);
     join(&mut hub, 2, "honest", t0);
     hub.begin_turn(t0, 0);
@@ -176,13 +171,12 @@ fn pipelined_password_checks_wait_their_turn_while_others_are_served() {
     let mut out = Vec::new();
     hub.resume(1, t0, &mut out);
     assert_eq!(status_of(1, &out), vec![200]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "alice", t0);
     hub.begin_turn(t0, 0);
     let mut out = Vec::new();
@@ -205,13 +199,12 @@ fn a_turn_handles_a_bounded_number_of_requests_per_connection_in_order() {
     }
     assert_eq!(tags, (0..100).collect::<Vec<u32>>(), "in order, none lost");
     assert_eq!(turns, 100usize.div_ceil(per_turn));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn logins_in_a_burst_share_one_joins_frame_sent_after_the_delay() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "early", t0);
     let mut out = Vec::new();
     hub.end_turn(t0 + joins::JOIN_BATCH_DELAY, &mut out);
@@ -246,13 +239,12 @@ fn logins_in_a_burst_share_one_joins_frame_sent_after_the_delay() {
         other => panic!("{other:?}"),
     }
     assert_eq!(hub.joins_due(), None);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn pending_joins_go_out_before_a_leave() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let t0 = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let t0 = base();
     join(&mut hub, 1, "early", t0);
     join(&mut hub, 2, "late", t0);
     let mut out = Vec::new();
@@ -262,5 +254,4 @@ fn pending_joins_go_out_before_a_leave() {
         matches!(&got[..], [HubMsg::Joins { users, online: 2 }, HubMsg::Leave { user: left, online: 1, .. }] if users == &["early", "late"] && left == "late"),
         "{got:?}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -6,8 +6,8 @@ use crate::server::reports::REFERRAL_TTL;
 
 #[test]
 fn lookups_answer_online_holders_only() {
-    let (mut hub, dir) = hub(HubConfig::default());
-    let now = Instant::now();
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
     let file = FileInfo {
@@ -46,11 +46,10 @@ fn lookups_answer_online_holders_only() {
     let mut out = Vec::new();
     hub.on_message(2, lookup(5), now, &mut out);
     assert_eq!(status_of(2, &out), vec![406]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// Who a lookup of `name` by `conn` offers, and its status.
-fn offered(hub: &mut Hub, conn: ConnId, name: &str, now: Instant) -> (u16, Vec<String>) {
+fn offered(hub: &mut TestHub, conn: ConnId, name: &str, now: Instant) -> (u16, Vec<String>) {
     let mut out = Vec::new();
     let lookup = ClientMsg::Lookup {
         tag: 50,
@@ -67,7 +66,13 @@ fn offered(hub: &mut Hub, conn: ConnId, name: &str, now: Instant) -> (u16, Vec<S
     }
 }
 
-fn report_of(hub: &mut Hub, conn: ConnId, holder: &str, hash: u8, now: Instant) -> (u16, String) {
+fn report_of(
+    hub: &mut TestHub,
+    conn: ConnId,
+    holder: &str,
+    hash: u8,
+    now: Instant,
+) -> (u16, String) {
     let mut out = Vec::new();
     let report = ClientMsg::Report {
         tag: 51,
@@ -84,7 +89,7 @@ fn report_of(hub: &mut Hub, conn: ConnId, holder: &str, hash: u8, now: Instant) 
     }
 }
 
-fn publish_x(hub: &mut Hub, conn: ConnId, hash: u8, now: Instant) {
+fn publish_x(hub: &mut TestHub, conn: ConnId, hash: u8, now: Instant) {
     let mut out = Vec::new();
     let file = FileInfo {
         name: "x".into(),
@@ -102,11 +107,11 @@ fn publish_x(hub: &mut Hub, conn: ConnId, hash: u8, now: Instant) {
 
 #[test]
 fn a_report_needs_a_recent_referral_and_demotes_for_the_reporter_until_a_quorum() {
-    let (mut hub, dir) = hub(HubConfig {
+    let mut hub = test_hub(HubConfig {
         auth_rate: 0,
         ..HubConfig::default()
     });
-    let t0 = Instant::now();
+    let t0 = base();
     let users = ["alice", "dave", "bob", "m1", "m2", "m3"];
     for (i, user) in users.iter().enumerate() {
         join(&mut hub, i + 1, user, t0);
@@ -160,5 +165,64 @@ fn a_report_needs_a_recent_referral_and_demotes_for_the_reporter_until_a_quorum(
     publish_x(&mut hub, alice, 9, late);
     assert_eq!(offered(&mut hub, bob, "x", late), both);
     assert_eq!(offered(&mut hub, m1, "x", late), both);
-    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The last reply to `conn`: its status and text.
+fn last_reply(conn: ConnId, out: &[Action]) -> (u16, String) {
+    match sent_to(conn, out).pop() {
+        Some(HubMsg::Reply {
+            status, message, ..
+        }) => (status.0, message),
+        other => panic!("no reply: {other:?}"),
+    }
+}
+
+#[test]
+fn index_changes_are_recorded_and_one_whose_write_fails_is_a_500_taken_back() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    let file = |name: &str, byte: u8| FileInfo {
+        name: name.into(),
+        size: 3,
+        hash: [byte; 32],
+    };
+    let send = |hub: &mut TestHub, msg| {
+        let mut out = Vec::new();
+        hub.on_message(1, msg, now, &mut out);
+        last_reply(1, &out)
+    };
+    let publish = |f, replace| ClientMsg::Publish {
+        tag: 3,
+        file: f,
+        replace,
+    };
+    let sync = |files| ClientMsg::Sync {
+        tag: 4,
+        files,
+        first: true,
+    };
+    let unpublish = || ClientMsg::Unpublish {
+        tag: 5,
+        name: "a".into(),
+    };
+    assert_eq!(send(&mut hub, publish(file("a", 1), false)).0, 202);
+    assert_eq!(hub.memory().published_by("alice"), [&file("a", 1)]);
+    hub.memory().broken = Some("index database: disk full".into());
+    let failed = (500, "index database: disk full".to_owned());
+    assert_eq!(send(&mut hub, publish(file("a", 2), true)), failed);
+    assert_eq!(send(&mut hub, sync(vec![file("b", 1)])), failed);
+    assert_eq!(send(&mut hub, unpublish()), failed);
+    assert_eq!(
+        hub.index.files_of("alice"),
+        [file("a", 1)],
+        "all taken back"
+    );
+    hub.memory().broken = None;
+    assert_eq!(send(&mut hub, unpublish()), (200, "unpublished a".into()));
+    assert_eq!(send(&mut hub, unpublish()).0, 406);
+    let announced = send(&mut hub, sync(vec![file("b", 1), file("c", 2)]));
+    assert_eq!(announced, (200, "2 file(s) announced".into()));
+    assert_eq!(hub.memory().published_by("alice").len(), 2);
+    assert_eq!(hub.index.files_of("alice").len(), 2);
 }
