@@ -2,6 +2,10 @@
 //! (every directory before what is beneath it). Symlinks are never followed and, like
 //! special files and names the store refuses, are skipped with a reason; the contents
 //! are later opened beneath the tree's root by the kernel (`openat2`, no symlinks).
+//!
+//! A walk is a [`Scan`] that the loop advances a bounded slice per turn
+//! ([`Scan::step`]), like hashing, so a tree of 100,000 entries never stalls chat or
+//! the transfers; it gives the same items, skips and errors as walking it at once.
 
 use super::session::Scanned;
 use crate::proto::message::StoreKind;
@@ -10,7 +14,7 @@ use crate::proto::status::Status;
 use crate::proto::store::MAX_DEPTH;
 use crate::sys;
 use crate::transfer::tree::{Totals, TreeItem};
-use std::fs::File;
+use std::fs::{DirEntry, File, ReadDir};
 use std::path::{Path, PathBuf};
 
 /// A tree ready to upload: its root directory and its items, each with the path of its
@@ -19,6 +23,9 @@ pub struct Prepared {
     pub root: File,
     pub items: Vec<(TreeItem, PathBuf)>,
 }
+
+/// How a walk ended: the tree and what it holds, or why it cannot be uploaded.
+pub type Walked = Result<(Scanned, Prepared), (Status, String)>;
 
 /// The store name an upload of `path` (relative to the working directory) goes under:
 /// `name`, or the path's own name. Reads nothing beneath the path, so that the name can
@@ -60,132 +67,190 @@ fn resolve(
     Ok((canonical, meta, name))
 }
 
-/// Walk `path` (relative to the working directory) for an upload as `name` (default:
-/// the path's own name), refusing trees of more than `max_items` items.
-pub fn scan(
-    path: &str,
-    name: Option<&str>,
-    max_items: usize,
-) -> Result<(Scanned, Prepared), (Status, String)> {
-    let (canonical, meta, name) = resolve(path, name)?;
-    let open =
-        |p: &Path| sys::open_dir(p).map_err(|e| (Status::NO_FILE, format!("{}: {e}", p.display())));
-    if meta.is_file() {
-        let parent = canonical.parent().unwrap_or(Path::new("/"));
-        let file_name = canonical
-            .file_name()
-            .map(PathBuf::from)
-            .ok_or_else(|| (Status::BAD_REQUEST, format!("{path} is not a file")))?;
-        let item = TreeItem {
-            path: name.clone(),
-            kind: StoreKind::File,
-            size: meta.len(),
-            hash: None,
-        };
-        let scanned = Scanned {
-            name,
-            kind: StoreKind::File,
-            totals: Totals {
-                files: 1,
-                dirs: 0,
-                bytes: meta.len(),
+/// What a slice of a walk did.
+pub enum ScanStep {
+    /// The walk goes on; this slice took `steps` steps (at most its budget).
+    Walking { steps: usize },
+    /// The walk ended.
+    Done(Walked),
+}
+
+/// A directory being walked: its listing is read an entry per step, then sorted, then
+/// its entries are examined an entry per step.
+struct Level {
+    /// Its path, to list it and to name it in an error.
+    dir: PathBuf,
+    /// Its path on the wire (the store name, then `/`-joined names).
+    wire: String,
+    /// Its path beneath the root.
+    rel: PathBuf,
+    depth: usize,
+    listing: Listing,
+}
+
+enum Listing {
+    /// Not opened yet.
+    Unopened,
+    /// Being read; the entries so far.
+    Reading(ReadDir, Vec<DirEntry>),
+    /// Read whole and sorted backwards: the next to examine is the last.
+    Sorted(Vec<DirEntry>),
+}
+
+/// What one step in a directory comes to.
+enum Advance {
+    /// Its listing was opened, read one entry further, or read whole and sorted.
+    Listed,
+    /// This entry is next.
+    Examine(DirEntry),
+    /// Everything in it was examined.
+    Leave,
+}
+
+impl Level {
+    fn advance(&mut self) -> Result<Advance, (Status, String)> {
+        match &mut self.listing {
+            Listing::Unopened => {
+                let listing = std::fs::read_dir(&self.dir)
+                    .map_err(|e| (Status::NO_FILE, format!("{}: {e}", self.dir.display())))?;
+                self.listing = Listing::Reading(listing, Vec::new());
+            }
+            Listing::Reading(listing, entries) => match listing.next() {
+                // An entry that cannot be read is left out, as a listing that skips it.
+                Some(entry) => entries.extend(entry.ok()),
+                None => {
+                    let mut sorted = std::mem::take(entries);
+                    sorted.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+                    self.listing = Listing::Sorted(sorted);
+                }
             },
-            largest: meta.len(),
-            skipped: Vec::new(),
-        };
-        let prepared = Prepared {
-            root: open(parent)?,
-            items: vec![(item, file_name)],
-        };
-        return Ok((scanned, prepared));
+            Listing::Sorted(entries) => {
+                return Ok(entries.pop().map_or(Advance::Leave, Advance::Examine));
+            }
+        }
+        Ok(Advance::Listed)
     }
-    if !meta.is_dir() {
-        return Err((
-            Status::BAD_REQUEST,
-            format!("{path} is neither a regular file nor a directory"),
-        ));
-    }
-    let mut items = vec![(
-        TreeItem {
+}
+
+/// A walk of what `upload` was given, advanced a bounded slice at a time.
+pub struct Scan {
+    name: String,
+    kind: StoreKind,
+    /// The directory the items' paths are beneath.
+    root: PathBuf,
+    max_items: usize,
+    items: Vec<(TreeItem, PathBuf)>,
+    skipped: Vec<(String, String)>,
+    /// The directories being walked, the innermost last.
+    levels: Vec<Level>,
+}
+
+impl Scan {
+    /// Start a walk of `path` (relative to the working directory) for an upload as
+    /// `name` (default: the path's own name), refusing trees of more than `max_items`
+    /// items. A single file is walked at once; a tree, by [`Scan::step`].
+    pub fn start(
+        path: &str,
+        name: Option<&str>,
+        max_items: usize,
+    ) -> Result<Scan, (Status, String)> {
+        let (canonical, meta, name) = resolve(path, name)?;
+        if meta.is_file() {
+            let root = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let file_name = canonical
+                .file_name()
+                .map(PathBuf::from)
+                .ok_or_else(|| (Status::BAD_REQUEST, format!("{path} is not a file")))?;
+            let item = TreeItem {
+                path: name.clone(),
+                kind: StoreKind::File,
+                size: meta.len(),
+                hash: None,
+            };
+            return Ok(Scan {
+                name,
+                kind: StoreKind::File,
+                root,
+                max_items,
+                items: vec![(item, file_name)],
+                skipped: Vec::new(),
+                levels: Vec::new(),
+            });
+        }
+        if !meta.is_dir() {
+            return Err((
+                Status::BAD_REQUEST,
+                format!("{path} is neither a regular file nor a directory"),
+            ));
+        }
+        let top = TreeItem {
             path: name.clone(),
             kind: StoreKind::Dir,
             size: 0,
             hash: None,
-        },
-        PathBuf::from("."),
-    )];
-    let mut skipped = Vec::new();
-    walk(
-        &canonical,
-        &name,
-        Path::new(""),
-        1,
-        max_items,
-        &mut items,
-        &mut skipped,
-    )?;
-    let tree: Vec<TreeItem> = items.iter().map(|(i, _)| i.clone()).collect();
-    let totals = Totals::of(&tree);
-    let largest = tree.iter().map(|i| i.size).max().unwrap_or(0);
-    Ok((
-        Scanned {
+        };
+        let level = Level {
+            dir: canonical.clone(),
+            wire: name.clone(),
+            rel: PathBuf::new(),
+            depth: 1,
+            listing: Listing::Unopened,
+        };
+        Ok(Scan {
             name,
             kind: StoreKind::Dir,
-            totals,
-            largest,
-            skipped,
-        },
-        Prepared {
-            root: open(&canonical)?,
-            items,
-        },
-    ))
-}
+            root: canonical,
+            max_items,
+            items: vec![(top, PathBuf::from("."))],
+            skipped: Vec::new(),
+            levels: vec![level],
+        })
+    }
 
-/// Add what is beneath `dir` (its wire path `wire`, its path `rel` beneath the root).
-#[allow(clippy::too_many_arguments)]
-fn walk(
-    dir: &Path,
-    wire: &str,
-    rel: &Path,
-    depth: usize,
-    max_items: usize,
-    items: &mut Vec<(TreeItem, PathBuf)>,
-    skipped: &mut Vec<(String, String)>,
-) -> Result<(), (Status, String)> {
-    let listing =
-        std::fs::read_dir(dir).map_err(|e| (Status::NO_FILE, format!("{}: {e}", dir.display())))?;
-    let mut entries: Vec<_> = listing.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let os_name = entry.file_name();
-        let shown = rel.join(&os_name).display().to_string();
-        let Some(part) = os_name.to_str() else {
-            skipped.push((shown, "the name is not valid UTF-8".into()));
-            continue;
+    /// Walk on for at most `budget` steps (at least one): a step opens a directory,
+    /// reads one entry of its listing, examines one entry, or leaves a directory.
+    pub fn step(&mut self, budget: usize) -> ScanStep {
+        let budget = budget.max(1);
+        for _ in 0..budget {
+            let Some(level) = self.levels.last_mut() else {
+                return ScanStep::Done(self.finish());
+            };
+            let stepped = match level.advance() {
+                Ok(Advance::Listed) => Ok(()),
+                Ok(Advance::Examine(entry)) => self.examine(entry),
+                Ok(Advance::Leave) => {
+                    self.levels.pop();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = stepped {
+                self.levels.clear();
+                return ScanStep::Done(Err(e));
+            }
+        }
+        ScanStep::Walking { steps: budget }
+    }
+
+    /// Add one entry of the innermost directory: skipped with a reason, an item, or a
+    /// directory to walk next.
+    fn examine(&mut self, entry: DirEntry) -> Result<(), (Status, String)> {
+        let Some(level) = self.levels.last() else {
+            return Ok(());
         };
-        if let Err(e) = names::check_file_name(part) {
-            skipped.push((shown, format!("the store does not take this name ({e})")));
-            continue;
-        }
-        if names::is_reserved(part) {
-            skipped.push((shown, "one of the client's own files (.peerhub-*)".into()));
-            continue;
-        }
-        let kind = match entry.file_type() {
-            Ok(t) if t.is_symlink() => {
-                skipped.push((shown, "a symbolic link (never followed)".into()));
-                continue;
-            }
-            Ok(t) if t.is_dir() => StoreKind::Dir,
-            Ok(t) if t.is_file() => StoreKind::File,
-            Ok(_) => {
-                skipped.push((shown, "not a regular file or directory".into()));
-                continue;
-            }
-            Err(e) => {
-                skipped.push((shown, e.to_string()));
-                continue;
+        let (depth, wire) = (level.depth, level.wire.clone());
+        let os_name = entry.file_name();
+        let shown = level.rel.join(&os_name).display().to_string();
+        let Some(part) = os_name.to_str() else {
+            self.skipped
+                .push((shown, "the name is not valid UTF-8".into()));
+            return Ok(());
+        };
+        let kind = match skip_reason(part, &entry) {
+            Ok(kind) => kind,
+            Err(why) => {
+                self.skipped.push((shown, why));
+                return Ok(());
             }
         };
         if depth + 1 > MAX_DEPTH {
@@ -194,142 +259,75 @@ fn walk(
                 format!("{shown} is nested more than {MAX_DEPTH} levels deep"),
             ));
         }
-        if items.len() >= max_items {
+        if self.items.len() >= self.max_items {
+            let max_items = self.max_items;
             return Err((
                 Status::TOO_LARGE,
                 format!("more than {max_items} files and directories"),
             ));
         }
         let child_wire = format!("{wire}/{part}");
-        let child_rel = rel.join(part);
-        match kind {
-            StoreKind::Dir => {
-                items.push((
-                    TreeItem {
-                        path: child_wire.clone(),
-                        kind,
-                        size: 0,
-                        hash: None,
-                    },
-                    child_rel.clone(),
-                ));
-                walk(
-                    &entry.path(),
-                    &child_wire,
-                    &child_rel,
-                    depth + 1,
-                    max_items,
-                    items,
-                    skipped,
-                )?;
-            }
-            StoreKind::File => {
-                let size = entry
-                    .metadata()
-                    .map_err(|e| (Status::NO_FILE, format!("{shown}: {e}")))?
-                    .len();
-                items.push((
-                    TreeItem {
-                        path: child_wire,
-                        kind,
-                        size,
-                        hash: None,
-                    },
-                    child_rel,
-                ));
-            }
+        let child_rel = level.rel.join(part);
+        let size = match kind {
+            StoreKind::Dir => 0,
+            StoreKind::File => entry
+                .metadata()
+                .map_err(|e| (Status::NO_FILE, format!("{shown}: {e}")))?
+                .len(),
+        };
+        let item = TreeItem {
+            path: child_wire.clone(),
+            kind,
+            size,
+            hash: None,
+        };
+        self.items.push((item, child_rel.clone()));
+        if kind == StoreKind::Dir {
+            self.levels.push(Level {
+                dir: entry.path(),
+                wire: child_wire,
+                rel: child_rel,
+                depth: depth + 1,
+                listing: Listing::Unopened,
+            });
         }
+        Ok(())
     }
-    Ok(())
+
+    /// The walk is over: the totals, and the root opened for the upload.
+    fn finish(&mut self) -> Walked {
+        let root = sys::open_dir(&self.root)
+            .map_err(|e| (Status::NO_FILE, format!("{}: {e}", self.root.display())))?;
+        let items = std::mem::take(&mut self.items);
+        let totals = Totals::of(items.iter().map(|(i, _)| i));
+        let largest = items.iter().map(|(i, _)| i.size).max().unwrap_or(0);
+        let scanned = Scanned {
+            name: self.name.clone(),
+            kind: self.kind,
+            totals,
+            largest,
+            skipped: std::mem::take(&mut self.skipped),
+        };
+        Ok((scanned, Prepared { root, items }))
+    }
+}
+
+/// What an entry named `part` is, or why it is left out of the tree.
+fn skip_reason(part: &str, entry: &DirEntry) -> Result<StoreKind, String> {
+    if let Err(e) = names::check_file_name(part) {
+        return Err(format!("the store does not take this name ({e})"));
+    }
+    if names::is_reserved(part) {
+        return Err("one of the client's own files (.peerhub-*)".into());
+    }
+    match entry.file_type() {
+        Ok(t) if t.is_symlink() => Err("a symbolic link (never followed)".into()),
+        Ok(t) if t.is_dir() => Ok(StoreKind::Dir),
+        Ok(t) if t.is_file() => Ok(StoreKind::File),
+        Ok(_) => Err("not a regular file or directory".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tree_in_pre_order_without_symlinks() {
-        let dir = std::env::temp_dir().join(format!(
-            "peerhub-scan-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let top = dir.join("top");
-        std::fs::create_dir_all(top.join("b/c")).unwrap();
-        std::fs::write(top.join("a.txt"), b"12345").unwrap();
-        std::fs::write(top.join("b/c/d"), b"").unwrap();
-        std::os::unix::fs::symlink("/etc", top.join("link")).unwrap();
-        std::fs::write(top.join("bad\\name"), b"x").unwrap();
-        let (scanned, prepared) = scan(top.to_str().unwrap(), Some("up"), 100).unwrap();
-        let paths: Vec<&str> = prepared
-            .items
-            .iter()
-            .map(|(i, _)| i.path.as_str())
-            .collect();
-        assert_eq!(paths, ["up", "up/a.txt", "up/b", "up/b/c", "up/b/c/d"]);
-        assert_eq!(
-            scanned.totals,
-            Totals {
-                files: 2,
-                dirs: 3,
-                bytes: 5
-            }
-        );
-        assert_eq!(scanned.skipped.len(), 2);
-        assert_eq!(prepared.items[4].1, PathBuf::from("b/c/d"));
-        let (one, p) = scan(top.join("a.txt").to_str().unwrap(), None, 100).unwrap();
-        assert_eq!((one.name.as_str(), one.kind), ("a.txt", StoreKind::File));
-        assert_eq!(p.items[0].1, PathBuf::from("a.txt"));
-        assert_eq!(
-            scan(top.to_str().unwrap(), None, 3).err().map(|e| e.0),
-            Some(Status::TOO_LARGE)
-        );
-        assert_eq!(
-            scan(dir.join("nope").to_str().unwrap(), None, 3)
-                .err()
-                .map(|e| e.0),
-            Some(Status::NO_FILE)
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_clients_own_files_are_never_uploaded() {
-        let dir = std::env::temp_dir().join(format!(
-            "peerhub-scan-own-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let share = dir.join("share");
-        std::fs::create_dir_all(&share).unwrap();
-        std::fs::write(share.join("song.mp3"), b"la").unwrap();
-        std::fs::write(share.join(".peerhub-published.json"), b"[]").unwrap();
-        std::fs::write(share.join(".peerhub-partials.json"), b"[]").unwrap();
-        let (scanned, prepared) = scan(share.to_str().unwrap(), None, 100).unwrap();
-        let paths: Vec<&str> = prepared
-            .items
-            .iter()
-            .map(|(i, _)| i.path.as_str())
-            .collect();
-        assert_eq!(paths, ["share", "share/song.mp3"]);
-        let skipped: Vec<&str> = scanned.skipped.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            skipped,
-            [".peerhub-partials.json", ".peerhub-published.json"]
-        );
-        let own = share.join(".peerhub-published.json");
-        for name in [None, Some("backup.json")] {
-            let refused = scan(own.to_str().unwrap(), name, 100).err().map(|e| e.0);
-            assert_eq!(refused, Some(Status::INVALID_NAME), "{name:?}");
-        }
-        let refused = scan(share.to_str().unwrap(), Some(".peerhub-x"), 100).err();
-        assert_eq!(refused.map(|e| e.0), Some(Status::INVALID_NAME));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 //! This file holds the types; each feature is a room below with its own `impl Session`:
 //! `input` (typed lines), `request` and `reply` (requests out, replies in), `render`
 //! (reply bodies), `messages` (what the hub sends unasked), `link` (connect, reconnect),
-//! `fetch`, `cancel`, `publish`, `store` (with `store_name` and `store_check`), `wait`,
+//! `fetch`, `cancel`, `publish`, `serve` (answering peers), `store` (with `store_name` and `store_check`), `wait`,
 //! `leaving` and `status`.
 
 mod cancel;
@@ -17,6 +17,7 @@ mod publish;
 mod render;
 mod reply;
 mod request;
+mod serve;
 mod status;
 mod store;
 mod store_check;
@@ -32,6 +33,7 @@ use crate::proto::message::{Hash, Holder, StoreKind, StoreToken};
 use crate::transfer::download::DownloadSpec;
 use crate::transfer::tree::Totals;
 use request::RequestKind;
+pub use serve::{OnDisk, PeerRequest, Serving};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -47,6 +49,8 @@ pub struct SessionConfig {
     pub peer_port: u16,
     /// stdin and stdout are terminals (and not `--json`): ask which holder to fetch from.
     pub interactive: bool,
+    /// Uploads at once, counted once a request is valid; the next peer gets 503.
+    pub max_uploads: usize,
 }
 
 /// What the loop must do.
@@ -69,7 +73,7 @@ pub enum Action {
     /// Hash the local file `local` (resolved beneath the share dir), then call
     /// [`Session::on_hashed`] with `job`.
     Hash { job: u64, local: String },
-    /// Check every publication against the disk, then call [`Session::on_checked`].
+    /// Look at every publication's file, then call [`Session::on_looked`].
     CheckPublished,
     /// Write the publication list to the share dir.
     SavePublished,
@@ -93,7 +97,8 @@ pub enum Action {
         name: Option<String>,
     },
     /// Walk `path` (relative to the working directory) for an upload as `name` (default:
-    /// its own name), keep it, then call [`Session::on_scanned`] with `job`.
+    /// its own name) a bounded slice per turn, keep it, then call [`Session::on_scanned`]
+    /// with `job`; [`Action::DropStoreJob`] or [`Action::CancelStore`] stops the walk.
     ScanUpload {
         job: u64,
         path: String,

@@ -2,7 +2,6 @@
 
 use super::Client;
 use super::Tick;
-use super::MAX_UPLOAD_ITEMS;
 use crate::client::scan;
 use crate::client::session::Action;
 use crate::client::store::Work;
@@ -75,13 +74,7 @@ impl Client {
                 self.session.on_named(job, path, named, &mut self.actions);
             }
             Action::ScanUpload { job, path, name } => {
-                let result = scan::scan(&path, name.as_deref(), MAX_UPLOAD_ITEMS).map(
-                    |(scanned, prepared)| {
-                        self.prepared.insert(job, prepared);
-                        scanned
-                    },
-                );
-                self.session.on_scanned(job, result, now, &mut self.actions);
+                self.start_scan(job, &path, name.as_deref(), now)
             }
             Action::StartStoreUpload { job, token } => self.start_store_upload(job, token, now),
             Action::StartStoreDownload {
@@ -96,9 +89,7 @@ impl Client {
                 let dest = self.download_dest(&dest, in_share);
                 self.start_store(job, &name, token, Work::Down { dest, kind, totals }, now)
             }
-            Action::DropStoreJob(job) => {
-                self.prepared.remove(&job);
-            }
+            Action::DropStoreJob(job) => self.drop_store_job(job),
             Action::CancelStore(job) => self.cancel_store(job),
         }
     }

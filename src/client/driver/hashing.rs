@@ -4,6 +4,7 @@
 use super::Client;
 use super::Hashing;
 use crate::client::session::Hashed;
+use crate::client::session::OnDisk;
 use crate::proto::status::Status;
 use crate::sys;
 use crate::sys::OpenFlags;
@@ -89,23 +90,23 @@ impl Client {
         }
     }
 
-    /// Compare each publication with the disk: gone, changed, or as hashed.
+    /// Look at each publication's file for the session: gone, changed, or as hashed.
     pub(super) fn check_published(&mut self) {
-        let mut vanished = Vec::new();
-        let mut changed = Vec::new();
-        for p in self.session.published().iter() {
-            let meta = std::fs::symlink_metadata(self.share.join(&p.path));
-            match meta {
-                Ok(m) if m.is_file() => {
-                    let same = m.modified().is_ok_and(|t| p.matches(m.len(), t));
-                    if !same {
-                        changed.push(p.name.clone());
-                    }
-                }
-                _ => vanished.push(p.name.clone()),
-            }
-        }
-        self.session
-            .on_checked(vanished, changed, &mut self.actions);
+        let looks = self
+            .session
+            .published()
+            .iter()
+            .map(|p| {
+                let found = match std::fs::symlink_metadata(self.share.join(&p.path)) {
+                    Ok(m) if m.is_file() => OnDisk::File {
+                        size: m.len(),
+                        modified: m.modified().ok(),
+                    },
+                    _ => OnDisk::Gone,
+                };
+                (p.name.clone(), found)
+            })
+            .collect();
+        self.session.on_looked(looks, &mut self.actions);
     }
 }

@@ -12,7 +12,7 @@ mod transfers;
 
 use super::partials::Partials;
 use super::published::PublishedList;
-use super::scan::Prepared;
+use super::scan::{Prepared, Scan};
 use super::session::{Action, Session, SessionConfig};
 use super::store::StoreTransfer;
 use super::terminal::Terminal;
@@ -62,6 +62,8 @@ const MAX_HANDSHAKE: Duration = Duration::from_secs(5);
 const STORE_BUDGET: usize = 4 * 1024 * 1024;
 /// Most files and directories an `upload` walks.
 const MAX_UPLOAD_ITEMS: usize = 100_000;
+/// Steps of a walk for an upload per loop turn (a step reads or examines one entry).
+const SCAN_SLICE: usize = 512;
 
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
@@ -129,8 +131,8 @@ struct Client {
     transfers: Slab<Transfer>,
     /// Transfers to run again on the next pass (budget spent, or new).
     ready: Vec<usize>,
-    /// Uploads waiting for a publication to be hashed again.
-    parked: Vec<usize>,
+    /// Uploads waiting for a publication to be hashed again, with the name asked for.
+    parked: Vec<(usize, String)>,
     /// Transfers to remove after the current batch of events.
     closing: Vec<usize>,
     upload_config: UploadConfig,
@@ -146,11 +148,12 @@ struct Client {
     input_ended: bool,
     /// The hub connection stopped at its read budget: read it again on the next pass.
     hub_ready: bool,
+    /// Trees being walked for uploads, a slice per turn, by job.
+    scans: Vec<(u64, Scan)>,
     /// Trees walked for uploads that wait for their ticket.
     prepared: HashMap<u64, Prepared>,
     /// Peer-listener connections per address.
     peer_addrs: PerAddress<usize>,
-    max_uploads: usize,
 }
 
 impl Client {
@@ -185,6 +188,7 @@ impl Client {
                 reconnect_for: config.reconnect_for,
                 peer_port: peer_addr.port(),
                 interactive,
+                max_uploads: config.max_uploads,
             },
             published,
             Partials::load(&config.share),
@@ -225,9 +229,9 @@ impl Client {
             tty,
             input_ended: false,
             hub_ready: false,
+            scans: Vec::new(),
             prepared: HashMap::new(),
             peer_addrs: PerAddress::new(config.peer_max_per_address),
-            max_uploads: config.max_uploads,
         })
     }
 
@@ -260,6 +264,7 @@ impl Client {
             self.run_ready(now);
             self.run_timers(now);
             self.hash_turn(now);
+            self.scan_turn(now);
         }
     }
 
@@ -279,6 +284,7 @@ impl Client {
         let timeout = self.timers.timeout(now);
         if self.input_always_ready()
             || !self.hashing.is_empty()
+            || !self.scans.is_empty()
             || !self.ready.is_empty()
             || self.hub_ready
         {

@@ -6,6 +6,7 @@ use super::Tick;
 use super::Transfer;
 use super::MAX_AWAITING_REQUEST;
 use crate::client::session::Action;
+use crate::client::session::{OnDisk, PeerRequest, Serving};
 use crate::net::tokens;
 use crate::output::Event;
 use crate::proto::peer;
@@ -14,9 +15,6 @@ use crate::proto::status::Status;
 use crate::sys;
 use crate::sys::OpenFlags;
 use crate::transfer::hash::Stamp;
-use crate::transfer::upload;
-use crate::transfer::upload::Decision;
-use crate::transfer::upload::Disk;
 use crate::transfer::upload::UpStep;
 use crate::transfer::upload::Upload;
 use log::debug;
@@ -149,93 +147,67 @@ impl Client {
         }
     }
 
-    /// Answer a peer's request from the publication list and the file on disk.
+    /// Answer a peer's request as the session decides from the publication list and
+    /// what is on disk.
     pub(super) fn decide_upload(&mut self, key: usize) {
-        // A slot is taken only now that the request is valid: silent connections take none.
-        let others = self
+        let serving = self
             .transfers
             .iter()
             .filter(|(k, t)| *k != key && matches!(t, Transfer::Up(u) if u.holds_slot()))
             .count();
-        if others >= self.max_uploads {
-            if let Some(Transfer::Up(up)) = self.transfers.get_mut(key) {
-                debug!("peer {} refused: {others} uploads running", up.who());
-                up.refuse(Status::UNAVAILABLE, "busy: too many uploads");
-                self.ready.push(key);
-            }
-            return;
-        }
         let Some(Transfer::Up(up)) = self.transfers.get_mut(key) else {
             return;
         };
         let Some((request, asked)) = up.pending() else {
             return;
         };
-        let name = request.name.clone();
-        let offset = request.offset;
-        let publication = self.session.published().get(&name).cloned();
+        let (name, offset) = (request.name.clone(), request.offset);
+        let request = PeerRequest {
+            name: &name,
+            offset,
+            asked,
+            serving,
+        };
         let mut opened = None;
-        let mut gone = false;
-        let disk = match &publication {
-            None => Disk::Missing,
-            Some(p) => {
-                let file =
-                    sys::open_beneath(&self.share_dir, Path::new(&p.path), OpenFlags::ReadOnly)
-                        .and_then(|f| Stamp::of(&f).map(|stamp| (f, stamp)));
-                match file {
-                    Ok((f, stamp)) => {
-                        let same = p.matches(stamp.size, stamp.modified);
-                        opened = Some((f, stamp));
-                        if same {
-                            Disk::Same
-                        } else {
-                            Disk::Changed
-                        }
-                    }
-                    Err(e) => {
-                        debug!("{name}: {e}");
-                        gone = e.kind() == io::ErrorKind::NotFound;
-                        Disk::Missing
+        let share_dir = &self.share_dir;
+        let look = |path: &str| {
+            let file = sys::open_beneath(share_dir, Path::new(path), OpenFlags::ReadOnly)
+                .and_then(|f| Stamp::of(&f).map(|stamp| (f, stamp)));
+            match file {
+                Ok((f, stamp)) => {
+                    let (size, modified) = (stamp.size, Some(stamp.modified));
+                    opened = Some((f, stamp));
+                    OnDisk::File { size, modified }
+                }
+                Err(e) => {
+                    debug!("{name}: {e}");
+                    match e.kind() {
+                        io::ErrorKind::NotFound => OnDisk::Gone,
+                        _ => OnDisk::Unreadable,
                     }
                 }
             }
         };
-        if gone {
-            // Deleted from disk: unpublish it (and say so) so the hub sends nobody else.
-            self.session.withdraw_gone(&name, &mut self.actions);
-        }
-        let decision = upload::decide(
-            &name,
-            offset,
-            publication.as_ref().map(|p| p.size),
-            disk,
-            self.session.refreshing(&name),
-            asked,
-        );
+        let verdict = self
+            .session
+            .decide_serving(request, look, &mut self.actions);
         debug!(
-            "peer {} asks for {name} from {offset}: {decision:?}",
+            "peer {} asks for {name} from {offset}: {verdict:?}",
             up.who()
         );
-        match (decision, publication, opened) {
-            (Decision::Serve, Some(p), Some((file, stamp))) => {
-                up.serve(file, stamp, p.size, p.hash_bytes());
-                self.ready.push(key);
+        match (verdict, opened) {
+            (Serving::Serve { size, hash }, Some((file, stamp))) => {
+                up.serve(file, stamp, size, hash)
             }
-            (Decision::Serve, _, _) => {
-                up.refuse(Status::INTERNAL, "internal error");
-                self.ready.push(key);
-            }
-            (Decision::Refuse(status, text), _, _) => {
-                up.refuse(status, &text);
-                self.ready.push(key);
-            }
-            (Decision::Refresh, _, _) => {
+            (Serving::Serve { .. }, None) => up.refuse(Status::INTERNAL, "internal error"),
+            (Serving::Refuse(status, text), _) => up.refuse(status, &text),
+            (Serving::Refresh, _) => {
                 up.asked_refresh();
-                self.session.refresh(&name, &mut self.actions);
-                self.parked.push(key);
+                return self.parked.push((key, name));
             }
-            (Decision::Wait, _, _) => self.parked.push(key),
+            (Serving::Wait, _) => return self.parked.push((key, name)),
         }
+        self.ready.push(key);
     }
 
     /// Decide again the uploads that waited for a refresh that has finished.
@@ -243,19 +215,8 @@ impl Client {
         if self.parked.is_empty() {
             return;
         }
-        let parked = std::mem::take(&mut self.parked);
-        for key in parked {
-            let waiting = match self.transfers.get(key) {
-                Some(Transfer::Up(up)) => {
-                    up.pending().map(|(r, _)| self.session.refreshing(&r.name))
-                }
-                _ => None,
-            };
-            match waiting {
-                Some(true) => self.parked.push(key),
-                Some(false) => self.decide_upload(key),
-                None => {}
-            }
+        for key in self.session.parked_due(&mut self.parked) {
+            self.decide_upload(key);
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use super::Client;
 use super::Transfer;
+use super::{MAX_UPLOAD_ITEMS, SCAN_SLICE};
+use crate::client::scan::{Scan, ScanStep};
 use crate::client::session;
 use crate::client::store::StoreTransfer;
 use crate::client::store::Work;
@@ -13,6 +15,40 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 impl Client {
+    /// Start walking what an upload was given; [`Client::scan_turn`] walks on.
+    pub(super) fn start_scan(&mut self, job: u64, path: &str, name: Option<&str>, now: Instant) {
+        match Scan::start(path, name, MAX_UPLOAD_ITEMS) {
+            Ok(scan) => self.scans.push((job, scan)),
+            Err(e) => self.session.on_scanned(job, Err(e), now, &mut self.actions),
+        }
+    }
+
+    /// One slice of every walk: a big tree takes many turns, and the loop stays live.
+    pub(super) fn scan_turn(&mut self, now: Instant) {
+        let mut finished = Vec::new();
+        self.scans
+            .retain_mut(|(job, scan)| match scan.step(SCAN_SLICE) {
+                ScanStep::Walking { .. } => true,
+                ScanStep::Done(walked) => {
+                    finished.push((*job, walked));
+                    false
+                }
+            });
+        for (job, walked) in finished {
+            let result = walked.map(|(scanned, prepared)| {
+                self.prepared.insert(job, prepared);
+                scanned
+            });
+            self.session.on_scanned(job, result, now, &mut self.actions);
+        }
+    }
+
+    /// Forget the walk or the walked tree of `job` (refused or cancelled).
+    pub(super) fn drop_store_job(&mut self, job: u64) {
+        self.scans.retain(|(j, _)| *j != job);
+        self.prepared.remove(&job);
+    }
+
     /// Upload the tree walked for `job`.
     pub(super) fn start_store_upload(&mut self, job: u64, token: StoreToken, now: Instant) {
         match self.prepared.remove(&job) {
@@ -86,7 +122,7 @@ impl Client {
     }
 
     pub(super) fn cancel_store(&mut self, job: u64) {
-        self.prepared.remove(&job);
+        self.drop_store_job(job);
         let key = self
             .transfers
             .iter()

@@ -16,7 +16,7 @@ const SYNC_CHUNK: usize = 150;
 
 impl Session {
     /// Whether `name` is being hashed again or re-announced now.
-    pub fn refreshing(&self, name: &str) -> bool {
+    pub(super) fn refreshing(&self, name: &str) -> bool {
         self.hashing
             .values()
             .any(|h| matches!(h, HashFor::Refresh { name: n } if n == name))
@@ -192,7 +192,7 @@ impl Session {
     }
 
     /// A published file was found deleted from disk: withdraw it, with a notice.
-    pub fn withdraw_gone(&mut self, name: &str, out: &mut Vec<Action>) {
+    pub(super) fn withdraw_gone(&mut self, name: &str, out: &mut Vec<Action>) {
         self.withdraw(name, "the file was deleted from disk", out);
     }
 
@@ -218,7 +218,7 @@ impl Session {
 
     /// The publications to announce, after the loop compared them with the disk:
     /// `vanished` are withdrawn, `changed` hashed again and re-announced.
-    pub fn on_checked(
+    pub(super) fn on_checked(
         &mut self,
         vanished: Vec<String>,
         changed: Vec<String>,

@@ -19,6 +19,7 @@ pub(super) fn session(interactive: bool) -> Session {
             reconnect_for: Duration::from_secs(60),
             peer_port: 4000,
             interactive,
+            max_uploads: 4,
         },
         PublishedList::default(),
         Partials::default(),
