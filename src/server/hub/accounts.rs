@@ -106,11 +106,9 @@ impl Hub {
             let said = say(Status::BAD_REQUEST, "the new password must be 1-256 bytes");
             return self.send_reply(&to, said, Body::None, out);
         }
-        if let Err(refusal) = self.guard.check(ip, Some(user), 2, now) {
-            let (status, text, body) = rate_limited(refusal);
-            return self.send_reply(&to, (status, text), body, out);
+        if !self.may_hash(&to, ip, Some(user), 2, now, out) {
+            return;
         }
-        self.hashes_this_turn += 2;
         let ask = Ask::ChangePassword {
             name: user.to_owned(),
             old: Secret(old),
@@ -144,12 +142,9 @@ impl Hub {
             let said = say(Status::BAD_REQUEST, "the password must be 1-256 bytes");
             return self.send_reply(&to, said, Body::None, out);
         }
-        if let Err(refusal) = self.guard.check(ip, None, 1, now) {
-            let (status, text, body) = rate_limited(refusal);
-            return self.send_reply(&to, (status, text), body, out);
+        if !self.may_hash(&to, ip, None, 1, now, out) {
+            return;
         }
-        // Counted when asked: the turn's budget is spent before the answer comes.
-        self.hashes_this_turn += 1;
         let ask = Ask::Register {
             name: name.to_owned(),
             password: Secret(password),
@@ -190,6 +185,27 @@ impl Hub {
         self.send_reply(&to, said, Body::None, out);
     }
 
+    /// Whether `hashes` password hashes for `account` from `ip` may be asked for now
+    /// (else the 429 is sent); they count against this turn's budget when asked, as the
+    /// budget is spent before the answer comes.
+    fn may_hash(
+        &mut self,
+        to: &ReplyTo,
+        ip: IpAddr,
+        account: Option<&str>,
+        hashes: u32,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        if let Err(refusal) = self.guard.check(ip, account, hashes, now) {
+            let (status, text, body) = rate_limited(refusal);
+            self.send_reply(to, (status, text), body, out);
+            return false;
+        }
+        self.hashes_this_turn += hashes;
+        true
+    }
+
     /// A login: the checks that cost nothing, then the password check (an ask).
     pub(super) fn login(
         &mut self,
@@ -226,11 +242,9 @@ impl Hub {
         if let Some(said) = refusal {
             return self.send_reply(&to, said, Body::None, out);
         }
-        if let Err(refusal) = self.guard.check(ip, Some(name), 1, now) {
-            let (status, text, body) = rate_limited(refusal);
-            return self.send_reply(&to, (status, text), body, out);
+        if !self.may_hash(&to, ip, Some(name), 1, now, out) {
+            return;
         }
-        self.hashes_this_turn += 1;
         let ask = Ask::Verify {
             name: name.to_owned(),
             password: Secret(password.to_owned()),

@@ -281,6 +281,37 @@ pub(super) fn hello_from(
     out
 }
 
+/// Type `line` on the console (input line 7) at `now`; its result.
+pub(super) fn console_at(
+    hub: &mut TestHub,
+    line: &str,
+    now: Instant,
+    out: &mut Vec<Action>,
+) -> CommandResult {
+    hub.on_console(7, line, now, out);
+    out.iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Result(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a console result")
+}
+
+/// A `Publish` of `name` (3 bytes, every hash byte `byte`).
+pub(super) fn publish_msg(tag: u32, name: &str, byte: u8) -> ClientMsg {
+    let file = crate::proto::message::FileInfo {
+        name: name.into(),
+        size: 3,
+        hash: [byte; 32],
+    };
+    ClientMsg::Publish {
+        tag,
+        file,
+        replace: false,
+    }
+}
+
 /// The nonce of the last ping sent to `conn`.
 pub(super) fn ping_nonce(conn: ConnId, out: &[Action]) -> Option<u32> {
     sent_to(conn, out).into_iter().rev().find_map(|m| match m {

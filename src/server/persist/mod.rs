@@ -129,62 +129,32 @@ fn mismatch(answer: &Answer) -> PersistError {
     PersistError::Failed(format!("the backend answered out of turn: {answer:?}"))
 }
 
-impl Answer {
-    /// The outcome of an ask answered [`Answer::Done`].
-    pub fn done(self) -> Result<(), PersistError> {
-        match self {
-            Answer::Done(r) => r,
-            other => Err(mismatch(&other)),
+/// One accessor per kind of answer: the outcome, or a failure if the answer is of
+/// another kind.
+macro_rules! accessors {
+    ($($name:ident: $variant:ident -> $ok:ty;)*) => {
+        impl Answer {
+            $(
+                #[doc = concat!("The outcome of an ask answered [`Answer::", stringify!($variant), "`].")]
+                pub fn $name(self) -> Result<$ok, PersistError> {
+                    match self {
+                        Answer::$variant(r) => r,
+                        other => Err(mismatch(&other)),
+                    }
+                }
+            )*
         }
-    }
+    };
+}
 
-    /// The outcome of an ask answered [`Answer::Verified`].
-    pub fn verified(self) -> Result<Option<u64>, PersistError> {
-        match self {
-            Answer::Verified(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    /// The outcome of an ask answered [`Answer::Lifted`].
-    pub fn lifted(self) -> Result<bool, PersistError> {
-        match self {
-            Answer::Lifted(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    /// The outcome of an ask answered [`Answer::Bans`].
-    pub fn bans(self) -> Result<Vec<(String, u64)>, PersistError> {
-        match self {
-            Answer::Bans(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    /// The outcome of an ask answered [`Answer::Exists`].
-    pub fn exists(self) -> Result<bool, PersistError> {
-        match self {
-            Answer::Exists(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    /// The outcome of an ask answered [`Answer::Count`].
-    pub fn count(self) -> Result<u64, PersistError> {
-        match self {
-            Answer::Count(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    /// The outcome of an ask answered [`Answer::Deleted`].
-    pub fn deleted(self) -> Result<u64, PersistError> {
-        match self {
-            Answer::Deleted(r) => r,
-            other => Err(mismatch(&other)),
-        }
-    }
+accessors! {
+    done: Done -> ();
+    verified: Verified -> Option<u64>;
+    lifted: Lifted -> bool;
+    bans: Bans -> Vec<(String, u64)>;
+    exists: Exists -> bool;
+    count: Count -> u64;
+    deleted: Deleted -> u64;
 }
 
 /// What the hub holds in memory from the start: read once, before the loop runs.

@@ -2,19 +2,11 @@
 //! `unban`, `deluser`, `setpass`, `ping` and `msg` of unknown users, `stats`, `discover`.
 
 use super::*;
-use crate::proto::message::FileInfo;
 use crate::server::hub::operator::DELETED_OWNER;
 
 /// Type `line` on the console; its result.
 fn console(hub: &mut TestHub, line: &str, out: &mut Vec<Action>) -> CommandResult {
-    hub.on_console(7, line, base(), out);
-    out.iter()
-        .rev()
-        .find_map(|a| match a {
-            Action::Result(r) => Some(r.clone()),
-            _ => None,
-        })
-        .expect("a console result")
+    console_at(hub, line, base(), out)
 }
 
 #[test]
@@ -112,17 +104,8 @@ fn deluser_withdraws_publications_and_keeps_store_entries_ownerless() {
     let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    let file = FileInfo {
-        name: "song".into(),
-        size: 3,
-        hash: [1; 32],
-    };
     let mut out = Vec::new();
-    let publish = ClientMsg::Publish {
-        tag: 3,
-        file,
-        replace: false,
-    };
+    let publish = publish_msg(3, "song", 1);
     hub.on_message(2, publish, now, &mut out);
     hub.memory()
         .store_owners
@@ -166,16 +149,7 @@ fn stats_count_accounts_and_discover_lists_what_a_user_publishes() {
     let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    let file = FileInfo {
-        name: "song".into(),
-        size: 3,
-        hash: [1; 32],
-    };
-    let publish = ClientMsg::Publish {
-        tag: 3,
-        file,
-        replace: false,
-    };
+    let publish = publish_msg(3, "song", 1);
     hub.on_message(2, publish, now, &mut Vec::new());
     hub.on_message(2, ClientMsg::Logout { tag: 4 }, now, &mut Vec::new());
     let r = console(&mut hub, "stats", &mut Vec::new());

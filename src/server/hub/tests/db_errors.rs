@@ -5,15 +5,7 @@ use super::*;
 
 /// Type `line` on the console at `now`; its result.
 fn console(hub: &mut TestHub, line: &str, now: Instant) -> CommandResult {
-    let mut out = Vec::new();
-    hub.on_console(7, line, now, &mut out);
-    out.into_iter()
-        .rev()
-        .find_map(|a| match a {
-            Action::Result(r) => Some(r),
-            _ => None,
-        })
-        .expect("a console result")
+    console_at(hub, line, now, &mut Vec::new())
 }
 
 #[test]
