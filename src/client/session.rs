@@ -33,7 +33,7 @@ use crate::proto::message::{Hash, Holder, StoreKind, StoreToken};
 use crate::transfer::download::DownloadSpec;
 use crate::transfer::tree::Totals;
 use request::RequestKind;
-pub use serve::{OnDisk, PeerRequest, Serving};
+pub use serve::{peer_refusal, OnDisk, PeerRequest, Serving};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};

@@ -54,8 +54,6 @@ const DOWNLOAD_BUDGET: usize = 4 * 1024 * 1024;
 /// The receive buffer all downloads share: for handshakes, and for file bytes only where
 /// the system refuses `splice` (they normally go socket → pipe → file, see `Sink`).
 const DOWNLOAD_BUF: usize = 1024 * 1024;
-/// Most peer connections that have not sent their request yet; the next gets 503.
-const MAX_AWAITING_REQUEST: usize = 1024;
 /// Longest a peer may take to send its request (a fetcher sends it at once).
 const MAX_HANDSHAKE: Duration = Duration::from_secs(5);
 /// Bytes a store transfer moves per loop turn.

@@ -4,9 +4,8 @@
 use super::Client;
 use super::Tick;
 use super::Transfer;
-use super::MAX_AWAITING_REQUEST;
 use crate::client::session::Action;
-use crate::client::session::{OnDisk, PeerRequest, Serving};
+use crate::client::session::{peer_refusal, OnDisk, PeerRequest, Serving};
 use crate::net::tokens;
 use crate::output::Event;
 use crate::proto::peer;
@@ -49,13 +48,8 @@ impl Client {
                     if key >= tokens::FIRST_RESERVED {
                         continue;
                     }
-                    let refusal = if waiting >= MAX_AWAITING_REQUEST {
-                        Some("busy: too many peers connecting")
-                    } else if !self.peer_addrs.admit(key, addr.ip()) {
-                        Some("busy: too many connections from your address")
-                    } else {
-                        None
-                    };
+                    let peer_addrs = &mut self.peer_addrs;
+                    let refusal = peer_refusal(waiting, || peer_addrs.admit(key, addr.ip()));
                     if let Some(reason) = refusal {
                         debug!("peer {addr} refused: {reason}");
                         refuse_peer(&mut stream, reason, self.session.known_as());

@@ -1,4 +1,5 @@
-//! Serving a peer: whether a valid request gets an upload slot, what to answer it from
+//! Serving a peer: whether a peer that connects is taken, whether a valid request gets
+//! an upload slot, what to answer it from
 //! the publication list and what the loop found on disk, which parked uploads to decide
 //! again, and the publications compared with the disk before a sync.
 
@@ -8,6 +9,22 @@ use crate::proto::message::Hash;
 use crate::proto::status::Status;
 use crate::transfer::upload::{self, Decision, Disk};
 use std::time::SystemTime;
+
+/// Most peer connections that have not sent their request yet; the next gets 503.
+pub const MAX_AWAITING_REQUEST: usize = 1024;
+
+/// Why a peer that has just connected is refused (503), if it is: `awaiting` peers
+/// have not sent their request yet; `admit_address` takes a connection slot for its
+/// address and says whether there was one (it is asked only if the first check passes).
+pub fn peer_refusal(awaiting: usize, admit_address: impl FnOnce() -> bool) -> Option<&'static str> {
+    if awaiting >= MAX_AWAITING_REQUEST {
+        Some("busy: too many peers connecting")
+    } else if !admit_address() {
+        Some("busy: too many connections from your address")
+    } else {
+        None
+    }
+}
 
 /// What the loop found of a publication's file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use super::super::tests::{logged_in, sent};
 use super::super::{Action, Session};
-use super::{OnDisk, PeerRequest, Serving};
+use super::{peer_refusal, OnDisk, PeerRequest, Serving, MAX_AWAITING_REQUEST};
 use crate::client::published::Publication;
 use crate::proto::message::ClientMsg;
 use crate::proto::status::Status;
@@ -205,4 +205,16 @@ fn the_looks_before_a_sync_withdraw_vanished_and_rehash_changed_files() {
         })
         .collect();
     assert_eq!(synced, ["f"]);
+}
+
+#[test]
+fn a_connecting_peer_is_taken_below_both_limits_and_told_which_it_hit() {
+    let busy = peer_refusal(MAX_AWAITING_REQUEST, || panic!("address counted"));
+    assert_eq!(busy, Some("busy: too many peers connecting"));
+    let crowded = peer_refusal(MAX_AWAITING_REQUEST - 1, || false);
+    assert_eq!(
+        crowded,
+        Some("busy: too many connections from your address")
+    );
+    assert_eq!(peer_refusal(0, || true), None);
 }
