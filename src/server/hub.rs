@@ -30,11 +30,11 @@ use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
 use crate::net::ConnMap;
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
+use crate::proto::message::{Body, ClientMsg, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::tree::Totals;
-use log::{debug, warn};
+use log::warn;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
@@ -351,50 +351,6 @@ impl Hub {
                 }
                 Some(user) => self.logged_in_request(conn, &user, other, now, out),
             },
-        }
-    }
-
-    /// The first message of a connection: it must be a hello of our version.
-    fn on_hello(&mut self, conn: ConnId, msg: ClientMsg, now: Instant, out: &mut Vec<Action>) {
-        let Some(session) = self.sessions.get_mut(&conn) else {
-            return;
-        };
-        match msg {
-            ClientMsg::Hello {
-                version: VERSION,
-                role: Role::Session,
-            } => {
-                session.phase = Phase::Anonymous;
-                session.anonymous_since = now;
-                out.push(Action::Send(
-                    conn,
-                    HubMsg::Welcome {
-                        version: VERSION,
-                        server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
-                    }
-                    .to_frame(),
-                ));
-                self.schedule(conn, now, out);
-            }
-            ClientMsg::Hello {
-                version: VERSION,
-                role: Role::Store,
-            } => {
-                debug!("{}: store connection", session.addr);
-                self.store_hello(conn, out);
-            }
-            ClientMsg::Hello { version, .. } => {
-                let text = format!(
-                    "protocol version {version} is not supported (this hub speaks {VERSION})"
-                );
-                self.bye(conn, Status::BAD_REQUEST, &text, out);
-            }
-            _ => self.bye(
-                conn,
-                Status::BAD_REQUEST,
-                "not a peerhub client: expected a peerhub hello",
-                out,
-            ),
         }
     }
 

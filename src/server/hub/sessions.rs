@@ -5,7 +5,7 @@
 use super::liveness::ping_result;
 use super::{budget, reply, Action, ConnId, Hub, Request};
 use crate::output::Event;
-use crate::proto::message::{Body, HubMsg};
+use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
 use crate::proto::status::Status;
 use crate::server::limits::TokenBucket;
 use crate::server::reports::Referrals;
@@ -252,6 +252,56 @@ impl Hub {
                     reply(wait.tag, Status::ALREADY_LOGGED_IN, text, Body::None),
                 ));
             }
+        }
+    }
+
+    /// The first message of a connection: it must be a hello of our version.
+    pub(super) fn on_hello(
+        &mut self,
+        conn: ConnId,
+        msg: ClientMsg,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        match msg {
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Session,
+            } => {
+                session.phase = Phase::Anonymous;
+                session.anonymous_since = now;
+                out.push(Action::Send(
+                    conn,
+                    HubMsg::Welcome {
+                        version: VERSION,
+                        server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
+                    }
+                    .to_frame(),
+                ));
+                self.schedule(conn, now, out);
+            }
+            ClientMsg::Hello {
+                version: VERSION,
+                role: Role::Store,
+            } => {
+                debug!("{}: store connection", session.addr);
+                self.store_hello(conn, out);
+            }
+            ClientMsg::Hello { version, .. } => {
+                let text = format!(
+                    "protocol version {version} is not supported (this hub speaks {VERSION})"
+                );
+                self.bye(conn, Status::BAD_REQUEST, &text, out);
+            }
+            _ => self.bye(
+                conn,
+                Status::BAD_REQUEST,
+                "not a peerhub client: expected a peerhub hello",
+                out,
+            ),
         }
     }
 

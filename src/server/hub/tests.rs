@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::proto::frame;
+use crate::proto::message::{Role, VERSION};
 use crate::server::persist::memory::{Memory, MemoryBackend};
 use crate::server::persist::{Answer, Backend};
 use crate::server::random::Seeded;
