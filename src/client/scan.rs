@@ -69,8 +69,8 @@ fn resolve(
 
 /// What a slice of a walk did.
 pub enum ScanStep {
-    /// The walk goes on; this slice took `steps` steps (at most its budget).
-    Walking { steps: usize },
+    /// The walk goes on: the slice took all its steps.
+    Walking,
     /// The walk ended.
     Done(Walked),
 }
@@ -229,7 +229,7 @@ impl Scan {
                 return ScanStep::Done(Err(e));
             }
         }
-        ScanStep::Walking { steps: budget }
+        ScanStep::Walking
     }
 
     /// Add one entry of the innermost directory: skipped with a reason, an item, or a

@@ -28,7 +28,7 @@ impl Client {
         let mut finished = Vec::new();
         self.scans
             .retain_mut(|(job, scan)| match scan.step(SCAN_SLICE) {
-                ScanStep::Walking { .. } => true,
+                ScanStep::Walking => true,
                 ScanStep::Done(walked) => {
                     finished.push((*job, walked));
                     false
