@@ -275,30 +275,7 @@ impl Server {
                 self.accept(now);
             }
             for event in events.iter() {
-                match event.token() {
-                    tokens::LISTENER => self.accept(now),
-                    tokens::STDIN => self.console(now),
-                    tokens::SIGNALS => self.signal(),
-                    token => {
-                        if let Some(key) = conn_key(token) {
-                            if event.is_read_closed() || event.is_error() {
-                                if let Some(Slot::Hub(conn)) = self.conns.get_mut(key) {
-                                    conn.expect_eof();
-                                }
-                            }
-                            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                                self.read(key, now);
-                            }
-                            if event.is_writable() {
-                                if matches!(self.conns.get(key), Some(Slot::Store(_))) {
-                                    self.store_turn(key, now);
-                                } else {
-                                    self.dirty.push(key);
-                                }
-                            }
-                        }
-                    }
-                }
+                self.on_event(event, now);
             }
             let mut ready = std::mem::take(&mut self.ready);
             ready.sort_unstable();
@@ -341,6 +318,34 @@ impl Server {
                 self.disk.remove_all();
                 info!("bye");
                 return Ok(0);
+            }
+        }
+    }
+
+    /// One readiness event: the listener, the console, a signal or a connection.
+    fn on_event(&mut self, event: &mio::event::Event, now: Instant) {
+        match event.token() {
+            tokens::LISTENER => self.accept(now),
+            tokens::STDIN => self.console(now),
+            tokens::SIGNALS => self.signal(),
+            token => {
+                if let Some(key) = conn_key(token) {
+                    if event.is_read_closed() || event.is_error() {
+                        if let Some(Slot::Hub(conn)) = self.conns.get_mut(key) {
+                            conn.expect_eof();
+                        }
+                    }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.read(key, now);
+                    }
+                    if event.is_writable() {
+                        if matches!(self.conns.get(key), Some(Slot::Store(_))) {
+                            self.store_turn(key, now);
+                        } else {
+                            self.dirty.push(key);
+                        }
+                    }
+                }
             }
         }
     }
