@@ -1,49 +1,4 @@
-//! Operator commands typed on the hub's stdin: a pure parser.
-
-/// One console command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConsoleCommand {
-    Help,
-    Users,
-    Kick {
-        user: String,
-    },
-    Ban {
-        user: String,
-        minutes: Option<u64>,
-    },
-    Unban {
-        user: String,
-    },
-    Say {
-        text: String,
-    },
-    Ping {
-        user: String,
-    },
-    Discover {
-        user: String,
-    },
-    Stats,
-    /// List the accounts banned now.
-    Bans,
-    /// Delete an account: its publications go, its store entries stay, ownerless.
-    Deluser {
-        user: String,
-    },
-    /// Set a new password for an account (the password is the rest of the line, or quoted).
-    Setpass {
-        user: String,
-        password: String,
-    },
-    /// List the store.
-    Store,
-    /// Remove a store entry (the name is the rest of the line, or a `"…"` quoted name).
-    Rm {
-        name: String,
-    },
-    Shutdown,
-}
+//! Operator commands typed on the hub's stdin: one table row per command (word, usage, help, arguments) drives the enum, `help`, the "did you mean" words and a pure parser.
 
 /// A console line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,30 +7,208 @@ pub struct ConsoleError {
     pub message: String,
 }
 
-/// The console's help, one line per command.
-pub const HELP: &[&str] = &[
-    "help                   this list",
-    "users                  who is online, with their peer addresses",
-    "ping <user>            a live round trip to that user's client",
-    "discover <user>        the files that user publishes, online or not",
-    "say <text>             an announcement to everyone online",
-    "kick <user>            end that user's session",
-    "ban <user> [minutes]   refuse that account's logins (no minutes: until unban)",
-    "unban <user>           lift a ban",
-    "bans                   the accounts banned now, with when each ban ends",
-    "deluser <user>         delete an account (its publications are withdrawn; its store entries stay, owner \"(deleted)\")",
-    "setpass <user> <pw>    set a new password for an account (the rest of the line, or \"quoted\")",
-    "stats                  counters: connections, users, accounts, files, lookups, chat, store",
-    "store                  the store: name, owner, kind, files, size, time",
-    "rm <name>              remove a store entry (the rest of the line, or \"quoted\")",
-    "shutdown               tell everyone, close, exit",
-];
+/// One row of the console's command table: its usage line (whose first word is the
+/// command word), what it does, and how its arguments build the command.
+#[derive(Clone, Copy)]
+pub struct Row {
+    usage: &'static str,
+    about: &'static str,
+    build: fn(&mut Args<'_>) -> Result<ConsoleCommand, Refusal>,
+}
 
-/// Every console command word (what an unknown word is compared with).
-const WORDS: &[&str] = &[
-    "help", "users", "ping", "discover", "say", "kick", "ban", "unban", "bans", "deluser",
-    "setpass", "stats", "store", "rm", "shutdown",
-];
+impl Row {
+    /// The command word: the usage line's first word.
+    fn word(&self) -> &'static str {
+        self.usage.split(' ').next().unwrap_or(self.usage)
+    }
+
+    /// What the operator is told when this row's arguments are refused.
+    fn refusal(&self, refusal: Refusal) -> String {
+        let usage = self.usage;
+        match refusal {
+            Refusal::Extra(extra) if usage == self.word() => {
+                format!("unexpected extra argument {extra:?}; usage: {usage}")
+            }
+            Refusal::Usage | Refusal::Extra(_) => format!("usage: {usage}"),
+            Refusal::Minutes => format!("usage: {usage}  (minutes: a whole number above 0)"),
+        }
+    }
+}
+
+/// A row as its help line: the usage, padded to the longest usage, then what it does.
+impl From<Row> for String {
+    fn from(row: Row) -> String {
+        let width = HELP.iter().map(|r| r.usage.len()).max().unwrap_or(0);
+        format!("{:<width$}  {}", row.usage, row.about)
+    }
+}
+
+/// Why a command's arguments were refused.
+enum Refusal {
+    /// A missing or surplus argument, or one that is not closed: the usage says it.
+    Usage,
+    /// `[minutes]` is not a whole number above 0.
+    Minutes,
+    /// A word left over once the row took its arguments.
+    Extra(String),
+}
+
+/// The text after a command word, taken from the left by the row's getters (one per
+/// field, in field order); what none takes is refused by [`Args::finish`].
+struct Args<'a> {
+    rest: &'a str,
+}
+
+impl Args<'_> {
+    /// The next word (`<user>`).
+    fn word(&mut self) -> Result<String, Refusal> {
+        let text = self.rest.trim_start();
+        if text.is_empty() {
+            return Err(Refusal::Usage);
+        }
+        let (word, after) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        self.rest = after;
+        Ok(word.to_owned())
+    }
+
+    /// An optional last word, a whole number of minutes above 0 (`[minutes]`). A
+    /// surplus word is a usage error before the number is judged.
+    fn minutes(&mut self) -> Result<Option<u64>, Refusal> {
+        let mut words = self.rest.split_whitespace();
+        let minutes = match (words.next(), words.next()) {
+            (None, _) => return Ok(None),
+            (Some(_), Some(_)) => return Err(Refusal::Usage),
+            (Some(minutes), None) => minutes,
+        };
+        self.rest = "";
+        match minutes.parse::<u64>() {
+            Ok(m) if m > 0 => Ok(Some(m)),
+            _ => Err(Refusal::Minutes),
+        }
+    }
+
+    /// The rest of the line as typed, without the blanks before it or the line end
+    /// (`<text>`); never empty.
+    fn text(&mut self) -> Result<String, Refusal> {
+        let text = self.rest.trim_start().trim_end_matches(['\r', '\n']);
+        self.rest = "";
+        if text.is_empty() {
+            return Err(Refusal::Usage);
+        }
+        Ok(text.to_owned())
+    }
+
+    /// The rest of the line as one name (`<name>`, `<password>`): see [`rest_name`].
+    fn name(&mut self) -> Result<String, Refusal> {
+        let name = rest_name(self.rest).ok_or(Refusal::Usage);
+        self.rest = "";
+        name
+    }
+
+    /// Refuse the first word no getter took.
+    fn finish(self) -> Result<(), Refusal> {
+        match self.rest.split_whitespace().next() {
+            None => Ok(()),
+            Some(extra) => Err(Refusal::Extra(extra.to_owned())),
+        }
+    }
+}
+
+/// The console's command table, one row per command:
+/// `Variant = "usage line", "help text" [{ field: Type = getter, ... }]`.
+///
+/// The macro derives the [`ConsoleCommand`] enum and [`HELP`], the rows in the order
+/// `help` lists them (and "did you mean" compares). Each field is taken by an [`Args`]
+/// getter, in field order: `word` (`<user>`), `minutes` (`[minutes]`, last), `text`
+/// (the rest of the line as typed) or `name` (the rest of the line, or `"quoted"`).
+/// A command without fields refuses any argument.
+macro_rules! console_commands {
+    ($(
+        $(#[$m:meta])*
+        $V:ident = $usage:literal, $about:literal
+            $({ $( $(#[$fm:meta])* $f:ident : $ft:ty = $get:ident ),* $(,)? })?
+    ),* $(,)?) => {
+        /// One console command.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum ConsoleCommand {
+            $( $(#[$m])* $V $({ $( $(#[$fm])* $f: $ft ),* })?, )*
+        }
+
+        /// The console's commands, in the order `help` lists them; each row becomes
+        /// its help line with `String::from`.
+        pub const HELP: &[Row] = &[
+            $( Row {
+                usage: $usage,
+                about: $about,
+                build: |_args: &mut Args<'_>| {
+                    Ok(ConsoleCommand::$V $({ $( $f: _args.$get()? ),* })?)
+                },
+            }, )*
+        ];
+    };
+}
+
+console_commands! {
+    /// `help`: the list of commands.
+    Help = "help", "this list",
+    /// `users`: who is online.
+    Users = "users", "who is online, with their peer addresses",
+    /// `ping <user>`: a live round trip to a user's client.
+    Ping = "ping <user>", "a live round trip to that user's client" {
+        user: String = word,
+    },
+    /// `discover <user>`: what a user publishes.
+    Discover = "discover <user>", "the files that user publishes, online or not" {
+        user: String = word,
+    },
+    /// `say <text>`: an announcement to everyone online.
+    Say = "say <text>", "an announcement to everyone online" {
+        /// The rest of the line as typed (never empty).
+        text: String = text,
+    },
+    /// `kick <user>`: end a user's session.
+    Kick = "kick <user>", "end that user's session" {
+        user: String = word,
+    },
+    /// `ban <user> [minutes]`: refuse an account's logins.
+    Ban = "ban <user> [minutes]", "refuse that account's logins (no minutes: until unban)" {
+        user: String = word,
+        /// `None`: until `unban`.
+        minutes: Option<u64> = minutes,
+    },
+    /// `unban <user>`: lift a ban.
+    Unban = "unban <user>", "lift a ban" {
+        user: String = word,
+    },
+    /// List the accounts banned now.
+    Bans = "bans", "the accounts banned now, with when each ban ends",
+    /// Delete an account: its publications go, its store entries stay, ownerless.
+    Deluser = "deluser <user>",
+        "delete an account (its publications are withdrawn; its store entries stay, owner \"(deleted)\")" {
+        user: String = word,
+    },
+    /// Set a new password for an account (the password is the rest of the line, or quoted).
+    Setpass = "setpass <user> <password>",
+        "set a new password for an account (the rest of the line, or \"quoted\")" {
+        user: String = word,
+        password: String = name,
+    },
+    /// `stats`: the hub's counters.
+    Stats = "stats", "counters: connections, users, accounts, files, lookups, chat, store",
+    /// List the store.
+    Store = "store", "the store: name, owner, kind, files, size, time",
+    /// Remove a store entry (the name is the rest of the line, or a `"…"` quoted name).
+    Rm = "rm <name>", "remove a store entry (the rest of the line, or \"quoted\")" {
+        name: String = name,
+    },
+    /// `shutdown`: tell everyone, close, exit.
+    Shutdown = "shutdown", "tell everyone, close, exit",
+}
+
+/// Every console command word, in table order (what an unknown word is compared with).
+fn words() -> impl Iterator<Item = &'static str> {
+    HELP.iter().map(Row::word)
+}
 
 /// Parse a console line; `None` for a blank line or a `#` comment.
 pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
@@ -85,92 +218,22 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, ConsoleError> {
     }
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let word = word.to_ascii_lowercase();
-    let args: Vec<&str> = rest.split_whitespace().collect();
-    let usage = |u: &str| ConsoleError {
-        command: word.clone(),
-        message: format!("usage: {u}"),
+    let Some(row) = HELP.iter().find(|row| row.word() == word) else {
+        let hint = crate::suggest::did_you_mean(&word, words());
+        return Err(ConsoleError {
+            message: format!("unknown command {word:?}{hint}; type help for the list"),
+            command: word,
+        });
     };
-    let one_user = |u: &str| match args.as_slice() {
-        [user] => Ok((*user).to_owned()),
-        _ => Err(usage(u)),
-    };
-    let no_args = |c: ConsoleCommand| match args.first() {
-        None => Ok(c),
-        Some(extra) => Err(ConsoleError {
-            command: word.clone(),
-            message: format!("unexpected extra argument {extra:?}; usage: {word}"),
-        }),
-    };
-    let command = match word.as_str() {
-        "help" => no_args(ConsoleCommand::Help)?,
-        "users" => no_args(ConsoleCommand::Users)?,
-        "stats" => no_args(ConsoleCommand::Stats)?,
-        "store" => no_args(ConsoleCommand::Store)?,
-        "bans" => no_args(ConsoleCommand::Bans)?,
-        "deluser" => ConsoleCommand::Deluser {
-            user: one_user("deluser <user>")?,
-        },
-        "setpass" => {
-            let (user, password) = rest
-                .trim_start()
-                .split_once(char::is_whitespace)
-                .and_then(|(user, pw)| Some((user.to_owned(), rest_name(pw)?)))
-                .ok_or_else(|| usage("setpass <user> <password>"))?;
-            ConsoleCommand::Setpass { user, password }
-        }
-        "rm" => {
-            let name = rest_name(rest).ok_or_else(|| usage("rm <name>"))?;
-            ConsoleCommand::Rm { name }
-        }
-        "shutdown" => no_args(ConsoleCommand::Shutdown)?,
-        "kick" => ConsoleCommand::Kick {
-            user: one_user("kick <user>")?,
-        },
-        "unban" => ConsoleCommand::Unban {
-            user: one_user("unban <user>")?,
-        },
-        "ping" => ConsoleCommand::Ping {
-            user: one_user("ping <user>")?,
-        },
-        "discover" => ConsoleCommand::Discover {
-            user: one_user("discover <user>")?,
-        },
-        "ban" => match args.as_slice() {
-            [user] => ConsoleCommand::Ban {
-                user: (*user).to_owned(),
-                minutes: None,
-            },
-            [user, minutes] => match minutes.parse::<u64>() {
-                Ok(m) if m > 0 => ConsoleCommand::Ban {
-                    user: (*user).to_owned(),
-                    minutes: Some(m),
-                },
-                _ => {
-                    return Err(usage(
-                        "ban <user> [minutes]  (minutes: a whole number above 0)",
-                    ))
-                }
-            },
-            _ => return Err(usage("ban <user> [minutes]")),
-        },
-        "say" => {
-            let text = rest.trim_start().trim_end_matches(['\r', '\n']);
-            if text.is_empty() {
-                return Err(usage("say <text>"));
-            }
-            ConsoleCommand::Say {
-                text: text.to_owned(),
-            }
-        }
-        _ => {
-            let hint = crate::suggest::did_you_mean(&word, WORDS.iter().copied());
-            return Err(ConsoleError {
-                message: format!("unknown command {word:?}{hint}; type help for the list"),
-                command: word,
-            });
-        }
-    };
-    Ok(Some(command))
+    let mut args = Args { rest };
+    let built = (row.build)(&mut args).and_then(|command| {
+        args.finish()?;
+        Ok(command)
+    });
+    built.map(Some).map_err(|refusal| ConsoleError {
+        message: row.refusal(refusal),
+        command: word,
+    })
 }
 
 /// The rest of a line as one name: `"…"` quoted (with `\"` and `\\` escapes) or as
@@ -193,116 +256,4 @@ fn rest_name(rest: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands() {
-        assert_eq!(parse("  "), Ok(None));
-        assert_eq!(parse("# note"), Ok(None));
-        assert_eq!(parse("USERS"), Ok(Some(ConsoleCommand::Users)));
-        assert_eq!(
-            parse("kick bob"),
-            Ok(Some(ConsoleCommand::Kick { user: "bob".into() }))
-        );
-        assert_eq!(
-            parse("ban bob 5"),
-            Ok(Some(ConsoleCommand::Ban {
-                user: "bob".into(),
-                minutes: Some(5)
-            }))
-        );
-        assert_eq!(parse("store"), Ok(Some(ConsoleCommand::Store)));
-        assert_eq!(
-            parse("rm my report 2024.pdf  "),
-            Ok(Some(ConsoleCommand::Rm {
-                name: "my report 2024.pdf".into()
-            }))
-        );
-        assert_eq!(
-            parse("rm \" spaced \\\"q\\\" \""),
-            Ok(Some(ConsoleCommand::Rm {
-                name: " spaced \"q\" ".into()
-            }))
-        );
-        assert!(parse("rm").is_err());
-        assert!(parse("rm \"open").is_err());
-        assert_eq!(
-            parse("say  hello   there "),
-            Ok(Some(ConsoleCommand::Say {
-                text: "hello   there ".into()
-            }))
-        );
-    }
-
-    #[test]
-    fn errors() {
-        assert_eq!(parse("kick").unwrap_err().message, "usage: kick <user>");
-        assert!(parse("ban bob soon").is_err());
-        assert!(parse("ban bob 0").is_err());
-        assert!(parse("say").is_err());
-        let e = parse("frob").unwrap_err();
-        assert_eq!(e.command, "frob");
-        assert!(e.message.contains("unknown command"));
-        assert!(!e.message.contains("did you mean"));
-        let e = parse("sutdown").unwrap_err();
-        assert!(e.message.contains("did you mean \"shutdown\"?"), "{e:?}");
-    }
-
-    #[test]
-    fn extra_arguments_are_refused() {
-        for line in [
-            "users x",
-            "stats now",
-            "store all",
-            "help kick",
-            "shutdown now",
-            "bans x",
-        ] {
-            let e = parse(line).unwrap_err();
-            assert!(
-                e.message.contains("unexpected extra argument"),
-                "{line}: {e:?}"
-            );
-        }
-        assert!(parse("kick bob carol").is_err());
-        assert!(parse("deluser").is_err());
-        assert!(parse("deluser a b").is_err());
-    }
-
-    #[test]
-    fn account_commands() {
-        assert_eq!(parse("bans"), Ok(Some(ConsoleCommand::Bans)));
-        assert_eq!(
-            parse("deluser bob"),
-            Ok(Some(ConsoleCommand::Deluser { user: "bob".into() }))
-        );
-        assert_eq!(
-            parse("setpass bob  new secret "),
-            Ok(Some(ConsoleCommand::Setpass {
-                user: "bob".into(),
-                password: "new secret".into()
-            }))
-        );
-        assert_eq!(
-            parse("setpass bob \" padded \""),
-            Ok(Some(ConsoleCommand::Setpass {
-                user: "bob".into(),
-                password: " padded ".into()
-            }))
-        );
-        assert!(parse("setpass bob").is_err());
-        assert!(parse("setpass").is_err());
-    }
-
-    #[test]
-    fn help_names_every_command() {
-        for word in WORDS {
-            assert!(
-                HELP.iter().any(|l| l.starts_with(&format!("{word} "))),
-                "{word} is missing from the help"
-            );
-            assert!(parse(word).map_or_else(|e| !e.message.contains("unknown"), |_| true));
-        }
-    }
-}
+mod tests;
