@@ -17,14 +17,13 @@ mod tracker;
 pub use budget::Request;
 pub use config::HubConfig;
 
-use super::db::Db;
 use super::guard::{Guard, GuardLimits};
 use super::index::Index;
 use super::name::Name;
 use super::persist::{Ask, JobId, Snapshot};
 use super::random::Randomness;
 use super::reports::Reports;
-use super::store::{Catalogue, FreeSpace};
+use super::store::{Catalogue, FreeSpace, StoreLimits};
 use super::storelink::StoreOrder;
 use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
@@ -123,7 +122,6 @@ pub struct Counters {
 /// The hub.
 pub struct Hub {
     config: HubConfig,
-    db: Db,
     index: Index,
     /// Holders reported for bad data, and for whom they are demoted.
     reports: Reports,
@@ -178,22 +176,21 @@ fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Ve
     .to_frame()
 }
 
-/// What the hub knows of the store when it starts: the catalogue of entries and how to
-/// ask the disk's free space.
+/// The store as the hub is given it (its entries come in the [`Snapshot`]): its
+/// limits, and how to ask the disk's free space.
 pub struct StoreSide {
-    pub catalogue: Catalogue,
+    pub limits: StoreLimits,
     pub free_space: Box<dyn FreeSpace>,
 }
 
 impl Hub {
     /// A hub that starts at `now` with what `snapshot` holds (loaded from the
-    /// backend), over an open database for the store catalogue's writes, with the
-    /// store's entries and free space in `store`, drawing random bytes from `random`.
+    /// backend), the store's limits and free space in `store`, drawing random bytes
+    /// from `random`.
     pub fn new(
         now: Instant,
         config: HubConfig,
         snapshot: Snapshot,
-        db: Db,
         store: StoreSide,
         random: Box<dyn Randomness>,
     ) -> Hub {
@@ -212,7 +209,6 @@ impl Hub {
             warnings: Warnings::default(),
             clock: now,
             config,
-            db,
             sessions: ConnMap::default(),
             online: HashMap::new(),
             history: VecDeque::new(),
@@ -224,7 +220,7 @@ impl Hub {
             hashes_this_turn: 0,
             turn: 0,
             joins: joins::PendingJoins::default(),
-            catalogue: store.catalogue,
+            catalogue: Catalogue::new(store.limits, snapshot.store),
             free_space: store.free_space,
             random,
             store_jobs: HashMap::new(),
@@ -468,10 +464,7 @@ impl Hub {
                 let (status, text) = self.store_name(user, &name, replace);
                 out.push(Action::Send(conn, reply(tag, status, text, Body::None)));
             }
-            ClientMsg::StoreRm { tag, name } => {
-                let (status, text, body) = self.store_rm(user, &name, out);
-                out.push(Action::Send(conn, reply(tag, status, text, body)));
-            }
+            ClientMsg::StoreRm { tag, name } => self.store_rm(conn, tag, user, &name, out),
             ClientMsg::Hello { .. }
             | ClientMsg::Pong { .. }
             | ClientMsg::Echo { .. }

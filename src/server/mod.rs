@@ -112,30 +112,25 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     std::fs::create_dir_all(&config.data)
         .map_err(|e| io::Error::new(e.kind(), format!("--data {}: {e}", config.data.display())))?;
     let path = config.data.join("peerhub.db");
-    let open = || db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")));
-    let mut backend = Sqlite::backend(open()?);
-    // The store keeps its own connection to the same file until its catalogue, too,
-    // goes through the backend.
-    let db = open()?;
-    let entries = store::sql::load(&db)?;
+    let db = db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")))?;
+    let mut backend = Sqlite::backend(db);
+    let snapshot = backend
+        .load()
+        .map_err(|e| io::Error::other(format!("publish index: {e}")))?;
     let mut disk = StoreDisk::open(&config.data)?;
-    let live = entries.iter().map(|e| e.version.clone()).collect();
+    let live = snapshot.store.iter().map(|e| e.version.clone()).collect();
     let swept = disk.sweep(&live)?;
     if swept > 0 {
         info!("store: removed {swept} unfinished or replaced version(s)");
     }
     let store = hub::StoreSide {
-        catalogue: store::Catalogue::new(config.store, entries),
+        limits: config.store,
         free_space: Box::new(disk.space()),
     };
-    let snapshot = backend
-        .load()
-        .map_err(|e| io::Error::other(format!("publish index: {e}")))?;
     let hub = Hub::new(
         Instant::now(),
         config.hub.clone(),
         snapshot,
-        db,
         store,
         Box::new(random::OsRandom),
     );

@@ -79,7 +79,7 @@ impl Hub {
                 return self.console_ask(Ask::CountAccounts, Then::Stats { id }, out)
             }
             ConsoleCommand::Store => self.console_store(id),
-            ConsoleCommand::Rm { name } => self.console_rm(id, &name, out),
+            ConsoleCommand::Rm { name } => return self.console_rm(id, &name, out),
             ConsoleCommand::Discover { user } => {
                 let ask = Ask::AccountExists { name: user.clone() };
                 return self.console_ask(ask, Then::Discover { id, user }, out);

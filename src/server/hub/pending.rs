@@ -3,7 +3,7 @@
 //! ([`Then`], one variant per feature, finished by that feature's room) until
 //! [`Hub::on_answer`] brings its [`Answer`].
 
-use super::{accounts, chat, operator, reply, tracker, Action, ConnId, Hub};
+use super::{accounts, chat, operator, reply, store_conns, store_rm, tracker, Action, ConnId, Hub};
 use crate::proto::message::Body;
 use crate::proto::status::Status;
 use crate::server::persist::{Answer, Ask, JobId};
@@ -17,6 +17,8 @@ pub(super) enum Then {
     Chat(chat::Then),
     Console(operator::Then),
     Tracker(tracker::Then),
+    Store(store_conns::Then),
+    StoreRm(store_rm::Then),
 }
 
 /// A reply that waits for an answer: the connection, the session on it when the
@@ -48,6 +50,8 @@ impl Hub {
             Then::Chat(then) => self.chat_answered(then, answer, out),
             Then::Console(then) => self.console_answered(then, answer, now, out),
             Then::Tracker(then) => self.tracker_answered(then, answer, out),
+            Then::Store(then) => self.store_answered(then, answer, out),
+            Then::StoreRm(then) => self.store_rm_answered(then, answer, out),
         }
     }
 

@@ -5,15 +5,15 @@
 //! nobody needs any more removed ([`Action::RemoveVersion`]). It gets the connection's
 //! events and answers with orders; the bytes and the files are the loop's.
 
-use super::{Action, ConnId, Hub, Ticket, TicketOp};
+use super::{pending, Action, ConnId, Hub, Ticket, TicketOp};
 use crate::output::Event;
 use crate::proto::codec::StatusError;
-use crate::proto::message::HubMsg;
+use crate::proto::message::{HubMsg, StoreKind};
 use crate::proto::status::Status;
-use crate::server::store::{sql, StoreEntry};
+use crate::server::persist::{Answer, Ask, PersistError};
+use crate::server::store::StoreEntry;
 use crate::server::storelink::{StoreEvent, StoreOrder};
 use crate::transfer::files_and_size;
-use crate::transfer::stream::write_status;
 use crate::transfer::tree::{tree_digest, RxLimits, Totals, TreeItem};
 use log::{debug, info, warn};
 use std::rc::Rc;
@@ -34,10 +34,25 @@ pub(super) enum StoreJob {
         version: String,
         items: Option<Rc<[TreeItem]>>,
     },
-    /// A download reading `version`.
+    /// An upload on the disk, its record asked for: the verdict comes with the answer.
+    Committing,
+    /// A download reading `version` (its manifest asked for, then being sent).
     Download { version: String },
     /// Answered; it closes.
     Done,
+}
+
+/// What a store connection's ask waits for.
+#[derive(Debug)]
+pub(super) enum Then {
+    /// The record of the upload on `conn` that makes `entry` visible.
+    Recorded { conn: ConnId, entry: StoreEntry },
+    /// The manifest of `version`, to send an entry of this `kind` on `conn`.
+    Manifest {
+        conn: ConnId,
+        version: String,
+        kind: StoreKind,
+    },
 }
 
 impl Hub {
@@ -54,7 +69,9 @@ impl Hub {
         };
         let job = std::mem::replace(job, StoreJob::Done);
         let (next, order) = match (event, job) {
-            (StoreEvent::Ticket(token), StoreJob::AwaitTicket) => self.redeem(&token, now),
+            (StoreEvent::Ticket(token), StoreJob::AwaitTicket) => {
+                self.redeem(conn, &token, now, out)
+            }
             (StoreEvent::Progress(written), job) => {
                 if let StoreJob::Upload { ticket, .. } = &job {
                     self.tickets.progress(&ticket.name, written);
@@ -76,8 +93,7 @@ impl Hub {
                 },
             ) => {
                 let items = items.unwrap_or_else(|| Rc::from(Vec::new()));
-                let order = self.commit_upload(&ticket, version, flushed, &items, out);
-                (StoreJob::Done, Some(order))
+                self.commit_upload(conn, &ticket, version, flushed, &items, out)
             }
             (StoreEvent::Served, StoreJob::Download { version }) => {
                 self.end_download(&version, out);
@@ -94,6 +110,17 @@ impl Hub {
                 (job, None)
             }
         };
+        self.store_answer(conn, next, order, out);
+    }
+
+    /// Put `conn`'s job to `next` and give it `order`.
+    fn store_answer(
+        &mut self,
+        conn: ConnId,
+        next: StoreJob,
+        order: Option<StoreOrder>,
+        out: &mut Vec<Action>,
+    ) {
         self.store_jobs.insert(conn, next);
         if let Some(order) = order {
             out.push(Action::Store(conn, order));
@@ -102,7 +129,13 @@ impl Hub {
 
     /// A store connection presents `token`: the ticket, if it is known, unexpired and
     /// unused (it is used up now), starts its upload or download. Refusals are 407.
-    fn redeem(&mut self, token: &[u8; 16], now: Instant) -> (StoreJob, Option<StoreOrder>) {
+    fn redeem(
+        &mut self,
+        conn: ConnId,
+        token: &[u8; 16],
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> (StoreJob, Option<StoreOrder>) {
         let refuse = |status, text: &str| {
             (
                 StoreJob::Done,
@@ -118,11 +151,13 @@ impl Hub {
                 "unknown, expired or already used store ticket; ask for a new one",
             );
         };
-        let (job, order) = match ticket.op {
-            TicketOp::Put { .. } => self.start_upload(ticket),
-            TicketOp::Get => self.start_download(ticket),
-        };
-        (job, Some(order))
+        match ticket.op {
+            TicketOp::Put { .. } => {
+                let (job, order) = self.start_upload(ticket);
+                (job, Some(order))
+            }
+            TicketOp::Get => self.start_download(conn, ticket, out),
+        }
     }
 
     /// An upload redeemed: a fresh version for it, received within what it declared.
@@ -172,29 +207,67 @@ impl Hub {
         (job, order)
     }
 
-    /// A download redeemed: the entry as it is now, its manifest; its version stays on
-    /// disk until the download ends.
-    fn start_download(&mut self, ticket: Ticket) -> (StoreJob, StoreOrder) {
+    /// A download redeemed: the entry as it is now; its version stays on disk until
+    /// the download ends. Its manifest is asked for; the order comes with it.
+    fn start_download(
+        &mut self,
+        conn: ConnId,
+        ticket: Ticket,
+        out: &mut Vec<Action>,
+    ) -> (StoreJob, Option<StoreOrder>) {
         let Some(entry) = self.catalogue.get(&ticket.name) else {
             let text = format!("{} was removed from the store", ticket.name);
-            return (StoreJob::Done, StoreOrder::Refuse(Status::NO_FILE, text));
+            return (
+                StoreJob::Done,
+                Some(StoreOrder::Refuse(Status::NO_FILE, text)),
+            );
         };
         let (version, kind) = (entry.version.clone(), entry.kind);
-        let items = match sql::manifest(&self.db, &version) {
-            Ok(items) => items,
-            Err(e) => {
-                let text = format!("store: {e}");
-                return (StoreJob::Done, StoreOrder::Refuse(Status::INTERNAL, text));
-            }
-        };
         debug!("{} is downloading {}", ticket.user, ticket.name);
         self.catalogue.add_reader(&version);
-        let order = StoreOrder::Send {
+        let ask = Ask::Manifest {
+            version: version.clone(),
+        };
+        let then = Then::Manifest {
+            conn,
             version: version.clone(),
             kind,
-            items,
         };
-        (StoreJob::Download { version }, order)
+        self.ask(ask, pending::Then::Store(then), out);
+        (StoreJob::Download { version }, None)
+    }
+
+    /// The answer to a store connection's ask.
+    pub(super) fn store_answered(&mut self, then: Then, answer: Answer, out: &mut Vec<Action>) {
+        match then {
+            Then::Recorded { conn, entry } => self.recorded(conn, entry, answer.done(), out),
+            Then::Manifest {
+                conn,
+                version,
+                kind,
+            } => {
+                let reading = matches!(
+                    self.store_jobs.get(&conn),
+                    Some(StoreJob::Download { version: v }) if *v == version
+                );
+                if !reading {
+                    return; // closed meanwhile: its close let go of the version
+                }
+                let order = match answer.manifest() {
+                    Ok(items) => StoreOrder::Send {
+                        version,
+                        kind,
+                        items,
+                    },
+                    Err(e) => {
+                        self.end_download(&version, out);
+                        self.store_jobs.insert(conn, StoreJob::Done);
+                        StoreOrder::Refuse(Status::INTERNAL, format!("store: {e}"))
+                    }
+                };
+                out.push(Action::Store(conn, order));
+            }
+        }
     }
 
     /// Every file of an upload arrived and was verified: check the name, the quota and
@@ -245,49 +318,85 @@ impl Hub {
         (job, Some(StoreOrder::Flush))
     }
 
-    /// The checked upload is on the disk (or failed to get there: `flushed`): make the
-    /// entry visible, tell the console and everyone online. Its verdict.
+    /// The checked upload is on the disk (or failed to get there: `flushed`): ask for
+    /// its record, which makes the entry visible; the verdict waits for the answer.
     fn commit_upload(
         &mut self,
+        conn: ConnId,
         ticket: &Ticket,
         version: String,
         flushed: Result<(), StatusError>,
         items: &[TreeItem],
         out: &mut Vec<Action>,
-    ) -> StoreOrder {
+    ) -> (StoreJob, Option<StoreOrder>) {
         self.tickets.upload_ended(ticket);
-        let verdict = |status, message| StoreOrder::Verdict {
-            name: ticket.name.clone(),
-            status,
-            message,
-        };
-        let entry = self.entry_of(ticket, version, items);
-        let recorded = flushed.and_then(|()| {
-            sql::record(&mut self.db, &entry, items)
-                .map_err(|e| StatusError::new(write_status(&e), format!("store: {e}")))
-        });
-        if let Err(e) = recorded {
+        if let Err(e) = flushed {
             warn!("store: commit of {} failed: {}", ticket.name, e.message);
-            out.push(Action::RemoveVersion(entry.version));
-            return verdict(e.status, e.message);
+            out.push(Action::RemoveVersion(version));
+            let order = StoreOrder::Verdict {
+                name: ticket.name.clone(),
+                status: e.status,
+                message: e.message,
+            };
+            return (StoreJob::Done, Some(order));
         }
-        let message = format!(
-            "stored {} ({})",
-            entry.name,
-            files_and_size(entry.files, entry.bytes)
+        let entry = self.entry_of(ticket, version, items);
+        let ask = Ask::StoreRecord {
+            entry: entry.clone(),
+            items: items.to_vec(),
+        };
+        self.ask(
+            ask,
+            pending::Then::Store(Then::Recorded { conn, entry }),
+            out,
         );
-        self.announce_upload(&entry, out);
-        if let Some(old) = self.catalogue.record(entry) {
-            out.push(Action::RemoveVersion(old));
+        (StoreJob::Committing, None)
+    }
+
+    /// The answer to an upload's record: the entry is visible now (the version it
+    /// replaced goes), the console and everyone online are told; or it failed and the
+    /// new version goes. The connection, if still there, gets the verdict.
+    fn recorded(
+        &mut self,
+        conn: ConnId,
+        entry: StoreEntry,
+        done: Result<(), PersistError>,
+        out: &mut Vec<Action>,
+    ) {
+        let name = entry.name.clone();
+        let (status, message) = match done {
+            Ok(()) => {
+                let text = format!(
+                    "stored {name} ({})",
+                    files_and_size(entry.files, entry.bytes)
+                );
+                self.announce_upload(&entry, out);
+                if let Some(old) = self.catalogue.record(entry) {
+                    out.push(Action::RemoveVersion(old));
+                }
+                (Status::OK, text)
+            }
+            Err(e) => {
+                warn!("store: commit of {name} failed: {e}");
+                out.push(Action::RemoveVersion(entry.version));
+                (Status::INTERNAL, format!("store: {e}"))
+            }
+        };
+        if matches!(self.store_jobs.get(&conn), Some(StoreJob::Committing)) {
+            let verdict = StoreOrder::Verdict {
+                name,
+                status,
+                message,
+            };
+            self.store_answer(conn, StoreJob::Done, Some(verdict), out);
         }
-        verdict(Status::OK, message)
     }
 
     /// The entry an upload from `ticket` into `version` makes.
     fn entry_of(&self, ticket: &Ticket, version: String, items: &[TreeItem]) -> StoreEntry {
         let kind = match ticket.op {
             TicketOp::Put { kind, .. } => kind,
-            TicketOp::Get => crate::proto::message::StoreKind::File,
+            TicketOp::Get => StoreKind::File,
         };
         let totals = Totals::of(items);
         StoreEntry {
@@ -356,7 +465,9 @@ impl Hub {
                 self.end_download(&version, out);
                 StoreOrder::Refuse(e.status, e.message)
             }
-            StoreJob::AwaitTicket | StoreJob::Done => StoreOrder::Refuse(e.status, e.message),
+            StoreJob::AwaitTicket | StoreJob::Committing | StoreJob::Done => {
+                StoreOrder::Refuse(e.status, e.message)
+            }
         }
     }
 
@@ -368,7 +479,8 @@ impl Hub {
                 ticket, version, ..
             } => self.abort_upload(&ticket, version, reason, out),
             StoreJob::Download { version } => self.end_download(&version, out),
-            StoreJob::AwaitTicket | StoreJob::Done => {}
+            // A committing upload is on the disk: its record goes on without it.
+            StoreJob::AwaitTicket | StoreJob::Committing | StoreJob::Done => {}
         }
     }
 

@@ -114,11 +114,23 @@ impl TestHub {
         self.hub.on_console(id, line, now, out);
         self.settle(out, from, now);
     }
+
+    pub(super) fn on_store_event(
+        &mut self,
+        conn: ConnId,
+        event: crate::server::storelink::StoreEvent,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let from = out.len();
+        self.hub.on_store_event(conn, event, now, out);
+        self.settle(out, from, now);
+    }
 }
 
 /// A hub over the memory backend, with `config`: no directory, no socket.
 pub(super) fn test_hub(config: HubConfig) -> TestHub {
-    hub_over(config, no_store_limits())
+    hub_with_store(config, no_store_limits())
 }
 
 fn no_store_limits() -> StoreLimits {
@@ -127,12 +139,6 @@ fn no_store_limits() -> StoreLimits {
         user_quota: 0,
         reserve: 0,
     }
-}
-
-/// A hub over the memory backend and an empty store whose disk is never full (the
-/// directory returned is the tests' to remove; nothing of the hub is in it).
-pub(super) fn hub(config: HubConfig) -> (TestHub, std::path::PathBuf) {
-    hub_with_store(config, no_store_limits())
 }
 
 /// A disk with this many bytes free.
@@ -144,28 +150,17 @@ impl FreeSpace for FreeBytes {
     }
 }
 
-/// [`hub`] with these store limits.
-pub(super) fn hub_with_store(
-    config: HubConfig,
-    limits: StoreLimits,
-) -> (TestHub, std::path::PathBuf) {
-    // The tests remove it themselves (they did when the store lived there).
-    let dir = crate::testing::TempDir::new("hub");
-    let dir = std::mem::ManuallyDrop::new(dir).0.clone();
-    (hub_over(config, limits), dir)
-}
-
-/// A hub over the memory backend and an empty store with these limits.
-fn hub_over(config: HubConfig, limits: StoreLimits) -> TestHub {
-    let db = Db::open_in_memory().unwrap();
+/// A hub over the memory backend and an empty store with these limits, whose disk is
+/// never full.
+pub(super) fn hub_with_store(config: HubConfig, limits: StoreLimits) -> TestHub {
     let store = StoreSide {
-        catalogue: Catalogue::new(limits, Vec::new()),
+        limits,
         free_space: Box::new(FreeBytes(u64::MAX / 4)),
     };
     let mut backend = Memory::backend();
     let snapshot = backend.load().unwrap();
     let random = Box::new(Seeded::new(11));
-    let hub = Hub::new(base(), config, snapshot, db, store, random);
+    let hub = Hub::new(base(), config, snapshot, store, random);
     TestHub { hub, backend }
 }
 
@@ -176,14 +171,15 @@ pub(super) fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-/// An entry `name` of `owner`: `files` files, `bytes` bytes, in version `v-<name>`.
-pub(super) fn stored(hub: &mut Hub, name: &str, owner: &str, files: u64, bytes: u64) {
+/// An entry `name` of `owner`: `files` files, `bytes` bytes, in version `v-<name>`, in
+/// the backend and the hub's catalogue (as if loaded at start).
+pub(super) fn stored(hub: &mut TestHub, name: &str, owner: &str, files: u64, bytes: u64) {
     let kind = if files == 1 {
         crate::proto::message::StoreKind::File
     } else {
         crate::proto::message::StoreKind::Dir
     };
-    hub.catalogue.record(crate::server::store::StoreEntry {
+    let entry = crate::server::store::StoreEntry {
         name: name.into(),
         owner: owner.into(),
         kind,
@@ -192,7 +188,9 @@ pub(super) fn stored(hub: &mut Hub, name: &str, owner: &str, files: u64, bytes: 
         created: 0,
         version: format!("v-{name}"),
         digest: [0; 32],
-    });
+    };
+    hub.memory().store.insert(name.into(), entry.clone());
+    hub.catalogue.record(entry);
 }
 
 pub(super) fn addr(port: u16) -> SocketAddr {

@@ -1,11 +1,13 @@
-//! The memory backend, for unit tests: accounts and publications in maps, passwords
+//! The memory backend, for unit tests: accounts, publications and the store catalogue in maps, passwords
 //! compared as they are (no hashing), answered at once like [`super::sqlite`], whose
 //! answers it gives for every [`Ask`] (`persist/tests.rs` runs one suite on both).
 
 use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot};
 use crate::proto::message::FileInfo;
 use crate::proto::names::MAX_PASSWORD_BYTES;
-use std::collections::BTreeMap;
+use crate::server::store::StoreEntry;
+use crate::transfer::tree::TreeItem;
+use std::collections::{BTreeMap, HashMap};
 
 /// The backend a unit test runs the hub on.
 pub type MemoryBackend = AtOnce<Memory>;
@@ -23,8 +25,10 @@ pub struct Memory {
     accounts: BTreeMap<String, Account>,
     /// Publications by (owner, name).
     published: BTreeMap<(String, String), FileInfo>,
-    /// The owner of each store entry, by entry name (what `DeleteAccount` moves).
-    pub store_owners: BTreeMap<String, String>,
+    /// The store's entries by name (`DeleteAccount` moves their owners).
+    pub store: BTreeMap<String, StoreEntry>,
+    /// Each store version's manifest.
+    manifests: HashMap<String, Vec<TreeItem>>,
     /// Set by a test: every request fails with this text, as a broken database would.
     pub broken: Option<String>,
 }
@@ -104,11 +108,20 @@ impl Memory {
             .ok_or(PersistError::NoSuchAccount)?;
         self.published.retain(|(owner, _), _| owner != name);
         let mut moved = 0;
-        for owner in self.store_owners.values_mut().filter(|o| *o == name) {
-            *owner = new_owner.to_owned();
+        for entry in self.store.values_mut().filter(|e| e.owner == name) {
+            entry.owner = new_owner.to_owned();
             moved += 1;
         }
         Ok(moved)
+    }
+
+    /// An upload recorded: the entry in place of any of its name, whose manifest goes.
+    fn store_record(&mut self, entry: StoreEntry, items: Vec<TreeItem>) {
+        let old = self.store.insert(entry.name.clone(), entry.clone());
+        if let Some(old) = old.filter(|old| old.version != entry.version) {
+            self.manifests.remove(&old.version);
+        }
+        self.manifests.insert(entry.version, items);
     }
 
     fn sync(&mut self, owner: String, files: Vec<FileInfo>, first: bool) {
@@ -137,7 +150,8 @@ impl Answers for Memory {
             .iter()
             .map(|((owner, _), file)| (owner.clone(), file.clone()))
             .collect();
-        Ok(Snapshot { published })
+        let store = self.store.values().cloned().collect();
+        Ok(Snapshot { published, store })
     }
 
     fn answer(&mut self, ask: Ask) -> Answer {
@@ -188,6 +202,20 @@ impl Answers for Memory {
                 self.sync(owner, files, first);
                 Answer::Done(Ok(()))
             }
+            Ask::StoreRecord { entry, items } => {
+                self.store_record(entry, items);
+                Answer::Done(Ok(()))
+            }
+            Ask::StoreRemove { name, version } => {
+                self.store.remove(&name);
+                self.manifests.remove(&version);
+                Answer::Done(Ok(()))
+            }
+            Ask::Manifest { version } => Answer::Manifest(Ok(self
+                .manifests
+                .get(&version)
+                .cloned()
+                .unwrap_or_default())),
         }
     }
 }
@@ -201,12 +229,15 @@ fn failure_of(ask: &Ask, e: PersistError) -> Answer {
         Ask::AccountExists { .. } => Answer::Exists(Err(e)),
         Ask::CountAccounts => Answer::Count(Err(e)),
         Ask::DeleteAccount { .. } => Answer::Deleted(Err(e)),
+        Ask::Manifest { .. } => Answer::Manifest(Err(e)),
         Ask::Register { .. }
         | Ask::ChangePassword { .. }
         | Ask::SetPassword { .. }
         | Ask::SetBan { .. }
         | Ask::Publish { .. }
         | Ask::Unpublish { .. }
-        | Ask::Sync { .. } => Answer::Done(Err(e)),
+        | Ask::Sync { .. }
+        | Ask::StoreRecord { .. }
+        | Ask::StoreRemove { .. } => Answer::Done(Err(e)),
     }
 }

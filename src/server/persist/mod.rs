@@ -9,6 +9,8 @@ pub mod memory;
 pub mod sqlite;
 
 use crate::proto::message::FileInfo;
+use crate::server::store::StoreEntry;
+use crate::transfer::tree::TreeItem;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -70,6 +72,17 @@ pub enum Ask {
         files: Vec<FileInfo>,
         first: bool,
     },
+    /// Record a flushed upload durably: the entry (pointing at its new version) and
+    /// its manifest, in place of any entry of that name. [`Answer::Done`].
+    StoreRecord {
+        entry: StoreEntry,
+        items: Vec<TreeItem>,
+    },
+    /// Remove the store entry `name` and the manifest of its `version`, durably.
+    /// [`Answer::Done`].
+    StoreRemove { name: String, version: String },
+    /// The manifest of a store version. [`Answer::Manifest`].
+    Manifest { version: String },
 }
 
 /// The completion of an [`Ask`], plain data.
@@ -89,6 +102,8 @@ pub enum Answer {
     Count(Result<u64, PersistError>),
     /// The account is gone; how many store entries changed owner.
     Deleted(Result<u64, PersistError>),
+    /// A version's manifest: its directories and files in upload order.
+    Manifest(Result<Vec<TreeItem>, PersistError>),
 }
 
 /// Why a request failed; the texts are those the hub has always shown.
@@ -155,6 +170,7 @@ accessors! {
     exists: Exists -> bool;
     count: Count -> u64;
     deleted: Deleted -> u64;
+    manifest: Manifest -> Vec<TreeItem>;
 }
 
 /// What the hub holds in memory from the start: read once, before the loop runs.
@@ -162,6 +178,8 @@ accessors! {
 pub struct Snapshot {
     /// Every publication: its owner and what it announced.
     pub published: Vec<(String, FileInfo)>,
+    /// Every store entry, by name.
+    pub store: Vec<StoreEntry>,
 }
 
 /// What the loop drives: requests in, completions out. The hub must not assume an

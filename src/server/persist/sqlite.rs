@@ -1,11 +1,13 @@
 //! The SQLite backend: [`Sqlite`] owns the database ([`Db`], its schema in `db.rs`,
 //! the account SQL and argon2 hashing in `accounts.rs`) and answers each [`Ask`] as it
-//! comes; the publish index's rows are written here.
+//! comes; the publish index's rows are written here, the store catalogue's in
+//! `store/sql.rs`.
 
 use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot};
 use crate::proto::message::{FileInfo, Hash};
 use crate::server::accounts::AccountError;
 use crate::server::db::Db;
+use crate::server::store::sql;
 use rusqlite::params;
 
 /// The backend the hub runs on: SQLite, answered at once.
@@ -35,6 +37,11 @@ impl From<AccountError> for PersistError {
     }
 }
 
+/// A failed request of the store catalogue (`store database: …`).
+fn store_failure(e: std::io::Error) -> PersistError {
+    PersistError::Failed(e.to_string())
+}
+
 /// A failed write of the publish index, worded as it always was.
 fn index_failure(e: rusqlite::Error) -> PersistError {
     PersistError::Failed(format!("index database: {e}"))
@@ -43,7 +50,8 @@ fn index_failure(e: rusqlite::Error) -> PersistError {
 impl Answers for Sqlite {
     fn load(&mut self) -> Result<Snapshot, PersistError> {
         let published = self.published().map_err(index_failure)?;
-        Ok(Snapshot { published })
+        let store = sql::load(&self.db).map_err(store_failure)?;
+        Ok(Snapshot { published, store })
     }
 
     fn answer(&mut self, ask: Ask) -> Answer {
@@ -95,6 +103,15 @@ impl Answers for Sqlite {
                 files,
                 first,
             } => Answer::Done(self.sync(&owner, &files, first).map_err(index_failure)),
+            Ask::StoreRecord { entry, items } => {
+                Answer::Done(sql::record(&mut self.db, &entry, &items).map_err(store_failure))
+            }
+            Ask::StoreRemove { name, version } => {
+                Answer::Done(sql::remove(&mut self.db, &name, &version).map_err(store_failure))
+            }
+            Ask::Manifest { version } => {
+                Answer::Manifest(sql::manifest(&self.db, &version).map_err(store_failure))
+            }
         }
     }
 }

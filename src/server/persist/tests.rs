@@ -3,7 +3,10 @@
 use super::memory::Memory;
 use super::sqlite::Sqlite;
 use super::*;
+use crate::proto::message::StoreKind;
 use crate::server::db::Db;
+use crate::server::store::StoreEntry;
+use crate::transfer::tree::TreeItem;
 
 fn ask(backend: &mut dyn Backend, ask: Ask) -> Answer {
     backend.submit(7, ask);
@@ -161,14 +164,90 @@ fn index_suite(b: &mut dyn Backend) {
     );
 }
 
+fn entry(name: &str, owner: &str, version: &str) -> StoreEntry {
+    StoreEntry {
+        name: name.into(),
+        owner: owner.into(),
+        kind: StoreKind::File,
+        files: 1,
+        bytes: 3,
+        created: 1_700_000_000,
+        version: version.into(),
+        digest: [4; 32],
+    }
+}
+
+fn item(path: &str) -> TreeItem {
+    TreeItem {
+        path: path.into(),
+        kind: StoreKind::File,
+        size: 3,
+        hash: Some([5; 32]),
+    }
+}
+
+/// The store catalogue's asks, and what both backends must answer.
+fn store_suite(b: &mut dyn Backend) {
+    let manifest = |version: &str| Ask::Manifest {
+        version: version.into(),
+    };
+    let record = |e: StoreEntry, path: &str| Ask::StoreRecord {
+        entry: e,
+        items: vec![item(path)],
+    };
+    assert_eq!(ask(b, manifest("v1")), Answer::Manifest(Ok(Vec::new())));
+    let first = entry("a", "alice", "v1");
+    assert_eq!(ask(b, record(first.clone(), "a")), Answer::Done(Ok(())));
+    assert_eq!(
+        ask(b, manifest("v1")),
+        Answer::Manifest(Ok(vec![item("a")]))
+    );
+    assert_eq!(b.load().unwrap().store, vec![first]);
+    // A replacement points at its version; the old manifest goes.
+    let second = entry("a", "alice", "v2");
+    assert_eq!(ask(b, record(second.clone(), "b")), Answer::Done(Ok(())));
+    assert_eq!(ask(b, manifest("v1")), Answer::Manifest(Ok(Vec::new())));
+    assert_eq!(
+        ask(b, manifest("v2")),
+        Answer::Manifest(Ok(vec![item("b")]))
+    );
+    assert_eq!(b.load().unwrap().store, vec![second]);
+    let remove = Ask::StoreRemove {
+        name: "a".into(),
+        version: "v2".into(),
+    };
+    assert_eq!(ask(b, remove.clone()), Answer::Done(Ok(())));
+    assert_eq!(
+        ask(b, remove),
+        Answer::Done(Ok(())),
+        "gone already: no error"
+    );
+    assert!(b.load().unwrap().store.is_empty());
+    assert_eq!(ask(b, manifest("v2")), Answer::Manifest(Ok(Vec::new())));
+    // Deleting an account keeps its entries under the new owner.
+    assert_eq!(ask(b, register("erin", "pw")), Answer::Done(Ok(())));
+    assert_eq!(
+        ask(b, record(entry("e", "erin", "v3"), "e")),
+        Answer::Done(Ok(()))
+    );
+    let delete = Ask::DeleteAccount {
+        name: "erin".into(),
+        new_owner: "(deleted)".into(),
+    };
+    assert_eq!(ask(b, delete), Answer::Deleted(Ok(1)));
+    assert_eq!(b.load().unwrap().store[0].owner, "(deleted)");
+}
+
 #[test]
 fn sqlite_answers_every_ask() {
     suite(&mut Sqlite::backend(Db::open_in_memory().unwrap()));
+    store_suite(&mut Sqlite::backend(Db::open_in_memory().unwrap()));
 }
 
 #[test]
 fn memory_answers_every_ask_as_sqlite_does() {
     suite(&mut Memory::backend());
+    store_suite(&mut Memory::backend());
 }
 
 #[test]

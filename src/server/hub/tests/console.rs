@@ -107,9 +107,7 @@ fn deluser_withdraws_publications_and_keeps_store_entries_ownerless() {
     let mut out = Vec::new();
     let publish = publish_msg(3, "song", 1);
     hub.on_message(2, publish, now, &mut out);
-    hub.memory()
-        .store_owners
-        .insert("kept".into(), "bob".into());
+    stored(&mut hub, "kept", "bob", 1, 1);
     let mut out = Vec::new();
     let r = console(&mut hub, "deluser bob", &mut out);
     assert!(r.ok, "{r:?}");
@@ -126,7 +124,8 @@ fn deluser_withdraws_publications_and_keeps_store_entries_ownerless() {
     assert!(hub.index.files_of("bob").is_empty());
     assert_eq!(hub.memory().password_of("bob"), None);
     assert!(hub.memory().published_by("bob").is_empty());
-    assert_eq!(hub.memory().store_owners["kept"], DELETED_OWNER);
+    assert_eq!(hub.memory().store["kept"].owner, DELETED_OWNER);
+    assert_eq!(hub.catalogue.get("kept").unwrap().owner, DELETED_OWNER);
     let r = console(&mut hub, "deluser bob", &mut Vec::new());
     assert_eq!(r.status, 401);
 }

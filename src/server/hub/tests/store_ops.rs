@@ -1,10 +1,9 @@
 //! Tests of the hub's store requests: tickets, quotas, names, listing and redemption.
 
 use super::super::HubConfig;
-use super::{hub_with_store, join, sent_to, stored};
+use super::{base, hub_with_store, join, sent_to, stored, TestHub};
 use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
 use crate::server::store::StoreLimits;
-use std::time::Instant;
 
 fn limits(user_quota: u64) -> StoreLimits {
     StoreLimits {
@@ -15,10 +14,10 @@ fn limits(user_quota: u64) -> StoreLimits {
 }
 
 /// The (status, text, body) of every reply to `conn` after `msgs`.
-fn ask(hub: &mut super::super::Hub, conn: usize, msgs: Vec<ClientMsg>) -> Vec<(u16, String, Body)> {
+fn ask(hub: &mut TestHub, conn: usize, msgs: Vec<ClientMsg>) -> Vec<(u16, String, Body)> {
     let mut out = Vec::new();
     for m in msgs {
-        hub.on_message(conn, m, Instant::now(), &mut out);
+        hub.on_message(conn, m, base(), &mut out);
     }
     sent_to(conn, &out)
         .into_iter()
@@ -44,8 +43,8 @@ fn check_name(tag: u32, name: &str, replace: bool) -> ClientMsg {
 
 #[test]
 fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() {
-    let (mut hub, dir) = hub_with_store(HubConfig::default(), limits(0));
-    let now = Instant::now();
+    let mut hub = hub_with_store(HubConfig::default(), limits(0));
+    let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
     stored(&mut hub, "mine", "alice", 1, 10);
@@ -97,13 +96,12 @@ fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() 
     let got = ask(&mut hub, 1, vec![check_name(13, "free", false)]);
     assert_eq!(got[0].0, 409);
     assert!(got[0].1.contains("being uploaded"), "{}", got[0].1);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn the_listing_carries_my_usage_and_the_quota() {
-    let (mut hub, dir) = hub_with_store(HubConfig::default(), limits(5000));
-    let now = Instant::now();
+    let mut hub = hub_with_store(HubConfig::default(), limits(5000));
+    let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
     stored(&mut hub, "a1", "alice", 1, 1000);
@@ -122,5 +120,4 @@ fn the_listing_carries_my_usage_and_the_quota() {
         };
         assert_eq!((entries.len(), *used, *quota), (3, want, 5000));
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
