@@ -6,14 +6,13 @@ use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
 use crate::client::command;
 use crate::client::partials::PartialRecord;
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{hash_hex, Body, ClientMsg, Hash, Holder};
+use crate::proto::message::{hash_hex, Body, ClientMsg, Holder};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
-use crate::transfer::download::{DownloadSpec, Outcome, PartialFate};
+use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
 use crate::transfer::human_size;
 use log::debug;
-use std::path::PathBuf;
 use std::time::Instant;
 
 impl Session {
@@ -254,20 +253,11 @@ impl Session {
             return;
         };
         match outcome {
-            Outcome::Done {
-                path,
-                received,
-                resumed,
-                size,
-                hash,
-                already,
-            } => {
+            Outcome::Done(delivered) => {
                 if self.partials.remove(&f.dest) {
                     out.push(Action::SavePartials);
                 }
-                out.push(Action::Result(fetched(
-                    &f, path, received, resumed, size, hash, already,
-                )));
+                out.push(Action::Result(fetched(&f, &delivered)));
             }
             Outcome::Failed {
                 status,
@@ -318,22 +308,20 @@ pub(super) fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
 }
 
 /// The result of a fetch that ended well.
-fn fetched(
-    f: &ActiveFetch,
-    path: PathBuf,
-    received: u64,
-    resumed: u64,
-    size: u64,
-    hash: Hash,
-    already: bool,
-) -> CommandResult {
+fn fetched(f: &ActiveFetch, d: &Delivered) -> CommandResult {
+    let Delivered {
+        received,
+        resumed,
+        size,
+        ..
+    } = *d;
     // `fetch … --as NAME` says the new name.
     let shown = if f.dest == f.name {
         f.name.clone()
     } else {
         format!("{} as {}", f.name, f.dest)
     };
-    let text = if already {
+    let text = if d.already {
         format!("{} is already here with the same content", f.dest)
     } else if resumed > 0 {
         format!(
@@ -353,19 +341,19 @@ fn fetched(
         )
     };
     let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
-        .field("path", path.to_string_lossy().into_owned())
+        .field("path", d.path.to_string_lossy().into_owned())
         // The file now on disk (verified: its size), whatever this call moved.
         .field("bytes", size)
         .field("received", received)
         .field("from", f.holder.as_str())
-        .field("hash", hash_hex(&hash))
+        .field("hash", hash_hex(&d.hash))
         .field("name", f.name.as_str())
         .field("size", size)
         .field("resumed", resumed);
     if resumed > 0 {
         r = r.field("resumed_at", resumed);
     }
-    if already {
+    if d.already {
         r = r.field("already", true);
     }
     if f.dest != f.name {

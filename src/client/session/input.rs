@@ -87,20 +87,7 @@ impl Session {
                 out,
             ),
             Command::Login { user, password } => {
-                let peer_port = self.config.peer_port;
-                let creds = Then::Login(user.clone(), password.clone());
-                self.request_with(
-                    id,
-                    RequestKind::Login,
-                    creds,
-                    |tag| ClientMsg::Login {
-                        tag,
-                        user,
-                        password,
-                        peer_port,
-                    },
-                    out,
-                )
+                self.send_login(id, RequestKind::Login, user, password, out)
             }
             Command::Logout => self.request(
                 id,

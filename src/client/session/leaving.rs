@@ -167,7 +167,9 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{done, fetch, holder, logged_in, reply, sent, started};
+    use super::super::tests::{
+        done, download_done, fetch_started, holder, logged_in, reply, sent, type_line,
+    };
     use crate::proto::message::{Body, ClientMsg};
     use crate::proto::status::Status;
     use std::time::Instant;
@@ -175,32 +177,14 @@ mod tests {
     #[test]
     fn quit_during_a_fetch_says_it_leaves_when_the_fetch_ends() {
         let mut s = logged_in(false);
-        let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(1, "fetch song", now, &mut out);
-        let tag = sent(&out)[0].tag().unwrap();
-        let out = reply(
-            &mut s,
-            tag,
-            Status::FOUND,
-            Body::Holders(vec![holder("bob", 2)]),
-        );
-        let job = match out
-            .iter()
-            .find(|a| matches!(a, super::Action::StartDownload(_)))
-        {
-            Some(super::Action::StartDownload(spec)) => spec.job,
-            _ => panic!("{out:?}"),
-        };
-        let mut out = Vec::new();
-        s.on_line(2, "quit", now, &mut out);
+        let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+        let out = type_line(&mut s, 2, "quit");
         let leaving = leaving_notice(&out);
         assert_eq!(
             leaving,
             "leaving when the fetch of song end(s); cancel <name> to leave sooner"
         );
-        let mut out = Vec::new();
-        s.on_download_done(job, done("/s/song"), now, &mut out);
+        let out = download_done(&mut s, job, done("/s/song"));
         assert!(matches!(sent(&out).as_slice(), [ClientMsg::Logout { .. }]));
     }
 
@@ -231,8 +215,7 @@ mod tests {
     #[test]
     fn quit_with_nothing_in_flight_says_nothing_more() {
         let mut s = logged_in(false);
-        let mut out = Vec::new();
-        s.on_line(1, "quit", Instant::now(), &mut out);
+        let out = type_line(&mut s, 1, "quit");
         assert!(!out
             .iter()
             .any(|a| matches!(a, super::Action::Event(e) if e.name == "leaving")));
@@ -256,19 +239,10 @@ mod tests {
     #[test]
     fn quit_waits_for_downloads_in_flight() {
         let mut s = logged_in(false);
-        let tag = fetch(&mut s, 1, "fetch song");
-        let out = reply(
-            &mut s,
-            tag,
-            Status::FOUND,
-            Body::Holders(vec![holder("bob", 2)]),
-        );
-        let job = started(&out)[0].job;
-        let mut out = Vec::new();
-        s.on_line(2, "quit", Instant::now(), &mut out);
+        let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+        let out = type_line(&mut s, 2, "quit");
         assert!(sent(&out).is_empty(), "no logout while a download runs");
-        let mut out = Vec::new();
-        s.on_download_done(job, done("/s/song"), Instant::now(), &mut out);
+        let out = download_done(&mut s, job, done("/s/song"));
         assert!(matches!(sent(&out).as_slice(), [ClientMsg::Logout { .. }]));
     }
 }

@@ -25,6 +25,32 @@ impl Session {
         out
     }
 
+    /// Log in as `user` (typed as command `id`, or 0 for the login again after a
+    /// reconnect); the credentials are kept once the hub accepts them.
+    pub(super) fn send_login(
+        &mut self,
+        id: u64,
+        kind: RequestKind,
+        user: String,
+        password: String,
+        out: &mut Vec<Action>,
+    ) {
+        let peer_port = self.config.peer_port;
+        let creds = Then::Login(user.clone(), password.clone());
+        self.request_with(
+            id,
+            kind,
+            creds,
+            |tag| ClientMsg::Login {
+                tag,
+                user,
+                password,
+                peer_port,
+            },
+            out,
+        )
+    }
+
     pub(super) fn on_welcome(&mut self, server: &str, now: Instant, out: &mut Vec<Action>) {
         let was_down = self.ever_up;
         self.ever_up = true;
@@ -33,20 +59,7 @@ impl Session {
         match (&self.credentials, self.stay_out) {
             (Some((user, password)), false) if was_down => {
                 let (user, password) = (user.clone(), password.clone());
-                let peer_port = self.config.peer_port;
-                let creds = Then::Login(user.clone(), password.clone());
-                self.request_with(
-                    0,
-                    RequestKind::Relogin,
-                    creds,
-                    |tag| ClientMsg::Login {
-                        tag,
-                        user,
-                        password,
-                        peer_port,
-                    },
-                    out,
-                );
+                self.send_login(0, RequestKind::Relogin, user, password, out);
             }
             _ if was_down => out.push(Action::Event(Event::new(
                 "reconnected",

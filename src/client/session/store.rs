@@ -36,21 +36,24 @@ impl Session {
                 ));
             }
         }
+        let job = self.new_store_job(StoreJob {
+            id,
+            name: name.clone().unwrap_or_default(),
+            dest: None,
+            in_share: false,
+            upload: true,
+            replace,
+            verify: None,
+        });
+        out.push(Action::NameUpload { job, path, name });
+    }
+
+    /// Record store job `j` under a new job number, which it returns.
+    fn new_store_job(&mut self, j: StoreJob) -> u64 {
         let job = self.next_store_job;
         self.next_store_job += 1;
-        self.store_jobs.insert(
-            job,
-            StoreJob {
-                id,
-                name: name.clone().unwrap_or_default(),
-                dest: None,
-                in_share: false,
-                upload: true,
-                replace,
-                verify: None,
-            },
-        );
-        out.push(Action::NameUpload { job, path, name });
+        self.store_jobs.insert(job, j);
+        job
     }
 
     /// Whether an upload of (or a download into) `name` is under way.
@@ -179,20 +182,15 @@ impl Session {
                 "not connected to the hub (reconnecting); try again shortly",
             ));
         }
-        let job = self.next_store_job;
-        self.next_store_job += 1;
-        self.store_jobs.insert(
-            job,
-            StoreJob {
-                id,
-                name: name.clone(),
-                dest: Some(dest),
-                in_share,
-                upload: false,
-                replace: false,
-                verify: None,
-            },
-        );
+        let job = self.new_store_job(StoreJob {
+            id,
+            name: name.clone(),
+            dest: Some(dest),
+            in_share,
+            upload: false,
+            replace: false,
+            verify: None,
+        });
         self.request_with(
             id,
             RequestKind::Plain("download"),

@@ -8,7 +8,7 @@ use crate::output::CommandResult;
 use crate::proto::frame;
 use crate::proto::message::{Body, ClientMsg, Holder, HubMsg, VERSION};
 use crate::proto::status::Status;
-use crate::transfer::download::{DownloadSpec, Outcome};
+use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -110,13 +110,64 @@ pub(super) fn fetch(s: &mut Session, id: u64, line: &str) -> u32 {
     }
 }
 
-pub(super) fn done(path: &str) -> Outcome {
-    Outcome::Done {
+/// Type `line` as command `id`; the actions it returns.
+pub(super) fn type_line(s: &mut Session, id: u64, line: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    s.on_line(id, line, Instant::now(), &mut out);
+    out
+}
+
+/// Type a fetch line and answer its lookup with `holders`; the actions of the answer.
+pub(super) fn fetch_found(
+    s: &mut Session,
+    id: u64,
+    line: &str,
+    holders: Vec<Holder>,
+) -> Vec<Action> {
+    let tag = fetch(s, id, line);
+    reply(s, tag, Status::FOUND, Body::Holders(holders))
+}
+
+/// Type a fetch line and answer its lookup with `holders`; the job of the download it starts.
+pub(super) fn fetch_started(s: &mut Session, id: u64, line: &str, holders: Vec<Holder>) -> u64 {
+    let out = fetch_found(s, id, line, holders);
+    match started(&out).as_slice() {
+        [spec] => spec.job,
+        other => panic!("{line}: {other:?} {out:?}"),
+    }
+}
+
+/// Download `job` ended with `outcome`; the actions it returns.
+pub(super) fn download_done(s: &mut Session, job: u64, outcome: Outcome) -> Vec<Action> {
+    let mut out = Vec::new();
+    s.on_download_done(job, outcome, Instant::now(), &mut out);
+    out
+}
+
+/// A whole fresh download of holder hash 2 to `path`.
+pub(super) fn delivered(path: &str) -> Delivered {
+    Delivered {
         path: PathBuf::from(path),
         received: 100,
         resumed: 0,
         size: 100,
         hash: [2; 32],
         already: false,
+    }
+}
+
+pub(super) fn done(path: &str) -> Outcome {
+    Outcome::Done(delivered(path))
+}
+
+/// A download of holder hash 2 that failed with `status`, leaving its partial file as `partial`.
+pub(super) fn failed(status: Status, report: bool, partial: PartialFate) -> Outcome {
+    Outcome::Failed {
+        status,
+        message: status.to_string(),
+        report,
+        partial,
+        size: 100,
+        hash: [2; 32],
     }
 }

@@ -21,6 +21,24 @@ pub fn file(name: &str) -> FileInfo {
     }
 }
 
+/// Two holders, one on IPv4 and one on IPv6.
+pub fn holders() -> Vec<Holder> {
+    vec![
+        Holder {
+            user: "bob".into(),
+            addr: "127.0.0.1:4000".parse().unwrap(),
+            size: 10,
+            hash: [1; 32],
+        },
+        Holder {
+            user: "carol".into(),
+            addr: "[::1]:5000".parse().unwrap(),
+            size: 11,
+            hash: [2; 32],
+        },
+    ]
+}
+
 pub fn client_samples() -> Vec<ClientMsg> {
     use ClientMsg::*;
     vec![
@@ -140,20 +158,7 @@ pub fn hub_samples() -> Vec<HubMsg> {
             }],
             truncated: true,
         }),
-        reply(Body::Holders(vec![
-            Holder {
-                user: "bob".into(),
-                addr: "127.0.0.1:4000".parse().unwrap(),
-                size: 10,
-                hash: [1; 32],
-            },
-            Holder {
-                user: "carol".into(),
-                addr: "[::1]:5000".parse().unwrap(),
-                size: 11,
-                hash: [2; 32],
-            },
-        ])),
+        reply(Body::Holders(holders())),
         Ping { nonce: 77 },
         Chat {
             from: "a".into(),

@@ -2,27 +2,14 @@
 
 use super::reply::{encode_holders_reply, Body, HubMsg};
 use super::request::ClientMsg;
-use super::samples::{client_samples, file, hub_samples, payload_of};
+use super::samples::{client_samples, file, holders, hub_samples, payload_of};
 use super::DecodeError;
 use crate::proto::status::Status;
 use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreKind};
 
 #[test]
 fn borrowed_holders_reply_matches_the_message_encoding() {
-    let holders = vec![
-        Holder {
-            user: "bob".into(),
-            addr: "127.0.0.1:4000".parse().unwrap(),
-            size: 10,
-            hash: [1; 32],
-        },
-        Holder {
-            user: "carol".into(),
-            addr: "[::1]:5000".parse().unwrap(),
-            size: 11,
-            hash: [2; 32],
-        },
-    ];
+    let holders = holders();
     let expected = HubMsg::Reply {
         tag: 9,
         status: Status::FOUND,

@@ -3,7 +3,8 @@
 //! file renamed into place.
 
 use super::{
-    resume_plan, verdict, Ctx, DlStep, Download, Next, Outcome, Partial, PartialFate, Plan, State,
+    resume_plan, verdict, Ctx, Delivered, DlStep, Download, Next, Outcome, Partial, PartialFate,
+    Plan, State,
 };
 use crate::proto::message::Hash;
 use crate::proto::status::Status;
@@ -56,14 +57,14 @@ impl<S: Stream> Download<S> {
                 if verdict(stamp.size, self.size, &hash, &self.hash) =>
             {
                 self.state = State::Finished;
-                Some(DlStep::Done(Outcome::Done {
+                Some(DlStep::Done(Outcome::Done(Delivered {
                     path: ctx.share.join(&dest),
                     received: 0,
                     resumed: 0,
                     size: stamp.size,
                     hash,
                     already: true,
-                }))
+                })))
             }
             Ok(HashStep::Done { .. }) => Some(self.fail(
                 Status::NAME_TAKEN,
@@ -226,13 +227,13 @@ impl<S: Stream> Download<S> {
             return self.fail(write_status(&e), format!("renaming {part} to {dest}: {e}"));
         }
         self.state = State::Finished;
-        DlStep::Done(Outcome::Done {
+        DlStep::Done(Outcome::Done(Delivered {
             path: ctx.share.join(&dest),
             received: self.received - self.offset,
             resumed: self.offset,
             size: self.size,
             hash: *computed,
             already: false,
-        })
+        }))
     }
 }

@@ -59,22 +59,26 @@ pub enum PartialFate {
     Deleted,
 }
 
+/// A download that ended well: the file is in place under its final name, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Bytes received by this fetch (0 when the destination already matched).
+    pub received: u64,
+    /// Bytes taken from a partial file (resumed).
+    pub resumed: u64,
+    pub size: u64,
+    pub hash: Hash,
+    /// The destination already existed with this content: nothing was transferred.
+    pub already: bool,
+}
+
 /// How a download ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The file is in place under its final name, verified.
-    Done {
-        /// Where it is.
-        path: PathBuf,
-        /// Bytes received by this fetch (0 when the destination already matched).
-        received: u64,
-        /// Bytes taken from a partial file (resumed).
-        resumed: u64,
-        size: u64,
-        hash: Hash,
-        /// The destination already existed with this content: nothing was transferred.
-        already: bool,
-    },
+    Done(Delivered),
     /// It failed; the partial file is as `partial` says.
     Failed {
         status: Status,

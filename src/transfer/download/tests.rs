@@ -187,9 +187,9 @@ fn a_download_arrives_byte_by_byte_and_stuttering() {
         stream.close();
         let mut fetch = Fetch::new(&data, false);
         let outcome = fetch.run(Some(&stream));
-        let Outcome::Done {
+        let Outcome::Done(Delivered {
             received, resumed, ..
-        } = outcome
+        }) = outcome
         else {
             panic!("{outcome:?}");
         };
@@ -210,12 +210,12 @@ fn a_download_resumes_a_partial_file() {
     let outcome = fetch.run(Some(&stream));
     assert!(matches!(
         outcome,
-        Outcome::Done {
+        Outcome::Done(Delivered {
             received: 1999,
             resumed: 1001,
             already: false,
             ..
-        }
+        })
     ));
     assert_eq!(request_of(&fetch).offset, 1001);
     assert_eq!(std::fs::read(fetch.share.join("f")).unwrap(), data);
@@ -223,7 +223,10 @@ fn a_download_resumes_a_partial_file() {
     // The same content already in place: nothing to fetch, no connection.
     fetch.again(&data, false);
     let outcome = fetch.run(None);
-    assert!(matches!(outcome, Outcome::Done { already: true, .. }));
+    assert!(matches!(
+        outcome,
+        Outcome::Done(Delivered { already: true, .. })
+    ));
 }
 
 /// The failure of an outcome: status, message, report, partial file.

@@ -1,22 +1,22 @@
 //! Tests of fetch.rs.
 
-use super::super::tests::{done, fetch, holder, logged_in, reply, results, sent, started};
+use super::super::tests::{
+    delivered, done, download_done, failed, fetch, fetch_found, fetch_started, holder, logged_in,
+    reply, results, sent, started, type_line,
+};
 use super::super::Action;
 use crate::proto::message::{hash_hex, Body, ClientMsg};
 use crate::proto::status::Status;
-use crate::transfer::download::{Outcome, PartialFate};
-use std::path::PathBuf;
-use std::time::Instant;
+use crate::transfer::download::{Delivered, Outcome, PartialFate};
 
 #[test]
 fn fetch_picks_another_holder_and_reports_the_result() {
     let mut s = logged_in(false);
-    let tag = fetch(&mut s, 1, "fetch song");
-    let out = reply(
+    let out = fetch_found(
         &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("me", 2), holder("bob", 2)]),
+        1,
+        "fetch song",
+        vec![holder("me", 2), holder("bob", 2)],
     );
     let spec = started(&out)[0].clone();
     assert_eq!(spec.holder.user, "bob");
@@ -25,11 +25,9 @@ fn fetch_picks_another_holder_and_reports_the_result() {
     assert_eq!(spec.me, "me");
     assert!(out.contains(&Action::SavePartials));
     // The same destination cannot be fetched twice at once.
-    let mut out = Vec::new();
-    s.on_line(2, "fetch song", Instant::now(), &mut out);
+    let out = type_line(&mut s, 2, "fetch song");
     assert_eq!(results(&out)[0].status, Status::NAME_TAKEN.0);
-    let mut out = Vec::new();
-    s.on_download_done(spec.job, done("/share/song"), Instant::now(), &mut out);
+    let out = download_done(&mut s, spec.job, done("/share/song"));
     let r = results(&out)[0];
     assert_eq!((r.id, r.status, r.ok), (1, 205, true));
     assert_eq!(r.fields["from"], "bob");
@@ -51,18 +49,11 @@ fn refusals_before_and_after_the_lookup() {
         ("fetch song --from me", Status::BAD_REQUEST),
         ("fetch song --from bad/user", Status::INVALID_NAME),
     ] {
-        let mut out = Vec::new();
-        s.on_line(1, line, Instant::now(), &mut out);
+        let out = type_line(&mut s, 1, line);
         assert!(sent(&out).is_empty(), "{line}");
         assert_eq!(results(&out)[0].status, status.0, "{line}");
     }
-    let tag = fetch(&mut s, 2, "fetch song");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("me", 2)]),
-    );
+    let out = fetch_found(&mut s, 2, "fetch song", vec![holder("me", 2)]);
     assert_eq!(results(&out)[0].status, Status::BAD_REQUEST.0);
     let tag = fetch(&mut s, 3, "fetch nothing");
     let out = reply(&mut s, tag, Status::NO_FILE, Body::Holders(vec![]));
@@ -72,15 +63,13 @@ fn refusals_before_and_after_the_lookup() {
 #[test]
 fn a_prompt_asks_again_for_a_number_out_of_range_or_a_line_that_is_no_command() {
     let mut s = logged_in(true);
-    let holders = || Body::Holders(vec![holder("bob", 2), holder("carol", 3)]);
-    let tag = fetch(&mut s, 1, "fetch song");
-    reply(&mut s, tag, Status::FOUND, holders());
+    let holders = || vec![holder("bob", 2), holder("carol", 3)];
+    fetch_found(&mut s, 1, "fetch song", holders());
     for (n, line) in ["3", "0", "-1", "bogus words", "99999999999999999999999"]
         .into_iter()
         .enumerate()
     {
-        let mut out = Vec::new();
-        s.on_line(2 + n as u64, line, Instant::now(), &mut out);
+        let out = type_line(&mut s, 2 + n as u64, line);
         assert!(results(&out).is_empty(), "{line:?}: {out:?}");
         assert!(
             started(&out).is_empty() && sent(&out).is_empty(),
@@ -93,15 +82,12 @@ fn a_prompt_asks_again_for_a_number_out_of_range_or_a_line_that_is_no_command() 
         assert!(asked, "{line:?}: {out:?}");
     }
     // Still open: a valid number now chooses.
-    let mut out = Vec::new();
-    s.on_line(9, " 2 ", Instant::now(), &mut out);
+    let out = type_line(&mut s, 9, " 2 ");
     assert_eq!(started(&out)[0].holder.user, "carol");
 
     // A known command with a usage error cancels and runs (its own 400).
-    let tag = fetch(&mut s, 10, "fetch other");
-    reply(&mut s, tag, Status::FOUND, holders());
-    let mut out = Vec::new();
-    s.on_line(11, "msg", Instant::now(), &mut out);
+    fetch_found(&mut s, 10, "fetch other", holders());
+    let out = type_line(&mut s, 11, "msg");
     let r = results(&out);
     assert_eq!((r[0].id, r[0].status), (10, 400));
     assert_eq!((r[1].id, r[1].command.as_str()), (11, "msg"));
@@ -110,28 +96,22 @@ fn a_prompt_asks_again_for_a_number_out_of_range_or_a_line_that_is_no_command() 
 #[test]
 fn a_prompt_takes_a_number_or_enter_and_any_other_line_cancels_it() {
     let mut s = logged_in(true);
-    let holders = || Body::Holders(vec![holder("bob", 2), holder("carol", 3)]);
-    let tag = fetch(&mut s, 1, "fetch song");
-    let out = reply(&mut s, tag, Status::FOUND, holders());
+    let holders = || vec![holder("bob", 2), holder("carol", 3)];
+    let out = fetch_found(&mut s, 1, "fetch song", holders());
     assert!(out
         .iter()
         .any(|a| matches!(a, Action::Event(e) if e.name == "choose")));
     assert!(started(&out).is_empty());
-    let mut out = Vec::new();
-    s.on_line(2, "2", Instant::now(), &mut out);
+    let out = type_line(&mut s, 2, "2");
     assert_eq!(started(&out)[0].holder.user, "carol");
 
-    let tag = fetch(&mut s, 3, "fetch other");
-    reply(&mut s, tag, Status::FOUND, holders());
-    let mut out = Vec::new();
-    s.on_line(4, "", Instant::now(), &mut out);
+    fetch_found(&mut s, 3, "fetch other", holders());
+    let out = type_line(&mut s, 4, "");
     // carol is busy with the first download: bob is suggested.
     assert_eq!(started(&out)[0].holder.user, "bob");
 
-    let tag = fetch(&mut s, 5, "fetch third");
-    reply(&mut s, tag, Status::FOUND, holders());
-    let mut out = Vec::new();
-    s.on_line(6, "users", Instant::now(), &mut out);
+    fetch_found(&mut s, 5, "fetch third", holders());
+    let out = type_line(&mut s, 6, "users");
     assert!(started(&out).is_empty());
     assert_eq!(results(&out)[0].id, 5);
     assert_eq!(results(&out)[0].status, 400);
@@ -141,16 +121,8 @@ fn a_prompt_takes_a_number_or_enter_and_any_other_line_cancels_it() {
 #[test]
 fn cancel_during_download_and_during_lookup() {
     let mut s = logged_in(false);
-    let tag = fetch(&mut s, 1, "fetch song --as tune");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("bob", 2)]),
-    );
-    let job = started(&out)[0].job;
-    let mut out = Vec::new();
-    s.on_line(2, "cancel tune", Instant::now(), &mut out);
+    let job = fetch_started(&mut s, 1, "fetch song --as tune", vec![holder("bob", 2)]);
+    let out = type_line(&mut s, 2, "cancel tune");
     assert!(out.contains(&Action::CancelDownload(job)));
     let rs = results(&out);
     assert_eq!((rs[0].id, rs[0].status), (1, 400));
@@ -162,8 +134,7 @@ fn cancel_during_download_and_during_lookup() {
         .is_some_and(|r| r.is_for(100, &[2; 32])));
 
     let tag = fetch(&mut s, 3, "fetch song");
-    let mut out = Vec::new();
-    s.on_line(4, "cancel song", Instant::now(), &mut out);
+    let out = type_line(&mut s, 4, "cancel song");
     assert_eq!(results(&out)[0].status, 200);
     let out = reply(
         &mut s,
@@ -173,32 +144,16 @@ fn cancel_during_download_and_during_lookup() {
     );
     assert!(started(&out).is_empty());
     assert_eq!((results(&out)[0].id, results(&out)[0].status), (3, 400));
-    let mut out = Vec::new();
-    s.on_line(5, "cancel song", Instant::now(), &mut out);
+    let out = type_line(&mut s, 5, "cancel song");
     assert_eq!(results(&out)[0].status, Status::NO_FILE.0);
 }
 
 #[test]
 fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
     let mut s = logged_in(false);
-    let tag = fetch(&mut s, 1, "fetch song");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("bob", 2)]),
-    );
-    let job = started(&out)[0].job;
-    let mut out = Vec::new();
-    let failed = Outcome::Failed {
-        status: Status::INTEGRITY,
-        message: "bad".into(),
-        report: true,
-        partial: PartialFate::Deleted,
-        size: 100,
-        hash: [2; 32],
-    };
-    s.on_download_done(job, failed, Instant::now(), &mut out);
+    let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+    let corrupt = failed(Status::INTEGRITY, true, PartialFate::Deleted);
+    let out = download_done(&mut s, job, corrupt);
     assert!(matches!(
         sent(&out).as_slice(),
         [ClientMsg::Report { holder, name, hash, .. }]
@@ -209,31 +164,15 @@ fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
 
     // A holder that died: the partial stays, and the next fetch resumes it from a
     // holder of the same content, preferred over one of other content.
-    let tag = fetch(&mut s, 2, "fetch song");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("bob", 2)]),
-    );
-    let job = started(&out)[0].job;
-    let died = Outcome::Failed {
-        status: Status::PEER_UNREACHABLE,
-        message: "gone".into(),
-        report: false,
-        partial: PartialFate::Kept(40),
-        size: 100,
-        hash: [2; 32],
-    };
-    let mut out = Vec::new();
-    s.on_download_done(job, died, Instant::now(), &mut out);
+    let job = fetch_started(&mut s, 2, "fetch song", vec![holder("bob", 2)]);
+    let died = failed(Status::PEER_UNREACHABLE, false, PartialFate::Kept(40));
+    let out = download_done(&mut s, job, died);
     assert!(sent(&out).is_empty());
-    let tag = fetch(&mut s, 3, "fetch song");
-    let out = reply(
+    let out = fetch_found(
         &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("ann", 9), holder("dave", 2)]),
+        3,
+        "fetch song",
+        vec![holder("ann", 9), holder("dave", 2)],
     );
     let spec = started(&out)[0];
     assert_eq!(spec.holder.user, "dave");
@@ -243,36 +182,25 @@ fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
 #[test]
 fn a_fetch_result_gives_the_file_size_and_what_this_call_received() {
     let mut s = logged_in(false);
-    let holders = Body::Holders(vec![holder("bob", 2)]);
-    let tag = fetch(&mut s, 1, "fetch song");
-    let job = started(&reply(&mut s, tag, Status::FOUND, holders.clone()))[0].job;
-    let resumed = Outcome::Done {
-        path: PathBuf::from("/s/song"),
+    let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+    let resumed = Outcome::Done(Delivered {
         received: 60,
         resumed: 40,
-        size: 100,
-        hash: [2; 32],
-        already: false,
-    };
-    let mut out = Vec::new();
-    s.on_download_done(job, resumed, Instant::now(), &mut out);
+        ..delivered("/s/song")
+    });
+    let out = download_done(&mut s, job, resumed);
     let f = &results(&out)[0].fields;
     assert_eq!(f["bytes"], 100);
     assert_eq!(f["received"], 60);
     assert_eq!(f["resumed"], 40);
     assert_eq!(f["resumed_at"], 40);
-    let tag = fetch(&mut s, 2, "fetch song");
-    let job = started(&reply(&mut s, tag, Status::FOUND, holders))[0].job;
-    let already = Outcome::Done {
-        path: PathBuf::from("/s/song"),
+    let job = fetch_started(&mut s, 2, "fetch song", vec![holder("bob", 2)]);
+    let already = Outcome::Done(Delivered {
         received: 0,
-        resumed: 0,
-        size: 100,
-        hash: [2; 32],
         already: true,
-    };
-    let mut out = Vec::new();
-    s.on_download_done(job, already, Instant::now(), &mut out);
+        ..delivered("/s/song")
+    });
+    let out = download_done(&mut s, job, already);
     let f = &results(&out)[0].fields;
     assert_eq!(f["bytes"], 100, "the file on disk");
     assert_eq!(f["received"], 0);
@@ -283,16 +211,8 @@ fn a_fetch_result_gives_the_file_size_and_what_this_call_received() {
 #[test]
 fn fetch_as_reports_the_new_name_and_cancel_names_no_line() {
     let mut s = logged_in(false);
-    let tag = fetch(&mut s, 1, "fetch song --as tune");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("bob", 2)]),
-    );
-    let job = started(&out)[0].job;
-    let mut out = Vec::new();
-    s.on_download_done(job, done("/share/tune"), Instant::now(), &mut out);
+    let job = fetch_started(&mut s, 1, "fetch song --as tune", vec![holder("bob", 2)]);
+    let out = download_done(&mut s, job, done("/share/tune"));
     let r = results(&out)[0];
     assert!(
         r.message.starts_with("fetched song as tune from bob"),
@@ -302,16 +222,9 @@ fn fetch_as_reports_the_new_name_and_cancel_names_no_line() {
     assert_eq!(r.fields["as"], "tune");
     assert_eq!(r.fields["name"], "song");
 
-    let tag = fetch(&mut s, 2, "fetch song");
-    let out = reply(
-        &mut s,
-        tag,
-        Status::FOUND,
-        Body::Holders(vec![holder("bob", 2)]),
-    );
+    let out = fetch_found(&mut s, 2, "fetch song", vec![holder("bob", 2)]);
     assert!(!started(&out).is_empty());
-    let mut out = Vec::new();
-    s.on_line(3, "cancel song", Instant::now(), &mut out);
+    let out = type_line(&mut s, 3, "cancel song");
     let r = results(&out)[0];
     assert_eq!(r.id, 2);
     assert!(
