@@ -370,11 +370,8 @@ impl<S: Stream> StoreTransfer<S> {
         let (State::Sending(tx), Some(root)) = (&mut self.state, self.root.as_ref()) else {
             return Some(self.fail((Status::INTERNAL, "nothing to send".into())));
         };
-        let before = tx.moved();
-        let step = tx.turn(&mut self.stream, root, budget);
-        if tx.moved() != before {
-            self.last_progress = now;
-        }
+        let step =
+            tx.turn_noting_progress(&mut self.stream, root, budget, &mut self.last_progress, now);
         match step {
             Ok(Step::Wait) => Some(StoreStep::Wait),
             Ok(Step::Again) => Some(StoreStep::Again),

@@ -6,7 +6,9 @@ pub mod peraddr;
 pub mod stdin;
 pub mod timers;
 
-use mio::Token;
+use mio::{Events, Poll, Token};
+use std::io;
+use std::time::Duration;
 
 /// Tokens reserved for the sources every loop has; connections use their slab keys below these.
 pub mod tokens {
@@ -21,6 +23,20 @@ pub mod tokens {
     pub const HUB: Token = Token(usize::MAX - 4);
     /// Keys at or above this are reserved.
     pub const FIRST_RESERVED: usize = usize::MAX - 16;
+}
+
+/// Wait up to `timeout` for events. `Ok(false)` when a signal interrupted the wait:
+/// the loop goes round again (and so works out its timeout afresh) instead of failing.
+pub fn poll_events(
+    poll: &mut Poll,
+    events: &mut Events,
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
+    match poll.poll(events, timeout) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The slab key of a connection token, or `None` for a reserved token.

@@ -21,7 +21,7 @@ use crate::net::conn::Conn;
 use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
-use crate::net::tokens;
+use crate::net::{self, tokens};
 use crate::output::{Event, Output};
 use crate::sys;
 use crate::transfer::download::Download;
@@ -248,11 +248,8 @@ impl Client {
             self.flush_hub();
             self.arm_transfer_timers(Instant::now());
             let timeout = self.poll_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            if !net::poll_events(&mut self.poll, &mut events, timeout)? {
+                continue;
             }
             let now = Instant::now();
             for event in events.iter() {

@@ -75,14 +75,10 @@ impl Client {
         result: Result<session::StoreDone, (Status, String)>,
         now: Instant,
     ) {
-        let job = match self.transfers.get(key) {
-            Some(Transfer::Store(st)) => st.job(),
-            _ => return,
-        };
-        self.close_transfer(key);
-        self.redraw();
-        self.session
-            .on_store_done(job, result, now, &mut self.actions);
+        if let Some(job) = self.end_transfer(key, Transfer::store_job) {
+            self.session
+                .on_store_done(job, result, now, &mut self.actions);
+        }
     }
 
     /// Open a store transfer's connection and run it.
@@ -123,17 +119,11 @@ impl Client {
 
     pub(super) fn cancel_store(&mut self, job: u64) {
         self.drop_store_job(job);
-        let key = self
-            .transfers
-            .iter()
-            .find(|(_, t)| matches!(t, Transfer::Store(st) if st.job() == job))
-            .map(|(key, _)| key);
-        if let Some(key) = key {
+        if let Some(key) = self.slot_running(job, Transfer::store_job) {
             if let Some(Transfer::Store(st)) = self.transfers.get_mut(key) {
                 st.abandon();
             }
-            self.close_transfer(key);
-            self.redraw();
+            self.end_transfer(key, Transfer::store_job);
         }
     }
 

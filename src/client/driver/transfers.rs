@@ -23,6 +23,24 @@ use mio::Interest;
 use std::time::Duration;
 use std::time::Instant;
 
+impl Transfer {
+    /// The session's job number of a peer download.
+    pub(super) fn download_job(&self) -> Option<u64> {
+        match self {
+            Transfer::Down(dl) => Some(dl.job()),
+            _ => None,
+        }
+    }
+
+    /// The session's job number of a store transfer.
+    pub(super) fn store_job(&self) -> Option<u64> {
+        match self {
+            Transfer::Store(st) => Some(st.job()),
+            _ => None,
+        }
+    }
+}
+
 impl Client {
     /// One turn of a transfer: read, send or receive within its budget.
     pub(super) fn run_transfer(&mut self, key: usize, now: Instant) {
@@ -95,14 +113,10 @@ impl Client {
     }
 
     pub(super) fn finish_download(&mut self, key: usize, outcome: Outcome, now: Instant) {
-        let job = match self.transfers.get(key) {
-            Some(Transfer::Down(dl)) => dl.job(),
-            _ => return,
-        };
-        self.close_transfer(key);
-        self.redraw();
-        self.session
-            .on_download_done(job, outcome, now, &mut self.actions);
+        if let Some(job) = self.end_transfer(key, Transfer::download_job) {
+            self.session
+                .on_download_done(job, outcome, now, &mut self.actions);
+        }
     }
 
     pub(super) fn start_download(&mut self, spec: DownloadSpec, now: Instant) {
@@ -117,15 +131,34 @@ impl Client {
     }
 
     pub(super) fn cancel_download(&mut self, job: u64) {
-        let key = self
-            .transfers
-            .iter()
-            .find(|(_, t)| matches!(t, Transfer::Down(dl) if dl.job() == job))
-            .map(|(key, _)| key);
-        if let Some(key) = key {
-            self.close_transfer(key);
-            self.redraw();
+        if let Some(key) = self.slot_running(job, Transfer::download_job) {
+            self.end_transfer(key, Transfer::download_job);
         }
+    }
+
+    /// The slot of the transfer that runs session job `job` (as `job_of` reads it).
+    pub(super) fn slot_running(
+        &self,
+        job: u64,
+        job_of: fn(&Transfer) -> Option<u64>,
+    ) -> Option<usize> {
+        self.transfers
+            .iter()
+            .find(|(_, t)| job_of(t) == Some(job))
+            .map(|(key, _)| key)
+    }
+
+    /// Close transfer `key` and redraw; the session job it ran, as `job_of` reads it
+    /// (`None`, and nothing closed, when it is no transfer of that kind).
+    pub(super) fn end_transfer(
+        &mut self,
+        key: usize,
+        job_of: fn(&Transfer) -> Option<u64>,
+    ) -> Option<u64> {
+        let job = self.transfers.get(key).and_then(job_of)?;
+        self.close_transfer(key);
+        self.redraw();
+        Some(job)
     }
 
     /// Mark a transfer closed: its socket leaves the poll now, the slot after the batch.

@@ -13,6 +13,7 @@ use crate::transfer::stream::{write_out, Sent, Source, Stream};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Files up to this size travel through the sender's buffer instead of `sendfile`.
 const SMALL_FILE: u64 = 64 * 1024;
@@ -89,6 +90,24 @@ impl TreeSender {
         self.out.clear();
         self.out_pos = 0;
         Ok(true)
+    }
+
+    /// [`TreeSender::turn`], setting `last_progress` to `now` when bytes moved (for the
+    /// caller's stall deadline).
+    pub fn turn_noting_progress(
+        &mut self,
+        stream: &mut impl Stream,
+        root: &File,
+        budget: usize,
+        last_progress: &mut Instant,
+        now: Instant,
+    ) -> Result<Step, StatusError> {
+        let before = self.moved();
+        let step = self.turn(stream, root, budget);
+        if self.moved() != before {
+            *last_progress = now;
+        }
+        step
     }
 
     /// Send within `budget` bytes of file content; `hash_slice` bytes are hashed per step.
