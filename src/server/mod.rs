@@ -1,16 +1,20 @@
 //! The hub process: its loop moves bytes between sockets and the pure [`hub::Hub`].
 
+mod accept;
 pub mod accounts;
 pub mod console;
 pub mod db;
 pub mod guard;
 pub mod hub;
 pub mod index;
+mod inputs;
 pub mod limits;
 pub mod memory;
 pub mod name;
+mod outgoing;
 pub mod persist;
 pub mod random;
+mod reading;
 pub mod reports;
 pub mod search;
 pub mod store;
@@ -21,20 +25,17 @@ pub mod storesync;
 pub mod tickets;
 pub mod warnings;
 
-use crate::net::conn::{Conn, FlushStatus, QueueFull, ReadStatus, Tally};
+use crate::net::conn::{Conn, Tally};
 use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
-use crate::proto::frame::FrameError;
-use crate::proto::message::{ClientMsg, HubMsg};
-use crate::proto::status::Status;
 use hub::{Action, ConnId, Hub, HubConfig, Request};
-use log::{debug, error, info, warn};
+use log::{debug, info, warn};
 use memory::{Spare, TrimClock};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use persist::sqlite::Sqlite;
 use persist::{Backend, JobId};
 use signal_hook_mio::v1_0::Signals;
@@ -375,215 +376,6 @@ impl Server {
         timeout
     }
 
-    fn accept(&mut self, now: Instant) {
-        if self.accept_paused.is_some() {
-            return;
-        }
-        loop {
-            let (mut stream, addr) = match self.listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if memory::out_of_descriptors(&e) => return self.out_of_descriptors(now),
-                Err(e) => {
-                    // The listener stays; try again on the next edge.
-                    error!("accept failed: {e}");
-                    return;
-                }
-            };
-            let key = self.conns.vacant_key();
-            let refusal = if self.hub.is_shutting_down() {
-                Some("the hub is shutting down")
-            } else if self
-                .conns
-                .len()
-                .saturating_sub(self.hub.store_connections())
-                >= self.config.max_clients
-            {
-                // Store connections have their own limit (`--max-store-conns`).
-                Some("the hub is full")
-            } else if !self.per_address.admit(key, addr.ip()) {
-                Some("too many connections from your address")
-            } else {
-                None
-            };
-            if let Some(reason) = refusal {
-                self.hub.warn(
-                    "refused connection",
-                    format_args!("refusing {addr}: {reason}"),
-                );
-                refuse(&mut stream, reason);
-                continue;
-            }
-            // The hub's own address as this client reached it (see `Hub::on_connect`).
-            let local = match stream.local_addr() {
-                Ok(local) => local,
-                Err(e) => {
-                    warn!("local address of {addr}: {e}");
-                    self.per_address.release(key);
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .register(&mut stream, Token(key), Interest::READABLE)
-            {
-                warn!("register {addr}: {e}");
-                self.per_address.release(key);
-                continue;
-            }
-            let mut conn = Conn::new(stream, PRE_LOGIN_FRAME, self.config.max_output);
-            conn.trust_short_reads();
-            conn.count_in(&self.queued_total);
-            self.conns.insert(Slot::Hub(conn));
-            self.hub
-                .on_connect(key, addr, local, now, &mut self.actions);
-        }
-    }
-
-    /// The open-file limit was hit: with the spare descriptor let go, take one waiting
-    /// connection, tell it 503 and close it; then pause accepting for a moment (the
-    /// rest of the backlog is taken when the pause ends, each told the same while
-    /// descriptors stay short).
-    fn out_of_descriptors(&mut self, now: Instant) {
-        self.hub.warn(
-            "out of descriptors",
-            format_args!("out of file descriptors: refusing new connections for a moment"),
-        );
-        if self.spare.release() {
-            if let Ok((mut stream, addr)) = self.listener.accept() {
-                self.hub.warn(
-                    "refused connection",
-                    format_args!("refusing {addr}: the hub is out of file descriptors"),
-                );
-                refuse(&mut stream, "the hub is out of file descriptors");
-            }
-            self.spare.restore();
-        }
-        self.accept_paused = Some(now + ACCEPT_PAUSE);
-    }
-
-    fn console(&mut self, now: Instant) {
-        let Some(stdin) = self.stdin.as_mut() else {
-            return;
-        };
-        let mut lines = Vec::new();
-        if let Err(e) = stdin.read_lines(&mut lines) {
-            warn!("console input: {e}");
-        }
-        if stdin.at_eof() {
-            debug!("console input ended; the hub keeps running");
-            let text = format!(
-                "console closed (end of input); the hub keeps running: stop it with Ctrl-C or kill -TERM {}",
-                std::process::id()
-            );
-            self.actions.push(Action::Event(
-                Event::new("console_closed", text.clone())
-                    .field("message", text)
-                    .field("pid", std::process::id()),
-            ));
-            if let Some(mut stdin) = self.stdin.take() {
-                if !stdin.always_ready() {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut mio::unix::SourceFd(&0));
-                }
-                stdin.read_lines(&mut lines).ok();
-            }
-        }
-        self.hub.note_queued_output(self.queued_total.get());
-        for line in lines {
-            self.console_lines += 1;
-            self.hub
-                .on_console(self.console_lines, &line, now, &mut self.actions);
-        }
-    }
-
-    fn signal(&mut self) {
-        for sig in self.signals.pending() {
-            info!("signal {sig}: shutting down");
-            if !self.hub.is_shutting_down() {
-                // What the console's `shutdown` prints.
-                self.actions.push(Action::Event(
-                    Event::new("shutdown", "shutting down")
-                        .field("message", "shutting down")
-                        .field("signal", sig),
-                ));
-            }
-            self.hub.shutdown(&mut self.actions);
-        }
-    }
-
-    fn read(&mut self, key: ConnId, now: Instant) {
-        if self.closing.iter().any(|(k, _)| *k == key)
-            || self.draining.iter().any(|(k, _)| *k == key)
-        {
-            return;
-        }
-        if matches!(self.conns.get(key), Some(Slot::Hub(_))) && self.hub.knows(key) {
-            // What waits from earlier turns goes first; while some still waits, its
-            // further bytes stay in the socket and the ready list brings it back.
-            self.hub.resume(key, now, &mut self.actions);
-            if self.hub.room(key) == 0 {
-                self.ready.push(key);
-                return;
-            }
-        }
-        let room = self.hub.room(key);
-        let conn = match self.conns.get_mut(key) {
-            // A connection the hub handed over waits, unread, for its upgrade.
-            Some(Slot::Hub(conn)) if self.hub.knows(key) => conn,
-            Some(Slot::Store(_)) => return self.store_turn(key, now),
-            _ => return,
-        };
-        let mut msgs = std::mem::take(&mut self.inbox);
-        // Before its login, read one small frame at a time: a store connection's next
-        // bytes are not hub requests and go to it whole, and a login decides how big
-        // the next frame may be.
-        let pre_login = !self.hub.logged_in(key);
-        let (max_frames, read_size) = if pre_login {
-            conn.set_max_frame(PRE_LOGIN_FRAME.min(self.config.max_frame));
-            (1, PRE_LOGIN_FRAME)
-        } else {
-            conn.set_max_frame(self.config.max_frame);
-            (room, SCRATCH_BYTES)
-        };
-        let status = conn.read_frames_upto(
-            &mut self.scratch[..read_size],
-            READS_PER_TURN,
-            max_frames,
-            &mut msgs,
-            decode_request,
-        );
-        for req in msgs.drain(..) {
-            self.hub.on_request(key, req, now, &mut self.actions);
-        }
-        self.inbox = msgs;
-        if self.actions.len() >= APPLY_EVERY {
-            // Replies wait as actions until queued: queue them now, under the output
-            // budget, rather than hold a whole turn's replies to everyone in memory.
-            self.apply_actions(now);
-        }
-        match status {
-            ReadStatus::Drained if self.hub.room(key) == 0 => self.ready.push(key),
-            ReadStatus::Drained => {}
-            ReadStatus::Budget => self.ready.push(key),
-            ReadStatus::Closed => self.closing.push((key, "connection closed".into())),
-            ReadStatus::Failed(e) => self.closing.push((key, format!("read error: {e}"))),
-            ReadStatus::BadFrame(e) => {
-                let status = match e {
-                    FrameError::TooLarge { .. } => Status::TOO_LARGE,
-                    FrameError::Empty => Status::BAD_REQUEST,
-                };
-                self.hub
-                    .on_bad_frame(key, status, &e.to_string(), &mut self.actions)
-            }
-        }
-    }
-
     fn apply_actions(&mut self, now: Instant) {
         while !self.actions.is_empty() {
             let mut batch = std::mem::take(&mut self.actions);
@@ -641,168 +433,5 @@ impl Server {
                 self.apply(action, now);
             }
         }
-    }
-
-    /// Queue output for a connection. A full queue is written out first: only a reader
-    /// whose queue is still full after that is a slow consumer.
-    fn queue(
-        &mut self,
-        key: ConnId,
-        len: usize,
-        push: impl FnOnce(&mut Conn) -> Result<(), QueueFull>,
-    ) {
-        let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
-            return;
-        };
-        if !conn.has_room(len) {
-            // A write error shows up at the next flush; here only room matters.
-            let _ = conn.flush();
-        }
-        let limit = self.config.max_output_total;
-        if limit > 0 && self.queued_total.get() + len > limit {
-            self.make_room(len);
-        }
-        let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
-            return;
-        };
-        match push(conn) {
-            Ok(()) => self.dirty.push(key),
-            Err(full) => self.overflow(key, full.limit),
-        }
-    }
-
-    /// `len` more bytes would take all queues together past `--max-output-total`:
-    /// drop the biggest queues (and their connections) until they fit.
-    fn make_room(&mut self, len: usize) {
-        let limit = self.config.max_output_total;
-        let total = self.queued_total.get() + len;
-        let queues = self
-            .conns
-            .iter()
-            .filter_map(|(key, slot)| match slot {
-                Slot::Hub(c) => Some((key, c.held())),
-                _ => None,
-            })
-            .collect();
-        for (key, bytes) in memory::victims(queues, total, limit) {
-            self.hub.warn(
-                "output budget",
-                format_args!(
-                    "connection {key}: dropping its {bytes} queued bytes (the biggest queue) \
-                     as all queues together would pass --max-output-total {limit}"
-                ),
-            );
-            if let Some(Slot::Hub(conn)) = self.conns.get_mut(key) {
-                conn.discard_output();
-            }
-            self.trim.freed(bytes);
-            if !self.closing.iter().any(|(k, _)| *k == key) {
-                self.closing
-                    .push((key, "output over the hub-wide budget".into()));
-            }
-        }
-    }
-
-    fn overflow(&mut self, key: ConnId, limit: usize) {
-        if !self.closing.iter().any(|(k, _)| *k == key) {
-            self.hub.warn(
-                "slow consumer",
-                format_args!("connection {key}: output buffer over {limit} bytes (a reader that does not read); closing"),
-            );
-            self.closing.push((key, "slow consumer".into()));
-        }
-    }
-
-    fn flush_dirty(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        for key in dirty {
-            let conn = match self.conns.get_mut(key) {
-                Some(Slot::Hub(conn)) => conn,
-                Some(Slot::Store(_)) => {
-                    self.ready.push(key);
-                    continue;
-                }
-                _ => continue,
-            };
-            match conn.flush() {
-                Ok(FlushStatus::Drained) | Ok(FlushStatus::Pending) => {
-                    if let Err(e) = conn.sync_interest(self.poll.registry(), Token(key)) {
-                        self.closing.push((key, format!("register: {e}")));
-                    }
-                }
-                Err(e) => self.closing.push((key, format!("write error: {e}"))),
-            }
-        }
-    }
-
-    /// Close draining connections whose queue is empty or whose grace ran out.
-    fn drain(&mut self, now: Instant) {
-        let conns = &self.conns;
-        let closing = &mut self.closing;
-        self.draining.retain(|&(key, deadline)| {
-            let flushed = match conns.get(key) {
-                Some(Slot::Hub(c)) => c.queued() == 0,
-                _ => true,
-            };
-            if flushed || now >= deadline {
-                closing.push((key, "closed by the hub".into()));
-                false
-            } else {
-                true
-            }
-        });
-    }
-
-    /// Remove connections marked for closing, after a last best-effort flush.
-    fn reap(&mut self) {
-        // In the order they were marked (the hub's leave notices follow it).
-        let mut marked = std::mem::take(&mut self.closing).into_iter();
-        while let Some((key, reason)) = marked.next().or_else(|| self.closing.pop()) {
-            let mut conn = match self.conns.try_remove(key) {
-                Some(Slot::Hub(conn)) => conn,
-                Some(Slot::Store(sc)) => {
-                    self.close_store_conn(key, *sc, reason);
-                    continue;
-                }
-                _ => continue,
-            };
-            let _ = conn.flush();
-            let _ = self.poll.registry().deregister(conn.stream_mut());
-            self.per_address.release(key);
-            self.trim.freed(conn.held() + memory::CONN_OVERHEAD);
-            debug!("closed connection {key}: {reason}");
-            self.hub
-                .on_disconnect(key, &reason, Instant::now(), &mut self.actions);
-            self.ready.retain(|k| *k != key);
-            self.dirty.retain(|k| *k != key);
-            self.draining.retain(|(k, _)| *k != key);
-        }
-    }
-}
-
-/// Tell a connection that is not taken why (503), best effort on a fresh socket whose
-/// buffer is empty; dropping the stream then closes it.
-fn refuse(stream: &mut mio::net::TcpStream, reason: &str) {
-    let bye = HubMsg::Bye {
-        status: Status::UNAVAILABLE,
-        reason: reason.into(),
-    }
-    .to_frame();
-    let _ = io::Write::write(stream, &bye);
-}
-
-/// Decode a request; on failure keep the tag (bytes 1..5) so the reply can name it.
-fn decode_request(payload: &[u8]) -> Request {
-    match ClientMsg::decode(payload) {
-        Ok(msg) => Request::Msg(msg),
-        Err(e) => Request::Bad {
-            tag: payload
-                .get(1..5)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes),
-            why: e.to_string(),
-        },
     }
 }

@@ -74,28 +74,8 @@ impl Hub {
             largest,
         } = put;
         let refuse = |status: Status, text: String| (status, text, Body::None);
-        if let Err(e) = names::check_file_name(name) {
-            return refuse(Status::INVALID_NAME, e.to_string());
-        }
-        let shape_ok = match kind {
-            StoreKind::File => declared.files == 1 && declared.dirs == 0,
-            StoreKind::Dir => declared.dirs >= 1,
-        };
-        if !shape_ok || largest > declared.bytes {
-            return refuse(
-                Status::BAD_REQUEST,
-                format!("the declared {} is inconsistent", kind.as_str()),
-            );
-        }
-        let items = declared.files.saturating_add(declared.dirs);
-        if items > self.config.store_max_items {
-            return refuse(
-                Status::TOO_LARGE,
-                format!(
-                    "{items} files and directories are more than the store takes in one entry ({})",
-                    self.config.store_max_items
-                ),
-            );
+        if let Err((status, text)) = self.check_declared(put) {
+            return refuse(status, text);
         }
         if let Err(r) = self.tickets.admit(user, Some(name), now) {
             return refused(r);
@@ -145,6 +125,40 @@ impl Hub {
             }
             Err((status, text)) => refuse(status, text),
         }
+    }
+
+    /// The checks of an upload's declaration alone: a valid name (408), a shape that
+    /// fits its kind (400), not more items than an entry takes (413).
+    fn check_declared(&self, put: PutRequest) -> Result<(), (Status, String)> {
+        let PutRequest {
+            name,
+            kind,
+            declared,
+            largest,
+            ..
+        } = put;
+        names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
+        let shape_ok = match kind {
+            StoreKind::File => declared.files == 1 && declared.dirs == 0,
+            StoreKind::Dir => declared.dirs >= 1,
+        };
+        if !shape_ok || largest > declared.bytes {
+            return Err((
+                Status::BAD_REQUEST,
+                format!("the declared {} is inconsistent", kind.as_str()),
+            ));
+        }
+        let items = declared.files.saturating_add(declared.dirs);
+        let most = self.config.store_max_items;
+        if items > most {
+            return Err((
+                Status::TOO_LARGE,
+                format!(
+                    "{items} files and directories are more than the store takes in one entry ({most})"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn issue(&mut self, ticket: Ticket) -> Result<[u8; 16], (Status, String)> {

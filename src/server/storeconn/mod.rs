@@ -11,6 +11,7 @@ use super::store::Incoming;
 use super::storelink::{StoreEvent, StoreOrder};
 use super::storesync::{SyncSlice, Syncing};
 use crate::proto::codec::StatusError;
+use crate::proto::message::StoreKind;
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::transfer::stream::{read_some, write_out, write_status, Stream};
@@ -233,16 +234,7 @@ impl<S: Stream> StoreConn<S> {
                     Ok(incoming) => incoming,
                     Err(e) => return Some(StoreEvent::Failed(disk_error(&e))),
                 };
-                self.queue(&StoreMsg::Status {
-                    status: Status::OK,
-                    message: "ready".into(),
-                });
-                let rx = TreeReceiver::new(limits, rest).with_write_behind();
-                self.last_progress = now;
-                self.state = State::Upload {
-                    incoming,
-                    rx: Box::new(rx),
-                };
+                self.receive(incoming, TreeReceiver::new(limits, rest), now);
             }
             (StoreOrder::Flush, Held::Verified { incoming, items }) => {
                 self.state = State::Syncing {
@@ -266,23 +258,7 @@ impl<S: Stream> StoreConn<S> {
                         return Some(StoreEvent::Failed(e));
                     }
                 };
-                let items = items
-                    .into_iter()
-                    .map(|item| {
-                        let source = PathBuf::from(&item.path);
-                        (item, source)
-                    })
-                    .collect();
-                let mut tx = TreeSender::new(items);
-                tx.queue(&StoreMsg::Status {
-                    status: Status::OK,
-                    message: format!("ready: {}", kind.as_str()),
-                });
-                self.last_progress = now;
-                self.state = State::Download {
-                    tx: Box::new(tx),
-                    dir,
-                };
+                self.send(dir, kind, items, now);
             }
             (order, held) => {
                 debug!("store connection {}: {order:?} does not fit", self.who);
@@ -290,6 +266,40 @@ impl<S: Stream> StoreConn<S> {
             }
         }
         None
+    }
+
+    /// Say `ready`, then receive an upload into `incoming`, writing behind.
+    fn receive(&mut self, incoming: Incoming, rx: TreeReceiver, now: Instant) {
+        self.queue(&StoreMsg::Status {
+            status: Status::OK,
+            message: "ready".into(),
+        });
+        self.last_progress = now;
+        self.state = State::Upload {
+            incoming,
+            rx: Box::new(rx.with_write_behind()),
+        };
+    }
+
+    /// Say `ready: <kind>`, then send `items` from the version directory `dir`.
+    fn send(&mut self, dir: File, kind: StoreKind, items: Vec<TreeItem>, now: Instant) {
+        let items = items
+            .into_iter()
+            .map(|item| {
+                let source = PathBuf::from(&item.path);
+                (item, source)
+            })
+            .collect();
+        let mut tx = TreeSender::new(items);
+        tx.queue(&StoreMsg::Status {
+            status: Status::OK,
+            message: format!("ready: {}", kind.as_str()),
+        });
+        self.last_progress = now;
+        self.state = State::Download {
+            tx: Box::new(tx),
+            dir,
+        };
     }
 
     /// Do what can be done now; what happened goes to `events`.
