@@ -443,11 +443,13 @@ impl<S: Stream> StoreConn<S> {
         let State::Download { tx, dir } = &mut self.state else {
             return None;
         };
-        let before = tx.moved();
-        let step = tx.turn(&mut self.stream, dir, config.slice);
-        if tx.moved() != before {
-            self.last_progress = now;
-        }
+        let step = tx.turn_noting_progress(
+            &mut self.stream,
+            dir,
+            config.slice,
+            &mut self.last_progress,
+            now,
+        );
         match step {
             Ok(Step::Wait) => Some(StoreStep::Wait),
             Ok(Step::Again) => Some(StoreStep::Again),

@@ -65,6 +65,29 @@ fn statuses(mut bytes: &[u8], most: usize) -> (Vec<(u16, String)>, Vec<u8>) {
     (found, bytes.to_vec())
 }
 
+/// One turn of `conn` at `now` (1,000 bytes a turn, no stall in sight): its step and
+/// what it reported.
+fn turn(
+    conn: &mut StoreConn<MemoryStream>,
+    disk: &StoreDisk,
+    scratch: &mut [u8],
+    now: Instant,
+) -> (StoreStep, Vec<StoreEvent>) {
+    let config = StoreConnConfig {
+        slice: 1000,
+        stall: Duration::from_secs(60),
+        begin_timeout: Duration::from_secs(60),
+    };
+    let mut env = StoreEnv {
+        config: &config,
+        scratch,
+        root: disk.root_dir(),
+    };
+    let mut events = Vec::new();
+    let step = conn.turn(&mut env, now, &mut events);
+    (step, events)
+}
+
 /// Run `conn` until it closes, answering each event as `answer` says (as the hub
 /// would); the peer closes once the connection closed its writing side. The events,
 /// and why it closed.
@@ -74,22 +97,11 @@ fn drive(
     peer: &MemoryStream,
     mut answer: impl FnMut(&StoreEvent) -> Option<StoreOrder>,
 ) -> (Vec<StoreEvent>, String) {
-    let config = StoreConnConfig {
-        slice: 1000,
-        stall: Duration::from_secs(60),
-        begin_timeout: Duration::from_secs(60),
-    };
     let mut scratch = vec![0u8; 512];
     let now = Instant::now();
     let mut seen = Vec::new();
     for _ in 0..200_000 {
-        let mut env = StoreEnv {
-            config: &config,
-            scratch: &mut scratch,
-            root: disk.root_dir(),
-        };
-        let mut events = Vec::new();
-        let step = conn.turn(&mut env, now, &mut events);
+        let (step, events) = turn(conn, disk, &mut scratch, now);
         let mut queue: VecDeque<StoreEvent> = events.into();
         while let Some(event) = queue.pop_front() {
             if let Some(order) = answer(&event) {
@@ -285,23 +297,12 @@ fn closing_while_flushing_finishes_the_flush_and_reports_it() {
     let peer = MemoryStream::new();
     peer.send(&upload_bytes("f.bin", b"flush me"));
     let mut conn = StoreConn::new(peer.clone(), "flush".into(), Vec::new(), Instant::now());
-    let config = StoreConnConfig {
-        slice: 1000,
-        stall: Duration::from_secs(60),
-        begin_timeout: Duration::from_secs(60),
-    };
     let mut scratch = vec![0u8; 512];
     let now = Instant::now();
     let mut answer = accept_upload("v3", "f.bin", 8);
     let mut flushing = false;
     for _ in 0..100 {
-        let mut env = StoreEnv {
-            config: &config,
-            scratch: &mut scratch,
-            root: disk.root_dir(),
-        };
-        let mut events = Vec::new();
-        conn.turn(&mut env, now, &mut events);
+        let (_, events) = turn(&mut conn, &disk, &mut scratch, now);
         for event in events {
             flushing |= matches!(event, StoreEvent::Received(_));
             if let Some(order) = answer(&event) {

@@ -94,24 +94,25 @@ fn file(path: &str, size: u64) -> Rc<[TreeItem]> {
     }])
 }
 
-/// Upload `name` of `bytes` as the user on `conn` through store connection `sc`, up to
-/// the commit; the version it went into and the commit's actions.
-fn upload(
-    hub: &mut TestHub,
-    conn: usize,
-    sc: usize,
-    name: &str,
-    bytes: u64,
-) -> (String, Vec<Action>) {
+/// The user on connection 1 asks to upload `name` of `bytes` and presents the ticket on
+/// store connection `sc`: the version the hub names for it.
+fn begin_upload(hub: &mut TestHub, sc: usize, name: &str, bytes: u64, replace: bool) -> String {
     let now = base();
-    let token = ticket(hub, conn, put(name, bytes, true), now);
+    let token = ticket(hub, 1, put(name, bytes, replace), now);
     store_conn(hub, sc, now);
     let out = event(hub, sc, StoreEvent::Ticket(token), now);
     let StoreOrder::Receive { version, limits } = order(sc, &out) else {
         panic!("{out:?}");
     };
     assert_eq!((limits.root.as_str(), limits.max_bytes), (name, bytes));
-    let version = version.clone();
+    version.clone()
+}
+
+/// Upload `name` of `bytes` as the user on connection 1 through store connection `sc`,
+/// up to the commit; the version it went into and the commit's actions.
+fn upload(hub: &mut TestHub, sc: usize, name: &str, bytes: u64) -> (String, Vec<Action>) {
+    let now = base();
+    let version = begin_upload(hub, sc, name, bytes, true);
     event(hub, sc, StoreEvent::Progress(bytes), now);
     let out = event(hub, sc, StoreEvent::Received(file(name, bytes)), now);
     assert!(matches!(order(sc, &out), StoreOrder::Flush));
@@ -121,13 +122,24 @@ fn upload(
     )
 }
 
+/// Upload `name` (3 bytes) through store connection 9, then ask for its download and
+/// open store connection 10 for it: the version and the download's ticket.
+fn stored_and_ticketed(hub: &mut TestHub, name: &str) -> (String, StoreToken) {
+    let now = base();
+    let (version, _) = upload(hub, 9, name, 3);
+    event(hub, 9, StoreEvent::Closed("done".into()), now);
+    let token = ticket(hub, 1, get(name), now);
+    store_conn(hub, 10, now);
+    (version, token)
+}
+
 #[test]
 fn an_upload_gets_a_fresh_version_and_is_committed_announced_and_answered() {
     let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    let (version, out) = upload(&mut hub, 1, 9, "a.txt", 5);
+    let (version, out) = upload(&mut hub, 9, "a.txt", 5);
     assert_eq!(version.len(), 24);
     assert!(version.bytes().all(|b| b.is_ascii_hexdigit()));
     let StoreOrder::Verdict {
@@ -156,7 +168,7 @@ fn an_upload_gets_a_fresh_version_and_is_committed_announced_and_answered() {
     event(&mut hub, 9, StoreEvent::Closed("done".into()), now);
     assert_eq!(hub.store_connections(), 0);
     // A second upload gets another version; the first goes from the disk.
-    let (second, out) = upload(&mut hub, 1, 9, "a.txt", 3);
+    let (second, out) = upload(&mut hub, 9, "a.txt", 3);
     assert_ne!(second, version);
     assert_eq!(removed(&out), [version]);
 }
@@ -166,10 +178,7 @@ fn a_replaced_version_stays_until_its_download_ends() {
     let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
-    let (first, _) = upload(&mut hub, 1, 9, "r", 3);
-    event(&mut hub, 9, StoreEvent::Closed("done".into()), now);
-    let token = ticket(&mut hub, 1, get("r"), now);
-    store_conn(&mut hub, 10, now);
+    let (first, token) = stored_and_ticketed(&mut hub, "r");
     let out = event(&mut hub, 10, StoreEvent::Ticket(token), now);
     let StoreOrder::Send {
         version,
@@ -181,7 +190,7 @@ fn a_replaced_version_stays_until_its_download_ends() {
     };
     assert_eq!((version, *kind), (&first, StoreKind::File));
     assert_eq!(items.as_slice(), &*file("r", 3));
-    let (_, out) = upload(&mut hub, 1, 9, "r", 4);
+    let (_, out) = upload(&mut hub, 9, "r", 4);
     assert!(removed(&out).is_empty(), "a download still reads it");
     let out = event(&mut hub, 10, StoreEvent::Served, now);
     assert_eq!(removed(&out), [first]);
@@ -211,15 +220,7 @@ fn a_failed_cut_off_or_unflushed_upload_frees_its_name_and_goes_from_the_disk() 
     let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
-    let start = |hub: &mut TestHub, sc: usize| {
-        let token = ticket(hub, 1, put("x", 10, false), now);
-        store_conn(hub, sc, now);
-        let out = event(hub, sc, StoreEvent::Ticket(token), now);
-        match order(sc, &out) {
-            StoreOrder::Receive { version, .. } => version.clone(),
-            other => panic!("{other:?}"),
-        }
-    };
+    let start = |hub: &mut TestHub, sc: usize| begin_upload(hub, sc, "x", 10, false);
     // Bad data.
     let version = start(&mut hub, 9);
     assert!(hub.tickets.is_reserved("x"));
@@ -256,13 +257,7 @@ fn a_received_upload_that_no_longer_fits_is_refused_before_its_flush() {
     let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    let token = ticket(&mut hub, 1, put("race", 10, false), now);
-    store_conn(&mut hub, 9, now);
-    let out = event(&mut hub, 9, StoreEvent::Ticket(token), now);
-    let StoreOrder::Receive { version, .. } = order(9, &out) else {
-        panic!("{out:?}");
-    };
-    let version = version.clone();
+    let version = begin_upload(&mut hub, 9, "race", 10, false);
     // Meanwhile the name became bob's (as an older hub's entry could be).
     stored(&mut hub, "race", "bob", 1, 1);
     let out = event(&mut hub, 9, StoreEvent::Received(file("race", 10)), now);
@@ -282,13 +277,7 @@ fn a_record_the_backend_fails_is_a_500_and_its_version_goes() {
     let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
-    let token = ticket(&mut hub, 1, put("x", 4, false), now);
-    store_conn(&mut hub, 9, now);
-    let out = event(&mut hub, 9, StoreEvent::Ticket(token), now);
-    let StoreOrder::Receive { version, .. } = order(9, &out) else {
-        panic!("{out:?}");
-    };
-    let version = version.clone();
+    let version = begin_upload(&mut hub, 9, "x", 4, false);
     event(&mut hub, 9, StoreEvent::Received(file("x", 4)), now);
     hub.memory().broken = Some("disk I/O error".into());
     let out = event(&mut hub, 9, StoreEvent::Flushed(Ok(())), now);
@@ -309,9 +298,7 @@ fn the_verdict_waits_for_the_record_which_outlives_its_connection() {
     let now = base();
     join(&mut hub, 1, "alice", now);
     join(&mut hub, 2, "bob", now);
-    let token = ticket(&mut hub, 1, put("late", 4, false), now);
-    store_conn(&mut hub, 9, now);
-    event(&mut hub, 9, StoreEvent::Ticket(token), now);
+    begin_upload(&mut hub, 9, "late", 4, false);
     event(&mut hub, 9, StoreEvent::Received(file("late", 4)), now);
     // Not settled: the ask stays out, as with a backend that answers later.
     let mut out = Vec::new();
@@ -345,16 +332,13 @@ fn a_manifest_that_cannot_be_read_refuses_the_download_and_lets_its_version_go()
     let mut hub = test_hub(HubConfig::default());
     let now = base();
     join(&mut hub, 1, "alice", now);
-    let (first, _) = upload(&mut hub, 1, 9, "m", 3);
-    event(&mut hub, 9, StoreEvent::Closed("done".into()), now);
-    let token = ticket(&mut hub, 1, get("m"), now);
-    store_conn(&mut hub, 10, now);
+    let (first, token) = stored_and_ticketed(&mut hub, "m");
     hub.memory().broken = Some("disk I/O error".into());
     let out = event(&mut hub, 10, StoreEvent::Ticket(token), now);
     assert!(
         matches!(order(10, &out), StoreOrder::Refuse(s, t) if s.0 == 500 && t == "store: disk I/O error")
     );
     hub.memory().broken = None;
-    let (_, out) = upload(&mut hub, 1, 9, "m", 4);
+    let (_, out) = upload(&mut hub, 9, "m", 4);
     assert_eq!(removed(&out), [first], "no reader holds it any more");
 }
