@@ -104,11 +104,12 @@ impl Partials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
 
     #[test]
     fn round_trip_and_matching() {
-        let dir = std::env::temp_dir().join(format!("peerhub-partials-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TempDir::new("partials");
+        let dir = tmp.path();
         assert_eq!(Partials::load(&dir), Partials::default());
         let mut p = Partials::default();
         p.insert(PartialRecord::new("a.iso", "a.iso", 10, &[7; 32]));
@@ -126,6 +127,5 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(damaged.hash_bytes(), None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

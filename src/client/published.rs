@@ -156,11 +156,12 @@ impl PublishedList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
 
     #[test]
     fn save_load_round_trip_and_hash_bytes() {
-        let dir = std::env::temp_dir().join(format!("peerhub-published-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TempDir::new("published");
+        let dir = tmp.path();
         let mut list = PublishedList::default();
         assert_eq!(PublishedList::load(&dir).unwrap(), list);
         let hash = [0xAB; 32];
@@ -178,14 +179,12 @@ mod tests {
         assert_eq!(p.hash_bytes(), hash);
         assert!(p.matches(12, UNIX_EPOCH + Duration::from_nanos(5)));
         assert!(!p.matches(13, UNIX_EPOCH + Duration::from_nanos(5)));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_list_edited_by_hand_never_publishes_the_clients_own_files() {
-        let dir =
-            std::env::temp_dir().join(format!("peerhub-published-own-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TempDir::new("published-own");
+        let dir = tmp.path();
         let entry = |name: &str, path: &str| serde_json::json!({"name": name, "path": path, "size": 1, "hash": "00", "modified_ns": 0});
         let list = serde_json::json!([
             entry("ok.txt", "ok.txt"),
@@ -197,6 +196,5 @@ mod tests {
         let loaded = PublishedList::load(&dir).unwrap();
         let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["ok.txt"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -51,6 +51,16 @@ pub enum StoreMsg {
 /// Longest string a store frame carries (half a frame).
 const MAX_STR: usize = MAX_STORE_FRAME / 2;
 
+/// `msgs` as frames, one after another (what a test feeds a store stream).
+#[cfg(test)]
+pub fn frames(msgs: &[StoreMsg]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        encode(m, &mut out);
+    }
+    out
+}
+
 /// Append `msg` as one frame to `out`.
 pub fn encode(msg: &StoreMsg, out: &mut Vec<u8>) {
     codec::framed(out, |w| match msg {

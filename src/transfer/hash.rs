@@ -106,12 +106,13 @@ fn changed() -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TempDir;
     use std::io::Write;
 
     #[test]
     fn slices_give_the_same_hash_as_one_pass() {
-        let dir = std::env::temp_dir().join(format!("peerhub-hash-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TempDir::new("hash");
+        let dir = tmp.path();
         let path = dir.join("data");
         let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
         File::create(&path).unwrap().write_all(&data).unwrap();
@@ -132,6 +133,5 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -149,18 +149,16 @@ fn show_reply(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, reply, sent, session};
+    use super::super::tests::{logged_in, reply, sent, session, type_line};
     use crate::proto::message::{Body, ClientMsg};
     use crate::proto::status::Status;
-    use std::time::Instant;
 
     #[test]
     fn the_peer_listener_answers_as_the_user_logged_in_now_or_last() {
         assert_eq!(session(false).known_as(), "", "never logged in");
         let mut s = logged_in(false);
         assert_eq!(s.known_as(), "me");
-        let mut out = Vec::new();
-        s.on_line(101, "logout", Instant::now(), &mut out);
+        let out = type_line(&mut s, 101, "logout");
         let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
         reply(&mut s, tag, Status::LEFT, Body::None);
         assert_eq!(s.user(), None);

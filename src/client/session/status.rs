@@ -36,10 +36,9 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, session};
+    use super::super::tests::{logged_in, session, type_line};
     use super::super::Action;
     use crate::client::published::Publication;
-    use std::time::Instant;
 
     fn status_of(out: &[Action]) -> &crate::output::CommandResult {
         match out {
@@ -51,8 +50,7 @@ mod tests {
     #[test]
     fn status_reports_login_link_and_publications() {
         let mut s = session(false);
-        let mut out = Vec::new();
-        s.on_line(1, "status", Instant::now(), &mut out);
+        let out = type_line(&mut s, 1, "status");
         let r = status_of(&out);
         assert_eq!(r.fields["logged_in"], false);
         assert_eq!(r.fields["user"], serde_json::Value::Null);
@@ -67,10 +65,8 @@ mod tests {
             &[1; 32],
             std::time::UNIX_EPOCH,
         ));
-        let mut out = Vec::new();
-        s.on_line(2, "search x", Instant::now(), &mut out);
-        let mut out = Vec::new();
-        s.on_line(3, "status", Instant::now(), &mut out);
+        type_line(&mut s, 2, "search x");
+        let out = type_line(&mut s, 3, "status");
         let r = status_of(&out);
         assert_eq!((r.id, r.status), (3, 200));
         assert_eq!(r.fields["logged_in"], true);

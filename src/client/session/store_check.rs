@@ -169,7 +169,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, reply, results, sent};
+    use super::super::tests::{logged_in, reply, results, sent, type_line};
     use super::super::Scanned;
     use super::*;
     use crate::proto::message::{HubMsg, StoreInfo, StoreKind, VERSION};
@@ -179,8 +179,7 @@ mod tests {
     fn after_the_hub_died_mid_verdict_the_client_asks_once_logged_in_again() {
         let mut s = logged_in(false);
         let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(7, "upload f doc --replace", now, &mut out);
+        let out = type_line(&mut s, 7, "upload f doc --replace");
         let job = super::super::store_name::tests::name_checked(&mut s, &out, "doc");
         let mut out = Vec::new();
         let scanned = Scanned {

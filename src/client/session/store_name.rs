@@ -97,7 +97,7 @@ impl Session {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::tests::{logged_in, reply, results, sent};
+    use super::super::tests::{logged_in, reply, results, sent, type_line};
     use super::*;
     use crate::proto::message::{Body, StoreKind};
     use std::time::Instant;
@@ -132,9 +132,7 @@ pub(super) mod tests {
     #[test]
     fn an_upload_asks_about_its_name_before_the_tree_is_walked() {
         let mut s = logged_in(false);
-        let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(3, "upload some/dir", now, &mut out);
+        let out = type_line(&mut s, 3, "upload some/dir");
         assert!(sent(&out).is_empty());
         let Some((job, path, name)) = upload_named(&out) else {
             panic!("{out:?}");
@@ -160,8 +158,7 @@ pub(super) mod tests {
             (3, 409, "msg")
         );
         // A path that cannot be named fails without asking the hub.
-        let mut out = Vec::new();
-        s.on_line(4, "upload nowhere", now, &mut out);
+        let out = type_line(&mut s, 4, "upload nowhere");
         let Some((job, path, _)) = upload_named(&out) else {
             panic!("{out:?}");
         };
@@ -180,8 +177,7 @@ pub(super) mod tests {
     fn a_name_check_lost_with_the_connection_fails_the_upload() {
         let mut s = logged_in(false);
         let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(5, "upload f doc", now, &mut out);
+        let out = type_line(&mut s, 5, "upload f doc");
         let Some((job, path, _)) = upload_named(&out) else {
             panic!("{out:?}");
         };
@@ -195,9 +191,7 @@ pub(super) mod tests {
     #[test]
     fn rm_sends_the_name_and_reports_what_was_removed() {
         let mut s = logged_in(false);
-        let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(6, "rm \"my photos\"", now, &mut out);
+        let out = type_line(&mut s, 6, "rm \"my photos\"");
         let tag = match sent(&out).as_slice() {
             [ClientMsg::StoreRm { tag, name }] if name == "my photos" => *tag,
             other => panic!("{other:?}"),
@@ -218,8 +212,7 @@ pub(super) mod tests {
             (2.into(), 2048.into())
         );
         // An invalid name is refused here.
-        let mut out = Vec::new();
-        s.on_line(7, "rm ..", now, &mut out);
+        let out = type_line(&mut s, 7, "rm ..");
         assert!(sent(&out).is_empty());
         assert_eq!(results(&out)[0].status, 408);
     }
@@ -232,8 +225,7 @@ pub(super) mod tests {
         );
         assert_eq!(usage_line(5, 0), "you use 5 B (no quota)");
         let mut s = logged_in(false);
-        let mut out = Vec::new();
-        s.on_line(8, "store", Instant::now(), &mut out);
+        let out = type_line(&mut s, 8, "store");
         let tag = sent(&out)[0].tag().unwrap();
         let body = Body::Store {
             entries: Vec::new(),

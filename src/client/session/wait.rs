@@ -93,7 +93,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, reply, results, sent};
+    use super::super::tests::{logged_in, reply, results, sent, type_line};
     use super::super::Action;
     use crate::proto::message::{Body, ClientMsg};
     use crate::proto::status::Status;
@@ -145,8 +145,7 @@ mod tests {
     #[test]
     fn wait_with_nothing_pending_answers_at_once() {
         let mut s = logged_in(false);
-        let mut out = Vec::new();
-        s.on_line(1, "wait", Instant::now(), &mut out);
+        let out = type_line(&mut s, 1, "wait");
         let r = results(&out);
         assert_eq!(
             (r[0].id, r[0].status, r[0].command.as_str()),
@@ -158,11 +157,9 @@ mod tests {
     fn a_pending_holder_prompt_counts_and_a_number_still_answers_it() {
         let mut s = logged_in(true);
         let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(1, "fetch song", now, &mut out);
+        let out = type_line(&mut s, 1, "fetch song");
         let tag = sent(&out)[0].tag().unwrap();
-        let mut out = Vec::new();
-        s.on_line(2, "wait", now, &mut out);
+        let mut out = type_line(&mut s, 2, "wait");
         let holders = Body::Holders(vec![
             super::super::tests::holder("bob", 2),
             super::super::tests::holder("carol", 3),

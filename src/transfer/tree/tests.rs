@@ -2,7 +2,7 @@
 //! verified and counted; hostile and broken trees refused.
 
 use super::*;
-use crate::proto::store::{self, StoreMsg};
+use crate::proto::store::{frames, StoreMsg};
 use crate::sys;
 use crate::testing::TempDir;
 use crate::transfer::stream::memory::{pattern, MemoryStream};
@@ -19,14 +19,6 @@ fn limits(kind: StoreKind) -> RxLimits {
         max_bytes: 150,
         max_items: 10,
     }
-}
-
-fn frames(msgs: &[StoreMsg]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for m in msgs {
-        store::encode(m, &mut out);
-    }
-    out
 }
 
 fn file(path: &str, data: &[u8]) -> Vec<u8> {

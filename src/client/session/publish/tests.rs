@@ -1,6 +1,6 @@
 //! Tests of publish.rs.
 
-use super::super::tests::{logged_in, reply, results, sent, session};
+use super::super::tests::{logged_in, reply, results, sent, session, type_line};
 use super::super::{Action, Hashed, Session};
 use crate::client::published::Publication;
 use crate::proto::message::{Body, ClientMsg, HubMsg, VERSION};
@@ -50,8 +50,7 @@ fn refresh_is_asked_once_and_tracked() {
 
 /// Type `publish <name>` and let the hash finish; what the session sent then.
 fn publish_hashed(s: &mut Session, id: u64, name: &str, hash: u8) -> Vec<Action> {
-    let mut out = Vec::new();
-    s.on_line(id, &format!("publish {name}"), Instant::now(), &mut out);
+    let out = type_line(s, id, &format!("publish {name}"));
     let job = match out.as_slice() {
         [Action::Hash { job, .. }] => *job,
         other => panic!("{other:?}"),
@@ -83,8 +82,7 @@ fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
         &[1; 32],
         std::time::UNIX_EPOCH,
     ));
-    let mut out = Vec::new();
-    s.on_line(1, "login me pw", Instant::now(), &mut out);
+    let out = type_line(&mut s, 1, "login me pw");
     let login = sent(&out)[0].tag().unwrap();
     // The hash ends before the login's reply: nothing may go ahead of the sync.
     let out = publish_hashed(&mut s, 2, "new", 2);
@@ -118,11 +116,9 @@ fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
 fn a_failed_login_or_a_lost_link_releases_held_publications() {
     let mut s = logged_in(false);
     // A second login (403) holds a publish only until its reply.
-    let mut out = Vec::new();
-    s.on_line(1, "login me pw", Instant::now(), &mut out);
+    let out = type_line(&mut s, 1, "login me pw");
     let login = sent(&out)[0].tag().unwrap();
-    let mut out = Vec::new();
-    s.on_line(2, "unpublish x", Instant::now(), &mut out);
+    let out = type_line(&mut s, 2, "unpublish x");
     assert!(sent(&out).is_empty(), "{out:?}");
     let out = reply(&mut s, login, Status::ALREADY_LOGGED_IN, Body::None);
     assert!(matches!(
@@ -130,8 +126,7 @@ fn a_failed_login_or_a_lost_link_releases_held_publications() {
         [ClientMsg::Unpublish { .. }]
     ));
     // Held when the link drops: the publish fails with 503, nothing is sent later.
-    let mut out = Vec::new();
-    s.on_line(3, "login me pw", Instant::now(), &mut out);
+    type_line(&mut s, 3, "login me pw");
     let out = publish_hashed(&mut s, 4, "f", 4);
     assert!(sent(&out).is_empty());
     let mut out = Vec::new();
@@ -152,16 +147,14 @@ fn the_clients_own_files_are_refused_at_publish() {
         "publish notes.txt .peerhub-notes",
         "publish .peerhub-x/inner.txt",
     ] {
-        let mut out = Vec::new();
-        s.on_line(1, line, Instant::now(), &mut out);
+        let out = type_line(&mut s, 1, line);
         match out.as_slice() {
             [Action::Result(r)] => assert_eq!(r.status, 408, "{line}: {}", r.message),
             other => panic!("{line}: {other:?}"),
         }
     }
     // A link resolves to the state file: refused once the loop names the real path.
-    let mut out = Vec::new();
-    s.on_line(2, "publish link.json", Instant::now(), &mut out);
+    let out = type_line(&mut s, 2, "publish link.json");
     let job = match out.as_slice() {
         [Action::Hash { job, .. }] => *job,
         other => panic!("{other:?}"),
