@@ -110,18 +110,18 @@ mod tests {
     fn round_trip_and_matching() {
         let tmp = TempDir::new("partials");
         let dir = tmp.path();
-        assert_eq!(Partials::load(&dir), Partials::default());
+        assert_eq!(Partials::load(dir), Partials::default());
         let mut p = Partials::default();
         p.insert(PartialRecord::new("a.iso", "a.iso", 10, &[7; 32]));
-        p.save(&dir).unwrap();
-        let loaded = Partials::load(&dir);
+        p.save(dir).unwrap();
+        let loaded = Partials::load(dir);
         assert_eq!(loaded, p);
         let r = loaded.get("a.iso").unwrap();
         assert!(r.is_for(10, &[7; 32]));
         assert!(!r.is_for(11, &[7; 32]));
         assert!(!r.is_for(10, &[8; 32]));
         std::fs::write(dir.join(PARTIALS_FILE), "not json").unwrap();
-        assert_eq!(Partials::load(&dir), Partials::default());
+        assert_eq!(Partials::load(dir), Partials::default());
         let damaged = PartialRecord {
             hash: "zz".into(),
             ..r.clone()

@@ -163,7 +163,7 @@ mod tests {
         let tmp = TempDir::new("published");
         let dir = tmp.path();
         let mut list = PublishedList::default();
-        assert_eq!(PublishedList::load(&dir).unwrap(), list);
+        assert_eq!(PublishedList::load(dir).unwrap(), list);
         let hash = [0xAB; 32];
         list.insert(Publication::new(
             "a b.txt",
@@ -172,8 +172,8 @@ mod tests {
             &hash,
             UNIX_EPOCH + Duration::from_nanos(5),
         ));
-        list.save(&dir).unwrap();
-        let loaded = PublishedList::load(&dir).unwrap();
+        list.save(dir).unwrap();
+        let loaded = PublishedList::load(dir).unwrap();
         assert_eq!(loaded, list);
         let p = loaded.get("a b.txt").unwrap();
         assert_eq!(p.hash_bytes(), hash);
@@ -193,7 +193,7 @@ mod tests {
             entry("deep.txt", "a/.peerhub-x/deep.txt"),
         ]);
         std::fs::write(dir.join(LIST_FILE), list.to_string()).unwrap();
-        let loaded = PublishedList::load(&dir).unwrap();
+        let loaded = PublishedList::load(dir).unwrap();
         let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["ok.txt"]);
     }

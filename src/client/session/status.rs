@@ -36,9 +36,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, session, type_line};
+    use super::super::tests::{add_publication, logged_in, session, type_line};
     use super::super::Action;
-    use crate::client::published::Publication;
 
     fn status_of(out: &[Action]) -> &crate::output::CommandResult {
         match out {
@@ -58,13 +57,7 @@ mod tests {
         assert_eq!(r.message, "not logged in");
 
         let mut s = logged_in(false);
-        s.published.insert(Publication::new(
-            "song",
-            "music/song.ogg",
-            3,
-            &[1; 32],
-            std::time::UNIX_EPOCH,
-        ));
+        add_publication(&mut s, "song", "music/song.ogg", 3, 1);
         type_line(&mut s, 2, "search x");
         let out = type_line(&mut s, 3, "status");
         let r = status_of(&out);

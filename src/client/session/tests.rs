@@ -1,16 +1,16 @@
 //! Fixtures shared by the session's tests: a session, logged in or not, and readers
 //! of the actions it returns.
 
-use super::{Action, Session, SessionConfig};
+use super::{Action, Hashed, Session, SessionConfig};
 use crate::client::partials::Partials;
-use crate::client::published::PublishedList;
+use crate::client::published::{Publication, PublishedList};
 use crate::output::CommandResult;
 use crate::proto::frame;
 use crate::proto::message::{Body, ClientMsg, Holder, HubMsg, VERSION};
 use crate::proto::status::Status;
 use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub(super) fn session(interactive: bool) -> Session {
     Session::new(
@@ -69,15 +69,21 @@ pub(super) fn reply(s: &mut Session, tag: u32, status: Status, body: Body) -> Ve
     out
 }
 
-/// A session logged in as `me`.
-pub(super) fn logged_in(interactive: bool) -> Session {
+/// A session the hub has welcomed, not logged in.
+pub(super) fn welcomed(interactive: bool) -> Session {
     let mut s = session(interactive);
-    let mut out = Vec::new();
     let welcome = HubMsg::Welcome {
         version: VERSION,
         server: "hub".into(),
     };
-    s.on_message(welcome, Instant::now(), &mut out);
+    s.on_message(welcome, Instant::now(), &mut Vec::new());
+    s
+}
+
+/// A session logged in as `me`.
+pub(super) fn logged_in(interactive: bool) -> Session {
+    let mut s = welcomed(interactive);
+    let mut out = Vec::new();
     s.on_line(100, "login me pw", Instant::now(), &mut out);
     let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
     let out = reply(&mut s, tag, Status::OK, Body::Online(1));
@@ -108,6 +114,34 @@ pub(super) fn fetch(s: &mut Session, id: u64, line: &str) -> u32 {
         [ClientMsg::Lookup { tag, .. }] => *tag,
         other => panic!("{line}: {other:?} {out:?}"),
     }
+}
+
+/// Record `name` (the file `path` of `size` bytes, hash bytes all `hash`) as published.
+pub(super) fn add_publication(s: &mut Session, name: &str, path: &str, size: u64, hash: u8) {
+    s.published
+        .insert(Publication::new(name, path, size, &[hash; 32], UNIX_EPOCH));
+}
+
+/// The job of the one hash `out` asks for.
+pub(super) fn hash_asked(out: &[Action]) -> u64 {
+    match out {
+        [Action::Hash { job, .. }] => *job,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Hash `job` ended: the file `path` of `size` bytes, hash bytes all `hash`; the actions
+/// it returns.
+pub(super) fn hash_done(s: &mut Session, job: u64, path: &str, size: u64, hash: u8) -> Vec<Action> {
+    let hashed = Hashed {
+        path: path.into(),
+        size,
+        hash: [hash; 32],
+        modified: UNIX_EPOCH,
+    };
+    let mut out = Vec::new();
+    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    out
 }
 
 /// Type `line` as command `id`; the actions it returns.

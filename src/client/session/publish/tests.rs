@@ -1,40 +1,26 @@
 //! Tests of publish.rs.
 
-use super::super::tests::{logged_in, reply, results, sent, session, type_line};
-use super::super::{Action, Hashed, Session};
-use crate::client::published::Publication;
-use crate::proto::message::{Body, ClientMsg, HubMsg, VERSION};
+use super::super::tests::{
+    add_publication, hash_asked, hash_done, logged_in, reply, results, sent, type_line, welcomed,
+};
+use super::super::{Action, Session};
+use crate::proto::message::{Body, ClientMsg};
 use crate::proto::status::Status;
 use std::time::Instant;
 
 #[test]
 fn refresh_is_asked_once_and_tracked() {
     let mut s = logged_in(false);
-    s.published.insert(Publication::new(
-        "f",
-        "f",
-        1,
-        &[1; 32],
-        std::time::UNIX_EPOCH,
-    ));
+    add_publication(&mut s, "f", "f", 1, 1);
     let mut out = Vec::new();
     s.refresh("f", &mut out);
     assert!(s.refreshing("f"));
-    let job = match out.as_slice() {
-        [Action::Hash { job, local }] if local == "f" => *job,
-        other => panic!("{other:?}"),
-    };
+    assert!(matches!(out.as_slice(), [Action::Hash { local, .. }] if local == "f"));
+    let job = hash_asked(&out);
     let mut again = Vec::new();
     s.refresh("f", &mut again);
     assert!(again.is_empty());
-    let hashed = Hashed {
-        path: "f".into(),
-        size: 2,
-        hash: [3; 32],
-        modified: std::time::UNIX_EPOCH,
-    };
-    let mut out = Vec::new();
-    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    let out = hash_done(&mut s, job, "f", 2, 3);
     // Re-announced with replace; still refreshing until the hub says 202.
     let tag = match sent(&out).as_slice() {
         [ClientMsg::Publish {
@@ -50,38 +36,14 @@ fn refresh_is_asked_once_and_tracked() {
 
 /// Type `publish <name>` and let the hash finish; what the session sent then.
 fn publish_hashed(s: &mut Session, id: u64, name: &str, hash: u8) -> Vec<Action> {
-    let out = type_line(s, id, &format!("publish {name}"));
-    let job = match out.as_slice() {
-        [Action::Hash { job, .. }] => *job,
-        other => panic!("{other:?}"),
-    };
-    let hashed = Hashed {
-        path: name.into(),
-        size: 1,
-        hash: [hash; 32],
-        modified: std::time::UNIX_EPOCH,
-    };
-    let mut out = Vec::new();
-    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
-    out
+    let job = hash_asked(&type_line(s, id, &format!("publish {name}")));
+    hash_done(s, job, name, 1, hash)
 }
 
 #[test]
 fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
-    let mut s = session(false);
-    let mut out = Vec::new();
-    let welcome = HubMsg::Welcome {
-        version: VERSION,
-        server: "hub".into(),
-    };
-    s.on_message(welcome, Instant::now(), &mut out);
-    s.published.insert(Publication::new(
-        "old",
-        "old",
-        1,
-        &[1; 32],
-        std::time::UNIX_EPOCH,
-    ));
+    let mut s = welcomed(false);
+    add_publication(&mut s, "old", "old", 1, 1);
     let out = type_line(&mut s, 1, "login me pw");
     let login = sent(&out)[0].tag().unwrap();
     // The hash ends before the login's reply: nothing may go ahead of the sync.
@@ -154,19 +116,8 @@ fn the_clients_own_files_are_refused_at_publish() {
         }
     }
     // A link resolves to the state file: refused once the loop names the real path.
-    let out = type_line(&mut s, 2, "publish link.json");
-    let job = match out.as_slice() {
-        [Action::Hash { job, .. }] => *job,
-        other => panic!("{other:?}"),
-    };
-    let hashed = Hashed {
-        path: ".peerhub-published.json".into(),
-        size: 2,
-        hash: [1; 32],
-        modified: std::time::UNIX_EPOCH,
-    };
-    let mut out = Vec::new();
-    s.on_hashed(job, Ok(hashed), Instant::now(), &mut out);
+    let job = hash_asked(&type_line(&mut s, 2, "publish link.json"));
+    let out = hash_done(&mut s, job, ".peerhub-published.json", 2, 1);
     assert!(sent(&out).is_empty());
     assert_eq!(results(&out)[0].status, 408);
     assert!(s.published().is_empty());
