@@ -65,17 +65,19 @@ pub fn finish(out: &mut [u8], start: usize) {
     BigEndian::write_u32(&mut out[start..start + HEADER_LEN], len);
 }
 
+/// One frame holding `payload` (tests build whole, cut and malformed frames with it).
+#[cfg(test)]
+pub fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let start = begin(&mut out);
+    out.extend_from_slice(payload);
+    finish(&mut out, start);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let start = begin(&mut out);
-        out.extend_from_slice(payload);
-        finish(&mut out, start);
-        out
-    }
 
     #[test]
     fn whole_and_partial() {

@@ -183,6 +183,7 @@ pub fn answer_version(buf: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::frame::framed;
 
     fn request() -> Request {
         Request {
@@ -258,13 +259,12 @@ mod tests {
         old.extend_from_slice(&[0, 2, b'o', b'k']);
         old.extend_from_slice(&12u64.to_be_bytes());
         old.extend_from_slice(&[0; 32]);
-        let mut framed = (old.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&old);
-        assert!(parse_answer(&framed)
+        let old = framed(&old);
+        assert!(parse_answer(&old)
             .unwrap_err()
             .message
             .contains("version 1 is not supported"));
-        assert_eq!(answer_version(&framed), Some(1));
+        assert_eq!(answer_version(&old), Some(1));
         // A request, half a frame, a hub frame or text: not an answer of any version.
         let mut req = Vec::new();
         encode_request(&request(), &mut req);
@@ -312,8 +312,7 @@ mod tests {
         // A frame whose length is honest but whose fields are cut short is an error.
         let payload_len = out.len() - 4;
         for cut in 1..payload_len {
-            let mut short = (cut as u32).to_be_bytes().to_vec();
-            short.extend_from_slice(&out[4..4 + cut]);
+            let short = framed(&out[4..4 + cut]);
             let got = parse_request(&short);
             assert!(
                 matches!(
@@ -329,8 +328,7 @@ mod tests {
         let mut out = Vec::new();
         encode_answer(&answer(), &mut out);
         for cut in 1..out.len() - 4 {
-            let mut short = (cut as u32).to_be_bytes().to_vec();
-            short.extend_from_slice(&out[4..4 + cut]);
+            let short = framed(&out[4..4 + cut]);
             assert!(parse_answer(&short).is_err(), "cut {cut}");
         }
     }
@@ -422,8 +420,9 @@ mod tests {
         payload.extend_from_slice(&[0, 2, 0xC3, 0x28]);
         payload.extend_from_slice(&0u64.to_be_bytes());
         payload.extend_from_slice(&[0, 0]);
-        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(&payload);
-        assert!(parse_request(&out).unwrap_err().message.contains("UTF-8"));
+        assert!(parse_request(&framed(&payload))
+            .unwrap_err()
+            .message
+            .contains("UTF-8"));
     }
 }

@@ -181,6 +181,7 @@ pub fn check_path(path: &str, root: &str) -> Result<(), StatusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::frame::framed;
 
     fn samples() -> Vec<StoreMsg> {
         vec![
@@ -225,9 +226,10 @@ mod tests {
                 assert_eq!(parse(&out[..cut]), Ok(None));
             }
             for cut in 1..out.len() - 4 {
-                let mut short = (cut as u32).to_be_bytes().to_vec();
-                short.extend_from_slice(&out[4..4 + cut]);
-                assert!(parse(&short).is_err(), "{msg:?} cut {cut}");
+                assert!(
+                    parse(&framed(&out[4..4 + cut])).is_err(),
+                    "{msg:?} cut {cut}"
+                );
             }
         }
     }

@@ -93,11 +93,21 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{logged_in, reply, results, sent, type_line};
+    use super::super::tests::{
+        done, download_done, holder, logged_in, reply, results, sent, started, type_line,
+    };
     use super::super::Action;
     use crate::proto::message::{Body, ClientMsg};
     use crate::proto::status::Status;
     use std::time::Instant;
+
+    /// The lines `out` answers, with their commands.
+    fn answered(out: &[Action]) -> Vec<(u64, &str)> {
+        results(out)
+            .iter()
+            .map(|r| (r.id, r.command.as_str()))
+            .collect()
+    }
 
     #[test]
     fn wait_answers_after_every_earlier_result_and_holds_the_next_lines() {
@@ -124,10 +134,7 @@ mod tests {
         );
         let mut out = reply(&mut s, tags[0], Status::OK, Body::None);
         s.settle_waits(now, &mut out);
-        let ids: Vec<(u64, &str)> = results(&out)
-            .iter()
-            .map(|r| (r.id, r.command.as_str()))
-            .collect();
+        let ids = answered(&out);
         assert_eq!(ids, [(1, "users"), (3, "wait")]);
         // Line 4 ran; the second wait holds line 6 and the end of input.
         assert!(matches!(sent(&out).as_slice(), [ClientMsg::Users { .. }]));
@@ -160,10 +167,7 @@ mod tests {
         let out = type_line(&mut s, 1, "fetch song");
         let tag = sent(&out)[0].tag().unwrap();
         let mut out = type_line(&mut s, 2, "wait");
-        let holders = Body::Holders(vec![
-            super::super::tests::holder("bob", 2),
-            super::super::tests::holder("carol", 3),
-        ]);
+        let holders = Body::Holders(vec![holder("bob", 2), holder("carol", 3)]);
         out.extend(reply(&mut s, tag, Status::FOUND, holders));
         s.settle_waits(now, &mut out);
         assert!(results(&out).is_empty(), "the prompt is pending: {out:?}");
@@ -173,17 +177,10 @@ mod tests {
         s.settle_waits(now, &mut out);
         assert!(results(&out).is_empty());
         assert_eq!(s.unanswered_before(2), [1]);
-        let job = match out.iter().find(|a| matches!(a, Action::StartDownload(_))) {
-            Some(Action::StartDownload(spec)) => spec.job,
-            _ => panic!("no download started: {out:?}"),
-        };
-        let mut out = Vec::new();
-        s.on_download_done(job, super::super::tests::done("/s/song"), now, &mut out);
+        let job = started(&out)[0].job;
+        let mut out = download_done(&mut s, job, done("/s/song"));
         s.settle_waits(now, &mut out);
-        let ids: Vec<(u64, &str)> = results(&out)
-            .iter()
-            .map(|r| (r.id, r.command.as_str()))
-            .collect();
+        let ids = answered(&out);
         assert_eq!(ids, [(1, "fetch"), (2, "wait")]);
     }
 }
