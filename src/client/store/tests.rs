@@ -64,6 +64,24 @@ fn run(
 }
 
 /// The client's hello and `Begin` open what it wrote.
+/// A transfer opened by `start` whose ticket the hub refuses (404, `text`) fails with
+/// the hub's status and words.
+fn refused_at_the_ticket(
+    dir: &TempDir,
+    data: &[u8],
+    start: fn(&TempDir, &[u8], &MemoryStream) -> StoreTransfer<MemoryStream>,
+    text: &str,
+) {
+    let hub = MemoryStream::new().stuttering();
+    hub.send(&status(Status::NO_FILE, text));
+    let mut st = start(dir, data, &hub);
+    let failure = run(&mut st, &hub, |_, _| {}).0.unwrap_err();
+    assert_eq!(
+        failure,
+        (Status::NO_FILE, format!("the hub refused: {text}"))
+    );
+}
+
 fn check_opening(written: &[u8]) {
     let mut opening = Vec::new();
     let hello = ClientMsg::Hello {
@@ -124,14 +142,7 @@ fn a_store_download_cut_short_or_refused_leaves_nothing() {
         assert!(!dir.join("out").exists() && !dir.join(".out.peerhub-part").exists());
     }
     let dir = TempDir::new("store-refused");
-    let hub = MemoryStream::new().stuttering();
-    hub.send(&status(Status::NO_FILE, "no such entry"));
-    let mut st = download(&dir, &data, &hub);
-    let failure = run(&mut st, &hub, |_, _| {}).0.unwrap_err();
-    assert_eq!(
-        failure,
-        (Status::NO_FILE, "the hub refused: no such entry".into())
-    );
+    refused_at_the_ticket(&dir, &data, download, "no such entry");
     assert!(!dir.join(".out.peerhub-part").exists());
 }
 
@@ -196,14 +207,7 @@ fn a_store_upload_refused_or_cut_off_ends_with_the_right_result() {
     let data = pattern(100_000);
     // Refused at the ticket.
     let dir = TempDir::new("store-up-refused");
-    let hub = MemoryStream::new().stuttering();
-    hub.send(&status(Status::NO_FILE, "ticket expired"));
-    let mut st = upload(&dir, &data, &hub);
-    let failure = run(&mut st, &hub, |_, _| {}).0.unwrap_err();
-    assert_eq!(
-        failure,
-        (Status::NO_FILE, "the hub refused: ticket expired".into())
-    );
+    refused_at_the_ticket(&dir, &data, upload, "ticket expired");
 
     // Refused mid-way: even a 200 before the end is a failure.
     let hub = MemoryStream::new().window(20_000);
