@@ -117,7 +117,7 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     let mut backend = Sqlite::backend(db);
     let snapshot = backend
         .load()
-        .map_err(|e| io::Error::other(format!("publish index: {e}")))?;
+        .map_err(|e| io::Error::other(format!("loading the database: {e}")))?;
     let mut disk = StoreDisk::open(&config.data)?;
     let live = snapshot.store.iter().map(|e| e.version.clone()).collect();
     let swept = disk.sweep(&live)?;
