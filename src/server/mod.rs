@@ -122,7 +122,7 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     let live = snapshot.store.iter().map(|e| e.version.clone()).collect();
     let swept = disk.sweep(&live)?;
     if swept > 0 {
-        info!("store: removed {swept} unfinished or replaced version(s)");
+        info!("store: removing {swept} unfinished or replaced version(s), a slice per turn");
     }
     let store = hub::StoreSide {
         limits: config.store,

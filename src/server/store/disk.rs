@@ -1,7 +1,7 @@
 //! The store on disk, `<data>/store/<version>/<name>`: the filesystem room the loop
 //! and the store connections use (the hub only names versions). It makes an upload's
 //! invisible `.incoming-<version>` directory, opens a committed version for a download,
-//! says how much the disk has free, sweeps at start what no entry points to, and
+//! says how much the disk has free, queues at start what no entry points to, and
 //! removes versions in bounded slices across loop turns.
 
 use super::removal::Removal;
@@ -45,22 +45,20 @@ impl StoreDisk {
         })
     }
 
-    /// Remove every version directory not in `live` (uploads interrupted by a crash,
-    /// versions replaced just before one), all at once: the loop is not running yet.
-    /// How many there were.
+    /// Queue for removal every version directory not in `live` (uploads interrupted by
+    /// a crash, versions replaced just before one): they go a slice per turn once the
+    /// loop runs, like any removed version, so a big leftover tree does not hold up the
+    /// start. How many there are.
     pub fn sweep(&mut self, live: &HashSet<String>) -> io::Result<usize> {
-        let mut removed = 0;
+        let mut swept = 0;
         for dirent in std::fs::read_dir(&self.root)? {
             let dirent = dirent?;
             if !live.contains(dirent.file_name().to_string_lossy().as_ref()) {
-                let mut removal = Removal::new(dirent.path());
-                while !removal.done() {
-                    removal.step(usize::MAX)?;
-                }
-                removed += 1;
+                self.removals.push_back(Removal::new(dirent.path()));
+                swept += 1;
             }
         }
-        Ok(removed)
+        Ok(swept)
     }
 
     /// The store's root directory (every store file is opened beneath it).

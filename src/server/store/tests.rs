@@ -186,6 +186,10 @@ fn the_catalogue_survives_in_sqlite_and_the_disk_is_swept_of_what_it_lacks() {
         .map(|e| e.version)
         .collect();
     assert_eq!(disk.sweep(&live).unwrap(), 2);
+    assert!(disk.removing(), "swept versions go a slice per turn");
+    disk.remove_slice(1);
+    assert!(disk.removing(), "one step does not remove two trees");
+    disk.remove_all();
     assert!(!root.join(&stale.dir_name).exists() && !root.join("v1").exists());
     assert!(root.join("v2/a.txt").exists());
     sql::remove(&mut db, "a.txt", "v2").unwrap();
