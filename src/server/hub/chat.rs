@@ -163,7 +163,8 @@ impl Hub {
             let ask = Ask::AccountExists {
                 name: to.to_owned(),
             };
-            return self.ask(ask, Waiting::Chat(then), out);
+            self.ask(ask, Waiting::Chat(then), out);
+            return;
         };
         if !self.chat_allowed(conn, now) {
             return out.push(Action::Send(

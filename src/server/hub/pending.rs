@@ -32,11 +32,12 @@ pub(super) struct ReplyTo {
 
 impl Hub {
     /// Ask the backend; `then` finishes the work when the answer comes.
-    pub(super) fn ask(&mut self, ask: Ask, then: Then, out: &mut Vec<Action>) {
+    pub(super) fn ask(&mut self, ask: Ask, then: Then, out: &mut Vec<Action>) -> JobId {
         let id = self.next_job;
         self.next_job += 1;
         self.pending.insert(id, then);
         out.push(Action::Persist(id, ask));
+        id
     }
 
     /// The answer to job `id` (the loop took it from the backend).
@@ -50,7 +51,7 @@ impl Hub {
             Then::Chat(then) => self.chat_answered(then, answer, out),
             Then::Console(then) => self.console_answered(then, answer, now, out),
             Then::Tracker(then) => self.tracker_answered(then, answer, out),
-            Then::Store(then) => self.store_answered(then, answer, out),
+            Then::Store(then) => self.store_answered(id, then, answer, out),
             Then::StoreRm(then) => self.store_rm_answered(then, answer, out),
         }
     }

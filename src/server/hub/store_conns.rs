@@ -10,7 +10,7 @@ use crate::output::Event;
 use crate::proto::codec::StatusError;
 use crate::proto::message::{HubMsg, StoreKind};
 use crate::proto::status::Status;
-use crate::server::persist::{Answer, Ask, PersistError};
+use crate::server::persist::{Answer, Ask, JobId, PersistError};
 use crate::server::store::StoreEntry;
 use crate::server::storelink::{StoreEvent, StoreOrder};
 use crate::transfer::files_and_size;
@@ -34,10 +34,13 @@ pub(super) enum StoreJob {
         version: String,
         items: Option<Rc<[TreeItem]>>,
     },
-    /// An upload on the disk, its record asked for: the verdict comes with the answer.
-    Committing,
-    /// A download reading `version` (its manifest asked for, then being sent).
-    Download { version: String },
+    /// An upload on the disk, its record asked for (job `record`): the verdict comes
+    /// with that answer.
+    Committing { record: JobId },
+    /// A download reading `version` (its manifest asked for as job `manifest`, then
+    /// being sent). The job ids tell this connection's answers from those of an earlier
+    /// one that had the same id.
+    Download { version: String, manifest: JobId },
     /// Answered; it closes.
     Done,
 }
@@ -95,7 +98,7 @@ impl Hub {
                 let items = items.unwrap_or_else(|| Rc::from(Vec::new()));
                 self.commit_upload(conn, &ticket, version, flushed, &items, out)
             }
-            (StoreEvent::Served, StoreJob::Download { version }) => {
+            (StoreEvent::Served, StoreJob::Download { version, .. }) => {
                 self.end_download(&version, out);
                 (StoreJob::Done, None)
             }
@@ -233,14 +236,26 @@ impl Hub {
             version: version.clone(),
             kind,
         };
-        self.ask(ask, pending::Then::Store(then), out);
-        (StoreJob::Download { version }, None)
+        let manifest = self.ask(ask, pending::Then::Store(then), out);
+        (StoreJob::Download { version, manifest }, None)
     }
 
     /// The answer to a store connection's ask.
-    pub(super) fn store_answered(&mut self, then: Then, answer: Answer, out: &mut Vec<Action>) {
+    pub(super) fn store_answered(
+        &mut self,
+        id: JobId,
+        then: Then,
+        answer: Answer,
+        out: &mut Vec<Action>,
+    ) {
         match then {
-            Then::Recorded { conn, entry } => self.recorded(conn, entry, answer.done(), out),
+            Then::Recorded { conn, entry } => {
+                let waiting = matches!(
+                    self.store_jobs.get(&conn),
+                    Some(StoreJob::Committing { record }) if *record == id
+                );
+                self.recorded(conn, waiting, entry, answer.done(), out)
+            }
             Then::Manifest {
                 conn,
                 version,
@@ -248,7 +263,7 @@ impl Hub {
             } => {
                 let reading = matches!(
                     self.store_jobs.get(&conn),
-                    Some(StoreJob::Download { version: v }) if *v == version
+                    Some(StoreJob::Download { manifest, .. }) if *manifest == id
                 );
                 if !reading {
                     return; // closed meanwhile: its close let go of the version
@@ -345,20 +360,21 @@ impl Hub {
             entry: entry.clone(),
             items: items.to_vec(),
         };
-        self.ask(
+        let record = self.ask(
             ask,
             pending::Then::Store(Then::Recorded { conn, entry }),
             out,
         );
-        (StoreJob::Committing, None)
+        (StoreJob::Committing { record }, None)
     }
 
     /// The answer to an upload's record: the entry is visible now (the version it
     /// replaced goes), the console and everyone online are told; or it failed and the
-    /// new version goes. The connection, if still there, gets the verdict.
+    /// new version goes. The connection, if still there (`waiting`), gets the verdict.
     fn recorded(
         &mut self,
         conn: ConnId,
+        waiting: bool,
         entry: StoreEntry,
         done: Result<(), PersistError>,
         out: &mut Vec<Action>,
@@ -382,7 +398,7 @@ impl Hub {
                 (Status::INTERNAL, format!("store: {e}"))
             }
         };
-        if matches!(self.store_jobs.get(&conn), Some(StoreJob::Committing)) {
+        if waiting {
             let verdict = StoreOrder::Verdict {
                 name,
                 status,
@@ -461,11 +477,11 @@ impl Hub {
                     message: e.message,
                 }
             }
-            StoreJob::Download { version } => {
+            StoreJob::Download { version, .. } => {
                 self.end_download(&version, out);
                 StoreOrder::Refuse(e.status, e.message)
             }
-            StoreJob::AwaitTicket | StoreJob::Committing | StoreJob::Done => {
+            StoreJob::AwaitTicket | StoreJob::Committing { .. } | StoreJob::Done => {
                 StoreOrder::Refuse(e.status, e.message)
             }
         }
@@ -478,9 +494,9 @@ impl Hub {
             StoreJob::Upload {
                 ticket, version, ..
             } => self.abort_upload(&ticket, version, reason, out),
-            StoreJob::Download { version } => self.end_download(&version, out),
+            StoreJob::Download { version, .. } => self.end_download(&version, out),
             // A committing upload is on the disk: its record goes on without it.
-            StoreJob::AwaitTicket | StoreJob::Committing | StoreJob::Done => {}
+            StoreJob::AwaitTicket | StoreJob::Committing { .. } | StoreJob::Done => {}
         }
     }
 

@@ -342,3 +342,42 @@ fn a_manifest_that_cannot_be_read_refuses_the_download_and_lets_its_version_go()
     let (_, out) = upload(&mut hub, 9, "m", 4);
     assert_eq!(removed(&out), [first], "no reader holds it any more");
 }
+
+#[test]
+fn a_late_manifest_for_a_closed_connection_does_not_reach_the_next_one_on_its_id() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    let (version, token) = stored_and_ticketed(&mut hub, "m");
+    // Not settled: the manifest's ask stays out, as with a backend that answers later.
+    let mut out = Vec::new();
+    hub.hub
+        .on_store_event(10, StoreEvent::Ticket(token), now, &mut out);
+    let Some(Action::Persist(old_id, old_ask)) = out.pop() else {
+        panic!("{out:?}");
+    };
+    event(&mut hub, 10, StoreEvent::Closed("reset".into()), now);
+    // A new store connection gets the same id and downloads the same version.
+    let token = ticket(&mut hub, 1, get("m"), now);
+    store_conn(&mut hub, 10, now);
+    let mut out = Vec::new();
+    hub.hub
+        .on_store_event(10, StoreEvent::Ticket(token), now, &mut out);
+    let Some(Action::Persist(new_id, new_ask)) = out.pop() else {
+        panic!("{out:?}");
+    };
+    hub.backend.submit(old_id, old_ask);
+    let (id, answer) = hub.backend.take_done().unwrap();
+    let out = hub.answer(id, answer, now);
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Store(..))),
+        "the old answer is not the new connection's: {out:?}"
+    );
+    hub.backend.submit(new_id, new_ask);
+    let (id, answer) = hub.backend.take_done().unwrap();
+    let out = hub.answer(id, answer, now);
+    assert!(
+        matches!(order(10, &out), StoreOrder::Send { version: v, .. } if *v == version),
+        "{out:?}"
+    );
+}
