@@ -141,10 +141,7 @@ impl Terminal {
         let Some(keys) = self.keys.as_mut() else {
             return;
         };
-        let mut bytes = Vec::new();
-        if let Err(e) = keys.read_bytes(&mut bytes) {
-            warn!("reading the terminal: {e}");
-        }
+        let bytes = keys.read_bytes_or_warn("reading the terminal");
         let eof = keys.at_eof();
         self.vocab.files = self.found.iter().cloned().chain(mine).collect();
         let mut edits = Vec::new();

@@ -4,6 +4,7 @@
 //! those are read directly, one chunk per loop turn, as an always-ready source.
 
 use crate::sys;
+use log::warn;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
@@ -62,6 +63,34 @@ impl StdinLines {
     /// Whether the end of input was reached (and every line handed out).
     pub fn at_eof(&self) -> bool {
         self.eof
+    }
+
+    /// [`StdinLines::read_lines`] for a loop: the lines read; a read error is logged
+    /// (after `what`) and the lines read before it still count.
+    pub fn read_lines_or_warn(&mut self, what: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Err(e) = self.read_lines(&mut lines) {
+            warn!("{what}: {e}");
+        }
+        lines
+    }
+
+    /// [`StdinLines::read_bytes`] for a loop: the bytes read; a read error is logged
+    /// (after `what`).
+    pub fn read_bytes_or_warn(&mut self, what: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if let Err(e) = self.read_bytes(&mut bytes) {
+            warn!("{what}: {e}");
+        }
+        bytes
+    }
+
+    /// Leave the poll at the end of input (a direct source never joined it). An error
+    /// is of no consequence: the source is done either way.
+    pub fn leave_poll(&self, registry: &Registry) {
+        if !self.always_ready() {
+            let _ = registry.deregister(&mut SourceFd(&STDIN_FD));
+        }
     }
 
     /// Read what is available and append complete lines (without `\n`/`\r\n`) to `out`.

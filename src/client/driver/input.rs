@@ -3,7 +3,6 @@
 
 use super::Client;
 use crate::client::terminal::Input;
-use log::warn;
 use std::time::Instant;
 
 impl Client {
@@ -45,10 +44,7 @@ impl Client {
         let Some(stdin) = self.stdin.as_mut() else {
             return;
         };
-        let mut lines = Vec::new();
-        if let Err(e) = stdin.read_lines(&mut lines) {
-            warn!("reading commands: {e}");
-        }
+        let lines = stdin.read_lines_or_warn("reading commands");
         let eof = stdin.at_eof();
         for line in lines {
             self.lines += 1;
@@ -57,12 +53,7 @@ impl Client {
         }
         if eof {
             if let Some(stdin) = self.stdin.take() {
-                if !stdin.always_ready() {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut mio::unix::SourceFd(&0));
-                }
+                stdin.leave_poll(self.poll.registry());
             }
             self.session.on_end_of_input(now, &mut self.actions);
         }
