@@ -168,7 +168,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{
-        done, download_done, fetch_started, holder, logged_in, reply, sent, type_line,
+        done, download_done, fetch_started, holder, logged_in, reply, sent, type_line, type_lines,
     };
     use crate::proto::message::{Body, ClientMsg};
     use crate::proto::status::Status;
@@ -201,10 +201,7 @@ mod tests {
     #[test]
     fn quit_right_behind_an_upload_without_a_name_says_an_upload_is_starting() {
         let mut s = logged_in(false);
-        let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(1, "upload photos", now, &mut out);
-        s.on_line(2, "quit", now, &mut out);
+        let out = type_lines(&mut s, 1, &["upload photos", "quit"]);
         let leaving = leaving_notice(&out);
         assert_eq!(
             leaving,

@@ -108,8 +108,7 @@ pub(super) fn holder(user: &str, hash: u8) -> Holder {
 
 /// Type a fetch line; the lookup's tag.
 pub(super) fn fetch(s: &mut Session, id: u64, line: &str) -> u32 {
-    let mut out = Vec::new();
-    s.on_line(id, line, Instant::now(), &mut out);
+    let out = type_line(s, id, line);
     match sent(&out).as_slice() {
         [ClientMsg::Lookup { tag, .. }] => *tag,
         other => panic!("{line}: {other:?} {out:?}"),
@@ -146,8 +145,16 @@ pub(super) fn hash_done(s: &mut Session, job: u64, path: &str, size: u64, hash: 
 
 /// Type `line` as command `id`; the actions it returns.
 pub(super) fn type_line(s: &mut Session, id: u64, line: &str) -> Vec<Action> {
+    type_lines(s, id, &[line])
+}
+
+/// Type `lines` one after another as commands `first`, `first + 1`, …; the actions
+/// they return.
+pub(super) fn type_lines(s: &mut Session, first: u64, lines: &[&str]) -> Vec<Action> {
     let mut out = Vec::new();
-    s.on_line(id, line, Instant::now(), &mut out);
+    for (id, line) in (first..).zip(lines) {
+        s.on_line(id, line, Instant::now(), &mut out);
+    }
     out
 }
 

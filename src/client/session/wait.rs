@@ -95,6 +95,7 @@ impl Session {
 mod tests {
     use super::super::tests::{
         done, download_done, holder, logged_in, reply, results, sent, started, type_line,
+        type_lines,
     };
     use super::super::Action;
     use crate::proto::message::{Body, ClientMsg};
@@ -113,15 +114,9 @@ mod tests {
     fn wait_answers_after_every_earlier_result_and_holds_the_next_lines() {
         let mut s = logged_in(false);
         let now = Instant::now();
-        let mut out = Vec::new();
-        s.on_line(1, "users", now, &mut out);
-        s.on_line(2, "search x", now, &mut out);
+        let out = type_lines(&mut s, 1, &["users", "search x"]);
         let tags: Vec<u32> = sent(&out).iter().filter_map(ClientMsg::tag).collect();
-        let mut out = Vec::new();
-        s.on_line(3, "wait", now, &mut out);
-        s.on_line(4, "users", now, &mut out);
-        s.on_line(5, "wait", now, &mut out);
-        s.on_line(6, "store", now, &mut out);
+        let mut out = type_lines(&mut s, 3, &["wait", "users", "wait", "store"]);
         s.on_end_of_input(now, &mut out);
         assert!(out.is_empty(), "held: {out:?}");
         assert_eq!(s.unanswered_before(3), [1, 2]);
