@@ -8,8 +8,8 @@
 //! attacker rotating addresses does not have those; the owner usually does. Every other
 //! address waits for the account's window (one minute) to end.
 
+use super::inline_name::Name;
 use super::limits::{AuthLimiter, WindowLimiter, AUTH_WINDOW};
-use super::name::Name;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;

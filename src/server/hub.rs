@@ -19,7 +19,7 @@ pub use config::HubConfig;
 
 use super::guard::{Guard, GuardLimits};
 use super::index::Index;
-use super::name::Name;
+use super::inline_name::Name;
 use super::persist::{Ask, JobId, Snapshot};
 use super::random::Randomness;
 use super::reports::Reports;
@@ -92,7 +92,7 @@ mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 use chat::fit_names;
-use sessions::{LoginWait, PendingPing, Phase, PingPurpose, Session};
+use sessions::{ConnState, LoginWait, PendingPing, Phase, PingPurpose};
 use store_ops::PutRequest;
 
 /// A logged-in user's request: who asks, on which connection, and the tag of its reply.
@@ -125,7 +125,7 @@ pub struct Hub {
     index: Index,
     /// Holders reported for bad data, and for whom they are demoted.
     reports: Reports,
-    sessions: ConnMap<Session>,
+    sessions: ConnMap<ConnState>,
     online: HashMap<Name, ConnId>,
     history: VecDeque<(String, String)>,
     guard: Guard,

@@ -4,7 +4,7 @@
 
 mod holders;
 
-use super::name::Name;
+use super::inline_name::Name;
 use super::search::SearchIndex;
 use crate::proto::message::{FileInfo, Hash, SearchHit};
 use holders::{Holders, NameHolders};

@@ -4,7 +4,7 @@
 //! for the reporter, and for everyone once [`REPORT_QUORUM`] distinct users reported the
 //! same content. Content the holder announces with another hash is not demoted.
 
-use super::name::Name;
+use super::inline_name::Name;
 use crate::proto::message::Hash;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

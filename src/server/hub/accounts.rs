@@ -13,7 +13,7 @@ use crate::proto::names;
 use crate::proto::status::Status;
 use crate::server::guard::Outcome;
 use crate::server::guard::Refusal;
-use crate::server::name::Name;
+use crate::server::inline_name::Name;
 use crate::server::persist::{Answer, Ask, PersistError, Secret};
 use log::{debug, info, warn};
 use std::net::IpAddr;

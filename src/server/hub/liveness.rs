@@ -1,7 +1,7 @@
 //! Liveness: pings (for liveness, the console's `ping`, a ghost check), their answers,
 //! and each connection's one deadline — hello, idle anonymous, ping due or unanswered.
 
-use super::{reply, Action, ConnId, Hub, PendingPing, Phase, PingPurpose, Session};
+use super::{reply, Action, ConnId, ConnState, Hub, PendingPing, Phase, PingPurpose};
 use crate::output::CommandResult;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::status::Status;
@@ -72,7 +72,7 @@ impl Hub {
     }
 
     /// The next instant something is due on this connection.
-    pub(super) fn next_due(&self, session: &Session) -> Instant {
+    pub(super) fn next_due(&self, session: &ConnState) -> Instant {
         match &session.phase {
             Phase::AwaitHello => session.opened + self.config.hello_timeout,
             Phase::Anonymous => session.anonymous_since + self.config.idle_timeout,

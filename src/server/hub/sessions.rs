@@ -55,7 +55,7 @@ pub(super) struct PendingPing {
 
 /// One connection's state.
 #[derive(Debug)]
-pub(super) struct Session {
+pub(super) struct ConnState {
     pub(super) serial: u64,
     pub(super) addr: SocketAddr,
     /// The address the hub accepted this connection on: the hub's own, which a login
@@ -95,7 +95,7 @@ impl Hub {
         self.counters.connections_total += 1;
         self.sessions.insert(
             conn,
-            Session {
+            ConnState {
                 serial,
                 addr,
                 local,

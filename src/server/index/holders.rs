@@ -1,7 +1,7 @@
 //! The holders of one name in the publish index: none, one kept inline, or many.
 
 use super::Entry;
-use crate::server::name::Name;
+use crate::server::inline_name::Name;
 
 /// Every holder of one name, and the name folded for case-insensitive search.
 #[derive(Debug, Default)]
