@@ -255,3 +255,42 @@ fn pending_joins_go_out_before_a_leave() {
         "{got:?}"
     );
 }
+
+#[test]
+fn shutdown_tells_every_connection_once_closes_them_and_then_exits() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    let mut out = Vec::new();
+    hub.on_connect(3, addr(5003), addr(HUB_PORT), now, &mut out);
+    let mut out = Vec::new();
+    hub.on_console(7, "shutdown", now, &mut out);
+    assert!(hub.is_shutting_down());
+    for conn in [1, 2, 3] {
+        assert!(
+            matches!(sent_to(conn, &out).as_slice(), [HubMsg::Bye { status, reason }] if status.0 == 503 && reason == "the hub is shutting down"),
+            "{conn}: {:?}",
+            sent_to(conn, &out)
+        );
+        let bye = out
+            .iter()
+            .position(|a| matches!(a, Action::Share(c, _) if *c == conn));
+        let close = out
+            .iter()
+            .position(|a| matches!(a, Action::Close(c) if *c == conn));
+        assert!(bye < close, "{conn}: the Bye is queued before the close");
+    }
+    let exit = out.iter().position(|a| matches!(a, Action::Exit));
+    let last_close = out.iter().rposition(|a| matches!(a, Action::Close(_)));
+    assert!(exit > last_close, "exit comes after every close: {out:?}");
+    // Asked again (a second signal), it does nothing more.
+    let mut again = Vec::new();
+    hub.on_console(8, "shutdown", now, &mut again);
+    assert!(
+        !again
+            .iter()
+            .any(|a| matches!(a, Action::Share(..) | Action::Close(_) | Action::Exit)),
+        "{again:?}"
+    );
+}
