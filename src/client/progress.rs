@@ -3,7 +3,7 @@
 //! never leaves copies of a bar behind), built from the same [`Row`] that
 //! `transfers` lists (so the two agree), and never wider than the terminal.
 
-use crate::transfer::{human_eta, human_rate, human_size, Row};
+use crate::output::{human_eta, human_rate, human_size, Row};
 use std::time::Duration;
 
 /// How often the loop redraws the bars.
@@ -56,7 +56,7 @@ pub fn bar_line(row: &Row, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::Flow;
+    use crate::output::Flow;
     use std::time::Instant;
 
     fn row(bytes: u64, size: u64, moved: u64, secs: u64) -> Row {

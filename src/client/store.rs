@@ -11,13 +11,13 @@ mod tests;
 
 use super::scan::Prepared;
 use super::session::StoreDone;
+use crate::output::{Flow, Row};
 use crate::proto::codec::StatusError;
 use crate::proto::message::{ClientMsg, Role, StoreKind, StoreToken, VERSION};
 use crate::proto::status::Status;
 use crate::proto::store::{self, StoreMsg, MAX_STORE_FRAME};
 use crate::transfer::stream::{read_some, write_out, Stream};
 use crate::transfer::tree::{RxLimits, Step, Totals, TreeReceiver, TreeSender};
-use crate::transfer::{Flow, Row};
 use landing::Landing;
 use std::fs::File;
 use std::io;

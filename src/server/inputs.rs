@@ -4,7 +4,7 @@
 use super::Server;
 use crate::output::Event;
 use crate::server::hub::Action;
-use log::{debug, info, warn};
+use log::{debug, info};
 use std::time::Instant;
 
 impl Server {
@@ -12,10 +12,7 @@ impl Server {
         let Some(stdin) = self.stdin.as_mut() else {
             return;
         };
-        let mut lines = Vec::new();
-        if let Err(e) = stdin.read_lines(&mut lines) {
-            warn!("console input: {e}");
-        }
+        let mut lines = stdin.read_lines_or_warn("console input");
         if stdin.at_eof() {
             debug!("console input ended; the hub keeps running");
             let text = format!(
@@ -28,12 +25,7 @@ impl Server {
                     .field("pid", std::process::id()),
             ));
             if let Some(mut stdin) = self.stdin.take() {
-                if !stdin.always_ready() {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut mio::unix::SourceFd(&0));
-                }
+                stdin.leave_poll(self.poll.registry());
                 stdin.read_lines(&mut lines).ok();
             }
         }

@@ -257,11 +257,8 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            if !crate::net::poll_events(&mut self.poll, &mut events, timeout)? {
+                continue;
             }
             let now = Instant::now();
             self.hub.begin_turn(now, unix_now());

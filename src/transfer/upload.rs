@@ -8,7 +8,7 @@
 
 use super::hash::Stamp;
 use super::stream::{read_some, write_out, Sent, Source, Stream};
-use super::{Flow, Row};
+use crate::output::{Flow, Row};
 use crate::proto::message::Hash;
 use crate::proto::peer::{self, Answer, Request, MAX_PEER_FRAME};
 use crate::proto::status::Status;

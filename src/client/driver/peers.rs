@@ -98,7 +98,7 @@ impl Client {
                             "upload_served",
                             format!(
                                 "{to} fetched {name} from you ({})",
-                                crate::transfer::human_size(bytes)
+                                crate::output::human_size(bytes)
                             ),
                         )
                         .field("to", to)

@@ -5,13 +5,13 @@ use super::request::RequestKind;
 use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
 use crate::client::command;
 use crate::client::partials::PartialRecord;
+use crate::output::human_size;
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{hash_hex, Body, ClientMsg, Holder};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
 use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
-use crate::transfer::human_size;
 use log::debug;
 use std::time::Instant;
 

@@ -6,10 +6,10 @@ use super::{Action, Leaving, Session, Then};
 use crate::client::command::Command;
 use crate::client::published::Publication;
 use crate::client::{check, command};
+use crate::output::human_size;
 use crate::output::CommandResult;
 use crate::proto::message::ClientMsg;
 use crate::proto::status::Status;
-use crate::transfer::human_size;
 use std::time::Instant;
 
 impl Session {

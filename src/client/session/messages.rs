@@ -102,7 +102,7 @@ impl Session {
                     "upload",
                     format!(
                         "{user} uploaded {name} ({})",
-                        crate::transfer::files_and_size(files, bytes)
+                        crate::output::files_and_size(files, bytes)
                     ),
                 )
                 .field("user", user)

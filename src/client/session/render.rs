@@ -2,9 +2,8 @@
 //! store listing, removals).
 
 use super::store_name;
-use crate::output::CommandResult;
+use crate::output::{human_size, with_store_rows, CommandResult, StoreRow};
 use crate::proto::message::{hash_hex, Body};
-use crate::transfer::human_size;
 
 /// Put a reply's typed body into the result's JSON fields and human lines.
 pub(super) fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
@@ -40,17 +39,16 @@ pub(super) fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             used,
             quota,
         } => {
-            let mut list = Vec::new();
-            for e in &entries {
-                r = r.line(crate::transfer::store_line(
-                    &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
-                ));
-                list.push(crate::transfer::store_json(
-                    &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
-                ));
-            }
-            r.line(store_name::usage_line(used, quota))
-                .field("entries", list)
+            let rows = entries.iter().map(|e| StoreRow {
+                name: &e.name,
+                owner: &e.owner,
+                kind: e.kind,
+                files: e.files,
+                bytes: e.bytes,
+                created: e.created,
+            });
+            with_store_rows(r, rows)
+                .line(store_name::usage_line(used, quota))
                 .field("truncated", truncated)
                 .field("used", used)
                 .field("quota", quota)

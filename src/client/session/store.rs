@@ -281,7 +281,7 @@ impl Session {
         let command = if j.upload { "upload" } else { "download" };
         let r = match result {
             Ok(done) => {
-                let what = crate::transfer::files_and_size(done.files, done.bytes);
+                let what = crate::output::files_and_size(done.files, done.bytes);
                 let (status, text) = if j.upload {
                     (Status::OK, format!("uploaded {} ({what})", done.name))
                 } else {

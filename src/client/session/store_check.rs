@@ -143,7 +143,7 @@ impl Session {
         let me = self.user.clone().unwrap_or_default();
         let r = match judge(&j.name, &me, &v, status, &body) {
             Ok(()) => {
-                let what = crate::transfer::files_and_size(v.files, v.bytes);
+                let what = crate::output::files_and_size(v.files, v.bytes);
                 CommandResult::new(
                     j.id,
                     "upload",

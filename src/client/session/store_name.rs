@@ -4,11 +4,11 @@
 
 use super::request::RequestKind;
 use super::{Action, Session, Then};
+use crate::output::human_size;
 use crate::output::CommandResult;
 use crate::proto::message::ClientMsg;
 use crate::proto::names;
 use crate::proto::status::Status;
-use crate::transfer::human_size;
 
 /// `you use 1.2 MiB of 10.0 MiB`, or `you use 1.2 MiB (no quota)` when `quota` is 0.
 pub fn usage_line(used: u64, quota: u64) -> String {

@@ -5,7 +5,7 @@ use super::accounts::account_failure;
 use super::liveness::ping_result;
 use super::operator::Then;
 use super::{Action, Hub, PingPurpose};
-use crate::output::CommandResult;
+use crate::output::{with_store_rows, CommandResult, StoreRow};
 use crate::proto::message::{hash_hex, HubMsg};
 use crate::proto::status::Status;
 use crate::server::console;
@@ -234,7 +234,7 @@ impl Hub {
             r = r.line(format!(
                 "{}  {}  {}",
                 f.name,
-                crate::transfer::human_size(f.size),
+                crate::output::human_size(f.size),
                 &hex[..16]
             ));
             list.push(serde_json::json!({"name": f.name, "size": f.size, "hash": hex}));
@@ -244,7 +244,7 @@ impl Hub {
 
     pub(super) fn console_store(&self, id: u64) -> CommandResult {
         let entries: Vec<_> = self.catalogue.list().collect();
-        let mut r = CommandResult::new(
+        let r = CommandResult::new(
             id,
             "store",
             true,
@@ -255,16 +255,15 @@ impl Hub {
                 if entries.len() == 1 { "y" } else { "ies" }
             ),
         );
-        let mut list = Vec::new();
-        for e in entries {
-            r = r.line(crate::transfer::store_line(
-                &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
-            ));
-            list.push(crate::transfer::store_json(
-                &e.name, &e.owner, e.kind, e.files, e.bytes, e.created,
-            ));
-        }
-        r.field("entries", list)
+        let rows = entries.into_iter().map(|e| StoreRow {
+            name: &e.name,
+            owner: &e.owner,
+            kind: e.kind,
+            files: e.files,
+            bytes: e.bytes,
+            created: e.created,
+        });
+        with_store_rows(r, rows)
     }
 
     /// `stats`, with the count of accounts the backend gave.
@@ -305,7 +304,7 @@ impl Hub {
             .line(format!(
                 "store: {store_entries} entr{}, {}",
                 if store_entries == 1 { "y" } else { "ies" },
-                crate::transfer::human_size(store_bytes)
+                crate::output::human_size(store_bytes)
             ))
             .line(format!("store connections: {} open", self.store_jobs.len()))
     }

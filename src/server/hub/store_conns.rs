@@ -6,6 +6,7 @@
 //! events and answers with orders; the bytes and the files are the loop's.
 
 use super::{pending, Action, ConnId, Hub, Ticket, TicketOp};
+use crate::output::files_and_size;
 use crate::output::Event;
 use crate::proto::codec::StatusError;
 use crate::proto::message::{HubMsg, StoreKind};
@@ -13,7 +14,6 @@ use crate::proto::status::Status;
 use crate::server::persist::{Answer, Ask, JobId, PersistError};
 use crate::server::store::StoreEntry;
 use crate::server::storelink::{StoreEvent, StoreOrder};
-use crate::transfer::files_and_size;
 use crate::transfer::tree::{tree_digest, RxLimits, Totals, TreeItem};
 use log::{debug, info, warn};
 use std::rc::Rc;

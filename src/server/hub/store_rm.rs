@@ -7,12 +7,12 @@
 use super::pending::{self, ReplyTo};
 use super::{Action, ConnId, Hub};
 use crate::output::CommandResult;
+use crate::output::{files_and_size, human_size};
 use crate::proto::message::{Body, StoreKind};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::server::persist::{Answer, Ask};
 use crate::server::store::StoreEntry;
-use crate::transfer::{files_and_size, human_size};
 use log::info;
 
 /// Who asked for a removal, to be answered when it is done.

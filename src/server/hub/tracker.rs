@@ -132,7 +132,7 @@ impl Hub {
                 format!(
                     "{user} {verb} {} ({})",
                     file.name,
-                    crate::transfer::human_size(file.size)
+                    crate::output::human_size(file.size)
                 ),
             )
             .field("user", user)

@@ -19,7 +19,7 @@ pub use plan::{check_answer, resume_plan, verdict, AnswerCheck, Plan};
 
 use super::hash::HashJob;
 use super::stream::{Sink, Stream};
-use super::{Flow, Row};
+use crate::output::{Flow, Row};
 use crate::proto::message::{Hash, Holder};
 use crate::proto::status::Status;
 use std::fs::File;

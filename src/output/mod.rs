@@ -1,6 +1,14 @@
 //! What a process prints on stdout: human text by default, one JSON object per line
 //! with `--json`. Nothing else writes to stdout.
 
+mod human;
+mod transfers;
+
+pub use human::{
+    files_and_size, human_eta, human_rate, human_size, utc_time, with_store_rows, StoreRow,
+};
+pub use transfers::{transfers_result, Flow, Row, MIN_RATE_WINDOW};
+
 use serde_json::{Map, Value};
 use std::io::Write;
 
