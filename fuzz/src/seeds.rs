@@ -208,7 +208,6 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
         ),
         (
             "reply_files",
-            reply(4, Body::Files(vec![file("a"), file("b")])),
         ),
         (
             "reply_search",

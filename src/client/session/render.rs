@@ -64,6 +64,6 @@ pub(super) fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             .field("files", files)
             .field("bytes", bytes),
         Body::RetryAfter(seconds) => r.field("retry_after", seconds),
-        Body::Files(_) | Body::Holders(_) | Body::Ticket { .. } => r,
+        Body::Holders(_) | Body::Ticket { .. } => r,
     }
 }

@@ -3,9 +3,7 @@
 use super::field::Field;
 use crate::proto::codec;
 use crate::proto::status::Status;
-use crate::proto::types::{
-    FileInfo, Hash, Holder, SearchHit, StoreInfo, StoreKind, StoreToken, MAGIC,
-};
+use crate::proto::types::{Hash, Holder, SearchHit, StoreInfo, StoreKind, StoreToken, MAGIC};
 use std::net::SocketAddr;
 
 field_enum! {
@@ -16,8 +14,7 @@ field_enum! {
         Online(online: u32) = 1,
         /// Names of users (the `users` command).
         Users(users: Vec<String>) = 2,
-        /// Files (what I published, a user's files).
-        Files(files: Vec<FileInfo>) = 3,
+        // 3 was `Files`, which no hub ever sent: reserved, refused as unknown.
         /// Search results and whether they were cut.
         Search { truncated: bool, hits: Vec<SearchHit> } = 4,
         /// Lookup results: who holds the name now, each with the size and hash announced.

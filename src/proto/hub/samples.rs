@@ -150,7 +150,6 @@ pub fn hub_samples() -> Vec<HubMsg> {
         reply(Body::None),
         reply(Body::Online(3)),
         reply(Body::Users(vec!["a".into(), "b".into()])),
-        reply(Body::Files(vec![file("a"), file("b")])),
         reply(Body::Search {
             hits: vec![SearchHit {
                 file: file("a"),

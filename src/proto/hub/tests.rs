@@ -181,10 +181,12 @@ fn all_sample_bytes() -> Vec<u8> {
 fn the_samples_encode_to_the_bytes_of_the_hand_written_codec() {
     // BLAKE3 of `all_sample_bytes()` as the codec wrote them before the tables (commit
     // 8791489, one encode arm per variant): the table-driven codec is byte-identical.
+    // (The digest was 9689e833… with the sample of the `Files` body, which was removed
+    // as never sent; this one is of the same bytes without that sample's frame.)
     let got = blake3::hash(&all_sample_bytes()).to_hex();
     assert_eq!(
         got.as_str(),
-        "9689e833e45aa6605a23eb721d4a449af4923e1b212793280969d69bb749f3a4"
+        "d289fa2efc4a64fafdaf47f4404230104b5ea0de03f5dddb186f3baa8d74b510"
     );
 }
 
@@ -261,7 +263,10 @@ fn a_list_longer_than_u16_max_is_cut_to_its_first_65535_items() {
         owners: vec!["bob".into(); 70_000],
     };
     let cases = [
-        (Body::Files(files.clone()), Body::Files(kept.to_vec())),
+        (
+            Body::Users(vec!["bob".into(); 70_000]),
+            Body::Users(vec!["bob".into(); u16::MAX as usize]),
+        ),
         (
             Body::Holders(vec![holder.clone(); 70_000]),
             Body::Holders(vec![holder; u16::MAX as usize]),
