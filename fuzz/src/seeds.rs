@@ -207,9 +207,6 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
             reply(3, Body::Users(vec!["alice".into(), "bob".into()])),
         ),
         (
-            "reply_files",
-        ),
-        (
             "reply_search",
             reply(
                 5,
