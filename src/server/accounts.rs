@@ -236,15 +236,10 @@ impl Db {
     pub fn change_password(&self, name: &str, old: &str, new: &str) -> Result<(), AccountError> {
         check_password(new)?;
         self.verify(name, old)?;
-        let hash = hash_password(new)?;
-        let changed = self.conn().execute(
+        self.update_account(
             "UPDATE accounts SET hash = ?1 WHERE name = ?2",
-            params![hash, name],
-        )?;
-        if changed == 0 {
-            return Err(AccountError::NoSuchAccount);
-        }
-        Ok(())
+            params![hash_password(new)?, name],
+        )
     }
 
     /// The number of accounts.
@@ -270,11 +265,16 @@ impl Db {
     pub fn set_ban(&self, name: &str, until_unix_secs: Option<u64>) -> Result<(), AccountError> {
         // SQLite integers are signed; a ban past year 292 billion is a ban forever anyway.
         let until = until_unix_secs.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
-        let changed = self.conn().execute(
+        self.update_account(
             "UPDATE accounts SET banned_until = ?1 WHERE name = ?2",
             params![until, name],
-        )?;
-        if changed == 0 {
+        )
+    }
+
+    /// Runs `sql`, an `UPDATE` of the one account its `params` name: changing no row
+    /// means there is no such account.
+    fn update_account(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), AccountError> {
+        if self.conn().execute(sql, params)? == 0 {
             return Err(AccountError::NoSuchAccount);
         }
         Ok(())
@@ -305,15 +305,10 @@ impl Db {
         if !self.exists(name)? {
             return Err(AccountError::NoSuchAccount);
         }
-        let hash = hash_password(new)?;
-        let changed = self.conn().execute(
+        self.update_account(
             "UPDATE accounts SET hash = ?1 WHERE name = ?2",
-            params![hash, name],
-        )?;
-        if changed == 0 {
-            return Err(AccountError::NoSuchAccount);
-        }
-        Ok(())
+            params![hash_password(new)?, name],
+        )
     }
 
     /// The accounts banned at `now_unix_secs`, by name, with when each ban ends.

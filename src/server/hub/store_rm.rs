@@ -166,25 +166,9 @@ fn removed_text(e: &StoreEntry) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{base, join, sent_to, stored, test_hub};
+    use super::super::tests::{base, join, replies, stored, test_hub};
     use super::super::{Action, HubConfig};
-    use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
-
-    /// The replies (status, text, body) to `conn` in `out`.
-    fn replies(conn: usize, out: &[Action]) -> Vec<(u16, String, Body)> {
-        sent_to(conn, out)
-            .into_iter()
-            .filter_map(|m| match m {
-                HubMsg::Reply {
-                    status,
-                    message,
-                    body,
-                    ..
-                } => Some((status.0, message, body)),
-                _ => None,
-            })
-            .collect()
-    }
+    use crate::proto::message::{Body, ClientMsg, StoreKind};
 
     #[test]
     fn a_user_removes_only_their_own_entry_and_is_told_what_went() {

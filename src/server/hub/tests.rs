@@ -79,6 +79,18 @@ impl TestHub {
         self.backend.store_mut()
     }
 
+    /// Call the hub (`call` appends to `out`) and carry out the asks it added.
+    fn settled(
+        &mut self,
+        out: &mut Vec<Action>,
+        now: Instant,
+        call: impl FnOnce(&mut Hub, &mut Vec<Action>),
+    ) {
+        let from = out.len();
+        call(&mut self.hub, out);
+        self.settle(out, from, now);
+    }
+
     pub(super) fn on_message(
         &mut self,
         conn: ConnId,
@@ -86,9 +98,7 @@ impl TestHub {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let from = out.len();
-        self.hub.on_message(conn, msg, now, out);
-        self.settle(out, from, now);
+        self.settled(out, now, |hub, out| hub.on_message(conn, msg, now, out));
     }
 
     pub(super) fn on_request(
@@ -98,21 +108,15 @@ impl TestHub {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let from = out.len();
-        self.hub.on_request(conn, req, now, out);
-        self.settle(out, from, now);
+        self.settled(out, now, |hub, out| hub.on_request(conn, req, now, out));
     }
 
     pub(super) fn resume(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
-        let from = out.len();
-        self.hub.resume(conn, now, out);
-        self.settle(out, from, now);
+        self.settled(out, now, |hub, out| hub.resume(conn, now, out));
     }
 
     pub(super) fn on_console(&mut self, id: u64, line: &str, now: Instant, out: &mut Vec<Action>) {
-        let from = out.len();
-        self.hub.on_console(id, line, now, out);
-        self.settle(out, from, now);
+        self.settled(out, now, |hub, out| hub.on_console(id, line, now, out));
     }
 
     pub(super) fn on_store_event(
@@ -122,9 +126,9 @@ impl TestHub {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let from = out.len();
-        self.hub.on_store_event(conn, event, now, out);
-        self.settle(out, from, now);
+        self.settled(out, now, |hub, out| {
+            hub.on_store_event(conn, event, now, out)
+        });
     }
 }
 
@@ -227,19 +231,7 @@ pub(super) fn status_of(conn: ConnId, out: &[Action]) -> Vec<u16> {
 
 /// Connect `conn`, say hello, register and log in as `user`.
 pub(super) fn join(hub: &mut TestHub, conn: ConnId, user: &str, now: Instant) -> Vec<Action> {
-    let mut out = Vec::new();
-    hub.on_connect(
-        conn,
-        addr(5000 + conn as u16),
-        addr(HUB_PORT),
-        now,
-        &mut out,
-    );
-    let hello = ClientMsg::Hello {
-        version: VERSION,
-        role: Role::Session,
-    };
-    hub.on_message(conn, hello, now, &mut out);
+    let mut out = hello(hub, conn, now);
     let (user, password) = (user.to_string(), "pw".to_string());
     let register = ClientMsg::Register {
         tag: 1,
@@ -257,6 +249,11 @@ pub(super) fn join(hub: &mut TestHub, conn: ConnId, user: &str, now: Instant) ->
     out
 }
 
+/// Connect `conn` from port 5000 + `conn` and say hello.
+pub(super) fn hello(hub: &mut TestHub, conn: ConnId, now: Instant) -> Vec<Action> {
+    hello_at(hub, conn, addr(5000 + conn as u16), now)
+}
+
 /// Connect `conn` from `ip` and say hello.
 pub(super) fn hello_from(
     hub: &mut TestHub,
@@ -264,14 +261,13 @@ pub(super) fn hello_from(
     ip: [u8; 4],
     now: Instant,
 ) -> Vec<Action> {
+    hello_at(hub, conn, SocketAddr::from((ip, 6000)), now)
+}
+
+/// Connect `conn` from `peer` and say hello.
+fn hello_at(hub: &mut TestHub, conn: ConnId, peer: SocketAddr, now: Instant) -> Vec<Action> {
     let mut out = Vec::new();
-    hub.on_connect(
-        conn,
-        SocketAddr::from((ip, 6000)),
-        addr(HUB_PORT),
-        now,
-        &mut out,
-    );
+    hub.on_connect(conn, peer, addr(HUB_PORT), now, &mut out);
     let hello = ClientMsg::Hello {
         version: VERSION,
         role: Role::Session,
@@ -295,6 +291,36 @@ pub(super) fn console_at(
             _ => None,
         })
         .expect("a console result")
+}
+
+/// The (status, text, body) of every reply to `conn` in `out`.
+pub(super) fn replies(conn: ConnId, out: &[Action]) -> Vec<(u16, String, Body)> {
+    sent_to(conn, out)
+        .into_iter()
+        .filter_map(|m| match m {
+            HubMsg::Reply {
+                status,
+                message,
+                body,
+                ..
+            } => Some((status.0, message, body)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `StorePut` of one file `name` of `bytes` bytes.
+pub(super) fn put_file(name: &str, bytes: u64, replace: bool) -> ClientMsg {
+    ClientMsg::StorePut {
+        tag: 7,
+        name: name.into(),
+        replace,
+        kind: crate::proto::message::StoreKind::File,
+        files: 1,
+        dirs: 0,
+        bytes,
+        largest: bytes,
+    }
 }
 
 /// A `Publish` of `name` (3 bytes, every hash byte `byte`).

@@ -17,32 +17,24 @@ fn hello_register_login_and_not_logged_in() {
         Some(HubMsg::Welcome { .. })
     ));
     assert_eq!(status_of(2, &out), vec![201, 200]);
-    let mut out = Vec::new();
-    hub.on_connect(3, addr(5003), addr(HUB_PORT), now, &mut out);
-    let hello = ClientMsg::Hello {
-        version: VERSION,
-        role: Role::Session,
-    };
-    hub.on_message(3, hello, now, &mut out);
+    let mut out = hello(&mut hub, 3, now);
     hub.on_message(3, ClientMsg::Users { tag: 9 }, now, &mut out);
     assert_eq!(status_of(3, &out), vec![407]);
 }
 
-#[test]
-fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
-    let config = HubConfig {
+/// A hub whose anonymous connections are closed after ten idle seconds.
+fn idle_after_ten_seconds() -> TestHub {
+    test_hub(HubConfig {
         idle_timeout: Duration::from_secs(10),
         ..HubConfig::default()
-    };
-    let mut hub = test_hub(config);
+    })
+}
+
+#[test]
+fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
+    let mut hub = idle_after_ten_seconds();
     let t0 = base();
-    let mut out = Vec::new();
-    hub.on_connect(1, addr(5001), addr(HUB_PORT), t0, &mut out);
-    let hello = ClientMsg::Hello {
-        version: VERSION,
-        role: Role::Session,
-    };
-    hub.on_message(1, hello, t0, &mut out);
+    hello(&mut hub, 1, t0);
     // An echo every two seconds is answered, but does not keep it.
     for i in 1..=6 {
         let at = t0 + Duration::from_secs(2 * i);
@@ -65,11 +57,7 @@ fn an_anonymous_connection_expires_at_the_idle_timeout_whatever_it_sends() {
 
 #[test]
 fn logging_out_starts_the_anonymous_clock_again() {
-    let config = HubConfig {
-        idle_timeout: Duration::from_secs(10),
-        ..HubConfig::default()
-    };
-    let mut hub = test_hub(config);
+    let mut hub = idle_after_ten_seconds();
     let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let later = t0 + Duration::from_secs(60);
@@ -96,13 +84,7 @@ fn a_broadcast_is_encoded_once_and_shared() {
         text: "hi all".into(),
     };
     hub.on_message(1, say, now, &mut out);
-    let shared: Vec<&Rc<[u8]>> = out
-        .iter()
-        .filter_map(|a| match a {
-            Action::Share(_, frame) => Some(frame),
-            _ => None,
-        })
-        .collect();
+    let shared = shared_frames(&out);
     assert_eq!(shared.len(), 2, "everyone but the sender");
     assert!(Rc::ptr_eq(shared[0], shared[1]), "one encoding for all");
     assert_eq!(status_of(1, &out), vec![200]);
@@ -219,13 +201,7 @@ fn logins_in_a_burst_share_one_joins_frame_sent_after_the_delay() {
     );
     assert_eq!(hub.joins_due(), Some(t1 + joins::JOIN_BATCH_DELAY));
     hub.end_turn(t1 + joins::JOIN_BATCH_DELAY, &mut out);
-    let shared: Vec<&Rc<[u8]>> = out
-        .iter()
-        .filter_map(|a| match a {
-            Action::Share(_, frame) => Some(frame),
-            _ => None,
-        })
-        .collect();
+    let shared = shared_frames(&out);
     assert_eq!(shared.len(), 4, "everyone online, the joiners too");
     assert!(
         shared.iter().all(|f| Rc::ptr_eq(f, shared[0])),
@@ -293,4 +269,14 @@ fn shutdown_tells_every_connection_once_closes_them_and_then_exits() {
             .any(|a| matches!(a, Action::Share(..) | Action::Close(_) | Action::Exit)),
         "{again:?}"
     );
+}
+
+/// The frames in `out` shared among connections, in order.
+fn shared_frames(out: &[Action]) -> Vec<&Rc<[u8]>> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Share(_, frame) => Some(frame),
+            _ => None,
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! readers that keep a version, and what a failure or a close lets go of.
 
 use super::super::{Action, HubConfig};
-use super::{addr, base, join, sent_to, stored, test_hub, TestHub, HUB_PORT};
+use super::{addr, base, join, put_file as put, sent_to, stored, test_hub, TestHub, HUB_PORT};
 use crate::proto::codec::StatusError;
 use crate::proto::message::{Body, ClientMsg, HubMsg, Role, StoreKind, StoreToken, VERSION};
 use crate::proto::status::Status;
@@ -23,19 +23,6 @@ fn ticket(hub: &mut TestHub, conn: usize, msg: ClientMsg, now: Instant) -> Store
             ..
         }) => token,
         other => panic!("no ticket: {other:?}"),
-    }
-}
-
-fn put(name: &str, bytes: u64, replace: bool) -> ClientMsg {
-    ClientMsg::StorePut {
-        tag: 7,
-        name: name.into(),
-        replace,
-        kind: StoreKind::File,
-        files: 1,
-        dirs: 0,
-        bytes,
-        largest: bytes,
     }
 }
 

@@ -1,16 +1,22 @@
 //! Tests of the hub's store requests: tickets, quotas, names, listing and redemption.
 
 use super::super::HubConfig;
-use super::{base, hub_with_store, join, sent_to, stored, TestHub};
-use crate::proto::message::{Body, ClientMsg, HubMsg, StoreKind};
+use super::{base, hub_with_store, join, put_file, replies, stored, TestHub};
+use crate::proto::message::{Body, ClientMsg};
 use crate::server::store::StoreLimits;
 
-fn limits(user_quota: u64) -> StoreLimits {
-    StoreLimits {
+/// A hub whose store gives each user `user_quota` bytes (0: no quota), alice logged in
+/// on connection 1 and bob on 2.
+fn alice_and_bob(user_quota: u64) -> TestHub {
+    let limits = StoreLimits {
         max_file: 0,
         user_quota,
         reserve: 0,
-    }
+    };
+    let mut hub = hub_with_store(HubConfig::default(), limits);
+    join(&mut hub, 1, "alice", base());
+    join(&mut hub, 2, "bob", base());
+    hub
 }
 
 /// The (status, text, body) of every reply to `conn` after `msgs`.
@@ -19,18 +25,7 @@ fn ask(hub: &mut TestHub, conn: usize, msgs: Vec<ClientMsg>) -> Vec<(u16, String
     for m in msgs {
         hub.on_message(conn, m, base(), &mut out);
     }
-    sent_to(conn, &out)
-        .into_iter()
-        .filter_map(|m| match m {
-            HubMsg::Reply {
-                status,
-                message,
-                body,
-                ..
-            } => Some((status.0, message, body)),
-            _ => None,
-        })
-        .collect()
+    replies(conn, &out)
 }
 
 fn check_name(tag: u32, name: &str, replace: bool) -> ClientMsg {
@@ -43,10 +38,7 @@ fn check_name(tag: u32, name: &str, replace: bool) -> ClientMsg {
 
 #[test]
 fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() {
-    let mut hub = hub_with_store(HubConfig::default(), limits(0));
-    let now = base();
-    join(&mut hub, 1, "alice", now);
-    join(&mut hub, 2, "bob", now);
+    let mut hub = alice_and_bob(0);
     stored(&mut hub, "mine", "alice", 1, 10);
     stored(&mut hub, "theirs", "bob", 1, 10);
     let long = "n".repeat(256);
@@ -67,31 +59,13 @@ fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() 
     let statuses: Vec<u16> = got.iter().map(|r| r.0).collect();
     assert_eq!(statuses, [200, 200, 409, 200, 409, 408, 408, 408]);
     // The same text as the ticket's refusal.
-    let put = ClientMsg::StorePut {
-        tag: 11,
-        name: "mine".into(),
-        replace: false,
-        kind: StoreKind::File,
-        files: 1,
-        dirs: 0,
-        bytes: 1,
-        largest: 1,
-    };
+    let put = put_file("mine", 1, false);
     let ticket = ask(&mut hub, 1, vec![put]);
     assert_eq!((ticket[0].0, &ticket[0].1), (409, &got[2].1));
     assert!(got[4].1.contains("belongs to bob"), "{}", got[4].1);
     assert_eq!(hub.tickets.open(), 0);
     // A name reserved by a ticket (an upload about to run) is taken too.
-    let put = ClientMsg::StorePut {
-        tag: 12,
-        name: "free".into(),
-        replace: false,
-        kind: StoreKind::File,
-        files: 1,
-        dirs: 0,
-        bytes: 1,
-        largest: 1,
-    };
+    let put = put_file("free", 1, false);
     assert_eq!(ask(&mut hub, 2, vec![put])[0].0, 200);
     let got = ask(&mut hub, 1, vec![check_name(13, "free", false)]);
     assert_eq!(got[0].0, 409);
@@ -100,10 +74,7 @@ fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() 
 
 #[test]
 fn the_listing_carries_my_usage_and_the_quota() {
-    let mut hub = hub_with_store(HubConfig::default(), limits(5000));
-    let now = base();
-    join(&mut hub, 1, "alice", now);
-    join(&mut hub, 2, "bob", now);
+    let mut hub = alice_and_bob(5000);
     stored(&mut hub, "a1", "alice", 1, 1000);
     stored(&mut hub, "a2", "alice", 1, 234);
     stored(&mut hub, "b1", "bob", 1, 77);
