@@ -3,7 +3,7 @@
 //! place these are written, for the client's results and the hub's console alike.
 
 use super::CommandResult;
-use crate::proto::message::StoreKind;
+use crate::proto::message::{StoreInfo, StoreKind};
 
 /// A size for people, in binary (IEC) units: `12 B`, `1.5 KiB`, `2.0 GiB`. The one
 /// place sizes are written for people (search, shared, discover, store, bars,
@@ -78,6 +78,19 @@ pub struct StoreRow<'a> {
     pub bytes: u64,
     /// Unix seconds.
     pub created: u64,
+}
+
+impl<'a> From<&'a StoreInfo> for StoreRow<'a> {
+    fn from(e: &'a StoreInfo) -> StoreRow<'a> {
+        StoreRow {
+            name: &e.name,
+            owner: &e.owner,
+            kind: e.kind,
+            files: e.files,
+            bytes: e.bytes,
+            created: e.created,
+        }
+    }
 }
 
 impl StoreRow<'_> {

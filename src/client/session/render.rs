@@ -39,14 +39,7 @@ pub(super) fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
             used,
             quota,
         } => {
-            let rows = entries.iter().map(|e| StoreRow {
-                name: &e.name,
-                owner: &e.owner,
-                kind: e.kind,
-                files: e.files,
-                bytes: e.bytes,
-                created: e.created,
-            });
+            let rows = entries.iter().map(StoreRow::from);
             with_store_rows(r, rows)
                 .line(store_name::usage_line(used, quota))
                 .field("truncated", truncated)

@@ -70,11 +70,29 @@ impl Hub {
         ((1.0 / self.config.chat_rate).ceil() as u32).max(1)
     }
 
-    pub(super) fn chat_allowed(&mut self, conn: ConnId, now: Instant) -> bool {
+    /// Whether `conn` may send a chat line now (it takes one from its flood bucket);
+    /// if not, request `tag` is answered 429 with when to try again.
+    fn chat_allowed(
+        &mut self,
+        conn: ConnId,
+        tag: u32,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> bool {
         let (rate, burst) = (self.config.chat_rate, self.config.chat_burst());
-        self.sessions
+        let allowed = self
+            .sessions
             .get_mut(&conn)
-            .is_some_and(|s| s.chat.take(rate, burst, now))
+            .is_some_and(|s| s.chat.take(rate, burst, now));
+        if !allowed {
+            let text = "slow down: chat flood limit reached";
+            let retry = Body::RetryAfter(self.chat_retry_after());
+            out.push(Action::Send(
+                conn,
+                reply(tag, Status::RATE_LIMITED, text, retry),
+            ));
+        }
+        allowed
     }
 
     pub(super) fn say(
@@ -89,16 +107,8 @@ impl Hub {
         if let Err((status, why)) = Self::check_text(text) {
             return out.push(Action::Send(conn, reply(tag, status, why, Body::None)));
         }
-        if !self.chat_allowed(conn, now) {
-            return out.push(Action::Send(
-                conn,
-                reply(
-                    tag,
-                    Status::RATE_LIMITED,
-                    "slow down: chat flood limit reached",
-                    Body::RetryAfter(self.chat_retry_after()),
-                ),
-            ));
+        if !self.chat_allowed(conn, tag, now, out) {
+            return;
         }
         let frame: Rc<[u8]> = HubMsg::Chat {
             from: user.to_owned(),
@@ -166,16 +176,8 @@ impl Hub {
             self.ask(ask, Waiting::Chat(then), out);
             return;
         };
-        if !self.chat_allowed(conn, now) {
-            return out.push(Action::Send(
-                conn,
-                reply(
-                    tag,
-                    Status::RATE_LIMITED,
-                    "slow down: chat flood limit reached",
-                    Body::RetryAfter(self.chat_retry_after()),
-                ),
-            ));
+        if !self.chat_allowed(conn, tag, now, out) {
+            return;
         }
         self.flush_joins(out);
         out.push(Action::Send(

@@ -6,11 +6,12 @@ use super::liveness::ping_result;
 use super::operator::Then;
 use super::{Action, Hub, PingPurpose};
 use crate::output::{with_store_rows, CommandResult, StoreRow};
-use crate::proto::message::{hash_hex, HubMsg};
+use crate::proto::message::{hash_hex, HubMsg, StoreInfo};
 use crate::proto::status::Status;
 use crate::server::console;
 use crate::server::console::ConsoleCommand;
 use crate::server::persist::{Ask, PersistError, Secret};
+use crate::server::store::StoreEntry;
 use log::{info, warn};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -243,7 +244,7 @@ impl Hub {
     }
 
     pub(super) fn console_store(&self, id: u64) -> CommandResult {
-        let entries: Vec<_> = self.catalogue.list().collect();
+        let entries: Vec<StoreInfo> = self.catalogue.list().map(StoreEntry::info).collect();
         let r = CommandResult::new(
             id,
             "store",
@@ -255,15 +256,7 @@ impl Hub {
                 if entries.len() == 1 { "y" } else { "ies" }
             ),
         );
-        let rows = entries.into_iter().map(|e| StoreRow {
-            name: &e.name,
-            owner: &e.owner,
-            kind: e.kind,
-            files: e.files,
-            bytes: e.bytes,
-            created: e.created,
-        });
-        with_store_rows(r, rows)
+        with_store_rows(r, entries.iter().map(StoreRow::from))
     }
 
     /// `stats`, with the count of accounts the backend gave.

@@ -252,15 +252,7 @@ fn fit_listing<'a>(entries: impl Iterator<Item = &'a StoreEntry>) -> (Vec<StoreI
         if bytes > MAX_REPLY_BODY {
             return (out, true);
         }
-        out.push(StoreInfo {
-            name: e.name.clone(),
-            owner: e.owner.clone(),
-            kind: e.kind,
-            files: e.files,
-            bytes: e.bytes,
-            created: e.created,
-            digest: e.digest,
-        });
+        out.push(e.info());
     }
     (out, false)
 }

@@ -11,7 +11,7 @@ pub mod sql;
 mod tests;
 
 use super::tickets::{disk_allows, quota_allows};
-use crate::proto::message::Hash;
+use crate::proto::message::{Hash, StoreInfo};
 use crate::proto::names;
 use crate::proto::status::Status;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,6 +35,21 @@ pub struct StoreEntry {
     pub version: String,
     /// The tree digest of its manifest (`transfer::tree::tree_digest`).
     pub digest: Hash,
+}
+
+impl StoreEntry {
+    /// The entry as a listing carries it.
+    pub fn info(&self) -> StoreInfo {
+        StoreInfo {
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            kind: self.kind,
+            files: self.files,
+            bytes: self.bytes,
+            created: self.created,
+            digest: self.digest,
+        }
+    }
 }
 
 /// Size limits of the store.

@@ -46,14 +46,18 @@ fn ping_times(
     pings
 }
 
-#[test]
-fn after_an_answered_ping_the_next_is_one_interval_after_the_pong() {
-    let config = HubConfig {
+/// A hub that pings every 300 ms and waits a second for the pong.
+fn pinged_every_300ms() -> TestHub {
+    test_hub(HubConfig {
         ping_interval: Duration::from_millis(300),
         ping_timeout: Duration::from_secs(1),
         ..HubConfig::default()
-    };
-    let mut hub = test_hub(config);
+    })
+}
+
+#[test]
+fn after_an_answered_ping_the_next_is_one_interval_after_the_pong() {
+    let mut hub = pinged_every_300ms();
     let t0 = base();
     let first = join(&mut hub, 1, "alice", t0);
     let got = ping_times(&mut hub, 1, t0, first, Duration::from_millis(2000));
@@ -63,12 +67,7 @@ fn after_an_answered_ping_the_next_is_one_interval_after_the_pong() {
 
 #[test]
 fn an_unanswered_liveness_ping_drops_the_client_at_the_timeout() {
-    let config = HubConfig {
-        ping_interval: Duration::from_millis(300),
-        ping_timeout: Duration::from_secs(1),
-        ..HubConfig::default()
-    };
-    let mut hub = test_hub(config);
+    let mut hub = pinged_every_300ms();
     let t0 = base();
     join(&mut hub, 1, "alice", t0);
     let serial = hub.sessions.get(&1).unwrap().serial;
