@@ -46,19 +46,17 @@ fn has_result(peer: &mut Peer, id: u64) -> bool {
 fn chat_round(a: &mut Peer, b: &mut Peer, round: usize) {
     let (a_name, b_name) = (name_of(a), name_of(b));
     let text = format!("{a_name} round {round}");
-    check(&a.run(&format!("say {text}")), 200, true);
-    b.wait_event(
-        "chat",
-        |e| e["from"] == a_name && e["text"] == text,
-        SECS_10,
-    );
+    reaches(a, b, &format!("say {text}"), "chat", &text);
     let text = format!("{b_name} answers round {round}");
-    check(&b.run(&format!("msg {a_name} {text}")), 200, true);
-    a.wait_event(
-        "private",
-        |e| e["from"] == b_name && e["text"] == text,
-        SECS_10,
-    );
+    reaches(b, a, &format!("msg {a_name} {text}"), "private", &text);
+}
+
+/// `from` types `line`, which is answered 200, and `to` prints `text` from `from` as
+/// the event `event`.
+fn reaches(from: &mut Peer, to: &mut Peer, line: &str, event: &str, text: &str) {
+    check(&from.run(line), 200, true);
+    let sender = name_of(from);
+    to.wait_event(event, |e| e["from"] == sender && e["text"] == text, SECS_10);
 }
 
 /// The user a peer logged in as (its label is `peer <user>`).
