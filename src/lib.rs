@@ -3,7 +3,10 @@
 //! # Layout
 //! - [`proto`]: the wire format only — frames, messages, status codes, name rules. Pure.
 //! - [`sys`]: the few system calls std lacks, behind safe functions.
-//! - [`net`]: mio plumbing both roles share — buffered connections, deadlines, stdin lines.
+//! - [`trust`]: identities (key pairs, self-signed certificates), key fingerprints, the
+//!   client's hub pins and the rule that decides them, rustls verifiers and configs.
+//! - [`net`]: mio plumbing both roles share — buffered connections, deadlines, stdin
+//!   lines, TLS streams.
 //! - [`output`]: human text or `--json` lines on stdout.
 //! - [`transfer`]: moving and checking file bytes — hashing in slices, serving and
 //!   receiving files and store trees, resumable verified downloads.
@@ -21,3 +24,4 @@ pub mod sys;
 #[cfg(test)]
 mod testing;
 pub mod transfer;
+pub mod trust;

@@ -1,0 +1,75 @@
+//! The rustls configurations peerhub runs: TLS 1.3 only, on aws-lc-rs (chosen by
+//! measurement, see docs/ARCHITECTURE.md "Trust"), ALPN `peerhub/2`, keys trusted by
+//! fingerprint through the verifiers of [`super::verify`]. The hub's and a peer
+//! listener's servers issue session tickets (stateless, keys in memory, rotated); a
+//! client config remembers sessions to resume.
+
+use super::{Identity, PeerCertVerifier, ServerKeyVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::{ClientConfig, Error, ServerConfig};
+use std::sync::Arc;
+
+/// The application protocol both ends name in the handshake.
+pub const ALPN: &[u8] = b"peerhub/2";
+
+/// The crypto provider every configuration uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(aws_lc_rs::default_provider())
+}
+
+/// The hub's server: its identity, no client certificate asked for.
+pub fn hub_server_config(identity: &Identity) -> Result<Arc<ServerConfig>, Error> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.certificate().clone()], identity.private_key())?;
+    finish_server(&mut config)?;
+    Ok(Arc::new(config))
+}
+
+/// A peer listener's server: its identity, and a client certificate required of every
+/// fetcher (mutual TLS).
+pub fn peer_server_config(identity: &Identity) -> Result<Arc<ServerConfig>, Error> {
+    let provider = provider();
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(PeerCertVerifier::new(&provider))
+        .with_single_cert(vec![identity.certificate().clone()], identity.private_key())?;
+    finish_server(&mut config)?;
+    Ok(Arc::new(config))
+}
+
+/// ALPN and session tickets, the same on every server.
+fn finish_server(config: &mut ServerConfig) -> Result<(), Error> {
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.ticketer = aws_lc_rs::Ticketer::new()?;
+    Ok(())
+}
+
+/// Sessions a client config remembers for resumption (a few per server it met).
+const RESUMABLE_SESSIONS: usize = 64;
+
+/// A client that trusts the server `verifier` accepts, shows `identity`'s certificate
+/// when the server asks for one (a peer listener does; the hub does not), and resumes
+/// sessions it had with the same server. Build it once and keep it for every connection
+/// to that server (the hub link across reconnects): rustls resumes a session only under
+/// the configuration — verifier and certificate — that made it.
+pub fn client_config(
+    verifier: Arc<ServerKeyVerifier>,
+    identity: Option<&Identity>,
+) -> Result<Arc<ClientConfig>, Error> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(identity) => builder
+            .with_client_auth_cert(vec![identity.certificate().clone()], identity.private_key())?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.resumption = Resumption::in_memory_sessions(RESUMABLE_SESSIONS);
+    Ok(Arc::new(config))
+}
