@@ -110,3 +110,19 @@ pub fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<Option<us
         }
     }
 }
+
+/// A TLS stream runs the movers through a buffer (its bytes are not the peer's bytes);
+/// closing its sending side sends a close notice, then the transport's FIN once the
+/// notice is out.
+impl<S: Stream> Stream for crate::net::tls::TlsStream<S> {
+    fn established(&self) -> io::Result<bool> {
+        self.get_ref().established()
+    }
+
+    fn close_write(&mut self) -> io::Result<()> {
+        if self.close_notify()? {
+            self.get_mut().close_write()?;
+        }
+        Ok(())
+    }
+}
