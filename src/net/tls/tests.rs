@@ -1,7 +1,7 @@
 //! TLS streams over memory streams the test shuttles bytes between: handshakes a byte
 //! at a time with `WouldBlock` at every step, bulk data both ways, early closes,
 //! garbage and plaintext peers, refused keys, a fetcher without a certificate, resumed
-//! sessions and the close notice.
+//! sessions, the close notice, and a hub pinned on first use that changes its key.
 
 use super::*;
 use crate::proto::frame::framed;
@@ -434,5 +434,45 @@ fn a_peer_that_does_not_read_fills_a_bounded_buffer() {
     assert_eq!(
         pair.client.write(b"more").unwrap_err().kind(),
         io::ErrorKind::WouldBlock
+    );
+}
+
+#[test]
+fn a_hub_pinned_on_first_use_is_refused_when_its_key_changes() {
+    let addr = "hub.lan:7000";
+    let known = Arc::new(std::sync::Mutex::new(trust::KnownHubs::default()));
+    let rule = known.clone();
+    let verifier = ServerKeyVerifier::new(&trust::provider(), move |key| {
+        rule.lock().unwrap().decide(addr, None, *key).accepted()
+    });
+    let first = Setup::hub().trusting(verifier.clone());
+    let pair = first.connected(|wire| wire.chunked(50));
+    let shown = pair.client.peer_fingerprint().unwrap();
+    let decision = known.lock().unwrap().decide(addr, None, shown);
+    assert_eq!(
+        decision,
+        trust::Trust::AcceptAndPin {
+            pin: shown,
+            replaced: None
+        }
+    );
+    assert!(known.lock().unwrap().pin(addr, shown));
+
+    // The same address now answers with another key (a fresh --data): refused before
+    // anything is sent, and the loop can name both keys.
+    let second = Setup::hub().trusting(verifier.clone());
+    let mut pair = second.connect(|wire| wire);
+    pair.client.write_all(b"login alice secret").unwrap();
+    let (client, _server) = pair.handshake();
+    let (failure, _) = failure(client);
+    let got = second.server_identity.fingerprint();
+    assert!(matches!(failure, TlsFailure::KeyRefused(KeyRefused { got: g }) if g == got));
+    assert_eq!(verifier.presented(), Some(got));
+    assert_eq!(
+        known.lock().unwrap().decide(addr, None, got),
+        trust::Trust::Mismatch {
+            expected: shown,
+            got
+        }
     );
 }
