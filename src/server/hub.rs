@@ -69,9 +69,9 @@ pub enum Action {
     /// Call [`Hub::on_timer`] for this connection at this instant.
     Arm(Instant, ConnId, u64),
     /// Print a console result.
-    Result(CommandResult),
+    Result(Box<CommandResult>),
     /// Print a console notification.
-    Event(Event),
+    Event(Box<Event>),
     /// Everyone was told; exit the loop once queues are flushed.
     Exit,
     /// The connection said hello as a store connection: the loop takes it over (the hub
@@ -79,12 +79,32 @@ pub enum Action {
     Upgrade(ConnId),
     /// Hand this request to the persistence backend; its answer goes to
     /// [`Hub::on_answer`] with the same id.
-    Persist(JobId, Ask),
+    Persist(JobId, Box<Ask>),
     /// Carry out this order on the store connection.
-    Store(ConnId, StoreOrder),
+    Store(ConnId, Box<StoreOrder>),
     /// Remove this store version from the disk (committed or still incoming), a slice
     /// per turn.
     RemoveVersion(String),
+}
+
+/// The rare, big payloads are boxed: an action is moved for every reply the hub sends,
+/// so it stays as small as a frame's (see the test `an_action_is_as_small_as_a_send`).
+impl Action {
+    pub fn result(result: CommandResult) -> Action {
+        Action::Result(Box::new(result))
+    }
+
+    pub fn event(event: Event) -> Action {
+        Action::Event(Box::new(event))
+    }
+
+    pub(crate) fn persist(id: JobId, ask: Ask) -> Action {
+        Action::Persist(id, Box::new(ask))
+    }
+
+    pub(crate) fn store(conn: ConnId, order: StoreOrder) -> Action {
+        Action::Store(conn, Box::new(order))
+    }
 }
 
 mod store_conns;

@@ -19,7 +19,7 @@ impl Server {
                 "console closed (end of input); the hub keeps running: stop it with Ctrl-C or kill -TERM {}",
                 std::process::id()
             );
-            self.actions.push(Action::Event(
+            self.actions.push(Action::event(
                 Event::new("console_closed", text.clone())
                     .field("message", text)
                     .field("pid", std::process::id()),
@@ -42,7 +42,7 @@ impl Server {
             info!("signal {sig}: shutting down");
             if !self.hub.is_shutting_down() {
                 // What the console's `shutdown` prints.
-                self.actions.push(Action::Event(
+                self.actions.push(Action::event(
                     Event::new("shutdown", "shutting down")
                         .field("message", "shutting down")
                         .field("signal", sig),

@@ -407,9 +407,9 @@ impl Server {
             Action::Event(event) => self.output.event(&event),
             Action::Exit => self.exit = true,
             Action::Upgrade(key) => self.upgrade(key),
-            Action::Store(key, order) => self.store_order(key, order),
+            Action::Store(key, order) => self.store_order(key, *order),
             Action::RemoveVersion(version) => self.disk.remove_version(&version),
-            Action::Persist(id, ask) => self.persist(id, ask, now),
+            Action::Persist(id, ask) => self.persist(id, *ask, now),
         }
     }
 

@@ -39,6 +39,8 @@ impl Drop for Share {
 
 /// Slices handed to one `writev`.
 const MAX_IOVECS: usize = 256;
+/// Slices of a short `writev` (a few replies queued).
+const FEW_IOVECS: usize = 8;
 /// Queue slots a drained connection keeps.
 const SMALL_QUEUE: usize = 4;
 /// Small owned writes are appended to the queue's tail chunk up to this size.
@@ -241,29 +243,12 @@ impl OutQueue {
     /// Write as much of the queue as `stream` takes, in vectored writes.
     pub(super) fn flush_into(&mut self, stream: &mut impl Write) -> io::Result<FlushStatus> {
         while !self.chunks.is_empty() {
-            let written = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                    let bytes = chunk.bytes();
-                    let skip = if i == 0 { self.head_written } else { 0 };
-                    slices[i] = IoSlice::new(&bytes[skip..]);
-                    count = i + 1;
-                }
-                // One chunk (a reply to one request) goes out with a plain write.
-                let result = match &slices[..count] {
-                    [one] => stream.write(one),
-                    many => stream.write_vectored(many),
-                };
-                match result {
-                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        return Ok(FlushStatus::Pending)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
+            let written = match self.write_chunks(stream) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(FlushStatus::Pending),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             };
             self.consume(written);
         }
@@ -275,7 +260,31 @@ impl OutQueue {
         Ok(FlushStatus::Drained)
     }
 
+    /// One write of what is queued: one chunk (a reply to one request) with a plain
+    /// write, a few with a small vector of slices, more with up to [`MAX_IOVECS`] —
+    /// so a lone reply does not pay for filling hundreds of slices.
+    fn write_chunks(&self, stream: &mut impl Write) -> io::Result<usize> {
+        match self.chunks.len() {
+            1 => stream.write(&self.chunks[0].bytes()[self.head_written..]),
+            n if n <= FEW_IOVECS => self.write_vectored::<FEW_IOVECS>(stream),
+            _ => self.write_vectored::<MAX_IOVECS>(stream),
+        }
+    }
+
+    /// A vectored write of the first `N` chunks at most.
+    fn write_vectored<const N: usize>(&self, stream: &mut impl Write) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+            let skip = if count == 0 { self.head_written } else { 0 };
+            *slot = IoSlice::new(&chunk.bytes()[skip..]);
+            count += 1;
+        }
+        stream.write_vectored(&slices[..count])
+    }
+
     /// `written` bytes went out: a chunk written whole gives back what it held.
+    #[inline]
     fn consume(&mut self, mut written: usize) {
         self.queued -= written;
         while written > 0 {

@@ -345,3 +345,33 @@ fn a_stream_that_takes_nothing_is_a_write_error_not_a_spin() {
     let e = conn.flush().unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::WriteZero);
 }
+
+/// However many chunks wait (one, a few, more than one vectored write takes) and
+/// however little the socket takes at a time, they leave whole and in order.
+#[test]
+fn any_number_of_chunks_leaves_in_order_through_short_writes() {
+    for chunks in [1, 3, 8, 9, 300] {
+        let mut conn = conn(1 << 20);
+        let mut want = Vec::new();
+        for i in 0..chunks {
+            let bytes = format!("<{i}>");
+            if i % 2 == 0 {
+                conn.queue_bytes(bytes.as_bytes()).unwrap();
+            } else {
+                conn.queue_shared(&Rc::from(bytes.as_bytes())).unwrap();
+            }
+            want.extend_from_slice(bytes.as_bytes());
+        }
+        let mut flushes = 0;
+        loop {
+            conn.stream_mut().room = 5;
+            flushes += 1;
+            if conn.flush().unwrap() == FlushStatus::Drained {
+                break;
+            }
+            assert!(flushes < 10_000, "{chunks} chunks: no progress");
+        }
+        assert_eq!(conn.stream().written, want, "{chunks} chunks");
+        assert_eq!(conn.queued(), 0);
+    }
+}

@@ -369,7 +369,7 @@ impl Hub {
         self.online.insert(Name::new(name), conn);
         let online = self.online.len() as u32;
         info!("login {name} from {addr} (peer port {peer_port}); {online} online");
-        out.push(Action::Event(
+        out.push(Action::event(
             Event::new(
                 "login",
                 format!("{name} logged in from {addr} ({online} online)"),

@@ -24,7 +24,7 @@ impl Hub {
             Ok(Some(command)) => command,
             Ok(None) => return,
             Err(e) => {
-                return out.push(Action::Result(CommandResult::new(
+                return out.push(Action::result(CommandResult::new(
                     id,
                     &e.command,
                     false,
@@ -90,7 +90,7 @@ impl Hub {
                 CommandResult::new(id, "shutdown", true, 200, "shutting down")
             }
         };
-        out.push(Action::Result(result));
+        out.push(Action::result(result));
     }
 
     /// `users`: who is online, with the peer address each announced.

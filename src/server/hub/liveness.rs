@@ -33,7 +33,7 @@ impl Hub {
         match ping.purpose {
             PingPurpose::Console { id } => {
                 let rtt = now.duration_since(ping.sent);
-                out.push(Action::Result(ping_result(id, &user, "alive", Some(rtt))));
+                out.push(Action::result(ping_result(id, &user, "alive", Some(rtt))));
             }
             PingPurpose::Ghost(wait) => {
                 let waiting = self
@@ -158,7 +158,7 @@ impl Hub {
                     matches!(p.purpose, PingPurpose::Ghost(_))
                 });
                 for id in no_answer {
-                    out.push(Action::Result(ping_result(id, &user, "no_answer", None)));
+                    out.push(Action::result(ping_result(id, &user, "no_answer", None)));
                 }
                 if dead {
                     info!("{user} did not answer a ping in time; dropping");

@@ -74,7 +74,7 @@ impl Hub {
             Then::Discover { id, user } => self.discovered(id, &user, answer.exists()),
             Then::Stats { id } => self.stats(id, answer.count()),
         };
-        out.push(Action::Result(result));
+        out.push(Action::result(result));
     }
 
     /// Ask for a console command; its result comes with the answer.

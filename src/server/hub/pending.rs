@@ -36,7 +36,7 @@ impl Hub {
         let id = self.next_job;
         self.next_job += 1;
         self.pending.insert(id, then);
-        out.push(Action::Persist(id, ask));
+        out.push(Action::persist(id, ask));
         id
     }
 

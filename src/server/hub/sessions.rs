@@ -113,7 +113,7 @@ impl Hub {
             },
         );
         info!("connect from {addr}");
-        out.push(Action::Event(
+        out.push(Action::event(
             Event::new("connect", format!("connect from {addr}")).field("addr", addr.to_string()),
         ));
         self.schedule(conn, now, out);
@@ -219,7 +219,7 @@ impl Hub {
         for ping in pings {
             match ping.purpose {
                 PingPurpose::Console { id } => {
-                    out.push(Action::Result(ping_result(id, &user, "offline", None)))
+                    out.push(Action::result(ping_result(id, &user, "offline", None)))
                 }
                 PingPurpose::Liveness => {}
                 PingPurpose::Ghost(wait) => self.take_over(&user, wait),
@@ -227,7 +227,7 @@ impl Hub {
         }
         let online = self.online.len() as u32;
         info!("leave {user} ({reason}); {online} online");
-        out.push(Action::Event(
+        out.push(Action::event(
             Event::new("leave", format!("{user} left ({reason}); {online} online"))
                 .field("user", &*user)
                 .field("reason", reason),

@@ -126,7 +126,7 @@ impl Hub {
     ) {
         self.store_jobs.insert(conn, next);
         if let Some(order) = order {
-            out.push(Action::Store(conn, order));
+            out.push(Action::store(conn, order));
         }
     }
 
@@ -233,7 +233,7 @@ impl Hub {
                         StoreOrder::Refuse(Status::INTERNAL, format!("store: {e}"))
                     }
                 };
-                out.push(Action::Store(conn, order));
+                out.push(Action::store(conn, order));
             }
         }
     }

@@ -91,7 +91,7 @@ impl Hub {
             Ok(version) => self.ask_removal(name, version, Remover::Console { id }, out),
             Err((status, text)) => {
                 let result = CommandResult::new(id, "rm", false, status.0, text);
-                out.push(Action::Result(result));
+                out.push(Action::result(result));
             }
         }
     }
@@ -136,7 +136,7 @@ impl Hub {
                 };
                 self.send_reply(&to, answer, body, out);
             }
-            Remover::Console { id } => out.push(Action::Result(console_removed(id, removed))),
+            Remover::Console { id } => out.push(Action::result(console_removed(id, removed))),
         }
     }
 }
@@ -237,7 +237,7 @@ mod tests {
         let results: Vec<_> = out
             .iter()
             .filter_map(|a| match a {
-                Action::Result(r) => Some(r.clone()),
+                Action::Result(r) => Some((**r).clone()),
                 _ => None,
             })
             .collect();

@@ -57,7 +57,7 @@ impl TestHub {
             let Action::Persist(id, ask) = out.remove(i) else {
                 unreachable!("matched above");
             };
-            self.backend.submit(id, ask);
+            self.backend.submit(id, *ask);
             let mut then = Vec::new();
             while let Some((id, answer)) = self.backend.take_done() {
                 self.hub.on_answer(id, answer, now, &mut then);
@@ -287,7 +287,7 @@ pub(super) fn console_at(
     out.iter()
         .rev()
         .find_map(|a| match a {
-            Action::Result(r) => Some(r.clone()),
+            Action::Result(r) => Some((**r).clone()),
             _ => None,
         })
         .expect("a console result")
@@ -351,4 +351,15 @@ pub(super) fn fire(hub: &mut TestHub, conn: ConnId, at: Instant) -> Vec<Action> 
     let mut out = Vec::new();
     hub.on_timer(conn, serial, at, &mut out);
     out
+}
+
+/// An action is moved for every reply: no variant may be bigger than a `Send`'s.
+#[test]
+fn an_action_is_as_small_as_a_send() {
+    let send = std::mem::size_of::<(ConnId, Vec<u8>)>();
+    assert!(
+        std::mem::size_of::<Action>() <= send + std::mem::size_of::<usize>(),
+        "Action is {} bytes; box the variant that grew it",
+        std::mem::size_of::<Action>()
+    );
 }

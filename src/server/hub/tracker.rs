@@ -126,7 +126,7 @@ impl Hub {
             "published"
         };
         info!("{user} {verb} {} ({} bytes)", file.name, file.size);
-        out.push(Action::Event(
+        out.push(Action::event(
             Event::new(
                 "publish",
                 format!(

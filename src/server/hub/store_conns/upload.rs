@@ -215,7 +215,7 @@ impl Hub {
         let (user, name) = (entry.owner.as_str(), entry.name.as_str());
         let what = files_and_size(entry.files, entry.bytes);
         info!("{user} uploaded {name} ({what})");
-        out.push(Action::Event(
+        out.push(Action::event(
             Event::new("upload", format!("{user} uploaded {name} ({what})"))
                 .field("user", user)
                 .field("name", name)

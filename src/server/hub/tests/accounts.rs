@@ -289,7 +289,9 @@ fn a_late_answer_reaches_the_session_that_asked_and_no_other() {
         hub.hub
             .on_message(2, login_msg(tag, "alice", "pw"), now, &mut out);
         match out.pop() {
-            Some(Action::Persist(id, Ask::Verify { name, .. })) if name == "alice" => id,
+            Some(Action::Persist(id, ask)) if matches!(&*ask, Ask::Verify { name, .. } if name == "alice") => {
+                id
+            }
             other => panic!("no ask: {other:?}"),
         }
     };

@@ -56,7 +56,7 @@ fn event(hub: &mut TestHub, conn: usize, event: StoreEvent, now: Instant) -> Vec
 fn order(conn: usize, out: &[Action]) -> &StoreOrder {
     out.iter()
         .find_map(|a| match a {
-            Action::Store(c, order) if *c == conn => Some(order),
+            Action::Store(c, order) if *c == conn => Some(&**order),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no order in {out:?}"))
@@ -301,7 +301,7 @@ fn the_verdict_waits_for_the_record_which_outlives_its_connection() {
         removed(&out).is_empty(),
         "a committing upload is not aborted"
     );
-    hub.backend.submit(id, ask);
+    hub.backend.submit(id, *ask);
     let (id, answer) = hub.backend.take_done().unwrap();
     let out = hub.answer(id, answer, now);
     assert!(hub.catalogue.get("late").is_some());
@@ -353,14 +353,14 @@ fn a_late_manifest_for_a_closed_connection_does_not_reach_the_next_one_on_its_id
     let Some(Action::Persist(new_id, new_ask)) = out.pop() else {
         panic!("{out:?}");
     };
-    hub.backend.submit(old_id, old_ask);
+    hub.backend.submit(old_id, *old_ask);
     let (id, answer) = hub.backend.take_done().unwrap();
     let out = hub.answer(id, answer, now);
     assert!(
         !out.iter().any(|a| matches!(a, Action::Store(..))),
         "the old answer is not the new connection's: {out:?}"
     );
-    hub.backend.submit(new_id, new_ask);
+    hub.backend.submit(new_id, *new_ask);
     let (id, answer) = hub.backend.take_done().unwrap();
     let out = hub.answer(id, answer, now);
     assert!(
