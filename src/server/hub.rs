@@ -2,6 +2,7 @@
 //! in; frames to send, connections to close, deadlines and console lines come out.
 
 mod accounts;
+mod action;
 mod budget;
 mod chat;
 mod commands;
@@ -14,28 +15,27 @@ mod pending;
 mod sessions;
 mod tracker;
 
+pub use action::Action;
 pub use budget::Request;
 pub use config::HubConfig;
 
 use super::guard::{Guard, GuardLimits};
 use super::index::Index;
 use super::inline_name::Name;
-use super::persist::{Ask, JobId, Snapshot};
+use super::persist::{JobId, Snapshot};
 use super::random::Randomness;
 use super::reports::Reports;
 use super::store::{Catalogue, FreeSpace, StoreLimits};
-use super::storelink::StoreOrder;
 use super::tickets::Tickets;
 use super::warnings::{Verdict, Warnings};
 use crate::net::ConnMap;
-use crate::output::{CommandResult, Event};
 use crate::proto::message::{Body, ClientMsg, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::tree::Totals;
 use log::warn;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+
 use std::time::Instant;
 
 /// A connection, as the loop names it (its slab key).
@@ -56,56 +56,6 @@ const MAX_OWNERS_PER_HIT: usize = 50;
 const MAX_HOLDERS: usize = 200;
 /// Bytes of reply body kept under the frame limit with room to spare.
 const MAX_REPLY_BODY: usize = 48 * 1024;
-
-/// What the loop must do after the hub handled something.
-#[derive(Debug)]
-pub enum Action {
-    /// Queue a frame for one connection.
-    Send(ConnId, Vec<u8>),
-    /// Queue a frame encoded once and shared among recipients.
-    Share(ConnId, Rc<[u8]>),
-    /// Close a connection once its queued bytes are flushed (or at once if they cannot be).
-    Close(ConnId),
-    /// Call [`Hub::on_timer`] for this connection at this instant.
-    Arm(Instant, ConnId, u64),
-    /// Print a console result.
-    Result(Box<CommandResult>),
-    /// Print a console notification.
-    Event(Box<Event>),
-    /// Everyone was told; exit the loop once queues are flushed.
-    Exit,
-    /// The connection said hello as a store connection: the loop takes it over (the hub
-    /// forgot it) and reports what happens on it to [`Hub::on_store_event`].
-    Upgrade(ConnId),
-    /// Hand this request to the persistence backend; its answer goes to
-    /// [`Hub::on_answer`] with the same id.
-    Persist(JobId, Box<Ask>),
-    /// Carry out this order on the store connection.
-    Store(ConnId, Box<StoreOrder>),
-    /// Remove this store version from the disk (committed or still incoming), a slice
-    /// per turn.
-    RemoveVersion(String),
-}
-
-/// The rare, big payloads are boxed: an action is moved for every reply the hub sends,
-/// so it stays as small as a frame's (see the test `an_action_is_as_small_as_a_send`).
-impl Action {
-    pub fn result(result: CommandResult) -> Action {
-        Action::Result(Box::new(result))
-    }
-
-    pub fn event(event: Event) -> Action {
-        Action::Event(Box::new(event))
-    }
-
-    pub(crate) fn persist(id: JobId, ask: Ask) -> Action {
-        Action::Persist(id, Box::new(ask))
-    }
-
-    pub(crate) fn store(conn: ConnId, order: StoreOrder) -> Action {
-        Action::Store(conn, Box::new(order))
-    }
-}
 
 mod store_conns;
 mod store_ops;

@@ -1,7 +1,7 @@
 //! Join notices, batched: during a login storm every login would otherwise send one
 //! frame to everyone online (n² frames and writes for n logins). Logins within
-//! [`JOIN_BATCH_DELAY`] are announced together in one `Joins` frame, encoded once and
-//! shared by every recipient. Any other broadcast first sends what is pending, so
+//! [`JOIN_BATCH_DELAY`] (longer the more are online) are announced together in one
+//! `Joins` frame, encoded once and shared by every recipient. Any other broadcast first sends what is pending, so
 //! notices keep their order (a join is never told after that user's leave or chat).
 
 use super::{Action, Hub};
@@ -9,8 +9,20 @@ use crate::proto::message::HubMsg;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// How long a join notice may wait for others to share its frame.
+/// How long a join notice may wait for others to share its frame, with few online.
 pub const JOIN_BATCH_DELAY: Duration = Duration::from_millis(100);
+/// The wait grows by this much per user online: each batch is written to all of them,
+/// so during a storm the hub makes at most one write per user every 20 µs for notices.
+const JOIN_DELAY_PER_ONLINE: Duration = Duration::from_micros(20);
+/// The longest a join notice waits, however many are online.
+const JOIN_BATCH_DELAY_MAX: Duration = Duration::from_millis(500);
+
+/// How long a join notice may wait with `online` users online: 100 ms up to 5,000
+/// online, then 20 µs per user (200 ms at 10,000), at most 500 ms.
+fn batch_delay(online: usize) -> Duration {
+    let scaled = JOIN_DELAY_PER_ONLINE.saturating_mul(u32::try_from(online).unwrap_or(u32::MAX));
+    scaled.clamp(JOIN_BATCH_DELAY, JOIN_BATCH_DELAY_MAX)
+}
 /// Most names in one `Joins` frame (34 KB at most, well inside a client's frame limit).
 pub const JOIN_BATCH_MAX: usize = 1000;
 
@@ -39,7 +51,8 @@ impl Hub {
 
     /// When the pending join notices are due, if any waits.
     pub fn joins_due(&self) -> Option<Instant> {
-        self.joins.since.map(|since| since + JOIN_BATCH_DELAY)
+        let delay = batch_delay(self.online.len());
+        self.joins.since.map(|since| since + delay)
     }
 
     /// The end of a turn of the loop: send the join notices that are due.
@@ -90,6 +103,18 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{base, join, sent_to, test_hub};
+    use super::{batch_delay, JOIN_BATCH_DELAY};
+    use std::time::Duration;
+
+    /// Each batch costs one write per user online: the wait grows with them.
+    #[test]
+    fn the_batch_waits_longer_the_more_are_online() {
+        assert_eq!(batch_delay(0), JOIN_BATCH_DELAY);
+        assert_eq!(batch_delay(5_000), JOIN_BATCH_DELAY);
+        assert_eq!(batch_delay(10_000), Duration::from_millis(200));
+        assert_eq!(batch_delay(100_000), Duration::from_millis(500));
+        assert_eq!(batch_delay(usize::MAX), Duration::from_millis(500));
+    }
     use crate::proto::message::HubMsg;
     use crate::server::hub::HubConfig;
 
