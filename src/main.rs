@@ -78,6 +78,11 @@ struct ServerArgs {
     /// Directory for the database and the store.
     #[arg(long, default_value = "./peerhub-data")]
     data: PathBuf,
+    /// Directory of the hub's key and certificate (hub-key.pem, hub-cert.pem), made on
+    /// first start and created if missing; hubs given the same one share an identity
+    /// (default: the --data directory).
+    #[arg(long)]
+    identity: Option<PathBuf>,
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
@@ -203,6 +208,7 @@ fn main() -> ExitCode {
         Role::Server(a) => server::run(ServerConfig {
             listen: a.listen,
             data: a.data,
+            identity: a.identity,
             json: a.json,
             max_clients: a.max_clients,
             max_frame: a.max_frame,
@@ -224,6 +230,8 @@ fn main() -> ExitCode {
                 store_max_items: a.store_max_items,
                 store_max_tickets: a.store_max_tickets,
                 max_store_conns: a.max_store_conns,
+                // The loop sets it from the identity it loads.
+                fingerprint: None,
             },
             store: StoreLimits {
                 max_file: a.store_max_file,

@@ -6,7 +6,7 @@ mod support;
 
 use std::fs;
 use std::time::Duration;
-use support::{check, random_bytes, Hub, Peer, TempDir};
+use support::{check, random_bytes, start_fails, Hub, Peer, TempDir};
 
 const SECS_10: Duration = Duration::from_secs(10);
 
@@ -44,17 +44,6 @@ fn wait_orders_a_script_upload_before_its_download() {
     assert_eq!(s["user"], "alice", "{s}");
     assert_eq!(s["hub"], hub.addr().to_string(), "{s}");
     assert_eq!(s["transfers"].as_array().map(Vec::len), Some(0), "{s}");
-}
-
-/// Run `peerhub` with `args` and no input; its exit code and stderr.
-fn start_fails(args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_peerhub"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let code = out.status.code().unwrap_or(-1);
-    (code, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]

@@ -31,6 +31,7 @@ use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
+use crate::trust::{Fingerprint, Identity};
 use hub::{Action, ConnId, Hub, HubConfig, Request};
 use log::{debug, info, warn};
 use memory::{Spare, TrimClock};
@@ -52,6 +53,8 @@ use storeconn::{StoreConn, StoreConnConfig};
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
+    /// Where the hub's key and certificate are (`None`: in `data`).
+    pub identity: Option<PathBuf>,
     pub json: bool,
     pub max_clients: usize,
     pub max_frame: usize,
@@ -99,7 +102,7 @@ const STORE_SLICE: usize = 4 * 1024 * 1024;
 const REMOVALS_PER_TURN: usize = 256;
 
 /// Run the hub until `shutdown` or a signal. Returns the exit code.
-pub fn run(config: ServerConfig) -> io::Result<i32> {
+pub fn run(mut config: ServerConfig) -> io::Result<i32> {
     match crate::sys::raise_nofile_limit() {
         Ok(limit) => debug!("open-file limit {limit}"),
         Err(e) => warn!("could not raise the open-file limit: {e}"),
@@ -112,6 +115,10 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     }
     std::fs::create_dir_all(&config.data)
         .map_err(|e| io::Error::new(e.kind(), format!("--data {}: {e}", config.data.display())))?;
+    let identity_dir = config.identity.as_deref().unwrap_or(&config.data);
+    let identity = Identity::load_or_create_hub(identity_dir)
+        .map_err(|e| io::Error::other(format!("hub identity: {e}")))?;
+    config.hub.fingerprint = Some(identity.fingerprint());
     let path = config.data.join("peerhub.db");
     let db = db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")))?;
     let mut backend = Sqlite::backend(db);
@@ -137,6 +144,20 @@ pub fn run(config: ServerConfig) -> io::Result<i32> {
     );
     let mut server = Server::new(config, hub, Box::new(backend), disk)?;
     server.run()
+}
+
+/// The first event: where the hub listens and the fingerprint of its key, on a line of
+/// its own for a person.
+fn listening(addr: SocketAddr, fingerprint: Option<Fingerprint>) -> Event {
+    let event = Event::new("listening", format!("peerhub hub listening on {addr}"))
+        .field("addr", addr.to_string());
+    match fingerprint {
+        Some(fingerprint) => Event {
+            human: format!("{}\nhub key: {fingerprint}", event.human),
+            ..event.field("fingerprint", fingerprint.to_string())
+        },
+        None => event,
+    }
 }
 
 /// Seconds since the Unix epoch by the system clock (0 before it): the wall clock the
@@ -213,10 +234,7 @@ impl Server {
         let mut output = Output::new(config.json);
         let addr = listener.local_addr()?;
         info!("listening on {addr}, data in {}", config.data.display());
-        output.event(
-            &Event::new("listening", format!("peerhub hub listening on {addr}"))
-                .field("addr", addr.to_string()),
-        );
+        output.event(&listening(addr, config.hub.fingerprint));
         Ok(Server {
             hub,
             backend,
@@ -430,5 +448,24 @@ impl Server {
                 self.apply(action, now);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_names_the_hub_key_on_a_line_of_its_own_and_as_a_field() {
+        let addr: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        let fingerprint: Fingerprint = format!("sha256:{}", "0f".repeat(32)).parse().unwrap();
+        let event = listening(addr, Some(fingerprint));
+        let want = format!("peerhub hub listening on {addr}\nhub key: {fingerprint}");
+        assert_eq!(event.human, want);
+        assert_eq!(event.fields["addr"], "127.0.0.1:9999");
+        assert_eq!(event.fields["fingerprint"], fingerprint.to_string());
+        let keyless = listening(addr, None);
+        assert_eq!(keyless.human, "peerhub hub listening on 127.0.0.1:9999");
+        assert!(!keyless.fields.contains_key("fingerprint"));
     }
 }

@@ -700,6 +700,15 @@ impl Hub {
         self.addr
     }
 
+    /// The fingerprint of the hub's key, as its `listening` event gave it.
+    pub fn fingerprint(&mut self) -> String {
+        let listening = self.proc.events_named("listening");
+        listening[0]["fingerprint"]
+            .as_str()
+            .unwrap_or_else(|| self.proc.fail(&format!("no fingerprint in {listening:?}")))
+            .to_owned()
+    }
+
     /// The data directory (database and store); it survives restarts.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -767,6 +776,17 @@ impl Hub {
         self.addr = addr;
         Ok(())
     }
+}
+
+/// Run `peerhub` with `args` and no input, to its exit; its exit code and stderr.
+pub fn start_fails(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    (code, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The IP part of an address as it appears before `:port` (`127.0.0.1`, `[::1]`).

@@ -271,8 +271,13 @@ impl Hub {
         };
         let (store_entries, store_bytes) = self.catalogue.totals();
         let c = &self.counters;
-        CommandResult::new(id, "stats", true, 200, "hub statistics")
-            .field("connections", self.sessions.len())
+        let mut r = CommandResult::new(id, "stats", true, 200, "hub statistics");
+        if let Some(fingerprint) = self.config.fingerprint {
+            r = r
+                .field("fingerprint", fingerprint.to_string())
+                .line(format!("hub key: {fingerprint}"));
+        }
+        r.field("connections", self.sessions.len())
             .field("users_online", self.online.len())
             .field("accounts", accounts)
             .field("published_files", self.index.len())

@@ -1,8 +1,10 @@
-//! The hub's limits and intervals ([`HubConfig`]), all settable from the command line.
+//! The hub's limits and intervals ([`HubConfig`]), all settable from the command line,
+//! and the fingerprint of its key.
 
+use crate::trust::Fingerprint;
 use std::time::Duration;
 
-/// Limits and intervals, all settable from the command line.
+/// Limits and intervals, all settable from the command line, and the hub's fingerprint.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// A connection must say hello within this.
@@ -34,6 +36,9 @@ pub struct HubConfig {
     pub store_max_tickets: u32,
     /// Store connections open at once (0: no limit), apart from `--max-clients`.
     pub max_store_conns: usize,
+    /// The fingerprint of the hub's key, for `stats`: the loop loads the identity and
+    /// sets it (`None` for a hub without one, as in unit tests).
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl Default for HubConfig {
@@ -53,6 +58,7 @@ impl Default for HubConfig {
             store_max_items: 100_000,
             store_max_tickets: 4,
             max_store_conns: 256,
+            fingerprint: None,
         }
     }
 }

@@ -142,6 +142,30 @@ fn setpass_replaces_a_forgotten_password() {
     assert_eq!(r.status, 401);
 }
 
+/// `stats` shows the fingerprint the loop gave the hub, and nothing of a key when it
+/// was given none.
+#[test]
+fn stats_show_the_hub_key_it_was_given() {
+    let fingerprint: crate::trust::Fingerprint =
+        format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+    let mut hub = test_hub(HubConfig {
+        fingerprint: Some(fingerprint),
+        ..HubConfig::default()
+    });
+    let r = console(&mut hub, "stats", &mut Vec::new());
+    assert_eq!(r.fields["fingerprint"], fingerprint.to_string());
+    let line = format!("hub key: {fingerprint}");
+    assert!(r.detail.contains(&line), "{:?}", r.detail);
+    let mut keyless = test_hub(HubConfig::default());
+    let r = console(&mut keyless, "stats", &mut Vec::new());
+    assert!(!r.fields.contains_key("fingerprint"), "{:?}", r.fields);
+    assert!(
+        !r.detail.iter().any(|l| l.contains("hub key")),
+        "{:?}",
+        r.detail
+    );
+}
+
 #[test]
 fn stats_count_accounts_and_discover_lists_what_a_user_publishes() {
     let mut hub = test_hub(HubConfig::default());
