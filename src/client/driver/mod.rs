@@ -27,6 +27,7 @@ use crate::sys;
 use crate::transfer::download::Download;
 use crate::transfer::hash::HashJob;
 use crate::transfer::upload::{Upload, UploadConfig};
+use crate::trust::Identity;
 use log::info;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
@@ -66,9 +67,10 @@ const SCAN_SLICE: usize = 512;
 /// Run the client until it leaves. Returns the exit code.
 pub fn run(config: ClientConfig) -> io::Result<i32> {
     let share = share_dir(&config.share)?;
+    let identity = setup::identity(&share)?;
     let config = ClientConfig { share, ..config };
     let hub_addr = resolve(&config.server)?;
-    let mut client = Client::new(config, hub_addr)?;
+    let mut client = Client::new(config, hub_addr, identity)?;
     client.run()
 }
 
@@ -110,6 +112,8 @@ struct Hashing {
 
 struct Client {
     share: PathBuf,
+    /// This client's key pair and certificate (`<share>/.peerhub-identity.pem`).
+    identity: Identity,
     share_dir: File,
     hash_slice: usize,
     hashing: Vec<Hashing>,
@@ -155,7 +159,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(config: ClientConfig, hub_addr: SocketAddr) -> io::Result<Client> {
+    fn new(config: ClientConfig, hub_addr: SocketAddr, identity: Identity) -> io::Result<Client> {
         let poll = Poll::new()?;
         let listener = setup::bind_listener(&config, hub_addr, &poll)?;
         let peer_addr = listener.local_addr()?;
@@ -194,6 +198,7 @@ impl Client {
         Ok(Client {
             share_dir: sys::open_dir(&config.share)?,
             share: config.share.clone(),
+            identity,
             hash_slice: config.hash_slice.max(4096),
             hashing: Vec::new(),
             hub_addr,

@@ -1,9 +1,11 @@
-//! Start-up: the share dir, the hub's address, the peer listener, where commands come from.
+//! Start-up: the share dir, the client's identity in it, the hub's address, the peer
+//! listener, where commands come from.
 
 use crate::client::terminal::Terminal;
 use crate::client::ClientConfig;
 use crate::net::stdin::StdinLines;
 use crate::net::tokens;
+use crate::trust::Identity;
 use log::warn;
 use mio::net::TcpListener;
 use mio::{Interest, Poll};
@@ -26,6 +28,12 @@ pub(super) fn share_dir(share: &Path) -> io::Result<PathBuf> {
     }
     std::fs::create_dir_all(share).map_err(named)?;
     share.canonicalize().map_err(named)
+}
+
+/// The client's identity, `<share>/.peerhub-identity.pem`, made on first start; an
+/// exposed or corrupt file is an error that names it and says what to do.
+pub(super) fn identity(share: &Path) -> io::Result<Identity> {
+    Identity::load_or_create_peer(share).map_err(io::Error::other)
 }
 
 /// The hub's address; an error names the host that could not be resolved.

@@ -274,8 +274,11 @@ impl Client {
         let mut r = r
             .field("hub", self.hub_addr.to_string())
             .field("share", self.share.to_string_lossy().into_owned())
+            .field("fingerprint", self.identity.fingerprint().to_string())
             .field("transfers", transfers);
         r.detail.insert(0, format!("hub: {}", self.hub_addr));
+        r.detail
+            .insert(1, format!("identity: {}", self.identity.fingerprint()));
         r.detail.push(format!("transfers: {}", listed.message));
         r.detail
             .extend(listed.detail.into_iter().map(|line| format!("  {line}")));

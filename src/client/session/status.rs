@@ -1,5 +1,6 @@
 //! `status`: where the client stands, in one result a script or a page can recover its
-//! state from (the loop adds `hub` and the `transfers` in flight).
+//! state from (the loop adds `hub`, `share`, this client's `fingerprint` and the
+//! `transfers` in flight).
 
 use super::{Link, Publication, Session};
 use crate::output::CommandResult;
