@@ -1,5 +1,6 @@
 //! Safe wrappers for the few Linux system calls std lacks: sendfile, splice, mmap,
-//! sync_file_range, setrlimit, statvfs, openat2, fcntl file flags, termios, poll.
+//! sync_file_range, setrlimit, statvfs, openat2, fcntl file flags, termios, poll, and
+//! `listen` with a chosen backlog.
 //!
 //! All `unsafe` in the crate that talks to the kernel directly lives here, each
 //! block with a `SAFETY` note. The functions know nothing of peerhub.
@@ -7,11 +8,13 @@
 //! One room per kind of call: `beneath` (open, create and `mkdir -p` beneath a
 //! directory), `rename` (rename beneath it), `disk` (free space, writeback),
 //! `zerocopy` (`sendfile`, `splice` through a [`Pipe`], [`MappedRange`]),
-//! `term` (terminal and stdin descriptors) and `process` (open-file limit,
-//! heap trimming). Every item is re-exported here, so callers name `sys::X`.
+//! `term` (terminal and stdin descriptors), `process` (open-file limit,
+//! heap trimming) and `listen` (TCP listeners with a chosen accept backlog).
+//! Every item is re-exported here, so callers name `sys::X`.
 
 mod beneath;
 mod disk;
+mod listen;
 mod process;
 mod rename;
 mod term;
@@ -19,6 +22,7 @@ mod zerocopy;
 
 pub use beneath::{mkdir_beneath, open_beneath, open_dir, open_dir_beneath, OpenFlags};
 pub use disk::{free_space, sync_file_range, RangeSync};
+pub use listen::{bind_tcp_listener, DEFAULT_LISTEN_BACKLOG};
 pub use process::{give_back_memory, raise_nofile_limit};
 pub use rename::{rename_beneath, rename_beneath_noreplace};
 pub use term::{fd_flags, poll_fd, set_fd_flags, set_termios, terminal_columns, termios, write_fd};
