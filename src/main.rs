@@ -6,6 +6,7 @@ use peerhub::proto::frame::DEFAULT_MAX_FRAME;
 use peerhub::server::hub::HubConfig;
 use peerhub::server::store::StoreLimits;
 use peerhub::server::{self, ServerConfig};
+use peerhub::sys::DEFAULT_LISTEN_BACKLOG;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ struct ServerArgs {
     /// Address to listen on (IPv4 or IPv6; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9999")]
     listen: SocketAddr,
+    /// Connections the kernel queues for accepting while the hub is busy (capped at net.core.somaxconn); enough for a reconnect storm.
+    #[arg(long, default_value_t = DEFAULT_LISTEN_BACKLOG, value_parser = clap::value_parser!(u32).range(1..))]
+    listen_backlog: u32,
     /// Directory for the database and the store.
     #[arg(long, default_value = "./peerhub-data")]
     data: PathBuf,
@@ -207,6 +211,7 @@ fn main() -> ExitCode {
     let result = match cli.role {
         Role::Server(a) => server::run(ServerConfig {
             listen: a.listen,
+            listen_backlog: a.listen_backlog,
             data: a.data,
             identity: a.identity,
             json: a.json,

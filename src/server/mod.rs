@@ -52,6 +52,8 @@ use storeconn::{StoreConn, StoreConnConfig};
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Connections the kernel queues for accepting (capped at `somaxconn`).
+    pub listen_backlog: u32,
     pub data: PathBuf,
     /// Where the hub's key and certificate are (`None`: in `data`).
     pub identity: Option<PathBuf>,
@@ -216,7 +218,7 @@ impl Server {
         disk: StoreDisk,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)
+        let mut listener = crate::sys::bind_tcp_listener(config.listen, config.listen_backlog)
             .map_err(|e| io::Error::new(e.kind(), format!("--listen {}: {e}", config.listen)))?;
         poll.registry()
             .register(&mut listener, tokens::LISTENER, Interest::READABLE)?;

@@ -80,7 +80,8 @@ pub(super) fn bind_listener(
         Some(addr) => addr,
         None => local_address_toward(hub_addr)?,
     };
-    let mut listener = TcpListener::bind(listen).map_err(|e| {
+    let backlog = crate::sys::DEFAULT_LISTEN_BACKLOG;
+    let mut listener = crate::sys::bind_tcp_listener(listen, backlog).map_err(|e| {
         let flag = if config.listen.is_some() {
             "--listen "
         } else {
