@@ -9,25 +9,33 @@
 use libfuzzer_sys::fuzz_target;
 use peerhub::proto::frame;
 use peerhub::proto::message::{ClientMsg, HubMsg, Role, VERSION};
-use peerhub::server::db::Db;
-use peerhub::server::hub::{Action, ConnId, Hub, HubConfig, Request};
-use peerhub::server::store::{Store, StoreLimits};
+use peerhub::server::hub::{Action, ConnId, Hub, HubConfig, Request, StoreSide};
+use peerhub::server::persist::memory::{Memory, MemoryBackend};
+use peerhub::server::persist::{Backend, Snapshot};
+use peerhub::server::random::Seeded;
+use peerhub::server::store::{FreeSpace, StoreLimits};
 use std::collections::BTreeSet;
-use std::fs;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const CONNS: usize = 4;
 
-/// A store directory of this process's own beneath `$TMPDIR` (`run.sh` removes it).
-fn store_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("peerhub-fuzz-hub-{}", std::process::id()))
+/// A disk that is never full.
+struct Plenty;
+
+impl FreeSpace for Plenty {
+    fn free_bytes(&self) -> std::io::Result<u64> {
+        Ok(1 << 40)
+    }
 }
 
 struct Run {
     hub: Hub,
+    /// The accounts and publications, answered at once as the SQLite backend does.
+    backend: MemoryBackend,
     now: Instant,
+    /// Unix seconds, moving with `now`.
+    wall: u64,
     open: BTreeSet<ConnId>,
     timers: Vec<(Instant, ConnId, u64)>,
     exited: bool,
@@ -49,6 +57,14 @@ impl Run {
                     assert!(!self.hub.knows(conn));
                 }
                 Action::Exit => self.exited = true,
+                Action::Persist(id, ask) => {
+                    self.backend.submit(id, *ask);
+                    while let Some((id, answer)) = self.backend.take_done() {
+                        let mut then = Vec::new();
+                        self.hub.on_answer(id, answer, self.now, &mut then);
+                        self.apply(then);
+                    }
+                }
                 _ => {}
             }
         }
@@ -93,7 +109,7 @@ impl Run {
 
     /// A turn of the loop begins: what waits from earlier turns goes first.
     fn begin_turn(&mut self) {
-        self.hub.begin_turn(self.now);
+        self.hub.begin_turn(self.now, self.wall);
         for conn in self.open.clone() {
             if self.hub.knows(conn) {
                 let mut out = Vec::new();
@@ -129,24 +145,31 @@ impl Ops<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let dir = store_dir();
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create the store directory");
-    let db = Db::open_in_memory().expect("an in-memory database");
-    let limits = StoreLimits {
-        max_file: 0,
-        user_quota: 0,
-        reserve: 0,
+    let store = StoreSide {
+        limits: StoreLimits {
+            max_file: 0,
+            user_quota: 0,
+            reserve: 0,
+        },
+        free_space: Box::new(Plenty),
     };
-    let store = Store::open(&dir, limits, &db).expect("open the store");
     let config = HubConfig {
         history: 4,
         ..HubConfig::default()
     };
-    let hub = Hub::new(config, db, store).expect("a hub");
+    let now = Instant::now();
+    let hub = Hub::new(
+        now,
+        config,
+        Snapshot::default(),
+        store,
+        Box::new(Seeded::new(7)),
+    );
     let mut run = Run {
         hub,
-        now: Instant::now(),
+        backend: Memory::backend(),
+        now,
+        wall: 1_800_000_000,
         open: BTreeSet::new(),
         timers: Vec::new(),
         exited: false,
@@ -195,7 +218,7 @@ fuzz_target!(|data: &[u8]| {
                 },
             ),
             3 => {
-                // Accounts u0..u2 with password pw: each costs a real password hash.
+                // Accounts u0..u2 with password pw (the memory backend hashes nothing).
                 let user = format!("u{}", op % 3);
                 let tag = u32::from(op);
                 run.message(
@@ -235,7 +258,11 @@ fuzz_target!(|data: &[u8]| {
                     run.apply(out);
                 }
             }
-            6 => run.now += Duration::from_secs(u64::from(ops.byte().unwrap_or(1))),
+            6 => {
+                let secs = u64::from(ops.byte().unwrap_or(1));
+                run.now += Duration::from_secs(secs);
+                run.wall += secs;
+            }
             7 => {
                 let line = String::from_utf8_lossy(ops.bytes()).into_owned();
                 console_id += 1;
@@ -253,5 +280,4 @@ fuzz_target!(|data: &[u8]| {
         run.apply(out);
     }
     drop(run);
-    fs::remove_dir_all(&dir).expect("clean the store directory");
 });
