@@ -68,6 +68,8 @@ impl HubProc {
                 "0",
             ])
             .args(["--store-quota", "0", "--store-max-file", "0"])
+            // Its raw upload driver and its clients speak plaintext.
+            .arg("--insecure-plaintext")
             .arg("--data")
             .arg(data)
             .env_remove("RUST_LOG")

@@ -7,6 +7,7 @@ use peerhub::server::hub::HubConfig;
 use peerhub::server::store::StoreLimits;
 use peerhub::server::{self, ServerConfig};
 use peerhub::sys::DEFAULT_LISTEN_BACKLOG;
+use peerhub::trust::Fingerprint;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,10 @@ struct ServerArgs {
     /// (default: the --data directory).
     #[arg(long)]
     identity: Option<PathBuf>,
+    /// INSECURE: speak plaintext instead of TLS, so passwords, chat and files cross the
+    /// network readable by anyone on it (benchmarks and debugging only; clients need it too).
+    #[arg(long)]
+    insecure_plaintext: bool,
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
@@ -170,6 +175,15 @@ struct ClientArgs {
     #[arg(long, env = "PEERHUB_SERVER", default_value = "127.0.0.1:9999")]
     #[arg(value_parser = hub_address)]
     server: String,
+    /// Trust exactly this hub key (sha256:<64 hex digits>, as the hub prints it at start),
+    /// even on first use; without it the first key seen is pinned in <share>/.peerhub-known-hubs.
+    #[arg(long)]
+    hub_key: Option<Fingerprint>,
+    /// INSECURE: speak plaintext instead of TLS, to the hub and to other peers, so
+    /// passwords, chat and files cross the network readable by anyone on it (benchmarks
+    /// and debugging only; the hub needs it too).
+    #[arg(long)]
+    insecure_plaintext: bool,
     /// Directory of the files this peer publishes and fetches.
     #[arg(long, default_value = "./peerhub-share")]
     share: PathBuf,
@@ -214,6 +228,7 @@ fn main() -> ExitCode {
             listen_backlog: a.listen_backlog,
             data: a.data,
             identity: a.identity,
+            insecure_plaintext: a.insecure_plaintext,
             json: a.json,
             max_clients: a.max_clients,
             max_frame: a.max_frame,
@@ -247,6 +262,8 @@ fn main() -> ExitCode {
         }),
         Role::Client(a) => client::run(ClientConfig {
             server: a.server,
+            hub_key: a.hub_key,
+            insecure_plaintext: a.insecure_plaintext,
             share: a.share,
             listen: a.listen,
             json: a.json,

@@ -233,7 +233,25 @@ fn the_peer_listener_limits_connections_per_address() {
 }
 
 #[test]
-fn at_the_open_file_limit_a_new_connection_gets_503_not_a_hang() {
+fn at_the_open_file_limit_a_plaintext_hub_answers_503_not_a_hang() {
+    at_the_open_file_limit(Wire::Plain);
+}
+
+#[test]
+fn at_the_open_file_limit_a_tls_hub_closes_at_once_not_a_hang() {
+    at_the_open_file_limit(Wire::Tls);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Wire {
+    Plain,
+    Tls,
+}
+
+/// Connect until one is refused for lack of descriptors; none may hang. A plaintext
+/// hub says 503 on the fresh socket; a TLS hub cannot spare the descriptor for a
+/// handshake then, so it closes (the client reports "hub full or unreachable").
+fn at_the_open_file_limit(wire: Wire) {
     let dir = support::TempDir::new("nofile");
     let mut cmd = Command::new(BIN);
     cmd.args(["server", "--listen", "127.0.0.1:0", "--json", "--data"])
@@ -241,6 +259,9 @@ fn at_the_open_file_limit_a_new_connection_gets_503_not_a_hang() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    if wire == Wire::Plain {
+        cmd.arg("--insecure-plaintext");
+    }
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child here.
     unsafe {
         cmd.pre_exec(|| {
@@ -262,34 +283,51 @@ fn at_the_open_file_limit_a_new_connection_gets_503_not_a_hang() {
     let event: serde_json::Value = serde_json::from_str(&line).expect("json");
     let addr: SocketAddr = event["addr"].as_str().expect("addr").parse().expect("addr");
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    // Connect until one is refused for lack of descriptors; none may hang.
+    let connect = || match wire {
+        Wire::Plain => Raw::connect_plain(addr),
+        Wire::Tls => Raw::connect(addr),
+    };
+    // Ok(true): welcome; Ok(false): refused as this wire refuses.
+    let hello = |raw: &mut Raw| -> Result<bool, String> {
+        let answer = raw
+            .send(&support::hello_bytes())
+            .map_err(|e| format!("{e}"))
+            .map(|()| raw.read_frame(SECS_5));
+        match (wire, answer) {
+            (_, Ok(Ok(p))) if p.first() == Some(&kind::WELCOME) => Ok(true),
+            (Wire::Plain, Ok(Ok(p))) => {
+                let (status, reason) = decode_bye(&p).expect("a Bye");
+                assert_eq!(status, 503, "{reason}");
+                assert!(reason.contains("file descriptors"), "{reason}");
+                Ok(false)
+            }
+            (Wire::Tls, Ok(Err(RawEnd::Closed))) | (Wire::Tls, Err(_)) => Ok(false),
+            (_, other) => Err(format!("{other:?}")),
+        }
+    };
     let mut held = Vec::new();
-    let mut refused = None;
+    let mut refused = false;
     for _ in 0..60 {
-        let mut raw = Raw::connect(addr);
-        raw.send(&support::hello_bytes()).expect("hello");
-        match raw.read_frame(SECS_5) {
-            Ok(p) if p.first() == Some(&kind::WELCOME) => held.push(raw),
-            Ok(p) => {
-                refused = decode_bye(&p);
+        let mut raw = connect();
+        match hello(&mut raw) {
+            Ok(true) => held.push(raw),
+            Ok(false) => {
+                refused = true;
                 break;
             }
-            Err(e) => panic!("connection {} got no answer: {e:?}", held.len() + 1),
+            Err(e) => panic!("connection {} got no answer: {e}", held.len() + 1),
         }
     }
-    let (status, reason) = refused.expect("the open-file limit was never reached");
-    assert_eq!(status, 503, "{reason}");
-    assert!(reason.contains("file descriptors"), "{reason}");
+    assert!(refused, "the open-file limit was never reached");
     // Descriptors given back: new connections are welcome again (after the pause).
     held.truncate(held.len().saturating_sub(5));
     let deadline = Instant::now() + SECS_20;
     loop {
-        let mut raw = Raw::connect(addr);
-        raw.send(&support::hello_bytes()).expect("hello");
-        match raw.read_frame(SECS_5) {
-            Ok(p) if p.first() == Some(&kind::WELCOME) => break,
-            Ok(_) => assert!(Instant::now() < deadline, "never welcome again"),
-            Err(e) => panic!("no answer after descriptors were freed: {e:?}"),
+        let mut raw = connect();
+        match hello(&mut raw) {
+            Ok(true) => break,
+            Ok(false) => assert!(Instant::now() < deadline, "never welcome again"),
+            Err(e) => panic!("no answer after descriptors were freed: {e}"),
         }
     }
     let _ = child.kill();

@@ -110,7 +110,8 @@ fn a_user_announcing_another_users_listener_is_named_as_the_cause() {
 #[test]
 fn a_holder_announced_at_a_hubs_address_is_said_to_be_a_hub() {
     let hub = Hub::start(&[]);
-    let other = Hub::start(&[]);
+    // A plaintext hub answers a peer `Get` with a Bye the fetcher can read.
+    let other = Hub::start(&["--insecure-plaintext"]);
     // Announcing this hub's port is refused; another hub's is not this hub's to know.
     let _carol = announcing(&hub, "carol", other.addr().port(), "song.mp3");
     let mut alice = Peer::logged_in(hub.addr(), "alice");

@@ -10,10 +10,10 @@ use peerhub::proto::store::{self, StoreMsg};
 use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{check, random_bytes, Hub, Peer, Raw};
+use support::{check, random_bytes, Hub, Peer, Raw, RawStream};
 
 const SECS_10: Duration = Duration::from_secs(10);
 const SECS_30: Duration = Duration::from_secs(30);
@@ -262,10 +262,9 @@ fn hostile_names_limits_and_the_console() {
     check(&r, 406, false);
 }
 
-/// Hello as a store connection and `Begin` with `token`, on a plain socket.
-fn store_conn(addr: SocketAddr, token: StoreToken) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(SECS_10)).unwrap();
+/// Hello as a store connection and `Begin` with `token`, over TLS.
+fn store_conn(addr: SocketAddr, token: StoreToken) -> RawStream {
+    let mut s = RawStream::tls(addr);
     let mut out = Vec::new();
     ClientMsg::Hello {
         version: VERSION,
@@ -278,7 +277,7 @@ fn store_conn(addr: SocketAddr, token: StoreToken) -> TcpStream {
 }
 
 /// The next store frame on `s`; `None` at EOF.
-fn read_store(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<StoreMsg> {
+fn read_store(s: &mut RawStream, buf: &mut Vec<u8>) -> Option<StoreMsg> {
     loop {
         if let Some((used, msg)) = store::parse(buf).unwrap() {
             buf.drain(..used);
@@ -294,7 +293,7 @@ fn read_store(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<StoreMsg> {
 
 /// The status the hub answers on a store connection, then that it closes.
 #[track_caller]
-fn expect_status_and_close(s: &mut TcpStream, status: u16) -> String {
+fn expect_status_and_close(s: &mut RawStream, status: u16) -> String {
     let mut buf = Vec::new();
     let msg = read_store(s, &mut buf);
     let Some(StoreMsg::Status {
@@ -582,7 +581,7 @@ fn the_hub_stays_one_thread_while_it_receives_and_flushes_an_upload() {
 
 /// A store `Status` frame from `s` (the first frame must be one).
 #[track_caller]
-fn expect_status(s: &mut TcpStream, buf: &mut Vec<u8>, status: u16) -> String {
+fn expect_status(s: &mut RawStream, buf: &mut Vec<u8>, status: u16) -> String {
     match read_store(s, buf) {
         Some(StoreMsg::Status {
             status: got,
@@ -691,7 +690,7 @@ fn open_tickets_per_user_are_limited_with_a_retry_after() {
 }
 
 /// Read a download on `s` up to the start of the first file's bytes: its size.
-fn download_until_bytes(s: &mut TcpStream, buf: &mut Vec<u8>) -> u64 {
+fn download_until_bytes(s: &mut RawStream, buf: &mut Vec<u8>) -> u64 {
     expect_status(s, buf, 200);
     loop {
         match read_store(s, buf) {
@@ -704,7 +703,7 @@ fn download_until_bytes(s: &mut TcpStream, buf: &mut Vec<u8>) -> u64 {
 
 /// Read the rest of a download whose first file's bytes start in `buf`: the BLAKE3 of
 /// every file's content, in order.
-fn finish_download(s: &mut TcpStream, buf: &mut Vec<u8>, mut size: u64) -> Vec<String> {
+fn finish_download(s: &mut RawStream, buf: &mut Vec<u8>, mut size: u64) -> Vec<String> {
     let mut sums = Vec::new();
     loop {
         let mut hasher = blake3::Hasher::new();
@@ -797,10 +796,9 @@ fn a_download_in_flight_survives_the_replacement_and_removal_of_its_entry() {
     });
 }
 
-/// Hello as a store connection on a plain socket, nothing more.
-fn bare_store_conn(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(SECS_10)).unwrap();
+/// Hello as a store connection over TLS, nothing more.
+fn bare_store_conn(addr: SocketAddr) -> RawStream {
+    let mut s = RawStream::tls(addr);
     let mut out = Vec::new();
     ClientMsg::Hello {
         version: VERSION,

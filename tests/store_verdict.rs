@@ -5,7 +5,8 @@
 //! store connection, anything the hub sends after its first frame ("ready"): the
 //! upload's verdict. The relay closes both sides instead, exactly when the hub has
 //! committed the upload and its answer is on the way — the moment a `kill -9` of the
-//! hub hits only by luck.
+//! hub hits only by luck. The relay reads frames, so hub and clients speak plaintext
+//! (`--insecure-plaintext`): the client logic under test is the same over TLS.
 
 mod support;
 
@@ -88,9 +89,9 @@ fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
 
 #[test]
 fn an_upload_whose_verdict_is_lost_after_the_commit_is_confirmed_by_asking_the_hub() {
-    let hub = Hub::start(&[]);
+    let hub = Hub::start(&["--insecure-plaintext"]);
     let cutter = VerdictCutter::start(hub.addr());
-    let mut ann = Peer::start(cutter.addr, &[]);
+    let mut ann = Peer::start(cutter.addr, &["--insecure-plaintext"]);
     ann.register_login("ann", "pw");
     std::fs::write(ann.work_dir().join("doc.txt"), b"first version\n").unwrap();
     let id = ann.send("upload doc.txt");
@@ -110,7 +111,7 @@ fn an_upload_whose_verdict_is_lost_after_the_commit_is_confirmed_by_asking_the_h
         "both verdicts were cut"
     );
     // The hub really holds the second version: a direct download gets it.
-    let mut bob = Peer::start(hub.addr(), &[]);
+    let mut bob = Peer::start(hub.addr(), &["--insecure-plaintext"]);
     bob.register_login("bob", "pw");
     let id = bob.send("download doc.txt");
     let r = bob.wait_result(id, SECS_30);

@@ -980,9 +980,16 @@ impl HubProcess {
         let data =
             std::env::temp_dir().join(format!("peerhub-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&data)?;
+        // The drivers speak plaintext frames (a hub from before TLS has no such flag).
+        let plaintext: &[&str] = if blocking::hub_knows("--insecure-plaintext") {
+            &["--insecure-plaintext"]
+        } else {
+            &[]
+        };
         let mut child = Command::new(program)
             .arg("server")
             .args(["--listen", "127.0.0.1:0", "--json"])
+            .args(plaintext)
             .arg("--data")
             .arg(&data)
             .args(extra)

@@ -35,7 +35,10 @@ impl Client {
     pub fn start(hub: SocketAddr, share: &Path) -> io::Result<Client> {
         fs::create_dir_all(share)?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_peerhub"))
-            .args(["client", "--json", "--listen", "127.0.0.1:0", "--server"])
+            .args(["client", "--json", "--listen", "127.0.0.1:0"])
+            // The benches' hubs speak plaintext (see `HubProcess::start`).
+            .arg("--insecure-plaintext")
+            .arg("--server")
             .arg(hub.to_string())
             .current_dir(share)
             .arg("--share")

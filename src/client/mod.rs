@@ -6,6 +6,7 @@ pub mod command;
 pub mod complete;
 pub mod editor;
 pub mod history;
+pub mod hub_trust;
 pub mod keys;
 pub mod partials;
 pub mod progress;
@@ -17,6 +18,7 @@ pub mod terminal;
 
 mod driver;
 
+use crate::trust::Fingerprint;
 pub use driver::run;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +28,10 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub server: String,
+    /// The hub key to trust (`--hub-key`); `None`: trust on first use and pin it.
+    pub hub_key: Option<Fingerprint>,
+    /// Plaintext to the hub and to peers instead of TLS (`--insecure-plaintext`).
+    pub insecure_plaintext: bool,
     pub share: PathBuf,
     pub listen: Option<SocketAddr>,
     pub json: bool,

@@ -1,11 +1,12 @@
 //! mio plumbing shared by the hub and the peer: buffered connections, deadlines,
-//! stdin lines, TLS streams and token bookkeeping. It knows frames, not what they mean.
+//! stdin lines, TLS streams (and the `Wire` that is TLS or plain) and token bookkeeping. It knows frames, not what they mean.
 
 pub mod conn;
 pub mod peraddr;
 pub mod stdin;
 pub mod timers;
 pub mod tls;
+pub mod wire;
 
 use mio::{Events, Poll, Token};
 use std::io;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 
 /// The four bytes that open every hello, both ways.
 pub const MAGIC: [u8; 4] = *b"PHUB";
-/// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks (2: every connection is TLS, issue #12).
+pub const VERSION: u16 = 2;
 /// A BLAKE3 content hash.
 pub type Hash = [u8; 32];
 

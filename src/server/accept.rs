@@ -1,11 +1,12 @@
-//! Taking new connections: accept until `WouldBlock`, refuse (a 503 `Bye`) past
-//! `--max-clients`, per address or while shutting down, and pause accepting for a
-//! moment when the open-file limit is hit.
+//! Taking new connections: accept until `WouldBlock` (each over TLS unless
+//! `--insecure-plaintext`), refuse (`refusal.rs`) past `--max-clients`, per address
+//! or while shutting down, and pause accepting for a moment when the open-file limit
+//! is hit.
 
 use super::{memory, Server, Slot, ACCEPT_PAUSE, PRE_LOGIN_FRAME};
 use crate::net::conn::Conn;
-use crate::proto::message::HubMsg;
-use crate::proto::status::Status;
+use crate::net::tls::TlsStream;
+use crate::net::wire::Wire;
 use log::{error, warn};
 use mio::{Interest, Token};
 use std::io;
@@ -49,7 +50,7 @@ impl Server {
                     "refused connection",
                     format_args!("refusing {addr}: {reason}"),
                 );
-                refuse(&mut stream, reason);
+                self.refuse(stream, reason, true);
                 continue;
             }
             // The hub's own address as this client reached it (see `Hub::on_connect`).
@@ -71,8 +72,23 @@ impl Server {
                 self.per_address.release(key);
                 continue;
             }
-            let mut conn = Conn::new(stream, PRE_LOGIN_FRAME, self.config.max_output);
-            conn.trust_short_reads();
+            let wire = match &self.tls {
+                None => Wire::Plain(stream),
+                Some(tls) => match TlsStream::server(tls.clone(), stream) {
+                    Ok(tls) => Wire::tls(tls),
+                    Err(e) => {
+                        warn!("TLS for {addr}: {e}");
+                        self.per_address.release(key);
+                        continue;
+                    }
+                },
+            };
+            let plain = !wire.is_tls();
+            let mut conn = Conn::new(wire, PRE_LOGIN_FRAME, self.config.max_output);
+            if plain {
+                // A TLS stream's reads end at a record, not when the socket is empty.
+                conn.trust_short_reads();
+            }
             conn.count_in(&self.queued_total);
             self.conns.insert(Slot::Hub(conn));
             self.hub
@@ -90,26 +106,15 @@ impl Server {
             format_args!("out of file descriptors: refusing new connections for a moment"),
         );
         if self.spare.release() {
-            if let Ok((mut stream, addr)) = self.listener.accept() {
+            if let Ok((stream, addr)) = self.listener.accept() {
                 self.hub.warn(
                     "refused connection",
                     format_args!("refusing {addr}: the hub is out of file descriptors"),
                 );
-                refuse(&mut stream, "the hub is out of file descriptors");
+                self.refuse(stream, "the hub is out of file descriptors", false);
             }
             self.spare.restore();
         }
         self.accept_paused = Some(now + ACCEPT_PAUSE);
     }
-}
-
-/// Tell a connection that is not taken why (503), best effort on a fresh socket whose
-/// buffer is empty; dropping the stream then closes it.
-fn refuse(stream: &mut mio::net::TcpStream, reason: &str) {
-    let bye = HubMsg::Bye {
-        status: Status::UNAVAILABLE,
-        reason: reason.into(),
-    }
-    .to_frame();
-    let _ = io::Write::write(stream, &bye);
 }

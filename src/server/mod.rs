@@ -15,6 +15,7 @@ mod outgoing;
 pub mod persist;
 pub mod random;
 mod reading;
+mod refusal;
 pub mod reports;
 pub mod search;
 pub mod store;
@@ -29,6 +30,7 @@ use crate::net::conn::{Conn, Tally};
 use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
+use crate::net::wire::Wire;
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
 use crate::trust::{Fingerprint, Identity};
@@ -44,6 +46,7 @@ use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use store::disk::StoreDisk;
 use storeconn::{StoreConn, StoreConnConfig};
@@ -57,6 +60,8 @@ pub struct ServerConfig {
     pub data: PathBuf,
     /// Where the hub's key and certificate are (`None`: in `data`).
     pub identity: Option<PathBuf>,
+    /// Plaintext instead of TLS on every connection (`--insecure-plaintext`).
+    pub insecure_plaintext: bool,
     pub json: bool,
     pub max_clients: usize,
     pub max_frame: usize,
@@ -72,10 +77,15 @@ pub struct ServerConfig {
     pub store_stall: Duration,
 }
 
+/// A hub connection: TLS over its socket, or the bare socket (`--insecure-plaintext`).
+type HubConn = Conn<Wire<TcpStream>>;
+
 /// A slot of the connection table: a hub connection, or a store connection it became.
 enum Slot {
-    Hub(Conn),
-    Store(Box<StoreConn<TcpStream>>),
+    Hub(HubConn),
+    Store(Box<StoreConn<Wire<TcpStream>>>),
+    /// A connection refused over TLS, kept for its handshake and 503 (`refusal.rs`).
+    Refused(HubConn),
     /// Only while a connection changes kind.
     Moving,
 }
@@ -121,6 +131,17 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
     let identity = Identity::load_or_create_hub(identity_dir)
         .map_err(|e| io::Error::other(format!("hub identity: {e}")))?;
     config.hub.fingerprint = Some(identity.fingerprint());
+    let tls = if config.insecure_plaintext {
+        warn!(
+            "--insecure-plaintext: TLS is off; passwords, chat and files cross the network \
+             in the clear, readable and changeable by anyone on the path"
+        );
+        None
+    } else {
+        let tls = crate::trust::hub_server_config(&identity)
+            .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
+        Some(tls)
+    };
     let path = config.data.join("peerhub.db");
     let db = db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")))?;
     let mut backend = Sqlite::backend(db);
@@ -144,7 +165,7 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
         store,
         Box::new(random::OsRandom),
     );
-    let mut server = Server::new(config, hub, Box::new(backend), disk)?;
+    let mut server = Server::new(config, tls, hub, Box::new(backend), disk)?;
     server.run()
 }
 
@@ -172,6 +193,9 @@ pub fn unix_now() -> u64 {
 
 struct Server {
     config: ServerConfig,
+    /// What every accepted connection speaks: TLS with the hub's identity, or (`None`,
+    /// `--insecure-plaintext`) plaintext.
+    tls: Option<Arc<rustls::ServerConfig>>,
     poll: Poll,
     listener: TcpListener,
     conns: Slab<Slot>,
@@ -207,12 +231,15 @@ struct Server {
     spare: Spare,
     /// Accepting waits until then after the open-file limit was hit.
     accept_paused: Option<Instant>,
+    /// Refused TLS connections and the end of their grace (`refusal.rs`).
+    refusing: Vec<(ConnId, Instant)>,
     exit: bool,
 }
 
 impl Server {
     fn new(
         config: ServerConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
         hub: Hub,
         backend: Box<dyn Backend>,
         disk: StoreDisk,
@@ -253,7 +280,9 @@ impl Server {
             trim: TrimClock::new(Instant::now()),
             spare: Spare::open()?,
             accept_paused: None,
+            refusing: Vec::new(),
             config,
+            tls,
             poll,
             listener,
             conns: Slab::new(),
@@ -305,6 +334,7 @@ impl Server {
             if self.store_sweep.is_some_and(|at| at <= now) {
                 self.sweep_store(now);
             }
+            self.sweep_refused(now);
             // Answers a slower backend finished since the last turn.
             self.take_answers(now);
             self.hub.end_turn(now, &mut self.actions);
@@ -381,7 +411,11 @@ impl Server {
         timeout = min_timeout(timeout, drain_deadline);
         let sweep = self.store_sweep.map(|at| at.saturating_duration_since(now));
         timeout = min_timeout(timeout, sweep);
-        let wake = [self.accept_paused, self.trim.wake_at()];
+        let wake = [
+            self.accept_paused,
+            self.trim.wake_at(),
+            self.refused_deadline(),
+        ];
         for at in wake.into_iter().flatten() {
             timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
         }

@@ -2,8 +2,8 @@
 //! output budgets, dirty connections flushed, closes drained and connections reaped
 //! (the hub told of each).
 
-use super::{memory, Server, Slot};
-use crate::net::conn::{Conn, FlushStatus, QueueFull};
+use super::{memory, HubConn, Server, Slot};
+use crate::net::conn::{FlushStatus, QueueFull};
 use crate::server::hub::ConnId;
 use log::debug;
 use mio::Token;
@@ -16,7 +16,7 @@ impl Server {
         &mut self,
         key: ConnId,
         len: usize,
-        push: impl FnOnce(&mut Conn) -> Result<(), QueueFull>,
+        push: impl FnOnce(&mut HubConn) -> Result<(), QueueFull>,
     ) {
         let Some(Slot::Hub(conn)) = self.conns.get_mut(key) else {
             return;
@@ -91,6 +91,10 @@ impl Server {
                     self.ready.push(key);
                     continue;
                 }
+                Some(Slot::Refused(_)) => {
+                    self.refused_turn(key);
+                    continue;
+                }
                 _ => continue,
             };
             match conn.flush() {
@@ -110,7 +114,7 @@ impl Server {
         let closing = &mut self.closing;
         self.draining.retain(|&(key, deadline)| {
             let flushed = match conns.get(key) {
-                Some(Slot::Hub(c)) => c.queued() == 0,
+                Some(Slot::Hub(c)) => c.is_flushed(),
                 _ => true,
             };
             if flushed || now >= deadline {

@@ -3,6 +3,7 @@
 
 use super::{Server, Slot, APPLY_EVERY, PRE_LOGIN_FRAME, READS_PER_TURN, SCRATCH_BYTES};
 use crate::net::conn::ReadStatus;
+use crate::net::tls;
 use crate::proto::frame::FrameError;
 use crate::proto::message::ClientMsg;
 use crate::proto::status::Status;
@@ -30,6 +31,7 @@ impl Server {
             // A connection the hub handed over waits, unread, for its upgrade.
             Some(Slot::Hub(conn)) if self.hub.knows(key) => conn,
             Some(Slot::Store(_)) => return self.store_turn(key, now),
+            Some(Slot::Refused(_)) => return self.refused_turn(key),
             _ => return,
         };
         let mut msgs = std::mem::take(&mut self.inbox);
@@ -51,6 +53,10 @@ impl Server {
             &mut msgs,
             decode_request,
         );
+        if conn.stream().is_tls() {
+            // The read may have moved the handshake on, whose answer the stream holds.
+            self.dirty.push(key);
+        }
         for req in msgs.drain(..) {
             self.hub.on_request(key, req, now, &mut self.actions);
         }
@@ -65,7 +71,22 @@ impl Server {
             ReadStatus::Drained => {}
             ReadStatus::Budget => self.ready.push(key),
             ReadStatus::Closed => self.closing.push((key, "connection closed".into())),
-            ReadStatus::Failed(e) => self.closing.push((key, format!("read error: {e}"))),
+            ReadStatus::Failed(e) => {
+                if let Some(failure) = tls::failure_of(&e) {
+                    self.hub
+                        .warn("TLS handshake", format_args!("connection {key}: {failure}"));
+                }
+                self.closing.push((key, format!("read error: {e}")))
+            }
+            ReadStatus::BadFrame(FrameError::TooLarge { len, .. })
+                if pre_login && starts_tls(len) =>
+            {
+                // A TLS client on a plaintext hub: a plaintext answer is what it can name.
+                let why = "this hub runs with --insecure-plaintext and the client speaks TLS: \
+                           use that flag on both sides or on neither";
+                self.hub
+                    .on_bad_frame(key, Status::BAD_REQUEST, why, &mut self.actions)
+            }
             ReadStatus::BadFrame(e) => {
                 let status = match e {
                     FrameError::TooLarge { .. } => Status::TOO_LARGE,
@@ -76,6 +97,11 @@ impl Server {
             }
         }
     }
+}
+
+/// Whether a frame's length header, read as bytes, opens a TLS ClientHello.
+fn starts_tls(len: usize) -> bool {
+    u32::try_from(len).is_ok_and(|len| tls::looks_like_tls_client_hello(&len.to_be_bytes()))
 }
 
 /// Decode a request; on failure keep the tag (bytes 1..5) so the reply can name it.

@@ -6,6 +6,7 @@
 use super::storeconn::{StoreConn, StoreEnv, StoreStep};
 use super::storelink::{StoreEvent, StoreOrder};
 use super::{ConnId, Server, Slot};
+use crate::net::wire::Wire;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -42,6 +43,7 @@ impl Server {
             warn!("store connection: register: {e}");
         }
         let who = stream
+            .socket()
             .peer_addr()
             .map_or_else(|_| "?".to_owned(), |a| a.to_string());
         let sc = StoreConn::new(stream, who, pending, Instant::now());
@@ -99,7 +101,7 @@ impl Server {
     pub(super) fn close_store_conn(
         &mut self,
         key: ConnId,
-        mut sc: StoreConn<TcpStream>,
+        mut sc: StoreConn<Wire<TcpStream>>,
         reason: String,
     ) {
         let _ = self.poll.registry().deregister(sc.stream_mut());

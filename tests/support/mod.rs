@@ -2,7 +2,8 @@
 //!
 //! - [`Hub`]: a `peerhub server --json` with a fresh data directory and a piped console.
 //! - [`Peer`]: a `peerhub client --json` with a fresh share directory and piped commands.
-//! - [`Raw`]: a bare TCP connection to the hub, for bad-input tests.
+//! - [`Raw`]: a connection to the hub that speaks frames itself (TLS, or bare TCP), for
+//!   bad-input tests.
 //!
 //! Every process's stdout is read by a background thread that parses each line as JSON
 //! and checks it against the output contract (a `result` with `id`, `command`, `ok`,
@@ -1009,7 +1010,7 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 pub fn hello_bytes() -> Vec<u8> {
     let mut p = vec![kind::HELLO];
     p.extend_from_slice(b"PHUB");
-    p.extend_from_slice(&1u16.to_be_bytes());
+    p.extend_from_slice(&peerhub::proto::message::VERSION.to_be_bytes());
     p.push(0);
     frame(&p)
 }
@@ -1051,22 +1052,105 @@ pub enum RawEnd {
     Error(io::Error),
 }
 
-/// A bare TCP connection to the hub.
+/// What a [`Raw`] connection speaks: TLS to a hub (the default), or bare TCP (to a hub
+/// started with `--insecure-plaintext`, or to send bytes below TLS).
+pub enum RawStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl RawStream {
+    /// A TLS connection to the hub at `addr` (any hub key is accepted; the handshake is
+    /// done as the first bytes go), with a 10 s read timeout.
+    pub fn tls(addr: SocketAddr) -> RawStream {
+        let socket = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let _ = socket.set_nodelay(true);
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let name = rustls::pki_types::ServerName::try_from("hub.peerhub.invalid").expect("name");
+        let tls = rustls::ClientConnection::new(any_hub_tls(), name).expect("TLS client");
+        RawStream::Tls(Box::new(rustls::StreamOwned::new(tls, socket)))
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            RawStream::Plain(s) => s,
+            RawStream::Tls(tls) => tls.get_ref(),
+        }
+    }
+}
+
+impl Read for RawStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            RawStream::Plain(s) => s.read(buf),
+            // A hub that closes without a close notice has ended the stream all the same.
+            RawStream::Tls(tls) => match tls.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for RawStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            RawStream::Plain(s) => s.write(buf),
+            RawStream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            RawStream::Plain(s) => s.flush(),
+            RawStream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// A TLS client configuration that accepts any hub key (these tests are not about pins).
+pub fn any_hub_tls() -> std::sync::Arc<rustls::ClientConfig> {
+    use peerhub::trust;
+    let verifier = trust::ServerKeyVerifier::new(&trust::provider(), |_| true);
+    trust::client_config(verifier, None).expect("TLS client config")
+}
+
+/// A connection to the hub (TLS unless made with [`Raw::connect_plain`]).
 pub struct Raw {
-    stream: TcpStream,
+    stream: RawStream,
     buf: Vec<u8>,
 }
 
 impl Raw {
-    /// Connect (within 5 s).
+    /// Connect over TLS (within 5 s; the handshake is done as the first bytes go).
     pub fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        let _ = stream.set_nodelay(true);
+        let stream = RawStream::tls(addr);
+        // Reads set their own deadline.
+        let _ = stream.socket().set_read_timeout(None);
         Raw {
             stream,
             buf: Vec::new(),
         }
+    }
+
+    /// Connect with bare TCP: plaintext frames (a hub with `--insecure-plaintext`) or
+    /// bytes below TLS.
+    pub fn connect_plain(addr: SocketAddr) -> Raw {
+        Raw {
+            stream: RawStream::Plain(Raw::tcp(addr)),
+            buf: Vec::new(),
+        }
+    }
+
+    fn tcp(addr: SocketAddr) -> TcpStream {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let _ = stream.set_nodelay(true);
+        stream
     }
 
     /// Connect, say hello, and read the welcome.
@@ -1093,12 +1177,12 @@ impl Raw {
 
     /// The payloads of the whole frames that have arrived by now, without waiting.
     pub fn frames_arrived(&mut self) -> Vec<Vec<u8>> {
-        self.stream.set_nonblocking(true).expect("non-blocking");
+        self.socket().set_nonblocking(true).expect("non-blocking");
         let mut chunk = [0u8; 64 * 1024];
         while let Ok(n @ 1..) = self.stream.read(&mut chunk) {
             self.buf.extend_from_slice(&chunk[..n]);
         }
-        self.stream.set_nonblocking(false).expect("blocking");
+        self.socket().set_nonblocking(false).expect("blocking");
         let mut frames = Vec::new();
         while let Ok(payload) = self.read_frame(Duration::from_nanos(1)) {
             frames.push(payload);
@@ -1123,7 +1207,7 @@ impl Raw {
             if left.is_zero() {
                 return Err(RawEnd::Timeout);
             }
-            self.stream
+            self.socket()
                 .set_read_timeout(Some(left))
                 .map_err(RawEnd::Error)?;
             let mut chunk = [0u8; 4096];
@@ -1177,13 +1261,18 @@ impl Raw {
         }
     }
 
-    /// Half-close our side (no more bytes from us).
+    /// Half-close our side (no more bytes from us; over TLS, a close notice first).
     pub fn shutdown_write(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Write);
+        if let RawStream::Tls(tls) = &mut self.stream {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+        let _ = self.socket().shutdown(Shutdown::Write);
     }
 
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The socket.
+    pub fn socket(&self) -> &TcpStream {
+        self.stream.socket()
     }
 }
 

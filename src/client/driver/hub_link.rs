@@ -6,11 +6,15 @@ use super::HubLink;
 use super::MAX_HUB_FRAME;
 use super::MAX_HUB_OUTPUT;
 use super::READS_PER_TURN;
-use crate::client::session::Session;
+use crate::client::session::{Action, Session};
 use crate::net::conn::Conn;
 use crate::net::conn::ReadStatus;
+use crate::net::tls::{self, TlsFailure, TlsStream};
 use crate::net::tokens;
+use crate::net::wire::Wire;
+use crate::proto::frame::FrameError;
 use crate::proto::message::HubMsg;
+use crate::trust::Fingerprint;
 use log::debug;
 use log::warn;
 use mio::net::TcpStream;
@@ -43,12 +47,27 @@ impl Client {
                 &mut self.actions,
             );
         }
-        let mut conn = Conn::connecting(stream, MAX_HUB_FRAME, MAX_HUB_OUTPUT);
-        // The hello goes first, ahead of anything typed while connecting.
+        let wire = match &self.hub_trust {
+            None => Wire::Plain(stream),
+            Some(trust) => match TlsStream::client(trust.config(), trust.server_name(), stream) {
+                Ok(tls) => Wire::tls(tls),
+                Err(e) => {
+                    let reason = format!("TLS: {e}");
+                    return self
+                        .session
+                        .on_connect_failed(&reason, now, &mut self.actions);
+                }
+            },
+        };
+        let judged = !wire.is_tls();
+        let mut conn = Conn::connecting(wire, MAX_HUB_FRAME, MAX_HUB_OUTPUT);
+        // The hello goes first, ahead of anything typed while connecting (over TLS it
+        // leaves only once the hub's key is trusted).
         let _ = conn.queue_bytes(&Session::hello());
         self.hub = Some(HubLink {
             conn,
             connected: false,
+            judged,
         });
         debug!("connecting to {}", self.hub_addr);
     }
@@ -58,7 +77,7 @@ impl Client {
             return;
         };
         if !link.connected && writable {
-            let stream = link.conn.stream();
+            let stream = link.conn.stream().socket();
             match (stream.take_error(), stream.peer_addr()) {
                 (Ok(None), Ok(_)) => {
                     link.connected = true;
@@ -71,12 +90,28 @@ impl Client {
         }
         if !link.connected {
             // A readable edge before the connect finished: the connect failed.
-            let stream = link.conn.stream();
+            let stream = link.conn.stream().socket();
             if let Ok(Some(e)) | Err(e) = stream.take_error() {
                 return self.hub_failed(&e.to_string(), now);
             }
             return;
         }
+        if !link.judged {
+            match link.conn.stream_mut().handshake() {
+                Ok(false) => return,
+                Ok(true) => {
+                    link.judged = true;
+                    let presented = link.conn.stream().peer_fingerprint();
+                    if !self.judge_hub_key(presented, now) {
+                        return;
+                    }
+                }
+                Err(e) => return self.hub_wire_failed(&e, now),
+            }
+        }
+        let Some(link) = self.hub.as_mut() else {
+            return;
+        };
         let mut msgs = Vec::new();
         let status =
             link.conn
@@ -92,11 +127,72 @@ impl Client {
             // Edge-triggered: bytes left unread raise no new event, so come back.
             ReadStatus::Budget => self.hub_ready = true,
             ReadStatus::Closed => self.hub_failed("the hub closed the connection", now),
+            ReadStatus::BadFrame(FrameError::TooLarge { len, .. }) if starts_tls_record(len) => {
+                self.hub_failed(
+                    "the hub speaks TLS and this client runs with --insecure-plaintext: \
+                     use that flag on both sides or on neither",
+                    now,
+                )
+            }
             ReadStatus::BadFrame(e) => {
                 self.hub_failed(&format!("bad frame from the hub: {e}"), now)
             }
-            ReadStatus::Failed(e) => self.hub_failed(&e.to_string(), now),
+            ReadStatus::Failed(e) => self.hub_wire_failed(&e, now),
         }
+    }
+
+    /// The TLS handshake showed the hub's key (`None`: a session resumed under a key
+    /// already judged): pin it or refuse it. False when the client gives up on the hub.
+    fn judge_hub_key(&mut self, presented: Option<Fingerprint>, now: Instant) -> bool {
+        let (Some(trust), Some(presented)) = (&self.hub_trust, presented) else {
+            return true;
+        };
+        let outcome = match trust.judge(presented) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A pin that cannot be written would be asked again next time: say so.
+                warn!("could not record the hub's key: {e}");
+                return true;
+            }
+        };
+        if let Some(event) = outcome.event {
+            self.actions.push(Action::Event(event));
+        }
+        if outcome.refuse {
+            self.refuse_hub(now);
+            return false;
+        }
+        true
+    }
+
+    /// The hub link failed in its transport: a key our verifier refused is judged (the
+    /// client exits 1, having sent nothing); anything else is a lost link, named.
+    fn hub_wire_failed(&mut self, error: &io::Error, now: Instant) {
+        match tls::failure_of(error) {
+            Some(TlsFailure::KeyRefused(refused)) => {
+                let got = refused.got;
+                if self.judge_hub_key(Some(got), now) {
+                    self.hub_failed(&error.to_string(), now);
+                }
+            }
+            Some(TlsFailure::ClosedInHandshake) => self.hub_failed(
+                "hub full or unreachable: it closed the connection during the TLS handshake",
+                now,
+            ),
+            Some(failure) => {
+                let reason = failure.to_string();
+                self.hub_failed(&reason, now)
+            }
+            None => self.hub_failed(&error.to_string(), now),
+        }
+    }
+
+    /// Give up on a hub whose key is not trusted: drop the link, exit 1.
+    fn refuse_hub(&mut self, _now: Instant) {
+        if let Some(mut old) = self.hub.take() {
+            let _ = self.poll.registry().deregister(old.conn.stream_mut());
+        }
+        self.actions.push(Action::Exit(1));
     }
 
     pub(super) fn hub_failed(&mut self, reason: &str, now: Instant) {
@@ -132,4 +228,10 @@ impl Client {
             self.hub_failed(&format!("write to the hub: {e}"), Instant::now());
         }
     }
+}
+
+/// Whether a frame's length header, read as bytes, opens a TLS record (a TLS hub's
+/// answer, or its alert, to a plaintext client).
+fn starts_tls_record(len: usize) -> bool {
+    u32::try_from(len).is_ok_and(|len| matches!(len.to_be_bytes(), [0x14..=0x18, 0x03, ..]))
 }

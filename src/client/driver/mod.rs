@@ -10,6 +10,7 @@ mod setup;
 mod store_jobs;
 mod transfers;
 
+use super::hub_trust::HubTrust;
 use super::partials::Partials;
 use super::published::PublishedList;
 use super::scan::{Prepared, Scan};
@@ -21,6 +22,7 @@ use crate::net::conn::Conn;
 use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
 use crate::net::timers::{min_timeout, Timers};
+use crate::net::wire::Wire;
 use crate::net::{self, tokens};
 use crate::output::{Event, Output};
 use crate::sys;
@@ -28,7 +30,7 @@ use crate::transfer::download::Download;
 use crate::transfer::hash::HashJob;
 use crate::transfer::upload::{Upload, UploadConfig};
 use crate::trust::Identity;
-use log::info;
+use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
 use setup::{resolve, share_dir};
@@ -70,14 +72,29 @@ pub fn run(config: ClientConfig) -> io::Result<i32> {
     let identity = setup::identity(&share)?;
     let config = ClientConfig { share, ..config };
     let hub_addr = resolve(&config.server)?;
-    let mut client = Client::new(config, hub_addr, identity)?;
+    let hub_trust = if config.insecure_plaintext {
+        warn!(
+            "--insecure-plaintext: TLS is off; the password, chat and files cross the network \
+             in the clear, and the hub's key is not checked"
+        );
+        None
+    } else {
+        Some(HubTrust::load(
+            &config.share,
+            &config.server,
+            config.hub_key,
+        )?)
+    };
+    let mut client = Client::new(config, hub_addr, identity, hub_trust)?;
     client.run()
 }
 
 /// The link to the hub, as the loop sees it.
 struct HubLink {
-    conn: Conn,
+    conn: Conn<Wire<TcpStream>>,
     connected: bool,
+    /// The hub's key was judged (at the end of the TLS handshake; at once when plain).
+    judged: bool,
 }
 
 /// What a deadline is for.
@@ -100,7 +117,7 @@ enum Transfer {
     Up(Upload<TcpStream>),
     Down(Box<Download<TcpStream>>),
     /// A store `upload` or `download` on its own connection to the hub.
-    Store(Box<StoreTransfer<TcpStream>>),
+    Store(Box<StoreTransfer<Wire<TcpStream>>>),
 }
 
 /// A file being hashed for the session.
@@ -114,6 +131,8 @@ struct Client {
     share: PathBuf,
     /// This client's key pair and certificate (`<share>/.peerhub-identity.pem`).
     identity: Identity,
+    /// The hub's pin and the TLS configuration of the hub link (`None`: plaintext).
+    hub_trust: Option<HubTrust>,
     share_dir: File,
     hash_slice: usize,
     hashing: Vec<Hashing>,
@@ -159,7 +178,12 @@ struct Client {
 }
 
 impl Client {
-    fn new(config: ClientConfig, hub_addr: SocketAddr, identity: Identity) -> io::Result<Client> {
+    fn new(
+        config: ClientConfig,
+        hub_addr: SocketAddr,
+        identity: Identity,
+        hub_trust: Option<HubTrust>,
+    ) -> io::Result<Client> {
         let poll = Poll::new()?;
         let listener = setup::bind_listener(&config, hub_addr, &poll)?;
         let peer_addr = listener.local_addr()?;
@@ -199,6 +223,7 @@ impl Client {
             share_dir: sys::open_dir(&config.share)?,
             share: config.share.clone(),
             identity,
+            hub_trust,
             hash_slice: config.hash_slice.max(4096),
             hashing: Vec::new(),
             hub_addr,

@@ -7,10 +7,13 @@ use crate::client::scan::{Scan, ScanStep};
 use crate::client::session;
 use crate::client::store::StoreTransfer;
 use crate::client::store::Work;
+use crate::net::tls::TlsStream;
+use crate::net::wire::Wire;
 use crate::proto::message::StoreToken;
 use crate::proto::status::Status;
 use mio::net::TcpStream;
 use mio::Interest;
+use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -91,7 +94,18 @@ impl Client {
         now: Instant,
     ) {
         let hub = self.hub_addr;
-        let started = StoreTransfer::start(job, name, token, work, || TcpStream::connect(hub), now);
+        let trust = self.hub_trust.as_ref();
+        let dial = || {
+            let socket = TcpStream::connect(hub)?;
+            // The same trust as the session's link (and its TLS session, resumed).
+            match trust {
+                None => Ok(Wire::Plain(socket)),
+                Some(trust) => TlsStream::client(trust.config(), trust.server_name(), socket)
+                    .map(Wire::tls)
+                    .map_err(io::Error::other),
+            }
+        };
+        let started = StoreTransfer::start(job, name, token, work, dial, now);
         let mut st = match started {
             Ok(st) => Box::new(st),
             Err(failure) => {

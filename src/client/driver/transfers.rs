@@ -166,15 +166,16 @@ impl Client {
         if self.closing.contains(&key) {
             return;
         }
-        let stream = match self.transfers.get_mut(key) {
-            Some(Transfer::Up(up)) => Some(up.stream_mut()),
-            Some(Transfer::Down(dl)) => dl.stream_mut(),
-            Some(Transfer::Store(st)) => Some(st.stream_mut()),
+        let registry = self.poll.registry();
+        let _ = match self.transfers.get_mut(key) {
+            Some(Transfer::Up(up)) => registry.deregister(up.stream_mut()),
+            Some(Transfer::Down(dl)) => match dl.stream_mut() {
+                Some(stream) => registry.deregister(stream),
+                None => Ok(()),
+            },
+            Some(Transfer::Store(st)) => registry.deregister(st.stream_mut()),
             None => return,
         };
-        if let Some(stream) = stream {
-            let _ = self.poll.registry().deregister(stream);
-        }
         self.closing.push(key);
     }
 

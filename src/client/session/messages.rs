@@ -3,7 +3,7 @@
 
 use super::{Action, Session};
 use crate::output::Event;
-use crate::proto::message::{ClientMsg, HubMsg};
+use crate::proto::message::{ClientMsg, HubMsg, VERSION};
 use crate::proto::status::Status;
 use log::info;
 use std::time::Instant;
@@ -12,6 +12,14 @@ impl Session {
     /// One message from the hub.
     pub fn on_message(&mut self, msg: HubMsg, now: Instant, out: &mut Vec<Action>) {
         match msg {
+            HubMsg::Welcome { version, server } if version != VERSION => {
+                let text = format!(
+                    "incompatible peerhub version: {server} speaks protocol version {version} \
+                     and this client {VERSION}; upgrade the older of the two"
+                );
+                out.push(Action::Disconnect);
+                self.on_lost(&text, now, out);
+            }
             HubMsg::Welcome { server, .. } => self.on_welcome(&server, now, out),
             HubMsg::Reply {
                 tag,
@@ -55,6 +63,12 @@ impl Session {
                     .position(|u| Some(u.as_str()) == me)
                     .map_or(0, |i| i + 1);
                 let last = users.len();
+                if last - skip > JOINS_ONE_BY_ONE {
+                    // A storm: one event for the lot.
+                    let users: Vec<String> = users.into_iter().skip(skip).collect();
+                    out.push(joins_event(users, online));
+                    return;
+                }
                 for (i, user) in users.into_iter().enumerate().skip(skip) {
                     // The count when this one joined: the later ones were not in yet.
                     let then = online.saturating_sub((last - 1 - i) as u32);
@@ -111,13 +125,41 @@ impl Session {
                 .field("bytes", bytes),
             )),
             HubMsg::Bye { status, reason } => {
-                let text = format!("{} ({})", reason, status.0);
+                let text = if status == Status::UNAVAILABLE {
+                    format!("hub full or unreachable: {reason} ({})", status.0)
+                } else if reason.starts_with("protocol version") {
+                    // An older hub's words for another version.
+                    format!("incompatible peerhub version: {reason} ({})", status.0)
+                } else {
+                    format!("{reason} ({})", status.0)
+                };
                 // The hub closes next; drop our side now so that close is not a second loss.
                 out.push(Action::Disconnect);
                 self.on_lost(&text, now, out);
             }
         }
     }
+}
+
+/// Most joins in one frame reported one `join` event each; past it, one `joins` event.
+pub(super) const JOINS_ONE_BY_ONE: usize = 16;
+
+/// The one event for many users who joined in one frame (a reconnect storm): how many,
+/// the count online after them, and the first [`JOINS_ONE_BY_ONE`] names.
+fn joins_event(users: Vec<String>, online: u32) -> Action {
+    let count = users.len();
+    let named: Vec<String> = users.into_iter().take(JOINS_ONE_BY_ONE).collect();
+    let human = format!(
+        "* {count} users joined ({online} online): {}, and {} more",
+        named.join(", "),
+        count - named.len()
+    );
+    Action::Event(
+        Event::new("joins", human)
+            .field("count", count)
+            .field("online", online)
+            .field("users", named),
+    )
 }
 
 /// The event for one user who joined.
@@ -164,5 +206,64 @@ mod tests {
         let mut out = Vec::new();
         s.on_message(batch(&["d", "e"], 12), Instant::now(), &mut out);
         assert_eq!(events(&out), vec![("d".into(), 11), ("e".into(), 12)]);
+    }
+
+    #[test]
+    fn a_hub_of_another_version_is_named_incompatible() {
+        let mut s = super::super::tests::session(false);
+        let mut out = Vec::new();
+        s.on_message(
+            HubMsg::Welcome {
+                version: 1,
+                server: "peerhub 0.0.9".into(),
+            },
+            Instant::now(),
+            &mut out,
+        );
+        let lost = out.iter().find_map(|a| match a {
+            Action::Event(e) if e.name == "disconnected" => Some(e.human.clone()),
+            _ => None,
+        });
+        let lost = lost.expect("a disconnected event");
+        assert!(lost.contains("incompatible peerhub version"), "{lost}");
+        assert!(out.iter().any(|a| matches!(a, Action::Exit(1))), "{out:?}");
+    }
+
+    #[test]
+    fn more_than_sixteen_joins_in_one_frame_are_one_joins_event() {
+        let mut s = logged_in(false);
+        let names = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+        let mut out = Vec::new();
+        let users = names(16);
+        s.on_message(
+            HubMsg::Joins { users, online: 20 },
+            Instant::now(),
+            &mut out,
+        );
+        assert_eq!(out.len(), 16, "sixteen are still one event each");
+        let mut users = names(3);
+        users.push("me".into());
+        users.extend(names(40).into_iter().skip(3));
+        let mut out = Vec::new();
+        s.on_message(
+            HubMsg::Joins { users, online: 500 },
+            Instant::now(),
+            &mut out,
+        );
+        let [Action::Event(e)] = &out[..] else {
+            panic!("one event: {out:?}");
+        };
+        assert_eq!(e.name, "joins");
+        assert_eq!(e.fields["count"], 37, "the ones after me");
+        assert_eq!(e.fields["online"], 500);
+        let listed = e.fields["users"].as_array().unwrap();
+        assert_eq!(listed.len(), 16);
+        assert_eq!(listed[0], "u3");
+        assert!(
+            e.human.contains("37 users joined (500 online)"),
+            "{}",
+            e.human
+        );
+        assert!(e.human.ends_with("and 21 more"), "{}", e.human);
     }
 }

@@ -1,7 +1,7 @@
 //! A buffered connection: a stream, the bytes of at most one partial frame, and a
 //! bounded write queue that leaves in vectored writes (`queue.rs`). The stream is any
 //! `Read + Write` (a mio socket in the loops, an in-memory stream in tests, a TLS
-//! stream later); only [`Conn::sync_interest`] needs it to be a mio source.
+//! stream: `net::wire::Wire`); only [`Conn::sync_interest`] needs it to be a mio source.
 
 mod queue;
 
@@ -36,6 +36,9 @@ pub struct Conn<S = TcpStream> {
     out: OutQueue,
     max_frame: usize,
     writable_armed: bool,
+    /// The stream itself holds bytes it could not write yet (a TLS stream's records,
+    /// after the queue was handed to it): WRITABLE is needed for them too.
+    stream_holds_output: bool,
     /// A read shorter than the buffer means the socket is empty (epoll(7) allows this
     /// for stream sockets: new bytes bring a new edge), saving a read that would block.
     /// Off once the peer is known to have closed, so its EOF is read.
@@ -51,6 +54,7 @@ impl<S: Read + Write> Conn<S> {
             out: OutQueue::new(max_output),
             max_frame,
             writable_armed: false,
+            stream_holds_output: false,
             short_read_drains: false,
         }
     }
@@ -91,6 +95,12 @@ impl<S: Read + Write> Conn<S> {
     /// Bytes waiting to be written.
     pub fn queued(&self) -> usize {
         self.out.queued()
+    }
+
+    /// Whether everything queued has left: the queue is empty and the stream holds
+    /// nothing either (as of the last flush).
+    pub fn is_flushed(&self) -> bool {
+        self.out.is_empty() && !self.stream_holds_output
     }
 
     /// Heap bytes the write queue holds (buffer capacities; at least [`Conn::queued`]).
@@ -236,16 +246,31 @@ impl<S: Read + Write> Conn<S> {
         self.out.check_room(extra).is_ok()
     }
 
-    /// Write as much of the queue as the stream takes, in vectored writes.
+    /// Write as much of the queue as the stream takes, in vectored writes, then ask
+    /// the stream to write out what it holds (a TLS stream's records; a socket holds
+    /// nothing).
     pub fn flush(&mut self) -> io::Result<FlushStatus> {
-        self.out.flush_into(&mut self.stream)
+        if self.out.flush_into(&mut self.stream)? == FlushStatus::Pending {
+            return Ok(FlushStatus::Pending);
+        }
+        match self.stream.flush() {
+            Ok(()) => {
+                self.stream_holds_output = false;
+                Ok(FlushStatus::Drained)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.stream_holds_output = true;
+                Ok(FlushStatus::Pending)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
 impl<S: Read + Write + mio::event::Source> Conn<S> {
     /// Ask for WRITABLE only while something is queued.
     pub fn sync_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
-        let want = !self.out.is_empty();
+        let want = !self.out.is_empty() || self.stream_holds_output;
         if want != self.writable_armed {
             let interest = if want {
                 Interest::READABLE | Interest::WRITABLE

@@ -330,7 +330,13 @@ impl<S: Read + Write> Write for TlsStream<S> {
     /// rustls sends it only once the handshake has ended, so nothing reaches a peer
     /// whose key was refused); `WouldBlock` when the buffer is full.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// As [`Write::write`], taking several slices into as few records as they fill
+    /// (a queue of small replies becomes one record, not one each).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if bufs.iter().all(|b| b.is_empty()) {
             return Ok(0);
         }
         if let Some(failure) = &self.broken {
@@ -340,7 +346,7 @@ impl<S: Read + Write> Write for TlsStream<S> {
             self.handshake()?;
         }
         self.push()?;
-        let taken = self.tls.writer().write(buf)?;
+        let taken = self.tls.writer().write_vectored(bufs)?;
         self.push()?;
         if taken == 0 {
             return Err(io::ErrorKind::WouldBlock.into());

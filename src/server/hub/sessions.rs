@@ -291,9 +291,9 @@ impl Hub {
                 self.store_hello(conn, out);
             }
             ClientMsg::Hello { version, .. } => {
-                let text = format!(
-                    "protocol version {version} is not supported (this hub speaks {VERSION})"
-                );
+                let text = incompatible(version);
+                let addr = session.addr;
+                self.warn("incompatible version", format_args!("{addr}: {text}"));
                 self.bye(conn, Status::BAD_REQUEST, &text, out);
             }
             _ => self.bye(
@@ -347,4 +347,12 @@ impl Hub {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
     }
+}
+
+/// What a hub tells a client, and logs, when their protocol versions differ.
+fn incompatible(version: u16) -> String {
+    format!(
+        "incompatible peerhub version: the client speaks protocol version {version} and this \
+         hub {VERSION}; upgrade the older of the two"
+    )
 }

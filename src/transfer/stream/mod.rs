@@ -82,9 +82,9 @@ impl Stream for std::os::unix::net::UnixStream {
     }
 }
 
-/// Write `bytes` from `*written` on, advancing it: `Ok(true)` once all are written,
-/// `Ok(false)` when the stream is full. A stream that takes nothing is an error
-/// (`WriteZero`); `EINTR` is retried.
+/// Write `bytes` from `*written` on, advancing it: `Ok(true)` once all are written
+/// and out of the stream's own buffers (see [`flushed`]), `Ok(false)` when the stream
+/// is full. A stream that takes nothing is an error (`WriteZero`); `EINTR` is retried.
 pub fn write_out(stream: &mut impl Write, bytes: &[u8], written: &mut usize) -> io::Result<bool> {
     while let Some(rest) = bytes.get(*written..).filter(|rest| !rest.is_empty()) {
         match stream.write(rest) {
@@ -95,7 +95,22 @@ pub fn write_out(stream: &mut impl Write, bytes: &[u8], written: &mut usize) -> 
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    flushed(stream)
+}
+
+/// Ask a stream to write out what it holds itself (a TLS stream's encrypted records; a
+/// socket holds nothing): `Ok(false)` while some must wait for WRITABLE. A mover
+/// calls it before it says its bytes are sent, so none is lost when the stream is
+/// dropped.
+pub fn flushed(stream: &mut impl Write) -> io::Result<bool> {
+    loop {
+        match stream.flush() {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// One read, `EINTR` retried: `Ok(None)` when nothing is there yet (`WouldBlock`),
@@ -124,5 +139,26 @@ impl<S: Stream> Stream for crate::net::tls::TlsStream<S> {
             self.get_mut().close_write()?;
         }
         Ok(())
+    }
+}
+
+/// A connection's wire: a plain one is its socket (zero-copy), a TLS one its stream.
+impl<S: Stream> Stream for crate::net::wire::Wire<S> {
+    fn zero_copy_fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            crate::net::wire::Wire::Plain(s) => s.zero_copy_fd(),
+            crate::net::wire::Wire::Tls(_) => None,
+        }
+    }
+
+    fn established(&self) -> io::Result<bool> {
+        self.socket().established()
+    }
+
+    fn close_write(&mut self) -> io::Result<()> {
+        match self {
+            crate::net::wire::Wire::Plain(s) => s.close_write(),
+            crate::net::wire::Wire::Tls(tls) => tls.close_write(),
+        }
     }
 }

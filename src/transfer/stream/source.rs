@@ -1,7 +1,7 @@
 //! [`Source`]: a byte range of an open file on its way out, in bounded slices —
 //! `sendfile` to a plain socket, read and written through a buffer to any other stream.
 
-use super::Stream;
+use super::{flushed, Stream};
 use crate::sys;
 use std::fs::File;
 use std::io;
@@ -78,6 +78,10 @@ impl Source {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Sent::Blocked(moved)),
                 Err(e) => return Err(e),
             }
+        }
+        if self.offset >= self.end && !flushed(out)? {
+            // The last bytes are taken but not yet out (a TLS stream's records).
+            return Ok(Sent::Blocked(moved));
         }
         Ok(Sent::Moved(moved))
     }
