@@ -54,6 +54,9 @@ fn first_use_pins_the_hub_and_later_runs_trust_it_silently() {
     check(&first.run("register ann pw"), 201, true);
     check(&first.run("login ann pw"), 200, true);
     assert_eq!(pins(&share), format!("{} {fingerprint}\n", hub.addr()));
+    let status = first.run("status");
+    assert_eq!(status["tls"], true, "{status}");
+    assert_eq!(status["hub_key"], fingerprint.as_str(), "{status}");
     drop(first);
     let mut again = client(hub.addr(), &share, &[]);
     check(&again.run("login ann pw"), 200, true);

@@ -68,6 +68,7 @@ impl Client {
             conn,
             connected: false,
             judged,
+            key: None,
         });
         debug!("connecting to {}", self.hub_addr);
     }
@@ -102,6 +103,7 @@ impl Client {
                 Ok(true) => {
                     link.judged = true;
                     let presented = link.conn.stream().peer_fingerprint();
+                    link.key = presented;
                     if !self.judge_hub_key(presented, now) {
                         return;
                     }

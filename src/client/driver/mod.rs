@@ -29,7 +29,7 @@ use crate::sys;
 use crate::transfer::download::Download;
 use crate::transfer::hash::HashJob;
 use crate::transfer::upload::{Upload, UploadConfig};
-use crate::trust::Identity;
+use crate::trust::{Fingerprint, Identity};
 use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
@@ -95,6 +95,8 @@ struct HubLink {
     connected: bool,
     /// The hub's key was judged (at the end of the TLS handshake; at once when plain).
     judged: bool,
+    /// The key the hub showed, once the handshake ended (`None` over plaintext).
+    key: Option<Fingerprint>,
 }
 
 /// What a deadline is for.

@@ -272,12 +272,21 @@ impl Client {
         let rows = self.transfer_rows();
         let mut listed = transfers_result(r.id, &rows);
         let transfers = listed.fields.remove("transfers").unwrap_or_default();
+        let hub_key = self.hub.as_ref().and_then(|link| link.key);
+        let wire = match (&self.hub_trust, hub_key) {
+            (None, _) => "PLAINTEXT (--insecure-plaintext)".to_owned(),
+            (Some(_), Some(key)) => format!("TLS, key {key}"),
+            (Some(_), None) => "TLS, not connected".to_owned(),
+        };
         let mut r = r
             .field("hub", self.hub_addr.to_string())
+            .field("tls", self.hub_trust.is_some())
+            .field("hub_key", hub_key.map(|key| key.to_string()))
             .field("share", self.share.to_string_lossy().into_owned())
             .field("fingerprint", self.identity.fingerprint().to_string())
             .field("transfers", transfers);
-        r.detail.insert(0, format!("hub: {}", self.hub_addr));
+        r.detail
+            .insert(0, format!("hub: {} ({wire})", self.hub_addr));
         r.detail
             .insert(1, format!("identity: {}", self.identity.fingerprint()));
         r.detail.push(format!("transfers: {}", listed.message));
