@@ -51,3 +51,21 @@ fn a_frozen_hub_queues_a_storm_and_answers_it_thawed() {
         raw.hello();
     }
 }
+
+#[test]
+fn a_backlog_past_the_kernels_cap_is_said_to_be_capped() {
+    let Some(cap) = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        eprintln!("skipping: net.core.somaxconn unreadable");
+        return;
+    };
+    let asked = (cap + 1).to_string();
+    let hub = Hub::start(&["--listen-backlog", &asked]);
+    let log = hub.stderr_tail();
+    assert!(
+        log.contains(&format!("capped at {cap}")) && log.contains("net.core.somaxconn"),
+        "{log}"
+    );
+}

@@ -16,6 +16,12 @@ pub const DEFAULT_LISTEN_BACKLOG: u32 = 1024;
 /// The socket is mio's own, `SO_REUSEADDR` and `IPV6_V6ONLY` as std sets them; on
 /// Linux a second `listen` on a listening socket only changes its backlog.
 pub fn bind_tcp_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    if let Some(cap) = somaxconn().filter(|cap| backlog > *cap) {
+        log::warn!(
+            "a listen backlog of {backlog} is capped at {cap} by the kernel \
+             (net.core.somaxconn); raise that sysctl for a deeper queue"
+        );
+    }
     let listener = TcpListener::bind(addr)?;
     let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
     // SAFETY: the descriptor is the listener's own, open for this whole call; listen
@@ -24,6 +30,12 @@ pub fn bind_tcp_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListen
         return Err(io::Error::last_os_error());
     }
     Ok(listener)
+}
+
+/// The kernel's cap on any listen backlog, if it can be read.
+pub fn somaxconn() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?;
+    text.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -36,10 +48,9 @@ mod tests {
     /// would hold 129 and time the 130th out.
     const UNACCEPTED: usize = 500;
 
-    /// The kernel's cap on any backlog (`net.core.somaxconn`; 4,096 if unreadable).
-    fn somaxconn() -> usize {
-        let text = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap_or_default();
-        text.trim().parse().unwrap_or(4096)
+    /// The kernel's cap on any backlog (4,096 if unreadable).
+    fn cap() -> usize {
+        super::somaxconn().map_or(4096, |cap| cap as usize)
     }
 
     #[test]
@@ -47,7 +58,7 @@ mod tests {
         // Each connection holds a descriptor until the end; the limit may be 1,024.
         crate::sys::raise_nofile_limit().unwrap();
         // Below 600 the kernel caps the backlog, so ask only for what it would hold.
-        let backlog = 600.min(somaxconn());
+        let backlog = 600.min(cap());
         let connections = UNACCEPTED.min(backlog - backlog / 6);
         let listener = bind_tcp_listener("127.0.0.1:0".parse().unwrap(), backlog as u32).unwrap();
         let addr = listener.local_addr().unwrap();
