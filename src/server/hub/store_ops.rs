@@ -137,7 +137,8 @@ impl Hub {
             largest,
             ..
         } = put;
-        names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
+        // A `.peerhub-` name would land on a client's own files when downloaded.
+        names::check_published_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
         let shape_ok = match kind {
             StoreKind::File => declared.files == 1 && declared.dirs == 0,
             StoreKind::Dir => declared.dirs >= 1,

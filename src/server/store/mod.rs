@@ -199,7 +199,7 @@ impl Catalogue {
     /// walked): a valid name (408) that is not another user's entry and, without
     /// `replace`, not `user`'s own (409).
     pub fn check_name(&self, user: &str, name: &str, replace: bool) -> Result<(), Refused> {
-        names::check_file_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
+        names::check_published_name(name).map_err(|e| (Status::INVALID_NAME, e.to_string()))?;
         if let Some(existing) = self.get(name) {
             if existing.owner != user {
                 return Err((

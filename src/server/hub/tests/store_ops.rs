@@ -54,10 +54,12 @@ fn the_name_check_gives_the_ticket_refusals_for_the_name_and_reserves_nothing() 
             check_name(8, "..", false),
             check_name(9, &long, false),
             check_name(10, "a/b", false),
+            check_name(11, ".peerhub-identity.pem", false),
         ],
     );
     let statuses: Vec<u16> = got.iter().map(|r| r.0).collect();
-    assert_eq!(statuses, [200, 200, 409, 200, 409, 408, 408, 408]);
+    assert_eq!(statuses, [200, 200, 409, 200, 409, 408, 408, 408, 408]);
+    assert!(got[8].1.contains("reserved"), "{:?}", got[8]);
     // The same text as the ticket's refusal.
     let put = put_file("mine", 1, false);
     let ticket = ask(&mut hub, 1, vec![put]);
