@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use peerhub::proto::frame::{self, HEADER_LEN};
-use peerhub::proto::message::{encode_holders_reply, Body, HubMsg};
+use peerhub::proto::message::{encode_holders_reply, Body, HolderEntry, HubMsg};
 
 fuzz_target!(|payload: &[u8]| {
     let Ok(msg) = HubMsg::decode(payload) else {
@@ -32,9 +32,14 @@ fuzz_target!(|payload: &[u8]| {
             *tag,
             *status,
             message,
-            holders
-                .iter()
-                .map(|h| (h.user.as_str(), h.addr, h.size, h.hash)),
+            holders.iter().map(|h| HolderEntry {
+                user: &h.user,
+                addr: h.addr,
+                size: h.size,
+                hash: h.hash,
+                fingerprint: h.fingerprint,
+                ticket: h.ticket.clone(),
+            }),
         );
         assert_eq!(written, holders.len());
         assert_eq!(fast, out);

@@ -13,7 +13,9 @@ use peerhub::server::hub::{Action, ConnId, Hub, HubConfig, Request, StoreSide};
 use peerhub::server::persist::memory::{Memory, MemoryBackend};
 use peerhub::server::persist::{Backend, Snapshot};
 use peerhub::server::random::Seeded;
+use peerhub::proto::ticket::SIGNATURE_LEN;
 use peerhub::server::store::{FreeSpace, StoreLimits};
+use peerhub::trust::TicketSigner;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -26,6 +28,19 @@ struct Plenty;
 impl FreeSpace for Plenty {
     fn free_bytes(&self) -> std::io::Result<u64> {
         Ok(1 << 40)
+    }
+}
+
+/// Fetch tickets signed with zeros: what is under test is the hub, not the signature.
+struct ZeroSigner;
+
+impl TicketSigner for ZeroSigner {
+    fn sign(&self, _message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        [0; SIGNATURE_LEN]
+    }
+
+    fn public_key(&self) -> &[u8] {
+        b"no key"
     }
 }
 
@@ -164,6 +179,7 @@ fuzz_target!(|data: &[u8]| {
         Snapshot::default(),
         store,
         Box::new(Seeded::new(7)),
+        Box::new(ZeroSigner),
     );
     let mut run = Run {
         hub,
@@ -236,6 +252,7 @@ fuzz_target!(|data: &[u8]| {
                         user,
                         password: "pw".into(),
                         peer_port: 4000 + conn as u16,
+                        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
                     },
                 );
             }

@@ -9,6 +9,8 @@ use peerhub::proto::message::{
 use peerhub::proto::peer::{self, Answer, Request};
 use peerhub::proto::status::Status;
 use peerhub::proto::store::{self, StoreMsg};
+use peerhub::proto::ticket::{FetchTicket, TicketBody, SIGNATURE_LEN};
+use peerhub::trust::Fingerprint;
 use std::fs;
 use std::path::Path;
 
@@ -62,6 +64,7 @@ fn client_msgs() -> Vec<(&'static str, ClientMsg)> {
                 user: "alice".into(),
                 password: "pw".into(),
                 peer_port: 4001,
+                fingerprint: Fingerprint::from_bytes([0; 32]),
             },
         ),
         ("logout", ClientMsg::Logout { tag: 3 }),
@@ -191,6 +194,8 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
         addr: addr.parse().expect("an address"),
         size: 10,
         hash: [2; 32],
+        fingerprint: Fingerprint::from_bytes([3; 32]),
+        ticket: vec![4; 120],
     };
     vec![
         (
@@ -198,6 +203,7 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
             HubMsg::Welcome {
                 version: VERSION,
                 server: "peerhub 0.1".into(),
+                hub_key: vec![0x30, 0x59, 0x30, 0x13],
             },
         ),
         ("reply_none", reply(1, Body::None)),
@@ -409,7 +415,32 @@ fn tree_stream() -> Vec<u8> {
     out
 }
 
+/// Fetch tickets as a lookup reply carries them: a short one and the longest.
+fn fetch_tickets() -> Vec<(&'static str, Vec<u8>)> {
+    let ticket = |name: &str, holder: &str, fetcher: &str| {
+        FetchTicket {
+            body: TicketBody {
+                serial: 42,
+                expires: 1_800_000_060,
+                name: name.into(),
+                holder: holder.into(),
+                fetcher: fetcher.into(),
+                fetcher_key: Fingerprint::from_bytes([6; 32]),
+            },
+            signature: [9; SIGNATURE_LEN],
+        }
+        .encode()
+    };
+    vec![
+        ("short", ticket("song ü.mp3", "bob", "alice")),
+        ("longest", ticket(&"n".repeat(255), &"h".repeat(32), &"f".repeat(32))),
+    ]
+}
+
 fn main() {
+    for (name, bytes) in fetch_tickets() {
+        write("fetch_ticket", name, &bytes);
+    }
     for (name, msg) in client_msgs() {
         let mut out = Vec::new();
         msg.encode(&mut out);
