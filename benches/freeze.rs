@@ -80,6 +80,7 @@ fn bench() -> io::Result<()> {
             user: "victim".into(),
             password: "bench-password".into(),
             peer_port: 40_001,
+            fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
         },
     )?;
     let (accounts, names) = (10, count(10_000.0));
@@ -213,6 +214,7 @@ fn rotating(addresses: usize, window: Duration) -> io::Result<()> {
         user: "victim".into(),
         password: "wrong-password".into(),
         peer_port: 40_002,
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
     };
     for a in attackers.iter_mut() {
         a.send(&wrong(1))?;

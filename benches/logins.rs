@@ -67,6 +67,7 @@ fn bench() -> io::Result<()> {
             user: format!("user{i}"),
             password: "bench-password".into(),
             peer_port: 40_000,
+            fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
         }
         .encode(&mut out);
         write_all_nonblocking(stream, &out)?;

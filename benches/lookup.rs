@@ -239,6 +239,7 @@ impl Fleet {
                 user,
                 password: "bench-password".into(),
                 peer_port: 40_000,
+                fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
             }
             .encode(&mut out);
             stream.write_all(&out)?;
@@ -415,6 +416,7 @@ fn sample_reply_len(addr: SocketAddr) -> io::Result<usize> {
         user: "sampler".into(),
         password: "bench-password".into(),
         peer_port: 40_002,
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
     }
     .encode(&mut out);
     ClientMsg::Lookup {

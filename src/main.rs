@@ -167,6 +167,9 @@ struct ServerArgs {
     /// Store connections open at once, apart from --max-clients (0: no limit); the excess gets 503.
     #[arg(long, default_value_t = 256)]
     max_store_conns: usize,
+    /// Seconds the fetch ticket of a lookup reply lets its fetcher connect to the holder.
+    #[arg(long, default_value = "60", value_parser = seconds)]
+    fetch_ticket_ttl: Duration,
 }
 
 #[derive(Args)]
@@ -250,6 +253,7 @@ fn main() -> ExitCode {
                 store_max_items: a.store_max_items,
                 store_max_tickets: a.store_max_tickets,
                 max_store_conns: a.max_store_conns,
+                fetch_ticket_ttl: a.fetch_ticket_ttl,
                 // The loop sets it from the identity it loads.
                 fingerprint: None,
             },

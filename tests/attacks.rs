@@ -25,6 +25,7 @@ fn login(tag: u32, user: &str, password: &str) -> ClientMsg {
         user: user.into(),
         password: password.into(),
         peer_port: 4000,
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
     }
 }
 

@@ -56,6 +56,7 @@ fn a_login_announcing_the_hubs_own_port_is_refused() {
         user: "carol".into(),
         password: "pw".into(),
         peer_port: port,
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
     });
     assert_eq!(r.status, 400, "{r:?}");
     assert!(
@@ -69,6 +70,7 @@ fn a_login_announcing_the_hubs_own_port_is_refused() {
         user: "carol".into(),
         password: "pw".into(),
         peer_port: port.wrapping_add(1).max(1),
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
     });
     assert_eq!(r.status, 200, "{r:?}");
 }

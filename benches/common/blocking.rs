@@ -72,6 +72,7 @@ impl Blocking {
             user: user.into(),
             password: "bench-password".into(),
             peer_port: 40_000,
+            fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
         })
     }
 

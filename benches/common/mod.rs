@@ -853,6 +853,7 @@ pub fn hub_register_login(conn: &mut Setup, user: &str, peer_port: u16) -> io::R
             user: user.to_owned(),
             password,
             peer_port,
+            fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
         },
     )?;
     Ok(())

@@ -32,6 +32,7 @@ use crate::output::{CommandResult, Event};
 use crate::proto::message::{Hash, Holder, StoreKind, StoreToken};
 use crate::transfer::download::DownloadSpec;
 use crate::transfer::tree::Totals;
+use crate::trust::{Fingerprint, HubKey};
 use request::RequestKind;
 pub use serve::{peer_refusal, OnDisk, PeerRequest, Serving};
 use std::collections::HashMap;
@@ -51,6 +52,8 @@ pub struct SessionConfig {
     pub interactive: bool,
     /// Uploads at once, counted once a request is valid; the next peer gets 503.
     pub max_uploads: usize,
+    /// The fingerprint of this client's key (its certificate to peers), announced at login.
+    pub fingerprint: Fingerprint,
 }
 
 /// What the loop must do.
@@ -321,6 +324,12 @@ pub struct Session {
     held: Vec<Vec<u8>>,
     /// A `wait` and the lines held behind it.
     waiting: wait::Waiting,
+    /// The key the hub's certificate showed on this link's TLS session (`None` on a
+    /// plaintext link): the key of the `Welcome` must be the same.
+    link_key: Option<Fingerprint>,
+    /// The hub's public key from the latest usable `Welcome`: it checks the fetch
+    /// tickets peers bring (kept while the hub is away, so this client still serves).
+    hub_key: Option<HubKey>,
 }
 
 impl Session {
@@ -352,6 +361,8 @@ impl Session {
             sync_gate: 0,
             held: Vec::new(),
             waiting: wait::Waiting::default(),
+            link_key: None,
+            hub_key: None,
         }
     }
 
@@ -374,5 +385,10 @@ impl Session {
     /// The publication list (the loop serves and checks from it).
     pub fn published(&self) -> &PublishedList {
         &self.published
+    }
+
+    /// The hub's key that checks fetch tickets, once a `Welcome` brought a usable one.
+    pub fn hub_key(&self) -> Option<&HubKey> {
+        self.hub_key.as_ref()
     }
 }

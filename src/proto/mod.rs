@@ -1,4 +1,4 @@
-//! The wire format: frames, messages, status codes and name rules. Pure: no I/O.
+//! The wire format: frames, messages, status codes, name rules and fetch tickets. Pure: no I/O.
 
 pub mod codec;
 pub mod frame;
@@ -8,4 +8,5 @@ pub mod names;
 pub mod peer;
 pub mod status;
 pub mod store;
+pub mod ticket;
 pub mod types;

@@ -1,5 +1,6 @@
 //! The shared vocabulary of the wire: the hello magic and version, hashes, store tokens and kinds, and the records lists carry.
 
+use crate::trust::Fingerprint;
 use std::net::SocketAddr;
 
 /// The four bytes that open every hello, both ways.
@@ -78,11 +79,16 @@ pub struct SearchHit {
     pub owners: Vec<String>,
 }
 
-/// A peer that holds a file: who, where to reach it, and what it announced.
+/// A peer that holds a file: who, where to reach it, what it announced, the key its
+/// client must show, and the hub's ticket that lets the asking client fetch from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub user: String,
     pub addr: SocketAddr,
     pub size: u64,
     pub hash: Hash,
+    /// The fingerprint of the key the holder's client announced at login.
+    pub fingerprint: Fingerprint,
+    /// A fetch ticket ([`super::ticket::FetchTicket`]'s bytes), handed on to the holder.
+    pub ticket: Vec<u8>,
 }

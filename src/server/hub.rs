@@ -7,6 +7,7 @@ mod budget;
 mod chat;
 mod commands;
 mod config;
+mod fetch_tickets;
 mod joins;
 mod liveness;
 mod operator;
@@ -33,6 +34,7 @@ use crate::proto::message::{Body, ClientMsg, HubMsg};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::tree::Totals;
+use crate::trust::{Fingerprint, TicketSigner};
 use log::warn;
 use std::collections::{HashMap, VecDeque};
 
@@ -45,6 +47,10 @@ pub type ConnId = usize;
 pub const MAX_TEXT_BYTES: usize = names::MAX_TEXT_BYTES;
 /// Password hashes per loop turn (about 2.5 ms each: a turn stalls 10 ms at most).
 const HASHES_PER_TURN: u32 = 4;
+/// Fetch tickets signed per loop turn before lookups wait for the next (an ECDSA
+/// signature is 20 to 45 µs here: about 3 to 6 ms, and one lookup of the most holders
+/// past it at worst).
+const TICKETS_PER_TURN: u64 = 128;
 /// Bytes of user names in one `users` reply: inside the 1 MiB a client accepts from the
 /// hub (10,000 names of 32 characters take 340 KB).
 const MAX_USERS_REPLY: usize = 900 * 1024;
@@ -73,12 +79,14 @@ struct Asker<'a> {
     user: &'a str,
 }
 
-/// What a login claims: the account, its password and the peer port it announces.
+/// What a login claims: the account, its password, the peer port it announces and
+/// the key its client shows peers.
 #[derive(Debug, Clone, Copy)]
 struct LoginClaim<'a> {
     name: &'a str,
     password: &'a str,
     peer_port: u16,
+    fingerprint: Fingerprint,
 }
 
 /// Counters for `stats`.
@@ -134,6 +142,12 @@ pub struct Hub {
     next_job: JobId,
     /// Asks waiting for their answer, with what to do then.
     pending: HashMap<JobId, pending::Then>,
+    /// What signs the fetch tickets of lookup replies (the hub's key).
+    signer: Box<dyn TicketSigner>,
+    /// Fetch tickets issued so far (each ticket's serial).
+    tickets_issued: u64,
+    /// The count of tickets issued when this turn began.
+    tickets_at_turn: u64,
 }
 
 fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Vec<u8> {
@@ -156,13 +170,14 @@ pub struct StoreSide {
 impl Hub {
     /// A hub that starts at `now` with what `snapshot` holds (loaded from the
     /// backend), the store's limits and free space in `store`, drawing random bytes
-    /// from `random`.
+    /// from `random` and signing fetch tickets with `signer`.
     pub fn new(
         now: Instant,
         config: HubConfig,
         snapshot: Snapshot,
         store: StoreSide,
         random: Box<dyn Randomness>,
+        signer: Box<dyn TicketSigner>,
     ) -> Hub {
         let mut index = Index::from_published(snapshot.published);
         index.set_max_per_owner(config.max_published);
@@ -198,6 +213,9 @@ impl Hub {
             wall: 0,
             next_job: 1,
             pending: HashMap::new(),
+            signer,
+            tickets_issued: 0,
+            tickets_at_turn: 0,
         }
     }
 
@@ -222,6 +240,7 @@ impl Hub {
     /// budget is full again; warnings counted in a window that ended are summed up.
     pub fn begin_turn(&mut self, now: Instant, wall: u64) {
         self.hashes_this_turn = 0;
+        self.tickets_at_turn = self.tickets_issued;
         self.turn += 1;
         self.clock = now;
         self.wall = wall;
@@ -249,6 +268,12 @@ impl Hub {
     /// everyone's output (and the queues it fills) for seconds.
     pub fn hash_budget_spent(&self) -> bool {
         self.hashes_this_turn >= HASHES_PER_TURN
+    }
+
+    /// Whether this turn already signed its share of fetch tickets: lookups wait for
+    /// the next turn, as requests beyond a connection's budget do.
+    pub fn ticket_budget_spent(&self) -> bool {
+        self.tickets_issued - self.tickets_at_turn >= TICKETS_PER_TURN
     }
 
     /// Users online now.
@@ -294,11 +319,13 @@ impl Hub {
                 user: name,
                 password,
                 peer_port,
+                fingerprint,
             } => {
                 let claim = LoginClaim {
                     name: &name,
                     password: &password,
                     peer_port,
+                    fingerprint,
                 };
                 self.login(conn, tag, claim, now, out)
             }

@@ -33,7 +33,7 @@ use crate::net::timers::{min_timeout, Timers};
 use crate::net::wire::Wire;
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
-use crate::trust::{Fingerprint, Identity};
+use crate::trust::{Fingerprint, HubSigner, Identity};
 use hub::{Action, ConnId, Hub, HubConfig, Request};
 use log::{debug, info, warn};
 use memory::{Spare, TrimClock};
@@ -142,6 +142,7 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
             .map_err(|e| io::Error::other(format!("TLS: {e}")))?;
         Some(tls)
     };
+    let signer = HubSigner::new(&identity).map_err(io::Error::other)?;
     let path = config.data.join("peerhub.db");
     let db = db::Db::open(&path).map_err(|e| io::Error::other(format!("database: {e}")))?;
     let mut backend = Sqlite::backend(db);
@@ -164,6 +165,7 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
         snapshot,
         store,
         Box::new(random::OsRandom),
+        Box::new(signer),
     );
     let mut server = Server::new(config, tls, hub, Box::new(backend), disk)?;
     server.run()

@@ -80,6 +80,8 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
             size: 10,
             hash: [hash; 32],
+            fingerprint: crate::trust::Fingerprint::from_bytes([hash; 32]),
+            ticket: Vec::new(),
         }
     }
 

@@ -33,6 +33,11 @@ impl Fingerprint {
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The fingerprint whose digest bytes these are (as they travel on the wire).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Fingerprint {
+        Fingerprint(bytes)
+    }
 }
 
 impl fmt::Display for Fingerprint {

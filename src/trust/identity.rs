@@ -9,6 +9,7 @@ use super::{provider, replace_file, Fingerprint};
 use rcgen::{Certificate, CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ParsedCertificate;
 use rustls::sign::CertifiedKey;
 use std::fmt;
 use std::io;
@@ -31,6 +32,8 @@ const CERT_MODE: u32 = 0o644;
 pub struct Identity {
     key: PrivateKeyDer<'static>,
     cert: CertificateDer<'static>,
+    /// The certificate's DER SubjectPublicKeyInfo.
+    spki: Vec<u8>,
     fingerprint: Fingerprint,
 }
 
@@ -156,6 +159,12 @@ impl Identity {
         self.key.clone_key()
     }
 
+    /// The public key as a DER SubjectPublicKeyInfo (what the fingerprint is the
+    /// SHA-256 of).
+    pub fn public_key(&self) -> &[u8] {
+        &self.spki
+    }
+
     /// Key and certificate read from disk, checked to belong together.
     fn matched(
         key: PrivateKeyDer<'static>,
@@ -173,11 +182,14 @@ impl Identity {
                     "the certificate does not carry the private key's public key ({e})"
                 ))
             })?;
-        let fingerprint = Fingerprint::of_certificate(&cert).map_err(|e| corrupt(e.to_string()))?;
+        let spki = ParsedCertificate::try_from(&cert)
+            .map(|parsed| parsed.subject_public_key_info().as_ref().to_vec())
+            .map_err(|e| corrupt(e.to_string()))?;
         Ok(Identity {
             key,
             cert,
-            fingerprint,
+            fingerprint: Fingerprint::of_spki(&spki),
+            spki,
         })
     }
 }
@@ -195,13 +207,15 @@ impl Made {
     fn new() -> Result<Made, IdentityError> {
         let pair = KeyPair::generate().map_err(|e| IdentityError::Generate(e.to_string()))?;
         let cert = self_signed(&pair)?;
+        let spki = pair.subject_public_key_info();
         Ok(Made {
             key_pem: pair.serialize_pem(),
             cert_pem: cert.pem(),
             identity: Identity {
                 key: PrivateKeyDer::Pkcs8(pair.serialize_der().into()),
                 cert: cert.der().clone(),
-                fingerprint: Fingerprint::of_spki(&pair.subject_public_key_info()),
+                fingerprint: Fingerprint::of_spki(&spki),
+                spki,
             },
         })
     }

@@ -1,19 +1,22 @@
 //! Who is on the other end of a connection: the hub's and each peer's identity (a key
 //! pair and a self-signed certificate on disk), fingerprints of public keys, the
 //! client's pins of hub keys (`.peerhub-known-hubs`) and the rule that decides whether
-//! a presented key is trusted, and the rustls verifiers and configurations built from
-//! them. It touches files, never sockets.
+//! a presented key is trusted, the rustls verifiers and configurations built from
+//! them, and fetch tickets signed and checked with the hub's key. It touches files,
+//! never sockets.
 
 pub mod config;
 pub mod fingerprint;
 pub mod identity;
 pub mod known_hubs;
+pub mod ticket;
 pub mod verify;
 
 pub use config::{client_config, hub_server_config, peer_server_config, provider, ALPN};
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use identity::{Identity, IdentityError};
 pub use known_hubs::{decide, KnownHubs, KnownHubsError, Trust};
+pub use ticket::{HubKey, HubSigner, TicketCheck, TicketSigner};
 pub use verify::{KeyRefused, PeerCertVerifier, ServerKeyVerifier};
 
 use std::fs::OpenOptions;

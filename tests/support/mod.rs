@@ -1375,6 +1375,7 @@ impl Raw {
             user: user.into(),
             password: password.into(),
             peer_port,
+            fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
         });
         assert_eq!(r.status, 200, "raw login {user}: {r:?}");
         raw

@@ -60,6 +60,8 @@ impl Client {
             },
         };
         let judged = !wire.is_tls();
+        // Until a TLS handshake shows the hub's key, no key is known for this link.
+        self.session.on_link_key(None);
         let mut conn = Conn::connecting(wire, MAX_HUB_FRAME, MAX_HUB_OUTPUT);
         // The hello goes first, ahead of anything typed while connecting (over TLS it
         // leaves only once the hub's key is trusted).
@@ -107,6 +109,8 @@ impl Client {
                     if !self.judge_hub_key(presented, now) {
                         return;
                     }
+                    // The Welcome's ticket key must be this one.
+                    self.session.on_link_key(presented);
                 }
                 Err(e) => return self.hub_wire_failed(&e, now),
             }

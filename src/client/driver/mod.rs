@@ -217,6 +217,7 @@ impl Client {
                 peer_port: peer_addr.port(),
                 interactive,
                 max_uploads: config.max_uploads,
+                fingerprint: identity.fingerprint(),
             },
             published,
             Partials::load(&config.share),

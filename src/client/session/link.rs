@@ -6,7 +6,8 @@ use super::{Action, Link, Pending, Session, Then};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{ClientMsg, Role, VERSION};
 use crate::proto::status::Status;
-use log::{debug, info};
+use crate::trust::{Fingerprint, HubKey};
+use log::{debug, info, warn};
 use std::time::{Duration, Instant};
 
 /// First reconnect delay; doubled after each failure up to [`MAX_BACKOFF`].
@@ -36,6 +37,7 @@ impl Session {
         out: &mut Vec<Action>,
     ) {
         let peer_port = self.config.peer_port;
+        let fingerprint = self.config.fingerprint;
         let creds = Then::Login(user.clone(), password.clone());
         self.request_with(
             id,
@@ -46,12 +48,26 @@ impl Session {
                 user,
                 password,
                 peer_port,
+                fingerprint,
             },
             out,
         )
     }
 
-    pub(super) fn on_welcome(&mut self, server: &str, now: Instant, out: &mut Vec<Action>) {
+    /// The key the hub showed on the TLS session of the link now being made (`None`
+    /// for a plaintext link): the loop says it before the link's `Welcome` arrives.
+    pub fn on_link_key(&mut self, shown: Option<Fingerprint>) {
+        self.link_key = shown;
+    }
+
+    pub(super) fn on_welcome(
+        &mut self,
+        server: &str,
+        hub_key: &[u8],
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.take_hub_key(hub_key, out);
         let was_down = self.ever_up;
         self.ever_up = true;
         self.link = Link::Up;
@@ -68,6 +84,34 @@ impl Session {
             _ => {}
         }
         self.try_leave(now, out);
+    }
+
+    /// Keep the `Welcome`'s key for checking fetch tickets, if it is an ECDSA P-256 key
+    /// and — on a TLS link — the very key the hub's certificate showed. A hub that
+    /// sends another is reported and its key not taken: this client then refuses
+    /// every fetch ticket until a hub sends a usable key.
+    fn take_hub_key(&mut self, spki: &[u8], out: &mut Vec<Action>) {
+        let key = HubKey::from_spki(spki).and_then(|key| match self.link_key {
+            Some(shown) if key.fingerprint() != shown => Err(format!(
+                "its ticket key {} is not the key {shown} its TLS certificate shows",
+                key.fingerprint()
+            )),
+            _ => Ok(key),
+        });
+        match key {
+            Ok(key) => self.hub_key = Some(key),
+            Err(why) => {
+                warn!("the hub's welcome: {why}");
+                self.hub_key = None;
+                out.push(Action::Event(
+                    Event::new(
+                        "hub_key_unusable",
+                        format!("the hub cannot vouch for fetches: {why}; peers fetching from this client will be refused"),
+                    )
+                    .field("reason", why),
+                ));
+            }
+        }
     }
 
     /// The connection to the hub failed or closed.
@@ -189,5 +233,65 @@ impl Session {
                 out.push(Action::Connect);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::session;
+    use super::*;
+    use crate::proto::message::HubMsg;
+    use crate::trust::Identity;
+
+    fn welcome(s: &mut Session, hub_key: &[u8]) -> Vec<Action> {
+        let mut out = Vec::new();
+        let welcome = HubMsg::Welcome {
+            version: VERSION,
+            server: "hub".into(),
+            hub_key: hub_key.to_vec(),
+        };
+        s.on_message(welcome, Instant::now(), &mut out);
+        out
+    }
+
+    fn unusable(out: &[Action]) -> Option<String> {
+        out.iter().find_map(|a| match a {
+            Action::Event(e) if e.name == "hub_key_unusable" => Some(e.human.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_welcome_key_is_kept_when_it_is_the_key_the_link_showed() {
+        let hub = Identity::generate().unwrap();
+        let mut s = session(false);
+        s.on_link_key(Some(hub.fingerprint()));
+        let out = welcome(&mut s, hub.public_key());
+        assert_eq!(unusable(&out), None);
+        assert_eq!(
+            s.hub_key().map(HubKey::fingerprint),
+            Some(hub.fingerprint())
+        );
+        // A plaintext link shows no key: the welcome's is taken as it is.
+        let mut plain = session(false);
+        plain.on_link_key(None);
+        welcome(&mut plain, hub.public_key());
+        assert!(plain.hub_key().is_some());
+    }
+
+    #[test]
+    fn another_key_than_the_link_showed_or_no_key_at_all_is_refused_and_said() {
+        let (hub, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        let mut s = session(false);
+        s.on_link_key(Some(hub.fingerprint()));
+        let out = welcome(&mut s, other.public_key());
+        let said = unusable(&out).expect("an event");
+        assert!(said.contains("is not the key"), "{said}");
+        assert!(s.hub_key().is_none());
+        let out = welcome(&mut s, b"garbage");
+        assert!(unusable(&out).unwrap().contains("not an ECDSA P-256 key"));
+        // A later welcome with the right key makes it usable again.
+        welcome(&mut s, hub.public_key());
+        assert!(s.hub_key().is_some());
     }
 }

@@ -12,7 +12,9 @@ impl Session {
     /// One message from the hub.
     pub fn on_message(&mut self, msg: HubMsg, now: Instant, out: &mut Vec<Action>) {
         match msg {
-            HubMsg::Welcome { version, server } if version != VERSION => {
+            HubMsg::Welcome {
+                version, server, ..
+            } if version != VERSION => {
                 let text = format!(
                     "incompatible peerhub version: {server} speaks protocol version {version} \
                      and this client {VERSION}; upgrade the older of the two"
@@ -20,7 +22,9 @@ impl Session {
                 out.push(Action::Disconnect);
                 self.on_lost(&text, now, out);
             }
-            HubMsg::Welcome { server, .. } => self.on_welcome(&server, now, out),
+            HubMsg::Welcome {
+                server, hub_key, ..
+            } => self.on_welcome(&server, &hub_key, now, out),
             HubMsg::Reply {
                 tag,
                 status,
@@ -216,6 +220,7 @@ mod tests {
             HubMsg::Welcome {
                 version: 1,
                 server: "peerhub 0.0.9".into(),
+                hub_key: Vec::new(),
             },
             Instant::now(),
             &mut out,

@@ -228,6 +228,7 @@ mod tests {
         let welcome = HubMsg::Welcome {
             version: VERSION,
             server: "hub".into(),
+            hub_key: Vec::new(),
         };
         s.on_message(welcome, now, &mut out);
         let login = sent(&out)[0].tag().unwrap();

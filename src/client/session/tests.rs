@@ -9,6 +9,7 @@ use crate::proto::frame;
 use crate::proto::message::{Body, ClientMsg, Holder, HubMsg, VERSION};
 use crate::proto::status::Status;
 use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
+use crate::trust::Fingerprint;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -20,6 +21,7 @@ pub(super) fn session(interactive: bool) -> Session {
             peer_port: 4000,
             interactive,
             max_uploads: 4,
+            fingerprint: Fingerprint::from_bytes([6; 32]),
         },
         PublishedList::default(),
         Partials::default(),
@@ -75,6 +77,7 @@ pub(super) fn welcomed(interactive: bool) -> Session {
     let welcome = HubMsg::Welcome {
         version: VERSION,
         server: "hub".into(),
+        hub_key: Vec::new(),
     };
     s.on_message(welcome, Instant::now(), &mut Vec::new());
     s
@@ -103,6 +106,8 @@ pub(super) fn holder(user: &str, hash: u8) -> Holder {
         addr: "127.0.0.1:5000".parse().unwrap(),
         size: 100,
         hash: [hash; 32],
+        fingerprint: Fingerprint::of_spki(user.as_bytes()),
+        ticket: vec![hash; 20],
     }
 }
 

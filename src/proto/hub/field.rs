@@ -4,6 +4,7 @@ use super::{DecodeError, Reader};
 use crate::proto::codec::Writer;
 use crate::proto::status::Status;
 use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreInfo, StoreKind};
+use crate::trust::Fingerprint;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// One value on the wire.
@@ -28,7 +29,7 @@ macro_rules! integers {
     )*};
 }
 
-integers!(u16, u32, u64);
+integers!(u8, u16, u32, u64);
 
 /// A flag: 0 or 1.
 impl Field for bool {
@@ -64,6 +65,17 @@ impl<const N: usize> Field for [u8; N] {
     }
     fn get(r: &mut Reader) -> Result<[u8; N], DecodeError> {
         r.array()
+    }
+}
+
+/// A key's fingerprint: its 32 digest bytes.
+impl Field for Fingerprint {
+    const MIN: usize = 32;
+    fn put(&self, w: &mut Writer) {
+        w.bytes(self.bytes());
+    }
+    fn get(r: &mut Reader) -> Result<Fingerprint, DecodeError> {
+        Ok(Fingerprint::from_bytes(r.array()?))
     }
 }
 
@@ -163,7 +175,14 @@ macro_rules! records {
 records! {
     FileInfo { name: String, size: u64, hash: [u8; 32] }
     SearchHit { file: FileInfo, owners: Vec<String> }
-    Holder { user: String, addr: SocketAddr, size: u64, hash: [u8; 32] }
+    Holder {
+        user: String,
+        addr: SocketAddr,
+        size: u64,
+        hash: [u8; 32],
+        fingerprint: Fingerprint,
+        ticket: Vec<u8>
+    }
     StoreInfo {
         name: String,
         owner: String,

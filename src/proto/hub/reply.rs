@@ -4,6 +4,7 @@ use super::field::Field;
 use crate::proto::codec;
 use crate::proto::status::Status;
 use crate::proto::types::{Hash, Holder, SearchHit, StoreInfo, StoreKind, StoreToken, MAGIC};
+use crate::trust::Fingerprint;
 use std::net::SocketAddr;
 
 field_enum! {
@@ -35,7 +36,9 @@ field_enum! {
 messages! {
     /// Messages the hub sends to a client.
     pub enum HubMsg {
-        Welcome = 0x02 + MAGIC { version: u16, server: String },
+        /// `hub_key`: the hub's public key (DER SubjectPublicKeyInfo), which checks the
+        /// fetch tickets of lookup replies.
+        Welcome = 0x02 + MAGIC { version: u16, server: String, hub_key: Vec<u8> },
         Reply = 0x40 { tag: u32, status: Status, message: String, body: Body },
         /// Status 203: the hub checks that the client is alive.
         Ping = 0x50 { nonce: u32 },
@@ -66,6 +69,18 @@ impl HubMsg {
     }
 }
 
+/// One holder of a lookup reply, borrowed from the hub's index and sessions, with the
+/// ticket made for this reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderEntry<'a> {
+    pub user: &'a str,
+    pub addr: SocketAddr,
+    pub size: u64,
+    pub hash: Hash,
+    pub fingerprint: Fingerprint,
+    pub ticket: Vec<u8>,
+}
+
 /// Encode a lookup reply straight from borrowed holder data, without building a
 /// [`HubMsg`]: the hub's hottest path. The bytes are exactly those of
 /// `HubMsg::Reply { tag, status, message, body: Body::Holders(..) }` with the same
@@ -75,7 +90,7 @@ pub fn encode_holders_reply<'a>(
     tag: u32,
     status: Status,
     message: &str,
-    holders: impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)>,
+    holders: impl Iterator<Item = HolderEntry<'a>>,
 ) -> usize {
     // The type bytes of `HubMsg::Reply` and `Body::Holders` in the tables above (the
     // tests check that both encodings agree).
@@ -90,11 +105,14 @@ pub fn encode_holders_reply<'a>(
         w.u8(HOLDERS);
         let count_at = w.position();
         w.u16(0);
-        for (user, addr, size, hash) in holders.take(u16::MAX as usize) {
-            w.str(user);
-            addr.put(w);
-            w.u64(size);
-            w.bytes(&hash);
+        for holder in holders.take(u16::MAX as usize) {
+            w.str(holder.user);
+            holder.addr.put(w);
+            w.u64(holder.size);
+            w.bytes(&holder.hash);
+            w.bytes(holder.fingerprint.bytes());
+            let n = w.count(holder.ticket.len());
+            w.bytes(&holder.ticket[..n]);
             written += 1;
         }
         w.patch_u16(count_at, written as u16);

@@ -1,13 +1,20 @@
 //! Messages a client sends to the hub, one table row each: type byte, name, fields in wire order.
 
 use crate::proto::types::{FileInfo, Hash, Role, StoreKind, MAGIC};
+use crate::trust::Fingerprint;
 
 messages! {
     /// Messages a client sends to the hub. `tag` is chosen by the client and echoed in the reply.
     pub enum ClientMsg with tag() {
         Hello = 0x01 + MAGIC { version: u16, role: Role },
         Register = 0x10, tag { user: String, password: String },
-        Login = 0x11, tag { user: String, password: String, peer_port: u16 },
+        /// `fingerprint`: the key this client's certificate shows to peers.
+        Login = 0x11, tag {
+            user: String,
+            password: String,
+            peer_port: u16,
+            fingerprint: Fingerprint,
+        },
         Logout = 0x12, tag {},
         Passwd = 0x13, tag { old: String, new: String },
         Users = 0x14, tag {},

@@ -5,6 +5,7 @@ use super::request::ClientMsg;
 use crate::proto::frame;
 use crate::proto::status::Status;
 use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreInfo, StoreKind, VERSION};
+use crate::trust::Fingerprint;
 
 /// The payload of one whole frame.
 pub fn payload_of(frame_bytes: &[u8]) -> &[u8] {
@@ -29,12 +30,16 @@ pub fn holders() -> Vec<Holder> {
             addr: "127.0.0.1:4000".parse().unwrap(),
             size: 10,
             hash: [1; 32],
+            fingerprint: Fingerprint::from_bytes([3; 32]),
+            ticket: vec![9; 150],
         },
         Holder {
             user: "carol".into(),
             addr: "[::1]:5000".parse().unwrap(),
             size: 11,
             hash: [2; 32],
+            fingerprint: Fingerprint::from_bytes([4; 32]),
+            ticket: Vec::new(),
         },
     ]
 }
@@ -56,6 +61,7 @@ pub fn client_samples() -> Vec<ClientMsg> {
             user: "alice".into(),
             password: "pw".into(),
             peer_port: 40000,
+            fingerprint: Fingerprint::from_bytes([5; 32]),
         },
         Logout { tag: 3 },
         Passwd {
@@ -146,6 +152,7 @@ pub fn hub_samples() -> Vec<HubMsg> {
         Welcome {
             version: VERSION,
             server: "peerhub 0.1".into(),
+            hub_key: vec![0x30, 0x59, 0x30, 0x13],
         },
         reply(Body::None),
         reply(Body::Online(3)),

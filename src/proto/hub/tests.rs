@@ -1,11 +1,12 @@
 //! The hub codec's tests: every variant round-trips, every truncation fails, strict decoding, the documented example bytes and the list cap.
 
-use super::reply::{encode_holders_reply, Body, HubMsg};
+use super::reply::{encode_holders_reply, Body, HolderEntry, HubMsg};
 use super::request::ClientMsg;
 use super::samples::{client_samples, file, holders, hub_samples, payload_of};
 use super::DecodeError;
 use crate::proto::status::Status;
 use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreKind};
+use crate::trust::Fingerprint;
 
 #[test]
 fn borrowed_holders_reply_matches_the_message_encoding() {
@@ -23,9 +24,14 @@ fn borrowed_holders_reply_matches_the_message_encoding() {
         9,
         Status::FOUND,
         "found",
-        holders
-            .iter()
-            .map(|h| (h.user.as_str(), h.addr, h.size, h.hash)),
+        holders.iter().map(|h| HolderEntry {
+            user: &h.user,
+            addr: h.addr,
+            size: h.size,
+            hash: h.hash,
+            fingerprint: h.fingerprint,
+            ticket: h.ticket.clone(),
+        }),
     );
     assert_eq!(n, 2);
     assert_eq!(out, expected);
@@ -184,11 +190,13 @@ fn the_samples_encode_to_the_bytes_of_the_hand_written_codec() {
     // (The digest was 9689e833… with the sample of the `Files` body, which was removed
     // as never sent; this one is of the same bytes without that sample's frame, then
     // d289fa2e… until the hello and welcome samples went to protocol version 2, whose
-    // two bytes are all that changed.)
+    // two bytes are all that changed, then ed540fdc… until `Login` carried the
+    // client's key, `Welcome` the hub's and each holder its key and fetch ticket:
+    // fields appended to those samples, the rest of the bytes unchanged.)
     let got = blake3::hash(&all_sample_bytes()).to_hex();
     assert_eq!(
         got.as_str(),
-        "ed540fdc7ae9e4a5b5de417612eee68cc7310b245c9b3b61ce7e2176eab8e8f5"
+        "cefc7edf72c7cacf258e60ca0fec17fb58d70ac338fae9188e5522235de6cadb"
     );
 }
 
@@ -259,6 +267,8 @@ fn a_list_longer_than_u16_max_is_cut_to_its_first_65535_items() {
         addr: "127.0.0.1:4000".parse().unwrap(),
         size: 1,
         hash: [1; 32],
+        fingerprint: Fingerprint::from_bytes([2; 32]),
+        ticket: Vec::new(),
     };
     let hit = SearchHit {
         file: file("a"),
@@ -340,8 +350,9 @@ fn the_documented_worked_examples() {
         HubMsg::Welcome {
             version: 1,
             server: "peerhub 0.1.0".into(),
+            hub_key: vec![0x30, 0x59],
         },
-        r#"00 00 00 16  02  50 48 55 42  00 01  00 0d "peerhub 0.1.0""#,
+        r#"00 00 00 1a  02  50 48 55 42  00 01  00 0d "peerhub 0.1.0"  00 02  30 59"#,
     );
     client(ClientMsg::Echo { tag: 9 }, "00 00 00 05  15  00 00 00 09");
     hub(

@@ -226,6 +226,7 @@ impl Hub {
             name,
             password,
             peer_port,
+            fingerprint,
         } = claim;
         let refusal = if let Phase::LoggedIn(current) = &session.phase {
             Some(say(
@@ -242,6 +243,7 @@ impl Hub {
         if let Some(said) = refusal {
             return self.send_reply(&to, said, Body::None, out);
         }
+        self.claim_key(conn, fingerprint);
         if !self.may_hash(&to, ip, Some(name), 1, now, out) {
             return;
         }

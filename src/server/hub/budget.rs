@@ -1,5 +1,6 @@
 //! Each connection's budget of work per turn of the loop: at most
-//! [`REQUESTS_PER_TURN`] requests and one password check. What a connection sent
+//! [`REQUESTS_PER_TURN`] requests and one password check, and no lookup once the
+//! turn signed its share of fetch tickets. What a connection sent
 //! beyond that waits, in order, in its backlog (at most one read burst) or unread in
 //! its socket, and the loop brings it back on the next turn — so one socket with a
 //! thousand pipelined `Login`s or `Search`es cannot hold up everyone else.
@@ -43,7 +44,7 @@ impl Hub {
     /// and nothing of it waits already, else kept for a later turn (see [`Hub::resume`]).
     pub fn on_request(&mut self, conn: ConnId, req: Request, now: Instant, out: &mut Vec<Action>) {
         let turn = self.turn;
-        let global_spent = self.hash_budget_spent();
+        let global_spent = self.spent();
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -58,7 +59,7 @@ impl Hub {
     pub fn resume(&mut self, conn: ConnId, now: Instant, out: &mut Vec<Action>) {
         loop {
             let turn = self.turn;
-            let global_spent = self.hash_budget_spent();
+            let global_spent = self.spent();
             let Some(session) = self.sessions.get_mut(&conn) else {
                 return;
             };
@@ -90,6 +91,14 @@ impl Hub {
         }
     }
 
+    /// What of the hub-wide budgets this turn has spent.
+    fn spent(&self) -> Spent {
+        Spent {
+            hashes: self.hash_budget_spent(),
+            tickets: self.ticket_budget_spent(),
+        }
+    }
+
     fn handle(&mut self, conn: ConnId, req: Request, now: Instant, out: &mut Vec<Action>) {
         match req {
             Request::Msg(msg) => self.on_message(conn, msg, now, out),
@@ -98,8 +107,15 @@ impl Hub {
     }
 }
 
+/// The hub-wide budgets of the turn that are spent: password hashes, fetch tickets.
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    hashes: bool,
+    tickets: bool,
+}
+
 /// Whether `req` fits in what the connection has left this turn; if so it is counted.
-fn fits(used: &mut TurnUse, turn: u64, req: &Request, global_spent: bool) -> bool {
+fn fits(used: &mut TurnUse, turn: u64, req: &Request, spent: Spent) -> bool {
     if used.turn != turn {
         *used = TurnUse {
             turn,
@@ -107,8 +123,10 @@ fn fits(used: &mut TurnUse, turn: u64, req: &Request, global_spent: bool) -> boo
         };
     }
     let check = matches!(req, Request::Msg(m) if hashes_of(m) > 0);
+    let signs = matches!(req, Request::Msg(ClientMsg::Lookup { .. }));
     if used.requests >= REQUESTS_PER_TURN
-        || (check && (used.checks >= CHECKS_PER_TURN || global_spent))
+        || (check && (used.checks >= CHECKS_PER_TURN || spent.hashes))
+        || (signs && spent.tickets)
     {
         return false;
     }

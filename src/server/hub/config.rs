@@ -36,6 +36,8 @@ pub struct HubConfig {
     pub store_max_tickets: u32,
     /// Store connections open at once (0: no limit), apart from `--max-clients`.
     pub max_store_conns: usize,
+    /// How long a fetch ticket of a lookup reply lets its fetcher connect to the holder.
+    pub fetch_ticket_ttl: Duration,
     /// The fingerprint of the hub's key, for `stats`: the loop loads the identity and
     /// sets it (`None` for a hub without one, as in unit tests).
     pub fingerprint: Option<Fingerprint>,
@@ -58,6 +60,7 @@ impl Default for HubConfig {
             store_max_items: 100_000,
             store_max_tickets: 4,
             max_store_conns: 256,
+            fetch_ticket_ttl: Duration::from_secs(60),
             fingerprint: None,
         }
     }

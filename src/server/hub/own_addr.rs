@@ -101,6 +101,7 @@ mod tests {
             user: "carol".into(),
             password: "pw".into(),
             peer_port,
+            fingerprint: crate::trust::Fingerprint::from_bytes([1; 32]),
         };
         let hashed = hub.hashes_this_turn;
         let mut out = Vec::new();

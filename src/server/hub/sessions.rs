@@ -9,6 +9,7 @@ use crate::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
 use crate::proto::status::Status;
 use crate::server::limits::TokenBucket;
 use crate::server::reports::Referrals;
+use crate::trust::Fingerprint;
 use log::{debug, info};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -63,6 +64,8 @@ pub(super) struct ConnState {
     pub(super) local: SocketAddr,
     pub(super) phase: Phase,
     pub(super) peer_port: u16,
+    /// The key its client shows peers, as its latest login announced it.
+    pub(super) fingerprint: Option<Fingerprint>,
     pub(super) opened: Instant,
     /// Since when the connection has been without a login (its hello, or its logout):
     /// the idle timeout counts from here whatever it sends meanwhile.
@@ -101,6 +104,7 @@ impl Hub {
                 local,
                 phase: Phase::AwaitHello,
                 peer_port: 0,
+                fingerprint: None,
                 opened: now,
                 anonymous_since: now,
                 last_heard: now,
@@ -278,6 +282,7 @@ impl Hub {
                     HubMsg::Welcome {
                         version: VERSION,
                         server: format!("peerhub {}", env!("CARGO_PKG_VERSION")),
+                        hub_key: self.signer.public_key().to_vec(),
                     }
                     .to_frame(),
                 ));

@@ -10,6 +10,7 @@ use crate::server::persist::memory::{Memory, MemoryBackend};
 use crate::server::persist::{Answer, Backend};
 use crate::server::random::Seeded;
 use crate::server::store::StoreLimits;
+use crate::trust::ticket::FakeSigner;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
@@ -19,6 +20,7 @@ mod accounts;
 mod chat;
 mod console;
 mod db_errors;
+mod fetch_tickets;
 mod liveness;
 mod sessions;
 mod store_conns;
@@ -166,7 +168,8 @@ pub(super) fn hub_with_store(config: HubConfig, limits: StoreLimits) -> TestHub 
     let mut backend = Memory::backend();
     let snapshot = backend.load().unwrap();
     let random = Box::new(Seeded::new(11));
-    let hub = Hub::new(base(), config, snapshot, store, random);
+    let signer = Box::new(FakeSigner);
+    let hub = Hub::new(base(), config, snapshot, store, random, signer);
     TestHub { hub, backend }
 }
 
@@ -243,12 +246,18 @@ pub(super) fn join(hub: &mut TestHub, conn: ConnId, user: &str, now: Instant) ->
     hub.on_message(conn, register, now, &mut out);
     let login = ClientMsg::Login {
         tag: 2,
+        fingerprint: key_of(&user),
         user,
         password,
         peer_port: 4000,
     };
     hub.on_message(conn, login, now, &mut out);
     out
+}
+
+/// The key `user`'s client announces at login in these tests.
+pub(super) fn key_of(user: &str) -> Fingerprint {
+    Fingerprint::of_spki(user.as_bytes())
 }
 
 /// Connect `conn` from port 5000 + `conn` and say hello.

@@ -2,19 +2,21 @@
 //! change at once, its reply when the backend recorded it), search the index, look up
 //! the online holders of a name, and reports of bad data against a holder.
 
+use super::fetch_tickets::TicketFor;
 use super::pending::{ReplyTo, Then as Waiting};
 use super::{
     reply, Action, Asker, ConnId, Hub, MAX_HOLDERS, MAX_OWNERS_PER_HIT, MAX_REPLY_BODY,
     MAX_SEARCH_HITS,
 };
 use crate::output::Event;
-use crate::proto::message::{encode_holders_reply, Body, FileInfo, Hash, SearchHit};
+use crate::proto::message::{encode_holders_reply, Body, FileInfo, Hash, HolderEntry, SearchHit};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::server::index::{IndexError, Published, Undo};
 use crate::server::persist::{Answer, Ask};
 use crate::server::reports::REPORT_QUORUM;
 use crate::server::reports::{Counted, REFERRAL_TTL};
+use crate::trust::Fingerprint;
 use log::{debug, info, warn};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -282,7 +284,8 @@ impl Hub {
         (hits, truncated)
     }
 
-    /// The online holders of `name`: who, where the hub sees them, what they announced.
+    /// The online holders of `name`: who, where the hub sees them, what they announced,
+    /// the key their client shows.
     /// Holders demoted for `reader` (see [`Reports`](crate::server::reports::Reports)) are left out, unless every holder
     /// is: then only they are offered, so a holder that fixed its file can still be
     /// reached (it re-announces the new content when it serves it).
@@ -290,17 +293,21 @@ impl Hub {
         &'a self,
         reader: &'a str,
         name: &'a str,
-    ) -> impl Iterator<Item = (&'a str, SocketAddr, u64, Hash)> + 'a {
+    ) -> impl Iterator<Item = OnlineHolder<'a>> + 'a {
         let online = move || {
             self.index.holders(name).filter_map(|(owner, entry)| {
                 let session = self.sessions.get(self.online.get(owner)?)?;
                 let addr = SocketAddr::new(session.addr.ip(), session.peer_port);
-                Some((owner, addr, entry.size, entry.hash))
+                Some(OnlineHolder {
+                    user: owner,
+                    addr,
+                    size: entry.size,
+                    hash: entry.hash,
+                    key: session.fingerprint?,
+                })
             })
         };
-        let demoted = move |(owner, _, _, hash): &(&str, SocketAddr, u64, Hash)| {
-            self.reports.demoted(reader, owner, name, hash)
-        };
+        let demoted = move |h: &OnlineHolder| self.reports.demoted(reader, h.user, name, &h.hash);
         // Only when reports exist does a lookup look at them (one pass more).
         let offer_demoted = !self.reports.is_empty() && online().all(|h| demoted(&h));
         online()
@@ -308,8 +315,9 @@ impl Hub {
             .take(MAX_HOLDERS)
     }
 
-    /// A fetch lookup: 204 with the online holders, encoded straight from the index
-    /// (the hub's hottest path allocates only the reply frame), or 406.
+    /// A fetch lookup: 204 with the online holders, each with a fetch ticket for the
+    /// asking client, encoded straight from the index (the reply frame and the tickets
+    /// are all it allocates), or 406.
     pub(super) fn lookup(
         &mut self,
         conn: ConnId,
@@ -327,6 +335,14 @@ impl Hub {
                 reply(tag, Status::INVALID_NAME, e.0, body),
             ));
         }
+        let Some(fetcher_key) = self.key_of(conn) else {
+            let text = "this session announced no key at login: log in again";
+            let body = Body::Holders(Vec::new());
+            return out.push(Action::Send(
+                conn,
+                reply(tag, Status::BAD_REQUEST, text, body),
+            ));
+        };
         // Remember who this session is sent to (what it may report), as the reply is
         // encoded: the record is taken out of the session for the while.
         let mut referrals = self
@@ -335,10 +351,30 @@ impl Hub {
             .map(|s| std::mem::take(&mut s.referrals))
             .unwrap_or_default();
         let mut frame = Vec::with_capacity(128);
+        let (first, expires) = (self.tickets_issued, self.ticket_expiry());
         let holders = self
             .online_holders(user, name)
-            .inspect(|(holder, _, _, hash)| referrals.record(name, holder, hash, now));
+            .zip(first..)
+            .map(|(h, serial)| {
+                referrals.record(name, h.user, &h.hash, now);
+                let ticket = TicketFor {
+                    serial,
+                    name,
+                    holder: h.user,
+                    fetcher: user,
+                    fetcher_key,
+                };
+                HolderEntry {
+                    user: h.user,
+                    addr: h.addr,
+                    size: h.size,
+                    hash: h.hash,
+                    fingerprint: h.key,
+                    ticket: self.fetch_ticket(expires, ticket),
+                }
+            });
         let found = encode_holders_reply(&mut frame, tag, Status::FOUND, "found", holders);
+        self.tickets_issued += found as u64;
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.referrals = referrals;
         }
@@ -352,4 +388,14 @@ impl Hub {
         }
         out.push(Action::Send(conn, frame));
     }
+}
+
+/// An online holder of a name, as the index and its session know it.
+pub(super) struct OnlineHolder<'a> {
+    pub(super) user: &'a str,
+    pub(super) addr: SocketAddr,
+    pub(super) size: u64,
+    pub(super) hash: Hash,
+    /// The key its client announced at login.
+    pub(super) key: Fingerprint,
 }

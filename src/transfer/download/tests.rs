@@ -74,6 +74,8 @@ fn spec(data: &[u8], resume: bool) -> DownloadSpec {
             addr: "127.0.0.1:4000".parse().unwrap(),
             size: data.len() as u64,
             hash: *blake3::hash(data).as_bytes(),
+            fingerprint: crate::trust::Fingerprint::from_bytes([1; 32]),
+            ticket: b"a ticket".to_vec(),
         },
         resume,
         me: "alice".into(),

@@ -33,6 +33,7 @@ fn a_second_login_waits_for_a_ghost_check() {
         user: "alice".into(),
         password: "pw".into(),
         peer_port: 4000,
+        fingerprint: key_of("alice"),
     };
     hub.on_message(2, login, t0, &mut out);
     let later = t0 + HubConfig::default().ping_timeout + Duration::from_millis(1);
@@ -49,6 +50,7 @@ fn login_msg(tag: u32, user: &str, password: &str) -> ClientMsg {
         user: user.into(),
         password: password.into(),
         peer_port: 4000,
+        fingerprint: key_of(user),
     }
 }
 
