@@ -17,6 +17,7 @@ pub mod random;
 mod reading;
 mod refusal;
 pub mod reports;
+pub mod resume;
 pub mod search;
 pub mod store;
 pub mod storeconn;

@@ -2,13 +2,14 @@
 //! pair and a self-signed certificate on disk), fingerprints of public keys, the
 //! client's pins of hub keys (`.peerhub-known-hubs`) and the rule that decides whether
 //! a presented key is trusted, the rustls verifiers and configurations built from
-//! them, and fetch tickets signed and checked with the hub's key. It touches files,
-//! never sockets.
+//! them, fetch tickets signed and checked with the hub's key, and the hub's resume
+//! secret. It touches files, never sockets.
 
 pub mod config;
 pub mod fingerprint;
 pub mod identity;
 pub mod known_hubs;
+pub mod resume_secret;
 pub mod ticket;
 pub mod verify;
 
@@ -16,6 +17,7 @@ pub use config::{client_config, hub_server_config, peer_server_config, provider,
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use identity::{Identity, IdentityError};
 pub use known_hubs::{decide, KnownHubs, KnownHubsError, Trust};
+pub use resume_secret::{ResumeSecret, SecretError};
 pub use ticket::{HubKey, HubSigner, TicketCheck, TicketSigner};
 pub use verify::{KeyRefused, PeerCertVerifier, ServerKeyVerifier};
 
