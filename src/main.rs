@@ -7,7 +7,7 @@ use peerhub::server::hub::HubConfig;
 use peerhub::server::store::StoreLimits;
 use peerhub::server::{self, ServerConfig};
 use peerhub::sys::DEFAULT_LISTEN_BACKLOG;
-use peerhub::trust::Fingerprint;
+use peerhub::trust::{Fingerprint, ResumeSecret};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,6 +170,11 @@ struct ServerArgs {
     /// Seconds the fetch ticket of a lookup reply lets its fetcher connect to the holder.
     #[arg(long, default_value = "60", value_parser = seconds)]
     fetch_ticket_ttl: Duration,
+    /// Seconds a resume token stays valid after a password login: until then a client
+    /// that lost the hub (also across a restart) logs back in without its password (0: at
+    /// once, so every reconnect uses the password).
+    #[arg(long, default_value = "43200", value_parser = seconds)]
+    resume_ttl: Duration,
 }
 
 #[derive(Args)]
@@ -256,6 +261,9 @@ fn main() -> ExitCode {
                 fetch_ticket_ttl: a.fetch_ticket_ttl,
                 // The loop sets it from the identity it loads.
                 fingerprint: None,
+                resume_ttl: a.resume_ttl,
+                // The loop loads it from <data>/resume-secret.
+                resume_secret: ResumeSecret::from_bytes([0; 32]),
             },
             store: StoreLimits {
                 max_file: a.store_max_file,

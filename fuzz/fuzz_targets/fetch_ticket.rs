@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(names::check_file_name(&body.name).is_ok(), "{ticket:?}");
     assert!(names::check_user(&body.holder).is_ok(), "{ticket:?}");
     assert!(names::check_user(&body.fetcher).is_ok(), "{ticket:?}");
-    assert_eq!(ticket.encode(), data, "re-encoding {ticket:?} changed its bytes");
+    assert_eq!(
+        ticket.encode(),
+        data,
+        "re-encoding {ticket:?} changed its bytes"
+    );
     let signed = body.signed_message();
     let unsigned = &data[..data.len() - SIGNATURE_LEN];
     assert!(signed.ends_with(unsigned));

@@ -1,6 +1,7 @@
 //! The hub's state machine (`server::hub::Hub`) driven by hostile sessions: a little
-//! program of connects, decoded client frames (any bytes), scripted hellos and logins,
-//! disconnects, timers, console lines and time passing, on four connections. Whatever
+//! program of connects, decoded client frames (any bytes), scripted hellos, logins and
+//! logins with the last resume token a login reply gave, disconnects, timers, console
+//! lines and time passing, on four connections. Whatever
 //! they send, the hub never panics, every frame it queues decodes as a hub message, it
 //! never addresses a connection it does not know, and no more users are online than
 //! connections are open.
@@ -8,12 +9,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use peerhub::proto::frame;
-use peerhub::proto::message::{ClientMsg, HubMsg, Role, VERSION};
+use peerhub::proto::message::{Body, ClientMsg, HubMsg, Role, VERSION};
+use peerhub::proto::ticket::SIGNATURE_LEN;
 use peerhub::server::hub::{Action, ConnId, Hub, HubConfig, Request, StoreSide};
 use peerhub::server::persist::memory::{Memory, MemoryBackend};
 use peerhub::server::persist::{Backend, Snapshot};
 use peerhub::server::random::Seeded;
-use peerhub::proto::ticket::SIGNATURE_LEN;
 use peerhub::server::store::{FreeSpace, StoreLimits};
 use peerhub::trust::TicketSigner;
 use std::collections::BTreeSet;
@@ -54,6 +55,8 @@ struct Run {
     open: BTreeSet<ConnId>,
     timers: Vec<(Instant, ConnId, u64)>,
     exited: bool,
+    /// The resume token of the last login reply (a later login resumes with it).
+    token: Option<String>,
 }
 
 impl Run {
@@ -93,7 +96,7 @@ impl Run {
         assert!(self.hub.online_count() <= self.hub.connection_count());
     }
 
-    fn frame_for(&self, conn: ConnId, bytes: &[u8]) {
+    fn frame_for(&mut self, conn: ConnId, bytes: &[u8]) {
         assert!(
             self.open.contains(&conn),
             "a frame for unknown connection {conn}"
@@ -103,8 +106,13 @@ impl Run {
             let (used, payload) = frame::try_parse(rest, usize::MAX)
                 .expect("the hub queues valid frames")
                 .expect("the hub queues whole frames");
-            if let Err(e) = HubMsg::decode(payload) {
-                panic!("the hub queued an undecodable frame ({e}): {payload:?}");
+            match HubMsg::decode(payload) {
+                Ok(HubMsg::Reply {
+                    body: Body::LoggedIn { token, .. },
+                    ..
+                }) => self.token = Some(token),
+                Ok(_) => {}
+                Err(e) => panic!("the hub queued an undecodable frame ({e}): {payload:?}"),
             }
             rest = &rest[used..];
         }
@@ -189,6 +197,7 @@ fuzz_target!(|data: &[u8]| {
         open: BTreeSet::new(),
         timers: Vec::new(),
         exited: false,
+        token: None,
     };
     let mut ops = Ops(data);
     let mut console_id = 0;
@@ -233,6 +242,21 @@ fuzz_target!(|data: &[u8]| {
                     role: Role::Session,
                 },
             ),
+            3 if op & 8 != 0 && run.token.is_some() => {
+                // The last token given (maybe another user's, revoked or expired since).
+                let token = run.token.clone().unwrap_or_default();
+                let peer_port = 4000 + conn as u16;
+                let tag = u32::from(op);
+                run.message(
+                    conn,
+                    ClientMsg::Resume {
+                        tag,
+                        token,
+                        peer_port,
+                        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
+                    },
+                );
+            }
             3 => {
                 // Accounts u0..u2 with password pw (the memory backend hashes nothing).
                 let user = format!("u{}", op % 3);

@@ -10,7 +10,8 @@ use peerhub::proto::peer::{self, Answer, Request};
 use peerhub::proto::status::Status;
 use peerhub::proto::store::{self, StoreMsg};
 use peerhub::proto::ticket::{FetchTicket, TicketBody, SIGNATURE_LEN};
-use peerhub::trust::Fingerprint;
+use peerhub::server::resume;
+use peerhub::trust::{Fingerprint, ResumeSecret};
 use std::fs;
 use std::path::Path;
 
@@ -23,6 +24,16 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 /// One encoded frame without its length prefix: what the message decoders take.
 fn payload(frame: Vec<u8>) -> Vec<u8> {
     frame[4..].to_vec()
+}
+
+/// A resume token for `user` at token `version`, as a hub whose secret is all 7s mints it.
+fn token(user: &str, version: u64) -> String {
+    let claims = resume::Claims {
+        user: user.into(),
+        version,
+        expires: 1_800_000_000,
+    };
+    resume::mint(&ResumeSecret::from_bytes([7; 32]), &claims)
 }
 
 fn file(name: &str) -> FileInfo {
@@ -63,6 +74,15 @@ fn client_msgs() -> Vec<(&'static str, ClientMsg)> {
                 tag: 2,
                 user: "alice".into(),
                 password: "pw".into(),
+                peer_port: 4001,
+                fingerprint: Fingerprint::from_bytes([0; 32]),
+            },
+        ),
+        (
+            "resume",
+            ClientMsg::Resume {
+                tag: 2,
+                token: token("alice", 7),
                 peer_port: 4001,
                 fingerprint: Fingerprint::from_bytes([0; 32]),
             },
@@ -207,7 +227,16 @@ fn hub_msgs() -> Vec<(&'static str, HubMsg)> {
             },
         ),
         ("reply_none", reply(1, Body::None)),
-        ("reply_online", reply(2, Body::Online(3))),
+        (
+            "reply_logged_in",
+            reply(
+                2,
+                Body::LoggedIn {
+                    online: 3,
+                    token: token("alice", 7),
+                },
+            ),
+        ),
         (
             "reply_users",
             reply(3, Body::Users(vec!["alice".into(), "bob".into()])),
@@ -433,7 +462,10 @@ fn fetch_tickets() -> Vec<(&'static str, Vec<u8>)> {
     };
     vec![
         ("short", ticket("song ü.mp3", "bob", "alice")),
-        ("longest", ticket(&"n".repeat(255), &"h".repeat(32), &"f".repeat(32))),
+        (
+            "longest",
+            ticket(&"n".repeat(255), &"h".repeat(32), &"f".repeat(32)),
+        ),
     ]
 }
 
@@ -484,6 +516,20 @@ fn main() {
     two.extend(b"kick u0");
     two.extend([0x14, 0x06, 100, 0x05]);
     write("hub_session", "two_users", &two);
+    // Log in, go, come back with the token the login reply gave.
+    write(
+        "hub_session",
+        "resume",
+        &[0x00, 0x02, 0x03, 0x04, 0x00, 0x02, 0x0B, 0x10, 0x12, 0x1B],
+    );
+    for (name, text) in [
+        ("valid", token("alice", 7)),
+        ("longest", token(&"u".repeat(32), u64::MAX)),
+        ("other_format", format!("02{}", &token("bob", 1)[2..])),
+        ("uppercase", token("carol", 2).to_uppercase()),
+    ] {
+        write("resume_token", name, text.as_bytes());
+    }
     for (name, msg) in hub_msgs() {
         write("hub_msg", name, &payload(msg.to_frame()));
     }

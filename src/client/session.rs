@@ -220,6 +220,16 @@ enum Then {
     StoreCheck(u64),
 }
 
+/// What a reconnect logs back in with: the account, the password typed in this run, and
+/// the resume token the hub gave at login, tried first so that the hub spends no hash on
+/// it (kept in memory only, never shown or logged).
+#[derive(Clone)]
+struct Credentials {
+    user: String,
+    password: String,
+    token: Option<String>,
+}
+
 /// A `fetch` before its download starts.
 #[derive(Debug, Clone)]
 struct FetchReq {
@@ -293,7 +303,10 @@ pub struct Session {
     /// True once the hub was reached at least once.
     ever_up: bool,
     /// The account to log back in after a reconnect.
-    credentials: Option<(String, String)>,
+    credentials: Option<Credentials>,
+    /// Why the hub refused the resume token of the reconnect under way (the password
+    /// login that follows reports it).
+    resume_refused: Option<String>,
     user: Option<String>,
     /// The user logged in now, or last (empty before the first login): what the peer
     /// listener answers as.
@@ -340,6 +353,7 @@ impl Session {
             link: Link::Connecting,
             ever_up: false,
             credentials: None,
+            resume_refused: None,
             user: None,
             known_as: String::new(),
             stay_out: false,

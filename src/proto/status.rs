@@ -45,6 +45,7 @@ statuses! {
     USER_OFFLINE = 410, "user offline";
     TOO_LARGE = 413, "too large";
     QUOTA_EXCEEDED = 414, "quota exceeded";
+    TOKEN_REFUSED = 419, "resume token refused";
     INTEGRITY = 422, "integrity failure";
     BANNED = 423, "account banned";
     RATE_LIMITED = 429, "rate limited";
@@ -79,7 +80,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(codes, sorted);
-        assert_eq!(codes.len(), 27);
+        assert_eq!(codes.len(), 28);
     }
 
     #[test]

@@ -93,6 +93,16 @@ impl From<rusqlite::Error> for AccountError {
     }
 }
 
+/// A new password hash (`?1`) for the account `?2`; its token version moves on, which
+/// revokes its resume tokens (versions start below 2^62: this never overflows).
+const NEW_PASSWORD: &str =
+    "UPDATE accounts SET hash = ?1, token_version = token_version + 1 WHERE name = ?2";
+
+/// A token version as SQLite stores it (a signed integer).
+fn version_to_sql(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
 /// Rejects empty and over-long passwords.
 fn check_password(password: &str) -> Result<(), AccountError> {
     if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
@@ -194,11 +204,17 @@ fn verify_hash(password: &str, stored: &str) -> Result<(), AccountError> {
 }
 
 impl Db {
-    /// Creates an account (`created`: Unix seconds). Fails with [`AccountError::Exists`]
-    /// if the name is taken.
+    /// Creates an account (`created`: Unix seconds) with its first token version. Fails
+    /// with [`AccountError::Exists`] if the name is taken.
     ///
     /// Names are compared case-sensitively; validating their shape is the caller's job.
-    pub fn register(&self, name: &str, password: &str, created: u64) -> Result<(), AccountError> {
+    pub fn register(
+        &self,
+        name: &str,
+        password: &str,
+        created: u64,
+        token_version: u64,
+    ) -> Result<(), AccountError> {
         check_password(password)?;
         // Checked first so a taken name does not cost a hash.
         if self.exists(name)? {
@@ -206,8 +222,13 @@ impl Db {
         }
         let hash = hash_password(password)?;
         let inserted = self.conn().execute(
-            "INSERT INTO accounts (name, hash, created) VALUES (?1, ?2, ?3)",
-            params![name, hash, i64::try_from(created).unwrap_or(i64::MAX)],
+            "INSERT INTO accounts (name, hash, created, token_version) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                name,
+                hash,
+                i64::try_from(created).unwrap_or(i64::MAX),
+                version_to_sql(token_version)
+            ],
         );
         match inserted {
             Ok(_) => Ok(()),
@@ -236,10 +257,7 @@ impl Db {
     pub fn change_password(&self, name: &str, old: &str, new: &str) -> Result<(), AccountError> {
         check_password(new)?;
         self.verify(name, old)?;
-        self.update_account(
-            "UPDATE accounts SET hash = ?1 WHERE name = ?2",
-            params![hash_password(new)?, name],
-        )
+        self.update_account(NEW_PASSWORD, params![hash_password(new)?, name])
     }
 
     /// The number of accounts.
@@ -259,16 +277,33 @@ impl Db {
         Ok(found.is_some())
     }
 
-    /// Bans `name` until `until_unix_secs`, or lifts the ban with `None`.
+    /// Bans `name` until `until_unix_secs`, or lifts the ban with `None`; either way the
+    /// account's resume tokens are revoked (its token version moves on).
     ///
     /// Fails with [`AccountError::NoSuchAccount`] if there is no such account.
     pub fn set_ban(&self, name: &str, until_unix_secs: Option<u64>) -> Result<(), AccountError> {
         // SQLite integers are signed; a ban past year 292 billion is a ban forever anyway.
         let until = until_unix_secs.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
         self.update_account(
-            "UPDATE accounts SET banned_until = ?1 WHERE name = ?2",
+            "UPDATE accounts SET banned_until = ?1, token_version = token_version + 1 WHERE name = ?2",
             params![until, name],
         )
+    }
+
+    /// What a login checks beside the password: until when `name` is banned (as stored,
+    /// maybe past) and its token version.
+    pub fn standing(&self, name: &str) -> Result<(Option<u64>, u64), AccountError> {
+        let row: Option<(Option<i64>, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT banned_until, token_version FROM accounts WHERE name = ?1",
+                [name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let (until, version) = row.ok_or(AccountError::NoSuchAccount)?;
+        let unsigned = |t: i64| u64::try_from(t).unwrap_or(0);
+        Ok((until.map(unsigned), unsigned(version)))
     }
 
     /// Runs `sql`, an `UPDATE` of the one account its `params` name: changing no row
@@ -305,10 +340,7 @@ impl Db {
         if !self.exists(name)? {
             return Err(AccountError::NoSuchAccount);
         }
-        self.update_account(
-            "UPDATE accounts SET hash = ?1 WHERE name = ?2",
-            params![hash_password(new)?, name],
-        )
+        self.update_account(NEW_PASSWORD, params![hash_password(new)?, name])
     }
 
     /// The accounts banned at `now_unix_secs`, by name, with when each ban ends.

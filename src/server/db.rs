@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[&str] = &[
     // `transfer::tree::tree_digest`), so a client that lost the hub's verdict can tell
     // whether the entry is what it sent. Entries from before are filled in at start-up.
     "ALTER TABLE store ADD COLUMN digest BLOB NULL;",
+    // Version 6: each account's token version, bound into the resume tokens it is given
+    // at login and bumped by a password change or a ban, which so revoke them. A new
+    // account gets a random one, so a name deleted and registered again takes no old
+    // token; accounts from before start at 0.
+    "ALTER TABLE accounts ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Errors from opening or migrating the database.

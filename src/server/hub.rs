@@ -3,6 +3,7 @@
 
 mod accounts;
 mod action;
+mod admission;
 mod budget;
 mod chat;
 mod commands;
@@ -13,6 +14,7 @@ mod liveness;
 mod operator;
 mod own_addr;
 mod pending;
+mod resumption;
 mod sessions;
 mod tracker;
 
@@ -68,6 +70,7 @@ mod store_ops;
 mod store_rm;
 pub use super::tickets::{Ticket, TicketOp};
 use chat::fit_names;
+use resumption::ResumeClaim;
 use sessions::{ConnState, LoginWait, PendingPing, Phase, PingPurpose};
 use store_ops::PutRequest;
 
@@ -95,6 +98,8 @@ pub struct Counters {
     pub connections_total: u64,
     pub lookups: u64,
     pub chat_relayed: u64,
+    /// Logins with a resume token (no password, no hash).
+    pub resumed_logins: u64,
 }
 
 /// The hub.
@@ -329,6 +334,19 @@ impl Hub {
                 };
                 self.login(conn, tag, claim, now, out)
             }
+            ClientMsg::Resume {
+                tag,
+                token,
+                peer_port,
+                fingerprint,
+            } => {
+                let claim = ResumeClaim {
+                    token,
+                    peer_port,
+                    fingerprint,
+                };
+                self.resume_login(conn, tag, claim, now, out)
+            }
             other => match user {
                 None => {
                     let tag = other.tag().unwrap_or(0);
@@ -466,7 +484,8 @@ impl Hub {
             | ClientMsg::Pong { .. }
             | ClientMsg::Echo { .. }
             | ClientMsg::Register { .. }
-            | ClientMsg::Login { .. } => {
+            | ClientMsg::Login { .. }
+            | ClientMsg::Resume { .. } => {
                 // Handled before a session is needed; nothing reaches here.
             }
         }

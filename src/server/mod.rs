@@ -34,7 +34,7 @@ use crate::net::timers::{min_timeout, Timers};
 use crate::net::wire::Wire;
 use crate::net::{conn_key, tokens};
 use crate::output::{Event, Output};
-use crate::trust::{Fingerprint, HubSigner, Identity};
+use crate::trust::{Fingerprint, HubSigner, Identity, ResumeSecret};
 use hub::{Action, ConnId, Hub, HubConfig, Request};
 use log::{debug, info, warn};
 use memory::{Spare, TrimClock};
@@ -132,6 +132,8 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
     let identity = Identity::load_or_create_hub(identity_dir)
         .map_err(|e| io::Error::other(format!("hub identity: {e}")))?;
     config.hub.fingerprint = Some(identity.fingerprint());
+    config.hub.resume_secret = ResumeSecret::load_or_create(&config.data)
+        .map_err(|e| io::Error::other(format!("resume secret: {e}")))?;
     let tls = if config.insecure_plaintext {
         warn!(
             "--insecure-plaintext: TLS is off; passwords, chat and files cross the network \

@@ -1,5 +1,5 @@
-//! The link to the hub: hello, welcome (and the login again after a reconnect), loss,
-//! back-off and the retry timer.
+//! The link to the hub: hello, welcome (and the login again after a reconnect: with the
+//! resume token, else the password), loss, back-off and the retry timer.
 
 use super::request::RequestKind;
 use super::{Action, Link, Pending, Session, Then};
@@ -54,6 +54,25 @@ impl Session {
         )
     }
 
+    /// Log back in after a reconnect with the resume token the hub gave: no password
+    /// crosses, and the hub spends no hash on it.
+    fn send_resume(&mut self, token: String, out: &mut Vec<Action>) {
+        let peer_port = self.config.peer_port;
+        let fingerprint = self.config.fingerprint;
+        self.request_with(
+            0,
+            RequestKind::Resume,
+            Then::Nothing,
+            |tag| ClientMsg::Resume {
+                tag,
+                token,
+                peer_port,
+                fingerprint,
+            },
+            out,
+        )
+    }
+
     /// The key the hub showed on the TLS session of the link now being made (`None`
     /// for a plaintext link): the loop says it before the link's `Welcome` arrives.
     pub fn on_link_key(&mut self, shown: Option<Fingerprint>) {
@@ -73,10 +92,10 @@ impl Session {
         self.link = Link::Up;
         debug!("hub says welcome: {server}");
         match (&self.credentials, self.stay_out) {
-            (Some((user, password)), false) if was_down => {
-                let (user, password) = (user.clone(), password.clone());
-                self.send_login(0, RequestKind::Relogin, user, password, out);
-            }
+            (Some(creds), false) if was_down => match creds.token.clone() {
+                Some(token) => self.send_resume(token, out),
+                None => self.relogin(out),
+            },
             _ if was_down => out.push(Action::Event(Event::new(
                 "reconnected",
                 "reconnected to the hub",
@@ -111,6 +130,15 @@ impl Session {
                     .field("reason", why),
                 ));
             }
+        }
+    }
+
+    /// Log back in with the password typed in this run (no resume token, or the hub
+    /// refused it).
+    pub(super) fn relogin(&mut self, out: &mut Vec<Action>) {
+        if let Some(creds) = &self.credentials {
+            let (user, password) = (creds.user.clone(), creds.password.clone());
+            self.send_login(0, RequestKind::Relogin, user, password, out);
         }
     }
 
@@ -237,61 +265,4 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::session;
-    use super::*;
-    use crate::proto::message::HubMsg;
-    use crate::trust::Identity;
-
-    fn welcome(s: &mut Session, hub_key: &[u8]) -> Vec<Action> {
-        let mut out = Vec::new();
-        let welcome = HubMsg::Welcome {
-            version: VERSION,
-            server: "hub".into(),
-            hub_key: hub_key.to_vec(),
-        };
-        s.on_message(welcome, Instant::now(), &mut out);
-        out
-    }
-
-    fn unusable(out: &[Action]) -> Option<String> {
-        out.iter().find_map(|a| match a {
-            Action::Event(e) if e.name == "hub_key_unusable" => Some(e.human.clone()),
-            _ => None,
-        })
-    }
-
-    #[test]
-    fn the_welcome_key_is_kept_when_it_is_the_key_the_link_showed() {
-        let hub = Identity::generate().unwrap();
-        let mut s = session(false);
-        s.on_link_key(Some(hub.fingerprint()));
-        let out = welcome(&mut s, hub.public_key());
-        assert_eq!(unusable(&out), None);
-        assert_eq!(
-            s.hub_key().map(HubKey::fingerprint),
-            Some(hub.fingerprint())
-        );
-        // A plaintext link shows no key: the welcome's is taken as it is.
-        let mut plain = session(false);
-        plain.on_link_key(None);
-        welcome(&mut plain, hub.public_key());
-        assert!(plain.hub_key().is_some());
-    }
-
-    #[test]
-    fn another_key_than_the_link_showed_or_no_key_at_all_is_refused_and_said() {
-        let (hub, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
-        let mut s = session(false);
-        s.on_link_key(Some(hub.fingerprint()));
-        let out = welcome(&mut s, other.public_key());
-        let said = unusable(&out).expect("an event");
-        assert!(said.contains("is not the key"), "{said}");
-        assert!(s.hub_key().is_none());
-        let out = welcome(&mut s, b"garbage");
-        assert!(unusable(&out).unwrap().contains("not an ECDSA P-256 key"));
-        // A later welcome with the right key makes it usable again.
-        welcome(&mut s, hub.public_key());
-        assert!(s.hub_key().is_some());
-    }
-}
+mod tests;

@@ -98,6 +98,7 @@ impl Session {
             HubMsg::Kicked { status, reason } => {
                 info!("kicked by the hub: {reason}");
                 self.user = None;
+                // Its resume token goes too: a kicked client stays logged out.
                 self.credentials = None;
                 self.stay_out = true;
                 out.push(Action::Event(

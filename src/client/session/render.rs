@@ -9,7 +9,8 @@ use crate::proto::message::{hash_hex, Body};
 pub(super) fn with_body(mut r: CommandResult, body: Body) -> CommandResult {
     match body {
         Body::None => r,
-        Body::Online(n) => r.field("online", n),
+        // The token is a credential: never shown.
+        Body::LoggedIn { online, .. } => r.field("online", online),
         Body::Users(users) => {
             for u in &users {
                 r = r.line(u.clone());

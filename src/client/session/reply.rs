@@ -3,11 +3,11 @@
 
 use super::render::with_body;
 use super::request::RequestKind;
-use super::{Action, Pending, Session, Then};
+use super::{Action, Credentials, Pending, Session, Then};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::Body;
 use crate::proto::status::Status;
-use log::debug;
+use log::{debug, info};
 use std::time::Instant;
 
 impl Session {
@@ -43,9 +43,16 @@ impl Session {
             self.try_leave(now, out);
             return;
         }
-        self.apply_reply(&pending, status, out);
+        if pending.kind == RequestKind::Resume && status == Status::TOKEN_REFUSED {
+            return self.token_refused(message, now, out);
+        }
+        self.apply_reply(&pending, status, &body, out);
         let quit = pending.kind == RequestKind::Quit;
-        show_reply(pending, status, message, body, out);
+        if matches!(pending.kind, RequestKind::Relogin | RequestKind::Resume) {
+            self.show_reconnect(pending.kind, status, message, out);
+        } else {
+            show_reply(pending, status, message, body, out);
+        }
         if quit {
             self.finish_leaving_after_quit(out);
             return;
@@ -53,31 +60,72 @@ impl Session {
         self.try_leave(now, out);
     }
 
+    /// The hub refused the resume token of a reconnect (expired, revoked or not its
+    /// own): log in with the password instead, which reports the refusal.
+    fn token_refused(&mut self, why: String, now: Instant, out: &mut Vec<Action>) {
+        if let Some(creds) = self.credentials.as_mut() {
+            creds.token = None;
+        }
+        info!("the hub refused the resume token ({why}); logging in with the password");
+        self.resume_refused = Some(why);
+        // The password login holds the publication gate before the resume lets go of it.
+        self.relogin(out);
+        self.open_sync_gate(out);
+        self.try_leave(now, out);
+    }
+
+    /// Logged in as `user`: announce the publications (the gate stays shut until
+    /// `on_checked` has sent the sync) and resume the store checks.
+    fn logged_in_as(&mut self, user: String, out: &mut Vec<Action>) {
+        self.known_as.clone_from(&user);
+        self.user = Some(user);
+        self.stay_out = false;
+        out.push(Action::CheckPublished);
+        self.resume_store_checks(out);
+    }
+
     /// What a plain reply changes in the session (credentials, the publication list).
-    fn apply_reply(&mut self, pending: &Pending, status: Status, out: &mut Vec<Action>) {
+    fn apply_reply(
+        &mut self,
+        pending: &Pending,
+        status: Status,
+        body: &Body,
+        out: &mut Vec<Action>,
+    ) {
         match pending.kind {
             RequestKind::Login | RequestKind::Relogin if status == Status::OK => {
                 if let Then::Login(user, password) = pending.then.clone() {
-                    self.user = Some(user.clone());
-                    self.known_as.clone_from(&user);
-                    self.credentials = Some((user, password));
-                    self.stay_out = false;
-                    // The gate stays shut until `on_checked` has sent the sync.
-                    out.push(Action::CheckPublished);
-                    self.resume_store_checks(out);
+                    let token = match body {
+                        Body::LoggedIn { token, .. } => Some(token.clone()),
+                        _ => None,
+                    };
+                    self.logged_in_as(user.clone(), out);
+                    self.credentials = Some(Credentials {
+                        user,
+                        password,
+                        token,
+                    });
                 }
             }
-            RequestKind::Login | RequestKind::Relogin => self.open_sync_gate(out),
+            RequestKind::Resume if status == Status::OK => {
+                if let Some(user) = self.credentials.as_ref().map(|c| c.user.clone()) {
+                    self.logged_in_as(user, out);
+                }
+            }
+            RequestKind::Login | RequestKind::Relogin | RequestKind::Resume => {
+                self.open_sync_gate(out)
+            }
             RequestKind::Logout | RequestKind::Quit if status == Status::LEFT => {
                 self.user = None;
                 self.credentials = None;
             }
             RequestKind::Passwd if status == Status::OK => {
-                // The new password is what a reconnect must use; the hub confirmed it.
-                if let (Some((_, password)), Then::Passwd(new)) =
-                    (self.credentials.as_mut(), &pending.then)
+                // The new password is what a reconnect must use; the hub confirmed it, and
+                // revoked the resume token with the old one.
+                if let (Some(creds), Then::Passwd(new)) = (self.credentials.as_mut(), &pending.then)
                 {
-                    *password = new.clone();
+                    creds.password.clone_from(new);
+                    creds.token = None;
                 }
             }
             RequestKind::Publish | RequestKind::Refresh if status == Status::PUBLISHED => {
@@ -98,6 +146,41 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The reply to the login again after a reconnect, as the `reconnected` event: whether
+    /// the resume token did it (`resumed`), and why the hub refused the token when the
+    /// password had to (`resume_refused`).
+    fn show_reconnect(
+        &mut self,
+        kind: RequestKind,
+        status: Status,
+        message: String,
+        out: &mut Vec<Action>,
+    ) {
+        let resumed = kind == RequestKind::Resume && status == Status::OK;
+        let refused = self
+            .resume_refused
+            .take()
+            .filter(|_| kind == RequestKind::Relogin);
+        let how = match (&refused, resumed) {
+            (_, true) => " with the resume token".to_owned(),
+            (Some(why), false) => format!(" with the password ({why})"),
+            (None, false) => String::new(),
+        };
+        let mut e = Event::new(
+            "reconnected",
+            format!("reconnected to the hub{how}: {message}"),
+        )
+        .field("status", status.0)
+        .field("message", message)
+        .field("resumed", resumed);
+        if let Some(why) = refused {
+            e = e.field("resume_refused", why);
+        }
+        out.push(Action::Event(e));
+    }
+}
+
 /// A plain reply as its result, or as an event for the client's own requests.
 fn show_reply(
     pending: Pending,
@@ -106,12 +189,7 @@ fn show_reply(
     body: Body,
     out: &mut Vec<Action>,
 ) {
-    if pending.kind == RequestKind::Relogin {
-        let e = Event::new("reconnected", format!("reconnected to the hub ({message})"))
-            .field("status", status.0)
-            .field("message", message);
-        out.push(Action::Event(e));
-    } else if pending.id == 0 {
+    if pending.id == 0 {
         // The client's own requests (announcing files, leaving): only failures show,
         // and the logout of an end of input or a signal.
         if pending.kind == RequestKind::Quit && status == Status::LEFT {

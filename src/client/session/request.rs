@@ -17,8 +17,10 @@ pub(super) enum RequestKind {
     /// A command whose reply is only printed (or carried by its `Then`), by name.
     Plain(&'static str),
     Login,
-    /// The login again after a reconnect.
+    /// The login again after a reconnect, with the password.
     Relogin,
+    /// The login again after a reconnect, with the resume token.
+    Resume,
     Logout,
     /// The logout of a client that leaves (`quit`, end of input, a signal).
     Quit,
@@ -40,6 +42,7 @@ impl RequestKind {
             RequestKind::Plain(name) => name,
             RequestKind::Login => "login",
             RequestKind::Relogin => "relogin",
+            RequestKind::Resume => "resume",
             RequestKind::Logout => "logout",
             RequestKind::Quit => "quit",
             RequestKind::Passwd => "passwd",
@@ -103,7 +106,7 @@ impl Session {
         }
         self.pending.insert(tag, Pending { id, kind, then });
         match msg {
-            ClientMsg::Login { .. } => self.sync_gate += 1,
+            ClientMsg::Login { .. } | ClientMsg::Resume { .. } => self.sync_gate += 1,
             ClientMsg::Publish { .. } | ClientMsg::Unpublish { .. } if self.sync_gate > 0 => {
                 return self.held.push(frame);
             }

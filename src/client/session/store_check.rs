@@ -232,7 +232,15 @@ mod tests {
         };
         s.on_message(welcome, now, &mut out);
         let login = sent(&out)[0].tag().unwrap();
-        let out = reply(&mut s, login, Status::OK, Body::Online(1));
+        let out = reply(
+            &mut s,
+            login,
+            Status::OK,
+            Body::LoggedIn {
+                online: 1,
+                token: "t0".into(),
+            },
+        );
         let list = sent(&out)
             .into_iter()
             .find(|m| matches!(m, ClientMsg::StoreList { .. }))

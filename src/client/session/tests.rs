@@ -89,7 +89,15 @@ pub(super) fn logged_in(interactive: bool) -> Session {
     let mut out = Vec::new();
     s.on_line(100, "login me pw", Instant::now(), &mut out);
     let tag = sent(&out).last().and_then(ClientMsg::tag).unwrap();
-    let out = reply(&mut s, tag, Status::OK, Body::Online(1));
+    let out = reply(
+        &mut s,
+        tag,
+        Status::OK,
+        Body::LoggedIn {
+            online: 1,
+            token: "t0".into(),
+        },
+    );
     assert!(out.contains(&Action::CheckPublished));
     let mut out = Vec::new();
     s.on_checked(Vec::new(), Vec::new(), &mut out);

@@ -11,8 +11,9 @@ field_enum! {
     /// The typed part of a reply, beside its status and message.
     pub enum Body, unknown "reply body" {
         None = 0,
-        /// Users online now (login result).
-        Online(online: u32) = 1,
+        /// A login's result: users online now, and the resume token that logs this
+        /// account in again without its password (a secret: never shown or logged).
+        LoggedIn { online: u32, token: String } = 1,
         /// Names of users (the `users` command).
         Users(users: Vec<String>) = 2,
         // 3 was `Files`, which no hub ever sent: reserved, refused as unknown.

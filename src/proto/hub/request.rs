@@ -15,6 +15,10 @@ messages! {
             peer_port: u16,
             fingerprint: Fingerprint,
         },
+        /// Log in again with the resume token a login reply gave, instead of the
+        /// password: after the hub was lost (also a restarted hub), without a hash.
+        /// `peer_port` and `fingerprint` as in `Login`.
+        Resume = 0x17, tag { token: String, peer_port: u16, fingerprint: Fingerprint },
         Logout = 0x12, tag {},
         Passwd = 0x13, tag { old: String, new: String },
         Users = 0x14, tag {},

@@ -63,6 +63,12 @@ pub fn client_samples() -> Vec<ClientMsg> {
             peer_port: 40000,
             fingerprint: Fingerprint::from_bytes([5; 32]),
         },
+        Resume {
+            tag: 19,
+            token: "01ab".into(),
+            peer_port: 40001,
+            fingerprint: Fingerprint::from_bytes([7; 32]),
+        },
         Logout { tag: 3 },
         Passwd {
             tag: 4,
@@ -155,7 +161,10 @@ pub fn hub_samples() -> Vec<HubMsg> {
             hub_key: vec![0x30, 0x59, 0x30, 0x13],
         },
         reply(Body::None),
-        reply(Body::Online(3)),
+        reply(Body::LoggedIn {
+            online: 3,
+            token: "01ab".into(),
+        }),
         reply(Body::Users(vec!["a".into(), "b".into()])),
         reply(Body::Search {
             hits: vec![SearchHit {

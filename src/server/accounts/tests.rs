@@ -32,8 +32,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn operator_account_commands() {
     let db = Db::open_in_memory().unwrap();
-    db.register("alice", "old pw", 0).unwrap();
-    db.register("bob", "pw", 0).unwrap();
+    db.register("alice", "old pw", 0, 0).unwrap();
+    db.register("bob", "pw", 0, 0).unwrap();
     db.set_password("alice", "new pw").unwrap();
     db.verify("alice", "new pw").unwrap();
     assert!(db.verify("alice", "old pw").is_err());
@@ -87,7 +87,7 @@ fn operator_account_commands() {
 fn register_and_verify() {
     let db = Db::open_in_memory().unwrap();
     assert_eq!(db.count().unwrap(), 0);
-    db.register("alice", "pw1", 0).unwrap();
+    db.register("alice", "pw1", 0, 0).unwrap();
     assert!(db.exists("alice").unwrap());
     assert!(!db.exists("Alice").unwrap());
     assert_eq!(db.count().unwrap(), 1);
@@ -97,7 +97,7 @@ fn register_and_verify() {
 #[test]
 fn wrong_password_and_missing_account() {
     let db = Db::open_in_memory().unwrap();
-    db.register("alice", "pw1", 0).unwrap();
+    db.register("alice", "pw1", 0, 0).unwrap();
     assert!(matches!(
         db.verify("alice", "pw2"),
         Err(AccountError::WrongPassword)
@@ -115,13 +115,13 @@ fn wrong_password_and_missing_account() {
 #[test]
 fn duplicate_is_refused() {
     let db = Db::open_in_memory().unwrap();
-    db.register("alice", "pw1", 0).unwrap();
+    db.register("alice", "pw1", 0, 0).unwrap();
     assert!(matches!(
-        db.register("alice", "other", 0),
+        db.register("alice", "other", 0, 0),
         Err(AccountError::Exists)
     ));
     // Case-sensitive names: a different account.
-    db.register("Alice", "pw3", 0).unwrap();
+    db.register("Alice", "pw3", 0, 0).unwrap();
     assert_eq!(db.count().unwrap(), 2);
     db.verify("alice", "pw1").unwrap();
 }
@@ -130,16 +130,16 @@ fn duplicate_is_refused() {
 fn bad_passwords_are_refused() {
     let db = Db::open_in_memory().unwrap();
     assert!(matches!(
-        db.register("a", "", 0),
+        db.register("a", "", 0, 0),
         Err(AccountError::BadPassword)
     ));
     let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
     assert!(matches!(
-        db.register("a", &long, 0),
+        db.register("a", &long, 0, 0),
         Err(AccountError::BadPassword)
     ));
     let max = "x".repeat(MAX_PASSWORD_BYTES);
-    db.register("a", &max, 0).unwrap();
+    db.register("a", &max, 0, 0).unwrap();
     db.verify("a", &max).unwrap();
     assert!(matches!(
         db.change_password("a", &max, ""),
@@ -150,7 +150,7 @@ fn bad_passwords_are_refused() {
 #[test]
 fn change_password_works() {
     let db = Db::open_in_memory().unwrap();
-    db.register("alice", "old", 0).unwrap();
+    db.register("alice", "old", 0, 0).unwrap();
     assert!(matches!(
         db.change_password("alice", "nope", "new"),
         Err(AccountError::WrongPassword)
@@ -170,7 +170,7 @@ fn change_password_works() {
 #[test]
 fn ban_round_trip() {
     let db = Db::open_in_memory().unwrap();
-    db.register("alice", "pw", 0).unwrap();
+    db.register("alice", "pw", 0, 0).unwrap();
     assert_eq!(db.ban_until("alice").unwrap(), None);
     db.set_ban("alice", Some(1_900_000_000)).unwrap();
     assert_eq!(db.ban_until("alice").unwrap(), Some(1_900_000_000));
@@ -191,8 +191,8 @@ fn ban_round_trip() {
 #[test]
 fn stored_hash_is_argon2id_with_chosen_params_and_random_salt() {
     let db = Db::open_in_memory().unwrap();
-    db.register("a", "same", 0).unwrap();
-    db.register("b", "same", 0).unwrap();
+    db.register("a", "same", 0, 0).unwrap();
+    db.register("b", "same", 0, 0).unwrap();
     let ha = db.stored_hash("a").unwrap();
     let hb = db.stored_hash("b").unwrap();
     let prefix = format!("$argon2id$v=19$m={HASH_M_COST_KIB},t={HASH_T_COST},p={HASH_P_COST}$");
@@ -251,7 +251,7 @@ fn no_plaintext_on_disk() {
     };
     {
         let db = Db::open(&path).unwrap();
-        db.register("alice", "hunter2-secret", 0).unwrap();
+        db.register("alice", "hunter2-secret", 0, 0).unwrap();
         db.change_password("alice", "hunter2-secret", "hunter2-secret")
             .unwrap();
         // The name is on disk, so the scan is looking at real data.
@@ -269,7 +269,7 @@ fn persists_across_reopen() {
     let path = dir.0.join("hub.sqlite");
     {
         let db = Db::open(&path).unwrap();
-        db.register("alice", "pw", 0).unwrap();
+        db.register("alice", "pw", 0, 0).unwrap();
         db.set_ban("alice", Some(42)).unwrap();
     }
     let db = Db::open(&path).unwrap();
@@ -277,7 +277,30 @@ fn persists_across_reopen() {
     db.verify("alice", "pw").unwrap();
     assert_eq!(db.ban_until("alice").unwrap(), Some(42));
     assert!(matches!(
-        db.register("alice", "pw", 0),
+        db.register("alice", "pw", 0, 0),
         Err(AccountError::Exists)
     ));
+}
+
+#[test]
+fn password_changes_and_bans_move_the_token_version_on() {
+    let db = Db::open_in_memory().unwrap();
+    db.register("alice", "pw1", 0, 5).unwrap();
+    assert_eq!(db.standing("alice").unwrap(), (None, 5));
+    assert!(db.change_password("alice", "wrong", "pw2").is_err());
+    assert_eq!(db.standing("alice").unwrap(), (None, 5), "a failed passwd");
+    db.change_password("alice", "pw1", "pw2").unwrap();
+    assert_eq!(db.standing("alice").unwrap(), (None, 6));
+    db.set_password("alice", "pw3").unwrap();
+    assert_eq!(db.standing("alice").unwrap(), (None, 7));
+    db.set_ban("alice", Some(1_000)).unwrap();
+    assert_eq!(db.standing("alice").unwrap(), (Some(1_000), 8));
+    assert!(matches!(
+        db.standing("nobody"),
+        Err(AccountError::NoSuchAccount)
+    ));
+    // Deleted and registered again: the version the new account is given.
+    db.delete_account("alice", "(deleted)").unwrap();
+    db.register("alice", "pw", 0, 1 << 61).unwrap();
+    assert_eq!(db.standing("alice").unwrap(), (None, 1 << 61));
 }

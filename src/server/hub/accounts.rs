@@ -1,12 +1,12 @@
-//! Accounts on the hub: register, login (own-address, rate-limit, password and ban
-//! checks), the ghost check that lets a second login replace a silent session, and
-//! password changes. The password checks are asks to the backend; each reply waits
-//! for its answer.
+//! Accounts on the hub: register, login (rate-limit and password checks; what every
+//! login goes through is in `admission.rs`, a login with a resume token in
+//! `resumption.rs`), a second login's take-over of a silent session, and password
+//! changes. The password checks are asks to the backend; each reply waits for its answer.
 
 use super::pending::{ReplyTo, Then as Waiting};
-use super::{
-    own_addr, reply, Action, Asker, ConnId, Hub, LoginClaim, LoginWait, Phase, PingPurpose,
-};
+use super::resumption::ResumeCheck;
+use super::sessions::Grant;
+use super::{reply, Action, Asker, ConnId, Hub, LoginClaim, LoginWait, Phase, PingPurpose};
 use crate::output::Event;
 use crate::proto::message::{Body, HubMsg};
 use crate::proto::names;
@@ -14,8 +14,8 @@ use crate::proto::status::Status;
 use crate::server::guard::Outcome;
 use crate::server::guard::Refusal;
 use crate::server::inline_name::Name;
-use crate::server::persist::{Answer, Ask, PersistError, Secret};
-use log::{debug, info, warn};
+use crate::server::persist::{Answer, Ask, PersistError, Secret, Standing};
+use log::{info, warn};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -31,6 +31,8 @@ pub(super) enum Then {
     },
     /// A login's password check.
     Verified(LoginCheck),
+    /// A login with a resume token, waiting for the account's standing.
+    Resumed(ResumeCheck),
     /// `passwd`.
     PasswordChanged {
         to: ReplyTo,
@@ -50,7 +52,7 @@ pub(super) struct LoginCheck {
 }
 
 /// A reply of one status and text, no body.
-fn say(status: Status, text: impl Into<String>) -> (Status, String) {
+pub(super) fn say(status: Status, text: impl Into<String>) -> (Status, String) {
     (status, text.into())
 }
 
@@ -68,6 +70,7 @@ impl Hub {
                 self.registered(to, ip, &name, answer.done(), now, out)
             }
             Then::Verified(check) => self.verified(check, answer.verified(), now, out),
+            Then::Resumed(check) => self.resumed(check, answer.standing(), now, out),
             Then::PasswordChanged { to, ip, user } => {
                 let result = answer.done();
                 let (outcome, hashes) = match &result {
@@ -142,6 +145,14 @@ impl Hub {
             let said = say(Status::BAD_REQUEST, "the password must be 1-256 bytes");
             return self.send_reply(&to, said, Body::None, out);
         }
+        let mut random = [0u8; 8];
+        if let Err(e) = self.random.fill(&mut random) {
+            let said = say(
+                Status::INTERNAL,
+                format!("no randomness for a new account: {e}"),
+            );
+            return self.send_reply(&to, said, Body::None, out);
+        }
         if !self.may_hash(&to, ip, None, 1, now, out) {
             return;
         }
@@ -149,6 +160,8 @@ impl Hub {
             name: name.to_owned(),
             password: Secret(password),
             created: self.wall,
+            // Below 2^62, so that bumping it never overflows.
+            token_version: u64::from_le_bytes(random) >> 2,
         };
         let name = name.to_owned();
         self.ask(
@@ -218,31 +231,18 @@ impl Hub {
         let Some(to) = self.reply_to(conn, tag) else {
             return;
         };
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        let ip = session.addr.ip();
         let LoginClaim {
             name,
             password,
             peer_port,
             fingerprint,
         } = claim;
-        let refusal = if let Phase::LoggedIn(current) = &session.phase {
-            Some(say(
-                Status::ALREADY_LOGGED_IN,
-                format!("already logged in as {current}"),
-            ))
-        } else if let Err(e) = names::check_user(name) {
-            Some(say(Status::INVALID_NAME, e.to_string()))
-        } else {
-            // Before any hashing: fetchers sent there would reach the hub, not a peer.
-            own_addr::own_address(ip, peer_port, session.local)
-                .map(|why| say(Status::BAD_REQUEST, why))
+        let refusal = names::check_user(name)
+            .err()
+            .map(|e| say(Status::INVALID_NAME, e.to_string()));
+        let Some(ip) = self.may_log_in(&to, peer_port, refusal, out) else {
+            return;
         };
-        if let Some(said) = refusal {
-            return self.send_reply(&to, said, Body::None, out);
-        }
         self.claim_key(conn, fingerprint);
         if !self.may_hash(&to, ip, Some(name), 1, now, out) {
             return;
@@ -261,19 +261,19 @@ impl Hub {
         self.ask(ask, Waiting::Account(then), out);
     }
 
-    /// A login's password check came back (with the account's ban): refuse it, let it
-    /// in, or check the session already logged in under that name first.
+    /// A login's password check came back (with the account's standing): refuse it, or
+    /// let it in with a fresh resume token.
     fn verified(
         &mut self,
         check: LoginCheck,
-        verified: Result<Option<u64>, PersistError>,
+        verified: Result<Standing, PersistError>,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
         let LoginCheck {
             to,
             ip,
-            ref name,
+            name,
             peer_port,
         } = check;
         let outcome = match &verified {
@@ -282,54 +282,16 @@ impl Hub {
             Err(PersistError::NoSuchAccount | PersistError::BadPassword) => Outcome::Failed,
             Err(_) => Outcome::Error,
         };
-        self.guard.checked(ip, Some(name), 1, outcome, now);
-        let banned_until = match verified {
-            Ok(until) => until,
+        self.guard.checked(ip, Some(&name), 1, outcome, now);
+        let standing = match verified {
+            Ok(standing) => standing,
             Err(e) => return self.send_reply(&to, account_failure(&e), Body::None, out),
         };
-        // The wall clock of this turn, read once by the loop: no step between two reads.
-        let wall = self.wall;
-        if let Some(until) = banned_until.filter(|&until| until > wall) {
-            let minutes = (until - wall).div_ceil(60);
-            let text = format!("account {name} is banned for {minutes} more minute(s)");
-            return self.send_reply(&to, say(Status::BANNED, text), Body::None, out);
+        if let Some(said) = self.ban_refusal(&name, standing.banned_until) {
+            return self.send_reply(&to, said, Body::None, out);
         }
-        let Some(session) = self
-            .sessions
-            .get(&to.conn)
-            .filter(|_| self.still_there(&to))
-        else {
-            return;
-        };
-        if let Phase::LoggedIn(current) = &session.phase {
-            let text = format!("already logged in as {current}");
-            return self.send_reply(&to, say(Status::ALREADY_LOGGED_IN, text), Body::None, out);
-        }
-        let Some(&holder) = self.online.get(name.as_str()) else {
-            return self.complete_login(to.conn, to.tag, name, peer_port, now, out);
-        };
-        // One login at a time waits on a ghost check: two waiting logins would both
-        // be let in when the check fails.
-        if let Some(waiting) = self.ghost_waiter(holder) {
-            let text = if waiting == to.conn {
-                format!("this connection's login as {name} is already waiting")
-            } else {
-                format!(
-                    "another login as {name} is waiting for the check of its current session; try again"
-                )
-            };
-            return self.send_reply(&to, say(Status::ALREADY_LOGGED_IN, text), Body::None, out);
-        }
-        // Is that session really there? Its answer (or silence) decides.
-        let wait = LoginWait {
-            conn: to.conn,
-            serial: to.serial,
-            tag: to.tag,
-            peer_port,
-        };
-        debug!("{name}: checking the existing session before a second login");
-        self.send_ping(holder, PingPurpose::Ghost(wait), now, out);
-        self.schedule(holder, now, out);
+        let grant = self.grant(&name, standing.token_version, peer_port);
+        self.admit(to, name, grant, now, out);
     }
 
     /// The connection whose login waits on a ghost check of `holder`, if it is still there
@@ -352,13 +314,14 @@ impl Hub {
             .is_some_and(|s| s.serial == wait.serial && s.phase == Phase::Anonymous)
     }
 
-    /// Log `conn` in as `name` (verified, not banned, not online).
+    /// Log `conn` in as `name` (verified, not banned, not online); its reply carries the
+    /// resume token of `grant`.
     pub(super) fn complete_login(
         &mut self,
         conn: ConnId,
         tag: u32,
         name: &str,
-        peer_port: u16,
+        grant: Grant,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
@@ -366,25 +329,37 @@ impl Hub {
             return;
         };
         session.phase = Phase::LoggedIn(Rc::from(name));
+        let peer_port = grant.peer_port;
         session.peer_port = peer_port;
         let addr = session.addr;
         self.online.insert(Name::new(name), conn);
         let online = self.online.len() as u32;
-        info!("login {name} from {addr} (peer port {peer_port}); {online} online");
+        let how = if grant.resumed {
+            self.counters.resumed_logins += 1;
+            " with a resume token"
+        } else {
+            ""
+        };
+        info!("login {name} from {addr}{how} (peer port {peer_port}); {online} online");
         out.push(Action::event(
             Event::new(
                 "login",
-                format!("{name} logged in from {addr} ({online} online)"),
+                format!("{name} logged in from {addr}{how} ({online} online)"),
             )
-            .field("user", name),
+            .field("user", name)
+            .field("resumed", grant.resumed),
         ));
+        let body = Body::LoggedIn {
+            online,
+            token: grant.token,
+        };
         out.push(Action::Send(
             conn,
             reply(
                 tag,
                 Status::OK,
                 format!("logged in as {name}; {online} online"),
-                Body::Online(online),
+                body,
             ),
         ));
         for (from, text) in &self.history {

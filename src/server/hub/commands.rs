@@ -284,6 +284,7 @@ impl Hub {
             .field("lookups", c.lookups)
             .field("chat_messages", c.chat_relayed)
             .field("connections_total", c.connections_total)
+            .field("resumed_logins", c.resumed_logins)
             .field("store_entries", store_entries)
             .field("store_bytes", store_bytes)
             .field("queued_output_bytes", self.queued_output)
@@ -294,6 +295,7 @@ impl Hub {
                 c.connections_total
             ))
             .line(format!("users online: {}", self.online.len()))
+            .line(format!("logins with a resume token: {}", c.resumed_logins))
             .line(format!("output queued: {} bytes", self.queued_output))
             .line(format!("accounts: {accounts}"))
             .line(format!("published files: {}", self.index.len()))

@@ -1,10 +1,11 @@
 //! The hub's limits and intervals ([`HubConfig`]), all settable from the command line,
-//! and the fingerprint of its key.
+//! the fingerprint of its key and the secret its resume tokens are signed with.
 
-use crate::trust::Fingerprint;
+use crate::trust::{Fingerprint, ResumeSecret};
 use std::time::Duration;
 
-/// Limits and intervals, all settable from the command line, and the hub's fingerprint.
+/// Limits and intervals, all settable from the command line, the hub's fingerprint and
+/// its resume secret.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// A connection must say hello within this.
@@ -41,6 +42,11 @@ pub struct HubConfig {
     /// The fingerprint of the hub's key, for `stats`: the loop loads the identity and
     /// sets it (`None` for a hub without one, as in unit tests).
     pub fingerprint: Option<Fingerprint>,
+    /// How long a resume token handed out at login stays valid.
+    pub resume_ttl: Duration,
+    /// What resume tokens are signed with: the loop loads `<data>/resume-secret` and
+    /// sets it (the default, all zeros, is for unit tests).
+    pub resume_secret: ResumeSecret,
 }
 
 impl Default for HubConfig {
@@ -62,6 +68,8 @@ impl Default for HubConfig {
             max_store_conns: 256,
             fetch_ticket_ttl: Duration::from_secs(60),
             fingerprint: None,
+            resume_ttl: Duration::from_secs(12 * 3600),
+            resume_secret: ResumeSecret::from_bytes([0; 32]),
         }
     }
 }

@@ -44,7 +44,26 @@ pub(super) struct LoginWait {
     pub(super) conn: ConnId,
     pub(super) serial: u64,
     pub(super) tag: u32,
+    pub(super) grant: Grant,
+}
+
+/// A login that goes in: the peer port it announced, the resume token its reply
+/// carries, and whether it came with a token rather than a password.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Grant {
     pub(super) peer_port: u16,
+    pub(super) token: String,
+    pub(super) resumed: bool,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never printed.
+        f.debug_struct("Grant")
+            .field("peer_port", &self.peer_port)
+            .field("resumed", &self.resumed)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -248,7 +267,10 @@ impl Hub {
         // name, and only if the name is still free and the waiter still waits.
         for (wait, user) in std::mem::take(&mut self.pending_logins) {
             if self.still_waiting(&wait) && !self.online.contains_key(user.as_str()) {
-                self.complete_login(wait.conn, wait.tag, &user, wait.peer_port, now, out);
+                let LoginWait {
+                    conn, tag, grant, ..
+                } = wait;
+                self.complete_login(conn, tag, &user, grant, now, out);
             } else if self.still_waiting(&wait) {
                 let text = format!("{user} is already logged in");
                 out.push(Action::Send(

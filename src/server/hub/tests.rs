@@ -22,6 +22,7 @@ mod console;
 mod db_errors;
 mod fetch_tickets;
 mod liveness;
+mod resume;
 mod sessions;
 mod store_conns;
 mod store_ops;

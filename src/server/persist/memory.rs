@@ -2,7 +2,7 @@
 //! compared as they are (no hashing), answered at once like [`super::sqlite`], whose
 //! answers it gives for every [`Ask`] (`persist/tests.rs` runs one suite on both).
 
-use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot};
+use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot, Standing};
 use crate::proto::message::FileInfo;
 use crate::proto::names::MAX_PASSWORD_BYTES;
 use crate::server::store::StoreEntry;
@@ -12,11 +12,13 @@ use std::collections::{BTreeMap, HashMap};
 /// The backend a unit test runs the hub on.
 pub type MemoryBackend = AtOnce<Memory>;
 
-/// One account: its password (plain: this never leaves a test) and its ban.
+/// One account: its password (plain: this never leaves a test), its ban and its token
+/// version.
 #[derive(Debug, Clone)]
 struct Account {
     password: String,
     banned_until: Option<u64>,
+    token_version: u64,
 }
 
 /// What the memory backend holds.
@@ -59,15 +61,28 @@ impl Memory {
             .ok_or(PersistError::NoSuchAccount)
     }
 
-    fn verify(&self, name: &str, password: &str) -> Result<Option<u64>, PersistError> {
+    fn verify(&self, name: &str, password: &str) -> Result<Standing, PersistError> {
         let account = self.accounts.get(name).ok_or(PersistError::NoSuchAccount)?;
         if account.password != password || !fits(password) {
             return Err(PersistError::WrongPassword);
         }
-        Ok(account.banned_until)
+        self.standing(name)
     }
 
-    fn register(&mut self, name: String, password: String) -> Result<(), PersistError> {
+    fn standing(&self, name: &str) -> Result<Standing, PersistError> {
+        let account = self.accounts.get(name).ok_or(PersistError::NoSuchAccount)?;
+        Ok(Standing {
+            banned_until: account.banned_until,
+            token_version: account.token_version,
+        })
+    }
+
+    fn register(
+        &mut self,
+        name: String,
+        password: String,
+        token_version: u64,
+    ) -> Result<(), PersistError> {
         if !fits(&password) {
             return Err(PersistError::BadPassword);
         }
@@ -80,6 +95,7 @@ impl Memory {
             Account {
                 password,
                 banned_until,
+                token_version,
             },
         );
         Ok(())
@@ -89,7 +105,9 @@ impl Memory {
         if !fits(&password) {
             return Err(PersistError::BadPassword);
         }
-        self.account(name)?.password = password;
+        let account = self.account(name)?;
+        account.password = password;
+        account.token_version += 1;
         Ok(())
     }
 
@@ -98,6 +116,7 @@ impl Memory {
         let running = account.banned_until.is_some_and(|t| t > now);
         if running {
             account.banned_until = None;
+            account.token_version += 1;
         }
         Ok(running)
     }
@@ -160,8 +179,14 @@ impl Answers for Memory {
             return failure_of(&ask, failed);
         }
         match ask {
-            Ask::Register { name, password, .. } => Answer::Done(self.register(name, password.0)),
+            Ask::Register {
+                name,
+                password,
+                token_version,
+                ..
+            } => Answer::Done(self.register(name, password.0, token_version)),
             Ask::Verify { name, password } => Answer::Verified(self.verify(&name, &password.0)),
+            Ask::Standing { name } => Answer::Standing(self.standing(&name)),
             Ask::ChangePassword { name, old, new } => Answer::Done(
                 fits(&new.0)
                     .then_some(())
@@ -172,9 +197,10 @@ impl Answers for Memory {
             Ask::SetPassword { name, password } => {
                 Answer::Done(self.set_password(&name, password.0))
             }
-            Ask::SetBan { name, until } => {
-                Answer::Done(self.account(&name).map(|a| a.banned_until = until))
-            }
+            Ask::SetBan { name, until } => Answer::Done(self.account(&name).map(|a| {
+                a.banned_until = until;
+                a.token_version += 1;
+            })),
             Ask::LiftBan { name, now } => Answer::Lifted(self.lift_ban(&name, now)),
             Ask::Bans { now } => Answer::Bans(Ok(self
                 .accounts
@@ -224,6 +250,7 @@ impl Answers for Memory {
 fn failure_of(ask: &Ask, e: PersistError) -> Answer {
     match ask {
         Ask::Verify { .. } => Answer::Verified(Err(e)),
+        Ask::Standing { .. } => Answer::Standing(Err(e)),
         Ask::LiftBan { .. } => Answer::Lifted(Err(e)),
         Ask::Bans { .. } => Answer::Bans(Err(e)),
         Ask::AccountExists { .. } => Answer::Exists(Err(e)),

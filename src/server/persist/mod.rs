@@ -30,16 +30,22 @@ impl fmt::Debug for Secret {
 /// One request to the backend, plain data. Each says which [`Answer`] it gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ask {
-    /// Create an account (`created`: Unix seconds). [`Answer::Done`].
+    /// Create an account (`created`: Unix seconds) with its first token version (fresh
+    /// and random, below 2^62). [`Answer::Done`].
     Register {
         name: String,
         password: Secret,
         created: u64,
+        token_version: u64,
     },
-    /// Check a password; the ban stored for the account comes back with it.
+    /// Check a password; the account's [`Standing`] comes back with it.
     /// [`Answer::Verified`].
     Verify { name: String, password: Secret },
-    /// `passwd`: a new password once the old one is checked. [`Answer::Done`].
+    /// The account's [`Standing`], for a login with a resume token (no password).
+    /// [`Answer::Standing`].
+    Standing { name: String },
+    /// `passwd`: a new password once the old one is checked; the token version moves
+    /// on (so do those of `SetPassword` and `SetBan`). [`Answer::Done`].
     ChangePassword {
         name: String,
         old: Secret,
@@ -90,8 +96,10 @@ pub enum Ask {
 pub enum Answer {
     /// A write (or check) with nothing to say but how it went.
     Done(Result<(), PersistError>),
-    /// The password was right; the Unix time the account is banned until, if stored.
-    Verified(Result<Option<u64>, PersistError>),
+    /// The password was right; the account's ban and token version.
+    Verified(Result<Standing, PersistError>),
+    /// The account's ban and token version.
+    Standing(Result<Standing, PersistError>),
     /// Whether a running ban was lifted.
     Lifted(Result<bool, PersistError>),
     /// Running bans: each name and the Unix time its ban ends.
@@ -104,6 +112,15 @@ pub enum Answer {
     Deleted(Result<u64, PersistError>),
     /// A version's manifest: its directories and files in upload order.
     Manifest(Result<Vec<TreeItem>, PersistError>),
+}
+
+/// What a login checks of an account beside its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The Unix time the account is banned until, if one is stored (maybe past).
+    pub banned_until: Option<u64>,
+    /// Bound into its resume tokens; moved on by a password change or a ban.
+    pub token_version: u64,
 }
 
 /// Why a request failed; the texts are those the hub has always shown.
@@ -164,7 +181,8 @@ macro_rules! accessors {
 
 accessors! {
     done: Done -> ();
-    verified: Verified -> Option<u64>;
+    verified: Verified -> Standing;
+    standing: Standing -> Standing;
     lifted: Lifted -> bool;
     bans: Bans -> Vec<(String, u64)>;
     exists: Exists -> bool;

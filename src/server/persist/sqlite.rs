@@ -3,7 +3,7 @@
 //! comes; the publish index's rows are written here, the store catalogue's in
 //! `store/sql.rs`.
 
-use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot};
+use super::{Answer, Answers, Ask, AtOnce, PersistError, Snapshot, Standing};
 use crate::proto::message::{FileInfo, Hash};
 use crate::server::accounts::AccountError;
 use crate::server::db::Db;
@@ -61,12 +61,17 @@ impl Answers for Sqlite {
                 name,
                 password,
                 created,
-            } => Answer::Done(db.register(&name, &password.0, created).map_err(Into::into)),
-            Ask::Verify { name, password } => Answer::Verified(
-                db.verify(&name, &password.0)
-                    .and_then(|()| db.ban_until(&name))
+                token_version,
+            } => Answer::Done(
+                db.register(&name, &password.0, created, token_version)
                     .map_err(Into::into),
             ),
+            Ask::Verify { name, password } => Answer::Verified(
+                db.verify(&name, &password.0)
+                    .and_then(|()| standing(db, &name))
+                    .map_err(Into::into),
+            ),
+            Ask::Standing { name } => Answer::Standing(standing(db, &name).map_err(Into::into)),
             Ask::ChangePassword { name, old, new } => Answer::Done(
                 db.change_password(&name, &old.0, &new.0)
                     .map_err(Into::into),
@@ -114,6 +119,15 @@ impl Answers for Sqlite {
             }
         }
     }
+}
+
+/// An account's ban and token version.
+fn standing(db: &Db, name: &str) -> Result<Standing, AccountError> {
+    let (banned_until, token_version) = db.standing(name)?;
+    Ok(Standing {
+        banned_until,
+        token_version,
+    })
 }
 
 /// Lift a ban that still runs at `now`; false if there was none.

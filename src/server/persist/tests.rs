@@ -20,11 +20,21 @@ fn secret(s: &str) -> Secret {
     Secret(s.into())
 }
 
+/// Alice's accounts start at token version 10, anyone else's at 20.
 fn register(name: &str, password: &str) -> Ask {
     Ask::Register {
         name: name.into(),
         password: secret(password),
         created: 1,
+        token_version: if name == "alice" { 10 } else { 20 },
+    }
+}
+
+/// An account's standing: its ban and token version.
+fn standing(banned_until: Option<u64>, token_version: u64) -> Standing {
+    Standing {
+        banned_until,
+        token_version,
     }
 }
 
@@ -50,7 +60,10 @@ fn suite(b: &mut dyn Backend) {
     assert_eq!(ask(b, register("alice", "x")), Answer::Done(Err(Exists)));
     assert_eq!(ask(b, register("bob", "")), Answer::Done(Err(BadPassword)));
     assert_eq!(ask(b, register("bob", "pw")), Answer::Done(Ok(())));
-    assert_eq!(ask(b, verify("alice", "pw")), Answer::Verified(Ok(None)));
+    assert_eq!(
+        ask(b, verify("alice", "pw")),
+        Answer::Verified(Ok(standing(None, 10)))
+    );
     assert_eq!(
         ask(b, verify("alice", "no")),
         Answer::Verified(Err(WrongPassword))
@@ -74,14 +87,21 @@ fn suite(b: &mut dyn Backend) {
     );
     assert_eq!(ask(b, change("pw", "")), Answer::Done(Err(BadPassword)));
     assert_eq!(ask(b, change("pw", "new")), Answer::Done(Ok(())));
-    assert_eq!(ask(b, verify("alice", "new")), Answer::Verified(Ok(None)));
+    assert_eq!(
+        ask(b, verify("alice", "new")),
+        Answer::Verified(Ok(standing(None, 11))),
+        "passwd moves the token version on, a failed one does not"
+    );
     let setpass = |name: &str| Ask::SetPassword {
         name: name.into(),
         password: secret("set"),
     };
     assert_eq!(ask(b, setpass("alice")), Answer::Done(Ok(())));
     assert_eq!(ask(b, setpass("carol")), Answer::Done(Err(NoSuchAccount)));
-    assert_eq!(ask(b, verify("alice", "set")), Answer::Verified(Ok(None)));
+    assert_eq!(
+        ask(b, verify("alice", "set")),
+        Answer::Verified(Ok(standing(None, 12)))
+    );
     let ban = |name: &str, until| Ask::SetBan {
         name: name.into(),
         until,
@@ -94,7 +114,7 @@ fn suite(b: &mut dyn Backend) {
     );
     assert_eq!(
         ask(b, verify("bob", "pw")),
-        Answer::Verified(Ok(Some(2_000)))
+        Answer::Verified(Ok(standing(Some(2_000), 21)))
     );
     assert_eq!(
         ask(b, Ask::Bans { now: 1_000 }),
@@ -108,6 +128,20 @@ fn suite(b: &mut dyn Backend) {
     assert_eq!(ask(b, lift("bob")), Answer::Lifted(Ok(true)));
     assert_eq!(ask(b, lift("bob")), Answer::Lifted(Ok(false)));
     assert_eq!(ask(b, lift("carol")), Answer::Lifted(Err(NoSuchAccount)));
+    let standing_of = |name: &str| Ask::Standing { name: name.into() };
+    assert_eq!(
+        ask(b, standing_of("alice")),
+        Answer::Standing(Ok(standing(Some(500), 13)))
+    );
+    assert_eq!(
+        ask(b, standing_of("bob")),
+        Answer::Standing(Ok(standing(None, 22))),
+        "a ban and its lifting each move the version on"
+    );
+    assert_eq!(
+        ask(b, standing_of("carol")),
+        Answer::Standing(Err(NoSuchAccount))
+    );
     let exists = |name: &str| Ask::AccountExists { name: name.into() };
     assert_eq!(ask(b, exists("bob")), Answer::Exists(Ok(true)));
     assert_eq!(ask(b, exists("Bob")), Answer::Exists(Ok(false)));
@@ -120,6 +154,17 @@ fn suite(b: &mut dyn Backend) {
     assert_eq!(ask(b, delete("bob")), Answer::Deleted(Ok(0)));
     assert_eq!(ask(b, delete("bob")), Answer::Deleted(Err(NoSuchAccount)));
     assert_eq!(ask(b, Ask::CountAccounts), Answer::Count(Ok(1)));
+    assert_eq!(
+        ask(b, Ask::Standing { name: "bob".into() }),
+        Answer::Standing(Err(NoSuchAccount))
+    );
+    assert_eq!(ask(b, register("bob", "pw")), Answer::Done(Ok(())));
+    assert_eq!(
+        ask(b, Ask::Standing { name: "bob".into() }),
+        Answer::Standing(Ok(standing(None, 20))),
+        "registered again: the version it is given"
+    );
+    assert_eq!(ask(b, delete("bob")), Answer::Deleted(Ok(0)));
     let snapshot = b.load().unwrap();
     assert_eq!(snapshot.published, vec![("alice".into(), file("c", 3))]);
 }

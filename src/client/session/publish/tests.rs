@@ -49,7 +49,15 @@ fn a_publish_made_while_a_login_is_out_goes_behind_its_sync() {
     // The hash ends before the login's reply: nothing may go ahead of the sync.
     let out = publish_hashed(&mut s, 2, "new", 2);
     assert!(sent(&out).is_empty(), "{out:?}");
-    let out = reply(&mut s, login, Status::OK, Body::Online(1));
+    let out = reply(
+        &mut s,
+        login,
+        Status::OK,
+        Body::LoggedIn {
+            online: 1,
+            token: "t0".into(),
+        },
+    );
     assert!(out.contains(&Action::CheckPublished));
     assert!(sent(&out).is_empty(), "{out:?}");
     let mut out = Vec::new();

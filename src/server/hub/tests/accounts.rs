@@ -2,7 +2,7 @@
 //! rate, and the ghost check a second login waits on.
 
 use super::*;
-use crate::server::persist::{Answer, Ask};
+use crate::server::persist::{Answer, Ask, Standing};
 
 #[test]
 fn a_second_login_waits_for_a_ghost_check() {
@@ -300,13 +300,27 @@ fn a_late_answer_reaches_the_session_that_asked_and_no_other() {
     let id = held(&mut hub, 5);
     hub.on_disconnect(2, "gone", now, &mut Vec::new());
     let mut out = hello_from(&mut hub, 2, [10, 0, 0, 3], now);
-    out.extend(hub.answer(id, Answer::Verified(Ok(None)), now));
+    out.extend(hub.answer(
+        id,
+        Answer::Verified(Ok(Standing {
+            banned_until: None,
+            token_version: 0,
+        })),
+        now,
+    ));
     assert_eq!(status_of(2, &out), Vec::<u16>::new());
     assert_eq!(hub.online_count(), 0);
     hub.on_disconnect(2, "gone", now, &mut Vec::new());
     let id = held(&mut hub, 6);
     hub.begin_turn(now + Duration::from_secs(1), 0);
-    let out = hub.answer(id, Answer::Verified(Ok(None)), now);
+    let out = hub.answer(
+        id,
+        Answer::Verified(Ok(Standing {
+            banned_until: None,
+            token_version: 0,
+        })),
+        now,
+    );
     assert_eq!(status_of(2, &out), vec![200]);
     assert_eq!(hub.online.get("alice"), Some(&2));
 }
