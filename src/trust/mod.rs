@@ -2,9 +2,11 @@
 //! pair and a self-signed certificate on disk), fingerprints of public keys, the
 //! client's pins of hub keys (`.peerhub-known-hubs`) and the rule that decides whether
 //! a presented key is trusted, the rustls verifiers and configurations built from
-//! them, fetch tickets signed and checked with the hub's key, and the hub's resume
-//! secret. It touches files, never sockets.
+//! them, fetch tickets signed and checked with the hub's key, a holder's decision on
+//! the ticket a peer brings, and the hub's resume secret. It touches files, never
+//! sockets.
 
+pub mod admit;
 pub mod config;
 pub mod fingerprint;
 pub mod identity;
