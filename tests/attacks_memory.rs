@@ -7,12 +7,13 @@
 mod support;
 
 use peerhub::proto::message::{ClientMsg, FileInfo};
-use peerhub::proto::peer;
-use std::io::{BufRead, BufReader, Read};
+use peerhub::trust::{Fingerprint, Identity};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::fetcher;
 use support::{check, decode_bye, kind, random_bytes, tagged, Hub, Peer, Raw, RawEnd, BIN};
 
 const SECS_5: Duration = Duration::from_secs(5);
@@ -219,17 +220,18 @@ fn the_peer_listener_limits_connections_per_address() {
     let hub = Hub::start(&[]);
     let mut holder = Peer::start(hub.addr(), &["--peer-max-per-address", "3"]);
     holder.register_login("holder", "pw");
+    let key: Fingerprint = holder.run("status")["fingerprint"]
+        .as_str()
+        .and_then(|f| f.parse().ok())
+        .expect("the holder's fingerprint");
     let _held: Vec<TcpStream> = (0..3).map(|_| silent(holder.addr())).collect();
-    let mut fourth = silent(holder.addr());
-    let mut got = Vec::new();
-    let _ = fourth.read_to_end(&mut got);
-    let answer = peer::parse_answer(&got)
-        .ok()
-        .flatten()
-        .map(|(_, a)| (a.status.0, a.message));
-    let (status, message) = answer.unwrap_or_else(|| panic!("no answer: {got:?}"));
-    assert_eq!(status, 503, "{message}");
-    assert!(message.contains("address"), "{message}");
+    // The fourth is told why inside TLS, once the handshake is done.
+    let me = Identity::generate().expect("a key pair");
+    let mut fourth = fetcher::connect(holder.addr(), key, Some(&me)).expect("a handshake");
+    let (answer, _) = fetcher::answer_of(&mut fourth).expect("an answer");
+    assert_eq!(answer.status.0, 503, "{answer:?}");
+    assert!(answer.message.contains("address"), "{answer:?}");
+    assert_eq!(answer.user, "holder");
 }
 
 #[test]

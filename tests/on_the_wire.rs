@@ -1,7 +1,8 @@
-//! What crosses the loopback interface during a session and a store round trip
-//! (issue 12): every packet on `lo` is captured with an `AF_PACKET` socket while two
-//! clients register, log in, chat and move a file through the hub's store, and
-//! neither the password, the chat line nor the file's content may appear in it. A
+//! What crosses the loopback interface during a session, a store round trip and a
+//! fetch (issue 12): every packet on `lo` is captured with an `AF_PACKET` socket while
+//! two clients register, log in, chat, move a file through the hub's store and fetch
+//! one from each other, and neither the password, the chat line nor either file's
+//! content may appear in it. A
 //! canary sent in the clear over a connection of the test's own proves the capture
 //! sees loopback traffic. Capturing needs `CAP_NET_RAW` (root in CI); without it the
 //! test says so and passes only if it is not root.
@@ -138,6 +139,16 @@ fn no_password_chat_line_or_file_content_crosses_loopback_in_the_clear() {
         std::fs::read(bob.share_dir().join("secret.bin")).unwrap(),
         content
     );
+    // A fetch, peer to peer: bob publishes, alice fetches.
+    let shared = random_bytes(256 * 1024, 13);
+    std::fs::write(bob.share_dir().join("shared.bin"), &shared).unwrap();
+    check(&bob.run("publish shared.bin"), 202, true);
+    let id = alice.send("fetch shared.bin");
+    check(&alice.wait_result(id, SECS_30), 205, true);
+    assert_eq!(
+        std::fs::read(alice.share_dir().join("shared.bin")).unwrap(),
+        shared
+    );
     // The canary, in the clear on a connection of our own.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -156,10 +167,12 @@ fn no_password_chat_line_or_file_content_crosses_loopback_in_the_clear() {
     );
     assert!(!contains_bytes(&seen, password.as_bytes()), "the password");
     assert!(!contains_bytes(&seen, chat.as_bytes()), "the chat line");
-    for at in [0, 1000, 100_000, 200_000, content.len() - 48] {
-        assert!(
-            !contains_bytes(&seen, &content[at..at + 48]),
-            "48 bytes of the file at {at}"
-        );
+    for (file, data) in [("stored", &content), ("fetched", &shared)] {
+        for at in [0, 1000, 100_000, 200_000, data.len() - 48] {
+            assert!(
+                !contains_bytes(&seen, &data[at..at + 48]),
+                "48 bytes of the {file} file at {at}"
+            );
+        }
     }
 }

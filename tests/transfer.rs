@@ -4,13 +4,15 @@
 
 mod support;
 
-use peerhub::proto::peer::{self, Request};
+use peerhub::proto::peer;
+use peerhub::trust::Fingerprint;
 use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
+use support::fetcher::{fetch_with, get_bytes, Fetcher};
 use support::{check, random_bytes, Hub, Peer};
 
 const SECS_10: Duration = Duration::from_secs(10);
@@ -339,7 +341,7 @@ fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     }
 }
 
-/// Send `bytes`; the peer answers with an error status (or just closes).
+/// Send `bytes` below TLS; the peer answers with an error status (or just closes).
 fn refused(addr: SocketAddr, bytes: &[u8]) -> Option<u16> {
     let mut s = peer_conn(addr);
     let _ = s.write_all(bytes);
@@ -350,17 +352,11 @@ fn refused(addr: SocketAddr, bytes: &[u8]) -> Option<u16> {
         .map(|(_, a)| a.status.0)
 }
 
-fn request_bytes(name: &str, offset: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    peer::encode_request(
-        &Request {
-            name: name.into(),
-            offset,
-            user: String::new(),
-        },
-        &mut out,
-    );
-    out
+/// The status the holder at `addr` (whose client shows `key`) answers `request` with,
+/// over TLS as `eve`.
+fn status_for(addr: SocketAddr, key: Fingerprint, eve: &Fetcher, request: &[u8]) -> u16 {
+    let (answer, _) = fetch_with(addr, key, &eve.identity, request).expect("an answer");
+    answer.status.0
 }
 
 #[test]
@@ -386,22 +382,34 @@ fn bad_input_on_the_peer_port_never_disturbs_a_transfer() {
     let id = bob.send("fetch data.bin");
     wait_download_progress(bob, 1);
 
-    // Garbage, huge lengths, bad names, unpublished names, offsets past the end.
+    // Bytes that are no TLS (garbage, huge lengths, text, a plaintext request): closed
+    // without an answer, at once or at the handshake deadline (1 s here).
     let junk = random_bytes(300, 7);
-    assert!(matches!(refused(addr, &junk), None | Some(400 | 413)));
-    assert_eq!(refused(addr, &[0xFF, 0xFF, 0xFF, 0xFF]), Some(413));
-    assert_eq!(refused(addr, b"GET / HTTP/1.0\r\n\r\n"), Some(413));
-    assert_eq!(refused(addr, &request_bytes("..", 0)), Some(408));
-    assert_eq!(refused(addr, &request_bytes("../etc/passwd", 0)), Some(408));
-    assert_eq!(refused(addr, &request_bytes("secret.txt", 0)), Some(406));
-    assert_eq!(refused(addr, &request_bytes("never", 0)), Some(406));
+    let plain_get = get_bytes("data.bin", 0, &[]);
+    for bytes in [&junk[..], &[0xFF; 4], b"GET / HTTP/1.0\r\n\r\n", &plain_get] {
+        assert_eq!(refused(addr, bytes), None, "{bytes:?}");
+    }
+    // Over TLS with a key of its own: names that break the rules are refused before
+    // the ticket is looked at (408), anything without a valid ticket with 407 (an
+    // unpublished name, a ticket for another name, none), and with one, an offset past
+    // the end (400).
+    let mut eve = Fetcher::login(hub.addr(), "eve");
+    let key = eve.holder("data.bin", "alice").fingerprint;
+    assert_eq!(status_for(addr, key, &eve, &get_bytes("..", 0, &[])), 408);
+    let escape = get_bytes("../etc/passwd", 0, &[]);
+    assert_eq!(status_for(addr, key, &eve, &escape), 408);
+    let ticket = eve.holder("data.bin", "alice").ticket;
+    let secret = get_bytes("secret.txt", 0, &ticket);
+    assert_eq!(status_for(addr, key, &eve, &secret), 407);
     assert_eq!(
-        refused(addr, &request_bytes("data.bin", 1 << 40)),
-        Some(400)
+        status_for(addr, key, &eve, &get_bytes("never", 0, &[])),
+        407
     );
-    // A half handshake is closed after the deadline (1 s here).
+    let past = get_bytes("data.bin", 1 << 40, &ticket);
+    assert_eq!(status_for(addr, key, &eve, &past), 400);
+    // Half a TLS record is closed after the deadline, with nothing sent.
     let mut half = peer_conn(addr);
-    half.write_all(&request_bytes("data.bin", 0)[..7]).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
     assert!(read_to_close(&mut half).is_empty());
     // A client that connects and says nothing is closed too.
     let mut silent = peer_conn(addr);
@@ -412,13 +420,12 @@ fn bad_input_on_the_peer_port_never_disturbs_a_transfer() {
     assert_eq!(r["hash"], hex(&data));
     assert!(fs::read(bob.share_dir().join("data.bin")).unwrap() == data);
     // A well-formed request from elsewhere is served (a raw resume from the middle).
-    let mut s = peer_conn(addr);
-    s.write_all(&request_bytes("data.bin", 1000)).unwrap();
-    let got = read_to_close(&mut s);
-    let (used, answer) = peer::parse_answer(&got).unwrap().unwrap();
+    let ticket = eve.holder("data.bin", "alice").ticket;
+    let resume = get_bytes("data.bin", 1000, &ticket);
+    let (answer, body) = fetch_with(addr, key, &eve.identity, &resume).expect("served");
     assert_eq!(answer.status.0, 200);
     assert_eq!(answer.size, data.len() as u64);
-    assert!(got[used..] == data[1000..], "served bytes differ");
+    assert!(body == data[1000..], "served bytes differ");
     assert!(alice.is_running());
 }
 

@@ -1,7 +1,7 @@
 //! The peer handshake decoders (`proto::peer::parse_request` / `parse_answer`): never
 //! panic, consume exactly one frame, refuse with 400, 408 or 413 only; an accepted
-//! request carries a valid file name (and user name, if any), an accepted answer a
-//! valid user name or none. What they accept re-encodes to the same bytes (a text
+//! request carries a valid file name and a ticket no longer than any ticket, an
+//! accepted answer a valid user name or none. What they accept re-encodes to the same bytes (a text
 //! longer than the encoder writes comes back cut at a character boundary, and then
 //! parses the same again).
 #![no_main]
@@ -12,6 +12,7 @@ use peerhub::proto::frame::HEADER_LEN;
 use peerhub::proto::names;
 use peerhub::proto::peer::{self, MAX_PEER_FRAME};
 use peerhub::proto::status::Status;
+use peerhub::proto::ticket::MAX_TICKET;
 
 /// The longest text the peer encoder writes.
 const MAX_TEXT: usize = MAX_PEER_FRAME / 2;
@@ -34,7 +35,7 @@ fn request(data: &[u8]) {
         Ok(Some((used, req))) => {
             consumed_one_frame(data, used);
             assert!(names::check_file_name(&req.name).is_ok(), "{req:?}");
-            assert!(req.user.is_empty() || names::check_user(&req.user).is_ok());
+            assert!(req.ticket.len() <= MAX_TICKET, "{req:?}");
             let mut out = Vec::new();
             peer::encode_request(&req, &mut out);
             assert_eq!(out, &data[..used], "re-encoding {req:?} changed its bytes");

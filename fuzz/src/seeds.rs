@@ -538,7 +538,7 @@ fn main() {
         &Request {
             name: "a.txt".into(),
             offset: 7,
-            user: "bob".into(),
+            ticket: fetch_tickets()[0].1.clone(),
         },
         &mut out,
     );

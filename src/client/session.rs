@@ -259,6 +259,11 @@ struct ActiveFetch {
     holder: String,
     /// The hash the hub announced for that holder (what a report names).
     hash: Hash,
+    /// `--from`, as typed.
+    from: Option<String>,
+    /// The other holders the lookup offered, tried when this one's listener turns out
+    /// not to be its client.
+    rest: Vec<Holder>,
 }
 
 /// The state of the link to the hub.

@@ -1,5 +1,6 @@
-//! The peer-to-peer handshake: a downloader's `Get` frame and the holder's `Answer` frame
-//! (which names the holder's user, so a downloader can tell whose client it reached).
+//! The peer-to-peer handshake: a downloader's `Get` frame (with the hub's fetch ticket)
+//! and the holder's `Answer` frame (which names the holder's user, so a downloader can
+//! tell whose client it reached).
 //!
 //! Sans-IO: functions turn values into bytes and bytes into values, nothing else.
 //! After an `Answer` with status 200 the holder streams the file's raw bytes, from the
@@ -10,10 +11,12 @@ use super::codec::{self, Dialect, ReadError, StatusError};
 use super::frame;
 use super::names;
 use super::status::Status;
+use super::ticket::MAX_TICKET;
 use super::types::{Hash, MAGIC};
 
-/// The peer protocol version this build speaks (2: the `Answer` names the holder's user).
-pub const PEER_VERSION: u16 = 2;
+/// The peer protocol version this build speaks (2: the `Answer` names the holder's
+/// user; 3: the `Get` carries a fetch ticket instead of the user it claims).
+pub const PEER_VERSION: u16 = 3;
 /// Largest handshake payload either side accepts, in bytes (a name is at most 255).
 pub const MAX_PEER_FRAME: usize = 1024;
 
@@ -30,8 +33,9 @@ pub struct Request {
     pub name: String,
     /// First byte wanted; the length of the downloader's partial file.
     pub offset: u64,
-    /// The downloader's user name as it claims it (may be empty); only shown, never trusted.
-    pub user: String,
+    /// The hub's fetch ticket for this holder (`proto::ticket`'s bytes; empty: none),
+    /// decoded and checked by the holder, who refuses the request without a valid one.
+    pub ticket: Vec<u8>,
 }
 
 /// The holder's answer: a status and, on 200, the size and hash of what follows.
@@ -73,7 +77,8 @@ pub fn encode_request(request: &Request, out: &mut Vec<u8>) {
         w.u16(PEER_VERSION);
         w.str_max(&request.name, MAX_STR);
         w.u64(request.offset);
-        w.str_max(&request.user, MAX_STR);
+        let n = w.count(request.ticket.len().min(MAX_TICKET));
+        w.bytes(&request.ticket[..n]);
     });
 }
 
@@ -127,9 +132,9 @@ impl Reader<'_> {
 /// Look for a whole `Get` frame at the start of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed. `Ok(Some((consumed, request)))`: a valid request,
-/// its name checked against the file-name rules (408) and its user name, if any,
-/// against the user-name rules (400). Every other problem is an error carrying the
-/// status to answer with (413 for an oversized length, 400 for the rest).
+/// its name checked against the file-name rules (408) and its ticket no longer than
+/// any ticket (400; what it says is for the holder to check). Every other problem is an
+/// error carrying the status to answer with (413 for an oversized length, 400 for the rest).
 pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, StatusError> {
     let Some((used, payload)) = frame::try_parse(buf, MAX_PEER_FRAME)? else {
         return Ok(None);
@@ -138,13 +143,23 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, StatusError
     r.head(kind::GET)?;
     let name = r.str()?;
     let offset = r.u64()?;
-    let user = r.str()?;
+    let len = usize::from(r.u16()?);
+    if len > MAX_TICKET {
+        return Err(StatusError::bad(
+            "the fetch ticket is longer than any ticket",
+        ));
+    }
+    let ticket = r.take(len)?.to_vec();
     r.end()?;
     names::check_file_name(&name).map_err(|e| StatusError::new(Status::INVALID_NAME, e.0))?;
-    if !user.is_empty() {
-        names::check_user(&user).map_err(|e| StatusError::bad(e.0))?;
-    }
-    Ok(Some((used, Request { name, offset, user })))
+    Ok(Some((
+        used,
+        Request {
+            name,
+            offset,
+            ticket,
+        },
+    )))
 }
 
 /// Look for a whole `Answer` frame at the start of `buf` (see [`parse_request`]).
@@ -189,7 +204,7 @@ mod tests {
         Request {
             name: "song ü.mp3".into(),
             offset: 123_456_789_012,
-            user: "alice".into(),
+            ticket: vec![0xA5; 300],
         }
     }
 
@@ -208,13 +223,24 @@ mod tests {
         let mut out = Vec::new();
         encode_request(&request(), &mut out);
         assert_eq!(parse_request(&out), Ok(Some((out.len(), request()))));
-        let anon = Request {
-            user: String::new(),
+        // No ticket is a valid request: the holder refuses it (407), not the codec.
+        let bare = Request {
+            ticket: Vec::new(),
             ..request()
         };
         let mut out = Vec::new();
-        encode_request(&anon, &mut out);
-        assert_eq!(parse_request(&out), Ok(Some((out.len(), anon))));
+        encode_request(&bare, &mut out);
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), bare))));
+        // The longest ticket and the longest name fit one frame.
+        let longest = Request {
+            name: "n".repeat(names::MAX_FILE_NAME_BYTES),
+            offset: u64::MAX,
+            ticket: vec![1; MAX_TICKET],
+        };
+        let mut out = Vec::new();
+        encode_request(&longest, &mut out);
+        assert!(out.len() <= 4 + MAX_PEER_FRAME, "{}", out.len());
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), longest))));
 
         let mut out = Vec::new();
         encode_answer(&answer(), &mut out);
@@ -280,11 +306,15 @@ mod tests {
         let req = Request {
             name: "a.txt".into(),
             offset: 0,
-            user: "bob".into(),
+            ticket: vec![0xEE; 3],
         };
         encode_request(&req, &mut out);
-        assert_eq!(out[..5], [0, 0, 0, 0x1b, 0x60]);
+        assert_eq!(
+            out[..11],
+            [0, 0, 0, 0x1b, 0x60, b'P', b'H', b'U', b'B', 0, 3]
+        );
         assert_eq!(out.len(), 4 + 0x1b);
+        assert_eq!(out[out.len() - 5..], [0, 3, 0xEE, 0xEE, 0xEE]);
         let mut out = Vec::new();
         let ans = Answer {
             status: Status::OK,
@@ -296,7 +326,7 @@ mod tests {
         encode_answer(&ans, &mut out);
         assert_eq!(
             out[..11],
-            [0, 0, 0, 0x3c, 0x61, b'P', b'H', b'U', b'B', 0, 2]
+            [0, 0, 0, 0x3c, 0x61, b'P', b'H', b'U', b'B', 0, 3]
         );
         assert_eq!(out.len(), 4 + 0x3c);
         assert_eq!(out[out.len() - 7..], [0, 5, b'a', b'l', b'i', b'c', b'e']);
@@ -401,15 +431,17 @@ mod tests {
             encode_request(&req, &mut out);
             assert_eq!(parse_request(&out).unwrap_err().status, status, "{name:?}");
         }
-        let mut out = Vec::new();
-        encode_request(
-            &Request {
-                user: "bad user".into(),
-                ..request()
-            },
-            &mut out,
-        );
-        assert_eq!(parse_request(&out).unwrap_err().status, Status::BAD_REQUEST);
+        // A ticket length past any ticket is refused before it is read.
+        let mut payload = vec![kind::GET];
+        payload.extend_from_slice(&MAGIC);
+        payload.extend_from_slice(&PEER_VERSION.to_be_bytes());
+        payload.extend_from_slice(&[0, 1, b'x']);
+        payload.extend_from_slice(&0u64.to_be_bytes());
+        payload.extend_from_slice(&(MAX_TICKET as u16 + 1).to_be_bytes());
+        payload.extend(vec![0; MAX_TICKET + 1]);
+        let got = parse_request(&framed(&payload)).unwrap_err();
+        assert_eq!(got.status, Status::BAD_REQUEST);
+        assert!(got.message.contains("longer than any ticket"), "{got:?}");
     }
 
     #[test]

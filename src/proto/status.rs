@@ -46,6 +46,7 @@ statuses! {
     TOO_LARGE = 413, "too large";
     QUOTA_EXCEEDED = 414, "quota exceeded";
     TOKEN_REFUSED = 419, "resume token refused";
+    WRONG_PEER = 421, "not the holder's client";
     INTEGRITY = 422, "integrity failure";
     BANNED = 423, "account banned";
     RATE_LIMITED = 429, "rate limited";
@@ -80,7 +81,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(codes, sorted);
-        assert_eq!(codes.len(), 28);
+        assert_eq!(codes.len(), 29);
     }
 
     #[test]

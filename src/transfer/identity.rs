@@ -1,8 +1,9 @@
 //! Who answers at a holder's address: the holder the hub named, or something else —
 //! another user's client (an account may announce any port on its address), a client of
-//! another peer-protocol version, a peerhub hub, or no peerhub program at all. Only the
-//! named holder's answer is taken; anything else fails the fetch with the real cause,
-//! and the holder is never blamed (no report) for bytes it never sent.
+//! another peer-protocol version, a peerhub hub, a TLS listener to a plaintext client,
+//! or no peerhub program at all. Only the named holder's answer is taken; anything else
+//! fails the fetch with the real cause, and the holder is never blamed (no report) for
+//! bytes it never sent.
 
 use crate::proto::frame;
 use crate::proto::message::HubMsg;
@@ -46,6 +47,13 @@ pub fn identify(buf: &[u8], addr: SocketAddr, holder: &str) -> Answered {
     }
     if is_hub_bye(buf) {
         return Answered::Stranger(format!("{addr} is a peerhub hub, not {holder}'s client"));
+    }
+    // A TLS record (an alert, most likely) to this plaintext client.
+    if matches!(buf, [0x14..=0x18, 0x03, ..]) {
+        return Answered::Stranger(format!(
+            "{addr} speaks TLS and this client runs with --insecure-plaintext: use that \
+             flag on both sides or on neither"
+        ));
     }
     Answered::Stranger(format!(
         "{addr} is not a peerhub client, so not {holder}'s ({error})"
@@ -159,7 +167,17 @@ mod tests {
         buf[10] = 1;
         let why = stranger(&buf);
         assert!(
-            why.contains("peer protocol version 1 and this client version 2"),
+            why.contains("peer protocol version 1 and this client version 3"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_tls_listener_names_the_plaintext_flag() {
+        // A fatal alert record, as a TLS listener sends to a plaintext `Get`.
+        let why = stranger(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]);
+        assert!(
+            why.contains("speaks TLS and this client runs with --insecure-plaintext"),
             "{why}"
         );
     }

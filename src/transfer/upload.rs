@@ -166,7 +166,8 @@ pub struct Upload<S> {
     last_progress: Instant,
     streaming_since: Option<Instant>,
     name: Option<String>,
-    user: String,
+    /// The user the request's fetch ticket was issued to, once the holder admitted it.
+    fetcher: Option<String>,
     /// Our own user name, named in every answer (see [`Answer::user`]).
     me: String,
     writable_armed: bool,
@@ -184,7 +185,7 @@ impl<S: Stream> Upload<S> {
             last_progress: now,
             streaming_since: None,
             name: None,
-            user: String::new(),
+            fetcher: None,
             me: me.to_owned(),
             writable_armed: false,
         }
@@ -193,6 +194,11 @@ impl<S: Stream> Upload<S> {
     /// The stream, for registration.
     pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
+    }
+
+    /// The stream (for what its TLS session showed).
+    pub fn stream(&self) -> &S {
+        &self.stream
     }
 
     /// The request waiting for a decision, and whether a refresh was already asked for.
@@ -210,13 +216,23 @@ impl<S: Stream> Upload<S> {
         }
     }
 
-    /// Who the peer is: its claimed user name, else its address.
+    /// Who the peer is: the user its fetch ticket names once admitted, else its address.
     pub fn who(&self) -> String {
-        if self.user.is_empty() {
-            self.peer.to_string()
-        } else {
-            self.user.clone()
+        match &self.fetcher {
+            Some(fetcher) => fetcher.clone(),
+            None => self.peer.to_string(),
         }
+    }
+
+    /// The user admitted by the request's ticket, if it was.
+    pub fn fetcher(&self) -> Option<&str> {
+        self.fetcher.as_deref()
+    }
+
+    /// The request's ticket let `fetcher` in (it is decided once, however often the
+    /// request is decided again after a refresh).
+    pub fn admit(&mut self, fetcher: String) {
+        self.fetcher = Some(fetcher);
     }
 
     /// The published name asked for, once known.
@@ -236,6 +252,11 @@ impl<S: Stream> Upload<S> {
     /// Whether the request has not arrived yet.
     pub fn awaiting_request(&self) -> bool {
         matches!(self.state, State::Request { .. })
+    }
+
+    /// Whether it is answering a refusal, to close after it.
+    pub fn refusing(&self) -> bool {
+        matches!(self.state, State::Sending { body: None, .. })
     }
 
     /// Answer 200 with `size` and `hash`, then stream `file` from the request's offset.
@@ -324,6 +345,9 @@ impl<S: Stream> Upload<S> {
 
     /// Do what can be done now: read the request, or send within the slice and the rate.
     pub fn turn(&mut self, scratch: &mut [u8], config: &UploadConfig, now: Instant) -> UpStep {
+        // What the stream holds itself (a TLS stream's handshake records) goes out on
+        // any wake-up, the WRITABLE one after a full socket included.
+        let _ = self.stream.flush();
         match &mut self.state {
             State::Request { .. } => self.read_request(scratch),
             State::Deciding { .. } => UpStep::Wait,
@@ -357,7 +381,6 @@ impl<S: Stream> Upload<S> {
         match peer::parse_request(buf) {
             Ok(Some((_, request))) => {
                 self.name = Some(request.name.clone());
-                self.user = request.user.clone();
                 self.state = State::Deciding {
                     request,
                     asked: false,
@@ -383,6 +406,13 @@ impl<S: Stream> Upload<S> {
         else {
             return UpStep::Wait;
         };
+        // A refusal made at once (a peer the listener cannot take) waits for the
+        // stream's handshake: written before it, the answer would be lost at the close.
+        match self.stream.handshake() {
+            Ok(true) => {}
+            Ok(false) => return UpStep::Wait,
+            Err(e) => return UpStep::Closed(e.to_string()),
+        }
         match write_out(&mut self.stream, head, written) {
             Ok(true) => {}
             Ok(false) => return UpStep::Wait,

@@ -4,6 +4,8 @@
 //! - [`Peer`]: a `peerhub client --json` with a fresh share directory and piped commands.
 //! - [`Raw`]: a connection to the hub that speaks frames itself (TLS, or bare TCP), for
 //!   bad-input tests.
+//! - [`fetcher`]: a fetcher that is no peerhub client (a hub session with a key of its
+//!   own, TLS connections to peer listeners), for the tests of the peer path.
 //!
 //! Every process's stdout is read by a background thread that parses each line as JSON
 //! and checks it against the output contract (a `result` with `id`, `command`, `ok`,
@@ -16,6 +18,8 @@
 //! same event name needs two such events.
 
 #![allow(dead_code)]
+
+pub mod fetcher;
 
 use serde_json::Value;
 use std::fs::{self, File};

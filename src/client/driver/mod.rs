@@ -5,6 +5,8 @@ mod actions;
 mod hashing;
 mod hub_link;
 mod input;
+mod listener;
+mod peer_tls;
 mod peers;
 mod setup;
 mod store_jobs;
@@ -29,10 +31,12 @@ use crate::sys;
 use crate::transfer::download::Download;
 use crate::transfer::hash::HashJob;
 use crate::transfer::upload::{Upload, UploadConfig};
+use crate::trust::admit::UsedTickets;
 use crate::trust::{Fingerprint, Identity};
 use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
+use peer_tls::{PeerTls, PeerWire};
 use setup::{resolve, share_dir};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -116,8 +120,8 @@ enum Tick {
 /// 2 KiB), so it is boxed; uploads, the many, stay inline.
 #[allow(clippy::large_enum_variant)]
 enum Transfer {
-    Up(Upload<TcpStream>),
-    Down(Box<Download<TcpStream>>),
+    Up(Upload<PeerWire>),
+    Down(Box<Download<PeerWire>>),
     /// A store `upload` or `download` on its own connection to the hub.
     Store(Box<StoreTransfer<Wire<TcpStream>>>),
 }
@@ -177,6 +181,10 @@ struct Client {
     prepared: HashMap<u64, Prepared>,
     /// Peer-listener connections per address.
     peer_addrs: PerAddress<usize>,
+    /// TLS of peer connections (mutual: the listener's and each holder's), or none.
+    peer_tls: PeerTls,
+    /// Fetch tickets peers used, until they expire: each lets in one connection.
+    used_tickets: UsedTickets,
 }
 
 impl Client {
@@ -222,6 +230,7 @@ impl Client {
             published,
             Partials::load(&config.share),
         );
+        let peer_tls = PeerTls::new(&identity, config.insecure_plaintext)?;
         Ok(Client {
             share_dir: sys::open_dir(&config.share)?,
             share: config.share.clone(),
@@ -263,6 +272,8 @@ impl Client {
             scans: Vec::new(),
             prepared: HashMap::new(),
             peer_addrs: PerAddress::new(config.peer_max_per_address),
+            peer_tls,
+            used_tickets: UsedTickets::default(),
         })
     }
 

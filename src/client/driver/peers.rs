@@ -1,84 +1,35 @@
-//! The peer listener: accepting peers, and each upload's steps as its connection
-//! reports them.
+//! Each upload's steps as its connection reports them, and the decision on its
+//! request: the fetch ticket it must bring, then what the session says.
 
 use super::Client;
 use super::Tick;
 use super::Transfer;
 use crate::client::session::Action;
-use crate::client::session::{peer_refusal, OnDisk, PeerRequest, Serving};
-use crate::net::tokens;
+use crate::client::session::{OnDisk, PeerRequest, Serving};
 use crate::output::Event;
-use crate::proto::peer;
-use crate::proto::peer::Answer;
 use crate::proto::status::Status;
 use crate::sys;
 use crate::sys::OpenFlags;
 use crate::transfer::hash::Stamp;
 use crate::transfer::upload::UpStep;
-use crate::transfer::upload::Upload;
+use crate::trust::admit::{self, Claim, Shown};
+use crate::trust::TicketCheck;
 use log::debug;
 use log::info;
 use log::warn;
-use mio::net::TcpStream;
 use mio::Interest;
 use std::io;
-use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Tell a peer that is not taken why (503), best effort on a fresh socket whose buffer
-/// is empty (a small frame fits); dropping the stream then closes it.
-fn refuse_peer(stream: &mut TcpStream, reason: &str, me: &str) {
-    let mut frame = Vec::new();
-    peer::encode_answer(&Answer::refuse(Status::UNAVAILABLE, reason, me), &mut frame);
-    let _ = stream.write(&frame);
+/// The wall clock, in Unix seconds (0 before 1970): what fetch tickets expire by.
+fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Client {
-    pub(super) fn accept_peers(&mut self, now: Instant) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, addr)) => {
-                    let waiting = self
-                        .transfers
-                        .iter()
-                        .filter(|(_, t)| matches!(t, Transfer::Up(up) if up.awaiting_request()))
-                        .count();
-                    let key = self.transfers.vacant_key();
-                    if key >= tokens::FIRST_RESERVED {
-                        continue;
-                    }
-                    let peer_addrs = &mut self.peer_addrs;
-                    let refusal = peer_refusal(waiting, || peer_addrs.admit(key, addr.ip()));
-                    if let Some(reason) = refusal {
-                        debug!("peer {addr} refused: {reason}");
-                        refuse_peer(&mut stream, reason, self.session.known_as());
-                        continue;
-                    }
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        mio::Token(key),
-                        Interest::READABLE,
-                    ) {
-                        warn!("peer {addr}: register: {e}");
-                        self.peer_addrs.release(key);
-                        continue;
-                    }
-                    let entry = self.transfers.vacant_entry();
-                    debug!("peer {addr} connected");
-                    let me = self.session.known_as();
-                    entry.insert(Transfer::Up(Upload::new(stream, addr, me, now)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!("peer listener: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
     pub(super) fn upload_step(&mut self, key: usize, step: UpStep) {
         match step {
             UpStep::Wait => self.sync_upload(key),
@@ -156,6 +107,12 @@ impl Client {
             return;
         };
         let (name, offset) = (request.name.clone(), request.offset);
+        if !self.ticket_admits(key) {
+            return self.ready.push(key);
+        }
+        let Some(Transfer::Up(up)) = self.transfers.get_mut(key) else {
+            return;
+        };
         let request = PeerRequest {
             name: &name,
             offset,
@@ -202,6 +159,46 @@ impl Client {
             (Serving::Wait, _) => return self.parked.push((key, name)),
         }
         self.ready.push(key);
+    }
+
+    /// Whether upload `key`'s request brings a fetch ticket that lets its fetcher in
+    /// (checked once per connection); if not, the upload is set to refuse it.
+    fn ticket_admits(&mut self, key: usize) -> bool {
+        let Some(Transfer::Up(up)) = self.transfers.get_mut(key) else {
+            return false;
+        };
+        let Some((request, _)) = up.pending() else {
+            return false;
+        };
+        if up.fetcher().is_some() {
+            return true;
+        }
+        let shown = match up.stream().as_tls() {
+            Some(tls) => Shown::Tls(tls.peer_fingerprint()),
+            None => Shown::Plaintext,
+        };
+        let claim = Claim {
+            ticket: &request.ticket,
+            name: &request.name,
+            shown,
+        };
+        let holder = admit::Holder {
+            me: self.session.known_as(),
+            hub_key: self.session.hub_key().map(|k| k as &dyn TicketCheck),
+            wall: wall_clock(),
+        };
+        match admit::admit(claim, holder, &mut self.used_tickets) {
+            Ok(fetcher) => {
+                up.admit(fetcher);
+                true
+            }
+            Err(refusal) => {
+                let name = &request.name;
+                info!("peer {} asks for {name}: {}", up.who(), refusal.message);
+                up.refuse(refusal.status, &refusal.message);
+                false
+            }
+        }
     }
 
     /// Decide again the uploads that waited for a refresh that has finished.

@@ -81,7 +81,12 @@ impl Client {
             DlStep::Again => self.ready.push(key),
             DlStep::Connect(addr) => {
                 if let Some(Transfer::Down(dl)) = self.transfers.get_mut(key) {
-                    let step = dl.dialled(TcpStream::connect(addr), now);
+                    // TLS that trusts exactly the key the hub vouches for the holder.
+                    let key_shown = dl.spec().holder.fingerprint;
+                    let (tls, identity) = (&mut self.peer_tls, &self.identity);
+                    let wire = TcpStream::connect(addr)
+                        .and_then(|socket| tls.dialled(socket, addr, key_shown, identity));
+                    let step = dl.dialled(wire, now);
                     self.download_step(key, step, now);
                 }
             }

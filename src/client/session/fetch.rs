@@ -110,7 +110,7 @@ impl Session {
             Ok(Choice::One(i)) => match holders.get(i) {
                 Some(h) => {
                     let h = h.clone();
-                    self.start_download(req, h, out)
+                    self.start_download(req, h, others(&holders, i), out)
                 }
                 None => out.push(fetch_failed(req.id, Status::INTERNAL, "no holder")),
             },
@@ -163,13 +163,11 @@ impl Session {
             answer.parse::<usize>().ok().map(|n| n.wrapping_sub(1))
         };
         if let Some(k) = pick {
-            let holder = prompt
-                .order
-                .get(k)
-                .and_then(|&i| prompt.holders.get(i))
-                .cloned();
-            if let Some(h) = holder {
-                self.start_download(prompt.req, h, out);
+            let chosen = prompt.order.get(k).copied();
+            let holder = chosen.and_then(|i| prompt.holders.get(i)).cloned();
+            if let (Some(h), Some(i)) = (holder, chosen) {
+                let rest = others(&prompt.holders, i);
+                self.start_download(prompt.req, h, rest, out);
             } else {
                 self.ask_again(prompt, out);
             }
@@ -203,7 +201,14 @@ impl Session {
         self.prompt = Some(prompt);
     }
 
-    pub(super) fn start_download(&mut self, req: FetchReq, holder: Holder, out: &mut Vec<Action>) {
+    /// Fetch `req` from `holder`; `rest` are the other holders offered, in the hub's order.
+    pub(super) fn start_download(
+        &mut self,
+        req: FetchReq,
+        holder: Holder,
+        rest: Vec<Holder>,
+        out: &mut Vec<Action>,
+    ) {
         let job = self.next_download;
         self.next_download += 1;
         let resume = self
@@ -229,6 +234,8 @@ impl Session {
                 dest: req.dest.clone(),
                 holder: holder.user.clone(),
                 hash: holder.hash,
+                from: req.from.clone(),
+                rest,
             },
         );
         out.push(Action::StartDownload(DownloadSpec {
@@ -237,7 +244,6 @@ impl Session {
             dest: req.dest,
             holder,
             resume,
-            me: self.user.clone().unwrap_or_default(),
         }));
     }
 
@@ -253,6 +259,11 @@ impl Session {
             return;
         };
         match outcome {
+            Outcome::Failed {
+                status, message, ..
+            } if status == Status::WRONG_PEER && !f.rest.is_empty() => {
+                self.try_another_holder(f, &message, out)
+            }
             Outcome::Done(delivered) => {
                 if self.partials.remove(&f.dest) {
                     out.push(Action::SavePartials);
@@ -300,6 +311,65 @@ impl Session {
         }
         self.try_leave(now, out);
     }
+}
+
+impl Session {
+    /// The listener at `f`'s holder's address is not its client: say so, and fetch from
+    /// the best of the other holders the lookup offered (ranked as the first choice
+    /// was, without asking again).
+    fn try_another_holder(&mut self, f: ActiveFetch, why: &str, out: &mut Vec<Action>) {
+        let partial = self.partials.get(&f.dest).and_then(|r| r.hash_bytes());
+        let choice = choose(
+            &f.name,
+            &f.rest,
+            self.user.as_deref(),
+            f.from.as_deref(),
+            |u| self.busy_with(u),
+            partial.as_ref(),
+            false,
+        );
+        let next = match choice {
+            Ok(Choice::One(i)) => i,
+            // Nobody else to try (only this user, or `--from` someone else).
+            _ => {
+                let result = CommandResult::new(f.id, "fetch", false, Status::WRONG_PEER.0, why)
+                    .field("from", f.holder.as_str())
+                    .field("name", f.name.as_str());
+                return out.push(Action::Result(result));
+            }
+        };
+        let Some(holder) = f.rest.get(next).cloned() else {
+            return out.push(fetch_failed(f.id, Status::INTERNAL, "no holder"));
+        };
+        out.push(Action::Event(
+            Event::new(
+                "holder_skipped",
+                format!("{why}; fetching {} from {} instead", f.name, holder.user),
+            )
+            .field("status", Status::WRONG_PEER.0)
+            .field("from", f.holder.as_str())
+            .field("name", f.name.as_str())
+            .field("next", holder.user.as_str())
+            .field("message", why),
+        ));
+        let req = FetchReq {
+            id: f.id,
+            name: f.name,
+            dest: f.dest,
+            from: f.from,
+            cancelled: false,
+        };
+        self.start_download(req, holder, others(&f.rest, next), out);
+    }
+}
+
+/// Every holder but the one at `i`, in their order.
+fn others(holders: &[Holder], i: usize) -> Vec<Holder> {
+    let mut rest = holders.to_vec();
+    if i < rest.len() {
+        rest.remove(i);
+    }
+    rest
 }
 
 /// A failed `fetch` result.

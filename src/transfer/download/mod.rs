@@ -44,8 +44,6 @@ pub struct DownloadSpec {
     /// Whether a partial file of `dest` was downloaded for this same hash (else it is
     /// started over).
     pub resume: bool,
-    /// Our user name, told to the holder (shown in its `upload_served` event).
-    pub me: String,
 }
 
 /// What became of the partial file after a failure.
@@ -319,6 +317,12 @@ impl<S: Stream> Download<S> {
 
     /// Do what can be done now.
     pub fn turn(&mut self, ctx: &mut Ctx, now: Instant) -> DlStep {
+        // What the stream holds itself (a TLS stream's records: the handshake's end,
+        // the request) goes out on any wake-up, the WRITABLE one after a full socket
+        // included.
+        if let Some(stream) = self.stream_mut() {
+            let _ = stream.flush();
+        }
         loop {
             let next = match std::mem::replace(&mut self.state, State::Finished) {
                 State::Start => self.start(ctx),

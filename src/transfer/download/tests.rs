@@ -78,7 +78,6 @@ fn spec(data: &[u8], resume: bool) -> DownloadSpec {
             ticket: b"a ticket".to_vec(),
         },
         resume,
-        me: "alice".into(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! received into the partial file.
 
 use super::{check_answer, AnswerCheck, Ctx, DlStep, Download, Handshake, Next, State};
+use crate::net::tls::{self, TlsFailure};
 use crate::proto::message::hash_hex;
 use crate::proto::peer::{self, Answer, Request};
 use crate::proto::status::Status;
@@ -24,7 +25,7 @@ impl<S: Stream> Download<S> {
             &Request {
                 name: self.spec.name.clone(),
                 offset: self.offset,
-                user: self.spec.me.clone(),
+                ticket: self.spec.holder.ticket.clone(),
             },
             &mut request,
         );
@@ -64,7 +65,7 @@ impl<S: Stream> Download<S> {
     pub(super) fn connecting(&mut self, mut hs: Handshake<S>, now: Instant) -> Next {
         let holder = self.spec.holder.user.clone();
         let addr = self.spec.holder.addr;
-        let unreachable = |e: io::Error| format!("{holder} at {addr} is unreachable: {e}");
+        let unreachable = |e: String| format!("{holder} at {addr} is unreachable: {e}");
         if !hs.connected {
             match hs.stream.established() {
                 Ok(true) => {
@@ -75,7 +76,9 @@ impl<S: Stream> Download<S> {
                     self.state = State::Connecting(hs);
                     return Some(DlStep::Wait);
                 }
-                Err(e) => return Some(self.fail(Status::PEER_UNREACHABLE, unreachable(e))),
+                Err(e) => {
+                    return Some(self.fail(Status::PEER_UNREACHABLE, unreachable(e.to_string())))
+                }
             }
         }
         match write_out(&mut hs.stream, &hs.request, &mut hs.sent) {
@@ -88,7 +91,10 @@ impl<S: Stream> Download<S> {
                 let msg = format!("{holder} closed the connection");
                 return Some(self.fail(Status::PEER_UNREACHABLE, msg));
             }
-            Err(e) => return Some(self.fail(Status::PEER_UNREACHABLE, unreachable(e))),
+            Err(e) => {
+                let (status, msg) = self.failed_at(&e, unreachable(e.to_string()));
+                return Some(self.fail(status, msg));
+            }
         }
         self.state = State::Answer {
             stream: hs.stream,
@@ -96,6 +102,29 @@ impl<S: Stream> Download<S> {
             buf: Vec::new(),
         };
         None
+    }
+
+    /// What a failure of the connection before the answer means: a listener whose key
+    /// is not the one the hub vouches for is not the holder's client (421, nobody's
+    /// fault the holder is blamed for); another TLS failure is named (502); anything
+    /// else is `otherwise` (502).
+    fn failed_at(&self, e: &io::Error, otherwise: String) -> (Status, String) {
+        let holder = &self.spec.holder;
+        match tls::failure_of(e) {
+            Some(TlsFailure::KeyRefused(refused)) => (
+                Status::WRONG_PEER,
+                format!(
+                    "that address is not {}'s client: {} shows the key {}, and the hub \
+                     vouches for {} as {}'s",
+                    holder.user, holder.addr, refused.got, holder.fingerprint, holder.user
+                ),
+            ),
+            Some(failure) => (
+                Status::PEER_UNREACHABLE,
+                format!("{} at {}: {failure}", holder.user, holder.addr),
+            ),
+            None => (Status::PEER_UNREACHABLE, otherwise),
+        }
     }
 
     /// Read the holder's answer; once it is whole, check it and start receiving.
@@ -133,8 +162,9 @@ impl<S: Stream> Download<S> {
                     return Some(DlStep::Wait);
                 }
                 Err(e) => {
-                    let msg = format!("{holder} failed before answering: {e}");
-                    return Some(self.fail(Status::PEER_UNREACHABLE, msg));
+                    let otherwise = format!("{holder} failed before answering: {e}");
+                    let (status, msg) = self.failed_at(&e, otherwise);
+                    return Some(self.fail(status, msg));
                 }
             }
         };

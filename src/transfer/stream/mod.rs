@@ -36,6 +36,14 @@ pub trait Stream: Read + Write {
         Ok(true)
     }
 
+    /// Drive a handshake the stream makes itself (TLS) as far as it goes: `Ok(true)`
+    /// once it is over. Bytes written before that wait inside the stream, so a mover
+    /// that writes and closes at once (a refusal) waits for it first. A stream without
+    /// one (the default) is always done.
+    fn handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// Say that nothing more will be sent (a TCP FIN; a TLS stream's close notice),
     /// best effort: the stream is dropped soon after.
     fn close_write(&mut self) -> io::Result<()>;
@@ -134,6 +142,10 @@ impl<S: Stream> Stream for crate::net::tls::TlsStream<S> {
         self.get_ref().established()
     }
 
+    fn handshake(&mut self) -> io::Result<bool> {
+        crate::net::tls::TlsStream::handshake(self)
+    }
+
     fn close_write(&mut self) -> io::Result<()> {
         if self.close_notify()? {
             self.get_mut().close_write()?;
@@ -153,6 +165,13 @@ impl<S: Stream> Stream for crate::net::wire::Wire<S> {
 
     fn established(&self) -> io::Result<bool> {
         self.socket().established()
+    }
+
+    fn handshake(&mut self) -> io::Result<bool> {
+        match self {
+            crate::net::wire::Wire::Plain(_) => Ok(true),
+            crate::net::wire::Wire::Tls(tls) => Stream::handshake(tls.as_mut()),
+        }
     }
 
     fn close_write(&mut self) -> io::Result<()> {

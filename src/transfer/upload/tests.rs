@@ -66,7 +66,7 @@ fn get(name: &str, offset: u64) -> Vec<u8> {
     let request = Request {
         name: name.into(),
         offset,
-        user: "bob".into(),
+        ticket: b"a ticket".to_vec(),
     };
     peer::encode_request(&request, &mut out);
     out
@@ -120,7 +120,12 @@ fn an_upload_serves_from_the_offset_byte_by_byte_and_stuttering() {
         assert_eq!(drive(&mut up, &mut taken, &stream), UpStep::Decide);
         let (request, asked) = up.pending().unwrap();
         assert_eq!((request.offset, asked), (1234, false));
-        assert_eq!((up.name(), up.who()), (Some("f"), "bob".to_owned()));
+        assert_eq!(request.ticket, b"a ticket");
+        // Named by its address until its ticket is admitted, then by the ticket's user.
+        assert_eq!((up.name(), up.who()), (Some("f"), peer_addr().to_string()));
+        assert_eq!(up.fetcher(), None);
+        up.admit("bob".into());
+        assert_eq!((up.fetcher(), up.who()), (Some("bob"), "bob".to_owned()));
         assert!(up.holds_slot() && !up.arm_writable());
         let (file, stamp) = published(&dir, &data);
         up.serve(file, stamp, 5000, [7; 32]);

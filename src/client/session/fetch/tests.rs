@@ -22,7 +22,11 @@ fn fetch_picks_another_holder_and_reports_the_result() {
     assert_eq!(spec.holder.user, "bob");
     assert_eq!(spec.dest, "song");
     assert!(!spec.resume);
-    assert_eq!(spec.me, "me");
+    assert_eq!(
+        spec.holder.ticket,
+        holder("bob", 2).ticket,
+        "the hub's ticket goes on"
+    );
     assert!(out.contains(&Action::SavePartials));
     // The same destination cannot be fetched twice at once.
     let out = type_line(&mut s, 2, "fetch song");
@@ -233,4 +237,80 @@ fn fetch_as_reports_the_new_name_and_cancel_names_no_line() {
         r.message
     );
     assert!(!r.message.contains("line"), "{}", r.message);
+}
+
+#[test]
+fn a_listener_that_is_not_the_holder_s_client_is_skipped_for_the_next_holder() {
+    let mut s = logged_in(false);
+    let holders = vec![holder("carol", 2), holder("me", 2), holder("bob", 2)];
+    let out = fetch_found(&mut s, 1, "fetch song", holders);
+    let first = started(&out)[0].clone();
+    assert_eq!(first.holder.user, "carol");
+    let wrong = |who: &str| Outcome::Failed {
+        status: Status::WRONG_PEER,
+        message: format!("that address is not {who}'s client"),
+        report: true,
+        partial: PartialFate::None,
+        size: 100,
+        hash: [2; 32],
+    };
+    let out = download_done(&mut s, first.job, wrong("carol"));
+    assert!(results(&out).is_empty(), "no result yet: {out:?}");
+    let skipped = out
+        .iter()
+        .find_map(|a| match a {
+            Action::Event(e) if e.name == "holder_skipped" => Some(e.clone()),
+            _ => None,
+        })
+        .expect("the skip is said");
+    assert_eq!(skipped.fields["status"], 421);
+    assert_eq!(skipped.fields["from"], "carol");
+    assert_eq!(skipped.fields["next"], "bob");
+    assert!(skipped
+        .human
+        .starts_with("that address is not carol's client"));
+    // The next holder, never this client's own user; no report of the skipped one.
+    let second = started(&out)[0].clone();
+    assert_eq!(second.holder.user, "bob");
+    assert!(!sent(&out)
+        .iter()
+        .any(|m| matches!(m, ClientMsg::Report { .. })));
+    // When no holder is left, the fetch fails with 421.
+    let out = download_done(&mut s, second.job, wrong("bob"));
+    let r = results(&out)[0];
+    assert_eq!((r.id, r.status, r.ok), (1, 421, false));
+    assert!(r.message.contains("not bob's client"), "{}", r.message);
+    assert!(started(&out).is_empty());
+}
+
+#[test]
+fn only_a_listener_of_the_wrong_key_moves_on_and_from_is_kept() {
+    let mut s = logged_in(false);
+    let holders = vec![holder("carol", 2), holder("bob", 2)];
+    let out = fetch_found(&mut s, 1, "fetch song", holders.clone());
+    let job = started(&out)[0].job;
+    let out = download_done(
+        &mut s,
+        job,
+        failed(Status::PEER_UNREACHABLE, false, PartialFate::None),
+    );
+    assert_eq!(
+        results(&out)[0].status,
+        502,
+        "another failure ends the fetch"
+    );
+    let out = fetch_found(&mut s, 2, "fetch song --from carol", holders);
+    let spec = started(&out)[0].clone();
+    assert_eq!(spec.holder.user, "carol");
+    let out = download_done(
+        &mut s,
+        spec.job,
+        failed(Status::WRONG_PEER, false, PartialFate::None),
+    );
+    assert_eq!(
+        results(&out)[0].status,
+        421,
+        "--from carol: bob is not tried"
+    );
+    assert!(started(&out).is_empty());
 }
