@@ -3,12 +3,16 @@
 //! subscriber receives every message. Reports delivered messages per second (pushes
 //! received by all subscribers together) and the p50/p99 send-to-delivery latency (the
 //! send time travels in the message). In the same run, the same driver against a Redis
-//! of our own with SUBSCRIBE/PUBLISH on one channel, same N, size and pipelining; prints
-//! the ratio peerhub/Redis (target ≥ 1.0). Skips Redis with a message when it is absent.
+//! of our own with SUBSCRIBE/PUBLISH on one channel, same N, size and pipelining; each
+//! in plaintext (the hub under `--insecure-plaintext`) and over TLS 1.3 (the hub's
+//! default, Redis on `--tls-port`), alternating runs; prints the ratios peerhub/Redis
+//! and peerhub+tls/redis+tls (target ≥ 1.0). Skips Redis with a message when it is
+//! absent.
 //!
 //! Settings (environment): `PEERHUB_BENCH_SUBSCRIBERS` (comma list, "100,1000"),
 //! `PEERHUB_BENCH_DEPTH` messages in flight from the sender (64), `PEERHUB_BENCH_RUNS`
-//! (3), `PEERHUB_BENCH_SECS` (3), `PEERHUB_BENCH_WARMUP` (0.3), `PEERHUB_BENCH_PIN`.
+//! (3), `PEERHUB_BENCH_SECS` (3), `PEERHUB_BENCH_WARMUP` (0.3), `PEERHUB_BENCH_PIN`,
+//! `PEERHUB_BENCH_TLS` (`plain` or `tls` for one transport only; default both).
 //! Under `cargo test --benches` it runs a small smoke round.
 
 mod common;
@@ -53,76 +57,92 @@ fn bench() -> io::Result<()> {
             "100000",
         ];
         flags.extend(per_address_limits_lifted());
-        let hub = HubProcess::start(&flags)?;
-        let mut hub_driver =
-            Driver::connect(hub.addr, subscribers + 1, HubFanout { subscribers, depth })?;
-        hub_driver.watch(hub.pid());
-        let redis = RedisProcess::start()?;
-        let mut redis_driver = match &redis {
-            Some(r) => {
-                let mut d =
-                    Driver::connect(r.addr, subscribers + 1, RedisFanout { subscribers, depth })?;
+        let mut hubs = Vec::new();
+        let mut redises = Vec::new();
+        let mut rows = Vec::new();
+        let mut pairs = Vec::new();
+        for tls in wire_modes() {
+            let hub = if tls {
+                HubProcess::start_tls(&flags)?
+            } else {
+                HubProcess::start(&flags)?
+            };
+            let proto = HubFanout { subscribers, depth };
+            let mut d = Driver::connect_over(hub.addr, subscribers + 1, proto, &hub.transport())?;
+            d.watch(hub.pid());
+            rows.push(Row::new(label("peerhub", tls), d));
+            hubs.push(hub);
+            let redis = if tls {
+                RedisProcess::start_tls()?
+            } else {
+                RedisProcess::start()?
+            };
+            if let Some(r) = redis {
+                let proto = RedisFanout { subscribers, depth };
+                let mut d = Driver::connect_over(r.addr, subscribers + 1, proto, &r.transport())?;
                 d.watch(r.pid());
-                Some(d)
+                pairs.push((rows.len() - 1, rows.len()));
+                rows.push(Row::new(label("redis", tls), d));
+                redises.push(r);
             }
-            None => None,
-        };
+        }
         if let Some((server_cpu, driver_cpu)) = pinning() {
             pin_to_cpu(0, driver_cpu);
-            pin_to_cpu(hub.pid(), server_cpu);
-            if let Some(r) = &redis {
-                pin_to_cpu(r.pid(), server_cpu);
+            for pid in hubs.iter().map(HubProcess::pid) {
+                pin_to_cpu(pid, server_cpu);
+            }
+            for pid in redises.iter().map(RedisProcess::pid) {
+                pin_to_cpu(pid, server_cpu);
             }
         }
-        let mut peerhub = Summary::new("peerhub");
-        let mut baseline = Summary::new("redis");
-        for _ in 0..runs {
-            peerhub.add(hub_driver.run(warmup, secs)?);
-            if let Some(d) = redis_driver.as_mut() {
-                baseline.add(d.run(warmup, secs)?);
-            }
-        }
+        alternate(&mut rows, runs, warmup, secs, |_| {})?;
+        let summaries: Vec<Summary> = rows.into_iter().map(|r| r.summary).collect();
         println!(
             "fan-out: {subscribers} subscribers, 1 sender, {MESSAGE_BYTES}-byte messages, {depth} in flight, \
              {runs} runs x {:.1} s",
             secs.as_secs_f64()
         );
-        println!(
-            "{:<10}{:>16}{:>12}{:>10}{:>10}{:>9}   runs (delivered/s)",
-            "system", "delivered/s", "sent/s", "p50 us", "p99 us", "srv cpu"
-        );
-        for s in [&peerhub, &baseline] {
-            if s.runs.is_empty() {
-                continue;
-            }
-            let lat = s.push_latency();
-            let runs: Vec<String> = s
-                .runs
-                .iter()
-                .map(|r| format!("{:.0}", r.push_rate()))
-                .collect();
-            println!(
-                "{:<10}{:>16.0}{:>12.0}{:>10}{:>10}{:>8.0}%   {}",
-                s.name,
-                s.median_push_rate(),
-                s.median_rate(),
-                lat.percentile(50.0) / 1000,
-                lat.percentile(99.0) / 1000,
-                s.median_server_load().unwrap_or(0.0) * 100.0,
-                runs.join(" ")
-            );
-        }
-        if redis.is_some() {
-            println!(
-                "ratio peerhub/redis: {:.2} delivered/s",
-                peerhub.median_push_rate() / baseline.median_push_rate().max(1.0)
-            );
-        } else {
+        print_fanout(&summaries, &pairs);
+        if redises.is_empty() {
             println!("redis-server not found: comparison skipped (apt-get install redis-server)");
         }
         println!();
     }
     Ok(())
+}
+
+/// One row per system, then for each `(a, b)` of `pairs` the delivery ratio a/b.
+fn print_fanout(rows: &[Summary], pairs: &[(usize, usize)]) {
+    println!(
+        "{:<12}{:>16}{:>12}{:>10}{:>10}{:>9}   runs (delivered/s)",
+        "system", "delivered/s", "sent/s", "p50 us", "p99 us", "srv cpu"
+    );
+    for s in rows {
+        let lat = s.push_latency();
+        let runs: Vec<String> = s
+            .runs
+            .iter()
+            .map(|r| format!("{:.0}", r.push_rate()))
+            .collect();
+        println!(
+            "{:<12}{:>16.0}{:>12.0}{:>10}{:>10}{:>8.0}%   {}",
+            s.name,
+            s.median_push_rate(),
+            s.median_rate(),
+            lat.percentile(50.0) / 1000,
+            lat.percentile(99.0) / 1000,
+            s.median_server_load().unwrap_or(0.0) * 100.0,
+            runs.join(" ")
+        );
+    }
+    for &(a, b) in pairs {
+        println!(
+            "ratio {}/{}: {:.2} delivered/s",
+            rows[a].name,
+            rows[b].name,
+            rows[a].median_push_rate() / rows[b].median_push_rate().max(1.0)
+        );
+    }
 }
 
 /// Message text: the send time in 16 hex digits, padded to [`MESSAGE_BYTES`].

@@ -7,23 +7,28 @@
 //! Prints lookups/s, p50/p99 and the ratio peerhub/Redis (target ≥ 1.0).
 //!
 //! Then memory: the hub's RSS growth per idle logged-in client with 10,000 of them,
-//! beside Redis's RSS growth per idle client (target: no more than Redis).
+//! beside Redis's RSS growth per idle client (target: no more than Redis), in
+//! plaintext and over TLS 1.3 (the hub's default; Redis on `--tls-port`), each with
+//! fresh servers (`idle/`).
 //!
 //! Settings (environment): `PEERHUB_BENCH_ACCOUNTS` (1000), `PEERHUB_BENCH_FILES`
 //! files per account (100), `PEERHUB_BENCH_CLIENTS` (50), `PEERHUB_BENCH_IDLE` (10000),
 //! `PEERHUB_BENCH_RUNS` (3), `PEERHUB_BENCH_SECS` (3), `PEERHUB_BENCH_WARMUP` (0.3),
-//! `PEERHUB_BENCH_PIN` (see `common::pinning`). Under `cargo test --benches` it runs a
+//! `PEERHUB_BENCH_PIN` (see `common::pinning`), `PEERHUB_BENCH_TLS` (`plain` or `tls`:
+//! idle memory over one transport only; default both). Under `cargo test --benches` it runs a
 //! small smoke round.
 
 mod common;
+mod idle;
 
 use common::blocking::per_address_limits_lifted;
 use common::*;
+use idle::{idle_memory, rss_bytes, Fleet};
 use peerhub::proto::frame;
 use peerhub::proto::message::{ClientMsg, FileInfo, HubMsg, Role as HelloRole, VERSION};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     if let Err(e) = bench() {
@@ -52,7 +57,7 @@ fn bench() -> io::Result<()> {
     flags.extend(per_address_limits_lifted());
     let hub = HubProcess::start(&flags)?;
     let started = Instant::now();
-    let mut holders = Fleet::default();
+    let mut holders = Fleet::new(Transport::Plain);
     holders.log_in(hub.addr, "holder", accounts, |a| {
         let files = (0..per_account)
             .map(|i| FileInfo {
@@ -112,9 +117,9 @@ fn bench() -> io::Result<()> {
         secs.as_secs_f64()
     );
     if redis.is_some() {
-        print_table(&title, &[peerhub, baseline]);
+        print_table(&title, &[peerhub, baseline], &[(0, 1)]);
     } else {
-        print_table(&title, &[peerhub]);
+        print_table(&title, &[peerhub], &[]);
         println!("redis-server not found: comparison skipped (apt-get install redis-server)");
     }
     drop(hub_driver);
@@ -123,213 +128,39 @@ fn bench() -> io::Result<()> {
     if idle == 0 {
         return Ok(());
     }
-    // Idle memory: the RSS a fresh hub grows by per idle logged-in client (a hub of
-    // its own, so that buffers freed after the lookup runs do not blur the figure).
+    // Idle memory: fresh servers of their own, so that buffers freed after the lookup
+    // runs do not blur the figure.
     drop(holders);
     drop(hub);
-    let mut flags = vec!["--max-clients", "100000", "--ping-interval", "3600"];
-    flags.extend(per_address_limits_lifted());
-    let hub = HubProcess::start(&flags)?;
-    // One client first, so one-time costs (the 4 MiB password-hashing block, the
-    // database's page cache) are in "before" and only per-client memory is compared.
-    let mut warm = Fleet::default();
-    warm.log_in(hub.addr, "warm", 1, |_| None)?;
-    let before = rss_bytes(hub.pid())?;
-    let started = Instant::now();
-    let mut idlers = Fleet::default();
-    idlers.log_in(hub.addr, "idle", idle, |_| None)?;
-    idlers.drain();
-    let after = rss_bytes(hub.pid())?;
-    let hub_per = after.saturating_sub(before) as f64 / idle as f64;
-    eprintln!(
-        "{idle} idle clients logged in in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    drop(redis);
+    let mut costs = Vec::new();
+    for tls in wire_modes() {
+        costs.push(idle_memory(idle, tls)?);
+    }
     println!();
-    println!("idle clients: {idle} connected and logged in (peerhub) / connected (redis)");
-    println!("system     RSS before   RSS after   bytes per idle client");
     println!(
-        "{:<8} {:>10} KB {:>9} KB {:>12.0}",
-        "peerhub",
-        before / 1024,
-        after / 1024,
-        hub_per
+        "idle clients: {idle} connected and logged in (peerhub) / connected (redis); \
+         +tls: the same over TLS 1.3, handshakes done"
     );
-    drop(idlers);
-    if let Some(r) = &redis {
-        let before = rss_bytes(r.pid())?;
-        let mut conns = Vec::with_capacity(idle);
-        for _ in 0..idle {
-            conns.push(TcpStream::connect(r.addr)?);
+    println!("system       RSS before   RSS after   bytes per idle client");
+    for (hub, redis) in &costs {
+        hub.print();
+        if let Some(redis) = redis {
+            redis.print();
         }
-        // One round trip on the last connection: Redis has accepted them all.
-        let last = conns
-            .last_mut()
-            .ok_or_else(|| io::Error::other("no connection"))?;
-        last.write_all(b"*1\r\n$4\r\nPING\r\n")?;
-        let mut pong = [0u8; 7];
-        last.read_exact(&mut pong)?;
-        let after = rss_bytes(r.pid())?;
-        let redis_per = after.saturating_sub(before) as f64 / idle as f64;
-        println!(
-            "{:<8} {:>10} KB {:>9} KB {:>12.0}",
-            "redis",
-            before / 1024,
-            after / 1024,
-            redis_per
-        );
-        println!(
-            "ratio peerhub/redis bytes per idle client: {:.2} (target <= 1.0)",
-            hub_per / redis_per.max(1.0)
-        );
+    }
+    for (hub, redis) in &costs {
+        match redis {
+            Some(redis) => println!(
+                "ratio {}/{} bytes per idle client: {:.2} (target <= 1.0)",
+                hub.name,
+                redis.name,
+                hub.per_client / redis.per_client.max(1.0)
+            ),
+            None => println!("redis-server not found: no idle baseline for {}", hub.name),
+        }
     }
     Ok(())
-}
-
-/// A process's resident set, from /proc.
-fn rss_bytes(pid: u32) -> io::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| io::Error::other("no VmRSS"))
-}
-
-/// Many logged-in connections that the bench holds open and keeps drained (a real
-/// client reads its join notices; one that does not is a slow consumer).
-#[derive(Default)]
-struct Fleet {
-    conns: Vec<TcpStream>,
-}
-
-impl Fleet {
-    /// Register and log in `count` accounts `<prefix>N`, pipelined: every request is
-    /// sent before any reply is awaited, so the hub hashes passwords back to back and
-    /// fans each join out once per loop pass. `extra(n)` may add a request once logged
-    /// in (it waits for the login's reply: before it, a frame over the pre-login limit
-    /// of 4 KiB would be refused).
-    fn log_in(
-        &mut self,
-        addr: SocketAddr,
-        prefix: &str,
-        count: usize,
-        mut extra: impl FnMut(usize) -> Option<ClientMsg>,
-    ) -> io::Result<()> {
-        let first = self.conns.len();
-        for n in 0..count {
-            let mut stream = TcpStream::connect(addr)?;
-            stream.set_nodelay(true)?;
-            let user = format!("{prefix}{n}");
-            let mut out = Vec::new();
-            ClientMsg::Hello {
-                version: VERSION,
-                role: HelloRole::Session,
-            }
-            .encode(&mut out);
-            ClientMsg::Register {
-                tag: 1,
-                user: user.clone(),
-                password: "bench-password".into(),
-            }
-            .encode(&mut out);
-            ClientMsg::Login {
-                tag: 2,
-                user,
-                password: "bench-password".into(),
-                peer_port: 40_000,
-                fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
-            }
-            .encode(&mut out);
-            stream.write_all(&out)?;
-            stream.set_nonblocking(true)?;
-            self.conns.push(stream);
-        }
-        self.await_replies(first, vec![2; count])?;
-        let mut expected = Vec::with_capacity(count);
-        for n in 0..count {
-            let mut out = Vec::new();
-            if let Some(msg) = extra(n) {
-                msg.encode(&mut out);
-            }
-            expected.push(usize::from(!out.is_empty()));
-            let stream = &mut self.conns[first + n];
-            stream.set_nonblocking(false)?;
-            stream.write_all(&out)?;
-            stream.set_nonblocking(true)?;
-        }
-        self.await_replies(first, expected)
-    }
-
-    /// Read the connections from `first` on round-robin until each has had its
-    /// `expected` successful replies (pushes are skipped).
-    fn await_replies(&mut self, first: usize, mut expected: Vec<usize>) -> io::Result<()> {
-        let count = expected.len();
-        let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); count];
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let mut waiting = expected.iter().filter(|&&n| n > 0).count();
-        let mut chunk = vec![0u8; 64 * 1024];
-        while waiting > 0 {
-            if Instant::now() > deadline {
-                return Err(io::Error::other("log-ins did not finish in 10 minutes"));
-            }
-            let mut progress = false;
-            for (i, left) in expected.iter_mut().enumerate() {
-                let Some(stream) = self.conns.get_mut(first + i) else {
-                    continue;
-                };
-                loop {
-                    match stream.read(&mut chunk) {
-                        Ok(0) => return Err(io::Error::other("the hub closed a connection")),
-                        Ok(n) => {
-                            bufs[i].extend_from_slice(&chunk[..n]);
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
-                    }
-                }
-                let mut used = 0;
-                while let Some((len, payload)) =
-                    frame::try_parse(&bufs[i][used..], frame::DEFAULT_MAX_FRAME)
-                        .map_err(|e| io::Error::other(e.to_string()))?
-                {
-                    used += len;
-                    if let Ok(HubMsg::Reply {
-                        status, message, ..
-                    }) = HubMsg::decode(payload)
-                    {
-                        if !(200..300).contains(&status.0) {
-                            return Err(io::Error::other(format!(
-                                "set-up request failed: {} {message}",
-                                status.0
-                            )));
-                        }
-                        if *left > 0 {
-                            *left -= 1;
-                            if *left == 0 {
-                                waiting -= 1;
-                            }
-                        }
-                    }
-                }
-                bufs[i].drain(..used);
-            }
-            if !progress {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        Ok(())
-    }
-
-    /// Read and discard whatever the hub sent (join notices).
-    fn drain(&mut self) {
-        let mut chunk = vec![0u8; 64 * 1024];
-        for stream in &mut self.conns {
-            while matches!(stream.read(&mut chunk), Ok(n) if n > 0) {}
-        }
-    }
 }
 
 /// A small, fast, deterministic generator for random names.

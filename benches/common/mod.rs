@@ -31,18 +31,25 @@
 #![allow(dead_code)]
 
 pub mod blocking;
+pub mod rows;
+pub mod tls;
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use peerhub::proto::frame;
 use peerhub::proto::message::{Body, ClientMsg, HubMsg, Role as HelloRole, VERSION};
 use peerhub::proto::status::Status;
+use peerhub::trust::Fingerprint;
+// Not every bench uses them (see dead_code above).
+#[allow(unused_imports)]
+pub use rows::{alternate, label, wire_modes, Row};
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
+pub use tls::Transport;
+use tls::{Link, ThrowAwayCert};
 
 // ---------------------------------------------------------------------------------
 // The adapter
@@ -110,16 +117,18 @@ pub trait Protocol {
     ) -> Result<Option<(usize, Incoming)>, String>;
 }
 
-/// A freshly connected blocking socket with its receive buffer, for [`Protocol::open`].
+/// A freshly connected blocking socket (TLS over it, if the driver's transport says
+/// so) with its receive buffer, for [`Protocol::open`].
 pub struct Setup {
-    stream: std::net::TcpStream,
+    stream: Link,
     buf: Vec<u8>,
 }
 
 impl Setup {
-    /// Write all of `bytes`.
+    /// Write all of `bytes` (and, over TLS, the records they became).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes)
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// Read until `parse` recognises one message at the start of the buffer; consume
@@ -150,7 +159,7 @@ impl Setup {
 
     /// The socket, e.g. for its local address.
     pub fn stream(&self) -> &std::net::TcpStream {
-        &self.stream
+        &self.stream.socket().0
     }
 }
 
@@ -362,13 +371,13 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Print request rates, latencies and (when the server was watched) its CPU cost,
-/// one row per system, then the first row's ratios to each other row:
-/// `ratio peerhub/redis: 1.03 req/s, 1.10 CPU per request (redis/peerhub)`.
+/// one row per system, then for each `(a, b)` of `pairs` the ratios of row `a` to
+/// row `b`: `ratio peerhub/redis: 1.03 req/s, 1.10 CPU per request (redis/peerhub)`.
 /// Both ratios read "above 1.0: the first system is better".
-pub fn print_table(title: &str, rows: &[Summary]) {
+pub fn print_table(title: &str, rows: &[Summary], pairs: &[(usize, usize)]) {
     println!("{title}");
     println!(
-        "{:<10}{:>14}{:>9}{:>9}{:>9}{:>9}{:>12}   runs (req/s)",
+        "{:<12}{:>14}{:>9}{:>9}{:>9}{:>9}{:>12}   runs (req/s)",
         "system", "req/s(median)", "p50 us", "p99 us", "max us", "srv cpu", "cpu us/req"
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -380,7 +389,7 @@ pub fn print_table(title: &str, rows: &[Summary]) {
             .map(|r| format!("{:.0}", r.rate()))
             .collect();
         println!(
-            "{:<10}{:>14.0}{:>9}{:>9}{:>9}{:>9}{:>12}   {}",
+            "{:<12}{:>14.0}{:>9}{:>9}{:>9}{:>9}{:>12}   {}",
             row.name,
             row.median_rate(),
             lat.percentile(50.0) / 1000,
@@ -393,30 +402,31 @@ pub fn print_table(title: &str, rows: &[Summary]) {
             runs.join(" ")
         );
     }
-    if let Some((first, rest)) = rows.split_first() {
-        for other in rest {
-            let base = other.median_rate();
-            if base <= 0.0 {
-                continue;
-            }
-            let mut line = format!(
-                "ratio {}/{}: {:.2} req/s",
-                first.name,
-                other.name,
-                first.median_rate() / base
-            );
-            if let (Some(a), Some(b)) = (first.median_cpu_us(), other.median_cpu_us()) {
-                if a > 0.0 {
-                    line += &format!(
-                        ", {:.2} CPU per request ({}/{})",
-                        b / a,
-                        other.name,
-                        first.name
-                    );
-                }
-            }
-            println!("{line}");
+    for &(a, b) in pairs {
+        let (Some(first), Some(other)) = (rows.get(a), rows.get(b)) else {
+            continue;
+        };
+        let base = other.median_rate();
+        if base <= 0.0 {
+            continue;
         }
+        let mut line = format!(
+            "ratio {}/{}: {:.2} req/s",
+            first.name,
+            other.name,
+            first.median_rate() / base
+        );
+        if let (Some(a), Some(b)) = (first.median_cpu_us(), other.median_cpu_us()) {
+            if a > 0.0 {
+                line += &format!(
+                    ", {:.2} CPU per request ({}/{})",
+                    b / a,
+                    other.name,
+                    first.name
+                );
+            }
+        }
+        println!("{line}");
     }
 }
 
@@ -432,7 +442,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(50);
 
 struct Client {
-    stream: TcpStream,
+    stream: Link,
     role: Role,
     /// Bytes of at most one partial message (or set-up leftovers).
     inbuf: Vec<u8>,
@@ -467,28 +477,42 @@ struct Counts {
 }
 
 impl<P: Protocol> Driver<P> {
-    /// Open `clients` connections to `addr`, each set up by [`Protocol::open`] in turn.
-    pub fn connect(addr: SocketAddr, clients: usize, mut proto: P) -> io::Result<Driver<P>> {
+    /// Open `clients` plaintext connections to `addr`, each set up by
+    /// [`Protocol::open`] in turn.
+    pub fn connect(addr: SocketAddr, clients: usize, proto: P) -> io::Result<Driver<P>> {
+        Driver::connect_over(addr, clients, proto, &Transport::Plain)
+    }
+
+    /// As [`Driver::connect`], over `transport` (the TLS handshake is done in set-up).
+    pub fn connect_over(
+        addr: SocketAddr,
+        clients: usize,
+        mut proto: P,
+        transport: &Transport,
+    ) -> io::Result<Driver<P>> {
         let poll = Poll::new()?;
         let mut list = Vec::with_capacity(clients);
         for index in 0..clients {
-            let stream = std::net::TcpStream::connect(addr)?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let stream = transport.connect(addr)?;
+            stream
+                .socket()
+                .0
+                .set_read_timeout(Some(Duration::from_secs(10)))?;
             let mut setup = Setup {
                 stream,
                 buf: Vec::new(),
             };
             let role = proto.open(index, &mut setup)?;
+            setup.stream.handshake()?;
             let role = match role {
                 Role::Requester { depth } => Role::Requester {
                     depth: depth.max(1),
                 },
                 Role::Listener => Role::Listener,
             };
-            setup.stream.set_read_timeout(None)?;
-            setup.stream.set_nonblocking(true)?;
-            let mut stream = TcpStream::from_std(setup.stream);
+            setup.stream.socket().0.set_read_timeout(None)?;
+            setup.stream.socket().0.set_nonblocking(true)?;
+            let mut stream = setup.stream;
             poll.registry()
                 .register(&mut stream, Token(index), Interest::READABLE)?;
             list.push(Client {
@@ -664,8 +688,9 @@ impl<P: Protocol> Driver<P> {
             }
             self.write(i)?;
             // A short read means the socket is empty for now (epoll(7)); the next
-            // bytes bring a new edge. This saves a read that would say EAGAIN.
-            if n < self.scratch.len() {
+            // bytes bring a new edge. This saves a read that would say EAGAIN. (Not
+            // over TLS: its reads end at a record, not when the socket is empty.)
+            if n < self.scratch.len() && !self.clients[i].stream.is_tls() {
                 break;
             }
         }
@@ -751,7 +776,8 @@ impl<P: Protocol> Driver<P> {
         }
     }
 
-    /// Write what connection `i` has queued; arm WRITABLE only while some is left.
+    /// Write what connection `i` has queued; arm WRITABLE only while some is left
+    /// (queued here, or TLS records the stream could not write yet).
     fn write(&mut self, i: usize) -> io::Result<()> {
         let client = &mut self.clients[i];
         while client.out_at < client.out.len() {
@@ -763,10 +789,15 @@ impl<P: Protocol> Driver<P> {
                 Err(e) => return Err(e),
             }
         }
-        let pending = client.out_at < client.out.len();
+        let mut pending = client.out_at < client.out.len();
         if !pending {
             client.out.clear();
             client.out_at = 0;
+            match client.stream.flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => pending = true,
+                Err(e) => return Err(e),
+            }
         }
         if pending != client.writable_armed {
             let interest = if pending {
@@ -954,6 +985,8 @@ impl Protocol for PeerhubEcho {
 /// Killed, and its directory removed, on drop.
 pub struct HubProcess {
     pub addr: SocketAddr,
+    /// The key it presents, when it speaks TLS.
+    pub fingerprint: Option<Fingerprint>,
     child: Child,
     /// Kept open so the console sees no end of input.
     _stdin: Option<ChildStdin>,
@@ -963,15 +996,36 @@ pub struct HubProcess {
 impl HubProcess {
     /// Start the hub built by cargo for this bench (optimised: the bench profile), or
     /// the binary named by `PEERHUB_BENCH_HUB_BIN` (to compare two builds), with
-    /// `--json --auth-rate 0` and any `extra` flags; wait for its listening event.
+    /// `--json --auth-rate 0 --insecure-plaintext` and any `extra` flags; wait for its
+    /// listening event. The drivers speak plaintext frames to it.
     pub fn start(extra: &[&str]) -> io::Result<HubProcess> {
         let mut flags = vec!["--auth-rate", "0"];
         flags.extend(extra);
         HubProcess::start_with_limits(&flags)
     }
 
+    /// As [`HubProcess::start`], but speaking TLS, as a hub does by default: connect
+    /// to it over [`HubProcess::transport`].
+    pub fn start_tls(extra: &[&str]) -> io::Result<HubProcess> {
+        let mut flags = vec!["--auth-rate", "0"];
+        flags.extend(extra);
+        HubProcess::launch(&flags, true)
+    }
+
     /// As [`HubProcess::start`], but the failed-login limit stays on its default.
     pub fn start_with_limits(extra: &[&str]) -> io::Result<HubProcess> {
+        HubProcess::launch(extra, false)
+    }
+
+    /// How to reach it: TLS pinned to its key, or plaintext.
+    pub fn transport(&self) -> Transport {
+        match self.fingerprint {
+            Some(fingerprint) => Transport::hub(fingerprint),
+            None => Transport::Plain,
+        }
+    }
+
+    fn launch(extra: &[&str], tls: bool) -> io::Result<HubProcess> {
         let program = std::env::var_os("PEERHUB_BENCH_HUB_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_peerhub").into());
         let nanos = std::time::SystemTime::now()
@@ -981,8 +1035,8 @@ impl HubProcess {
         let data =
             std::env::temp_dir().join(format!("peerhub-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&data)?;
-        // The drivers speak plaintext frames (a hub from before TLS has no such flag).
-        let plaintext: &[&str] = if blocking::hub_knows("--insecure-plaintext") {
+        // Plaintext unless asked (a hub from before TLS has no such flag).
+        let plaintext: &[&str] = if !tls && blocking::hub_knows("--insecure-plaintext") {
             &["--insecure-plaintext"]
         } else {
             &[]
@@ -1003,6 +1057,7 @@ impl HubProcess {
         let stdout = child.stdout.take();
         let mut hub = HubProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fingerprint: None,
             child,
             _stdin: stdin,
             data,
@@ -1021,6 +1076,17 @@ impl HubProcess {
         hub.addr = addr
             .parse()
             .map_err(|e| io::Error::other(format!("address {addr:?}: {e}")))?;
+        if tls {
+            let fingerprint = event
+                .get("fingerprint")
+                .and_then(|f| f.as_str())
+                .ok_or_else(|| io::Error::other(format!("no fingerprint in {line:?}")))?;
+            hub.fingerprint = Some(
+                fingerprint
+                    .parse()
+                    .map_err(|e| io::Error::other(format!("fingerprint {fingerprint:?}: {e}")))?,
+            );
+        }
         // The hub prints an event per connection: keep its stdout pipe from filling.
         std::thread::spawn(move || io::copy(&mut reader, &mut io::sink()));
         Ok(hub)
@@ -1167,16 +1233,50 @@ impl Protocol for RedisPing {
 pub struct RedisProcess {
     pub addr: SocketAddr,
     child: Child,
+    transport: Transport,
+    /// The certificate of a TLS Redis, removed with it.
+    _cert: Option<ThrowAwayCert>,
 }
 
 impl RedisProcess {
     /// Start one if `redis-server` is on PATH (`Ok(None)` if not), and wait until it
     /// answers PING.
     pub fn start() -> io::Result<Option<RedisProcess>> {
+        RedisProcess::launch(false)
+    }
+
+    /// As [`RedisProcess::start`], but speaking only TLS (`--port 0 --tls-port`, a
+    /// throw-away certificate, no client certificates asked for): connect to it over
+    /// [`RedisProcess::transport`].
+    pub fn start_tls() -> io::Result<Option<RedisProcess>> {
+        RedisProcess::launch(true)
+    }
+
+    /// How to reach it: plaintext, or TLS accepting its throw-away key.
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
+    }
+
+    fn launch(tls: bool) -> io::Result<Option<RedisProcess>> {
         // A port the kernel just handed out and we released: free unless raced.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = match Command::new("redis-server")
-            .args(["--port", &port.to_string()])
+        let cert = if tls {
+            Some(ThrowAwayCert::new()?)
+        } else {
+            None
+        };
+        let mut command = Command::new("redis-server");
+        match &cert {
+            None => command.args(["--port", &port.to_string()]),
+            Some(cert) => command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(cert.cert_file())
+                .arg("--tls-key-file")
+                .arg(cert.key_file())
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = match command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -1190,6 +1290,12 @@ impl RedisProcess {
         let mut redis = RedisProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             child,
+            transport: if tls {
+                Transport::any_key()
+            } else {
+                Transport::Plain
+            },
+            _cert: cert,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -1207,9 +1313,13 @@ impl RedisProcess {
     }
 
     fn ping(&self) -> io::Result<()> {
-        let mut stream = std::net::TcpStream::connect(self.addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut stream = self.transport.connect(self.addr)?;
+        stream
+            .socket()
+            .0
+            .set_read_timeout(Some(Duration::from_secs(1)))?;
         stream.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+        stream.flush()?;
         let mut reply = [0u8; 7];
         stream.read_exact(&mut reply)?;
         if &reply == b"+PONG\r\n" {
