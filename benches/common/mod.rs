@@ -1303,6 +1303,14 @@ impl RedisProcess {
                 return Ok(Some(redis));
             }
             if let Some(status) = redis.child.try_wait()? {
+                if tls {
+                    // A build without TLS refuses --tls-port: no TLS baseline, say so.
+                    eprintln!(
+                        "redis-server exited at start with --tls-port ({status}): built \
+                         without TLS? The TLS baseline is skipped"
+                    );
+                    return Ok(None);
+                }
                 return Err(io::Error::other(format!("redis-server exited: {status}")));
             }
             if Instant::now() >= deadline {
