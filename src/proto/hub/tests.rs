@@ -5,7 +5,7 @@ use super::request::ClientMsg;
 use super::samples::{client_samples, file, holders, hub_samples, payload_of};
 use super::DecodeError;
 use crate::proto::status::Status;
-use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreKind};
+use crate::proto::types::{FileInfo, Holder, Role, SearchHit, StoreKind, VERSION};
 use crate::trust::Fingerprint;
 
 #[test]
@@ -344,18 +344,18 @@ fn the_documented_worked_examples() {
     };
     client(
         ClientMsg::Hello {
-            version: 1,
+            version: VERSION,
             role: Role::Session,
         },
-        "00 00 00 08  01  50 48 55 42  00 01  00",
+        "00 00 00 08  01  50 48 55 42  00 02  00",
     );
     hub(
         HubMsg::Welcome {
-            version: 1,
+            version: VERSION,
             server: "peerhub 0.1.0".into(),
             hub_key: vec![0x30, 0x59],
         },
-        r#"00 00 00 1a  02  50 48 55 42  00 01  00 0d "peerhub 0.1.0"  00 02  30 59"#,
+        r#"00 00 00 1a  02  50 48 55 42  00 02  00 0d "peerhub 0.1.0"  00 02  30 59"#,
     );
     client(ClientMsg::Echo { tag: 9 }, "00 00 00 05  15  00 00 00 09");
     hub(
