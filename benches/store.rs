@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
-use xfer::{make_file, tcp_copy, Client, BUF, FETCH_TIMEOUT, MIB};
+use xfer::{make_file, tcp_copy, Client, Encryption, BUF, FETCH_TIMEOUT, MIB};
 
 fn main() {
     if let Err(e) = bench() {
@@ -240,8 +240,8 @@ fn measure(root: &Path, mb: usize, nfiles: usize, runs: usize) -> io::Result<()>
     let hub = HubProc::start(&root.join("data"))?;
     let up_dir = root.join("up");
     let down_dir = root.join("down");
-    let mut up = Client::start(hub.addr, &up_dir)?;
-    let mut down = Client::start(hub.addr, &down_dir)?;
+    let mut up = Client::start(hub.addr, &up_dir, Encryption::Plaintext)?;
+    let mut down = Client::start(hub.addr, &down_dir, Encryption::Plaintext)?;
     up.run("register uploader pw")?;
     up.run("login uploader pw")?;
     down.run("register downloader pw")?;

@@ -1,9 +1,15 @@
 //! What the transfer and store benches share: a `peerhub client --json` driven over its
-//! stdin, a file of incompressible-looking bytes, and the plain-TCP baseline (a blocking
-//! file → socket → file copy between two threads with 256 KiB buffers).
+//! stdin (plaintext or TLS, [`Encryption`]), a file of incompressible-looking bytes, and
+//! the plain-TCP baseline (a blocking file → socket → file copy between two threads with
+//! 256 KiB buffers). The transfer bench's other baselines live beside: `scp` and `rsync`
+//! against daemons of its own (`tools.rs`), and what decrypting TLS costs one core
+//! (`tls_floor.rs`).
 
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
+
+pub mod tls_floor;
+pub mod tools;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -20,6 +26,17 @@ pub const BUF: usize = 256 * 1024;
 /// How long one transfer command may take.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How a client speaks to its hub and its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// `--insecure-plaintext`: for a hub started with `HubProcess::start`; peer
+    /// fetches plaintext too (still ticketed).
+    Plaintext,
+    /// TLS 1.3, the default: for a hub started with `HubProcess::start_tls` (pinned on
+    /// first use); peer fetches over mutual TLS.
+    Tls,
+}
+
 /// A `peerhub client --json` with a piped stdin and its stdout lines on a channel.
 pub struct Client {
     child: Child,
@@ -31,13 +48,16 @@ pub struct Client {
 
 impl Client {
     /// A client of the hub at `hub` with `share` as its share dir (created) and its
-    /// working directory.
-    pub fn start(hub: SocketAddr, share: &Path) -> io::Result<Client> {
+    /// working directory, speaking as `encryption` says (as the hub does).
+    pub fn start(hub: SocketAddr, share: &Path, encryption: Encryption) -> io::Result<Client> {
         fs::create_dir_all(share)?;
+        let plaintext: &[&str] = match encryption {
+            Encryption::Plaintext => &["--insecure-plaintext"],
+            Encryption::Tls => &[],
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_peerhub"))
             .args(["client", "--json", "--listen", "127.0.0.1:0"])
-            // The benches' hubs speak plaintext (see `HubProcess::start`).
-            .arg("--insecure-plaintext")
+            .args(plaintext)
             .arg("--server")
             .arg(hub.to_string())
             .current_dir(share)
