@@ -54,6 +54,10 @@ pub struct SessionConfig {
     pub max_uploads: usize,
     /// The fingerprint of this client's key (its certificate to peers), announced at login.
     pub fingerprint: Fingerprint,
+    /// Where the spread of reconnect delays starts (the loop draws it from the
+    /// operating system, so clients that lose one hub together do not come back in
+    /// step; a test fixes it).
+    pub reconnect_seed: u64,
 }
 
 /// What the loop must do.
@@ -348,11 +352,14 @@ pub struct Session {
     /// The hub's public key from the latest usable `Welcome`: it checks the fetch
     /// tickets peers bring (kept while the hub is away, so this client still serves).
     hub_key: Option<HubKey>,
+    /// The state of the reconnect delays' spread (splitmix64).
+    jitter: u64,
 }
 
 impl Session {
     /// A session about to connect (the loop connects at start).
     pub fn new(config: SessionConfig, published: PublishedList, partials: Partials) -> Session {
+        let jitter = config.reconnect_seed;
         Session {
             config,
             link: Link::Connecting,
@@ -382,6 +389,7 @@ impl Session {
             waiting: wait::Waiting::default(),
             link_key: None,
             hub_key: None,
+            jitter,
         }
     }
 

@@ -226,6 +226,7 @@ impl Client {
                 interactive,
                 max_uploads: config.max_uploads,
                 fingerprint: identity.fingerprint(),
+                reconnect_seed: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             },
             published,
             Partials::load(&config.share),

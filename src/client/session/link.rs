@@ -10,7 +10,8 @@ use crate::trust::{Fingerprint, HubKey};
 use log::{debug, info, warn};
 use std::time::{Duration, Instant};
 
-/// First reconnect delay; doubled after each failure up to [`MAX_BACKOFF`].
+/// First reconnect delay; doubled after each failure up to [`MAX_BACKOFF`]. Each
+/// delay is spread over its upper half ([`Session::spread`]).
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -144,8 +145,11 @@ impl Session {
 
     /// The connection to the hub failed or closed.
     pub fn on_lost(&mut self, reason: &str, now: Instant, out: &mut Vec<Action>) {
-        if matches!(self.link, Link::Down { .. }) {
-            return;
+        if let Link::Down { since, backoff, .. } = self.link {
+            // A reconnect attempt ended before the hub welcomed it (a full hub's 503, a
+            // version refusal): try again later, as after a failed connect.
+            info!("reconnect attempt refused: {reason}");
+            return self.retry_later(since, backoff, reason, now, out);
         }
         if !self.ever_up {
             out.push(Action::Event(
@@ -197,7 +201,7 @@ impl Session {
             return;
         }
         let backoff = FIRST_BACKOFF;
-        let retry_at = now + backoff;
+        let retry_at = now + self.spread(backoff);
         self.link = Link::Down {
             since: now,
             retry_at,
@@ -232,13 +236,28 @@ impl Session {
             return;
         }
         let backoff = (backoff * 2).min(MAX_BACKOFF);
-        let retry_at = now + backoff;
+        let retry_at = now + self.spread(backoff);
         self.link = Link::Down {
             since,
             retry_at,
             backoff,
         };
         out.push(Action::Arm(retry_at));
+    }
+
+    /// A delay between half of `backoff` and all of it, drawn afresh each time, so that
+    /// clients that lost the hub together (it restarted) spread their attempts instead
+    /// of arriving in one burst at every step of the back-off.
+    fn spread(&mut self, backoff: Duration) -> Duration {
+        // splitmix64: a step of the session's own sequence, seeded by the loop.
+        self.jitter = self.jitter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.jitter;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let half = backoff / 2;
+        let micros = u64::try_from(half.as_micros()).unwrap_or(u64::MAX);
+        half + Duration::from_micros(z % micros.saturating_add(1))
     }
 
     /// Whether a reconnect attempt is underway while the link is down.

@@ -22,6 +22,7 @@ pub(super) fn session(interactive: bool) -> Session {
             interactive,
             max_uploads: 4,
             fingerprint: Fingerprint::from_bytes([6; 32]),
+            reconnect_seed: 7,
         },
         PublishedList::default(),
         Partials::default(),

@@ -209,3 +209,65 @@ fn another_key_than_the_link_showed_or_no_key_at_all_is_refused_and_said() {
     welcome(&mut s, hub.public_key());
     assert!(s.hub_key().is_some());
 }
+
+/// The instant the session armed for its next attempt, from `out`.
+fn armed(out: &[Action]) -> Instant {
+    out.iter()
+        .find_map(|a| match a {
+            Action::Arm(at) => Some(*at),
+            _ => None,
+        })
+        .expect("a retry armed")
+}
+
+#[test]
+fn a_full_hub_refusing_a_reconnect_is_tried_again_later_with_a_longer_delay() {
+    let mut s = logged_in(false);
+    let lost = Instant::now();
+    let mut out = Vec::new();
+    s.on_lost("gone", lost, &mut out);
+    let first = armed(&out);
+    let mut out = Vec::new();
+    s.on_timer(first, &mut out);
+    assert_eq!(out, [Action::Connect]);
+    // The hub restarted and is full: it says 503 before any welcome and closes.
+    let mut out = Vec::new();
+    let bye = HubMsg::Bye {
+        status: Status::UNAVAILABLE,
+        reason: "the hub is full".into(),
+    };
+    s.on_message(bye, first, &mut out);
+    assert_eq!(out.first(), Some(&Action::Disconnect));
+    assert!(!out.iter().any(|a| matches!(a, Action::Exit(_))), "{out:?}");
+    let second = armed(&out);
+    assert!(second - first >= FIRST_BACKOFF, "doubled, then spread");
+    assert!(second - first <= FIRST_BACKOFF * 2);
+    let mut out = Vec::new();
+    s.on_timer(second, &mut out);
+    assert_eq!(out, [Action::Connect]);
+    assert!(s.reconnecting());
+}
+
+#[test]
+fn clients_that_lost_the_hub_together_spread_their_attempts() {
+    let lost = Instant::now();
+    let mut delays = Vec::new();
+    for seed in 0..32 {
+        let mut s = session(false);
+        s.jitter = seed;
+        s.ever_up = true;
+        let mut out = Vec::new();
+        s.on_lost("gone", lost, &mut out);
+        let delay = armed(&out) - lost;
+        assert!(
+            delay >= FIRST_BACKOFF / 2 && delay <= FIRST_BACKOFF,
+            "{delay:?}"
+        );
+        delays.push(delay);
+    }
+    delays.sort();
+    delays.dedup();
+    assert!(delays.len() > 16, "spread, not in step: {delays:?}");
+    let spread = delays[delays.len() - 1] - delays[0];
+    assert!(spread > FIRST_BACKOFF / 4, "{spread:?}");
+}
