@@ -991,6 +991,7 @@ pub struct HubProcess {
     /// Kept open so the console sees no end of input.
     _stdin: Option<ChildStdin>,
     data: PathBuf,
+    launch: Launch,
 }
 
 impl HubProcess {
@@ -1036,18 +1037,65 @@ impl HubProcess {
             std::env::temp_dir().join(format!("peerhub-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&data)?;
         // Plaintext unless asked (a hub from before TLS has no such flag).
-        let plaintext: &[&str] = if !tls && blocking::hub_knows("--insecure-plaintext") {
-            &["--insecure-plaintext"]
-        } else {
-            &[]
-        };
-        let mut child = Command::new(program)
+        let mut args: Vec<String> = Vec::new();
+        if !tls && blocking::hub_knows("--insecure-plaintext") {
+            args.push("--insecure-plaintext".into());
+        }
+        args.push("--data".into());
+        args.push(data.to_string_lossy().into_owned());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let launch = Launch { program, args, tls };
+        let (child, stdin, addr, fingerprint) = launch.spawn("127.0.0.1:0")?;
+        Ok(HubProcess {
+            addr,
+            fingerprint,
+            child,
+            _stdin: stdin,
+            data,
+            launch,
+        })
+    }
+
+    /// Kill the hub at once (SIGKILL: no goodbye to anyone, nothing flushed) and start
+    /// it again on the same address with the same data and flags; returns when the new
+    /// one listens. Its identity is in the data directory, so its key stays the same.
+    pub fn kill_and_restart(&mut self) -> io::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, stdin, addr, fingerprint) = self.launch.spawn(&self.addr.to_string())?;
+        if addr != self.addr || fingerprint != self.fingerprint {
+            return Err(io::Error::other("the restarted hub is not the same hub"));
+        }
+        self.child = child;
+        self._stdin = stdin;
+        Ok(())
+    }
+
+    /// The hub's process id (for perf, strace, [`pin_to_cpu`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// How a [`HubProcess`] was started, to start it again.
+struct Launch {
+    program: std::ffi::OsString,
+    /// Every flag after `server` but `--listen` and `--json`.
+    args: Vec<String>,
+    tls: bool,
+}
+
+impl Launch {
+    /// Start the hub listening on `listen`; wait for its listening event and read the
+    /// address and (over TLS) the fingerprint from it.
+    fn spawn(
+        &self,
+        listen: &str,
+    ) -> io::Result<(Child, Option<ChildStdin>, SocketAddr, Option<Fingerprint>)> {
+        let mut child = Command::new(&self.program)
             .arg("server")
-            .args(["--listen", "127.0.0.1:0", "--json"])
-            .args(plaintext)
-            .arg("--data")
-            .arg(&data)
-            .args(extra)
+            .args(["--listen", listen, "--json"])
+            .args(&self.args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1055,46 +1103,49 @@ impl HubProcess {
             .spawn()?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
-        let mut hub = HubProcess {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            fingerprint: None,
-            child,
-            _stdin: stdin,
-            data,
-        };
-        let stdout = stdout.ok_or_else(|| io::Error::other("no stdout pipe"))?;
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let event: serde_json::Value = serde_json::from_str(&line)
+        let started = (|| {
+            let stdout = stdout.ok_or_else(|| io::Error::other("no stdout pipe"))?;
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let (addr, fingerprint) = self.listening(&line)?;
+            // The hub prints an event per connection: keep its stdout pipe from filling.
+            std::thread::spawn(move || io::copy(&mut reader, &mut io::sink()));
+            Ok((addr, fingerprint))
+        })();
+        match started {
+            Ok((addr, fingerprint)) => Ok((child, stdin, addr, fingerprint)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// The address and fingerprint of a `listening` event.
+    fn listening(&self, line: &str) -> io::Result<(SocketAddr, Option<Fingerprint>)> {
+        let event: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| io::Error::other(format!("hub's first line {line:?}: {e}")))?;
         let addr = event
             .get("addr")
             .and_then(|a| a.as_str())
             .filter(|_| event.get("event").and_then(|e| e.as_str()) == Some("listening"))
             .ok_or_else(|| io::Error::other(format!("not a listening event: {line:?}")))?;
-        hub.addr = addr
+        let addr = addr
             .parse()
             .map_err(|e| io::Error::other(format!("address {addr:?}: {e}")))?;
-        if tls {
-            let fingerprint = event
-                .get("fingerprint")
-                .and_then(|f| f.as_str())
-                .ok_or_else(|| io::Error::other(format!("no fingerprint in {line:?}")))?;
-            hub.fingerprint = Some(
-                fingerprint
-                    .parse()
-                    .map_err(|e| io::Error::other(format!("fingerprint {fingerprint:?}: {e}")))?,
-            );
+        if !self.tls {
+            return Ok((addr, None));
         }
-        // The hub prints an event per connection: keep its stdout pipe from filling.
-        std::thread::spawn(move || io::copy(&mut reader, &mut io::sink()));
-        Ok(hub)
-    }
-
-    /// The hub's process id (for perf, strace, [`pin_to_cpu`]).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        let fingerprint = event
+            .get("fingerprint")
+            .and_then(|f| f.as_str())
+            .ok_or_else(|| io::Error::other(format!("no fingerprint in {line:?}")))?;
+        let fingerprint = fingerprint
+            .parse()
+            .map_err(|e| io::Error::other(format!("fingerprint {fingerprint:?}: {e}")))?;
+        Ok((addr, Some(fingerprint)))
     }
 }
 

@@ -1,14 +1,17 @@
 //! Many logged-in hub sessions held open by one process ([`Fleet`]), and what an idle
 //! one costs: the RSS a fresh hub grows by per idle logged-in client, beside the RSS a
 //! fresh Redis grows by per idle connection — plaintext, or both over TLS 1.3 with the
-//! handshake done ([`idle_memory`]). The lookup bench uses both; a bench that wants
-//! many logged-in clients can too.
+//! handshake done ([`idle_memory`]). The lookup bench uses both; the reconnect bench
+//! uses the fleet alone, to have it lose its hub and come back ([`Fleet::come_back`]).
+
+// Each bench uses a different part of this module.
+#![allow(dead_code)]
 
 use crate::common::blocking::per_address_limits_lifted;
 use crate::common::tls::Link;
 use crate::common::{label, HubProcess, RedisProcess, Transport};
 use peerhub::proto::frame;
-use peerhub::proto::message::{ClientMsg, HubMsg, Role as HelloRole, VERSION};
+use peerhub::proto::message::{Body, ClientMsg, HubMsg, Role as HelloRole, VERSION};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -117,19 +120,76 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no VmRSS"))
 }
 
+/// The message types of `Join` and `Joins` (docs/PROTOCOL.md's table of hub messages).
+const JOIN: u8 = 0x53;
+const JOINS: u8 = 0x59;
+
+/// Every fleet account's password.
+const PASSWORD: &str = "bench-password";
+
+/// Append a password `Login` of `user` (tag 2).
+fn login(user: &str, out: &mut Vec<u8>) {
+    ClientMsg::Login {
+        tag: 2,
+        user: user.into(),
+        password: PASSWORD.into(),
+        peer_port: 40_000,
+        fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
+    }
+    .encode(out);
+}
+
 /// Many logged-in connections that the bench holds open and keeps drained (a real
 /// client reads its join notices; one that does not is a slow consumer).
 pub struct Fleet {
     transport: Transport,
     conns: Vec<Link>,
+    /// Each connection's account.
+    users: Vec<String>,
+    /// Each connection's latest resume token (from its last login reply).
+    tokens: Vec<Option<String>>,
+}
+
+/// How a [`Fleet`] logs back in after losing its hub.
+#[derive(Clone, Copy, Debug)]
+pub enum Relogin {
+    /// With the resume token of its last login: no password, no argon2 hash.
+    Token,
+    /// With the password, as a client without a token must.
+    Password,
 }
 
 impl Fleet {
     /// No connections yet; they will speak `transport`.
     pub fn new(transport: Transport) -> Fleet {
+        for (msg, ty) in [
+            (
+                HubMsg::Join {
+                    user: "u".into(),
+                    online: 1,
+                },
+                JOIN,
+            ),
+            (
+                HubMsg::Joins {
+                    users: vec!["u".into()],
+                    online: 1,
+                },
+                JOINS,
+            ),
+        ] {
+            let frame = msg.to_frame();
+            let parsed = frame::try_parse(&frame, frame::DEFAULT_MAX_FRAME);
+            assert!(
+                matches!(parsed, Ok(Some((_, payload))) if payload.first() == Some(&ty)),
+                "the fleet's message types are out of date"
+            );
+        }
         Fleet {
             transport,
             conns: Vec::new(),
+            users: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 
@@ -148,36 +208,19 @@ impl Fleet {
     ) -> io::Result<()> {
         let first = self.conns.len();
         for n in 0..count {
-            let stream = TcpStream::connect(addr)?;
-            stream.set_nodelay(true)?;
-            // Plaintext writes its few bytes blocking; TLS must not wait for each
-            // handshake while the hub is busy hashing the passwords before it.
-            stream.set_nonblocking(self.transport.is_tls())?;
-            let mut stream = self.transport.wrap(stream)?;
             let user = format!("{prefix}{n}");
             let mut out = Vec::new();
-            ClientMsg::Hello {
-                version: VERSION,
-                role: HelloRole::Session,
-            }
-            .encode(&mut out);
             ClientMsg::Register {
                 tag: 1,
                 user: user.clone(),
-                password: "bench-password".into(),
+                password: PASSWORD.into(),
             }
             .encode(&mut out);
-            ClientMsg::Login {
-                tag: 2,
-                user,
-                password: "bench-password".into(),
-                peer_port: 40_000,
-                fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
-            }
-            .encode(&mut out);
-            stream.write_all(&out)?;
-            stream.socket().0.set_nonblocking(true)?;
+            login(&user, &mut out);
+            let stream = self.open(addr, &out)?;
             self.conns.push(stream);
+            self.users.push(user);
+            self.tokens.push(None);
         }
         self.await_replies(first, vec![2; count])?;
         let mut expected = Vec::with_capacity(count);
@@ -194,6 +237,52 @@ impl Fleet {
             stream.socket().0.set_nonblocking(true)?;
         }
         self.await_replies(first, expected)
+    }
+
+    /// Every connection lost its hub (it was killed): open them all again to `addr`,
+    /// back to back as a reconnect storm does, each logging in `how`, and wait until
+    /// every one has its login reply.
+    pub fn come_back(&mut self, addr: SocketAddr, how: Relogin) -> io::Result<()> {
+        self.conns.clear();
+        for i in 0..self.users.len() {
+            let mut out = Vec::new();
+            match (how, &self.tokens[i]) {
+                (Relogin::Token, Some(token)) => ClientMsg::Resume {
+                    tag: 2,
+                    token: token.clone(),
+                    peer_port: 40_000,
+                    fingerprint: peerhub::trust::Fingerprint::from_bytes([0; 32]),
+                }
+                .encode(&mut out),
+                (Relogin::Token, None) => {
+                    return Err(io::Error::other(format!("{} has no token", self.users[i])))
+                }
+                (Relogin::Password, _) => login(&self.users[i], &mut out),
+            }
+            let stream = self.open(addr, &out)?;
+            self.conns.push(stream);
+        }
+        self.await_replies(0, vec![1; self.users.len()])
+    }
+
+    /// A new connection to `addr` that has sent the hello and then `requests`.
+    fn open(&self, addr: SocketAddr, requests: &[u8]) -> io::Result<Link> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        // Plaintext writes its few bytes blocking; TLS must not wait for each
+        // handshake while the hub is busy hashing the passwords before it.
+        stream.set_nonblocking(self.transport.is_tls())?;
+        let mut stream = self.transport.wrap(stream)?;
+        let mut out = Vec::new();
+        ClientMsg::Hello {
+            version: VERSION,
+            role: HelloRole::Session,
+        }
+        .encode(&mut out);
+        out.extend_from_slice(requests);
+        stream.write_all(&out)?;
+        stream.socket().0.set_nonblocking(true)?;
+        Ok(stream)
     }
 
     /// Read the connections from `first` on round-robin until each has had its
@@ -215,7 +304,12 @@ impl Fleet {
                 };
                 loop {
                     match stream.read(&mut chunk) {
-                        Ok(0) => return Err(io::Error::other("the hub closed a connection")),
+                        Ok(0) => {
+                            return Err(io::Error::other(format!(
+                                "the hub closed {}'s connection without a word",
+                                self.users[first + i]
+                            )))
+                        }
                         Ok(n) => {
                             bufs[i].extend_from_slice(&chunk[..n]);
                             progress = true;
@@ -230,10 +324,29 @@ impl Fleet {
                         .map_err(|e| io::Error::other(e.to_string()))?
                 {
                     used += len;
+                    // Join notices are the bulk of a storm and a fleet ignores them:
+                    // not decoded (a `Joins` holds up to a thousand names).
+                    if matches!(payload.first(), Some(&JOIN | &JOINS)) {
+                        continue;
+                    }
+                    let msg = HubMsg::decode(payload);
+                    if let Ok(HubMsg::Bye { status, reason }) = &msg {
+                        return Err(io::Error::other(format!(
+                            "the hub said goodbye to {}: {} {reason}",
+                            self.users[first + i],
+                            status.0
+                        )));
+                    }
                     if let Ok(HubMsg::Reply {
-                        status, message, ..
-                    }) = HubMsg::decode(payload)
+                        status,
+                        message,
+                        body,
+                        ..
+                    }) = msg
                     {
+                        if let Body::LoggedIn { token, .. } = body {
+                            self.tokens[first + i] = Some(token);
+                        }
                         if !(200..300).contains(&status.0) {
                             return Err(io::Error::other(format!(
                                 "set-up request failed: {} {message}",
@@ -255,6 +368,11 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// How many connections it holds.
+    pub fn len(&self) -> usize {
+        self.conns.len()
     }
 
     /// Read and discard whatever the hub sent (join notices).
