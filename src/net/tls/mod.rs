@@ -20,6 +20,17 @@ pub const BUFFER_LIMIT: usize = 64 * 1024;
 /// How many of the first bytes the peer sends are kept, to name a plaintext peer.
 const FIRST_BYTES: usize = 9;
 
+/// A read into a buffer at least this big is a bulk read (a file coming in): the
+/// transport is read [`INBOX_BYTES`] at a time ahead of rustls, instead of the few KiB
+/// rustls asks for. The hub's sessions read 64 KiB at most and never use it.
+pub const BULK_READ: usize = 128 * 1024;
+
+/// Ciphertext read ahead for bulk reads: one `recv` per this many bytes (four records),
+/// not one per record. Held only while the transport has more (freed when it runs
+/// dry); on the hub at most one per store connection (`--max-store-conns`, 256:
+/// 16 MiB at worst).
+const INBOX_BYTES: usize = 64 * 1024;
+
 /// Why a TLS connection failed, as the `io::Error`'s inner error (`downcast_ref`).
 #[derive(Debug, Clone)]
 pub enum TlsFailure {
@@ -116,6 +127,29 @@ pub struct TlsStream<S> {
     transport_closed: bool,
     /// The failure that ended the connection: every later call returns it again.
     broken: Option<TlsFailure>,
+    /// Ciphertext read ahead of rustls by bulk reads.
+    inbox: Inbox,
+    /// A transport error met after some plaintext was already read: the next call's.
+    deferred: Option<io::Error>,
+}
+
+/// Ciphertext read from the transport that rustls has not taken yet: `bytes[start..end]`.
+#[derive(Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Inbox {
+    fn pending(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Give the buffer back (the transport ran dry, or ended).
+    fn release(&mut self) {
+        *self = Inbox::default();
+    }
 }
 
 impl<S> fmt::Debug for TlsStream<S> {
@@ -153,6 +187,8 @@ impl<S: Read + Write> TlsStream<S> {
             first: Vec::with_capacity(FIRST_BYTES),
             transport_closed: false,
             broken: None,
+            inbox: Inbox::default(),
+            deferred: None,
         }
     }
 
@@ -188,8 +224,19 @@ impl<S: Read + Write> TlsStream<S> {
     /// Read what the transport has into rustls and process it (and send what that
     /// calls for): `Ok(false)` when the transport had nothing.
     fn pull(&mut self) -> io::Result<bool> {
+        self.pull_into_rustls(false)
+    }
+
+    /// [`TlsStream::pull`]; a `bulk` pull reads the transport through the inbox.
+    fn pull_into_rustls(&mut self, bulk: bool) -> io::Result<bool> {
         if let Some(failure) = &self.broken {
             return Err(failed(failure.clone()));
+        }
+        if self.inbox.pending() {
+            let mut ahead = &self.inbox.bytes[self.inbox.start..self.inbox.end];
+            let taken = self.tls.read_tls(&mut ahead)?;
+            self.inbox.start += taken;
+            return self.process();
         }
         if self.transport_closed {
             return Ok(false);
@@ -198,13 +245,41 @@ impl<S: Read + Write> TlsStream<S> {
             inner: &mut self.inner,
             first: &mut self.first,
         };
-        match self.tls.read_tls(&mut reader) {
-            Ok(0) => self.transport_closed = true,
+        let read = if bulk {
+            self.inbox.bytes.resize(INBOX_BYTES, 0);
+            match reader.read(&mut self.inbox.bytes) {
+                Ok(n) => {
+                    (self.inbox.start, self.inbox.end) = (0, n);
+                    Ok(n)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.tls.read_tls(&mut reader)
+        };
+        match read {
+            Ok(0) => {
+                self.transport_closed = true;
+                self.inbox.release();
+                if bulk {
+                    // rustls learns of the end only from a `read_tls` that gets none.
+                    self.tls.read_tls(&mut io::empty())?;
+                }
+            }
+            Ok(_) if bulk => return self.pull_into_rustls(true),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.inbox.release();
+                return Ok(false);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
             Err(e) => return Err(e),
         }
+        self.process()
+    }
+
+    /// Let rustls process what it was given, and send what that calls for.
+    fn process(&mut self) -> io::Result<bool> {
         if let Err(error) = self.tls.process_new_packets() {
             let _ = self.push();
             let failure = self.classify(error);
@@ -303,9 +378,13 @@ impl<S: Read + Write> Read for TlsStream<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        loop {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        let bulk = buf.len() >= BULK_READ;
+        let first = loop {
             match self.tls.reader().read(buf) {
-                Ok(n) => return Ok(n),
+                Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     if self.tls.is_handshaking() {
@@ -315,13 +394,46 @@ impl<S: Read + Write> Read for TlsStream<S> {
                 }
                 Err(e) => return Err(e),
             }
-            if self.transport_closed && self.tls.is_handshaking() {
+            if self.transport_closed && self.tls.is_handshaking() && !self.inbox.pending() {
                 return Err(self.fail(TlsFailure::ClosedInHandshake));
             }
-            if !self.pull()? {
+            if !self.pull_into_rustls(bulk)? {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
+        };
+        Ok(first + self.top_up(buf.get_mut(first..).unwrap_or_default(), bulk))
+    }
+}
+
+impl<S: Read + Write> TlsStream<S> {
+    /// More plaintext into what is left of `buf` after a read that got some, while the
+    /// transport has it without waiting: several records per read, so a caller writes
+    /// a file in big pieces. What ends it early (the end of the stream, a failure) is
+    /// for the next read to report.
+    fn top_up(&mut self, buf: &mut [u8], bulk: bool) -> usize {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.tls.reader().read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.pull_into_rustls(bulk) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            // A TLS failure is remembered already; a transport error
+                            // is kept for the next call.
+                            if self.broken.is_none() {
+                                self.deferred = Some(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
         }
+        got
     }
 }
 

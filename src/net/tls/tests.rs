@@ -476,3 +476,59 @@ fn a_hub_pinned_on_first_use_is_refused_when_its_key_changes() {
         }
     );
 }
+
+#[test]
+fn a_bulk_read_takes_many_records_at_once_and_keeps_no_buffer_once_dry() {
+    let setup = Setup::hub();
+    let mut pair = setup.connected(|wire| wire);
+    let data = pattern(600 * 1024);
+    let mut sent = 0;
+    while sent < data.len() {
+        crate::transfer::stream::write_out(&mut pair.client, &data, &mut sent).unwrap();
+        pair.client.push().unwrap();
+    }
+    pair.shuttle();
+    let mut buf = vec![0; 2 * BULK_READ];
+    let (mut got, mut reads) = (Vec::new(), 0);
+    loop {
+        match pair.server.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                got.extend_from_slice(&buf[..n]);
+                reads += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(got == data);
+    // About 38 records of 16 KiB: each read fills the whole buffer with many of them.
+    assert!(reads <= data.len().div_ceil(buf.len()), "{reads} reads");
+    assert!(
+        pair.server.inbox.bytes.is_empty(),
+        "the read-ahead buffer is freed once the transport runs dry"
+    );
+}
+
+#[test]
+fn a_bulk_read_sees_the_transport_end_without_a_close_notice() {
+    let setup = Setup::hub();
+    let mut pair = setup.connected(|wire| wire);
+    let mut sent = 0;
+    let data = pattern(40_000);
+    crate::transfer::stream::write_out(&mut pair.client, &data, &mut sent).unwrap();
+    pair.client.push().unwrap();
+    pair.shuttle();
+    // The holder was killed: its bytes arrived, then the connection ended.
+    pair.server_wire.close();
+    let mut buf = vec![0; BULK_READ];
+    let mut got = Vec::new();
+    let end = loop {
+        match pair.server.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    end.expect("the end of the stream, not WouldBlock");
+    assert_eq!(got.len(), sent);
+}
