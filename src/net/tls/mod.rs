@@ -23,7 +23,7 @@ const FIRST_BYTES: usize = 9;
 /// A read into a buffer at least this big is a bulk read (a file coming in): the
 /// transport is read [`INBOX_BYTES`] at a time ahead of rustls, instead of the few KiB
 /// rustls asks for. The hub's sessions read 64 KiB at most and never use it.
-pub const BULK_READ: usize = 128 * 1024;
+const BULK_READ: usize = 128 * 1024;
 
 /// Ciphertext read ahead for bulk reads: one `recv` per this many bytes (four records),
 /// not one per record. Held only while the transport has more (freed when it runs
