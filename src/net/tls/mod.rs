@@ -401,33 +401,30 @@ impl<S: Read + Write> Read for TlsStream<S> {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
         };
-        Ok(first + self.top_up(buf.get_mut(first..).unwrap_or_default(), bulk))
+        Ok(first + self.top_up(buf.get_mut(first..).unwrap_or_default()))
     }
 }
 
 impl<S: Read + Write> TlsStream<S> {
-    /// More plaintext into what is left of `buf` after a read that got some, while the
-    /// transport has it without waiting: several records per read, so a caller writes
-    /// a file in big pieces. What ends it early (the end of the stream, a failure) is
-    /// for the next read to report.
-    fn top_up(&mut self, buf: &mut [u8], bulk: bool) -> usize {
+    /// More plaintext into what is left of `buf` after a read that got some, from the
+    /// records already read: those rustls holds and those in the inbox, so a bulk
+    /// read hands back a whole socket read's worth and a caller writes a file in big
+    /// pieces. It never reads the transport again (a blocking one would wait); what
+    /// ends it early (the end of the stream, a failure) is for the next read to report.
+    fn top_up(&mut self, buf: &mut [u8]) -> usize {
         let mut got = 0;
         while got < buf.len() {
             match self.tls.reader().read(&mut buf[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match self.pull_into_rustls(bulk) {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => {
-                            // A TLS failure is remembered already; a transport error
-                            // is kept for the next call.
-                            if self.broken.is_none() {
-                                self.deferred = Some(e);
-                            }
-                            break;
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.inbox.pending() => {
+                    if let Err(e) = self.pull_into_rustls(true) {
+                        // A TLS failure is remembered already; anything else is kept
+                        // for the next call.
+                        if self.broken.is_none() {
+                            self.deferred = Some(e);
                         }
+                        break;
                     }
                 }
                 Err(_) => break,
