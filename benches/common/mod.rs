@@ -1329,6 +1329,9 @@ impl RedisProcess {
         };
         let child = match command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // Past its default of 10,000 clients (it lowers this to what its descriptor
+            // limit allows, as the hub does), so the idle-memory count of 10,000 fits.
+            .args(["--maxclients", "100000"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

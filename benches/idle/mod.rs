@@ -104,6 +104,12 @@ pub fn idle_memory(idle: usize, tls: bool) -> io::Result<(IdleCost, Option<IdleC
     last.flush()?;
     let mut pong = [0u8; 7];
     last.read_exact(&mut pong)?;
+    if &pong != b"+PONG\r\n" {
+        return Err(io::Error::other(format!(
+            "redis answered the last idle connection with {:?}",
+            String::from_utf8_lossy(&pong)
+        )));
+    }
     let after = rss_bytes(redis.pid())?;
     let redis_cost = IdleCost::new(label("redis", tls), before, after, idle);
     Ok((hub_cost, Some(redis_cost)))
