@@ -7,6 +7,7 @@
 
 use crate::proto::frame::HEADER_LEN;
 use crate::trust::{Fingerprint, KeyRefused};
+use inbox::{FirstBytes, Inbox};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 use std::fmt;
@@ -131,25 +132,6 @@ pub struct TlsStream<S> {
     inbox: Inbox,
     /// A transport error met after some plaintext was already read: the next call's.
     deferred: Option<io::Error>,
-}
-
-/// Ciphertext read from the transport that rustls has not taken yet: `bytes[start..end]`.
-#[derive(Default)]
-struct Inbox {
-    bytes: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl Inbox {
-    fn pending(&self) -> bool {
-        self.start < self.end
-    }
-
-    /// Give the buffer back (the transport ran dry, or ended).
-    fn release(&mut self) {
-        *self = Inbox::default();
-    }
 }
 
 impl<S> fmt::Debug for TlsStream<S> {
@@ -494,20 +476,7 @@ fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-/// The transport's reads, keeping the first [`FIRST_BYTES`] the peer sent.
-struct FirstBytes<'a, S> {
-    inner: &'a mut S,
-    first: &'a mut Vec<u8>,
-}
-
-impl<S: Read> Read for FirstBytes<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let room = FIRST_BYTES - self.first.len();
-        self.first.extend_from_slice(&buf[..n.min(room)]);
-        Ok(n)
-    }
-}
+mod inbox;
 
 #[cfg(test)]
 mod tests;
