@@ -9,6 +9,7 @@ use peerhub::proto::message::{
 use peerhub::proto::peer::{self, Answer, Request};
 use peerhub::proto::status::Status;
 use peerhub::proto::store::{self, StoreMsg};
+use peerhub::proto::ticket::tree::Proof;
 use peerhub::proto::ticket::{FetchTicket, TicketBody, SIGNATURE_LEN};
 use peerhub::server::resume;
 use peerhub::trust::{Fingerprint, ResumeSecret};
@@ -444,9 +445,10 @@ fn tree_stream() -> Vec<u8> {
     out
 }
 
-/// Fetch tickets as a lookup reply carries them: a short one and the longest.
+/// Fetch tickets as a lookup reply carries them: a short one alone in its turn's
+/// tree, and the longest, deepest in the deepest tree.
 fn fetch_tickets() -> Vec<(&'static str, Vec<u8>)> {
-    let ticket = |name: &str, holder: &str, fetcher: &str| {
+    let ticket = |name: &str, holder: &str, fetcher: &str, proof: Proof| {
         FetchTicket {
             body: TicketBody {
                 serial: 42,
@@ -456,15 +458,27 @@ fn fetch_tickets() -> Vec<(&'static str, Vec<u8>)> {
                 fetcher: fetcher.into(),
                 fetcher_key: Fingerprint::from_bytes([6; 32]),
             },
+            proof,
             signature: [9; SIGNATURE_LEN],
         }
         .encode()
     };
     vec![
-        ("short", ticket("song ü.mp3", "bob", "alice")),
+        (
+            "short",
+            ticket("song ü.mp3", "bob", "alice", Proof::default()),
+        ),
         (
             "longest",
-            ticket(&"n".repeat(255), &"h".repeat(32), &"f".repeat(32)),
+            ticket(
+                &"n".repeat(255),
+                &"h".repeat(32),
+                &"f".repeat(32),
+                Proof {
+                    leaf: 511,
+                    siblings: vec![[5; 32]; 9],
+                },
+            ),
         ),
     ]
 }

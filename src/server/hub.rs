@@ -49,9 +49,10 @@ pub type ConnId = usize;
 pub const MAX_TEXT_BYTES: usize = names::MAX_TEXT_BYTES;
 /// Password hashes per loop turn (about 2.5 ms each: a turn stalls 10 ms at most).
 const HASHES_PER_TURN: u32 = 4;
-/// Fetch tickets signed per loop turn before lookups wait for the next (an ECDSA
-/// signature is 20 to 45 µs here: about 3 to 6 ms, and one lookup of the most holders
-/// past it at worst).
+/// Fetch tickets issued per loop turn before lookups wait for the next. The turn signs
+/// them together once (an ECDSA signature is 20 to 45 µs here); each costs a body, a
+/// leaf and its path. With one lookup of the most holders past it, a turn's tree stays
+/// within the deepest a ticket may prove (a test checks).
 const TICKETS_PER_TURN: u64 = 128;
 /// Bytes of user names in one `users` reply: inside the 1 MiB a client accepts from the
 /// hub (10,000 names of 32 characters take 340 KB).
@@ -153,6 +154,8 @@ pub struct Hub {
     tickets_issued: u64,
     /// The count of tickets issued when this turn began.
     tickets_at_turn: u64,
+    /// This turn's tickets and the lookup replies that wait for their signature.
+    turn_tickets: fetch_tickets::TurnTickets,
 }
 
 fn reply(tag: u32, status: Status, message: impl Into<String>, body: Body) -> Vec<u8> {
@@ -221,6 +224,7 @@ impl Hub {
             signer,
             tickets_issued: 0,
             tickets_at_turn: 0,
+            turn_tickets: fetch_tickets::TurnTickets::default(),
         }
     }
 
@@ -275,10 +279,17 @@ impl Hub {
         self.hashes_this_turn >= HASHES_PER_TURN
     }
 
-    /// Whether this turn already signed its share of fetch tickets: lookups wait for
+    /// Whether this turn already issued its share of fetch tickets: lookups wait for
     /// the next turn, as requests beyond a connection's budget do.
     pub fn ticket_budget_spent(&self) -> bool {
         self.tickets_issued - self.tickets_at_turn >= TICKETS_PER_TURN
+    }
+
+    /// The end of a turn of the loop: sign its fetch tickets and send the replies that
+    /// waited for them; send the join notices that are due.
+    pub fn end_turn(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.sign_tickets(out);
+        self.send_due_joins(now, out);
     }
 
     /// Users online now.

@@ -76,7 +76,7 @@ pub fn admit(claim: Claim, holder: Holder, used: &mut UsedTickets) -> Result<Str
     }
     let ticket = FetchTicket::decode(claim.ticket).map_err(|e| refuse(e.to_string()))?;
     let body = &ticket.body;
-    if !hub_key.verifies(&body.signed_message(), &ticket.signature) {
+    if !hub_key.verifies(&ticket.signed_message(), &ticket.signature) {
         return Err(refuse("it is not signed by the hub's key".into()));
     }
     if body.holder != holder.me {
@@ -172,7 +172,8 @@ impl UsedTickets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::ticket::TicketBody;
+    use crate::proto::ticket::tree::{self, Proof, Tree};
+    use crate::proto::ticket::{signed_root, TicketBody, SIGNATURE_LEN};
     use crate::trust::ticket::FakeSigner;
     use crate::trust::TicketSigner;
 
@@ -193,9 +194,35 @@ mod tests {
         }
     }
 
+    /// A ticket signed alone: a tree of one leaf.
     fn signed(body: TicketBody) -> Vec<u8> {
-        let signature = FakeSigner.sign(&body.signed_message());
-        FetchTicket { body, signature }.encode()
+        let mut ticket = FetchTicket {
+            body,
+            proof: Proof::default(),
+            signature: [0; SIGNATURE_LEN],
+        };
+        ticket.signature = FakeSigner.sign(&ticket.signed_message());
+        ticket.encode()
+    }
+
+    /// Tickets for `bodies`, signed together as one turn signs them.
+    fn signed_together(bodies: Vec<TicketBody>) -> Vec<Vec<u8>> {
+        let leaves: Vec<_> = bodies.iter().map(|b| tree::leaf(&b.encode())).collect();
+        let tree = Tree::new(&leaves);
+        let signature = FakeSigner.sign(&signed_root(tree.depth(), &tree.root()));
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let proof = tree.proof(i as u16);
+                FetchTicket {
+                    body,
+                    proof,
+                    signature,
+                }
+                .encode()
+            })
+            .collect()
     }
 
     fn claim(ticket: &[u8]) -> Claim<'_> {
@@ -240,6 +267,30 @@ mod tests {
             ..bob()
         };
         assert_eq!(admit(claim(&other), last, &mut used), Ok("alice".into()));
+    }
+
+    #[test]
+    fn each_ticket_of_a_turn_s_tree_is_good_and_a_bent_path_is_not() {
+        let bodies: Vec<_> = (0..5)
+            .map(|serial| TicketBody { serial, ..body() })
+            .collect();
+        let tickets = signed_together(bodies);
+        for ticket in &tickets {
+            let mut used = UsedTickets::default();
+            assert_eq!(admit(claim(ticket), bob(), &mut used), Ok("alice".into()));
+        }
+        let mut bent = tickets[2].clone();
+        // The first sibling's first byte: after the body, the leaf index and the depth.
+        let at = body().encode().len() + 3;
+        bent[at] ^= 1;
+        let mut used = UsedTickets::default();
+        let refusal = refused(admit(claim(&bent), bob(), &mut used));
+        assert!(refusal.contains("not signed by the hub's key"), "{refusal}");
+        // Another ticket's place in the tree does not fit this body either.
+        let mut moved = FetchTicket::decode(&tickets[2]).unwrap();
+        moved.proof.leaf = 3;
+        let refusal = refused(admit(claim(&moved.encode()), bob(), &mut used));
+        assert!(refusal.contains("not signed by the hub's key"), "{refusal}");
     }
 
     #[test]

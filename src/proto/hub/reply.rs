@@ -2,6 +2,7 @@
 
 use super::field::Field;
 use crate::proto::codec;
+use crate::proto::frame;
 use crate::proto::status::Status;
 use crate::proto::types::{Hash, Holder, SearchHit, StoreInfo, StoreKind, StoreToken, MAGIC};
 use crate::trust::Fingerprint;
@@ -85,13 +86,16 @@ pub struct HolderEntry<'a> {
 /// Encode a lookup reply straight from borrowed holder data, without building a
 /// [`HubMsg`]: the hub's hottest path. The bytes are exactly those of
 /// `HubMsg::Reply { tag, status, message, body: Body::Holders(..) }` with the same
-/// holders (at most `u16::MAX`). Returns how many holders were written.
+/// holders (at most `u16::MAX`). Returns how many holders were written; `tickets`
+/// gets where each holder's ticket begins in `out` (its length field), for
+/// [`complete_tickets`].
 pub fn encode_holders_reply<'a>(
     out: &mut Vec<u8>,
     tag: u32,
     status: Status,
     message: &str,
     holders: impl Iterator<Item = HolderEntry<'a>>,
+    tickets: &mut Vec<usize>,
 ) -> usize {
     // The type bytes of `HubMsg::Reply` and `Body::Holders` in the tables above (the
     // tests check that both encodings agree).
@@ -112,6 +116,7 @@ pub fn encode_holders_reply<'a>(
             w.u64(holder.size);
             w.bytes(&holder.hash);
             w.bytes(holder.fingerprint.bytes());
+            tickets.push(w.position());
             let n = w.count(holder.ticket.len());
             w.bytes(&holder.ticket[..n]);
             written += 1;
@@ -119,4 +124,31 @@ pub fn encode_holders_reply<'a>(
         w.patch_u16(count_at, written as u16);
     });
     written
+}
+
+/// The lookup reply `frame` (one whole frame, as [`encode_holders_reply`] made it) with
+/// what `tail(i)` appends to its `i`th ticket, whose length field is at `tickets[i]`
+/// (in order): the ticket's and the frame's lengths grow to match. The hub writes each
+/// ticket's body at once and its proof and signature when its turn signed them.
+pub fn complete_tickets(
+    frame: &[u8],
+    tickets: &[usize],
+    mut tail: impl FnMut(usize, &mut codec::Writer),
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.len() + tickets.len() * 512);
+    let start = frame::begin(&mut out);
+    let mut copied = frame::HEADER_LEN;
+    for (i, &at) in tickets.iter().enumerate() {
+        let len = u16::from_be_bytes([frame[at], frame[at + 1]]) as usize;
+        let end = at + 2 + len;
+        let field = out.len() + (at - copied);
+        out.extend_from_slice(&frame[copied..end]);
+        copied = end;
+        tail(i, &mut codec::Writer::new(&mut out));
+        let grown = (out.len() - field - 2).min(u16::MAX as usize) as u16;
+        out[field..field + 2].copy_from_slice(&grown.to_be_bytes());
+    }
+    out.extend_from_slice(&frame[copied..]);
+    frame::finish(&mut out, start);
+    out
 }

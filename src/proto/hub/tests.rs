@@ -1,6 +1,6 @@
 //! The hub codec's tests: every variant round-trips, every truncation fails, strict decoding, the documented example bytes and the list cap.
 
-use super::reply::{encode_holders_reply, Body, HolderEntry, HubMsg};
+use super::reply::{complete_tickets, encode_holders_reply, Body, HolderEntry, HubMsg};
 use super::request::ClientMsg;
 use super::samples::{client_samples, file, holders, hub_samples, payload_of};
 use super::DecodeError;
@@ -32,9 +32,62 @@ fn borrowed_holders_reply_matches_the_message_encoding() {
             fingerprint: h.fingerprint,
             ticket: h.ticket.clone(),
         }),
+        &mut Vec::new(),
     );
     assert_eq!(n, 2);
     assert_eq!(out, expected);
+}
+
+#[test]
+fn tickets_completed_later_make_the_reply_they_would_have_made_whole() {
+    let whole: Vec<Holder> = holders()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut h)| {
+            h.ticket = vec![i as u8 + 1; 100 + i];
+            h
+        })
+        .collect();
+    let entries = |cut: usize| {
+        whole.iter().map(move |h| HolderEntry {
+            user: &h.user,
+            addr: h.addr,
+            size: h.size,
+            hash: h.hash,
+            fingerprint: h.fingerprint,
+            ticket: h.ticket[..h.ticket.len() - cut].to_vec(),
+        })
+    };
+    let (mut expected, mut whole_tickets) = (Vec::new(), Vec::new());
+    encode_holders_reply(
+        &mut expected,
+        9,
+        Status::FOUND,
+        "found",
+        entries(0),
+        &mut whole_tickets,
+    );
+    // Each ticket begun without its last 2 bytes, which come later.
+    let (mut begun, mut tickets) = (Vec::new(), Vec::new());
+    encode_holders_reply(
+        &mut begun,
+        9,
+        Status::FOUND,
+        "found",
+        entries(2),
+        &mut tickets,
+    );
+    assert_eq!(tickets.len(), 2);
+    let completed = complete_tickets(&begun, &tickets, |i, w| {
+        let t = &whole[i].ticket;
+        w.bytes(&t[t.len() - 2..]);
+    });
+    assert_eq!(completed, expected);
+    // Nothing to add: the same frame.
+    assert_eq!(
+        complete_tickets(&expected, &whole_tickets, |_, _| {}),
+        expected
+    );
 }
 
 #[test]

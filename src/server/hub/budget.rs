@@ -1,6 +1,7 @@
 //! Each connection's budget of work per turn of the loop: at most
-//! [`REQUESTS_PER_TURN`] requests and one password check, and no lookup once the
-//! turn signed its share of fetch tickets. What a connection sent
+//! [`REQUESTS_PER_TURN`] requests and one password check, no lookup once the turn
+//! issued its share of fetch tickets, and nothing but lookups behind a lookup reply
+//! held for the turn's signature. What a connection sent
 //! beyond that waits, in order, in its backlog (at most one read burst) or unread in
 //! its socket, and the loop brings it back on the next turn — so one socket with a
 //! thousand pipelined `Login`s or `Search`es cannot hold up everyone else.
@@ -28,6 +29,32 @@ pub(super) struct TurnUse {
     turn: u64,
     requests: u32,
     checks: u32,
+    /// A lookup reply of this turn waits for the turn's signature (see
+    /// `fetch_tickets.rs`): only lookups, whose replies queue behind it, go on.
+    held: bool,
+}
+
+impl TurnUse {
+    /// Whether a reply of turn `turn` is held.
+    pub(super) fn holds(&self, turn: u64) -> bool {
+        self.held && self.turn == turn
+    }
+
+    /// A reply of turn `turn` is held.
+    pub(super) fn hold(&mut self, turn: u64) {
+        if self.turn != turn {
+            *self = TurnUse {
+                turn,
+                ..TurnUse::default()
+            };
+        }
+        self.held = true;
+    }
+
+    /// The held replies were sent.
+    pub(super) fn release(&mut self) {
+        self.held = false;
+    }
 }
 
 /// Password hashes a request costs (a check before hello is answered 400, cheaply).
@@ -127,6 +154,7 @@ fn fits(used: &mut TurnUse, turn: u64, req: &Request, spent: Spent) -> bool {
     if used.requests >= REQUESTS_PER_TURN
         || (check && (used.checks >= CHECKS_PER_TURN || spent.hashes))
         || (signs && spent.tickets)
+        || (used.held && !signs)
     {
         return false;
     }

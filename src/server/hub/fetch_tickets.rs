@@ -1,9 +1,17 @@
 //! What lets a fetcher into a holder's client: the key each login announces, and the
-//! fetch ticket a lookup reply carries for each holder, signed with the hub's key (see
-//! `proto::ticket`).
+//! fetch ticket a lookup reply carries for each holder (see `proto::ticket`).
+//!
+//! A turn's tickets share one signature. A lookup writes each ticket's body into its
+//! reply and the reply is held; at the turn's end ([`Hub::sign_tickets`]) the hub
+//! builds the tree over every body of the turn, signs its root once, and completes and
+//! sends the held replies in the order they were made. Once a connection has a reply
+//! held, its further requests of the turn wait for the next (lookups excepted, whose
+//! replies are held behind it), so its replies still come in the order it asked.
 
-use super::{ConnId, Hub};
-use crate::proto::ticket::{FetchTicket, TicketBody};
+use super::{Action, ConnId, Hub};
+use crate::proto::message::complete_tickets;
+use crate::proto::ticket::tree::{self, Digest, Tree};
+use crate::proto::ticket::{signed_root, TicketBody};
 use crate::trust::Fingerprint;
 
 /// The fields of one ticket that change from holder to holder.
@@ -14,6 +22,28 @@ pub(super) struct TicketFor<'a> {
     pub(super) holder: &'a str,
     pub(super) fetcher: &'a str,
     pub(super) fetcher_key: Fingerprint,
+}
+
+/// The tickets of this turn, waiting for its one signature, and the replies they are in.
+#[derive(Debug, Default)]
+pub(super) struct TurnTickets {
+    /// The leaf of every ticket issued this turn, in order.
+    leaves: Vec<Digest>,
+    /// The replies held until the turn signs, in the order they were made.
+    held: Vec<Held>,
+}
+
+/// A lookup reply held for the turn's signature.
+#[derive(Debug)]
+struct Held {
+    conn: ConnId,
+    /// The session the reply is for (a connection id is reused after a close).
+    serial: u64,
+    frame: Vec<u8>,
+    /// Where each of its tickets begins in `frame` (see `encode_holders_reply`).
+    tickets: Vec<usize>,
+    /// The leaf index of its first ticket (the others follow).
+    first_leaf: usize,
 }
 
 impl Hub {
@@ -35,8 +65,8 @@ impl Hub {
             .saturating_add(self.config.fetch_ticket_ttl.as_secs())
     }
 
-    /// A signed ticket, expiring at `expires`, as its bytes.
-    pub(super) fn fetch_ticket(&self, expires: u64, t: TicketFor) -> Vec<u8> {
+    /// A ticket's body, expiring at `expires`, as its bytes, and its leaf.
+    pub(super) fn ticket_body(expires: u64, t: TicketFor) -> (Vec<u8>, Digest) {
         let body = TicketBody {
             serial: t.serial,
             expires,
@@ -44,8 +74,73 @@ impl Hub {
             holder: t.holder.to_owned(),
             fetcher: t.fetcher.to_owned(),
             fetcher_key: t.fetcher_key,
+        }
+        .encode();
+        let leaf = tree::leaf(&body);
+        (body, leaf)
+    }
+
+    /// A lookup reply for `conn`: held with its tickets (whose leaves these are, in
+    /// order) until the turn signs, or sent now if it has none and nothing of `conn`
+    /// is held.
+    pub(super) fn send_lookup_reply(
+        &mut self,
+        conn: ConnId,
+        frame: Vec<u8>,
+        tickets: Vec<usize>,
+        leaves: Vec<Digest>,
+        out: &mut Vec<Action>,
+    ) {
+        let turn = self.turn;
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
         };
-        let signature = self.signer.sign(&body.signed_message());
-        FetchTicket { body, signature }.encode()
+        if tickets.is_empty() && !session.used.holds(turn) {
+            return out.push(Action::Send(conn, frame));
+        }
+        session.used.hold(turn);
+        let serial = session.serial;
+        let first_leaf = self.turn_tickets.leaves.len();
+        self.turn_tickets.leaves.extend(leaves);
+        self.turn_tickets.held.push(Held {
+            conn,
+            serial,
+            frame,
+            tickets,
+            first_leaf,
+        });
+    }
+
+    /// The turn ends: sign the root of its tickets' tree once, and send every held
+    /// reply, its tickets completed with their proofs and the signature.
+    pub(super) fn sign_tickets(&mut self, out: &mut Vec<Action>) {
+        let TurnTickets { leaves, held } = std::mem::take(&mut self.turn_tickets);
+        if held.is_empty() {
+            return;
+        }
+        let signed = (!leaves.is_empty()).then(|| {
+            let tree = Tree::new(&leaves);
+            let signature = self.signer.sign(&signed_root(tree.depth(), &tree.root()));
+            (tree, signature)
+        });
+        for reply in held {
+            let Some(session) = self.sessions.get_mut(&reply.conn) else {
+                continue;
+            };
+            if session.serial != reply.serial {
+                continue;
+            }
+            session.used.release();
+            let frame = match &signed {
+                Some((tree, signature)) if !reply.tickets.is_empty() => {
+                    complete_tickets(&reply.frame, &reply.tickets, |i, w| {
+                        tree.proof((reply.first_leaf + i) as u16).put(w);
+                        w.bytes(signature);
+                    })
+                }
+                _ => reply.frame,
+            };
+            out.push(Action::Send(reply.conn, frame));
+        }
     }
 }

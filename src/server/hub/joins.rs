@@ -56,7 +56,7 @@ impl Hub {
     }
 
     /// The end of a turn of the loop: send the join notices that are due.
-    pub fn end_turn(&mut self, now: Instant, out: &mut Vec<Action>) {
+    pub(super) fn send_due_joins(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.joins_due().is_some_and(|due| due <= now) {
             self.flush_joins(out);
         }

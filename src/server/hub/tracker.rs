@@ -316,8 +316,8 @@ impl Hub {
     }
 
     /// A fetch lookup: 204 with the online holders, each with a fetch ticket for the
-    /// asking client, encoded straight from the index (the reply frame and the tickets
-    /// are all it allocates), or 406.
+    /// asking client, encoded straight from the index (the reply frame and the ticket
+    /// bodies are all it allocates) and held for the turn's signature; or 406.
     pub(super) fn lookup(
         &mut self,
         conn: ConnId,
@@ -328,20 +328,15 @@ impl Hub {
         out: &mut Vec<Action>,
     ) {
         self.counters.lookups += 1;
+        let refuse = |status, text: &str| reply(tag, status, text, Body::Holders(Vec::new()));
         if let Err(e) = names::check_file_name(name) {
-            let body = Body::Holders(Vec::new());
-            return out.push(Action::Send(
-                conn,
-                reply(tag, Status::INVALID_NAME, e.0, body),
-            ));
+            let frame = refuse(Status::INVALID_NAME, &e.0);
+            return self.send_lookup_reply(conn, frame, Vec::new(), Vec::new(), out);
         }
         let Some(fetcher_key) = self.key_of(conn) else {
             let text = "this session announced no key at login: log in again";
-            let body = Body::Holders(Vec::new());
-            return out.push(Action::Send(
-                conn,
-                reply(tag, Status::BAD_REQUEST, text, body),
-            ));
+            let frame = refuse(Status::BAD_REQUEST, text);
+            return self.send_lookup_reply(conn, frame, Vec::new(), Vec::new(), out);
         };
         // Remember who this session is sent to (what it may report), as the reply is
         // encoded: the record is taken out of the session for the while.
@@ -350,7 +345,8 @@ impl Hub {
             .get_mut(&conn)
             .map(|s| std::mem::take(&mut s.referrals))
             .unwrap_or_default();
-        let mut frame = Vec::with_capacity(128);
+        let (mut frame, mut tickets, mut leaves) =
+            (Vec::with_capacity(256), Vec::new(), Vec::new());
         let (first, expires) = (self.tickets_issued, self.ticket_expiry());
         let holders = self
             .online_holders(user, name)
@@ -364,16 +360,25 @@ impl Hub {
                     fetcher: user,
                     fetcher_key,
                 };
+                let (body, leaf) = Hub::ticket_body(expires, ticket);
+                leaves.push(leaf);
                 HolderEntry {
                     user: h.user,
                     addr: h.addr,
                     size: h.size,
                     hash: h.hash,
                     fingerprint: h.key,
-                    ticket: self.fetch_ticket(expires, ticket),
+                    ticket: body,
                 }
             });
-        let found = encode_holders_reply(&mut frame, tag, Status::FOUND, "found", holders);
+        let found = encode_holders_reply(
+            &mut frame,
+            tag,
+            Status::FOUND,
+            "found",
+            holders,
+            &mut tickets,
+        );
         self.tickets_issued += found as u64;
         if let Some(session) = self.sessions.get_mut(&conn) {
             session.referrals = referrals;
@@ -381,12 +386,9 @@ impl Hub {
         debug!("lookup {name:?} by {user}: {found} holder(s)");
         if found == 0 {
             let text = format!("nobody online publishes {name:?}");
-            return out.push(Action::Send(
-                conn,
-                reply(tag, Status::NO_FILE, text, Body::Holders(Vec::new())),
-            ));
+            frame = refuse(Status::NO_FILE, &text);
         }
-        out.push(Action::Send(conn, frame));
+        self.send_lookup_reply(conn, frame, tickets, leaves, out);
     }
 }
 

@@ -14,6 +14,11 @@ fn holders_for(hub: &mut TestHub, conn: ConnId, name: &str, now: Instant) -> Vec
         name: name.into(),
     };
     hub.on_message(conn, lookup, now, &mut out);
+    assert!(
+        sent_to(conn, &out).is_empty(),
+        "held for the turn's signature"
+    );
+    hub.end_turn(now, &mut out);
     match sent_to(conn, &out).pop() {
         Some(HubMsg::Reply {
             status: Status::FOUND,
@@ -70,7 +75,7 @@ fn each_holder_comes_with_its_key_and_a_signed_ticket_for_the_asking_client() {
         );
         assert_eq!(body.fetcher_key, key_of("carol"));
         assert_eq!(body.expires, 1_000_060);
-        assert!(FakeSigner.verifies(&body.signed_message(), &ticket.signature));
+        assert!(FakeSigner.verifies(&ticket.signed_message(), &ticket.signature));
         serials.push(body.serial);
     }
     // Every ticket is another: a second lookup issues new serials.
@@ -156,8 +161,14 @@ fn lookups_wait_for_the_next_turn_once_a_turn_signed_its_share_of_tickets() {
     for tag in 0..6 {
         hub.on_request(fetcher, lookup(tag), now, &mut out);
     }
-    assert_eq!(status_of(fetcher, &out), vec![204; 4], "160 tickets signed");
     assert!(hub.ticket_budget_spent());
+    let mut signed = Vec::new();
+    hub.end_turn(now, &mut signed);
+    assert_eq!(
+        status_of(fetcher, &signed),
+        vec![204; 4],
+        "160 tickets issued"
+    );
     // Other requests go on; another connection's lookup waits too.
     hub.on_request(
         other,
@@ -172,6 +183,130 @@ fn lookups_wait_for_the_next_turn_once_a_turn_signed_its_share_of_tickets() {
     let mut out = Vec::new();
     hub.resume(fetcher, now, &mut out);
     hub.resume(other, now, &mut out);
+    hub.end_turn(now, &mut out);
     assert_eq!(status_of(fetcher, &out), vec![204; 2]);
     assert_eq!(status_of(other, &out), vec![204]);
+}
+
+/// The tickets in the 204 replies to `conn` among `out`, in order.
+fn tickets_to(conn: ConnId, out: &[Action]) -> Vec<FetchTicket> {
+    sent_to(conn, out)
+        .into_iter()
+        .flat_map(|msg| match msg {
+            HubMsg::Reply {
+                body: Body::Holders(holders),
+                ..
+            } => holders,
+            _ => Vec::new(),
+        })
+        .map(|h| FetchTicket::decode(&h.ticket).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_turn_signs_its_tickets_once_and_each_proves_its_place() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    for (conn, user) in [(1, "alice"), (2, "bob"), (3, "carol"), (4, "dave")] {
+        join(&mut hub, conn, user, now);
+    }
+    publish(&mut hub, 1, "x", now);
+    publish(&mut hub, 2, "x", now);
+    hub.begin_turn(now, 5_000);
+    let lookup = |tag| {
+        Request::Msg(ClientMsg::Lookup {
+            tag,
+            name: "x".into(),
+        })
+    };
+    let mut out = Vec::new();
+    hub.on_request(3, lookup(1), now, &mut out);
+    hub.on_request(4, lookup(2), now, &mut out);
+    hub.on_request(3, lookup(3), now, &mut out);
+    assert!(sent_to(3, &out).is_empty() && sent_to(4, &out).is_empty());
+    hub.end_turn(now, &mut out);
+    let (carol, dave) = (tickets_to(3, &out), tickets_to(4, &out));
+    assert_eq!((carol.len(), dave.len()), (4, 2));
+    let signature = carol[0].signature;
+    let mut leaves = Vec::new();
+    for t in carol.iter().chain(&dave) {
+        assert_eq!(t.signature, signature, "one signature for the turn");
+        assert_eq!(t.proof.depth(), 3, "six tickets");
+        assert!(FakeSigner.verifies(&t.signed_message(), &t.signature));
+        leaves.push(t.proof.leaf);
+    }
+    leaves.sort_unstable();
+    assert_eq!(leaves, vec![0, 1, 2, 3, 4, 5]);
+    // The next turn signs its own tree.
+    hub.begin_turn(now, 5_001);
+    let mut out = Vec::new();
+    hub.on_request(3, lookup(4), now, &mut out);
+    hub.end_turn(now, &mut out);
+    let next = tickets_to(3, &out);
+    assert_ne!(next[0].signature, signature);
+    assert_eq!(next[0].proof.depth(), 1);
+    assert!(FakeSigner.verifies(&next[0].signed_message(), &next[0].signature));
+}
+
+#[test]
+fn replies_behind_a_held_lookup_keep_their_order() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    publish(&mut hub, 1, "x", now);
+    hub.begin_turn(now, 0);
+    let lookup = |tag, name: &str| {
+        Request::Msg(ClientMsg::Lookup {
+            tag,
+            name: name.into(),
+        })
+    };
+    let mut out = Vec::new();
+    hub.on_request(2, lookup(1, "x"), now, &mut out);
+    hub.on_request(2, lookup(2, "nothing"), now, &mut out);
+    hub.on_request(2, lookup(3, "../bad"), now, &mut out);
+    hub.on_request(2, Request::Msg(ClientMsg::Echo { tag: 4 }), now, &mut out);
+    hub.on_request(2, lookup(5, "x"), now, &mut out);
+    assert!(sent_to(2, &out).is_empty(), "all held or waiting");
+    hub.end_turn(now, &mut out);
+    assert_eq!(status_of(2, &out), vec![204, 406, 408]);
+    // The echo and the lookup behind it come in the next turn, in order.
+    hub.begin_turn(now, 0);
+    let mut out = Vec::new();
+    hub.resume(2, now, &mut out);
+    hub.end_turn(now, &mut out);
+    assert_eq!(status_of(2, &out), vec![200, 204]);
+    // A lookup refused with nothing held goes out at once.
+    hub.begin_turn(now, 0);
+    let mut out = Vec::new();
+    hub.on_request(2, lookup(6, "nothing"), now, &mut out);
+    assert_eq!(status_of(2, &out), vec![406]);
+}
+
+#[test]
+fn a_held_reply_of_a_connection_that_closed_is_dropped() {
+    let mut hub = test_hub(HubConfig::default());
+    let now = base();
+    join(&mut hub, 1, "alice", now);
+    join(&mut hub, 2, "bob", now);
+    publish(&mut hub, 1, "x", now);
+    let mut out = Vec::new();
+    let lookup = ClientMsg::Lookup {
+        tag: 1,
+        name: "x".into(),
+    };
+    hub.on_message(2, lookup, now, &mut out);
+    hub.on_disconnect(2, "gone", now, &mut out);
+    // A new connection under the same id is not the session that asked.
+    hello(&mut hub, 2, now);
+    let mut signed = Vec::new();
+    hub.end_turn(now, &mut signed);
+    assert!(sent_to(2, &signed).is_empty(), "{signed:?}");
+}
+
+#[test]
+fn a_turn_s_tree_holds_its_budget_and_one_lookup_of_the_most_holders_past_it() {
+    let most = TICKETS_PER_TURN as usize - 1 + MAX_HOLDERS;
+    assert!(most <= crate::proto::ticket::tree::MAX_LEAVES, "{most}");
 }

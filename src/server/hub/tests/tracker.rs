@@ -28,6 +28,7 @@ fn lookups_answer_online_holders_only() {
     };
     let mut out = Vec::new();
     hub.on_message(2, lookup(4), now, &mut out);
+    hub.end_turn(now, &mut out);
     match sent_to(2, &out).pop() {
         Some(HubMsg::Reply {
             status,
@@ -56,6 +57,7 @@ fn offered(hub: &mut TestHub, conn: ConnId, name: &str, now: Instant) -> (u16, V
         name: name.into(),
     };
     hub.on_message(conn, lookup, now, &mut out);
+    hub.sign_tickets(&mut out);
     match sent_to(conn, &out).pop() {
         Some(HubMsg::Reply {
             status,
