@@ -35,6 +35,11 @@ use xfer::tools::{RsyncDaemon, Sshd};
 use xfer::MIB;
 use xfer::{make_file, tcp_copy, tcp_copy_timed, thread_cpu, Client, Encryption, FETCH_TIMEOUT};
 
+/// The allocator the `peerhub` binary uses (`sys::LineAligned`), so the in-memory
+/// decryption of the encrypted floor copies as a fetcher's does.
+#[global_allocator]
+static ALLOCATOR: peerhub::sys::LineAligned = peerhub::sys::LineAligned;
+
 fn main() {
     if let Err(e) = bench() {
         eprintln!("transfer bench failed: {e}");

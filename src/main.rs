@@ -6,12 +6,16 @@ use peerhub::proto::frame::DEFAULT_MAX_FRAME;
 use peerhub::server::hub::HubConfig;
 use peerhub::server::store::StoreLimits;
 use peerhub::server::{self, ServerConfig};
-use peerhub::sys::DEFAULT_LISTEN_BACKLOG;
+use peerhub::sys::{LineAligned, DEFAULT_LISTEN_BACKLOG};
 use peerhub::trust::{Fingerprint, ResumeSecret};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// Big blocks on a cache line: glibc's big copies between them stay fast (`sys::LineAligned`).
+#[global_allocator]
+static ALLOCATOR: LineAligned = LineAligned;
 
 /// A peer-to-peer file-sharing hub and its peers.
 #[derive(Parser)]

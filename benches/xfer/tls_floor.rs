@@ -3,7 +3,9 @@
 //! (the listener's `peer_server_config`, a fetcher's `client_config` with its
 //! certificate), so it negotiates the suite a real fetch does; the server side encrypts
 //! a block over and over, and only the client side's `read_tls`, `process_new_packets`
-//! and `reader().read` are timed, in this thread's CPU time.
+//! and `reader().read` are timed, in this thread's CPU time. The transfer bench runs
+//! it under the `peerhub` binary's allocator (`sys::LineAligned`), so rustls's copies
+//! cost what they cost in a fetcher.
 
 use super::thread_cpu;
 use peerhub::trust::{self, Identity, ServerKeyVerifier};

@@ -9,9 +9,11 @@
 //! directory), `rename` (rename beneath it), `disk` (free space, writeback),
 //! `zerocopy` (`sendfile`, `splice` through a [`Pipe`], [`MappedRange`]),
 //! `term` (terminal and stdin descriptors), `process` (open-file limit,
-//! heap trimming) and `listen` (TCP listeners with a chosen accept backlog).
+//! heap trimming), `listen` (TCP listeners with a chosen accept backlog) and `alloc`
+//! (the binary's allocator: big blocks on a cache line, for glibc's copies).
 //! Every item is re-exported here, so callers name `sys::X`.
 
+mod alloc;
 mod beneath;
 mod disk;
 mod listen;
@@ -20,6 +22,7 @@ mod rename;
 mod term;
 mod zerocopy;
 
+pub use alloc::LineAligned;
 pub use beneath::{mkdir_beneath, open_beneath, open_dir, open_dir_beneath, OpenFlags};
 pub use disk::{free_space, sync_file_range, RangeSync};
 pub use listen::{bind_tcp_listener, DEFAULT_LISTEN_BACKLOG};

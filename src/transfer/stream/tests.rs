@@ -215,6 +215,78 @@ fn sink_over_a_memory_stream_reports_an_early_close() {
     assert_eq!(std::fs::read(dir.join("part")).unwrap(), b"0123456789");
 }
 
+#[test]
+fn sink_reads_while_the_stream_has_bytes_and_writes_them_at_once() {
+    let data = pattern(10_000);
+    let (dir, file) = scratch("memory-reads");
+    let mut stream = MemoryStream::new().chunked(1000);
+    stream.send(&data);
+    let mut sink = Sink::new(file, 20_000);
+    let mut buf = vec![0u8; 64 * 1024];
+    // Ten reads in one go, until the stream has no more.
+    assert_eq!(
+        sink.fill_from(&mut stream, &mut buf, 1 << 20).unwrap(),
+        Filled::Blocked(10_000)
+    );
+    assert_eq!(std::fs::read(dir.join("part")).unwrap(), data);
+    // The buffer bounds one piece, the budget a call.
+    stream.send(&data);
+    let mut small = [0u8; 3000];
+    assert_eq!(
+        sink.fill_from(&mut stream, &mut small, 7000).unwrap(),
+        Filled::Moved(7000)
+    );
+    assert_eq!(sink.left(), 3000);
+}
+
+/// A stream that hands over `chunks` one read at a time, then fails.
+struct FailsAfter {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.chunks.is_empty() {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
+        let chunk = self.chunks.remove(0);
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        Ok(chunk.len())
+    }
+}
+
+impl Write for FailsAfter {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for FailsAfter {
+    fn close_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_keeps_the_bytes_read_before_a_stream_failure() {
+    let (dir, file) = scratch("memory-reset");
+    let mut stream = FailsAfter {
+        chunks: vec![b"01234".to_vec(), b"56789".to_vec()],
+    };
+    let mut sink = Sink::new(file, 20);
+    let mut buf = [0u8; 64];
+    match sink.fill_from(&mut stream, &mut buf, 1 << 20) {
+        Err(FillError::Socket(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        other => panic!("not the stream's failure: {other:?}"),
+    }
+    assert_eq!(sink.left(), 10);
+    assert_eq!(std::fs::read(dir.join("part")).unwrap(), b"0123456789");
+}
+
 /// Send all of `source` to `stream`, the peer taking what was written whenever the
 /// source is blocked; bounded.
 fn send_memory(source: &mut Source, stream: &mut MemoryStream, budget: usize) -> (Sent, Vec<u8>) {
