@@ -13,6 +13,8 @@
 //! - [`suggest`]: "did you mean …?" for mistyped commands (client and hub console).
 //! - [`server`]: the hub — its state machine ([`server::hub::Hub`]) plus its loop.
 //! - [`client`]: the peer — its state machine plus its loop.
+//! - [`web`]: the web interface (`--web`): request heads, access checks, the embedded
+//!   page and the WebSocket that carries the `--json` contract.
 
 pub mod client;
 pub mod net;
@@ -25,3 +27,4 @@ pub mod sys;
 mod testing;
 pub mod transfer;
 pub mod trust;
+pub mod web;

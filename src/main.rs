@@ -227,6 +227,13 @@ struct ClientArgs {
     /// Most uploads to other peers at once, counted once a peer's request is valid; the next gets 503.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_uploads: u64,
+    /// Serve the web interface on this address (default 127.0.0.1:0: a free loopback
+    /// port); the URL with its access token is printed at start. Implies --serve.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    web: Option<SocketAddr>,
+    /// A further name the web interface's Host header may give (repeatable).
+    #[arg(long)]
+    web_host: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -290,6 +297,10 @@ fn main() -> ExitCode {
             upload_rate: a.upload_rate,
             peer_max_per_address: a.peer_max_per_address,
             max_uploads: a.max_uploads as usize,
+            web: a.web.map(|addr| client::WebListen {
+                addr,
+                hosts: a.web_host,
+            }),
         }),
     };
     match result {

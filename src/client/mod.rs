@@ -19,7 +19,7 @@ pub mod terminal;
 mod driver;
 
 use crate::trust::Fingerprint;
-pub use driver::run;
+pub use driver::{run, WebListen};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,4 +48,6 @@ pub struct ClientConfig {
     pub peer_max_per_address: usize,
     /// Uploads at once, counted once a request is valid; the next peer gets 503.
     pub max_uploads: usize,
+    /// The web interface (`--web`), if any.
+    pub web: Option<WebListen>,
 }

@@ -23,6 +23,8 @@ pub mod tokens {
     pub const SIGNALS: Token = Token(usize::MAX - 3);
     /// The client's connection to the hub.
     pub const HUB: Token = Token(usize::MAX - 4);
+    /// The web interface's listener (`--web`).
+    pub const WEB: Token = Token(usize::MAX - 5);
     /// Keys at or above this are reserved.
     pub const FIRST_RESERVED: usize = usize::MAX - 16;
 }

@@ -39,13 +39,13 @@ impl Client {
                 if let Some(tty) = self.tty.as_mut() {
                     tty.learn_result(&r);
                 }
-                self.output.result(&r);
+                self.emit_result(&r);
             }
             Action::Event(e) => {
                 if let Some(tty) = self.tty.as_mut() {
                     tty.learn_event(&e);
                 }
-                self.output.event(&e);
+                self.emit_event(&e);
             }
             Action::Arm(at) => self.timers.arm(at, Tick::Session),
             Action::Hash { job, local } => self.start_hash(job, &local, now),

@@ -11,6 +11,9 @@ mod peers;
 mod setup;
 mod store_jobs;
 mod transfers;
+mod web;
+
+pub use web::WebListen;
 
 use super::hub_trust::HubTrust;
 use super::partials::Partials;
@@ -185,6 +188,8 @@ struct Client {
     peer_tls: PeerTls,
     /// Fetch tickets peers used, until they expire: each lets in one connection.
     used_tickets: UsedTickets,
+    /// The web interface (`--web`).
+    web: Option<web::PeerWeb>,
 }
 
 impl Client {
@@ -217,10 +222,17 @@ impl Client {
             &Event::new("listening", format!("peer listener on {peer_addr}"))
                 .field("addr", peer_addr.to_string()),
         );
+        let web = match &config.web {
+            Some(listen) => Some(web::PeerWeb::open(listen, &poll)?),
+            None => None,
+        };
+        if let Some(w) = &web {
+            output.event(&w.announcement());
+        }
         let published = PublishedList::load(&config.share)?;
         let session = Session::new(
             SessionConfig {
-                serve: config.serve,
+                serve: config.serve || config.web.is_some(),
                 reconnect_for: config.reconnect_for,
                 peer_port: peer_addr.port(),
                 interactive,
@@ -275,6 +287,7 @@ impl Client {
             peer_addrs: PerAddress::new(config.peer_max_per_address),
             peer_tls,
             used_tickets: UsedTickets::default(),
+            web,
         })
     }
 
@@ -302,6 +315,7 @@ impl Client {
             }
             self.free_closed();
             self.run_ready(now);
+            self.web_turn(now);
             self.run_timers(now);
             self.hash_turn(now);
             self.scan_turn(now);
@@ -327,10 +341,14 @@ impl Client {
             || !self.scans.is_empty()
             || !self.ready.is_empty()
             || self.hub_ready
+            || self.web_busy()
         {
             return min_timeout(timeout, Some(Duration::ZERO));
         }
-        timeout
+        let web = self
+            .web_deadline()
+            .map(|at| at.saturating_duration_since(now));
+        min_timeout(timeout, web)
     }
 
     /// Stdin (or the terminal) is a file read directly, never reported by the poll.
@@ -345,6 +363,7 @@ impl Client {
             tokens::STDIN => self.read_input(now),
             tokens::SIGNALS => self.signalled(now),
             tokens::LISTENER => self.accept_peers(now),
+            token if self.web_owns(token) => self.web_event(token, now),
             token => {
                 if let Some(key) = crate::net::conn_key(token) {
                     self.run_transfer(key, now);

@@ -297,7 +297,7 @@ impl Client {
         r.detail.push(format!("transfers: {}", listed.message));
         r.detail
             .extend(listed.detail.into_iter().map(|line| format!("  {line}")));
-        self.output.result(&r);
+        self.emit_result(&r);
     }
 
     pub(super) fn transfer_rows(&self) -> Vec<Row> {
@@ -315,6 +315,6 @@ impl Client {
 
     pub(super) fn list_transfers(&mut self, id: u64) {
         let rows = self.transfer_rows();
-        self.output.result(&transfers_result(id, &rows));
+        self.emit_result(&transfers_result(id, &rows));
     }
 }

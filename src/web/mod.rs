@@ -1,0 +1,18 @@
+//! The web interface (`--web`): a page, its assets and a WebSocket, served from the
+//! process's own mio loop. The page sends command lines exactly as typed at the prompt
+//! and receives exactly the JSON objects of the `--json` contract; each WebSocket
+//! numbers its own commands.
+//!
+//! The decisions are pure and live in rooms of their own — [`http`] (request heads),
+//! [`access`] (Host, token, Origin), [`response`] (answers as bytes), [`page`] (the
+//! embedded assets) — while [`Web`] holds the listener and the connections and moves
+//! their bytes for the loop that owns it: it reports [`WebInput`]s and takes JSON
+//! lines to send.
+
+pub mod access;
+pub mod http;
+pub mod page;
+pub mod response;
+mod server;
+
+pub use server::{Web, WebInput, WEB_MAX_CONNS};

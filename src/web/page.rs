@@ -1,0 +1,85 @@
+//! The assets of a web interface, embedded in the binary: plain HTML, CSS and
+//! JavaScript (ES modules, no build step, nothing fetched from anywhere else), found
+//! by exact path only, so no request can name a file outside them.
+
+/// One embedded file.
+#[derive(Debug, Clone, Copy)]
+pub struct Asset {
+    pub path: &'static str,
+    pub content_type: &'static str,
+    pub bytes: &'static [u8],
+}
+
+/// A page: its files, the first being the one `/` serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub assets: &'static [Asset],
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The peer's page.
+pub const PEER: Page = Page {
+    assets: &[
+        Asset {
+            path: "/",
+            content_type: HTML,
+            bytes: include_bytes!("peer/index.html"),
+        },
+        Asset {
+            path: "/app.js",
+            content_type: JS,
+            bytes: include_bytes!("peer/app.js"),
+        },
+        Asset {
+            path: "/link.js",
+            content_type: JS,
+            bytes: include_bytes!("peer/link.js"),
+        },
+        Asset {
+            path: "/style.css",
+            content_type: CSS,
+            bytes: include_bytes!("peer/style.css"),
+        },
+    ],
+};
+
+impl Page {
+    /// The file at exactly `path`.
+    pub fn get(&self, path: &str) -> Option<&Asset> {
+        self.assets.iter().find(|a| a.path == path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exact_paths_name_a_file() {
+        assert_eq!(PEER.get("/").unwrap().content_type, HTML);
+        assert!(PEER.get("/app.js").is_some());
+        for path in [
+            "/../Cargo.toml",
+            "/app.js/",
+            "/APP.JS",
+            "//app.js",
+            "/index.html",
+            "",
+        ] {
+            assert!(PEER.get(path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_page_fetches_nothing_from_elsewhere() {
+        for asset in PEER.assets {
+            let text = std::str::from_utf8(asset.bytes).unwrap();
+            for foreign in ["http://", "https://", "//cdn", "@import url("] {
+                assert!(!text.contains(foreign), "{} has {foreign}", asset.path);
+            }
+        }
+    }
+}

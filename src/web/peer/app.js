@@ -1,0 +1,181 @@
+// The peer's page: every control runs a command line over the link, and draws the
+// results and events of the --json contract.
+import { Link } from '/link.js';
+
+const $ = (id) => document.getElementById(id);
+const online = new Set();
+let me = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// A line that contains spaces is quoted as the prompt reads it.
+function word(text) {
+  return /[\s"]/.test(text) ? `"${text.replace(/["\\]/g, '\\$&')}"` : text;
+}
+
+const FEED_MAX = 500;
+function append(list, item) {
+  list.append(item);
+  while (list.children.length > FEED_MAX) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function note(text, kind = 'info') {
+  append($('feed'), el('li', { class: kind }, text));
+}
+
+function showResult(r) {
+  const text = `${r.command}: ${r.message}`;
+  append($('results'), el('li', { class: r.ok ? 'ok' : 'error' }, text));
+  return r;
+}
+
+async function run(line) {
+  try {
+    return showResult(await link.run(line));
+  } catch (e) {
+    append($('results'), el('li', { class: 'error' }, e.message));
+    return null;
+  }
+}
+
+function drawUsers() {
+  const list = $('users');
+  list.replaceChildren(...[...online].sort().slice(0, 200).map((u) =>
+    el('li', {}, el('span', {}, u), u === me ? el('span', { class: 'muted' }, ' (you)') : '')));
+  $('online-count').textContent = online.size ? `(${online.size})` : '';
+}
+
+function setMe(user) {
+  me = user;
+  $('who').textContent = user ? `logged in as ${user}` : 'not logged in';
+  $('login-form').hidden = !!user;
+  $('logged-in').hidden = !user;
+}
+
+async function refreshUsers() {
+  const r = await run('users');
+  if (r && r.ok) {
+    online.clear();
+    r.users.forEach((u) => online.add(u));
+    drawUsers();
+  }
+}
+
+async function refreshShared() {
+  const r = await run('shared');
+  if (!r || !r.ok) return;
+  $('published').replaceChildren(...r.files.map((f) => el('li', {},
+    el('span', { class: 'grow' }, `${f.name} `, el('span', { class: 'muted' }, `${f.size} bytes`)),
+    el('button', { class: 'secondary', onclick: async () => {
+      await run(`unpublish ${word(f.name)}`);
+      refreshShared();
+    } }, 'Unpublish'))));
+}
+
+function onEvent(e) {
+  switch (e.event) {
+    case 'chat': note(`<${e.from}> ${e.text}`, e.history ? 'muted' : 'chat'); break;
+    case 'private': note(`[${e.from} → you] ${e.text}`, 'private'); break;
+    case 'join': online.add(e.user); drawUsers(); note(`${e.user} joined`, 'muted'); break;
+    case 'joins': refreshUsers(); note(`${e.count} users joined`, 'muted'); break;
+    case 'leave': online.delete(e.user); drawUsers(); note(`${e.user} left`, 'muted'); break;
+    case 'announce': note(`hub: ${e.text}`, 'announce'); break;
+    case 'kicked': case 'disconnected': case 'logged_out':
+      setMe(null); online.clear(); drawUsers(); note(e.message || e.event, 'error'); break;
+    case 'reconnected': refreshUsers(); break;
+    default: break;
+  }
+}
+
+const link = new Link({
+  onEvent,
+  onState: async (up) => {
+    $('link').textContent = up ? 'connected' : 'reconnecting…';
+    $('link').className = `pill ${up ? 'on' : 'off'}`;
+    if (!up) return;
+    const status = await run('status');
+    if (status && status.ok && status.user) {
+      setMe(status.user);
+      refreshUsers();
+      refreshShared();
+    }
+  },
+});
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  const action = ev.submitter ? ev.submitter.value : 'login';
+  const user = form.user.value.trim();
+  const password = form.password.value;
+  form.password.value = '';
+  let r = await run(`${action} ${word(user)} ${word(password)}`);
+  if (r && r.ok && action === 'register') r = await run(`login ${word(user)} ${word(password)}`);
+  if (r && r.ok) {
+    setMe(user);
+    refreshUsers();
+    refreshShared();
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  await run('logout');
+  setMe(null);
+  online.clear();
+  drawUsers();
+});
+
+$('chat-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const text = ev.target.text.value;
+  const m = text.match(/^\/msg\s+(\S+)\s+(.+)$/);
+  const r = await run(m ? `msg ${m[1]} ${m[2]}` : `say ${text}`);
+  if (r && r.ok) {
+    note(m ? `[you → ${m[1]}] ${m[2]}` : `<${me}> ${text}`, m ? 'private' : 'chat');
+    ev.target.text.value = '';
+  }
+});
+
+$('publish-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const { path, name } = ev.target;
+  const line = `publish ${word(path.value)}${name.value ? ` ${word(name.value)}` : ''}`;
+  const r = await run(line);
+  if (r && r.ok) {
+    path.value = '';
+    name.value = '';
+    refreshShared();
+  }
+});
+
+$('search-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const r = await run(`search ${ev.target.text.value}`);
+  if (!r || !r.ok) return;
+  $('hits').replaceChildren(...r.files.map((f) => el('li', {},
+    el('span', { class: 'grow' }, `${f.name} `,
+      el('span', { class: 'muted' }, `${f.size} bytes from ${f.owners.join(', ')}`)),
+    ...f.owners.filter((o) => o !== me).slice(0, 4).map((o) => el('button', {
+      onclick: async () => {
+        const done = await run(`fetch ${word(f.name)} --from ${o}`);
+        if (done && done.ok) note(`fetched ${f.name} from ${o} (${done.bytes} bytes, verified)`, 'ok');
+      },
+    }, `Fetch from ${o}`)))));
+});
+
+$('command-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const line = ev.target.line.value;
+  ev.target.line.value = '';
+  const r = await run(line);
+  if (r && r.detail) r.detail.forEach((d) => append($('results'), el('li', { class: 'muted' }, d)));
+});

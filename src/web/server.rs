@@ -1,0 +1,416 @@
+//! [`Web`]: the listener and connections of a web interface, moved by the loop that
+//! owns it. A connection reads one request head (within [`HEAD_DEADLINE`]), which
+//! [`Access`] judges; then it is answered and closed, or becomes a WebSocket whose text
+//! messages are command lines ([`WebInput::Command`], numbered per connection) and to
+//! which the loop sends JSON lines. A WebSocket that stops reading is dropped once
+//! [`MAX_QUEUED`] bytes wait for it; each connection reads at most
+//! [`MESSAGES_PER_TURN`] messages per turn and comes back on the next.
+
+use super::access::{Access, Pass};
+use super::http::{self, Head, Parsed, MAX_HEAD};
+use super::page::Page;
+use super::response::{switching_protocols, Response};
+use log::{debug, info};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
+use tungstenite::Message;
+
+/// Connections a web interface holds at once (pages, their assets, WebSockets); the
+/// next is closed at once.
+pub const WEB_MAX_CONNS: usize = 64;
+/// How long a connection has to send its whole request head (slowloris).
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// The longest WebSocket message accepted (a command line is far shorter).
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Bytes that may wait for one WebSocket before it is dropped as a slow consumer.
+pub const MAX_QUEUED: usize = 4 * 1024 * 1024;
+/// Messages one WebSocket may have read per turn of the loop.
+pub const MESSAGES_PER_TURN: usize = 32;
+
+/// What the loop must act on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WebInput {
+    /// A command line from WebSocket `conn`, its `id`th.
+    Command { conn: usize, id: u64, line: String },
+    /// WebSocket `conn` is gone: its commands' results have nowhere to go.
+    Gone { conn: usize },
+}
+
+enum State {
+    /// Reading the request head.
+    Head { buf: Vec<u8>, deadline: Instant },
+    /// Writing an answer, then closing.
+    Answer { out: Vec<u8>, sent: usize },
+    /// A WebSocket; `commands` counts the command lines it sent.
+    Socket {
+        ws: Box<WebSocketContext>,
+        commands: u64,
+    },
+}
+
+struct WebConn {
+    stream: TcpStream,
+    state: State,
+}
+
+/// A web interface's listener and connections.
+pub struct Web {
+    listener: TcpListener,
+    listener_token: Token,
+    /// Token of connection key 0; key `k` is `base + k`.
+    base: usize,
+    access: Access,
+    page: Page,
+    conns: Slab<WebConn>,
+    /// Connections that stopped at their budget: run again next turn.
+    ready: Vec<usize>,
+}
+
+impl Web {
+    /// Serve `page` on `listener` (registered with `listener_token`), connections under
+    /// tokens from `base` up.
+    pub fn new(
+        mut listener: TcpListener,
+        registry: &Registry,
+        listener_token: Token,
+        base: usize,
+        access: Access,
+        page: Page,
+    ) -> io::Result<Web> {
+        registry.register(&mut listener, listener_token, Interest::READABLE)?;
+        Ok(Web {
+            listener,
+            listener_token,
+            base,
+            access,
+            page,
+            conns: Slab::new(),
+            ready: Vec::new(),
+        })
+    }
+
+    /// The URL to print: the page, with its token.
+    pub fn url(&self) -> String {
+        self.access.url()
+    }
+
+    /// Whether `token` is this interface's.
+    pub fn owns(&self, token: Token) -> bool {
+        token == self.listener_token
+            || (token.0 >= self.base && token.0 < self.base + WEB_MAX_CONNS)
+    }
+
+    /// Whether some connection waits to run again.
+    pub fn busy(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The nearest head deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .filter_map(|(_, c)| match c.state {
+                State::Head { deadline, .. } => Some(deadline),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// A readiness event for `token`.
+    pub fn on_event(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        out: &mut Vec<WebInput>,
+    ) {
+        if token == self.listener_token {
+            return self.accept(registry, now);
+        }
+        self.run(registry, token.0 - self.base, out);
+    }
+
+    /// Run what stopped at its budget, and close heads past their deadline.
+    pub fn turn(&mut self, registry: &Registry, now: Instant, out: &mut Vec<WebInput>) {
+        for key in std::mem::take(&mut self.ready) {
+            self.run(registry, key, out);
+        }
+        let late: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Head { deadline, .. } if deadline <= now))
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            self.answer(
+                registry,
+                key,
+                Response::text(408, "the request head took too long"),
+            );
+        }
+    }
+
+    /// Send a JSON line to WebSocket `conn` (dropped if it is gone).
+    pub fn send(&mut self, registry: &Registry, conn: usize, text: &str, out: &mut Vec<WebInput>) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let State::Socket { ws, .. } = &mut c.state else {
+            return;
+        };
+        match ws
+            .write(&mut c.stream, Message::text(text))
+            .and_then(|()| ws.flush(&mut c.stream))
+        {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                debug!("web connection {conn}: {e}");
+                self.drop_conn(registry, conn, out);
+            }
+        }
+    }
+
+    /// Send a JSON line to every WebSocket.
+    pub fn broadcast(&mut self, registry: &Registry, text: &str, out: &mut Vec<WebInput>) {
+        let sockets: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Socket { .. }))
+            .map(|(k, _)| k)
+            .collect();
+        for conn in sockets {
+            self.send(registry, conn, text, out);
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        loop {
+            let (mut stream, addr) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return debug!("web accept: {e}"),
+            };
+            if self.conns.len() >= WEB_MAX_CONNS {
+                debug!("web: {addr} refused, {WEB_MAX_CONNS} connections open");
+                continue;
+            }
+            let entry = self.conns.vacant_entry();
+            let token = Token(self.base + entry.key());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if registry.register(&mut stream, token, interest).is_err() {
+                continue;
+            }
+            let deadline = now + HEAD_DEADLINE;
+            let buf = Vec::new();
+            entry.insert(WebConn {
+                stream,
+                state: State::Head { buf, deadline },
+            });
+        }
+    }
+
+    fn run(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match &mut conn.state {
+            State::Head { .. } => self.read_head(registry, key),
+            State::Answer { .. } => self.write_answer(registry, key),
+            State::Socket { .. } => self.read_socket(registry, key, out),
+        }
+    }
+
+    fn read_head(&mut self, registry: &Registry, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::Head { buf, .. } = &mut conn.state else {
+            return;
+        };
+        let mut chunk = [0u8; 4096];
+        loop {
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => return self.close(registry, key),
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.len() > MAX_HEAD {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(registry, key),
+            }
+        }
+        match http::parse(buf) {
+            Parsed::Partial => {}
+            Parsed::Bad(status, why) => self.answer(registry, key, Response::text(status, why)),
+            Parsed::Done(head, _) => self.decide(registry, key, &head),
+        }
+    }
+
+    /// A whole head: judge it, then answer it or open its WebSocket.
+    fn decide(&mut self, registry: &Registry, key: usize, head: &Head) {
+        let pass = match self.access.check(head) {
+            Ok(pass) => pass,
+            Err(denied) => {
+                return self.answer(registry, key, Response::text(denied.status, denied.why))
+            }
+        };
+        if head.method != "GET" {
+            return self.answer(
+                registry,
+                key,
+                Response::text(405, "only GET is served here"),
+            );
+        }
+        if head.path == "/ws" {
+            return self.open_socket(registry, key, head);
+        }
+        if pass == Pass::Query {
+            // Keep the token in a cookie and take it out of the address bar.
+            let to = if head.path == "/" {
+                "/"
+            } else {
+                head.path.as_str()
+            };
+            let answer = Response::see_other(to).header("Set-Cookie", self.access.set_cookie());
+            return self.answer(registry, key, answer);
+        }
+        let answer = match self.page.get(&head.path) {
+            Some(asset) => Response::new(200, asset.content_type, asset.bytes),
+            None => Response::text(404, "no such page"),
+        };
+        self.answer(registry, key, answer);
+    }
+
+    fn open_socket(&mut self, registry: &Registry, key: usize, head: &Head) {
+        let Some(ws_key) = head.websocket_key.as_deref().filter(|_| head.websocket) else {
+            return self.answer(
+                registry,
+                key,
+                Response::text(426, "this is the WebSocket endpoint"),
+            );
+        };
+        if head.websocket_version.as_deref() != Some("13") {
+            let answer = Response::text(426, "WebSocket version 13 only")
+                .header("Sec-WebSocket-Version", "13");
+            return self.answer(registry, key, answer);
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let upgrade = switching_protocols(ws_key);
+        // A 101 is a few hundred bytes: the socket's buffer, empty yet, takes it whole.
+        if conn.stream.write_all(&upgrade).is_err() {
+            return self.close(registry, key);
+        }
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0)
+            .max_write_buffer_size(MAX_QUEUED)
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
+        let ws = WebSocketContext::new(Role::Server, Some(config));
+        info!("web: a page connected");
+        conn.state = State::Socket {
+            ws: Box::new(ws),
+            commands: 0,
+        };
+    }
+
+    fn read_socket(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::Socket { ws, commands } = &mut conn.state else {
+            return;
+        };
+        for _ in 0..MESSAGES_PER_TURN {
+            match ws.read(&mut conn.stream) {
+                Ok(Message::Text(text)) => {
+                    *commands += 1;
+                    let line = text.as_str().trim_end_matches(['\r', '\n']).to_owned();
+                    out.push(WebInput::Command {
+                        conn: key,
+                        id: *commands,
+                        line,
+                    });
+                }
+                Ok(Message::Binary(_)) => {
+                    let _ = ws.close(&mut conn.stream, None);
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let _ = ws.flush(&mut conn.stream);
+                    return;
+                }
+                Err(e) => {
+                    debug!("web connection {key}: {e}");
+                    return self.drop_conn(registry, key, out);
+                }
+            }
+        }
+        self.ready.push(key);
+    }
+
+    /// Answer `key` with `response` and close it once written.
+    fn answer(&mut self, registry: &Registry, key: usize, response: Response) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if response.status() >= 400 {
+            debug!("web connection {key}: {}", response.status());
+        }
+        conn.state = State::Answer {
+            out: response.into_bytes(),
+            sent: 0,
+        };
+        self.write_answer(registry, key);
+    }
+
+    fn write_answer(&mut self, registry: &Registry, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::Answer { out, sent } = &mut conn.state else {
+            return;
+        };
+        while *sent < out.len() {
+            match conn.stream.write(&out[*sent..]) {
+                Ok(0) => return self.close(registry, key),
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(registry, key),
+            }
+        }
+        self.close(registry, key);
+    }
+
+    fn drop_conn(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
+        if matches!(
+            self.conns.get(key),
+            Some(WebConn {
+                state: State::Socket { .. },
+                ..
+            })
+        ) {
+            out.push(WebInput::Gone { conn: key });
+        }
+        self.close(registry, key);
+    }
+
+    fn close(&mut self, registry: &Registry, key: usize) {
+        if let Some(mut conn) = self.conns.try_remove(key) {
+            let _ = conn.stream.flush();
+            let _ = registry.deregister(&mut conn.stream);
+        }
+        self.ready.retain(|k| *k != key);
+    }
+}

@@ -1,0 +1,256 @@
+//! End-to-end tests of the peer's web interface (`client --web`, issue #13) over
+//! loopback: the printed URL, the token (query, bearer, cookie), the Host and Origin
+//! checks in their order, bad and oversized request heads, a slow head that holds up
+//! nobody, WebSocket commands answered under each page's own numbering, events to
+//! every page and to stdout, and an oversized WebSocket message.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+use support::{Hub, Peer};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+const SECS_10: Duration = Duration::from_secs(10);
+
+/// A peer with `--web`, and where its page is.
+struct WebPeer {
+    peer: Peer,
+    addr: SocketAddr,
+    token: String,
+}
+
+fn web_peer(hub: &Hub) -> WebPeer {
+    let mut peer = Peer::start(hub.addr(), &["--web"]);
+    let url = peer.wait_event("web", |_| true, SECS_10)["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (addr, token) = rest.split_once("/?token=").expect("token in URL");
+    assert_eq!(token.len(), 32, "128 bits in hex: {token}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    WebPeer {
+        peer,
+        addr: addr.parse().expect("address"),
+        token: token.to_owned(),
+    }
+}
+
+/// Send raw request bytes; the whole answer (the server closes after it).
+fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SECS_10)).unwrap();
+    s.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get(addr: SocketAddr, path: &str, host: &str, extra: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n");
+    exchange(addr, request.as_bytes())
+}
+
+fn status(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+type Socket = WebSocket<TcpStream>;
+
+/// A WebSocket to the page's `/ws` with `headers`; the refusal's status if refused.
+fn try_socket(w: &WebPeer, headers: &[(&'static str, String)]) -> Result<Socket, u16> {
+    let mut request = format!("ws://{}/ws", w.addr).into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    let stream = TcpStream::connect(w.addr).unwrap();
+    stream.set_read_timeout(Some(SECS_10)).unwrap();
+    match tungstenite::client(request, stream) {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("handshake: {e}"),
+    }
+}
+
+/// The page's own WebSocket: the cookie and its Origin.
+fn socket(w: &WebPeer) -> Socket {
+    let cookie = format!("peerhub_token_{}={}", w.addr.port(), w.token);
+    let origin = format!("http://{}", w.addr);
+    try_socket(w, &[("Cookie", cookie), ("Origin", origin)]).expect("the page's socket")
+}
+
+/// The next JSON object on `socket` that satisfies `pred`.
+fn next(socket: &mut Socket, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + SECS_10;
+    while Instant::now() < deadline {
+        match socket.read().expect("a message") {
+            Message::Text(text) => {
+                let v: Value = serde_json::from_str(text.as_str()).expect("JSON");
+                if pred(&v) {
+                    return v;
+                }
+            }
+            _ => continue,
+        }
+    }
+    panic!("nothing matched within 10 s");
+}
+
+fn run(socket: &mut Socket, line: &str, id: u64) -> Value {
+    socket.send(Message::text(line)).unwrap();
+    next(socket, |v| v["type"] == "result" && v["id"] == id)
+}
+
+#[test]
+fn a_page_logs_in_chats_and_gets_its_results_under_its_own_numbering() {
+    let hub = Hub::start(&[]);
+    let mut alice = Peer::logged_in(hub.addr(), "alice");
+    let mut w = web_peer(&hub);
+    // The printed URL sets the cookie and sends the page to /; the cookie then serves.
+    let first = get(
+        w.addr,
+        &format!("/?token={}", w.token),
+        &w.addr.to_string(),
+        "",
+    );
+    assert_eq!(status(&first), 303, "{first}");
+    let cookie = format!("peerhub_token_{}={}", w.addr.port(), w.token);
+    assert!(first.contains(&format!(
+        "Set-Cookie: {cookie}; Path=/; HttpOnly; SameSite=Strict"
+    )));
+    let page = get(
+        w.addr,
+        "/",
+        &w.addr.to_string(),
+        &format!("Cookie: {cookie}\r\n"),
+    );
+    assert_eq!(status(&page), 200);
+    assert!(page.contains("<title>peerhub</title>"));
+    let bearer = format!("Authorization: Bearer {}\r\n", w.token);
+    let script = get(
+        w.addr,
+        "/app.js",
+        &format!("localhost:{}", w.addr.port()),
+        &bearer,
+    );
+    assert_eq!(status(&script), 200);
+    assert!(script.contains("Content-Type: text/javascript"));
+
+    let mut one = socket(&w);
+    let mut two = socket(&w);
+    let registered = run(&mut one, "register bob pw", 1);
+    assert_eq!(
+        (registered["command"].clone(), registered["status"].clone()),
+        ("register".into(), 201.into())
+    );
+    let login = run(&mut one, "login bob pw", 2);
+    assert_eq!(login["status"], 200, "{login}");
+    // Each page numbers its own commands.
+    let status_two = run(&mut two, "status", 1);
+    assert_eq!(status_two["user"], "bob", "{status_two}");
+    // Events reach every page and stdout; results only the page that asked.
+    alice.run("say hello bob");
+    for socket in [&mut one, &mut two] {
+        let chat = next(socket, |v| v["event"] == "chat" && v["from"] == "alice");
+        assert_eq!(chat["text"], "hello bob");
+    }
+    w.peer.wait_event("chat", |v| v["from"] == "alice", SECS_10);
+    assert!(
+        w.peer.results().is_empty(),
+        "a page's results go to the page only: {:?}",
+        w.peer.results()
+    );
+    let said = run(&mut two, "say hi alice", 2);
+    assert_eq!(said["status"], 200, "{said}");
+    alice.wait_event(
+        "chat",
+        |v| v["from"] == "bob" && v["text"] == "hi alice",
+        SECS_10,
+    );
+    let unknown = run(&mut one, "frobnicate", 3);
+    assert_eq!(unknown["ok"], false, "{unknown}");
+}
+
+#[test]
+fn host_then_token_then_origin_are_checked_and_bad_heads_are_refused() {
+    let hub = Hub::start(&[]);
+    let w = web_peer(&hub);
+    let host = w.addr.to_string();
+    let with_token = format!("/?token={}", w.token);
+    // A foreign Host is refused before the token is even looked at.
+    assert_eq!(status(&get(w.addr, &with_token, "evil.example", "")), 403);
+    assert_eq!(status(&get(w.addr, "/", "evil.example", "")), 403);
+    assert_eq!(status(&get(w.addr, "/", &host, "")), 401);
+    let wrong = format!("/?token={}", "0".repeat(32));
+    assert_eq!(status(&get(w.addr, &wrong, &host, "")), 401);
+    let other_port = format!("Cookie: peerhub_token_1={}\r\n", w.token);
+    assert_eq!(status(&get(w.addr, "/", &host, &other_port)), 401);
+    let bearer = format!("Authorization: Bearer {}\r\n", w.token);
+    assert_eq!(status(&get(w.addr, "/../Cargo.toml", &host, &bearer)), 404);
+    assert_eq!(
+        status(&get(w.addr, "/%2e%2e/Cargo.toml", &host, &bearer)),
+        404
+    );
+    // WebSockets: no token 401; a token but another page's Origin, or none, 403.
+    assert_eq!(
+        try_socket(&w, &[("Origin", format!("http://{host}"))]).err(),
+        Some(401)
+    );
+    let cookie = format!("peerhub_token_{}={}", w.addr.port(), w.token);
+    let evil = [
+        ("Cookie", cookie.clone()),
+        ("Origin", "http://evil.example".into()),
+    ];
+    assert_eq!(try_socket(&w, &evil).err(), Some(403));
+    assert_eq!(try_socket(&w, &[("Cookie", cookie)]).err(), Some(403));
+    // Malformed and oversized heads.
+    assert_eq!(status(&exchange(w.addr, b"NONSENSE\r\n\r\n")), 400);
+    assert_eq!(status(&exchange(w.addr, b"GET / HTTP/1.0\r\n\r\n")), 505);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nX: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert_eq!(status(&exchange(w.addr, huge.as_bytes())), 431);
+    let post = format!("POST / HTTP/1.1\r\nHost: {host}\r\n{bearer}Content-Length: 0\r\n\r\n");
+    assert_eq!(status(&exchange(w.addr, post.as_bytes())), 405);
+}
+
+#[test]
+fn a_slow_head_or_an_oversized_message_holds_up_nobody() {
+    let hub = Hub::start(&[]);
+    let w = web_peer(&hub);
+    let host = w.addr.to_string();
+    // Half a head, never finished.
+    let mut slow = TcpStream::connect(w.addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: ").unwrap();
+    let mut page = socket(&w);
+    let mut flooder = socket(&w);
+    flooder
+        .send(Message::text("say ".to_owned() + &"x".repeat(100_000)))
+        .unwrap_or(());
+    // The flooder is dropped; its neighbour's commands go on.
+    let deadline = Instant::now() + SECS_10;
+    let dropped = loop {
+        match flooder.read() {
+            Err(_) | Ok(Message::Close(_)) => break true,
+            Ok(_) if Instant::now() < deadline => continue,
+            Ok(_) => break false,
+        }
+    };
+    assert!(dropped, "an oversized message closes its socket");
+    let status_page = run(&mut page, "status", 1);
+    assert_eq!(status_page["command"], "status");
+    let bearer = format!("Authorization: Bearer {}\r\n", w.token);
+    assert_eq!(status(&get(w.addr, "/style.css", &host, &bearer)), 200);
+    drop(slow);
+}
