@@ -179,6 +179,13 @@ struct ServerArgs {
     /// once, so every reconnect uses the password).
     #[arg(long, default_value = "43200", value_parser = seconds)]
     resume_ttl: Duration,
+    /// Serve the operator's web interface on this address (default 127.0.0.1:0: a free
+    /// loopback port); the URL with its access token is printed at start.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    web: Option<SocketAddr>,
+    /// A further name the web interface's Host header may give (repeatable).
+    #[arg(long)]
+    web_host: Vec<String>,
 }
 
 #[derive(Args)]
@@ -282,6 +289,10 @@ fn main() -> ExitCode {
                 reserve: a.store_reserve,
             },
             store_stall: a.store_stall,
+            web: a.web.map(|addr| peerhub::web::WebListen {
+                addr,
+                hosts: a.web_host,
+            }),
         }),
         Role::Client(a) => client::run(ClientConfig {
             server: a.server,
@@ -297,7 +308,7 @@ fn main() -> ExitCode {
             upload_rate: a.upload_rate,
             peer_max_per_address: a.peer_max_per_address,
             max_uploads: a.max_uploads as usize,
-            web: a.web.map(|addr| client::WebListen {
+            web: a.web.map(|addr| peerhub::web::WebListen {
                 addr,
                 hosts: a.web_host,
             }),

@@ -16,28 +16,42 @@ use tungstenite::{Message, WebSocket};
 
 const SECS_10: Duration = Duration::from_secs(10);
 
-/// A peer with `--web`, and where its page is.
+/// Where a page is: its address and access token.
+struct Page {
+    addr: SocketAddr,
+    token: String,
+}
+
+/// A peer with `--web`, and its page.
 struct WebPeer {
     peer: Peer,
     addr: SocketAddr,
     token: String,
 }
 
-fn web_peer(hub: &Hub) -> WebPeer {
-    let mut peer = Peer::start(hub.addr(), &["--web"]);
-    let url = peer.wait_event("web", |_| true, SECS_10)["url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
+impl WebPeer {
+    fn page(&self) -> Page {
+        Page {
+            addr: self.addr,
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// The address and token of a `web` event's URL.
+fn page_of(web: &Value) -> (SocketAddr, String) {
+    let url = web["url"].as_str().expect("url");
     let rest = url.strip_prefix("http://").expect("http URL");
     let (addr, token) = rest.split_once("/?token=").expect("token in URL");
     assert_eq!(token.len(), 32, "128 bits in hex: {token}");
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
-    WebPeer {
-        peer,
-        addr: addr.parse().expect("address"),
-        token: token.to_owned(),
-    }
+    (addr.parse().expect("address"), token.to_owned())
+}
+
+fn web_peer(hub: &Hub) -> WebPeer {
+    let mut peer = Peer::start(hub.addr(), &["--web"]);
+    let (addr, token) = page_of(&peer.wait_event("web", |_| true, SECS_10));
+    WebPeer { peer, addr, token }
 }
 
 /// Send raw request bytes; the whole answer (the server closes after it).
@@ -66,7 +80,7 @@ fn status(answer: &str) -> u16 {
 type Socket = WebSocket<TcpStream>;
 
 /// A WebSocket to the page's `/ws` with `headers`; the refusal's status if refused.
-fn try_socket(w: &WebPeer, headers: &[(&'static str, String)]) -> Result<Socket, u16> {
+fn try_socket(w: &Page, headers: &[(&'static str, String)]) -> Result<Socket, u16> {
     let mut request = format!("ws://{}/ws", w.addr).into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(*name, value.parse().unwrap());
@@ -83,7 +97,7 @@ fn try_socket(w: &WebPeer, headers: &[(&'static str, String)]) -> Result<Socket,
 }
 
 /// The page's own WebSocket: the cookie and its Origin.
-fn socket(w: &WebPeer) -> Socket {
+fn socket(w: &Page) -> Socket {
     let cookie = format!("peerhub_token_{}={}", w.addr.port(), w.token);
     let origin = format!("http://{}", w.addr);
     try_socket(w, &[("Cookie", cookie), ("Origin", origin)]).expect("the page's socket")
@@ -146,8 +160,8 @@ fn a_page_logs_in_chats_and_gets_its_results_under_its_own_numbering() {
     assert_eq!(status(&script), 200);
     assert!(script.contains("Content-Type: text/javascript"));
 
-    let mut one = socket(&w);
-    let mut two = socket(&w);
+    let mut one = socket(&w.page());
+    let mut two = socket(&w.page());
     let registered = run(&mut one, "register bob pw", 1);
     assert_eq!(
         (registered["command"].clone(), registered["status"].clone()),
@@ -203,7 +217,7 @@ fn host_then_token_then_origin_are_checked_and_bad_heads_are_refused() {
     );
     // WebSockets: no token 401; a token but another page's Origin, or none, 403.
     assert_eq!(
-        try_socket(&w, &[("Origin", format!("http://{host}"))]).err(),
+        try_socket(&w.page(), &[("Origin", format!("http://{host}"))]).err(),
         Some(401)
     );
     let cookie = format!("peerhub_token_{}={}", w.addr.port(), w.token);
@@ -211,8 +225,11 @@ fn host_then_token_then_origin_are_checked_and_bad_heads_are_refused() {
         ("Cookie", cookie.clone()),
         ("Origin", "http://evil.example".into()),
     ];
-    assert_eq!(try_socket(&w, &evil).err(), Some(403));
-    assert_eq!(try_socket(&w, &[("Cookie", cookie)]).err(), Some(403));
+    assert_eq!(try_socket(&w.page(), &evil).err(), Some(403));
+    assert_eq!(
+        try_socket(&w.page(), &[("Cookie", cookie)]).err(),
+        Some(403)
+    );
     // Malformed and oversized heads.
     assert_eq!(status(&exchange(w.addr, b"NONSENSE\r\n\r\n")), 400);
     assert_eq!(status(&exchange(w.addr, b"GET / HTTP/1.0\r\n\r\n")), 505);
@@ -233,8 +250,8 @@ fn a_slow_head_or_an_oversized_message_holds_up_nobody() {
     // Half a head, never finished.
     let mut slow = TcpStream::connect(w.addr).unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: ").unwrap();
-    let mut page = socket(&w);
-    let mut flooder = socket(&w);
+    let mut page = socket(&w.page());
+    let mut flooder = socket(&w.page());
     flooder
         .send(Message::text("say ".to_owned() + &"x".repeat(100_000)))
         .unwrap_or(());
@@ -253,4 +270,33 @@ fn a_slow_head_or_an_oversized_message_holds_up_nobody() {
     let bearer = format!("Authorization: Bearer {}\r\n", w.token);
     assert_eq!(status(&get(w.addr, "/style.css", &host, &bearer)), 200);
     drop(slow);
+}
+
+#[test]
+fn the_hub_s_page_runs_console_commands_and_sees_its_events() {
+    let mut hub = Hub::start(&["--web"]);
+    let web = hub.wait_event("web", |_| true, SECS_10);
+    let (addr, token) = page_of(&web);
+    let host = addr.to_string();
+    assert_eq!(status(&get(addr, "/", &host, "")), 401);
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let page = get(addr, "/", &host, &bearer);
+    assert!(page.contains("<title>peerhub hub</title>"), "{page}");
+    let mut console = socket(&Page { addr, token });
+    let stats = run(&mut console, "stats", 1);
+    assert_eq!(stats["fingerprint"], hub.fingerprint(), "{stats}");
+    let mut alice = Peer::start(hub.addr(), &[]);
+    alice.register_login("alice", "pw");
+    let login = next(&mut console, |v| v["event"] == "login");
+    assert_eq!(login["user"], "alice");
+    let users = run(&mut console, "users", 2);
+    assert_eq!(users["peers"][0]["user"], "alice", "{users}");
+    assert!(users["peers"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    run(&mut console, "kick alice", 3);
+    alice.wait_event("kicked", |_| true, SECS_10);
+    // Console results of the page are not printed on the hub's stdout.
+    assert!(hub.results().iter().all(|r| r["command"] != "kick"));
 }

@@ -19,7 +19,7 @@ pub mod terminal;
 mod driver;
 
 use crate::trust::Fingerprint;
-pub use driver::{run, WebListen};
+pub use driver::run;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,5 +49,5 @@ pub struct ClientConfig {
     /// Uploads at once, counted once a request is valid; the next peer gets 503.
     pub max_uploads: usize,
     /// The web interface (`--web`), if any.
-    pub web: Option<WebListen>,
+    pub web: Option<crate::web::WebListen>,
 }

@@ -26,6 +26,7 @@ mod storeloop;
 pub mod storesync;
 pub mod tickets;
 pub mod warnings;
+mod web;
 
 use crate::net::conn::{Conn, Tally};
 use crate::net::peraddr::PerAddress;
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     pub store: store::StoreLimits,
     /// A store transfer that moves nothing for this long is closed (an upload aborted).
     pub store_stall: Duration,
+    /// The operator's web interface (`--web`), if any.
+    pub web: Option<crate::web::WebListen>,
 }
 
 /// A hub connection: TLS over its socket, or the bare socket (`--insecure-plaintext`).
@@ -239,6 +242,8 @@ struct Server {
     /// Refused TLS connections and the end of their grace (`refusal.rs`).
     refusing: Vec<(ConnId, Instant)>,
     exit: bool,
+    /// The operator's web interface (`--web`).
+    web: Option<crate::web::Web>,
 }
 
 impl Server {
@@ -269,7 +274,19 @@ impl Server {
         let addr = listener.local_addr()?;
         info!("listening on {addr}, data in {}", config.data.display());
         output.event(&listening(addr, config.hub.fingerprint));
+        let web = match &config.web {
+            Some(listen) => Some(crate::web::Web::open(
+                listen,
+                poll.registry(),
+                crate::web::page::HUB,
+            )?),
+            None => None,
+        };
+        if let Some(w) = &web {
+            output.event(&w.announcement());
+        }
         Ok(Server {
+            web,
             hub,
             backend,
             disk,
@@ -339,6 +356,7 @@ impl Server {
             if self.store_sweep.is_some_and(|at| at <= now) {
                 self.sweep_store(now);
             }
+            self.web_turn(now);
             self.sweep_refused(now);
             // Answers a slower backend finished since the last turn.
             self.take_answers(now);
@@ -376,6 +394,7 @@ impl Server {
             tokens::LISTENER => self.accept(now),
             tokens::STDIN => self.console(now),
             tokens::SIGNALS => self.signal(),
+            token if self.web_owns(token) => self.web_event(token, now),
             token => {
                 if let Some(key) = conn_key(token) {
                     if event.is_read_closed() || event.is_error() {
@@ -420,6 +439,7 @@ impl Server {
             self.accept_paused,
             self.trim.wake_at(),
             self.refused_deadline(),
+            self.web_wake(now),
         ];
         for at in wake.into_iter().flatten() {
             timeout = min_timeout(timeout, Some(at.saturating_duration_since(now)));
@@ -462,8 +482,8 @@ impl Server {
                 }
             }
             Action::Arm(at, key, serial) => self.timers.arm(at, (key, serial)),
-            Action::Result(result) => self.output.result(&result),
-            Action::Event(event) => self.output.event(&event),
+            Action::Result(result) => self.emit_result(&result),
+            Action::Event(event) => self.emit_event(&event),
             Action::Exit => self.exit = true,
             Action::Upgrade(key) => self.upgrade(key),
             Action::Store(key, order) => self.store_order(key, *order),

@@ -6,8 +6,8 @@
 //! The decisions are pure and live in rooms of their own — [`http`] (request heads),
 //! [`access`] (Host, token, Origin), [`response`] (answers as bytes), [`page`] (the
 //! embedded assets) — while [`Web`] holds the listener and the connections and moves
-//! their bytes for the loop that owns it: it reports [`WebInput`]s and takes JSON
-//! lines to send.
+//! their bytes for the loop that owns it: it reports [`WebCommand`]s, sends each
+//! result to the page whose command it ends and every event to every page.
 
 pub mod access;
 pub mod http;
@@ -15,4 +15,4 @@ pub mod page;
 pub mod response;
 mod server;
 
-pub use server::{Web, WebInput, WEB_MAX_CONNS};
+pub use server::{Web, WebCommand, WebListen, FIRST_COMMAND_ID, WEB_MAX_CONNS};

@@ -20,31 +20,41 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The peer's page.
-pub const PEER: Page = Page {
-    assets: &[
-        Asset {
-            path: "/",
-            content_type: HTML,
-            bytes: include_bytes!("peer/index.html"),
-        },
-        Asset {
-            path: "/app.js",
-            content_type: JS,
-            bytes: include_bytes!("peer/app.js"),
-        },
-        Asset {
-            path: "/link.js",
-            content_type: JS,
-            bytes: include_bytes!("peer/link.js"),
-        },
-        Asset {
-            path: "/style.css",
-            content_type: CSS,
-            bytes: include_bytes!("peer/style.css"),
-        },
-    ],
-};
+/// A page of `$dir` (its `index.html` and `app.js`), with the files every page
+/// shares: the WebSocket link and the style.
+macro_rules! page {
+    ($dir:literal) => {
+        Page {
+            assets: &[
+                Asset {
+                    path: "/",
+                    content_type: HTML,
+                    bytes: include_bytes!(concat!($dir, "/index.html")),
+                },
+                Asset {
+                    path: "/app.js",
+                    content_type: JS,
+                    bytes: include_bytes!(concat!($dir, "/app.js")),
+                },
+                Asset {
+                    path: "/link.js",
+                    content_type: JS,
+                    bytes: include_bytes!("common/link.js"),
+                },
+                Asset {
+                    path: "/style.css",
+                    content_type: CSS,
+                    bytes: include_bytes!("common/style.css"),
+                },
+            ],
+        }
+    };
+}
+
+/// The peer's page (`client --web`).
+pub const PEER: Page = page!("peer");
+/// The hub operator's page (`server --web`).
+pub const HUB: Page = page!("hub");
 
 impl Page {
     /// The file at exactly `path`.
@@ -74,8 +84,8 @@ mod tests {
     }
 
     #[test]
-    fn the_page_fetches_nothing_from_elsewhere() {
-        for asset in PEER.assets {
+    fn the_pages_fetch_nothing_from_elsewhere() {
+        for asset in PEER.assets.iter().chain(HUB.assets) {
             let text = std::str::from_utf8(asset.bytes).unwrap();
             for foreign in ["http://", "https://", "//cdn", "@import url("] {
                 assert!(!text.contains(foreign), "{} has {foreign}", asset.path);

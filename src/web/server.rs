@@ -1,20 +1,25 @@
 //! [`Web`]: the listener and connections of a web interface, moved by the loop that
 //! owns it. A connection reads one request head (within [`HEAD_DEADLINE`]), which
 //! [`Access`] judges; then it is answered and closed, or becomes a WebSocket whose text
-//! messages are command lines ([`WebInput::Command`], numbered per connection) and to
-//! which the loop sends JSON lines. A WebSocket that stops reading is dropped once
+//! messages are command lines ([`WebCommand`]s, each under an id of its own, which
+//! this remembers with the page's own number for it) and to which results and events
+//! go as JSON lines. A WebSocket that stops reading is dropped once
 //! [`MAX_QUEUED`] bytes wait for it; each connection reads at most
 //! [`MESSAGES_PER_TURN`] messages per turn and comes back on the next.
 
-use super::access::{Access, Pass};
+use super::access::{Access, AccessToken, Pass};
 use super::http::{self, Head, Parsed, MAX_HEAD};
 use super::page::Page;
 use super::response::{switching_protocols, Response};
+use crate::net::tokens;
+use crate::output::{event_json, result_json, CommandResult, Event};
 use log::{debug, info};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
@@ -31,13 +36,24 @@ pub const MAX_QUEUED: usize = 4 * 1024 * 1024;
 /// Messages one WebSocket may have read per turn of the loop.
 pub const MESSAGES_PER_TURN: usize = 32;
 
-/// What the loop must act on.
+/// Ids of page commands start here, far above any console or stdin line number.
+pub const FIRST_COMMAND_ID: u64 = 1 << 48;
+/// Token of the first web connection.
+const FIRST_TOKEN: usize = 1 << 40;
+
+/// A command line a page sent, to run under `id` (a result with that id goes back to
+/// the page, with the page's own number for it).
 #[derive(Debug, PartialEq, Eq)]
-pub enum WebInput {
-    /// A command line from WebSocket `conn`, its `id`th.
-    Command { conn: usize, id: u64, line: String },
-    /// WebSocket `conn` is gone: its commands' results have nowhere to go.
-    Gone { conn: usize },
+pub struct WebCommand {
+    pub id: u64,
+    pub line: String,
+}
+
+/// Where `--web` serves, and the further `Host` names it accepts.
+#[derive(Debug, Clone)]
+pub struct WebListen {
+    pub addr: SocketAddr,
+    pub hosts: Vec<String>,
 }
 
 enum State {
@@ -68,29 +84,82 @@ pub struct Web {
     conns: Slab<WebConn>,
     /// Connections that stopped at their budget: run again next turn.
     ready: Vec<usize>,
+    /// Command id → (connection, the page's own number) of commands still running.
+    routes: HashMap<u64, (usize, u64)>,
+    next_id: u64,
 }
 
 impl Web {
-    /// Serve `page` on `listener` (registered with `listener_token`), connections under
-    /// tokens from `base` up.
-    pub fn new(
-        mut listener: TcpListener,
-        registry: &Registry,
-        listener_token: Token,
-        base: usize,
-        access: Access,
-        page: Page,
-    ) -> io::Result<Web> {
-        registry.register(&mut listener, listener_token, Interest::READABLE)?;
+    /// Serve `page` where `listen` says (loopback only, for now), its listener under
+    /// `tokens::WEB`, with a fresh access token.
+    pub fn open(listen: &WebListen, registry: &Registry, page: Page) -> io::Result<Web> {
+        if !listen.addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--web {}: the interface serves loopback addresses only for now \
+                     (off loopback it must be HTTPS, which is not built yet)",
+                    listen.addr
+                ),
+            ));
+        }
+        let bound = std::net::TcpListener::bind(listen.addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("--web {}: {e}", listen.addr)))?;
+        bound.set_nonblocking(true)?;
+        let mut random = [0u8; 16];
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut random)
+            .map_err(|e| io::Error::other(format!("no random access token: {e}")))?;
+        let access = Access {
+            token: AccessToken::from_random(random),
+            bound: bound.local_addr()?,
+            https: false,
+            hosts: listen.hosts.clone(),
+        };
+        let mut listener = TcpListener::from_std(bound);
+        registry.register(&mut listener, tokens::WEB, Interest::READABLE)?;
         Ok(Web {
             listener,
-            listener_token,
-            base,
+            listener_token: tokens::WEB,
+            base: FIRST_TOKEN,
             access,
             page,
             conns: Slab::new(),
             ready: Vec::new(),
+            routes: HashMap::new(),
+            next_id: FIRST_COMMAND_ID,
         })
+    }
+
+    /// The event that tells where the page is.
+    pub fn announcement(&self) -> Event {
+        let url = self.url();
+        Event::new("web", format!("web interface: {url}")).field("url", url)
+    }
+
+    /// A command's result: sent to the page whose command it ends (true), or not a
+    /// page's (false: it goes to stdout).
+    pub fn result(&mut self, registry: &Registry, r: &CommandResult) -> bool {
+        let Some((conn, page_id)) = self.routes.remove(&r.id) else {
+            return false;
+        };
+        let mut json = result_json(r);
+        json["id"] = page_id.into();
+        self.send(registry, conn, &json.to_string());
+        true
+    }
+
+    /// An event, to every page.
+    pub fn event(&mut self, registry: &Registry, e: &Event) {
+        let text = event_json(e).to_string();
+        let sockets: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Socket { .. }))
+            .map(|(k, _)| k)
+            .collect();
+        for conn in sockets {
+            self.send(registry, conn, &text);
+        }
     }
 
     /// The URL to print: the page, with its token.
@@ -126,7 +195,7 @@ impl Web {
         registry: &Registry,
         token: Token,
         now: Instant,
-        out: &mut Vec<WebInput>,
+        out: &mut Vec<WebCommand>,
     ) {
         if token == self.listener_token {
             return self.accept(registry, now);
@@ -135,7 +204,7 @@ impl Web {
     }
 
     /// Run what stopped at its budget, and close heads past their deadline.
-    pub fn turn(&mut self, registry: &Registry, now: Instant, out: &mut Vec<WebInput>) {
+    pub fn turn(&mut self, registry: &Registry, now: Instant, out: &mut Vec<WebCommand>) {
         for key in std::mem::take(&mut self.ready) {
             self.run(registry, key, out);
         }
@@ -155,7 +224,7 @@ impl Web {
     }
 
     /// Send a JSON line to WebSocket `conn` (dropped if it is gone).
-    pub fn send(&mut self, registry: &Registry, conn: usize, text: &str, out: &mut Vec<WebInput>) {
+    fn send(&mut self, registry: &Registry, conn: usize, text: &str) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -170,21 +239,8 @@ impl Web {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 debug!("web connection {conn}: {e}");
-                self.drop_conn(registry, conn, out);
+                self.close(registry, conn);
             }
-        }
-    }
-
-    /// Send a JSON line to every WebSocket.
-    pub fn broadcast(&mut self, registry: &Registry, text: &str, out: &mut Vec<WebInput>) {
-        let sockets: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Socket { .. }))
-            .map(|(k, _)| k)
-            .collect();
-        for conn in sockets {
-            self.send(registry, conn, text, out);
         }
     }
 
@@ -214,7 +270,7 @@ impl Web {
         }
     }
 
-    fn run(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
+    fn run(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebCommand>) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -324,7 +380,7 @@ impl Web {
         };
     }
 
-    fn read_socket(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
+    fn read_socket(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebCommand>) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -336,11 +392,10 @@ impl Web {
                 Ok(Message::Text(text)) => {
                     *commands += 1;
                     let line = text.as_str().trim_end_matches(['\r', '\n']).to_owned();
-                    out.push(WebInput::Command {
-                        conn: key,
-                        id: *commands,
-                        line,
-                    });
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.routes.insert(id, (key, *commands));
+                    out.push(WebCommand { id, line });
                 }
                 Ok(Message::Binary(_)) => {
                     let _ = ws.close(&mut conn.stream, None);
@@ -352,7 +407,7 @@ impl Web {
                 }
                 Err(e) => {
                     debug!("web connection {key}: {e}");
-                    return self.drop_conn(registry, key, out);
+                    return self.close(registry, key);
                 }
             }
         }
@@ -393,24 +448,13 @@ impl Web {
         self.close(registry, key);
     }
 
-    fn drop_conn(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebInput>) {
-        if matches!(
-            self.conns.get(key),
-            Some(WebConn {
-                state: State::Socket { .. },
-                ..
-            })
-        ) {
-            out.push(WebInput::Gone { conn: key });
-        }
-        self.close(registry, key);
-    }
-
     fn close(&mut self, registry: &Registry, key: usize) {
         if let Some(mut conn) = self.conns.try_remove(key) {
             let _ = conn.stream.flush();
             let _ = registry.deregister(&mut conn.stream);
         }
         self.ready.retain(|k| *k != key);
+        // Results of its commands have nowhere to go.
+        self.routes.retain(|_, (conn, _)| *conn != key);
     }
 }

@@ -13,8 +13,6 @@ mod store_jobs;
 mod transfers;
 mod web;
 
-pub use web::WebListen;
-
 use super::hub_trust::HubTrust;
 use super::partials::Partials;
 use super::published::PublishedList;
@@ -189,7 +187,7 @@ struct Client {
     /// Fetch tickets peers used, until they expire: each lets in one connection.
     used_tickets: UsedTickets,
     /// The web interface (`--web`).
-    web: Option<web::PeerWeb>,
+    web: Option<crate::web::Web>,
 }
 
 impl Client {
@@ -223,7 +221,11 @@ impl Client {
                 .field("addr", peer_addr.to_string()),
         );
         let web = match &config.web {
-            Some(listen) => Some(web::PeerWeb::open(listen, &poll)?),
+            Some(listen) => Some(crate::web::Web::open(
+                listen,
+                poll.registry(),
+                crate::web::page::PEER,
+            )?),
             None => None,
         };
         if let Some(w) = &web {

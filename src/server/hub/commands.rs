@@ -102,7 +102,7 @@ impl Hub {
             200,
             format!("{} online", self.online.len()),
         );
-        let mut entries = Vec::new();
+        let (mut entries, mut peers) = (Vec::new(), Vec::new());
         for name in self.user_names() {
             if let Some(s) = self
                 .online
@@ -111,10 +111,11 @@ impl Hub {
             {
                 let peer = SocketAddr::new(s.addr.ip(), s.peer_port);
                 r = r.line(format!("{name}  {peer}"));
+                peers.push(serde_json::json!({ "user": name, "addr": peer.to_string() }));
                 entries.push(name);
             }
         }
-        r.field("users", entries)
+        r.field("users", entries).field("peers", peers)
     }
 
     /// `say <text>`: an announcement to everyone online.

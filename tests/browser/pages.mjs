@@ -1,9 +1,11 @@
-// The peer's web interface in headless Chromium: a hub and two peers with --web as
-// real processes over loopback; alice and bob register and log in through their
-// pages, chat, bob publishes a file, alice searches, fetches and the file verifies.
-// Saves a screenshot of alice's page to docs/screenshots/peer.png.
+// The web interfaces in headless Chromium: a hub and two peers, each with --web, as
+// real processes over loopback. alice and bob register and log in through their
+// pages and chat, bob publishes a file, alice searches, fetches it and it verifies;
+// the hub's page shows the logins and the publication, pings bob with its round trip,
+// and its Kick logs bob out in his page. Saves screenshots of alice's page and the
+// hub's to docs/screenshots/.
 //
-//   node tests/browser/peer.mjs [path/to/peerhub]   (default: target/debug/peerhub)
+//   node tests/browser/pages.mjs [path/to/peerhub]   (default: target/debug/peerhub)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,18 +24,27 @@ const WAIT = 15000;
 function start(label, args, name) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(child);
+  child.events = [];
+  child.waiting = [];
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const v = JSON.parse(line);
+    if (v.type !== 'event') return;
+    child.events.push(v);
+    child.waiting = child.waiting.filter((w) => !(w.name === v.event && (w.resolve(v), true)));
+  });
+  child.on('exit', (code) => child.waiting.forEach((w) => w.reject(new Error(`${label} exited ${code}: ${stderr}`))));
+  return nextEvent(child, name, label);
+}
+
+// The first event `name` of `child`, seen already or to come.
+function nextEvent(child, name, label = 'process') {
+  const seen = child.events.find((v) => v.event === name);
+  if (seen) return Promise.resolve(seen);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label}: no ${name} event; stderr: ${stderr}`)), WAIT);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const v = JSON.parse(line);
-      if (v.type === 'event' && v.event === name) {
-        clearTimeout(timer);
-        resolve(v);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${label} exited ${code}: ${stderr}`)));
+    const timer = setTimeout(() => reject(new Error(`${label}: no ${name} event`)), WAIT);
+    child.waiting.push({ name, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject });
   });
 }
 
@@ -58,7 +69,10 @@ async function loggedIn(browser, who, name) {
 }
 
 async function main() {
-  const hubEvent = await start('hub', ['server', '--listen', '127.0.0.1:0', '--data', join(work, 'hub'), '--json'], 'listening');
+  const hubArgs = ['server', '--listen', '127.0.0.1:0', '--data', join(work, 'hub'), '--json', '--web'];
+  const hubChild = start('hub', hubArgs, 'listening');
+  const hubEvent = await hubChild;
+  const hubWeb = await nextEvent(procs[0], 'web');
   const alice = await peer(hubEvent.addr, 'alice');
   const bob = await peer(hubEvent.addr, 'bob');
   const browser = await chromium.launch({
@@ -67,6 +81,10 @@ async function main() {
       '--disable-component-update', '--disable-sync'],
   });
   try {
+    const h = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    h.on('pageerror', (e) => { throw new Error(`the hub's page: ${e.message}`); });
+    await h.goto(hubWeb.url);
+    await h.locator('#link').filter({ hasText: 'connected' }).waitFor({ timeout: WAIT });
     const a = await loggedIn(browser, alice, 'alice');
     const b = await loggedIn(browser, bob, 'bob');
     // The page's address bar lost its token: the cookie carries it.
@@ -90,9 +108,23 @@ async function main() {
     const fetched = readFileSync(join(alice.share, 'song.txt'), 'utf8');
     if (fetched !== content) throw new Error('the fetched file differs');
 
+    // The hub's page: the feed saw both logins and the publication.
+    for (const line of ['alice logged in', 'bob logged in', 'bob published song.txt']) {
+      await h.locator('#feed').filter({ hasText: line }).waitFor({ timeout: WAIT });
+    }
+    await h.locator('#users').filter({ hasText: 'bob' }).waitFor({ timeout: WAIT });
+    await h.getByLabel('Ping a user').fill('bob');
+    await h.locator('#ping-form').getByRole('button', { name: 'Ping' }).click();
+    await h.locator('#ping-answer').filter({ hasText: /bob: round trip [0-9.]+ ms/ }).waitFor({ timeout: WAIT });
+
     mkdirSync(join(root, 'docs', 'screenshots'), { recursive: true });
     await a.screenshot({ path: join(root, 'docs', 'screenshots', 'peer.png'), fullPage: true });
-    console.log('browser test passed: register, login, chat, publish, search, fetch');
+    await h.screenshot({ path: join(root, 'docs', 'screenshots', 'hub.png'), fullPage: true });
+
+    // A kick from the hub's page logs bob out in his.
+    await h.getByRole('button', { name: 'Kick bob' }).click();
+    await b.locator('#who').filter({ hasText: 'not logged in' }).waitFor({ timeout: WAIT });
+    console.log('browser test passed: register, login, chat, publish, search, fetch; hub feed, ping, kick');
   } finally {
     await browser.close();
   }
