@@ -21,7 +21,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// A page of `$dir` (its `index.html` and `app.js`), with the files every page
-/// shares: the WebSocket link and the style.
+/// shares: drawing helpers, the WebSocket link and the style.
 macro_rules! page {
     ($dir:literal) => {
         Page {
@@ -35,6 +35,11 @@ macro_rules! page {
                     path: "/app.js",
                     content_type: JS,
                     bytes: include_bytes!(concat!($dir, "/app.js")),
+                },
+                Asset {
+                    path: "/dom.js",
+                    content_type: JS,
+                    bytes: include_bytes!("common/dom.js"),
                 },
                 Asset {
                     path: "/link.js",

@@ -1,25 +1,8 @@
 // The operator's page: stats tiles, who is online (ping, kick, ban), a live feed of
 // the hub's events, discover, announce, the store, and any console command.
+import { $, el, append } from '/dom.js';
 import { Link } from '/link.js';
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
-
-const FEED_MAX = 500;
-function append(list, item) {
-  list.append(item);
-  while (list.children.length > FEED_MAX) list.firstChild.remove();
-  list.scrollTop = list.scrollHeight;
-}
 
 function size(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -1,31 +1,14 @@
 // The peer's page: every control runs a command line over the link, and draws the
 // results and events of the --json contract.
+import { $, el, append } from '/dom.js';
 import { Link } from '/link.js';
 
-const $ = (id) => document.getElementById(id);
 const online = new Set();
 let me = null;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
 
 // A line that contains spaces is quoted as the prompt reads it.
 function word(text) {
   return /[\s"]/.test(text) ? `"${text.replace(/["\\]/g, '\\$&')}"` : text;
-}
-
-const FEED_MAX = 500;
-function append(list, item) {
-  list.append(item);
-  while (list.children.length > FEED_MAX) list.firstChild.remove();
-  list.scrollTop = list.scrollHeight;
 }
 
 function note(text, kind = 'info') {
