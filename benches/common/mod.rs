@@ -1077,6 +1077,13 @@ impl HubProcess {
     }
 }
 
+/// The `RUST_LOG` of a process a bench starts: its warnings only (the default), or the
+/// filter in `PEERHUB_BENCH_LOG` to see why a run went wrong (`peerhub=debug`); for the
+/// hubs of [`HubProcess`].
+pub fn bench_log_filter() -> std::ffi::OsString {
+    std::env::var_os("PEERHUB_BENCH_LOG").unwrap_or_else(|| "warn".into())
+}
+
 /// How a [`HubProcess`] was started, to start it again.
 struct Launch {
     program: std::ffi::OsString,
@@ -1096,7 +1103,7 @@ impl Launch {
             .arg("server")
             .args(["--listen", listen, "--json"])
             .args(&self.args)
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", bench_log_filter())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -76,6 +76,7 @@ impl Hub {
             return;
         };
         if !session.backlog.is_empty() || !fits(&mut session.used, turn, &req, global_spent) {
+            session.waiting_since.get_or_insert(now);
             session.backlog.push_back(req);
             return;
         }
@@ -99,6 +100,9 @@ impl Hub {
             let Some(req) = session.backlog.pop_front() else {
                 return;
             };
+            if session.backlog.is_empty() {
+                session.caught_up(now);
+            }
             self.handle(conn, req, now, out);
         }
     }

@@ -72,10 +72,10 @@ impl Hub {
     }
 
     /// The next instant something is due on this connection.
-    pub(super) fn next_due(&self, session: &ConnState) -> Instant {
+    pub(super) fn next_due(&self, session: &ConnState, now: Instant) -> Instant {
         match &session.phase {
             Phase::AwaitHello => session.opened + self.config.hello_timeout,
-            Phase::Anonymous => session.anonymous_since + self.config.idle_timeout,
+            Phase::Anonymous => session.idle_deadline(self.config.idle_timeout, now),
             Phase::LoggedIn(_) => {
                 let ping_deadline = session
                     .pings
@@ -101,7 +101,7 @@ impl Hub {
         let Some(session) = self.sessions.get(&conn) else {
             return;
         };
-        let due = self.next_due(session);
+        let due = self.next_due(session, now);
         let serial = session.serial;
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
@@ -132,7 +132,7 @@ impl Hub {
                 info!("{}: no hello in time; closing", session.addr);
                 return self.bye(conn, Status::TIMEOUT, "no hello in time", out);
             }
-            Phase::Anonymous if now >= session.anonymous_since + self.config.idle_timeout => {
+            Phase::Anonymous if now >= session.idle_deadline(self.config.idle_timeout, now) => {
                 info!("{}: idle without login; closing", session.addr);
                 return self.bye(
                     conn,
@@ -176,6 +176,28 @@ impl Hub {
             _ => {}
         }
         self.schedule(conn, now, out);
+    }
+}
+
+impl ConnState {
+    /// When an anonymous connection has been idle for `timeout`, as seen at `now`: the
+    /// time its requests waited in its backlog (the hub behind, say hashing a login
+    /// storm's passwords) is the hub's, not the client's, and does not count.
+    fn idle_deadline(&self, timeout: Duration, now: Instant) -> Instant {
+        self.anonymous_since + timeout + self.waited(now)
+    }
+
+    /// How long, up to `now`, its backlog has not been empty since it became anonymous.
+    fn waited(&self, now: Instant) -> Duration {
+        self.waiting_since.map_or(Duration::ZERO, |since| {
+            now.saturating_duration_since(since.max(self.anonymous_since))
+        })
+    }
+
+    /// Its backlog just emptied at `now`: the wait moves the idle clock on.
+    pub(super) fn caught_up(&mut self, now: Instant) {
+        self.anonymous_since += self.waited(now);
+        self.waiting_since = None;
     }
 }
 

@@ -99,6 +99,9 @@ pub(super) struct ConnState {
     pub(super) used: budget::TurnUse,
     /// Requests beyond that budget, waiting in order for the next turns.
     pub(super) backlog: VecDeque<Request>,
+    /// Since when its backlog has not been empty: the hub is behind, so the idle
+    /// timeout does not count this time (see `liveness.rs`).
+    pub(super) waiting_since: Option<Instant>,
 }
 
 impl Hub {
@@ -133,6 +136,7 @@ impl Hub {
                 referrals: Referrals::default(),
                 used: budget::TurnUse::default(),
                 backlog: VecDeque::new(),
+                waiting_since: None,
             },
         );
         info!("connect from {addr}");

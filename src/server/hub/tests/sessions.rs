@@ -70,6 +70,64 @@ fn logging_out_starts_the_anonymous_clock_again() {
     assert!(out.iter().any(|a| matches!(a, Action::Close(1))));
 }
 
+/// During a login storm a connection's `Register` waits in its backlog while the
+/// turns' hashes go to others: that time is the hub's, not the client's, and it gets
+/// the rest of its idle time once answered. One that sends nothing is closed on time.
+#[test]
+fn time_waiting_behind_a_storm_of_password_checks_is_not_idle() {
+    let mut hub = test_hub(HubConfig {
+        auth_rate: 0,
+        idle_timeout: Duration::from_secs(10),
+        ..HubConfig::default()
+    });
+    let t0 = base();
+    hello(&mut hub, 1, t0);
+    hello(&mut hub, 2, t0);
+    let waits_at = t0 + Duration::from_secs(1);
+    hub.begin_turn(waits_at, 0);
+    for conn in 10..10 + HASHES_PER_TURN as usize / 2 {
+        join(&mut hub, conn, &format!("u{conn}"), waits_at);
+    }
+    assert!(hub.hash_budget_spent());
+    let mut out = Vec::new();
+    let register = ClientMsg::Register {
+        tag: 1,
+        user: "patient".into(),
+        password: "pw".into(),
+    };
+    hub.on_request(1, Request::Msg(register), waits_at, &mut out);
+    assert!(
+        status_of(1, &out).is_empty(),
+        "it waits for a turn with hashes"
+    );
+    let closed = |out: &[Action], conn| {
+        out.iter()
+            .any(|a| matches!(a, Action::Close(c) if *c == conn))
+    };
+    let serial = |hub: &TestHub, conn| hub.sessions.get(&conn).unwrap().serial;
+    let answered_at = t0 + Duration::from_secs(30);
+    for at in [t0 + Duration::from_secs(10), answered_at] {
+        let (s1, s2) = (serial(&hub, 1), serial(&hub, 2));
+        hub.on_timer(1, s1, at, &mut out);
+        hub.on_timer(2, s2, at, &mut out);
+    }
+    assert!(!closed(&out, 1), "waiting for the hub is not idle");
+    assert!(
+        closed(&out, 2),
+        "a connection that sends nothing is closed on time"
+    );
+    hub.begin_turn(answered_at, 0);
+    let mut out = Vec::new();
+    hub.resume(1, answered_at, &mut out);
+    assert_eq!(status_of(1, &out), vec![201]);
+    // Idle for 1 s before it waited: 9 s are left after the answer.
+    let s1 = serial(&hub, 1);
+    hub.on_timer(1, s1, answered_at + Duration::from_millis(8_900), &mut out);
+    assert!(!closed(&out, 1));
+    hub.on_timer(1, s1, answered_at + Duration::from_secs(9), &mut out);
+    assert!(closed(&out, 1));
+}
+
 #[test]
 fn a_broadcast_is_encoded_once_and_shared() {
     let mut hub = test_hub(HubConfig::default());
