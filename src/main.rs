@@ -212,6 +212,9 @@ struct ClientArgs {
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
+    /// With --json: also a `progress` event per running transfer, at most 4 a second.
+    #[arg(long, requires = "json")]
+    progress_events: bool,
     /// Keep serving published files after the end of input, until SIGINT/SIGTERM.
     #[arg(long)]
     serve: bool,
@@ -301,6 +304,7 @@ fn main() -> ExitCode {
             share: a.share,
             listen: a.listen,
             json: a.json,
+            progress_events: a.progress_events,
             serve: a.serve,
             reconnect_for: a.reconnect_for,
             hash_slice: a.hash_slice,

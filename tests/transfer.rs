@@ -229,6 +229,59 @@ fn two_downloads_from_one_holder_while_it_chats() {
     alice.wait_event("upload_served", |e| e["to"] == "carol", SECS_10);
 }
 
+/// With `--progress-events` a fetch reports `progress` events under its command's id,
+/// at most four a second, its bytes rising towards the size; without the flag, none.
+#[test]
+fn a_fetch_reports_progress_events_at_most_four_a_second() {
+    let hub = Hub::start(&["--auth-rate", "0"]);
+    let mut ps = peers(
+        &hub,
+        &[
+            ("alice", &["--upload-rate", "2000000"]),
+            ("bob", &["--progress-events"]),
+            ("carol", &[]),
+        ],
+    );
+    let [alice, bob, carol] = ps.as_mut_slice() else {
+        unreachable!()
+    };
+    let data = random_bytes(4 << 20, 7);
+    publish(alice, "song.bin", "song.bin", &data);
+    let started = std::time::Instant::now();
+    let fb = bob.send("fetch song.bin");
+    let fc = carol.send("fetch song.bin");
+    check(&bob.wait_result(fb, SECS_20), 205, true);
+    let elapsed = started.elapsed().as_secs_f64();
+    check(&carol.wait_result(fc, SECS_20), 205, true);
+    let events = bob.events_named("progress");
+    assert!(
+        events.len() >= 2,
+        "{} progress events in {elapsed:.1} s",
+        events.len()
+    );
+    assert!(
+        events.len() as f64 <= elapsed * 4.0 + 1.0,
+        "{} progress events in {elapsed:.1} s",
+        events.len()
+    );
+    let mut last = None;
+    for e in &events {
+        assert_eq!(e["id"], fb, "{e}");
+        assert_eq!(e["name"], "song.bin", "{e}");
+        assert_eq!(e["direction"], "download", "{e}");
+        assert_eq!(e["size"], data.len() as u64, "{e}");
+        let bytes = e["bytes"].as_u64().unwrap();
+        assert!(bytes <= data.len() as u64, "{e}");
+        assert!(last.is_none_or(|l| bytes > l), "{e} after {last:?}: moved");
+        assert!(e["rate"].as_u64().is_some(), "{e}");
+        last = Some(bytes);
+    }
+    assert!(
+        carol.events_named("progress").is_empty(),
+        "no flag, no events"
+    );
+}
+
 #[test]
 fn holder_killed_mid_transfer_then_resume_from_another_holder() {
     let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);

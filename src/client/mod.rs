@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub share: PathBuf,
     pub listen: Option<SocketAddr>,
     pub json: bool,
+    /// `--progress-events`: `progress` events on stdout too (the web page always has them).
+    pub progress_events: bool,
     pub serve: bool,
     pub reconnect_for: Duration,
     /// Bytes hashed per loop turn, so hashing never starves the rest of the loop.

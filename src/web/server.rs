@@ -148,9 +148,20 @@ impl Web {
         true
     }
 
-    /// An event, to every page.
+    /// An event, to every page; but one that carries the `id` of a page's command
+    /// (`progress`) goes to that page alone, under the page's own id.
     pub fn event(&mut self, registry: &Registry, e: &Event) {
-        let text = event_json(e).to_string();
+        let mut json = event_json(e);
+        let route = json["id"]
+            .as_u64()
+            .and_then(|id| self.routes.get(&id))
+            .copied();
+        if let Some((conn, page_id)) = route {
+            json["id"] = page_id.into();
+            self.send(registry, conn, &json.to_string());
+            return;
+        }
+        let text = json.to_string();
         let sockets: Vec<usize> = self
             .conns
             .iter()

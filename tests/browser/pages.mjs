@@ -1,6 +1,7 @@
 // The web interfaces in headless Chromium: a hub and two peers, each with --web, as
 // real processes over loopback. alice and bob register and log in through their
-// pages and chat, bob publishes a file, alice searches, fetches it and it verifies;
+// pages and chat, bob publishes a file, alice searches, fetches it, watches its
+// progress bar reach 100 % and it verifies;
 // the hub's page shows the logins and the publication, pings bob with its round trip,
 // and its Kick logs bob out in his page. Saves screenshots of alice's page and the
 // hub's to docs/screenshots/.
@@ -48,10 +49,10 @@ function nextEvent(child, name, label = 'process') {
   });
 }
 
-async function peer(hub, name) {
+async function peer(hub, name, extra = []) {
   const share = join(work, `${name}-share`);
   mkdirSync(share);
-  const args = ['client', '--server', hub, '--share', share, '--listen', '127.0.0.1:0', '--json', '--web'];
+  const args = ['client', '--server', hub, '--share', share, '--listen', '127.0.0.1:0', '--json', '--web', ...extra];
   const web = await start(name, args, 'web');
   return { share, url: web.url };
 }
@@ -74,7 +75,8 @@ async function main() {
   const hubEvent = await hubChild;
   const hubWeb = await nextEvent(procs[0], 'web');
   const alice = await peer(hubEvent.addr, 'alice');
-  const bob = await peer(hubEvent.addr, 'bob');
+  // bob serves at 1 MB/s, so alice's fetch of 3 MiB runs long enough to watch.
+  const bob = await peer(hubEvent.addr, 'bob', ['--upload-rate', '1000000']);
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -95,7 +97,7 @@ async function main() {
     await a.getByRole('button', { name: 'Send' }).click();
     await b.locator('#feed').filter({ hasText: '<alice> hello bob' }).waitFor({ timeout: WAIT });
 
-    const content = 'a song of bytes\n'.repeat(4096);
+    const content = 'a song of bytes\n'.repeat(3 * 65536);
     writeFileSync(join(bob.share, 'song.txt'), content);
     await b.getByLabel('File in the share').fill('song.txt');
     await b.getByRole('button', { name: 'Publish' }).click();
@@ -104,7 +106,14 @@ async function main() {
     await a.getByLabel('Name contains').fill('song');
     await a.getByRole('button', { name: 'Search' }).click();
     await a.getByRole('button', { name: 'Fetch from bob' }).click();
+    // The bar moves with the progress events (a rate shown), then reaches 100 %.
+    const row = a.locator('#transfers li', { hasText: 'song.txt' });
+    await row.filter({ hasText: /\d+% · .* of 3\.0 MiB · .*\/s/ }).waitFor({ timeout: WAIT });
+    await row.getByRole('button', { name: 'Cancel' }).waitFor({ timeout: WAIT });
     await a.locator('#feed').filter({ hasText: 'fetched song.txt from bob' }).waitFor({ timeout: WAIT });
+    await row.filter({ hasText: 'verified' }).waitFor({ timeout: WAIT });
+    const bar = await row.locator('progress').evaluate((p) => [p.value, p.max]);
+    if (bar[0] !== bar[1]) throw new Error(`the bar ended at ${bar[0]} of ${bar[1]}`);
     const fetched = readFileSync(join(alice.share, 'song.txt'), 'utf8');
     if (fetched !== content) throw new Error('the fetched file differs');
 
@@ -124,7 +133,7 @@ async function main() {
     // A kick from the hub's page logs bob out in his.
     await h.getByRole('button', { name: 'Kick bob' }).click();
     await b.locator('#who').filter({ hasText: 'not logged in' }).waitFor({ timeout: WAIT });
-    console.log('browser test passed: register, login, chat, publish, search, fetch; hub feed, ping, kick');
+    console.log('browser test passed: register, login, chat, publish, search, fetch with progress; hub feed, ping, kick');
   } finally {
     await browser.close();
   }

@@ -8,6 +8,7 @@ mod input;
 mod listener;
 mod peer_tls;
 mod peers;
+mod progress_events;
 mod setup;
 mod store_jobs;
 mod transfers;
@@ -115,6 +116,8 @@ enum Tick {
     Sweep,
     /// Redraw the progress bars.
     Redraw,
+    /// Report `progress` events.
+    Progress,
 }
 
 /// A connection of the peer-to-peer side. A download carries a BLAKE3 hasher (about
@@ -169,6 +172,8 @@ struct Client {
     download_buf: Vec<u8>,
     sweep_armed: bool,
     redraw_armed: bool,
+    /// `progress` events: who gets them, what each transfer last reported.
+    progress: progress_events::ProgressEvents,
     /// The terminal, when stdout is one (and not `--json`): progress bars, and the
     /// line editor when stdin is a terminal too.
     tty: Option<Terminal>,
@@ -281,6 +286,7 @@ impl Client {
             download_buf: vec![0; DOWNLOAD_BUF],
             sweep_armed: false,
             redraw_armed: false,
+            progress: progress_events::ProgressEvents::new(config.progress_events),
             tty,
             input_ended: false,
             hub_ready: false,
@@ -419,6 +425,7 @@ impl Client {
                     self.redraw_armed = false;
                     self.redraw();
                 }
+                Tick::Progress => self.report_progress(now),
             }
         }
         self.free_closed();

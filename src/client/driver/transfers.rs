@@ -249,6 +249,7 @@ impl Client {
             self.timers.arm(now + progress::REDRAW_EVERY, Tick::Redraw);
             self.redraw_armed = true;
         }
+        self.arm_progress(now);
     }
 
     /// Draw a bar for each running download and store transfer.

@@ -7,6 +7,15 @@ use crate::output::CommandResult;
 use crate::proto::status::Status;
 
 impl Session {
+    /// The command (input line) transfer `job` runs for: a fetch's, or a store
+    /// transfer's.
+    pub fn command_of(&self, job: u64) -> Option<u64> {
+        self.downloads
+            .get(&job)
+            .map(|d| d.id)
+            .or_else(|| self.store_jobs.get(&job).map(|j| j.id))
+    }
+
     /// The session's part of the `status` result of line `id`.
     pub(super) fn status(&self, id: u64) -> CommandResult {
         let link = match self.link {

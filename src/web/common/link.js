@@ -33,16 +33,21 @@ export class Link {
     }
   }
 
+  // Send a command line: its id on this connection (what its result and its
+  // progress events carry) and a promise of its result object.
+  start(line) {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      return { id: null, done: Promise.reject(new Error('not connected to peerhub')) };
+    }
+    this.next += 1;
+    const id = this.next;
+    const done = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.ws.send(line);
+    return { id, done };
+  }
+
   // Run a command line; resolves with its result object.
   run(line) {
-    return new Promise((resolve, reject) => {
-      if (this.ws.readyState !== WebSocket.OPEN) {
-        reject(new Error('not connected to peerhub'));
-        return;
-      }
-      this.next += 1;
-      this.pending.set(this.next, { resolve, reject });
-      this.ws.send(line);
-    });
+    return this.start(line).done;
   }
 }

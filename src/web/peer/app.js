@@ -30,6 +30,73 @@ async function run(line) {
   }
 }
 
+// Sizes and rates as people read them.
+function size(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
+}
+
+// One row per transfer this page knows of, by the id of its command: a bar, the
+// rate and time left, Cancel while it runs and Resume once it stopped.
+const transfers = new Map();
+
+function transferRow(id, name, what) {
+  let t = transfers.get(id);
+  if (t) return t;
+  const bar = el('progress', { max: '1', value: '0', 'aria-label': `progress of ${name}` });
+  const text = el('span', { class: 'muted' }, 'starting…');
+  const actions = el('span', { class: 'row' });
+  const row = el('li', { class: 'transfer', 'data-name': name },
+    el('span', { class: 'grow' }, `${what} `, el('strong', {}, name), ' ', text), bar, actions);
+  $('transfers').prepend(row);
+  while ($('transfers').children.length > 50) $('transfers').lastChild.remove();
+  t = { row, bar, text, actions, name };
+  transfers.set(id, t);
+  return t;
+}
+
+function drawProgress(e) {
+  const t = transferRow(e.id, e.name, e.direction === 'upload' ? 'upload of' : 'download of');
+  t.bar.max = String(Math.max(e.size, 1));
+  t.bar.value = String(e.bytes);
+  const pct = e.size ? Math.floor((e.bytes * 100) / e.size) : 100;
+  const eta = e.eta_s == null ? '' : `, ${e.eta_s} s left`;
+  t.text.textContent = `${pct}% · ${size(e.bytes)} of ${size(e.size)} · ${size(e.rate)}/s${eta}`;
+}
+
+// Fetch `name` (from `holder`, if given) with a row that follows it to the end.
+function fetchFile(name, holder) {
+  const line = `fetch ${word(name)}${holder ? ` --from ${word(holder)}` : ''}`;
+  const { id, done } = link.start(line);
+  if (id === null) {
+    done.catch((e) => append($('results'), el('li', { class: 'error' }, e.message)));
+    return;
+  }
+  const t = transferRow(id, name, holder ? `from ${holder}:` : 'fetch of');
+  t.actions.replaceChildren(el('button', { class: 'secondary', onclick: () => run(`cancel ${word(name)}`) }, 'Cancel'));
+  done.then((r) => {
+    showResult(r);
+    if (r.ok) {
+      t.bar.max = '1';
+      t.bar.value = '1';
+      t.text.textContent = `done · ${size(r.bytes)}, verified`;
+      t.row.classList.add('ok');
+      t.actions.replaceChildren();
+      note(`fetched ${name} from ${r.from} (${r.bytes} bytes, verified)`, 'ok');
+    } else {
+      t.text.textContent = r.message;
+      t.row.classList.add('error');
+      t.actions.replaceChildren(el('button', { onclick: () => {
+        t.row.remove();
+        transfers.delete(id);
+        fetchFile(name, holder);
+      } }, 'Resume'));
+    }
+  }, (e) => { t.text.textContent = e.message; });
+}
+
 function drawUsers() {
   const list = $('users');
   list.replaceChildren(...[...online].sort().slice(0, 200).map((u) =>
@@ -75,6 +142,7 @@ function onEvent(e) {
     case 'kicked': case 'disconnected': case 'logged_out':
       setMe(null); online.clear(); drawUsers(); note(e.message || e.event, 'error'); break;
     case 'reconnected': refreshUsers(); break;
+    case 'progress': drawProgress(e); break;
     default: break;
   }
 }
@@ -148,10 +216,7 @@ $('search-form').addEventListener('submit', async (ev) => {
     el('span', { class: 'grow' }, `${f.name} `,
       el('span', { class: 'muted' }, `${f.size} bytes from ${f.owners.join(', ')}`)),
     ...f.owners.filter((o) => o !== me).slice(0, 4).map((o) => el('button', {
-      onclick: async () => {
-        const done = await run(`fetch ${word(f.name)} --from ${o}`);
-        if (done && done.ok) note(`fetched ${f.name} from ${o} (${done.bytes} bytes, verified)`, 'ok');
-      },
+      onclick: () => fetchFile(f.name, o),
     }, `Fetch from ${o}`)))));
 });
 
