@@ -244,6 +244,9 @@ struct ClientArgs {
     /// A further name the web interface's Host header may give (repeatable).
     #[arg(long)]
     web_host: Vec<String>,
+    /// The largest file, in bytes, the web page may add to the share (`PUT /share/<name>`).
+    #[arg(long, default_value_t = peerhub::web::share::DEFAULT_MAX_UPLOAD)]
+    web_max_upload: u64,
 }
 
 fn main() -> ExitCode {
@@ -316,6 +319,7 @@ fn main() -> ExitCode {
                 addr,
                 hosts: a.web_host,
             }),
+            web_max_upload: a.web_max_upload,
         }),
     };
     match result {

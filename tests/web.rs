@@ -2,7 +2,8 @@
 //! loopback: the printed URL, the token (query, bearer, cookie), the Host and Origin
 //! checks in their order, bad and oversized request heads, a slow head that holds up
 //! nobody, WebSocket commands answered under each page's own numbering, events to
-//! every page and to stdout, and an oversized WebSocket message.
+//! every page and to stdout, an oversized WebSocket message, and the share endpoints
+//! (list, upload, download; bad names, traversal, limits, an upload cut off).
 
 mod support;
 
@@ -49,7 +50,12 @@ fn page_of(web: &Value) -> (SocketAddr, String) {
 }
 
 fn web_peer(hub: &Hub) -> WebPeer {
-    let mut peer = Peer::start(hub.addr(), &["--web"]);
+    web_peer_with(hub, &[])
+}
+
+fn web_peer_with(hub: &Hub, extra: &[&str]) -> WebPeer {
+    let args: Vec<&str> = ["--web"].iter().chain(extra).copied().collect();
+    let mut peer = Peer::start(hub.addr(), &args);
     let (addr, token) = page_of(&peer.wait_event("web", |_| true, SECS_10));
     WebPeer { peer, addr, token }
 }
@@ -299,4 +305,133 @@ fn the_hub_s_page_runs_console_commands_and_sees_its_events() {
     alice.wait_event("kicked", |_| true, SECS_10);
     // Console results of the page are not printed on the hub's stdout.
     assert!(hub.results().iter().all(|r| r["command"] != "kick"));
+}
+
+/// A request with the page's token as a bearer and `body` after its head; the answer's
+/// status and body.
+fn share_request(
+    w: &WebPeer,
+    method: &str,
+    path: &str,
+    length: usize,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {length}\r\n\r\n",
+        w.addr, w.token
+    );
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    let mut s = TcpStream::connect(w.addr).unwrap();
+    s.set_read_timeout(Some(SECS_10)).unwrap();
+    s.write_all(&request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let split = answer
+        .windows(4)
+        .position(|x| x == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let code = status(&String::from_utf8_lossy(&answer[..split]));
+    (code, answer[split..].to_vec())
+}
+
+#[test]
+fn the_share_endpoints_list_take_and_give_files_inside_the_share_only() {
+    let hub = Hub::start(&[]);
+    let mut w = web_peer_with(&hub, &["--web-max-upload", "1000000"]);
+    let share = w.peer.share_dir().to_path_buf();
+    // An upload over several turns' pieces lands whole, under its name only.
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (code, body) = share_request(&w, "PUT", "/share/my%20song.bin", data.len(), &data);
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let created: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(created["name"], "my song.bin");
+    assert_eq!(created["size"], data.len());
+    assert!(std::fs::read(share.join("my song.bin")).unwrap() == data);
+    assert!(!share.join(".my song.bin.part").exists());
+    assert_eq!(
+        share_request(&w, "PUT", "/share/my%20song.bin", 3, b"abc").0,
+        409
+    );
+    for bad in [
+        "/share/..%2Fescape",
+        "/share/.peerhub-identity.pem",
+        "/share/a%2Fb",
+        "/share/x%00",
+    ] {
+        assert_eq!(share_request(&w, "PUT", bad, 3, b"abc").0, 400, "{bad}");
+    }
+    assert!(!share.parent().unwrap().join("escape").exists());
+    assert_eq!(
+        share_request(&w, "PUT", "/share/big.bin", 1_000_001, b"").0,
+        413
+    );
+    // The list: visible regular files, with whether they are published.
+    let listed = |w: &WebPeer| -> Value {
+        let (code, body) = share_request(w, "GET", "/share", 0, b"");
+        assert_eq!(code, 200);
+        serde_json::from_slice(&body).unwrap()
+    };
+    let files = listed(&w);
+    let names: Vec<&str> = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["my song.bin"], "{files}");
+    assert_eq!(files["files"][0]["size"], data.len());
+    assert_eq!(files["files"][0]["published"], false);
+    assert!(files["files"][0]["mtime"].as_u64().unwrap() > 0);
+    w.peer.register_login("alice", "pw");
+    let r = w.peer.run("publish \"my song.bin\" song");
+    assert_eq!(r["status"], 202, "{r}");
+    assert_eq!(listed(&w)["files"][0]["published"], true);
+    // Downloads: the file, as an attachment; nothing hidden, nothing outside.
+    let (code, body) = share_request(&w, "GET", "/share/my%20song.bin", 0, b"");
+    assert_eq!(code, 200);
+    assert!(body == data);
+    let head = get(
+        w.addr,
+        "/share/my%20song.bin",
+        &w.addr.to_string(),
+        &format!("Authorization: Bearer {}\r\n", w.token),
+    );
+    assert!(
+        head.contains("Content-Disposition: attachment; filename*=UTF-8''my%20song.bin"),
+        "{}",
+        &head[..400]
+    );
+    for hidden in [
+        "/share/.peerhub-identity.pem",
+        "/share/..%2F..%2Fetc%2Fpasswd",
+        "/share/nothing",
+    ] {
+        assert_eq!(share_request(&w, "GET", hidden, 0, b"").0, 404, "{hidden}");
+    }
+    // Without the token, nothing.
+    let host = w.addr.to_string();
+    assert_eq!(status(&get(w.addr, "/share", &host, "")), 401);
+    assert_eq!(status(&get(w.addr, "/share/my%20song.bin", &host, "")), 401);
+    // An upload cut off halfway leaves nothing behind.
+    let head = format!(
+        "PUT /share/cut.bin HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Length: 500000\r\n\r\n",
+        w.token
+    );
+    let mut s = TcpStream::connect(w.addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&data[..100_000]).unwrap();
+    let part = share.join(".cut.bin.part");
+    let deadline = Instant::now() + SECS_10;
+    while !part.exists() {
+        assert!(Instant::now() < deadline, "the upload never began");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(s);
+    while part.exists() {
+        assert!(Instant::now() < deadline, "the partial file stayed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!share.join("cut.bin").exists());
 }

@@ -52,4 +52,6 @@ pub struct ClientConfig {
     pub max_uploads: usize,
     /// The web interface (`--web`), if any.
     pub web: Option<crate::web::WebListen>,
+    /// The largest file the page may add to the share (`--web-max-upload`).
+    pub web_max_upload: u64,
 }

@@ -17,7 +17,8 @@ impl Server {
     pub(super) fn web_event(&mut self, token: mio::Token, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            w.on_event(self.poll.registry(), token, now, &mut commands);
+            // The hub's page has no share.
+            w.on_event(self.poll.registry(), token, now, &|_| false, &mut commands);
         }
         self.web_commands(commands, now);
     }
@@ -26,7 +27,7 @@ impl Server {
     pub(super) fn web_turn(&mut self, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            w.turn(self.poll.registry(), now, &mut commands);
+            w.turn(self.poll.registry(), now, &|_| false, &mut commands);
         }
         self.web_commands(commands, now);
     }

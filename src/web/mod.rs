@@ -5,7 +5,7 @@
 //!
 //! The decisions are pure and live in rooms of their own — [`http`] (request heads),
 //! [`access`] (Host, token, Origin), [`response`] (answers as bytes), [`page`] (the
-//! embedded assets) — while [`Web`] holds the listener and the connections and moves
+//! embedded assets), [`share`] (the peer's share dir over HTTP) — while [`Web`] holds the listener and the connections and moves
 //! their bytes for the loop that owns it: it reports [`WebCommand`]s, sends each
 //! result to the page whose command it ends and every event to every page.
 
@@ -14,5 +14,6 @@ pub mod http;
 pub mod page;
 pub mod response;
 mod server;
+pub mod share;
 
 pub use server::{Web, WebCommand, WebListen, FIRST_COMMAND_ID, WEB_MAX_CONNS};

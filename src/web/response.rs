@@ -17,9 +17,11 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
+        411 => "Length Required",
         413 => "Content Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Error",
@@ -63,7 +65,16 @@ impl Response {
     }
 
     /// The response's bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        let body = std::mem::take(&mut self.body);
+        let mut bytes = self.head_bytes(body.len() as u64);
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+
+    /// The status line and headers of a response whose body of `length` bytes the
+    /// caller sends after them (its own body is not sent).
+    pub fn head_bytes(&self, length: u64) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
@@ -73,11 +84,9 @@ impl Response {
              X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n\
              X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'self'; \
              connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'\r\n\r\n",
-            self.body.len()
+            length
         ));
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
+        out.into_bytes()
     }
 }
 

@@ -1,14 +1,15 @@
 // The web interfaces in headless Chromium: a hub and two peers, each with --web, as
 // real processes over loopback. alice and bob register and log in through their
-// pages and chat, bob publishes a file, alice searches, fetches it, watches its
-// progress bar reach 100 % and it verifies;
+// pages and chat, bob adds a file to his share through the page and publishes it,
+// alice searches, fetches it, watches its progress bar reach 100 %, it verifies and
+// she saves it through the browser;
 // the hub's page shows the logins and the publication, pings bob with its round trip,
 // and its Kick logs bob out in his page. Saves screenshots of alice's page and the
 // hub's to docs/screenshots/.
 //
 //   node tests/browser/pages.mjs [path/to/peerhub]   (default: target/debug/peerhub)
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -97,11 +98,15 @@ async function main() {
     await a.getByRole('button', { name: 'Send' }).click();
     await b.locator('#feed').filter({ hasText: '<alice> hello bob' }).waitFor({ timeout: WAIT });
 
+    // bob adds the file to his share through the page (PUT /share/song.txt), sees it
+    // listed and publishes it from the list.
     const content = 'a song of bytes\n'.repeat(3 * 65536);
-    writeFileSync(join(bob.share, 'song.txt'), content);
-    await b.getByLabel('File in the share').fill('song.txt');
-    await b.getByRole('button', { name: 'Publish' }).click();
+    await b.locator('#add-files').setInputFiles({ name: 'song.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
+    await b.locator('#feed').filter({ hasText: 'added song.txt (3.0 MiB) to the share' }).waitFor({ timeout: WAIT });
+    if (readFileSync(join(bob.share, 'song.txt'), 'utf8') !== content) throw new Error('the added file differs');
+    await b.getByRole('button', { name: 'Publish song.txt' }).click();
     await b.locator('#published').filter({ hasText: 'song.txt' }).waitFor({ timeout: WAIT });
+    await b.locator('#share-files').filter({ hasText: 'published' }).waitFor({ timeout: WAIT });
 
     await a.getByLabel('Name contains').fill('song');
     await a.getByRole('button', { name: 'Search' }).click();
@@ -114,6 +119,13 @@ async function main() {
     await row.filter({ hasText: 'verified' }).waitFor({ timeout: WAIT });
     const bar = await row.locator('progress').evaluate((p) => [p.value, p.max]);
     if (bar[0] !== bar[1]) throw new Error(`the bar ended at ${bar[0]} of ${bar[1]}`);
+    // The finished download is saved through the browser (GET /share/song.txt).
+    const [download] = await Promise.all([
+      a.waitForEvent('download', { timeout: WAIT }),
+      row.getByRole('link', { name: 'Save song.txt' }).click(),
+    ]);
+    if (download.suggestedFilename() !== 'song.txt') throw new Error(`saved as ${download.suggestedFilename()}`);
+    if (readFileSync(await download.path(), 'utf8') !== content) throw new Error('the saved file differs');
     const fetched = readFileSync(join(alice.share, 'song.txt'), 'utf8');
     if (fetched !== content) throw new Error('the fetched file differs');
 
@@ -133,7 +145,7 @@ async function main() {
     // A kick from the hub's page logs bob out in his.
     await h.getByRole('button', { name: 'Kick bob' }).click();
     await b.locator('#who').filter({ hasText: 'not logged in' }).waitFor({ timeout: WAIT });
-    console.log('browser test passed: register, login, chat, publish, search, fetch with progress; hub feed, ping, kick');
+    console.log('browser test passed: register, login, chat, publish, search, fetch with progress, add and save files; hub feed, ping, kick');
   } finally {
     await browser.close();
   }

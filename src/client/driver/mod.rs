@@ -226,11 +226,15 @@ impl Client {
                 .field("addr", peer_addr.to_string()),
         );
         let web = match &config.web {
-            Some(listen) => Some(crate::web::Web::open(
-                listen,
-                poll.registry(),
-                crate::web::page::PEER,
-            )?),
+            Some(listen) => {
+                let mut web =
+                    crate::web::Web::open(listen, poll.registry(), crate::web::page::PEER)?;
+                web.serve_share(crate::web::share::Share {
+                    dir: config.share.clone(),
+                    max_upload: config.web_max_upload,
+                });
+                Some(web)
+            }
             None => None,
         };
         if let Some(w) = &web {

@@ -17,7 +17,8 @@ impl Client {
     pub(super) fn web_event(&mut self, token: mio::Token, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            w.on_event(self.poll.registry(), token, now, &mut commands);
+            let published = |file: &str| self.session.published().iter().any(|p| p.path == file);
+            w.on_event(self.poll.registry(), token, now, &published, &mut commands);
         }
         self.web_commands(commands, now);
     }
@@ -26,7 +27,8 @@ impl Client {
     pub(super) fn web_turn(&mut self, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            w.turn(self.poll.registry(), now, &mut commands);
+            let published = |file: &str| self.session.published().iter().any(|p| p.path == file);
+            w.turn(self.poll.registry(), now, &published, &mut commands);
         }
         self.web_commands(commands, now);
     }

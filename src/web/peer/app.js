@@ -83,8 +83,9 @@ function fetchFile(name, holder) {
       t.bar.value = '1';
       t.text.textContent = `done · ${size(r.bytes)}, verified`;
       t.row.classList.add('ok');
-      t.actions.replaceChildren();
+      t.actions.replaceChildren(saveLink(r.path.split('/').pop()));
       note(`fetched ${name} from ${r.from} (${r.bytes} bytes, verified)`, 'ok');
+      refreshShare();
     } else {
       t.text.textContent = r.message;
       t.row.classList.add('error');
@@ -120,6 +121,51 @@ async function refreshUsers() {
   }
 }
 
+// The share dir's files (GET /share), each with Publish (under an optional name) or
+// its state, and Save to download it through the browser.
+async function refreshShare() {
+  let files;
+  try {
+    const res = await fetch('/share', { credentials: 'same-origin' });
+    if (!res.ok) return;
+    ({ files } = await res.json());
+  } catch (e) {
+    return;
+  }
+  $('share-files').replaceChildren(...files.slice(0, 500).map((f) => {
+    const as = el('input', { placeholder: 'publish as…', 'aria-label': `publish ${f.name} as` });
+    const publish = el('button', { 'aria-label': `Publish ${f.name}`, onclick: async () => {
+      const r = await run(`publish ${word(f.name)}${as.value ? ` ${word(as.value)}` : ''}`);
+      if (r && r.ok) { refreshShare(); refreshShared(); }
+    } }, 'Publish');
+    return el('li', {},
+      el('span', { class: 'grow' }, `${f.name} `, el('span', { class: 'muted' }, size(f.size))),
+      ...(f.published ? [el('span', { class: 'muted' }, 'published')] : [as, publish]),
+      saveLink(f.name));
+  }));
+}
+
+function saveLink(name) {
+  return el('a', { href: `/share/${encodeURIComponent(name)}`, download: name,
+    'aria-label': `Save ${name}` }, 'Save');
+}
+
+// Put files the person dropped or chose into the share dir (PUT /share/<name>).
+async function addFiles(list) {
+  for (const file of list) {
+    try {
+      const res = await fetch(`/share/${encodeURIComponent(file.name)}`,
+        { method: 'PUT', body: file, credentials: 'same-origin' });
+      const text = (await res.text()).trim();
+      if (res.ok) note(`added ${file.name} (${size(file.size)}) to the share`, 'ok');
+      else note(`could not add ${file.name}: ${text}`, 'error');
+    } catch (e) {
+      note(`could not add ${file.name}: ${e.message}`, 'error');
+    }
+  }
+  refreshShare();
+}
+
 async function refreshShared() {
   const r = await run('shared');
   if (!r || !r.ok) return;
@@ -128,6 +174,7 @@ async function refreshShared() {
     el('button', { class: 'secondary', onclick: async () => {
       await run(`unpublish ${word(f.name)}`);
       refreshShared();
+      refreshShare();
     } }, 'Unpublish'))));
 }
 
@@ -159,6 +206,7 @@ const link = new Link({
       refreshUsers();
       refreshShared();
     }
+    refreshShare();
   },
 });
 
@@ -176,6 +224,20 @@ $('login-form').addEventListener('submit', async (ev) => {
     refreshUsers();
     refreshShared();
   }
+});
+
+$('share-refresh').addEventListener('click', () => refreshShare());
+$('add-files').addEventListener('change', (ev) => {
+  addFiles([...ev.target.files]);
+  ev.target.value = '';
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  drop.classList.remove('over');
+  addFiles([...ev.dataTransfer.files]);
 });
 
 $('logout').addEventListener('click', async () => {
@@ -205,6 +267,7 @@ $('publish-form').addEventListener('submit', async (ev) => {
     path.value = '';
     name.value = '';
     refreshShared();
+    refreshShare();
   }
 });
 

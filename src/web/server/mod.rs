@@ -7,6 +7,8 @@
 //! [`MAX_QUEUED`] bytes wait for it; each connection reads at most
 //! [`MESSAGES_PER_TURN`] messages per turn and comes back on the next.
 
+mod share_io;
+
 use super::access::{Access, AccessToken, Pass};
 use super::http::{self, Head, Parsed, MAX_HEAD};
 use super::page::Page;
@@ -66,6 +68,18 @@ enum State {
         ws: Box<WebSocketContext>,
         commands: u64,
     },
+    /// Taking a `PUT /share/<name>` body (`share_io.rs`).
+    Upload(Box<super::share::Upload>),
+    /// Sending a file of the share (`share_io.rs`).
+    Download(Box<share_io::Sending>),
+}
+
+/// What a request brings besides its head: the body bytes read with it, when, and
+/// which files the client publishes (for `GET /share`).
+struct Request<'a> {
+    body: Vec<u8>,
+    now: Instant,
+    published: &'a dyn Fn(&str) -> bool,
 }
 
 struct WebConn {
@@ -87,6 +101,8 @@ pub struct Web {
     /// Command id → (connection, the page's own number) of commands still running.
     routes: HashMap<u64, (usize, u64)>,
     next_id: u64,
+    /// The share dir the page may list, fill and take from (the peer's only).
+    share: Option<super::share::Share>,
 }
 
 impl Web {
@@ -127,7 +143,13 @@ impl Web {
             ready: Vec::new(),
             routes: HashMap::new(),
             next_id: FIRST_COMMAND_ID,
+            share: None,
         })
+    }
+
+    /// Serve `share` at `/share` (the peer's page: list, upload, download).
+    pub fn serve_share(&mut self, share: super::share::Share) {
+        self.share = Some(share);
     }
 
     /// The event that tells where the page is.
@@ -193,32 +215,43 @@ impl Web {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conns
             .iter()
-            .filter_map(|(_, c)| match c.state {
-                State::Head { deadline, .. } => Some(deadline),
+            .filter_map(|(_, c)| match &c.state {
+                State::Head { deadline, .. } => Some(*deadline),
+                State::Upload(up) => Some(up.stall_at),
+                State::Download(down) => Some(down.stall_at),
                 _ => None,
             })
             .min()
     }
 
     /// A readiness event for `token`.
+    /// `published` tells `GET /share` which files this client publishes.
     pub fn on_event(
         &mut self,
         registry: &Registry,
         token: Token,
         now: Instant,
+        published: &dyn Fn(&str) -> bool,
         out: &mut Vec<WebCommand>,
     ) {
         if token == self.listener_token {
             return self.accept(registry, now);
         }
-        self.run(registry, token.0 - self.base, out);
+        self.run(registry, token.0 - self.base, now, published, out);
     }
 
     /// Run what stopped at its budget, and close heads past their deadline.
-    pub fn turn(&mut self, registry: &Registry, now: Instant, out: &mut Vec<WebCommand>) {
+    pub fn turn(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        published: &dyn Fn(&str) -> bool,
+        out: &mut Vec<WebCommand>,
+    ) {
         for key in std::mem::take(&mut self.ready) {
-            self.run(registry, key, out);
+            self.run(registry, key, now, published, out);
         }
+        self.drop_stalled(registry, now);
         let late: Vec<usize> = self
             .conns
             .iter()
@@ -281,18 +314,33 @@ impl Web {
         }
     }
 
-    fn run(&mut self, registry: &Registry, key: usize, out: &mut Vec<WebCommand>) {
+    fn run(
+        &mut self,
+        registry: &Registry,
+        key: usize,
+        now: Instant,
+        published: &dyn Fn(&str) -> bool,
+        out: &mut Vec<WebCommand>,
+    ) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         match &mut conn.state {
-            State::Head { .. } => self.read_head(registry, key),
+            State::Head { .. } => self.read_head(registry, key, now, published),
             State::Answer { .. } => self.write_answer(registry, key),
             State::Socket { .. } => self.read_socket(registry, key, out),
+            State::Upload(_) => self.read_upload(registry, key, now),
+            State::Download(_) => self.write_download(registry, key, now),
         }
     }
 
-    fn read_head(&mut self, registry: &Registry, key: usize) {
+    fn read_head(
+        &mut self,
+        registry: &Registry,
+        key: usize,
+        now: Instant,
+        published: &dyn Fn(&str) -> bool,
+    ) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -317,18 +365,33 @@ impl Web {
         match http::parse(buf) {
             Parsed::Partial => {}
             Parsed::Bad(status, why) => self.answer(registry, key, Response::text(status, why)),
-            Parsed::Done(head, _) => self.decide(registry, key, &head),
+            Parsed::Done(head, len) => {
+                let body = buf.split_off(len);
+                self.decide(
+                    registry,
+                    key,
+                    &head,
+                    Request {
+                        body,
+                        now,
+                        published,
+                    },
+                )
+            }
         }
     }
 
-    /// A whole head: judge it, then answer it or open its WebSocket.
-    fn decide(&mut self, registry: &Registry, key: usize, head: &Head) {
+    /// A whole head: judge it, then answer it, open its WebSocket, or serve the share.
+    fn decide(&mut self, registry: &Registry, key: usize, head: &Head, request: Request) {
         let pass = match self.access.check(head) {
             Ok(pass) => pass,
             Err(denied) => {
                 return self.answer(registry, key, Response::text(denied.status, denied.why))
             }
         };
+        if let Some(tail) = super::share::route(&head.path).filter(|_| self.share.is_some()) {
+            return self.share_request(registry, key, head, tail, request);
+        }
         if head.method != "GET" {
             return self.answer(
                 registry,
@@ -463,6 +526,10 @@ impl Web {
         if let Some(mut conn) = self.conns.try_remove(key) {
             let _ = conn.stream.flush();
             let _ = registry.deregister(&mut conn.stream);
+            if let State::Upload(up) = conn.state {
+                // Cut off before its end: nothing appears.
+                up.abandon();
+            }
         }
         self.ready.retain(|k| *k != key);
         // Results of its commands have nowhere to go.
