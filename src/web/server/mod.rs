@@ -1,7 +1,8 @@
 //! [`Web`]: the listener and connections of a web interface, moved by the loop that
 //! owns it. A connection reads one request head (within [`HEAD_DEADLINE`]), which
-//! [`Access`] judges; then it is answered and closed, or becomes a WebSocket whose text
-//! messages are command lines ([`WebCommand`]s, each under an id of its own, which
+//! [`Access`] judges; then it is answered and closed, serves the peer's share
+//! (`share_io.rs`), or becomes a WebSocket (`socket.rs`) whose text messages are
+//! command lines ([`WebCommand`]s, each under an id of its own, which
 //! this remembers with the page's own number for it) and to which results and events
 //! go as JSON lines. A WebSocket that stops reading is dropped once
 //! [`MAX_QUEUED`] bytes wait for it; each connection reads at most
