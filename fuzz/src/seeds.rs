@@ -483,7 +483,65 @@ fn fetch_tickets() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Request heads the web interface meets: a page with its token, a WebSocket upgrade,
+/// a share upload, a bearer download, and a bad one.
+fn web_heads() -> Vec<(&'static str, Vec<u8>)> {
+    let token = "0707070707070707070707070707070707";
+    [
+        ("page", format!("GET /?token={token} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")),
+        (
+            "websocket",
+            format!(
+                "GET /ws HTTP/1.1\r\nHost: localhost:8080\r\nCookie: peerhub_token_8080={token}\r\n\
+                 Origin: http://localhost:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ),
+        ),
+        (
+            "upload",
+            format!(
+                "PUT /share/my%20song.mp3 HTTP/1.1\r\nHost: peerhub.lan\r\n\
+                 Authorization: Bearer {token}\r\nContent-Length: 5\r\n\r\nhello"
+            ),
+        ),
+        ("download", format!("GET /share/..%2Fx HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer {token}\r\n\r\n")),
+        ("bad", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, text)| (name, text.into_bytes()))
+    .collect()
+}
+
+/// A masked client WebSocket frame (`opcode`, `payload`), as a browser sends it.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
 fn main() {
+    for (name, bytes) in web_heads() {
+        write("web_head", name, &bytes);
+    }
+    let mut lines = ws_frame(0x1, b"say hello");
+    lines.extend(ws_frame(0x1, b"fetch \"my song.mp3\" --from bob"));
+    write("web_socket", "lines", &lines);
+    let mut control = ws_frame(0x9, b"ping");
+    control.extend(ws_frame(0x8, &[0x03, 0xe8]));
+    write("web_socket", "control", &control);
+    let mut pieces = ws_frame(0x1, &[b'a'; 300]);
+    pieces[0] &= 0x7f;
+    pieces.extend(ws_frame(0x0, b"end"));
+    write("web_socket", "fragmented", &pieces);
     for (name, bytes) in fetch_tickets() {
         write("fetch_ticket", name, &bytes);
     }
