@@ -16,4 +16,6 @@ pub mod response;
 mod server;
 pub mod share;
 
-pub use server::{Web, WebCommand, WebListen, FIRST_COMMAND_ID, WEB_MAX_CONNS};
+pub use server::{
+    socket_config, Web, WebCommand, WebListen, FIRST_COMMAND_ID, MAX_MESSAGE, WEB_MAX_CONNS,
+};

@@ -11,6 +11,8 @@
 mod share_io;
 mod socket;
 
+pub use socket::socket_config;
+
 use super::access::{Access, AccessToken, Pass};
 use super::http::{self, Head, Parsed, MAX_HEAD};
 use super::page::Page;

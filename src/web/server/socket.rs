@@ -10,6 +10,17 @@ use std::io::{self, Write};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
+/// How a page's WebSocket is bounded: messages and frames of at most [`MAX_MESSAGE`],
+/// at most [`MAX_QUEUED`] bytes waiting to be written.
+pub fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_QUEUED)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
 impl Web {
     /// Send a JSON line to WebSocket `conn` (dropped if it is gone).
     pub(super) fn send(&mut self, registry: &Registry, conn: usize, text: &str) {
@@ -53,13 +64,7 @@ impl Web {
         if conn.stream.write_all(&upgrade).is_err() {
             return self.close(registry, key);
         }
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0)
-            .max_write_buffer_size(MAX_QUEUED)
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
-        let ws = WebSocketContext::new(Role::Server, Some(config));
+        let ws = WebSocketContext::new(Role::Server, Some(socket_config()));
         info!("web: a page connected");
         conn.state = State::Socket {
             ws: Box::new(ws),
