@@ -1,7 +1,7 @@
 //! End-to-end tests of the peer's web interface (`client --web`, issue #13) over
 //! loopback: the printed URL, the token (query, bearer, cookie), the Host and Origin
 //! checks in their order, bad and oversized request heads, a slow head that holds up
-//! nobody, WebSocket commands answered under each page's own numbering, events to
+//! nobody and gets its 408, WebSocket commands answered under each page's own numbering, events to
 //! every page and to stdout, an oversized WebSocket message, and the share endpoints
 //! (list, upload, download; bad names, traversal, limits, an upload cut off).
 
@@ -275,7 +275,12 @@ fn a_slow_head_or_an_oversized_message_holds_up_nobody() {
     assert_eq!(status_page["command"], "status");
     let bearer = format!("Authorization: Bearer {}\r\n", w.token);
     assert_eq!(status(&get(w.addr, "/style.css", &host, &bearer)), 200);
-    drop(slow);
+    // The half head gets its 408 once its 10 s are up, and is closed.
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    assert_eq!(status(&String::from_utf8_lossy(&answer)), 408);
 }
 
 #[test]
