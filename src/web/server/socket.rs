@@ -11,7 +11,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
 /// How a page's WebSocket is bounded: messages and frames of at most [`MAX_MESSAGE`],
-/// at most [`MAX_QUEUED`] bytes waiting to be written.
+/// at most `MAX_QUEUED` bytes waiting to be written.
 pub fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
