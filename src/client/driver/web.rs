@@ -3,9 +3,15 @@
 //! them (`web::Web` keeps the routes), events to every page and to stdout.
 
 use super::Client;
+use crate::client::session::Session;
 use crate::output::{CommandResult, Event};
 use crate::web::WebCommand;
 use std::time::Instant;
+
+/// Whether `session` publishes the share's file `file` (what `GET /share` shows).
+fn publishes(session: &Session) -> impl Fn(&str) -> bool + '_ {
+    move |file| session.published().iter().any(|p| p.path == file)
+}
 
 impl Client {
     /// Whether `token` belongs to the web interface.
@@ -17,7 +23,7 @@ impl Client {
     pub(super) fn web_event(&mut self, token: mio::Token, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            let published = |file: &str| self.session.published().iter().any(|p| p.path == file);
+            let published = publishes(&self.session);
             w.on_event(self.poll.registry(), token, now, &published, &mut commands);
         }
         self.web_commands(commands, now);
@@ -27,7 +33,7 @@ impl Client {
     pub(super) fn web_turn(&mut self, now: Instant) {
         let mut commands = Vec::new();
         if let Some(w) = self.web.as_mut() {
-            let published = |file: &str| self.session.published().iter().any(|p| p.path == file);
+            let published = publishes(&self.session);
             w.turn(self.poll.registry(), now, &published, &mut commands);
         }
         self.web_commands(commands, now);
