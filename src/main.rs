@@ -179,13 +179,63 @@ struct ServerArgs {
     /// once, so every reconnect uses the password).
     #[arg(long, default_value = "43200", value_parser = seconds)]
     resume_ttl: Duration,
-    /// Serve the operator's web interface on this address (default 127.0.0.1:0: a free
-    /// loopback port); the URL with its access token is printed at start.
+    #[command(flatten)]
+    web: WebArgs,
+}
+
+/// The web interface's flags, the same for both roles.
+#[derive(Args)]
+struct WebArgs {
+    /// Serve the web interface on this address (default 127.0.0.1:0: a free loopback
+    /// port); the URL with its access token is printed at start. Off loopback it is
+    /// HTTPS with this process's own certificate, and a warning says so. For a client
+    /// it implies --serve.
     #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
     web: Option<SocketAddr>,
     /// A further name the web interface's Host header may give (repeatable).
     #[arg(long)]
     web_host: Vec<String>,
+    /// Serve the web interface over HTTPS on loopback too (off loopback it always is).
+    #[arg(long)]
+    web_https: bool,
+    /// Most connections the web interface holds at once (pages, assets, WebSockets).
+    #[arg(long, default_value_t = peerhub::web::WEB_MAX_CONNS, value_parser = count(65_535))]
+    web_max_conns: usize,
+    /// Seconds a web connection has to send its request head (TLS handshake included).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    web_head_timeout: Duration,
+    /// The longest WebSocket message, in bytes, the web interface accepts.
+    #[arg(long, default_value_t = peerhub::web::MAX_MESSAGE, value_parser = count(1 << 30))]
+    web_max_message: usize,
+    /// Bytes that may wait for one page before it is dropped as a slow reader.
+    #[arg(long, default_value_t = peerhub::web::MAX_QUEUED, value_parser = count(1 << 40))]
+    web_max_queued: usize,
+}
+
+/// A parser of a count from 1 to `max`.
+fn count(max: u64) -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u64)
+        .range(1..=max)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+impl WebArgs {
+    /// Where and how to serve, if at all.
+    fn listen(self) -> Option<peerhub::web::WebListen> {
+        let limits = peerhub::web::WebLimits {
+            max_conns: self.web_max_conns,
+            head_timeout: self.web_head_timeout,
+            max_message: self.web_max_message,
+            max_queued: self.web_max_queued,
+        };
+        self.web.map(|addr| peerhub::web::WebListen {
+            addr,
+            hosts: self.web_host,
+            https: self.web_https,
+            limits,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -237,13 +287,8 @@ struct ClientArgs {
     /// Most uploads to other peers at once, counted once a peer's request is valid; the next gets 503.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_uploads: u64,
-    /// Serve the web interface on this address (default 127.0.0.1:0: a free loopback
-    /// port); the URL with its access token is printed at start. Implies --serve.
-    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
-    web: Option<SocketAddr>,
-    /// A further name the web interface's Host header may give (repeatable).
-    #[arg(long)]
-    web_host: Vec<String>,
+    #[command(flatten)]
+    web: WebArgs,
     /// The largest file, in bytes, the web page may add to the share (`PUT /share/<name>`).
     #[arg(long, default_value_t = peerhub::web::share::DEFAULT_MAX_UPLOAD)]
     web_max_upload: u64,
@@ -295,10 +340,7 @@ fn main() -> ExitCode {
                 reserve: a.store_reserve,
             },
             store_stall: a.store_stall,
-            web: a.web.map(|addr| peerhub::web::WebListen {
-                addr,
-                hosts: a.web_host,
-            }),
+            web: a.web.listen(),
         }),
         Role::Client(a) => client::run(ClientConfig {
             server: a.server,
@@ -315,10 +357,7 @@ fn main() -> ExitCode {
             upload_rate: a.upload_rate,
             peer_max_per_address: a.peer_max_per_address,
             max_uploads: a.max_uploads as usize,
-            web: a.web.map(|addr| peerhub::web::WebListen {
-                addr,
-                hosts: a.web_host,
-            }),
+            web: a.web.listen(),
             web_max_upload: a.web_max_upload,
         }),
     };

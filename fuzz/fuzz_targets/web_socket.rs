@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use peerhub::web::{socket_config, MAX_MESSAGE};
+use peerhub::web::{socket_config, WebLimits, MAX_MESSAGE};
 use std::io::{self, Read, Write};
 use tungstenite::protocol::{Role, WebSocketContext};
 
@@ -36,7 +36,7 @@ impl Write for Wire<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut ws = WebSocketContext::new(Role::Server, Some(socket_config()));
+    let mut ws = WebSocketContext::new(Role::Server, Some(socket_config(&WebLimits::default())));
     let mut wire = Wire { input: data };
     for _ in 0..10_000 {
         match ws.read(&mut wire) {

@@ -173,7 +173,7 @@ pub fn run(mut config: ServerConfig) -> io::Result<i32> {
         Box::new(random::OsRandom),
         Box::new(signer),
     );
-    let mut server = Server::new(config, tls, hub, Box::new(backend), disk)?;
+    let mut server = Server::new(config, tls, hub, Box::new(backend), disk, &identity)?;
     server.run()
 }
 
@@ -253,6 +253,7 @@ impl Server {
         hub: Hub,
         backend: Box<dyn Backend>,
         disk: StoreDisk,
+        identity: &Identity,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = crate::sys::bind_tcp_listener(config.listen, config.listen_backlog)
@@ -279,10 +280,14 @@ impl Server {
                 listen,
                 poll.registry(),
                 crate::web::page::HUB,
+                identity,
             )?),
             None => None,
         };
         if let Some(w) = &web {
+            if let Some(warning) = w.exposure_warning() {
+                warn!("{warning}");
+            }
             output.event(&w.announcement());
         }
         Ok(Server {

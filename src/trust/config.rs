@@ -35,7 +35,7 @@ pub fn hub_server_config(identity: &Identity) -> Result<Arc<ServerConfig>, Error
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(vec![identity.certificate().clone()], identity.private_key())?;
-    finish_server(&mut config)?;
+    finish_server(&mut config, ALPN)?;
     Ok(Arc::new(config))
 }
 
@@ -47,13 +47,26 @@ pub fn peer_server_config(identity: &Identity) -> Result<Arc<ServerConfig>, Erro
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(PeerCertVerifier::new(&provider))
         .with_single_cert(vec![identity.certificate().clone()], identity.private_key())?;
-    finish_server(&mut config)?;
+    finish_server(&mut config, ALPN)?;
     Ok(Arc::new(config))
 }
 
-/// ALPN and session tickets, the same on every server.
-fn finish_server(config: &mut ServerConfig) -> Result<(), Error> {
-    config.alpn_protocols = vec![ALPN.to_vec()];
+/// The web interface's server, off loopback (or with `--web-https`): the process's own
+/// identity (the hub's key, or the peer's), no client certificate, ALPN `http/1.1` (a
+/// browser offers `h2` too; the interface speaks HTTP/1.1 and WebSockets over it).
+/// TLS 1.3 only, as everywhere: every browser in use speaks it.
+pub fn web_server_config(identity: &Identity) -> Result<Arc<ServerConfig>, Error> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.certificate().clone()], identity.private_key())?;
+    finish_server(&mut config, b"http/1.1")?;
+    Ok(Arc::new(config))
+}
+
+/// The application protocol, and session tickets as on every server.
+fn finish_server(config: &mut ServerConfig, alpn: &[u8]) -> Result<(), Error> {
+    config.alpn_protocols = vec![alpn.to_vec()];
     config.ticketer = aws_lc_rs::Ticketer::new()?;
     Ok(())
 }

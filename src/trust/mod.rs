@@ -15,7 +15,9 @@ pub mod resume_secret;
 pub mod ticket;
 pub mod verify;
 
-pub use config::{client_config, hub_server_config, peer_server_config, provider, ALPN};
+pub use config::{
+    client_config, hub_server_config, peer_server_config, provider, web_server_config, ALPN,
+};
 pub use fingerprint::{Fingerprint, FingerprintError};
 pub use identity::{Identity, IdentityError};
 pub use known_hubs::{decide, KnownHubs, KnownHubsError, Trust};

@@ -207,6 +207,26 @@ mod tests {
     }
 
     #[test]
+    fn over_https_the_url_the_cookie_and_the_origin_say_so() {
+        let a = Access {
+            https: true,
+            ..access()
+        };
+        assert_eq!(a.url(), format!("https://127.0.0.1:8080/?token={TOKEN}"));
+        assert!(a.set_cookie().ends_with("; SameSite=Strict; Secure"));
+        let mut ws = head("box.lan:8080", &format!("token={TOKEN}"));
+        ws.websocket = true;
+        ws.origin = Some("https://box.lan:8080".into());
+        assert_eq!(a.check(&ws), Ok(Pass::Query));
+        ws.origin = Some("http://box.lan:8080".into());
+        assert_eq!(
+            a.check(&ws).unwrap_err().status,
+            403,
+            "not the page's scheme"
+        );
+    }
+
+    #[test]
     fn host_comes_first_then_the_token_then_a_websocket_s_origin() {
         let a = access();
         // A foreign Host is refused even without a token: 403 before 401.

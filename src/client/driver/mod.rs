@@ -227,8 +227,11 @@ impl Client {
         );
         let web = match &config.web {
             Some(listen) => {
-                let mut web =
-                    crate::web::Web::open(listen, poll.registry(), crate::web::page::PEER)?;
+                let page = crate::web::page::PEER;
+                let mut web = crate::web::Web::open(listen, poll.registry(), page, &identity)?;
+                if let Some(warning) = web.exposure_warning() {
+                    warn!("{warning}");
+                }
                 web.serve_share(crate::web::share::Share {
                     dir: config.share.clone(),
                     max_upload: config.web_max_upload,

@@ -1,43 +1,39 @@
 //! [`Web`]: the listener and connections of a web interface, moved by the loop that
-//! owns it. A connection reads one request head (within [`HEAD_DEADLINE`]), which
+//! owns it. A connection reads one request head (within its [`WebLimits`]), which
 //! [`Access`] judges; then it is answered and closed, serves the peer's share
 //! (`share_io.rs`), or becomes a WebSocket (`socket.rs`) whose text messages are
 //! command lines ([`WebCommand`]s, each under an id of its own, which
 //! this remembers with the page's own number for it) and to which results and events
-//! go as JSON lines. A WebSocket that stops reading is dropped once
-//! [`MAX_QUEUED`] bytes wait for it; each connection reads at most
+//! go as JSON lines. A WebSocket that stops reading is dropped once its limit of
+//! bytes wait for it; each connection reads at most
 //! [`MESSAGES_PER_TURN`] messages per turn and comes back on the next.
 
+mod listen;
 mod share_io;
 mod socket;
 
+pub use listen::{WebLimits, WebListen, HEAD_DEADLINE, MAX_MESSAGE, MAX_QUEUED, WEB_MAX_CONNS};
 pub use socket::socket_config;
 
 use super::access::{Access, AccessToken, Pass};
 use super::http::{self, Head, Parsed, MAX_HEAD};
 use super::page::Page;
 use super::response::Response;
+use crate::net::tls::TlsStream;
 use crate::net::tokens;
+use crate::net::wire::Wire;
 use crate::output::{event_json, result_json, CommandResult, Event};
+use crate::trust::{Fingerprint, Identity};
 use log::debug;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 use tungstenite::protocol::WebSocketContext;
 
-/// Connections a web interface holds at once (pages, their assets, WebSockets); the
-/// next is closed at once.
-pub const WEB_MAX_CONNS: usize = 64;
-/// How long a connection has to send its whole request head (slowloris).
-pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
-/// The longest WebSocket message accepted (a command line is far shorter).
-pub const MAX_MESSAGE: usize = 64 * 1024;
-/// Bytes that may wait for one WebSocket before it is dropped as a slow consumer.
-pub const MAX_QUEUED: usize = 4 * 1024 * 1024;
 /// Messages one WebSocket may have read per turn of the loop.
 pub const MESSAGES_PER_TURN: usize = 32;
 
@@ -52,13 +48,6 @@ const FIRST_TOKEN: usize = 1 << 40;
 pub struct WebCommand {
     pub id: u64,
     pub line: String,
-}
-
-/// Where `--web` serves, and the further `Host` names it accepts.
-#[derive(Debug, Clone)]
-pub struct WebListen {
-    pub addr: SocketAddr,
-    pub hosts: Vec<String>,
 }
 
 enum State {
@@ -86,7 +75,7 @@ struct Request<'a> {
 }
 
 struct WebConn {
-    stream: TcpStream,
+    stream: Wire<TcpStream>,
     state: State,
 }
 
@@ -98,6 +87,11 @@ pub struct Web {
     base: usize,
     access: Access,
     page: Page,
+    limits: WebLimits,
+    /// TLS for every connection (HTTPS), or none (plain HTTP, loopback only).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The key of the certificate HTTPS shows (the process's own).
+    fingerprint: Fingerprint,
     conns: Slab<WebConn>,
     /// Connections that stopped at their budget: run again next turn.
     ready: Vec<usize>,
@@ -109,29 +103,32 @@ pub struct Web {
 }
 
 impl Web {
-    /// Serve `page` where `listen` says (loopback only, for now), its listener under
-    /// `tokens::WEB`, with a fresh access token.
-    pub fn open(listen: &WebListen, registry: &Registry, page: Page) -> io::Result<Web> {
-        if !listen.addr.ip().is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--web {}: the interface serves loopback addresses only for now \
-                     (off loopback it must be HTTPS, which is not built yet)",
-                    listen.addr
-                ),
-            ));
-        }
+    /// Serve `page` where `listen` says, its listener under `tokens::WEB`, with a fresh
+    /// access token: over HTTPS with `identity`'s certificate off loopback (or when
+    /// asked), else plain HTTP on loopback.
+    pub fn open(
+        listen: &WebListen,
+        registry: &Registry,
+        page: Page,
+        identity: &Identity,
+    ) -> io::Result<Web> {
         let bound = std::net::TcpListener::bind(listen.addr)
             .map_err(|e| io::Error::new(e.kind(), format!("--web {}: {e}", listen.addr)))?;
         bound.set_nonblocking(true)?;
+        let tls = if listen.serves_https() {
+            let config = crate::trust::web_server_config(identity)
+                .map_err(|e| io::Error::other(format!("--web {}: TLS: {e}", listen.addr)))?;
+            Some(config)
+        } else {
+            None
+        };
         let mut random = [0u8; 16];
         rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut random)
             .map_err(|e| io::Error::other(format!("no random access token: {e}")))?;
         let access = Access {
             token: AccessToken::from_random(random),
             bound: bound.local_addr()?,
-            https: false,
+            https: tls.is_some(),
             hosts: listen.hosts.clone(),
         };
         let mut listener = TcpListener::from_std(bound);
@@ -142,6 +139,9 @@ impl Web {
             base: FIRST_TOKEN,
             access,
             page,
+            limits: listen.limits,
+            tls,
+            fingerprint: identity.fingerprint(),
             conns: Slab::new(),
             ready: Vec::new(),
             routes: HashMap::new(),
@@ -155,10 +155,32 @@ impl Web {
         self.share = Some(share);
     }
 
-    /// The event that tells where the page is.
+    /// The event that tells where the page is; over HTTPS, with the key its
+    /// certificate holds (a browser warns about a certificate no authority signed: the
+    /// person compares this fingerprint with the one it shows).
     pub fn announcement(&self) -> Event {
         let url = self.url();
-        Event::new("web", format!("web interface: {url}")).field("url", url)
+        if !self.access.https {
+            return Event::new("web", format!("web interface: {url}")).field("url", url);
+        }
+        let key = self.fingerprint.to_string();
+        let human = format!("web interface: {url} (its certificate's key: {key})");
+        Event::new("web", human)
+            .field("url", url)
+            .field("fingerprint", key)
+    }
+
+    /// What to warn of at start, when the interface is reachable from a network.
+    pub fn exposure_warning(&self) -> Option<String> {
+        let addr = self.access.bound;
+        (!addr.ip().is_loopback()).then(|| {
+            format!(
+                "--web {addr} is not a loopback address: the interface is reachable from \
+                 the network (HTTPS with this process's own certificate, key {}); anyone \
+                 with the printed URL's token can act as this process",
+                self.fingerprint
+            )
+        })
     }
 
     /// A command's result: sent to the page whose command it ends (true), or not a
@@ -206,7 +228,7 @@ impl Web {
     /// Whether `token` is this interface's.
     pub fn owns(&self, token: Token) -> bool {
         token == self.listener_token
-            || (token.0 >= self.base && token.0 < self.base + WEB_MAX_CONNS)
+            || (token.0 >= self.base && token.0 < self.base + self.limits.max_conns)
     }
 
     /// Whether some connection waits to run again.
@@ -277,8 +299,8 @@ impl Web {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => return debug!("web accept: {e}"),
             };
-            if self.conns.len() >= WEB_MAX_CONNS {
-                debug!("web: {addr} refused, {WEB_MAX_CONNS} connections open");
+            if self.conns.len() >= self.limits.max_conns {
+                debug!("web: {addr} refused, {} connections open", self.conns.len());
                 continue;
             }
             let entry = self.conns.vacant_entry();
@@ -287,7 +309,17 @@ impl Web {
             if registry.register(&mut stream, token, interest).is_err() {
                 continue;
             }
-            let deadline = now + HEAD_DEADLINE;
+            let stream = match &self.tls {
+                None => Wire::Plain(stream),
+                Some(config) => match TlsStream::server(config.clone(), stream) {
+                    Ok(tls) => Wire::tls(tls),
+                    Err(e) => {
+                        debug!("web: {addr}: TLS: {e}");
+                        continue;
+                    }
+                },
+            };
+            let deadline = now + self.limits.head_timeout;
             let buf = Vec::new();
             entry.insert(WebConn {
                 stream,
@@ -432,7 +464,27 @@ impl Web {
                 Err(_) => return self.close(registry, key),
             }
         }
-        self.close(registry, key);
+        // A TLS stream holds records yet: out with them (and its close notice) first.
+        let flushed = match &mut conn.stream {
+            Wire::Plain(_) => Ok(true),
+            Wire::Tls(tls) => tls.flush().and_then(|()| tls.close_notify()),
+        };
+        match flushed {
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Ok(true) | Err(_) => self.close(registry, key),
+        }
+    }
+
+    /// Close `key` once what it was sent has left (its TLS records too).
+    fn finish(&mut self, registry: &Registry, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.state = State::Answer {
+                out: Vec::new(),
+                sent: 0,
+            };
+        }
+        self.write_answer(registry, key);
     }
 
     fn close(&mut self, registry: &Registry, key: usize) {

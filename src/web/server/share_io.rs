@@ -154,7 +154,7 @@ impl Web {
         while sent < PIECE {
             if down.pos == down.buf.len() {
                 if down.left == 0 {
-                    return self.close(registry, key);
+                    return self.finish(registry, key);
                 }
                 let want = (64 * 1024).min(usize::try_from(down.left).unwrap_or(usize::MAX));
                 down.buf.resize(want, 0);

@@ -2,7 +2,7 @@
 //! messages read as command lines ([`MESSAGES_PER_TURN`] a turn), and JSON lines sent
 //! to it.
 
-use super::{Head, Response, State, Web, WebCommand, MAX_MESSAGE, MAX_QUEUED, MESSAGES_PER_TURN};
+use super::{Head, Response, State, Web, WebCommand, WebLimits, MESSAGES_PER_TURN};
 use crate::web::response::switching_protocols;
 use log::{debug, info};
 use mio::Registry;
@@ -10,15 +10,15 @@ use std::io::{self, Write};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tungstenite::Message;
 
-/// How a page's WebSocket is bounded: messages and frames of at most [`MAX_MESSAGE`],
-/// at most `MAX_QUEUED` bytes waiting to be written.
-pub fn socket_config() -> WebSocketConfig {
+/// How a page's WebSocket is bounded: messages and frames of at most
+/// `limits.max_message`, at most `limits.max_queued` bytes waiting to be written.
+pub fn socket_config(limits: &WebLimits) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .max_write_buffer_size(MAX_QUEUED)
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE))
+        .max_write_buffer_size(limits.max_queued)
+        .max_message_size(Some(limits.max_message))
+        .max_frame_size(Some(limits.max_message))
 }
 
 impl Web {
@@ -60,11 +60,16 @@ impl Web {
             return;
         };
         let upgrade = switching_protocols(ws_key);
-        // A 101 is a few hundred bytes: the socket's buffer, empty yet, takes it whole.
+        // A 101 is a few hundred bytes: the socket's buffer, empty yet, takes it whole
+        // (TLS records that wait go out with the next flush).
         if conn.stream.write_all(&upgrade).is_err() {
             return self.close(registry, key);
         }
-        let ws = WebSocketContext::new(Role::Server, Some(socket_config()));
+        match conn.stream.flush() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return self.close(registry, key),
+            _ => {}
+        }
+        let ws = WebSocketContext::new(Role::Server, Some(socket_config(&self.limits)));
         info!("web: a page connected");
         conn.state = State::Socket {
             ws: Box::new(ws),
