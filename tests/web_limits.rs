@@ -7,21 +7,14 @@ mod support;
 
 use serde_json::Value;
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
+use support::web::page_of;
 use support::{Hub, Peer};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
 
 const SECS_10: Duration = Duration::from_secs(10);
-
-/// The address and token a `web` event's URL names.
-fn page_of(web: &Value) -> (SocketAddr, String) {
-    let url = web["url"].as_str().expect("url");
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (addr, token) = rest.split_once("/?token=").expect("token");
-    (addr.parse().unwrap(), token.to_owned())
-}
 
 /// Everything `stream` says until it closes (or 10 s pass).
 fn rest_of(mut stream: TcpStream) -> String {

@@ -6,6 +6,7 @@ pub mod peraddr;
 pub mod stdin;
 pub mod timers;
 pub mod tls;
+pub mod traffic;
 pub mod wire;
 
 use mio::{Events, Poll, Token};

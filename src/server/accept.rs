@@ -90,6 +90,7 @@ impl Server {
                 conn.trust_short_reads();
             }
             conn.count_in(&self.queued_total);
+            conn.count_traffic_in(&self.metrics.traffic);
             self.conns.insert(Slot::Hub(conn));
             self.hub
                 .on_connect(key, addr, local, now, &mut self.actions);

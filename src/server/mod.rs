@@ -11,6 +11,7 @@ pub mod inline_name;
 mod inputs;
 pub mod limits;
 pub mod memory;
+mod metrics;
 mod outgoing;
 pub mod persist;
 pub mod random;
@@ -244,6 +245,8 @@ struct Server {
     exit: bool,
     /// The operator's web interface (`--web`).
     web: Option<crate::web::Web>,
+    /// Busy turns' durations and the bytes moved, for `GET /metrics`.
+    metrics: metrics::LoopMetrics,
 }
 
 impl Server {
@@ -275,7 +278,7 @@ impl Server {
         let addr = listener.local_addr()?;
         info!("listening on {addr}, data in {}", config.data.display());
         output.event(&listening(addr, config.hub.fingerprint));
-        let web = match &config.web {
+        let mut web = match &config.web {
             Some(listen) => Some(crate::web::Web::open(
                 listen,
                 poll.registry(),
@@ -284,7 +287,8 @@ impl Server {
             )?),
             None => None,
         };
-        if let Some(w) = &web {
+        if let Some(w) = &mut web {
+            w.serve_metrics();
             if let Some(warning) = w.exposure_warning() {
                 warn!("{warning}");
             }
@@ -292,6 +296,7 @@ impl Server {
         }
         Ok(Server {
             web,
+            metrics: metrics::LoopMetrics::new(),
             hub,
             backend,
             disk,
@@ -337,6 +342,7 @@ impl Server {
                 continue;
             }
             let now = Instant::now();
+            let busy = !events.is_empty() || !self.ready.is_empty();
             self.hub.begin_turn(now, unix_now());
             if self.accept_paused.is_some_and(|at| at <= now) {
                 // The listener is edge-triggered: what waited in the backlog is taken now.
@@ -384,6 +390,9 @@ impl Server {
             if self.exit {
                 self.close_store_conns();
                 self.reap();
+            }
+            if busy {
+                self.metrics.turns.record(now.elapsed());
             }
             if self.exit && self.conns.is_empty() {
                 self.disk.remove_all();

@@ -74,7 +74,11 @@ impl Server {
             root: self.disk.root_dir(),
         };
         let mut events = Vec::new();
+        let moved = sc.moved();
         let step = sc.turn(&mut env, now, &mut events);
+        let (received, sent) = sc.moved();
+        self.metrics.traffic.received(received - moved.0);
+        self.metrics.traffic.sent(sent - moved.1);
         for event in events {
             self.hub.on_store_event(key, event, now, &mut self.actions);
         }

@@ -4,7 +4,7 @@
 
 use super::Server;
 use crate::output::{CommandResult, Event};
-use crate::web::WebCommand;
+use crate::web::{Delivered, WebCommand};
 use std::time::Instant;
 
 impl Server {
@@ -50,11 +50,24 @@ impl Server {
         }
     }
 
-    /// A console result: to the page that sent its command, else to stdout.
+    /// A console result: to the page that sent its command, to the `GET /metrics`
+    /// that waits for it (rendered with the loop's measurements), else to stdout.
     pub(super) fn emit_result(&mut self, r: &CommandResult) {
         let registry = self.poll.registry();
-        if !self.web.as_mut().is_some_and(|w| w.result(registry, r)) {
-            self.output.result(r);
+        let Some(w) = self.web.as_mut() else {
+            return self.output.result(r);
+        };
+        match w.result(registry, r) {
+            Delivered::ToPage => {}
+            Delivered::NotAPage => self.output.result(r),
+            Delivered::Metrics(wait) => {
+                let text = if r.ok {
+                    Ok(super::metrics::render(r, &self.metrics))
+                } else {
+                    Err(r.message.clone())
+                };
+                w.answer_metrics(registry, wait, text);
+            }
         }
     }
 

@@ -17,6 +17,6 @@ mod server;
 pub mod share;
 
 pub use server::{
-    socket_config, Web, WebCommand, WebLimits, WebListen, FIRST_COMMAND_ID, HEAD_DEADLINE,
-    MAX_MESSAGE, MAX_QUEUED, WEB_MAX_CONNS,
+    socket_config, Delivered, MetricsWait, Web, WebCommand, WebLimits, WebListen, FIRST_COMMAND_ID,
+    HEAD_DEADLINE, MAX_MESSAGE, MAX_QUEUED, WEB_MAX_CONNS,
 };

@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod fetcher;
+pub mod web;
 
 use serde_json::Value;
 use std::fs::{self, File};

@@ -5,7 +5,7 @@
 use super::Client;
 use crate::client::session::Session;
 use crate::output::{CommandResult, Event};
-use crate::web::WebCommand;
+use crate::web::{Delivered, WebCommand};
 use std::time::Instant;
 
 /// Whether `session` publishes the share's file `file` (what `GET /share` shows).
@@ -58,7 +58,8 @@ impl Client {
     /// A command's result: to the page that sent it, else to stdout.
     pub(super) fn emit_result(&mut self, r: &CommandResult) {
         let registry = self.poll.registry();
-        if !self.web.as_mut().is_some_and(|w| w.result(registry, r)) {
+        let delivered = self.web.as_mut().map(|w| w.result(registry, r));
+        if matches!(delivered, None | Some(Delivered::NotAPage)) {
             self.output.result(r);
         }
     }

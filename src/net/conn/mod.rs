@@ -7,6 +7,7 @@ mod queue;
 
 pub use queue::{FlushStatus, QueueFull, Tally};
 
+use crate::net::traffic::Traffic;
 use crate::proto::frame::{self, FrameError};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -43,6 +44,8 @@ pub struct Conn<S = TcpStream> {
     /// for stream sockets: new bytes bring a new edge), saving a read that would block.
     /// Off once the peer is known to have closed, so its EOF is read.
     short_read_drains: bool,
+    /// Where the bytes it reads and writes are counted, if anywhere.
+    traffic: Option<Rc<Traffic>>,
 }
 
 impl<S: Read + Write> Conn<S> {
@@ -56,7 +59,13 @@ impl<S: Read + Write> Conn<S> {
             writable_armed: false,
             stream_holds_output: false,
             short_read_drains: false,
+            traffic: None,
         }
+    }
+
+    /// Count the bytes this connection reads and writes in `traffic` too.
+    pub fn count_traffic_in(&mut self, traffic: &Rc<Traffic>) {
+        self.traffic = Some(Rc::clone(traffic));
     }
 
     /// Count the memory this connection's queue holds in `tally` too, for as long as
@@ -152,7 +161,12 @@ impl<S: Read + Write> Conn<S> {
         for _ in 0..max_reads {
             let n = match self.stream.read(scratch) {
                 Ok(0) => return ReadStatus::Closed,
-                Ok(n) => n,
+                Ok(n) => {
+                    if let Some(traffic) = &self.traffic {
+                        traffic.received(n as u64);
+                    }
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.settle_partial();
                     return ReadStatus::Drained;
@@ -250,7 +264,12 @@ impl<S: Read + Write> Conn<S> {
     /// the stream to write out what it holds (a TLS stream's records; a socket holds
     /// nothing).
     pub fn flush(&mut self) -> io::Result<FlushStatus> {
-        if self.out.flush_into(&mut self.stream)? == FlushStatus::Pending {
+        let queued = self.out.queued();
+        let flushed = self.out.flush_into(&mut self.stream);
+        if let Some(traffic) = &self.traffic {
+            traffic.sent((queued - self.out.queued()) as u64);
+        }
+        if flushed? == FlushStatus::Pending {
             return Ok(FlushStatus::Pending);
         }
         match self.stream.flush() {

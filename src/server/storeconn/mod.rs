@@ -101,6 +101,8 @@ pub struct StoreConn<S> {
     out_pos: usize,
     opened: Instant,
     last_progress: Instant,
+    /// File bytes received (an upload's) and sent (a download's) so far.
+    moved: (u64, u64),
 }
 
 /// An I/O error of the store's disk as the status a client is told.
@@ -120,7 +122,13 @@ impl<S: Stream> StoreConn<S> {
             out_pos: 0,
             opened: now,
             last_progress: now,
+            moved: (0, 0),
         }
+    }
+
+    /// File bytes received and sent so far (for the hub's `/metrics`).
+    pub fn moved(&self) -> (u64, u64) {
+        self.moved
     }
 
     /// The stream (the loop registers its socket).
@@ -388,6 +396,7 @@ impl<S: Stream> StoreConn<S> {
             env.config.slice,
         );
         if rx.received() != before {
+            self.moved.0 += rx.received() - before;
             self.last_progress = now;
             events.push(StoreEvent::Progress(rx.received()));
         }
@@ -443,6 +452,7 @@ impl<S: Stream> StoreConn<S> {
         let State::Download { tx, dir } = &mut self.state else {
             return None;
         };
+        let before = tx.moved();
         let step = tx.turn_noting_progress(
             &mut self.stream,
             dir,
@@ -450,6 +460,7 @@ impl<S: Stream> StoreConn<S> {
             &mut self.last_progress,
             now,
         );
+        self.moved.1 += tx.moved() - before;
         match step {
             Ok(Step::Wait) => Some(StoreStep::Wait),
             Ok(Step::Again) => Some(StoreStep::Again),

@@ -9,10 +9,12 @@
 //! [`MESSAGES_PER_TURN`] messages per turn and comes back on the next.
 
 mod listen;
+mod metrics_io;
 mod share_io;
 mod socket;
 
 pub use listen::{WebLimits, WebListen, HEAD_DEADLINE, MAX_MESSAGE, MAX_QUEUED, WEB_MAX_CONNS};
+pub use metrics_io::{Delivered, MetricsWait};
 pub use socket::socket_config;
 
 use super::access::{Access, AccessToken, Pass};
@@ -53,6 +55,8 @@ pub struct WebCommand {
 enum State {
     /// Reading the request head.
     Head { buf: Vec<u8>, deadline: Instant },
+    /// A `GET /metrics` waiting for the result of its `stats` (`metrics_io.rs`).
+    Asked { deadline: Instant },
     /// Writing an answer, then closing.
     Answer { out: Vec<u8>, sent: usize },
     /// A WebSocket; `commands` counts the command lines it sent.
@@ -66,12 +70,31 @@ enum State {
     Download(Box<share_io::Sending>),
 }
 
-/// What a request brings besides its head: the body bytes read with it, when, and
-/// which files the client publishes (for `GET /share`).
+/// What a request brings besides its head: the body bytes read with it, when,
+/// which files the client publishes (for `GET /share`), and where a command it
+/// needs run goes (`GET /metrics`).
 struct Request<'a> {
     body: Vec<u8>,
     now: Instant,
     published: &'a dyn Fn(&str) -> bool,
+    out: &'a mut Vec<WebCommand>,
+}
+
+/// Who waits for the result of a command run for the web interface.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// A page's WebSocket, under the page's own number for the command.
+    Page { conn: usize, number: u64 },
+    /// A `GET /metrics` request.
+    Metrics { conn: usize },
+}
+
+impl Route {
+    fn conn(self) -> usize {
+        match self {
+            Route::Page { conn, .. } | Route::Metrics { conn } => conn,
+        }
+    }
 }
 
 struct WebConn {
@@ -95,11 +118,13 @@ pub struct Web {
     conns: Slab<WebConn>,
     /// Connections that stopped at their budget: run again next turn.
     ready: Vec<usize>,
-    /// Command id → (connection, the page's own number) of commands still running.
-    routes: HashMap<u64, (usize, u64)>,
+    /// Command id → who waits for its result, of commands still running.
+    routes: HashMap<u64, Route>,
     next_id: u64,
     /// The share dir the page may list, fill and take from (the peer's only).
     share: Option<super::share::Share>,
+    /// Whether `GET /metrics` is served (the hub's only).
+    metrics: bool,
 }
 
 impl Web {
@@ -147,6 +172,7 @@ impl Web {
             routes: HashMap::new(),
             next_id: FIRST_COMMAND_ID,
             share: None,
+            metrics: false,
         })
     }
 
@@ -183,16 +209,20 @@ impl Web {
         })
     }
 
-    /// A command's result: sent to the page whose command it ends (true), or not a
-    /// page's (false: it goes to stdout).
-    pub fn result(&mut self, registry: &Registry, r: &CommandResult) -> bool {
-        let Some((conn, page_id)) = self.routes.remove(&r.id) else {
-            return false;
-        };
-        let mut json = result_json(r);
-        json["id"] = page_id.into();
-        self.send(registry, conn, &json.to_string());
-        true
+    /// A command's result: sent to the page whose command it ends, waited for by a
+    /// `GET /metrics` (the loop renders it: [`Web::answer_metrics`]), or neither (it
+    /// goes to stdout).
+    pub fn result(&mut self, registry: &Registry, r: &CommandResult) -> Delivered {
+        match self.routes.remove(&r.id) {
+            None => Delivered::NotAPage,
+            Some(Route::Metrics { conn }) => Delivered::Metrics(MetricsWait(conn)),
+            Some(Route::Page { conn, number }) => {
+                let mut json = result_json(r);
+                json["id"] = number.into();
+                self.send(registry, conn, &json.to_string());
+                Delivered::ToPage
+            }
+        }
     }
 
     /// An event, to every page; but one that carries the `id` of a page's command
@@ -203,8 +233,8 @@ impl Web {
             .as_u64()
             .and_then(|id| self.routes.get(&id))
             .copied();
-        if let Some((conn, page_id)) = route {
-            json["id"] = page_id.into();
+        if let Some(Route::Page { conn, number }) = route {
+            json["id"] = number.into();
             self.send(registry, conn, &json.to_string());
             return;
         }
@@ -241,7 +271,7 @@ impl Web {
         self.conns
             .iter()
             .filter_map(|(_, c)| match &c.state {
-                State::Head { deadline, .. } => Some(*deadline),
+                State::Head { deadline, .. } | State::Asked { deadline } => Some(*deadline),
                 State::Upload(up) => Some(up.stall_at),
                 State::Download(down) => Some(down.stall_at),
                 _ => None,
@@ -277,19 +307,7 @@ impl Web {
             self.run(registry, key, now, published, out);
         }
         self.drop_stalled(registry, now);
-        let late: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Head { deadline, .. } if deadline <= now))
-            .map(|(k, _)| k)
-            .collect();
-        for key in late {
-            self.answer(
-                registry,
-                key,
-                Response::text(408, "the request head took too long"),
-            );
-        }
+        self.answer_late(registry, now);
     }
 
     fn accept(&mut self, registry: &Registry, now: Instant) {
@@ -340,8 +358,9 @@ impl Web {
             return;
         };
         match &mut conn.state {
-            State::Head { .. } => self.read_head(registry, key, now, published),
+            State::Head { .. } => self.read_head(registry, key, now, published, out),
             State::Answer { .. } => self.write_answer(registry, key),
+            State::Asked { .. } => {}
             State::Socket { .. } => self.read_socket(registry, key, out),
             State::Upload(_) => self.read_upload(registry, key, now),
             State::Download(_) => self.write_download(registry, key, now),
@@ -354,6 +373,7 @@ impl Web {
         key: usize,
         now: Instant,
         published: &dyn Fn(&str) -> bool,
+        out: &mut Vec<WebCommand>,
     ) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -389,6 +409,7 @@ impl Web {
                         body,
                         now,
                         published,
+                        out,
                     },
                 )
             }
@@ -415,6 +436,9 @@ impl Web {
         }
         if head.path == "/ws" {
             return self.open_socket(registry, key, head);
+        }
+        if head.path == "/metrics" && self.metrics {
+            return self.ask_metrics(key, request);
         }
         if pass == Pass::Query {
             // Keep the token in a cookie and take it out of the address bar.
@@ -498,6 +522,6 @@ impl Web {
         }
         self.ready.retain(|k| *k != key);
         // Results of its commands have nowhere to go.
-        self.routes.retain(|_, (conn, _)| *conn != key);
+        self.routes.retain(|_, route| route.conn() != key);
     }
 }

@@ -48,6 +48,7 @@ impl Web {
             body,
             now,
             published,
+            ..
         } = request;
         let state = match (head.method.as_str(), tail) {
             ("GET", "") => return self.answer(registry, key, share::list(share, published)),

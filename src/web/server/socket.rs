@@ -2,7 +2,7 @@
 //! messages read as command lines ([`MESSAGES_PER_TURN`] a turn), and JSON lines sent
 //! to it.
 
-use super::{Head, Response, State, Web, WebCommand, WebLimits, MESSAGES_PER_TURN};
+use super::{Head, Response, Route, State, Web, WebCommand, WebLimits, MESSAGES_PER_TURN};
 use crate::web::response::switching_protocols;
 use log::{debug, info};
 use mio::Registry;
@@ -96,7 +96,11 @@ impl Web {
                     let line = text.as_str().trim_end_matches(['\r', '\n']).to_owned();
                     let id = self.next_id;
                     self.next_id += 1;
-                    self.routes.insert(id, (key, *commands));
+                    let route = Route::Page {
+                        conn: key,
+                        number: *commands,
+                    };
+                    self.routes.insert(id, route);
                     out.push(WebCommand { id, line });
                 }
                 Ok(Message::Binary(_)) => {
