@@ -28,9 +28,23 @@ const TILES = [
   ['store_entries', 'store entries'], ['store_bytes', 'store bytes'],
 ];
 
+// Lookups are too many to list one by one: the feed says how many came between two
+// refreshes of the tiles.
+let lookupsSeen = null;
+
+function noteLookups(total) {
+  if (lookupsSeen !== null && total > lookupsSeen) {
+    const n = total - lookupsSeen;
+    append($('feed'), el('li', { class: 'muted' },
+      `${new Date().toLocaleTimeString()}  ${n} fetch lookup${n === 1 ? '' : 's'} since the last count`));
+  }
+  lookupsSeen = total;
+}
+
 async function refreshStats() {
   const r = await link.run('stats').catch(() => null);
   if (!r || !r.ok) return;
+  noteLookups(r.lookups);
   $('who').textContent = r.fingerprint ? `key ${r.fingerprint.slice(0, 23)}…` : '';
   $('tiles').replaceChildren(...TILES.map(([key, label]) => el('div', { class: 'tile' },
     el('dt', {}, label), el('dd', {}, key === 'store_bytes' ? size(r[key]) : String(r[key])))));
