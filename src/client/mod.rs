@@ -8,6 +8,7 @@ pub mod editor;
 pub mod history;
 pub mod hub_trust;
 pub mod keys;
+pub mod outboards;
 pub mod partials;
 pub mod progress;
 pub mod published;

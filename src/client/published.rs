@@ -88,6 +88,9 @@ impl Publication {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PublishedList {
     by_name: BTreeMap<String, Publication>,
+    /// Hashes of publications withdrawn or replaced since the last
+    /// [`PublishedList::take_orphaned`]: their outboards may be unneeded now.
+    dropped: Vec<String>,
 }
 
 impl PublishedList {
@@ -110,6 +113,7 @@ impl PublishedList {
                 .filter(|p| !reserved(p))
                 .map(|p| (p.name.clone(), p))
                 .collect(),
+            dropped: Vec::new(),
         })
     }
 
@@ -129,12 +133,29 @@ impl PublishedList {
 
     /// Add or replace.
     pub fn insert(&mut self, publication: Publication) {
-        self.by_name.insert(publication.name.clone(), publication);
+        let hash = publication.hash.clone();
+        if let Some(old) = self.by_name.insert(publication.name.clone(), publication) {
+            if old.hash != hash {
+                self.dropped.push(old.hash);
+            }
+        }
     }
 
     /// Withdraw a name.
     pub fn remove(&mut self, name: &str) -> Option<Publication> {
-        self.by_name.remove(name)
+        let removed = self.by_name.remove(name)?;
+        self.dropped.push(removed.hash.clone());
+        Some(removed)
+    }
+
+    /// The hashes no publication has any more, of those withdrawn or replaced since
+    /// the last call (a file published under two names keeps its hash while one stays).
+    pub fn take_orphaned(&mut self) -> Vec<String> {
+        let mut dropped = std::mem::take(&mut self.dropped);
+        dropped.sort();
+        dropped.dedup();
+        dropped.retain(|hash| !self.by_name.values().any(|p| &p.hash == hash));
+        dropped
     }
 
     /// All publications, by name.

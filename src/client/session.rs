@@ -414,6 +414,11 @@ impl Session {
         &self.published
     }
 
+    /// Hashes no publication has any more since the last call: their outboards go.
+    pub fn take_orphaned_outboards(&mut self) -> Vec<String> {
+        self.published.take_orphaned()
+    }
+
     /// The hub's key that checks fetch tickets, once a `Welcome` brought a usable one.
     pub fn hub_key(&self) -> Option<&HubKey> {
         self.hub_key.as_ref()

@@ -27,7 +27,7 @@ pub use beneath::{mkdir_beneath, open_beneath, open_dir, open_dir_beneath, OpenF
 pub use disk::{free_space, sync_file_range, RangeSync};
 pub use listen::{bind_tcp_listener, DEFAULT_LISTEN_BACKLOG};
 pub use process::{give_back_memory, raise_nofile_limit};
-pub use rename::{rename_beneath, rename_beneath_noreplace};
+pub use rename::{remove_beneath, rename_beneath, rename_beneath_noreplace};
 pub use term::{fd_flags, poll_fd, set_fd_flags, set_termios, terminal_columns, termios, write_fd};
 pub use zerocopy::{sendfile, MappedRange, Pipe};
 

@@ -1,5 +1,6 @@
 //! Renaming one path beneath a directory to another (`renameat`, and `renameat2`
-//! with `RENAME_NOREPLACE`), with the same refusals as opening beneath it.
+//! with `RENAME_NOREPLACE`), and removing a file beneath it (`unlinkat`), with the same
+//! refusals as opening beneath it.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -64,6 +65,22 @@ impl RenameEnds {
         };
         rc == 0
     }
+}
+
+/// Removes the file (or link: it is never followed) `path` beneath `dir`, with
+/// `unlinkat(2)`; its parents are opened with the refusals of
+/// [`open_beneath`](super::open_beneath).
+pub fn remove_beneath(dir: &File, path: &Path) -> io::Result<()> {
+    let (parent, name) = split_last(path)?;
+    let parent = openat_beneath(dir.as_fd(), parent, walk_dir_flags(), 0)?;
+    let name = to_cstring(name)?;
+    // SAFETY: `parent` is an owned open descriptor and `name` NUL-terminated, both
+    // alive for the call.
+    let rc = unsafe { libc::unlinkat(parent.as_raw_fd(), name.as_ptr(), 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Renames `from` to `to`, both beneath `dir`, with `renameat(2)`; replaces an

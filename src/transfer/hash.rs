@@ -1,5 +1,7 @@
-//! Hashing a file with BLAKE3 in bounded slices, so a multi-GiB file never freezes the loop.
+//! Hashing a file with BLAKE3 in bounded slices, so a multi-GiB file never freezes the
+//! loop — building its outboard in the same pass (the tree's root is the hash).
 
+use super::verified::outboard::OutboardBuilder;
 use crate::proto::message::Hash;
 use std::fs::File;
 use std::io::{self, Read};
@@ -23,13 +25,15 @@ impl Stamp {
     }
 }
 
-/// A file being hashed a slice at a time.
+/// A file being hashed a slice at a time, its outboard's parents built as it goes.
 pub struct HashJob {
     file: File,
-    hasher: blake3::Hasher,
+    tree: OutboardBuilder,
     stamp: Stamp,
     done: u64,
     buf: Vec<u8>,
+    /// The outboard's last parents, built when the job finished and not yet taken.
+    tail: Vec<u8>,
 }
 
 /// What one step of a job gave.
@@ -50,10 +54,11 @@ impl HashJob {
         let stamp = Stamp::of(&file)?;
         Ok(HashJob {
             file,
-            hasher: blake3::Hasher::new(),
+            tree: OutboardBuilder::new(stamp.size),
             stamp,
             done: 0,
             buf: Vec::new(),
+            tail: Vec::new(),
         })
     }
 
@@ -78,23 +83,31 @@ impl HashJob {
             if n == 0 {
                 return self.finish();
             }
-            self.hasher.update(&self.buf[..n]);
+            self.tree.update(&self.buf[..n]).map_err(|_| changed())?;
             self.done += n as u64;
             spent += n;
-            if self.done > self.stamp.size {
-                return Err(changed());
-            }
         }
         Ok(HashStep::Progress { done: self.done })
+    }
+
+    /// The outboard's parents built since the last call (the whole outboard, once
+    /// every call's are put together and the job is done).
+    pub fn take_parents(&mut self) -> Vec<u8> {
+        let mut parents = self.tree.take_parents();
+        parents.append(&mut self.tail);
+        parents
     }
 
     fn finish(&mut self) -> io::Result<HashStep> {
         if self.done != self.stamp.size || Stamp::of(&self.file)? != self.stamp {
             return Err(changed());
         }
+        let tree = std::mem::replace(&mut self.tree, OutboardBuilder::new(0));
+        let (hash, parents) = tree.finish().map_err(|_| changed())?;
+        self.tail = parents;
         Ok(HashStep::Done {
             stamp: self.stamp,
-            hash: *self.hasher.finalize().as_bytes(),
+            hash,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use super::Client;
 use super::Tick;
+use crate::client::outboards;
 use crate::client::scan;
 use crate::client::session::Action;
 use crate::client::store::Work;
@@ -53,6 +54,9 @@ impl Client {
             Action::SavePublished => {
                 if let Err(e) = self.session.published().save(&self.share) {
                     warn!("saving the publication list: {e}");
+                }
+                for hash in self.session.take_orphaned_outboards() {
+                    outboards::remove(&self.share_dir, &hash);
                 }
             }
             Action::StartDownload(spec) => self.start_download(spec, now),

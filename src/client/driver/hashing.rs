@@ -3,9 +3,11 @@
 
 use super::Client;
 use super::Hashing;
+use crate::client::outboards::OutboardFile;
 use crate::client::session::Hashed;
 use crate::client::session::OnDisk;
 use crate::proto::status::Status;
+use crate::proto::types::hash_hex;
 use crate::sys;
 use crate::sys::OpenFlags;
 use crate::transfer::hash::HashJob;
@@ -53,12 +55,19 @@ impl Client {
                 })?;
             let hasher =
                 HashJob::new(file).map_err(|e| (Status::NO_FILE, format!("{local}: {e}")))?;
-            Ok((rel.to_string_lossy().into_owned(), hasher))
+            let outboard = OutboardFile::create(&self.share_dir, job, hasher.size())
+                .map_err(|e| (Status::INTERNAL, format!("{local}: its outboard: {e}")))?;
+            Ok((rel.to_string_lossy().into_owned(), hasher, outboard))
         });
         match opened {
-            Ok((path, hasher)) => {
+            Ok((path, hasher, outboard)) => {
                 debug!("hashing {path} ({} bytes)", hasher.size());
-                self.hashing.push(Hashing { job, path, hasher });
+                self.hashing.push(Hashing {
+                    job,
+                    path,
+                    hasher,
+                    outboard,
+                });
             }
             Err(e) => self.session.on_hashed(job, Err(e), now, &mut self.actions),
         }
@@ -67,25 +76,19 @@ impl Client {
     /// One slice of every hash job: big files take many turns, and the loop stays live.
     pub(super) fn hash_turn(&mut self, now: Instant) {
         let slice = self.hash_slice;
+        let mut ended = Vec::new();
+        for (i, h) in self.hashing.iter_mut().enumerate() {
+            if let Some(result) = h.step(slice) {
+                ended.push((i, result));
+            }
+        }
         let mut finished = Vec::new();
-        self.hashing.retain_mut(|h| match h.hasher.step(slice) {
-            Ok(HashStep::Progress { .. }) => true,
-            Ok(HashStep::Done { stamp, hash }) => {
-                let hashed = Hashed {
-                    path: h.path.clone(),
-                    size: stamp.size,
-                    hash,
-                    modified: stamp.modified,
-                };
-                finished.push((h.job, Ok(hashed)));
-                false
-            }
-            Err(e) => {
-                finished.push((h.job, Err((Status::INTERNAL, format!("{}: {e}", h.path)))));
-                false
-            }
-        });
-        for (job, result) in finished {
+        for (i, result) in ended.into_iter().rev() {
+            let h = self.hashing.remove(i);
+            let job = h.job;
+            finished.push((job, h.end(&self.share_dir, result)));
+        }
+        for (job, result) in finished.into_iter().rev() {
             self.session.on_hashed(job, result, now, &mut self.actions);
         }
     }
@@ -108,5 +111,48 @@ impl Client {
             })
             .collect();
         self.session.on_looked(looks, &mut self.actions);
+    }
+}
+
+type HashResult = Result<Hashed, (Status, String)>;
+
+impl Hashing {
+    /// One slice, its outboard parents written as they come: the result once it ended.
+    fn step(&mut self, slice: usize) -> Option<HashResult> {
+        let step = self.hasher.step(slice);
+        let written = self.outboard.append(&self.hasher.take_parents());
+        let path = &self.path;
+        match (step, written) {
+            (Ok(HashStep::Progress { .. }), Ok(())) => None,
+            (Ok(HashStep::Done { stamp, hash }), Ok(())) => Some(Ok(Hashed {
+                path: path.clone(),
+                size: stamp.size,
+                hash,
+                modified: stamp.modified,
+            })),
+            (Err(e), _) => Some(Err((Status::INTERNAL, format!("{path}: {e}")))),
+            (_, Err(e)) => Some(Err((
+                Status::INTERNAL,
+                format!("{path}: its outboard: {e}"),
+            ))),
+        }
+    }
+
+    /// A job that ended well names its outboard after the hash; one that failed
+    /// leaves none.
+    fn end(self, share: &std::fs::File, result: HashResult) -> HashResult {
+        match result {
+            Ok(hashed) => match self.outboard.finish(share, &hash_hex(&hashed.hash)) {
+                Ok(_) => Ok(hashed),
+                Err(e) => Err((
+                    Status::INTERNAL,
+                    format!("{}: its outboard: {e}", self.path),
+                )),
+            },
+            Err(e) => {
+                self.outboard.abandon(share);
+                Err(e)
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ use super::session::{Action, Session, SessionConfig};
 use super::store::StoreTransfer;
 use super::terminal::Terminal;
 use super::ClientConfig;
+use crate::client::outboards::{self, OutboardFile};
 use crate::net::conn::Conn;
 use crate::net::peraddr::PerAddress;
 use crate::net::stdin::StdinLines;
@@ -35,14 +36,14 @@ use crate::transfer::hash::HashJob;
 use crate::transfer::upload::{Upload, UploadConfig};
 use crate::trust::admit::UsedTickets;
 use crate::trust::{Fingerprint, Identity};
-use log::{info, warn};
+use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
 use peer_tls::{PeerTls, PeerWire};
 use setup::{resolve, share_dir};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
@@ -130,11 +131,12 @@ enum Transfer {
     Store(Box<StoreTransfer<Wire<TcpStream>>>),
 }
 
-/// A file being hashed for the session.
+/// A file being hashed for the session, and the outboard written as it is.
 struct Hashing {
     job: u64,
     path: String,
     hasher: HashJob,
+    outboard: OutboardFile,
 }
 
 struct Client {
@@ -244,6 +246,13 @@ impl Client {
             output.event(&w.announcement());
         }
         let published = PublishedList::load(&config.share)?;
+        let share_dir = sys::open_dir(&config.share)?;
+        let hashes: HashSet<&str> = published.iter().map(|p| p.hash.as_str()).collect();
+        match outboards::sweep(&share_dir, &config.share, &|h| hashes.contains(h)) {
+            Ok(0) => {}
+            Ok(n) => debug!("removed {n} outboard(s) no publication needs"),
+            Err(e) => warn!("sweeping the outboards: {e}"),
+        }
         let session = Session::new(
             SessionConfig {
                 serve: config.serve || config.web.is_some(),
@@ -259,7 +268,7 @@ impl Client {
         );
         let peer_tls = PeerTls::new(&identity, config.insecure_plaintext)?;
         Ok(Client {
-            share_dir: sys::open_dir(&config.share)?,
+            share_dir,
             share: config.share.clone(),
             identity,
             hub_trust,

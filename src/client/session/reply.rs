@@ -218,7 +218,13 @@ fn show_reply(
                 .field("name", p.name.as_str())
                 .field("size", p.size)
                 .field("hash", p.hash.as_str())
-                .field("path", p.path.as_str());
+                .field("path", p.path.as_str())
+                .field(
+                    "outboard",
+                    crate::client::outboards::path_of(&p.hash)
+                        .to_string_lossy()
+                        .into_owned(),
+                );
         }
         result = with_body(result, body);
         out.push(Action::Result(result));
