@@ -3,7 +3,8 @@
 //! checks in their order, bad and oversized request heads, a slow head that holds up
 //! nobody and gets its 408, WebSocket commands answered under each page's own numbering, events to
 //! every page and to stdout, an oversized WebSocket message, and the share endpoints
-//! (list, upload, download; bad names, traversal, limits, an upload cut off).
+//! (list, upload, download; bad names, traversal, limits, an upload cut off; the
+//! listing's directories and the share dir's absolute path, for the store commands).
 
 mod support;
 
@@ -439,4 +440,42 @@ fn the_share_endpoints_list_take_and_give_files_inside_the_share_only() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!share.join("cut.bin").exists());
+}
+
+#[test]
+fn the_share_listing_names_the_share_dir_and_its_directories_but_no_links() {
+    let hub = Hub::start(&[]);
+    let w = web_peer(&hub);
+    let share = w.peer.share_dir().to_path_buf();
+    std::fs::create_dir(share.join("photos")).unwrap();
+    std::fs::write(share.join("photos").join("a.jpg"), b"jpeg").unwrap();
+    std::fs::write(share.join("notes.txt"), b"notes").unwrap();
+    std::fs::create_dir(share.join(".hidden")).unwrap();
+    std::os::unix::fs::symlink(share.join("photos"), share.join("link-to-photos")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", share.join("link-to-file")).unwrap();
+    let (code, body) = share_request(&w, "GET", "/share", 0, b"");
+    assert_eq!(code, 200);
+    let listed: Value = serde_json::from_slice(&body).unwrap();
+    // Absolute, so `upload <dir>/<name>` means the same whatever the working directory.
+    let dir = listed["dir"].as_str().expect("dir");
+    assert!(dir.starts_with('/'), "{dir}");
+    assert_eq!(
+        std::path::Path::new(dir),
+        share.canonicalize().unwrap(),
+        "{listed}"
+    );
+    let kinds: Vec<(&str, &str)> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("notes.txt", "file"), ("photos", "dir")],
+        "{listed}"
+    );
+    assert_eq!(listed["files"][0]["size"], 5);
+    assert_eq!(listed["files"][1]["size"], 0);
+    assert_eq!(listed["files"][1]["published"], false);
 }

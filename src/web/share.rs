@@ -1,9 +1,10 @@
-//! The peer's share dir over HTTP, for the page: `GET /share` lists its files as JSON,
-//! `PUT /share/<name>` streams a body into `<share>/.<name>.part` and renames it into
-//! place only when whole, `GET /share/<name>` sends a file as a download. A name is one
-//! path component and never hidden (no leading `.`: not `.peerhub-*`, not a partial
-//! file), so nothing outside the share dir, nor any of peerhub's own files, is read or
-//! written. The loop moves the bytes, [`PIECE`] per connection per turn.
+//! The peer's share dir over HTTP, for the page: `GET /share` lists its files and
+//! directories as JSON, `PUT /share/<name>` streams a body into `<share>/.<name>.part`
+//! and renames it into place only when whole, `GET /share/<name>` sends a file as a
+//! download. A name is one path component and never hidden (no leading `.`: not
+//! `.peerhub-*`, not a partial file), so nothing outside the share dir, nor any of
+//! peerhub's own files, is read or written. The loop moves the bytes, [`PIECE`] per
+//! connection per turn.
 
 use super::response::Response;
 use serde_json::json;
@@ -54,8 +55,11 @@ pub fn file_name(tail: &str) -> Option<String> {
     plain.then_some(name)
 }
 
-/// `GET /share`: the share dir's visible regular files (name, size, mtime in Unix
-/// seconds, and whether `published` says this client publishes it), by name.
+/// `GET /share`: the share dir's absolute path (`dir`, so the page can name its entries
+/// in commands that take paths from the working directory: `upload`, `download`) and
+/// its visible regular files and directories (name, `kind` — `file` or `dir` —, size
+/// (0 for a directory), mtime in Unix seconds, and whether `published` says this
+/// client publishes it), by name. Symbolic links are not listed.
 pub fn list(share: &Share, published: &dyn Fn(&str) -> bool) -> Response {
     let entries = match fs::read_dir(&share.dir) {
         Ok(entries) => entries,
@@ -66,17 +70,21 @@ pub fn list(share: &Share, published: &dyn Fn(&str) -> bool) -> Response {
         let Some(name) = entry.file_name().to_str().and_then(file_name) else {
             continue;
         };
+        // Not followed: a link's own metadata, neither a file nor a directory.
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
+        let kind = match meta.file_type() {
+            t if t.is_file() => "file",
+            t if t.is_dir() => "dir",
+            _ => continue,
+        };
         let mtime = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        let shared = published(&name);
-        files.push((name, meta.len(), mtime, shared));
+        let size = if meta.is_file() { meta.len() } else { 0 };
+        let shared = meta.is_file() && published(&name);
+        files.push((name, kind, size, mtime, shared));
         if files.len() >= MAX_LISTED {
             break;
         }
@@ -84,11 +92,12 @@ pub fn list(share: &Share, published: &dyn Fn(&str) -> bool) -> Response {
     files.sort();
     let files: Vec<_> = files
         .into_iter()
-        .map(|(name, size, mtime, published)| {
-            json!({"name": name, "size": size, "mtime": mtime, "published": published})
+        .map(|(name, kind, size, mtime, published)| {
+            json!({"name": name, "kind": kind, "size": size, "mtime": mtime, "published": published})
         })
         .collect();
-    let body = json!({ "files": files }).to_string();
+    let dir = fs::canonicalize(&share.dir).unwrap_or_else(|_| share.dir.clone());
+    let body = json!({ "dir": dir.to_string_lossy(), "files": files }).to_string();
     Response::new(200, "application/json", body)
 }
 
