@@ -20,10 +20,22 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// A page of `$dir` (its `index.html` and `app.js`), with the files every page
-/// shares: drawing helpers, the WebSocket link and the style.
+/// An embedded JavaScript module served at `$path`, from `$file` (relative to `src/web/`).
+macro_rules! module {
+    ($path:literal, $file:expr) => {
+        Asset {
+            path: $path,
+            content_type: JS,
+            bytes: include_bytes!($file),
+        }
+    };
+}
+
+/// A page of `$dir` (its `index.html`, `app.js` and the further modules `$path` from
+/// `$file`), with the files every page shares: drawing helpers, notifications, the
+/// WebSocket link and the style.
 macro_rules! page {
-    ($dir:literal) => {
+    ($dir:literal $(, $path:literal => $file:literal)* $(,)?) => {
         Page {
             assets: &[
                 Asset {
@@ -31,21 +43,11 @@ macro_rules! page {
                     content_type: HTML,
                     bytes: include_bytes!(concat!($dir, "/index.html")),
                 },
-                Asset {
-                    path: "/app.js",
-                    content_type: JS,
-                    bytes: include_bytes!(concat!($dir, "/app.js")),
-                },
-                Asset {
-                    path: "/dom.js",
-                    content_type: JS,
-                    bytes: include_bytes!("common/dom.js"),
-                },
-                Asset {
-                    path: "/link.js",
-                    content_type: JS,
-                    bytes: include_bytes!("common/link.js"),
-                },
+                module!("/app.js", concat!($dir, "/app.js")),
+                $(module!($path, $file),)*
+                module!("/dom.js", "common/dom.js"),
+                module!("/notify.js", "common/notify.js"),
+                module!("/link.js", "common/link.js"),
                 Asset {
                     path: "/style.css",
                     content_type: CSS,
@@ -57,7 +59,15 @@ macro_rules! page {
 }
 
 /// The peer's page (`client --web`).
-pub const PEER: Page = page!("peer");
+pub const PEER: Page = page!(
+    "peer",
+    "/act.js" => "peer/act.js",
+    "/chat.js" => "peer/chat.js",
+    "/people.js" => "peer/people.js",
+    "/share.js" => "peer/share.js",
+    "/store.js" => "peer/store.js",
+    "/transfers.js" => "peer/transfers.js",
+);
 /// The hub operator's page (`server --web`).
 pub const HUB: Page = page!("hub");
 
@@ -76,6 +86,11 @@ mod tests {
     fn only_exact_paths_name_a_file() {
         assert_eq!(PEER.get("/").unwrap().content_type, HTML);
         assert!(PEER.get("/app.js").is_some());
+        assert!(PEER.get("/chat.js").is_some());
+        assert!(
+            HUB.get("/chat.js").is_none(),
+            "the peer's modules are the peer's"
+        );
         for path in [
             "/../Cargo.toml",
             "/app.js/",
