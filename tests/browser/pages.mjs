@@ -12,67 +12,9 @@
 // hub's to docs/screenshots/.
 //
 //   node tests/browser/pages.mjs [path/to/peerhub]   (default: target/debug/peerhub)
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = process.argv[2] || join(root, 'target', 'debug', 'peerhub');
-const work = mkdtempSync(join(tmpdir(), 'peerhub-browser-'));
-const procs = [];
-const WAIT = 15000;
-
-// Start `peerhub args…`; resolves with the first --json event named `name`.
-function start(label, args, name) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(child);
-  child.events = [];
-  child.waiting = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const v = JSON.parse(line);
-    if (v.type !== 'event') return;
-    child.events.push(v);
-    child.waiting = child.waiting.filter((w) => !(w.name === v.event && (w.resolve(v), true)));
-  });
-  child.on('exit', (code) => child.waiting.forEach((w) => w.reject(new Error(`${label} exited ${code}: ${stderr}`))));
-  return nextEvent(child, name, label);
-}
-
-// The first event `name` of `child`, seen already or to come.
-function nextEvent(child, name, label = 'process') {
-  const seen = child.events.find((v) => v.event === name);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label}: no ${name} event`)), WAIT);
-    child.waiting.push({ name, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject });
-  });
-}
-
-async function peer(hub, name, extra = []) {
-  const share = join(work, `${name}-share`);
-  mkdirSync(share);
-  const args = ['client', '--server', hub, '--share', share, '--listen', '127.0.0.1:0', '--json', '--web', ...extra];
-  const web = await start(name, args, 'web');
-  return { share, url: web.url };
-}
-
-async function loggedIn(browser, who, name) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('pageerror', (e) => { throw new Error(`${name}'s page: ${e.message}`); });
-  await page.goto(who.url);
-  await page.locator('#link').filter({ hasText: 'connected' }).waitFor({ timeout: WAIT });
-  await page.getByLabel('User', { exact: true }).fill(name);
-  await page.getByLabel('Password', { exact: true }).fill('pw');
-  await page.getByRole('button', { name: 'Register' }).click();
-  await page.locator('#who').filter({ hasText: `logged in as ${name}` }).waitFor({ timeout: WAIT });
-  return page;
-}
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root, procs, work, WAIT, start, nextEvent, peer, loggedIn, launch, finish } from './support.mjs';
 
 // alice opens a conversation with bob from the Online list and writes to him: bob's
 // page shows it under alice, counted unread until he looks, and not in everyone's.
@@ -141,11 +83,7 @@ async function main() {
   const alice = await peer(hubEvent.addr, 'alice');
   // bob serves at 1 MB/s, so alice's fetch of 3 MiB runs long enough to watch.
   const bob = await peer(hubEvent.addr, 'bob', ['--upload-rate', '1000000']);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launch();
   try {
     const h = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     h.on('pageerror', (e) => { throw new Error(`the hub's page: ${e.message}`); });
@@ -222,10 +160,4 @@ async function main() {
   }
 }
 
-main()
-  .then(() => { procs.forEach((p) => p.kill('SIGTERM')); rmSync(work, { recursive: true, force: true }); })
-  .catch((e) => {
-    console.error(`browser test failed: ${e.stack || e}`);
-    procs.forEach((p) => p.kill('SIGKILL'));
-    process.exit(1);
-  });
+finish(main);

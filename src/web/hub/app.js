@@ -1,15 +1,7 @@
 // The operator's page: stats tiles, who is online (ping, kick, ban), a live feed of
 // the hub's events, discover, announce, the store, and any console command.
-import { $, el, append } from '/dom.js';
+import { $, el, append, size } from '/dom.js';
 import { Link } from '/link.js';
-
-
-function size(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
-}
 
 async function run(line) {
   try {
