@@ -6,10 +6,9 @@
 // it verifies (a notification says so) and she saves it through the browser; alice
 // uploads a file and a folder of her share to the hub's store and bob downloads the
 // file into his share (a second download is refused: 409, shown on the row); the page
-// fits a phone's width;
-// the hub's page shows the logins and the publication, pings bob with its round trip,
-// and its Kick logs bob out in his page. Saves screenshots of alice's page and the
-// hub's to docs/screenshots/.
+// fits a phone's width; the hub's page shows the logins, the publication and the
+// store's new entries, pings bob with its round trip, and its Kick logs bob out in his
+// page. Saves screenshots of alice's page and the hub's to docs/screenshots/.
 //
 //   node tests/browser/pages.mjs [path/to/peerhub]   (default: target/debug/peerhub)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -138,6 +137,8 @@ async function main() {
       await h.locator('#feed').filter({ hasText: line }).waitFor({ timeout: WAIT });
     }
     await h.locator('#users').filter({ hasText: 'bob' }).waitFor({ timeout: WAIT });
+    // Its store list follows the uploads.
+    await h.locator('#entries').filter({ hasText: 'song in the store.txt' }).waitFor({ timeout: WAIT });
     await h.getByLabel('Ping a user').fill('bob');
     await h.locator('#ping-form').getByRole('button', { name: 'Ping' }).click();
     await h.locator('#ping-answer').filter({ hasText: /bob: round trip [0-9.]+ ms/ }).waitFor({ timeout: WAIT });

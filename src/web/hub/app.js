@@ -93,11 +93,18 @@ function describe(e) {
 }
 
 let refreshSoon = null;
+// An upload was announced since the last redraw: the store list is redrawn too.
+let storeChanged = false;
 function onEvent(e) {
   append($('feed'), el('li', {}, `${new Date().toLocaleTimeString()}  ${describe(e)}`));
   // Presence and counts changed: redraw them once the burst is over.
+  if (e.event === 'upload') storeChanged = true;
   clearTimeout(refreshSoon);
-  refreshSoon = setTimeout(() => { refreshUsers(); refreshStats(); }, 200);
+  refreshSoon = setTimeout(() => {
+    refreshUsers();
+    refreshStats();
+    if (storeChanged) { storeChanged = false; refreshStore(); }
+  }, 200);
 }
 
 const link = new Link({
