@@ -528,6 +528,39 @@ fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The file the `proof` target decodes ranges of, and its proofs.
+mod proof {
+    use peerhub::transfer::verified::encode::{Item, RangePlan};
+    use peerhub::transfer::verified::outboard::{parent_at, OutboardBuilder};
+    use peerhub::transfer::verified::GROUP;
+
+    /// Groups of the target's file: 6 whole, a short last one.
+    pub const GROUPS: u64 = 7;
+
+    /// The same bytes as the target's `file()`.
+    pub fn file() -> Vec<u8> {
+        (0..6 * GROUP + 100).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// The honest proof of groups `range`.
+    pub fn encoded(range: std::ops::Range<u64>) -> Vec<u8> {
+        let data = file();
+        let mut b = OutboardBuilder::new(data.len() as u64);
+        b.update(&data).unwrap();
+        let (_, outboard) = b.finish().unwrap();
+        let mut out = Vec::new();
+        for item in RangePlan::new(data.len() as u64, range) {
+            match item {
+                Item::Parent { index } => out.extend_from_slice(parent_at(&outboard, index).unwrap()),
+                Item::Group { offset, len, .. } => {
+                    out.extend_from_slice(&data[offset as usize..offset as usize + len])
+                }
+            }
+        }
+        out
+    }
+}
+
 fn main() {
     for (name, bytes) in web_heads() {
         write("web_head", name, &bytes);
@@ -610,11 +643,28 @@ fn main() {
         &Request {
             name: "a.txt".into(),
             offset: 7,
+            range_end: None,
             ticket: fetch_tickets()[0].1.clone(),
         },
         &mut out,
     );
     write("peer", "request", &out);
+    let mut out = Vec::new();
+    peer::encode_request(
+        &Request {
+            name: "a.txt".into(),
+            offset: 16_384,
+            range_end: Some(65_536),
+            ticket: fetch_tickets()[0].1.clone(),
+        },
+        &mut out,
+    );
+    write("peer", "range_request", &out);
+    for (name, range) in [("whole", 0..proof::GROUPS), ("middle", 2..5), ("last", 6..7)] {
+        let mut seed = vec![range.start as u8, range.end as u8];
+        seed.extend(proof::encoded(range));
+        write("proof", name, &seed);
+    }
     let mut out = Vec::new();
     peer::encode_answer(
         &Answer {

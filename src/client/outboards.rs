@@ -7,8 +7,10 @@
 
 use crate::sys::{self, OpenFlags};
 use crate::transfer::verified::outboard::Header;
+use crate::transfer::verified::outboard_len;
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The directory of the outboards, beneath the share dir.
@@ -54,6 +56,23 @@ impl OutboardFile {
     pub fn abandon(self, share: &File) {
         let _ = sys::remove_beneath(share, &self.temp);
     }
+}
+
+/// The stored outboard of `hash_hex`, checked to be one for a file of `size` bytes
+/// (its header, and its length), to read parents from.
+pub fn open(share: &File, hash_hex: &str, size: u64) -> io::Result<File> {
+    let file = sys::open_beneath(share, &path_of(hash_hex), OpenFlags::ReadOnly)?;
+    let mut head = [0; Header::LEN];
+    file.read_exact_at(&mut head, 0)?;
+    let fits = Header::parse(&head) == Some(Header { size })
+        && file.metadata()?.len() == Header::LEN as u64 + outboard_len(size);
+    if !fits {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the outboard is not this file's",
+        ));
+    }
+    Ok(file)
 }
 
 /// Remove the outboard of `hash_hex`, if there is one (no publication needs it).

@@ -1,4 +1,5 @@
 //! The peer-to-peer handshake: a downloader's `Get` frame (with the hub's fetch ticket)
+//! or `GetRange` frame (a range of the file, sent with the tree nodes that prove it),
 //! and the holder's `Answer` frame (which names the holder's user, so a downloader can
 //! tell whose client it reached).
 //!
@@ -24,6 +25,7 @@ pub const MAX_PEER_FRAME: usize = 1024;
 mod kind {
     pub const GET: u8 = 0x60;
     pub const ANSWER: u8 = 0x61;
+    pub const GET_RANGE: u8 = 0x62;
 }
 
 /// A downloader asks for a published file from `offset` on.
@@ -33,6 +35,11 @@ pub struct Request {
     pub name: String,
     /// First byte wanted; the length of the downloader's partial file.
     pub offset: u64,
+    /// `Some(end)`: a `GetRange` — the bytes `offset..end` (on chunk-group boundaries,
+    /// the file's end counting as one) in the verified encoding, each group preceded by
+    /// the tree nodes that prove it against the file's hash. `None`: a `Get` — the raw
+    /// bytes from `offset` to the end.
+    pub range_end: Option<u64>,
     /// The hub's fetch ticket for this holder (`proto::ticket`'s bytes; empty: none),
     /// decoded and checked by the holder, who refuses the request without a valid one.
     pub ticket: Vec<u8>,
@@ -72,11 +79,18 @@ const MAX_STR: usize = MAX_PEER_FRAME / 2;
 /// Append `request` as one frame.
 pub fn encode_request(request: &Request, out: &mut Vec<u8>) {
     codec::framed(out, |w| {
-        w.u8(kind::GET);
+        w.u8(if request.range_end.is_some() {
+            kind::GET_RANGE
+        } else {
+            kind::GET
+        });
         w.bytes(&MAGIC);
         w.u16(PEER_VERSION);
         w.str_max(&request.name, MAX_STR);
         w.u64(request.offset);
+        if let Some(end) = request.range_end {
+            w.u64(end);
+        }
         let n = w.count(request.ticket.len().min(MAX_TICKET));
         w.bytes(&request.ticket[..n]);
     });
@@ -113,10 +127,10 @@ impl Dialect for Handshake {
 type Reader<'a> = codec::Reader<'a, Handshake>;
 
 impl Reader<'_> {
-    /// Type byte, magic and version, checked.
-    fn head(&mut self, want: u8) -> Result<(), StatusError> {
+    /// Type byte (one of `want`), magic and version, checked: the type.
+    fn head(&mut self, want: &[u8]) -> Result<u8, StatusError> {
         let ty = self.u8()?;
-        if self.take(4).ok() != Some(&MAGIC[..]) || ty != want {
+        if self.take(4).ok() != Some(&MAGIC[..]) || !want.contains(&ty) {
             return Err(StatusError::bad("not a peerhub peer handshake"));
         }
         let version = self.u16()?;
@@ -125,11 +139,11 @@ impl Reader<'_> {
                 "peer protocol version {version} is not supported (this peer speaks {PEER_VERSION})"
             )));
         }
-        Ok(())
+        Ok(ty)
     }
 }
 
-/// Look for a whole `Get` frame at the start of `buf`.
+/// Look for a whole `Get` or `GetRange` frame at the start of `buf`.
 ///
 /// `Ok(None)`: more bytes are needed. `Ok(Some((consumed, request)))`: a valid request,
 /// its name checked against the file-name rules (408) and its ticket no longer than
@@ -140,9 +154,14 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, StatusError
         return Ok(None);
     };
     let mut r = Reader::new(payload);
-    r.head(kind::GET)?;
+    let ty = r.head(&[kind::GET, kind::GET_RANGE])?;
     let name = r.str()?;
     let offset = r.u64()?;
+    let range_end = if ty == kind::GET_RANGE {
+        Some(r.u64()?)
+    } else {
+        None
+    };
     let len = usize::from(r.u16()?);
     if len > MAX_TICKET {
         return Err(StatusError::bad(
@@ -157,6 +176,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Request)>, StatusError
         Request {
             name,
             offset,
+            range_end,
             ticket,
         },
     )))
@@ -168,7 +188,7 @@ pub fn parse_answer(buf: &[u8]) -> Result<Option<(usize, Answer)>, StatusError> 
         return Ok(None);
     };
     let mut r = Reader::new(payload);
-    r.head(kind::ANSWER)?;
+    r.head(&[kind::ANSWER])?;
     let answer = Answer {
         status: Status(r.u16()?),
         message: r.str()?,
@@ -204,6 +224,7 @@ mod tests {
         Request {
             name: "song ü.mp3".into(),
             offset: 123_456_789_012,
+            range_end: None,
             ticket: vec![0xA5; 300],
         }
     }
@@ -235,12 +256,23 @@ mod tests {
         let longest = Request {
             name: "n".repeat(names::MAX_FILE_NAME_BYTES),
             offset: u64::MAX,
+            range_end: None,
             ticket: vec![1; MAX_TICKET],
         };
         let mut out = Vec::new();
         encode_request(&longest, &mut out);
         assert!(out.len() <= 4 + MAX_PEER_FRAME, "{}", out.len());
-        assert_eq!(parse_request(&out), Ok(Some((out.len(), longest))));
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), longest.clone()))));
+        // A range request is a Get with its end: the longest fits one frame too.
+        let range = Request {
+            range_end: Some(u64::MAX),
+            ..longest
+        };
+        let mut out = Vec::new();
+        encode_request(&range, &mut out);
+        assert_eq!(out[4], kind::GET_RANGE);
+        assert!(out.len() <= 4 + MAX_PEER_FRAME, "{}", out.len());
+        assert_eq!(parse_request(&out), Ok(Some((out.len(), range))));
 
         let mut out = Vec::new();
         encode_answer(&answer(), &mut out);
@@ -306,6 +338,7 @@ mod tests {
         let req = Request {
             name: "a.txt".into(),
             offset: 0,
+            range_end: None,
             ticket: vec![0xEE; 3],
         };
         encode_request(&req, &mut out);

@@ -1,13 +1,15 @@
 //! Serving one published file to one peer: read its `Get`, answer, then stream the
 //! bytes (`sendfile` on a plain socket), a bounded slice per loop turn (and an
-//! optional rate), over any [`Stream`] the loop accepted.
+//! optional rate), over any [`Stream`] the loop accepted — or, for a `GetRange`, the
+//! range with the tree nodes that prove it (`stream::ProofSource`).
 //!
 //! What to answer is decided by the pure [`decide`] from the publication list and the
 //! file's current stamp, the pace by the pure [`allowance`]; the [`Upload`] connection
 //! only moves bytes.
 
 use super::hash::Stamp;
-use super::stream::{read_some, write_out, Sent, Source, Stream};
+use super::stream::{read_some, write_out, ProofSource, Sent, Source, Stream};
+use super::verified::encode::group_range;
 use crate::output::{Flow, Row};
 use crate::proto::message::Hash;
 use crate::proto::peer::{self, Answer, Request, MAX_PEER_FRAME};
@@ -53,7 +55,7 @@ pub enum Decision {
     Wait,
 }
 
-/// Decide a request for `name` from `offset`.
+/// Decide a request for `name` from `offset` (to `range_end`, for a `GetRange`).
 ///
 /// `published`: the publication's size, if `name` is in the list. `refreshing`: the
 /// session is hashing or re-announcing it now. `asked`: this upload already asked for
@@ -61,6 +63,7 @@ pub enum Decision {
 pub fn decide(
     name: &str,
     offset: u64,
+    range_end: Option<u64>,
     published: Option<u64>,
     disk: Disk,
     refreshing: bool,
@@ -84,7 +87,10 @@ pub fn decide(
             Status::BAD_REQUEST,
             format!("offset {offset} is beyond the end of {name} ({size} bytes)"),
         ),
-        Disk::Same => Decision::Serve,
+        Disk::Same => match range_end.map(|end| group_range(size, offset..end)) {
+            Some(Err(e)) => Decision::Refuse(Status::BAD_REQUEST, format!("{name}: {e}")),
+            _ => Decision::Serve,
+        },
     }
 }
 
@@ -109,11 +115,56 @@ pub enum UpStep {
     Closed(String),
 }
 
-/// The file part of an upload.
+/// The file part of an upload: the raw bytes (`Get`) or a range with its proof
+/// (`GetRange`), and the stamp the file must keep while it is sent.
 struct Body {
-    source: Source,
+    bytes: BodyBytes,
     stamp: Stamp,
     start: u64,
+}
+
+enum BodyBytes {
+    Raw(Source),
+    Proof(Box<ProofSource>),
+}
+
+impl Body {
+    fn file(&self) -> &File {
+        match &self.bytes {
+            BodyBytes::Raw(source) => source.file(),
+            BodyBytes::Proof(proof) => proof.file(),
+        }
+    }
+
+    fn done(&self) -> bool {
+        match &self.bytes {
+            BodyBytes::Raw(source) => source.done(),
+            BodyBytes::Proof(proof) => proof.done(),
+        }
+    }
+
+    /// Bytes sent so far.
+    fn moved(&self) -> u64 {
+        match &self.bytes {
+            BodyBytes::Raw(source) => source.offset() - self.start,
+            BodyBytes::Proof(proof) => proof.moved(),
+        }
+    }
+
+    /// Bytes it sends in all.
+    fn total(&self) -> u64 {
+        match &self.bytes {
+            BodyBytes::Raw(source) => source.end() - self.start,
+            BodyBytes::Proof(proof) => proof.total(),
+        }
+    }
+
+    fn send(&mut self, out: &mut impl Stream, budget: usize) -> io::Result<Sent> {
+        match &mut self.bytes {
+            BodyBytes::Raw(source) => source.send(out, budget),
+            BodyBytes::Proof(proof) => proof.send(out, budget),
+        }
+    }
 }
 
 enum State {
@@ -259,11 +310,31 @@ impl<S: Stream> Upload<S> {
         matches!(self.state, State::Sending { body: None, .. })
     }
 
-    /// Answer 200 with `size` and `hash`, then stream `file` from the request's offset.
-    pub fn serve(&mut self, file: File, stamp: Stamp, size: u64, hash: Hash) {
-        let offset = match &self.state {
-            State::Deciding { request, .. } => request.offset,
+    /// Answer 200 with `size` and `hash`, then stream `file` from the request's offset
+    /// — for a `GetRange`, the range with its proof, its parents read from `outboard`
+    /// (the stored outboard of this content; required then).
+    pub fn serve(
+        &mut self,
+        file: File,
+        outboard: Option<File>,
+        stamp: Stamp,
+        size: u64,
+        hash: Hash,
+    ) {
+        let (offset, range_end) = match &self.state {
+            State::Deciding { request, .. } => (request.offset, request.range_end),
             _ => return,
+        };
+        let bytes = match (range_end, outboard) {
+            (None, _) => BodyBytes::Raw(Source::new(file, offset, size)),
+            (Some(end), Some(outboard)) => match group_range(size, offset..end) {
+                Ok(groups) => {
+                    let proof = ProofSource::new(file, outboard, size, hash, groups);
+                    BodyBytes::Proof(Box::new(proof))
+                }
+                Err(e) => return self.refuse(Status::BAD_REQUEST, &e.to_string()),
+            },
+            (Some(_), None) => return self.refuse(Status::INTERNAL, "no outboard"),
         };
         let mut head = Vec::new();
         peer::encode_answer(
@@ -280,7 +351,7 @@ impl<S: Stream> Upload<S> {
             head,
             written: 0,
             body: Some(Body {
-                source: Source::new(file, offset, size),
+                bytes,
                 stamp,
                 start: offset,
             }),
@@ -332,9 +403,9 @@ impl<S: Stream> Upload<S> {
                 self.name.as_deref().unwrap_or(""),
                 &self.who(),
                 Flow {
-                    bytes: body.source.offset(),
-                    size: body.source.end(),
-                    moved: body.source.offset() - body.start,
+                    bytes: body.start + body.moved(),
+                    size: body.start + body.total(),
+                    moved: body.moved(),
                     since: self.streaming_since,
                 },
                 now,
@@ -428,7 +499,7 @@ impl<S: Stream> Upload<S> {
             return UpStep::Closed(why);
         };
         let since = *self.streaming_since.get_or_insert(now);
-        match allowance(config, since, body.source.offset() - body.start, now) {
+        match allowance(config, since, body.moved(), now) {
             Ok(budget) => self.send_body(budget, now),
             Err(at) => {
                 self.last_progress = now;
@@ -445,9 +516,9 @@ impl<S: Stream> Upload<S> {
         else {
             return UpStep::Wait;
         };
-        if !body.source.done() {
+        if !body.done() {
             // A file that changed since it was stamped must not be served under the old hash.
-            match Stamp::of(body.source.file()) {
+            match Stamp::of(body.file()) {
                 Ok(stamp) if stamp == body.stamp => {}
                 _ => {
                     self.state = State::Done;
@@ -455,7 +526,7 @@ impl<S: Stream> Upload<S> {
                 }
             }
         }
-        match body.source.send(&mut self.stream, budget) {
+        match body.send(&mut self.stream, budget) {
             // The file is shorter than announced.
             Ok(Sent::Short(_)) => {
                 self.state = State::Done;
@@ -471,8 +542,8 @@ impl<S: Stream> Upload<S> {
             }
             Err(e) => return UpStep::Closed(format!("the peer went away: {e}")),
         }
-        if body.source.done() {
-            let bytes = body.source.end() - body.start;
+        if body.done() {
+            let bytes = body.total();
             let _ = self.stream.close_write();
             self.state = State::Done;
             return UpStep::Served { bytes };

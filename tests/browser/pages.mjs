@@ -132,8 +132,9 @@ async function main() {
     await throughTheStore(a, alice, b, bob, content);
     await fitsAPhone(a);
 
-    // The hub's page: the feed saw both logins and the publication.
-    for (const line of ['alice logged in', 'bob logged in', 'bob published song.txt']) {
+    // The hub's page: the feed saw both logins, the publication and alice's fetch
+    // lookup, counted in aggregate.
+    for (const line of ['alice logged in', 'bob logged in', 'bob published song.txt', /1 fetch lookup/]) {
       await h.locator('#feed').filter({ hasText: line }).waitFor({ timeout: WAIT });
     }
     await h.locator('#users').filter({ hasText: 'bob' }).waitFor({ timeout: WAIT });

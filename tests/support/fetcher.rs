@@ -109,6 +109,7 @@ pub fn get_bytes(name: &str, offset: u64, ticket: &[u8]) -> Vec<u8> {
     let request = Request {
         name: name.into(),
         offset,
+        range_end: None,
         ticket: ticket.to_vec(),
     };
     peer::encode_request(&request, &mut out);

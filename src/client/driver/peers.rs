@@ -4,10 +4,12 @@
 use super::Client;
 use super::Tick;
 use super::Transfer;
+use crate::client::outboards;
 use crate::client::session::Action;
 use crate::client::session::{OnDisk, PeerRequest, Serving};
 use crate::output::Event;
 use crate::proto::status::Status;
+use crate::proto::types::hash_hex;
 use crate::sys;
 use crate::sys::OpenFlags;
 use crate::transfer::hash::Stamp;
@@ -106,7 +108,7 @@ impl Client {
         let Some((request, asked)) = up.pending() else {
             return;
         };
-        let (name, offset) = (request.name.clone(), request.offset);
+        let (name, offset, range_end) = (request.name.clone(), request.offset, request.range_end);
         if !self.ticket_admits(key) {
             return self.ready.push(key);
         }
@@ -116,6 +118,7 @@ impl Client {
         let request = PeerRequest {
             name: &name,
             offset,
+            range_end,
             asked,
             serving,
         };
@@ -147,8 +150,25 @@ impl Client {
             up.who()
         );
         match (verdict, opened) {
+            (Serving::Serve { size, hash }, Some((file, stamp))) if range_end.is_none() => {
+                up.serve(file, None, stamp, size, hash)
+            }
             (Serving::Serve { size, hash }, Some((file, stamp))) => {
-                up.serve(file, stamp, size, hash)
+                match outboards::open(&self.share_dir, &hash_hex(&hash), size) {
+                    Ok(outboard) => up.serve(file, Some(outboard), stamp, size, hash),
+                    // Published before outboards were kept, or its outboard was lost:
+                    // hashing it again writes one, then the request is decided again.
+                    Err(e) if !asked => {
+                        debug!("{name}: no outboard ({e}): hashing it again");
+                        up.asked_refresh();
+                        self.session.refresh(&name, &mut self.actions);
+                        return self.parked.push((key, name));
+                    }
+                    Err(e) => {
+                        let why = format!("{name} has no outboard to prove it with: {e}");
+                        up.refuse(Status::UNAVAILABLE, &why)
+                    }
+                }
             }
             (Serving::Serve { .. }, None) => up.refuse(Status::INTERNAL, "internal error"),
             (Serving::Refuse(status, text), _) => up.refuse(status, &text),

@@ -45,6 +45,8 @@ pub enum OnDisk {
 pub struct PeerRequest<'a> {
     pub name: &'a str,
     pub offset: u64,
+    /// The end of a `GetRange`'s range (`None`: a `Get`, to the end).
+    pub range_end: Option<u64>,
     /// This upload already asked for a refresh of the publication.
     pub asked: bool,
     /// Other uploads holding a slot now.
@@ -107,6 +109,7 @@ impl Session {
         let decision = upload::decide(
             name,
             request.offset,
+            request.range_end,
             publication.as_ref().map(|p| p.size),
             disk,
             self.refreshing(name),

@@ -25,6 +25,7 @@ impl<S: Stream> Download<S> {
             &Request {
                 name: self.spec.name.clone(),
                 offset: self.offset,
+                range_end: None,
                 ticket: self.spec.holder.ticket.clone(),
             },
             &mut request,

@@ -7,11 +7,13 @@
 
 #[cfg(test)]
 pub mod memory;
+mod proof;
 mod sink;
 mod source;
 #[cfg(test)]
 mod tests;
 
+pub use proof::ProofSource;
 pub use sink::{write_status, FillError, Filled, Sink};
 pub use source::{Sent, Source};
 

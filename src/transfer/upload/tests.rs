@@ -6,7 +6,7 @@ use crate::proto::peer::Answer;
 
 #[test]
 fn decisions() {
-    let d = |p, disk, refreshing, asked| decide("f", 5, p, disk, refreshing, asked);
+    let d = |p, disk, refreshing, asked| decide("f", 5, None, p, disk, refreshing, asked);
     assert!(matches!(
         d(None, Disk::Same, false, false),
         Decision::Refuse(Status::NO_FILE, _)
@@ -28,6 +28,26 @@ fn decisions() {
         d(Some(10), Disk::Changed, false, true),
         Decision::Refuse(Status::UNAVAILABLE, _)
     ));
+    // A range must lie on chunk groups inside the file (its end counts as a boundary).
+    let g = crate::transfer::verified::GROUP;
+    let r =
+        |offset, end, size| decide("f", offset, Some(end), Some(size), Disk::Same, false, false);
+    assert_eq!(r(0, g, 3 * g), Decision::Serve);
+    assert_eq!(r(g, 2 * g + 7, 2 * g + 7), Decision::Serve);
+    for (offset, end, size) in [
+        (1, g, 3 * g),
+        (0, g + 1, 3 * g),
+        (0, 4 * g, 3 * g),
+        (g, g, 3 * g),
+    ] {
+        assert!(
+            matches!(
+                r(offset, end, size),
+                Decision::Refuse(Status::BAD_REQUEST, _)
+            ),
+            "{offset}..{end} of {size}"
+        );
+    }
 }
 
 #[test]
@@ -66,6 +86,7 @@ fn get(name: &str, offset: u64) -> Vec<u8> {
     let request = Request {
         name: name.into(),
         offset,
+        range_end: None,
         ticket: b"a ticket".to_vec(),
     };
     peer::encode_request(&request, &mut out);
@@ -128,7 +149,7 @@ fn an_upload_serves_from_the_offset_byte_by_byte_and_stuttering() {
         assert_eq!((up.fetcher(), up.who()), (Some("bob"), "bob".to_owned()));
         assert!(up.holds_slot() && !up.arm_writable());
         let (file, stamp) = published(&dir, &data);
-        up.serve(file, stamp, 5000, [7; 32]);
+        up.serve(file, None, stamp, 5000, [7; 32]);
         assert!(up.arm_writable() && !up.arm_writable(), "asked for once");
         let served = drive(&mut up, &mut taken, &stream);
         assert_eq!(served, UpStep::Served { bytes: 5000 - 1234 });
@@ -190,7 +211,7 @@ fn an_upload_ends_when_the_peer_goes_mid_file_or_the_file_changes() {
     let mut taken = Vec::new();
     assert_eq!(drive(&mut up, &mut taken, &stream), UpStep::Decide);
     let (file, stamp) = published(&dir, &data);
-    up.serve(file, stamp, 50_000, [7; 32]);
+    up.serve(file, None, stamp, 50_000, [7; 32]);
     let config = UploadConfig {
         slice: 1000,
         rate: 0,
@@ -208,7 +229,7 @@ fn an_upload_ends_when_the_peer_goes_mid_file_or_the_file_changes() {
     let mut up = Upload::new(stream.clone(), peer_addr(), ME, Instant::now());
     assert_eq!(drive(&mut up, &mut Vec::new(), &stream), UpStep::Decide);
     let (file, stamp) = published(&dir, &data);
-    up.serve(file, stamp, 50_000, [7; 32]);
+    up.serve(file, None, stamp, 50_000, [7; 32]);
     std::fs::write(dir.join("f"), pattern(60_000)).unwrap();
     assert_eq!(drive(&mut up, &mut Vec::new(), &stream), UpStep::Changed);
 }
@@ -233,7 +254,7 @@ fn an_upload_sends_over_a_socket_pair_with_sendfile() {
         UpStep::Decide
     );
     let (file, stamp) = published(&dir, &data);
-    up.serve(file, stamp, 300_000, [7; 32]);
+    up.serve(file, None, stamp, 300_000, [7; 32]);
     let reader = std::thread::spawn(move || {
         let mut got = Vec::new();
         theirs.read_to_end(&mut got).unwrap();

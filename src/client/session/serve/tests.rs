@@ -26,6 +26,7 @@ fn ask(name: &str, offset: u64) -> PeerRequest<'_> {
     PeerRequest {
         name,
         offset,
+        range_end: None,
         asked: false,
         serving: 0,
     }
