@@ -40,6 +40,11 @@ const PARAMS: Params = match Params::new(HASH_M_COST_KIB, HASH_T_COST, HASH_P_CO
 /// 5.3 ms and the crate default (m = 19456, t = 2) 14 ms — too long a stall for
 /// a single-threaded loop. 2.4 ms sits mid-way in the 1–5 ms budget, leaving
 /// room for slower machines.
+///
+/// Re-measured 2026-12-04 on a slower machine of the same size (argon2 0.5.3, these
+/// parameters, 50 hashes, two runs): best 4.41–4.55 ms, median 4.68–4.76 ms — the top
+/// of that budget. The hub computes at most a few hashes per turn of its loop, so a
+/// login storm stalls one turn by about four hashes' worth there (about 19 ms).
 pub fn hash_params() -> Params {
     PARAMS
 }
