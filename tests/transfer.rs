@@ -514,17 +514,7 @@ fn a_corrupt_holder_fails_verification_is_reported_and_avoided() {
     publish(alice, "doc.pdf", "doc.pdf", &data);
     publish(carol, "doc.pdf", "doc.pdf", &data);
     // Rot that the size and time stamp do not show: same size, mtime put back.
-    let path = alice.share_dir().join("doc.pdf");
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    let mut rotten = data.clone();
-    rotten[500_000] ^= 0xFF;
-    fs::write(&path, &rotten).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    support::rot_in_place(&alice.share_dir().join("doc.pdf"), 500_000);
 
     let r = fetch(bob, "fetch doc.pdf --from alice", SECS_20);
     check(&r, 422, false);

@@ -138,16 +138,7 @@ fn a_missing_outboard_is_made_again_and_a_file_changed_behind_its_stamp_is_not_s
     assert!(outboard.exists(), "the outboard was written again");
 
     // Rot in group 5 that the stamp does not show: same size, time put back.
-    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-    let mut rotten = data.clone();
-    rotten[5 * GROUP as usize + 100] ^= 0xFF;
-    fs::write(&path, &rotten).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    let rotten = support::rot_in_place(&path, 5 * GROUP as usize + 100);
     let (status, wire) = ask(&mut fred, &alice, "song.mp3", 0, size);
     assert_eq!(status, 200);
     let (bytes, ended) = verify(size, root, 0, size, &wire);

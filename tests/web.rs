@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
+use support::web::{exchange, get, page_of, status};
 use support::{Hub, Peer};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
@@ -40,16 +41,6 @@ impl WebPeer {
     }
 }
 
-/// The address and token of a `web` event's URL.
-fn page_of(web: &Value) -> (SocketAddr, String) {
-    let url = web["url"].as_str().expect("url");
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (addr, token) = rest.split_once("/?token=").expect("token in URL");
-    assert_eq!(token.len(), 32, "128 bits in hex: {token}");
-    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
-    (addr.parse().expect("address"), token.to_owned())
-}
-
 fn web_peer(hub: &Hub) -> WebPeer {
     web_peer_with(hub, &[])
 }
@@ -59,29 +50,6 @@ fn web_peer_with(hub: &Hub, extra: &[&str]) -> WebPeer {
     let mut peer = Peer::start(hub.addr(), &args);
     let (addr, token) = page_of(&peer.wait_event("web", |_| true, SECS_10));
     WebPeer { peer, addr, token }
-}
-
-/// Send raw request bytes; the whole answer (the server closes after it).
-fn exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(SECS_10)).unwrap();
-    s.write_all(request).unwrap();
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-fn get(addr: SocketAddr, path: &str, host: &str, extra: &str) -> String {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n");
-    exchange(addr, request.as_bytes())
-}
-
-fn status(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"))
 }
 
 type Socket = WebSocket<TcpStream>;

@@ -17,6 +17,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::web::status;
 use support::{Hub, Peer};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
@@ -75,14 +76,6 @@ fn exchange(page: &Page, request: &str) -> Vec<u8> {
 fn get(page: &Page, path: &str, host: &str, extra: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n");
     String::from_utf8_lossy(&exchange(page, &request)).into_owned()
-}
-
-fn status(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"))
 }
 
 /// The page's own WebSocket over TLS (its cookie, its https Origin under `host`).

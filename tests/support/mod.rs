@@ -1432,6 +1432,22 @@ pub fn users_of(r: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Rot that a file's size and time stamp do not show: the byte at `at` flipped, the
+/// size kept and the modification time put back. Returns the rotten bytes.
+pub fn rot_in_place(path: &Path, at: usize) -> Vec<u8> {
+    let mtime = fs::metadata(path).unwrap().modified().unwrap();
+    let mut rotten = fs::read(path).unwrap();
+    rotten[at] ^= 0xFF;
+    fs::write(path, &rotten).unwrap();
+    File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    rotten
+}
+
 /// Deterministic pseudo-random bytes (xorshift), different per seed.
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -11,6 +11,8 @@ pub fn page_of(web: &Value) -> (SocketAddr, String) {
     let url = web["url"].as_str().expect("url");
     let rest = url.strip_prefix("http://").expect("http URL");
     let (addr, token) = rest.split_once("/?token=").expect("token in URL");
+    assert_eq!(token.len(), 32, "128 bits in hex: {token}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
     (addr.parse().expect("address"), token.to_owned())
 }
 
