@@ -106,7 +106,8 @@ fn start_up_errors_name_what_failed_and_exit_as_documented() {
 
 #[test]
 fn a_refused_connection_names_the_address() {
-    let addr = support::unused_addr();
+    let refusing = support::RefusingPort::bind();
+    let addr = refusing.addr;
     let mut p = Peer::start(addr, &[]);
     let e = p.wait_event("disconnected", |_| true, SECS_10);
     let reason = e["reason"].as_str().unwrap_or_default();

@@ -330,7 +330,8 @@ fn hub_signals_are_a_graceful_shutdown() {
 
 #[test]
 fn client_without_a_hub_exits_one() {
-    let addr = support::unused_addr();
+    let refusing = support::RefusingPort::bind();
+    let addr = refusing.addr;
     let mut p = Peer::start(addr, &[]);
     assert_eq!(p.expect_exit(SECS_10), 1);
     let d = p.events_named("disconnected");

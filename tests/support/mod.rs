@@ -1281,10 +1281,45 @@ impl Raw {
     }
 }
 
-/// A loopback address nothing listens on (bound, then released).
-pub fn unused_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr")
+/// A loopback port that refuses connections for as long as this value lives:
+/// a TCP socket bound to it that never listens, so connecting gets
+/// ECONNREFUSED and no other process (nor the peer under test, binding its
+/// own listener) can be handed the same port meanwhile.
+pub struct RefusingPort {
+    fd: libc::c_int,
+    pub addr: SocketAddr,
+}
+
+impl RefusingPort {
+    pub fn bind() -> RefusingPort {
+        // SAFETY: plain socket calls on a descriptor this value owns; the
+        // sockaddr is a zeroed, fully initialised sockaddr_in.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, &sa as *const _ as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut len = len;
+            let rc = libc::getsockname(fd, &mut sa as *mut _ as *mut libc::sockaddr, &mut len);
+            assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+            let port = u16::from_be(sa.sin_port);
+            RefusingPort {
+                fd,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            }
+        }
+    }
+}
+
+impl Drop for RefusingPort {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is owned by this value and closed once.
+        unsafe { libc::close(self.fd) };
+    }
 }
 
 // ---------------------------------------------------------------------------
