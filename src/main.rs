@@ -287,6 +287,9 @@ struct ClientArgs {
     /// Most uploads to other peers at once, counted once a peer's request is valid; the next gets 503.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_uploads: u64,
+    /// Most holders one `fetch` takes a file from at once (its `--sources` default).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=peerhub::client::MAX_SOURCES as u64))]
+    sources: u64,
     #[command(flatten)]
     web: WebArgs,
     /// The largest file, in bytes, the web page may add to the share (`PUT /share/<name>`).
@@ -357,6 +360,7 @@ fn main() -> ExitCode {
             upload_rate: a.upload_rate,
             peer_max_per_address: a.peer_max_per_address,
             max_uploads: a.max_uploads as usize,
+            sources: a.sources as usize,
             web: a.web.listen(),
             web_max_upload: a.web_max_upload,
         }),

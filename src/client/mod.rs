@@ -21,6 +21,9 @@ mod driver;
 
 use crate::trust::Fingerprint;
 pub use driver::run;
+
+/// Most holders one fetch may take a file from at once (`--sources`).
+pub const MAX_SOURCES: usize = 32;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,6 +54,8 @@ pub struct ClientConfig {
     pub peer_max_per_address: usize,
     /// Uploads at once, counted once a request is valid; the next peer gets 503.
     pub max_uploads: usize,
+    /// Most holders one `fetch` takes a file from (`--sources`).
+    pub sources: usize,
     /// The web interface (`--web`), if any.
     pub web: Option<crate::web::WebListen>,
     /// The largest file the page may add to the share (`--web-max-upload`).

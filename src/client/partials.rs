@@ -1,6 +1,8 @@
 //! The client's record of partial downloads: which content (published name, size,
 //! hash) each `<dest>.part` in the share dir was downloaded for, so that a later
-//! `fetch` resumes it only from a holder of that same content.
+//! `fetch` resumes it only from a holder of that same content — and, for a swarm
+//! download (a partial file as long as the file, filled in segments), which chunk
+//! groups of it were verified: only those are kept on resume.
 
 use crate::proto::message::{hash_hex, Hash};
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,11 @@ pub struct PartialRecord {
     pub size: u64,
     /// Hex BLAKE3 of the whole file.
     pub hash: String,
+    /// Chunk groups verified, as `[start, end)` pairs (a swarm download's partial
+    /// file); empty for a partial file that is a prefix of the file (`Get`'s), whose
+    /// bytes are checked only by the hash of the whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<(u64, u64)>,
 }
 
 impl PartialRecord {
@@ -31,7 +38,13 @@ impl PartialRecord {
             name: name.to_owned(),
             size,
             hash: hash_hex(hash),
+            verified: Vec::new(),
         }
+    }
+
+    /// The verified groups, as ranges.
+    pub fn verified_groups(&self) -> Vec<std::ops::Range<u64>> {
+        self.verified.iter().map(|&(a, b)| a..b).collect()
     }
 
     /// The hash as bytes; `None` if the record was damaged.

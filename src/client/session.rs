@@ -31,6 +31,7 @@ use crate::client::published::{Publication, PublishedList};
 use crate::output::{CommandResult, Event};
 use crate::proto::message::{Hash, Holder, StoreKind, StoreToken};
 use crate::transfer::download::DownloadSpec;
+use crate::transfer::swarm::SwarmSpec;
 use crate::transfer::tree::Totals;
 use crate::trust::{Fingerprint, HubKey};
 use request::RequestKind;
@@ -52,6 +53,11 @@ pub struct SessionConfig {
     pub interactive: bool,
     /// Uploads at once, counted once a request is valid; the next peer gets 503.
     pub max_uploads: usize,
+    /// Most holders a `fetch` takes a file from, unless it says `--sources`.
+    pub sources: usize,
+    /// Peer connections are plaintext (`--insecure-plaintext`): a fetch from one holder
+    /// takes the raw `Get` fast path (spliced, hashed whole at the end).
+    pub plaintext: bool,
     /// The fingerprint of this client's key (its certificate to peers), announced at login.
     pub fingerprint: Fingerprint,
     /// Where the spread of reconnect delays starts (the loop draws it from the
@@ -86,6 +92,8 @@ pub enum Action {
     SavePublished,
     /// Start a download; report its end with [`Session::on_download_done`].
     StartDownload(DownloadSpec),
+    /// Start this download from several holders, each group verified as it arrives.
+    StartSwarm(SwarmSpec),
     /// Stop this download at once (its partial file stays); its result was given.
     CancelDownload(u64),
     /// Print the `transfers` result of input line `id` (the loop knows the transfers).
@@ -241,6 +249,12 @@ struct FetchReq {
     name: String,
     dest: String,
     from: Option<String>,
+    /// Most holders to take it from.
+    sources: usize,
+    /// `--sequential`: the verified prefix grows from the start.
+    sequential: bool,
+    /// This is the lookup again after every holder turned out to have changed content.
+    retried: bool,
     /// `cancel` was typed while the lookup was out.
     cancelled: bool,
 }
@@ -265,6 +279,13 @@ struct ActiveFetch {
     hash: Hash,
     /// `--from`, as typed.
     from: Option<String>,
+    /// `--sources` and `--sequential`, as given (for another holder, tried instead).
+    sources: usize,
+    sequential: bool,
+    /// A holder turned out to serve other content than announced (its file changed),
+    /// and whether this fetch is already the lookup made again for that.
+    changed: bool,
+    retried: bool,
     /// The other holders the lookup offered, tried when this one's listener turns out
     /// not to be its client.
     rest: Vec<Holder>,

@@ -25,6 +25,10 @@ pub struct Row {
     pub rate: f64,
     /// Seconds left at that rate, when there is a rate.
     pub eta_s: Option<f64>,
+    /// A swarm download's holders, the one that gave the most first (else empty).
+    pub sources: Vec<String>,
+    /// A swarm download's verified bytes from the file's start.
+    pub verified_prefix: Option<u64>,
 }
 
 /// How far a transfer is, for its [`Row`].
@@ -66,11 +70,20 @@ impl Row {
             size,
             rate,
             eta_s,
+            sources: Vec::new(),
+            verified_prefix: None,
         }
     }
 
+    /// The row of a swarm download: its holders and its verified prefix.
+    pub fn with_swarm(mut self, sources: Vec<String>, verified_prefix: u64) -> Row {
+        self.sources = sources;
+        self.verified_prefix = Some(verified_prefix);
+        self
+    }
+
     fn json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut row = serde_json::json!({
             "direction": self.direction,
             "name": self.name,
             "peer": self.peer,
@@ -78,7 +91,12 @@ impl Row {
             "size": self.size,
             "rate": self.rate.round(),
             "eta_s": self.eta_s.map(|e| (e * 10.0).round() / 10.0),
-        })
+        });
+        if let Some(prefix) = self.verified_prefix {
+            row["sources"] = serde_json::json!(self.sources);
+            row["verified_prefix"] = serde_json::json!(prefix);
+        }
+        row
     }
 
     fn human(&self) -> String {

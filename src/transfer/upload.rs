@@ -1,7 +1,9 @@
 //! Serving one published file to one peer: read its `Get`, answer, then stream the
 //! bytes (`sendfile` on a plain socket), a bounded slice per loop turn (and an
 //! optional rate), over any [`Stream`] the loop accepted — or, for a `GetRange`, the
-//! range with the tree nodes that prove it (`stream::ProofSource`).
+//! range with the tree nodes that prove it (`stream::ProofSource`). After a range the
+//! connection stays open for the fetcher's next `GetRange` of the same file (no ticket:
+//! the connection was admitted once), up to [`max_ranges`] of them.
 //!
 //! What to answer is decided by the pure [`decide`] from the publication list and the
 //! file's current stamp, the pace by the pure [`allowance`]; the [`Upload`] connection
@@ -94,6 +96,27 @@ pub fn decide(
     }
 }
 
+/// Most ranges one connection may ask for, for a file of `size` bytes: twice its groups
+/// (a fetcher asks for each group once, and once more at most when it hands a slow
+/// holder's tail to a faster one), and a few more for a tiny file.
+pub fn max_ranges(size: u64) -> u64 {
+    2 * super::verified::groups(size) + 16
+}
+
+/// Why a follow-up request on a connection that was served a range is refused, if it is:
+/// it must be a `GetRange` of the same file, without a ticket.
+fn follow_up_refusal(request: &Request, name: Option<&str>) -> Option<&'static str> {
+    if request.range_end.is_none() {
+        Some("after a range, only another range of the same file may be asked for")
+    } else if name != Some(request.name.as_str()) {
+        Some("a connection serves ranges of one file only")
+    } else if !request.ticket.is_empty() {
+        Some("a follow-up range carries no ticket: the connection was admitted once")
+    } else {
+        None
+    }
+}
+
 /// What the loop must do next for an upload.
 #[derive(Debug, PartialEq, Eq)]
 pub enum UpStep {
@@ -106,7 +129,8 @@ pub enum UpStep {
     /// A request arrived: decide it, then call [`Upload::serve`], [`Upload::refuse`] or
     /// leave it waiting for a refresh.
     Decide,
-    /// Every byte was sent and the connection closed.
+    /// Every byte was sent and the connection closed (after its last range, by the
+    /// fetcher).
     Served { bytes: u64 },
     /// The file changed while it was being served: the connection is closed and the
     /// publication must be hashed again before it is served again.
@@ -121,6 +145,8 @@ struct Body {
     bytes: BodyBytes,
     stamp: Stamp,
     start: u64,
+    /// Bytes of the file it carries (a range's, without its proof).
+    data: u64,
 }
 
 enum BodyBytes {
@@ -222,6 +248,13 @@ pub struct Upload<S> {
     /// Our own user name, named in every answer (see [`Answer::user`]).
     me: String,
     writable_armed: bool,
+    /// Ranges served on this connection so far, the file bytes they carried, and the
+    /// bytes they took on the wire (proof included: what the rate counts).
+    ranges: u64,
+    served: u64,
+    sent_before: u64,
+    /// Bytes read after the request's frame (a fetcher's next range, pipelined).
+    early: Vec<u8>,
 }
 
 impl<S: Stream> Upload<S> {
@@ -239,6 +272,10 @@ impl<S: Stream> Upload<S> {
             fetcher: None,
             me: me.to_owned(),
             writable_armed: false,
+            ranges: 0,
+            served: 0,
+            sent_before: 0,
+            early: Vec::new(),
         }
     }
 
@@ -300,9 +337,9 @@ impl<S: Stream> Upload<S> {
         )
     }
 
-    /// Whether the request has not arrived yet.
+    /// Whether the first request has not arrived yet.
     pub fn awaiting_request(&self) -> bool {
-        matches!(self.state, State::Request { .. })
+        matches!(self.state, State::Request { .. }) && self.ranges == 0
     }
 
     /// Whether it is answering a refusal, to close after it.
@@ -325,6 +362,11 @@ impl<S: Stream> Upload<S> {
             State::Deciding { request, .. } => (request.offset, request.range_end),
             _ => return,
         };
+        if range_end.is_some() && self.ranges >= max_ranges(size) {
+            let why = format!("more than {} ranges on one connection", max_ranges(size));
+            return self.refuse(Status::RATE_LIMITED, &why);
+        }
+        let data = range_end.unwrap_or(size).saturating_sub(offset);
         let bytes = match (range_end, outboard) {
             (None, _) => BodyBytes::Raw(Source::new(file, offset, size)),
             (Some(end), Some(outboard)) => match group_range(size, offset..end) {
@@ -354,6 +396,7 @@ impl<S: Stream> Upload<S> {
                 bytes,
                 stamp,
                 start: offset,
+                data,
             }),
             refusal: None,
         };
@@ -383,7 +426,15 @@ impl<S: Stream> Upload<S> {
     /// `handshake` after the connect, or no byte accepted for `stall`.
     pub fn expired(&self, now: Instant, handshake: Duration, stall: Duration) -> Option<String> {
         match &self.state {
-            State::Request { .. } if now.saturating_duration_since(self.opened) >= handshake => {
+            State::Request { .. }
+                if self.ranges > 0
+                    && now.saturating_duration_since(self.last_progress) >= stall =>
+            {
+                Some("the fetcher asked for no further range in time".to_owned())
+            }
+            State::Request { .. }
+                if self.ranges == 0 && now.saturating_duration_since(self.opened) >= handshake =>
+            {
                 Some("no handshake in time".to_owned())
             }
             State::Sending { .. } if now.saturating_duration_since(self.last_progress) >= stall => {
@@ -398,20 +449,39 @@ impl<S: Stream> Upload<S> {
         match &self.state {
             State::Sending {
                 body: Some(body), ..
-            } => Some(Row::new(
-                "upload",
-                self.name.as_deref().unwrap_or(""),
-                &self.who(),
-                Flow {
-                    bytes: body.start + body.moved(),
-                    size: body.start + body.total(),
-                    moved: body.moved(),
-                    since: self.streaming_since,
-                },
+            } if matches!(body.bytes, BodyBytes::Raw(_)) => Some(self.row_of(
+                body.start + body.moved(),
+                body.start + body.total(),
+                body.moved(),
                 now,
             )),
+            // A connection of ranges: the file bytes it served, between ranges too.
+            State::Sending { body, .. } => {
+                let moved = body.as_ref().map_or(0, |b| b.moved().min(b.data));
+                let size = self.served + body.as_ref().map_or(0, |b| b.data);
+                Some(self.row_of(self.served + moved, size, self.served + moved, now))
+            }
+            State::Request { .. } | State::Deciding { .. } if self.ranges > 0 => {
+                Some(self.row_of(self.served, self.served, self.served, now))
+            }
             _ => None,
         }
+    }
+
+    fn row_of(&self, bytes: u64, size: u64, moved: u64, now: Instant) -> Row {
+        let flow = Flow {
+            bytes,
+            size,
+            moved,
+            since: self.streaming_since,
+        };
+        Row::new(
+            "upload",
+            self.name.as_deref().unwrap_or(""),
+            &self.who(),
+            flow,
+            now,
+        )
     }
 
     /// Do what can be done now: read the request, or send within the slice and the rate.
@@ -450,13 +520,24 @@ impl<S: Stream> Upload<S> {
             }
         }
         match peer::parse_request(buf) {
-            Ok(Some((_, request))) => {
+            Ok(Some((used, request))) => {
+                self.early = buf.split_off(used.min(buf.len()));
+                if self.ranges > 0 {
+                    if let Some(why) = follow_up_refusal(&request, self.name.as_deref()) {
+                        self.refuse(Status::BAD_REQUEST, why);
+                        return UpStep::Again;
+                    }
+                }
                 self.name = Some(request.name.clone());
                 self.state = State::Deciding {
                     request,
                     asked: false,
                 };
                 UpStep::Decide
+            }
+            // The fetcher is done with its ranges.
+            Ok(None) if eof && self.ranges > 0 && buf.is_empty() => {
+                UpStep::Served { bytes: self.served }
             }
             Ok(None) if eof => UpStep::Closed("closed before the handshake".to_owned()),
             Ok(None) => UpStep::Wait,
@@ -498,8 +579,9 @@ impl<S: Stream> Upload<S> {
             self.state = State::Done;
             return UpStep::Closed(why);
         };
+        // The rate counts every range of the connection since its first.
         let since = *self.streaming_since.get_or_insert(now);
-        match allowance(config, since, body.moved(), now) {
+        match allowance(config, since, self.sent_before + body.moved(), now) {
             Ok(budget) => self.send_body(budget, now),
             Err(at) => {
                 self.last_progress = now;
@@ -544,6 +626,17 @@ impl<S: Stream> Upload<S> {
         }
         if body.done() {
             let bytes = body.total();
+            if matches!(body.bytes, BodyBytes::Proof(_)) {
+                // The connection stays for the fetcher's next range.
+                self.ranges += 1;
+                self.served += body.data;
+                self.sent_before += bytes;
+                self.last_progress = now;
+                self.state = State::Request {
+                    buf: std::mem::take(&mut self.early),
+                };
+                return UpStep::Again;
+            }
             let _ = self.stream.close_write();
             self.state = State::Done;
             return UpStep::Served { bytes };

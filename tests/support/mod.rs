@@ -1496,3 +1496,25 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// The verified bytes the client's record of partial downloads (in `share`) holds for
+/// `dest`: its chunk groups, at 16 KiB each (the file's last may be shorter, so this
+/// is an upper bound by less than a group; 0 when there is no record).
+pub fn verified_in_record(share: &Path, dest: &str) -> u64 {
+    let text = fs::read_to_string(share.join(".peerhub-partials.json")).unwrap_or_default();
+    let records: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
+    let Some(record) = records.iter().find(|r| r["dest"] == dest) else {
+        return 0;
+    };
+    let size = record["size"].as_u64().unwrap_or(0);
+    let groups: u64 = record["verified"]
+        .as_array()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|r| r[1].as_u64().unwrap_or(0) - r[0].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    (groups * 16_384).min(size)
+}

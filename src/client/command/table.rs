@@ -124,15 +124,20 @@ commands! {
         /// Text the names must contain.
         text: String = req,
     },
-    /// `fetch <fname> [--from <user>] [--as <name>]`: download from a peer.
-    Fetch = "fetch <fname> [--from <user>] [--as <name>]",
-        "download a published file straight from a peer into the share dir" {
+    /// `fetch <fname> [--from <user>] [--as <name>] [--sources <n>] [--sequential]`:
+    /// download from peers.
+    Fetch = "fetch <fname> [--from <user>] [--as <name>] [--sources <n>] [--sequential]",
+        "download a published file straight from peers (up to --sources at once, every piece verified) into the share dir" {
         /// The published name.
         name: String = req,
-        /// `--from`: the peer to download from.
+        /// `--from`: the one peer to download from.
         from: Option<String> = value("--from"),
         /// `--as`: the local name to save under.
         as_name: Option<String> = value("--as"),
+        /// `--sources`: most holders at once, as typed (checked by the session).
+        sources: Option<String> = value("--sources"),
+        /// `--sequential`: in file order, so the verified prefix grows from the start.
+        sequential: bool = flag("--sequential"),
     },
     /// `transfers`: transfers in progress.
     Transfers = "transfers", "downloads and uploads in progress",

@@ -75,6 +75,8 @@ fn parses_every_command() {
                 name: s("song"),
                 from: None,
                 as_name: None,
+                sources: None,
+                sequential: false,
             },
         ),
         (
@@ -83,6 +85,8 @@ fn parses_every_command() {
                 name: s("song"),
                 from: Some(s("bob")),
                 as_name: Some(s("mine")),
+                sources: None,
+                sequential: false,
             },
         ),
         ("transfers", Command::Transfers),
@@ -212,8 +216,20 @@ fn options_before_after_and_between_positionals() {
         name: s("song"),
         from: Some(s("bob")),
         as_name: Some(s("mine")),
+        sources: None,
+        sequential: false,
     };
     assert_eq!(ok("fetch --from bob --as mine song"), want);
+    assert_eq!(
+        ok("fetch song --sources 2 --sequential"),
+        Command::Fetch {
+            name: s("song"),
+            from: None,
+            as_name: None,
+            sources: Some(s("2")),
+            sequential: true,
+        }
+    );
     assert_eq!(ok("fetch --from bob song --as mine"), want);
     assert_eq!(ok("fetch song --as mine --from bob"), want);
     assert_eq!(ok("fetch --as mine song --from bob"), want);
@@ -235,6 +251,8 @@ fn option_values_may_be_quoted() {
             name: s("a song"),
             from: Some(s("bo b")),
             as_name: Some(s("my song")),
+            sources: None,
+            sequential: false,
         }
     );
 }
@@ -254,6 +272,8 @@ fn double_dash_ends_options() {
             name: s("--as"),
             from: Some(s("bob")),
             as_name: None,
+            sources: None,
+            sequential: false,
         }
     );
     // Options are no longer recognised after `--`: too many positionals.
@@ -457,6 +477,8 @@ fn command_word_is_case_insensitive() {
             name: s("x"),
             from: Some(s("Bob")),
             as_name: None,
+            sources: None,
+            sequential: false,
         }
     );
     // Options themselves are case-sensitive.

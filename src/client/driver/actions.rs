@@ -60,6 +60,7 @@ impl Client {
                 }
             }
             Action::StartDownload(spec) => self.start_download(spec, now),
+            Action::StartSwarm(spec) => self.start_swarm(spec, now),
             Action::CancelDownload(job) => self.cancel_download(job),
             Action::ListTransfers(id) => self.list_transfers(id),
             Action::Status(r) => self.status(r),

@@ -11,6 +11,7 @@ mod peers;
 mod progress_events;
 mod setup;
 mod store_jobs;
+mod swarms;
 mod transfers;
 mod web;
 
@@ -33,6 +34,7 @@ use crate::output::{Event, Output};
 use crate::sys;
 use crate::transfer::download::Download;
 use crate::transfer::hash::HashJob;
+use crate::transfer::swarm::SwarmFetch;
 use crate::transfer::upload::{Upload, UploadConfig};
 use crate::trust::admit::UsedTickets;
 use crate::trust::{Fingerprint, Identity};
@@ -127,6 +129,12 @@ enum Tick {
 enum Transfer {
     Up(Upload<PeerWire>),
     Down(Box<Download<PeerWire>>),
+    /// A download from several holders, every group verified as it comes.
+    Swarm(Box<SwarmFetch<PeerWire>>),
+    /// One holder connection of the swarm download in slot `swarm` (its events run it).
+    Leg {
+        swarm: usize,
+    },
     /// A store `upload` or `download` on its own connection to the hub.
     Store(Box<StoreTransfer<Wire<TcpStream>>>),
 }
@@ -260,6 +268,8 @@ impl Client {
                 peer_port: peer_addr.port(),
                 interactive,
                 max_uploads: config.max_uploads,
+                sources: config.sources,
+                plaintext: config.insecure_plaintext,
                 fingerprint: identity.fingerprint(),
                 reconnect_seed: rand_core::RngCore::next_u64(&mut rand_core::OsRng),
             },

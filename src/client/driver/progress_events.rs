@@ -38,7 +38,7 @@ pub fn progress_event(id: u64, row: &Row) -> Event {
     } else {
         u128::from(row.bytes) * 100 / u128::from(row.size)
     };
-    Event::new(
+    let event = Event::new(
         "progress",
         format!(
             "{} {}: {pct}% of {} bytes",
@@ -52,7 +52,11 @@ pub fn progress_event(id: u64, row: &Row) -> Event {
     .field("bytes", row.bytes)
     .field("size", row.size)
     .field("rate", row.rate.round() as u64)
-    .field("eta_s", row.eta_s.map(|s| s.round() as u64))
+    .field("eta_s", row.eta_s.map(|s| s.round() as u64));
+    match row.verified_prefix {
+        Some(prefix) => event.field("verified_prefix", prefix),
+        None => event,
+    }
 }
 
 impl Client {
@@ -76,6 +80,7 @@ impl Client {
         for (key, transfer) in &self.transfers {
             let (job, row) = match transfer {
                 Transfer::Down(dl) if dl.progress().is_some() => (dl.job(), dl.row(now)),
+                Transfer::Swarm(sw) if sw.receiving() => (sw.job(), Client::swarm_row(sw, now)),
                 Transfer::Store(st) if st.progress().is_some() => (st.job(), st.row(now)),
                 _ => continue,
             };

@@ -28,6 +28,7 @@ impl Transfer {
     pub(super) fn download_job(&self) -> Option<u64> {
         match self {
             Transfer::Down(dl) => Some(dl.job()),
+            Transfer::Swarm(sw) => Some(sw.job()),
             _ => None,
         }
     }
@@ -62,6 +63,13 @@ impl Client {
                 };
                 let step = dl.turn(&mut ctx, now);
                 self.download_step(key, step, now);
+            }
+            Some(Transfer::Swarm(_)) => self.run_swarm(key, now),
+            Some(Transfer::Leg { swarm }) => {
+                let swarm = *swarm;
+                if !self.closing.contains(&swarm) {
+                    self.run_swarm(swarm, now);
+                }
             }
             Some(Transfer::Store(st)) => {
                 let step = st.turn(&mut self.download_buf, STORE_BUDGET, now);
@@ -179,6 +187,16 @@ impl Client {
                 None => Ok(()),
             },
             Some(Transfer::Store(st)) => registry.deregister(st.stream_mut()),
+            Some(Transfer::Swarm(sw)) => {
+                for (token, stream) in sw.connections() {
+                    let _ = registry.deregister(stream);
+                    if !self.closing.contains(&token) {
+                        self.closing.push(token);
+                    }
+                }
+                Ok(())
+            }
+            Some(Transfer::Leg { .. }) => Ok(()),
             None => return,
         };
         self.closing.push(key);
@@ -220,8 +238,10 @@ impl Client {
                         failed_store.push((key, failure));
                     }
                 }
+                Transfer::Swarm(_) | Transfer::Leg { .. } => {}
             }
         }
+        self.sweep_swarms(now);
         for (key, failure) in failed_store {
             self.finish_store(key, Err(failure), now);
         }
@@ -265,8 +285,9 @@ impl Client {
             .filter(|(key, _)| !self.closing.contains(key))
             .filter_map(|(_, t)| match t {
                 Transfer::Down(dl) => dl.progress().map(|_| dl.row(now)),
+                Transfer::Swarm(sw) => sw.receiving().then(|| Client::swarm_row(sw, now)),
                 Transfer::Store(st) => st.progress().map(|_| st.row(now)),
-                Transfer::Up(_) => None,
+                Transfer::Up(_) | Transfer::Leg { .. } => None,
             })
             .map(|row| progress::bar_line(&row, width))
             .collect();
@@ -308,8 +329,10 @@ impl Client {
             .filter(|(key, _)| !self.closing.contains(key))
             .filter_map(|(_, t)| match t {
                 Transfer::Down(dl) => Some(dl.row(now)),
+                Transfer::Swarm(sw) => Some(Client::swarm_row(sw, now)),
                 Transfer::Up(up) => up.row(now),
                 Transfer::Store(st) => Some(st.row(now)),
+                Transfer::Leg { .. } => None,
             })
             .collect()
     }

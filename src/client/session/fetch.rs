@@ -1,5 +1,7 @@
 //! `fetch`: the lookup, the holder choice (with its prompt), the download the loop runs
-//! and its result.
+//! — from several holders at once, each piece verified as it comes (`SwarmSpec`), or,
+//! over plaintext from one holder, the raw spliced `Get` (`DownloadSpec`) — and its
+//! result.
 
 use super::request::RequestKind;
 use super::{Action, ActiveFetch, FetchReq, Prompt, Session, Then};
@@ -12,19 +14,38 @@ use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
 use crate::transfer::download::{Delivered, DownloadSpec, Outcome, PartialFate};
+use crate::transfer::swarm::{Fault, SwarmSpec};
 use log::debug;
 use std::time::Instant;
 
+/// A `fetch` command's arguments, as typed.
+pub(super) struct FetchArgs {
+    pub name: String,
+    pub from: Option<String>,
+    pub as_name: Option<String>,
+    pub sources: Option<String>,
+    pub sequential: bool,
+}
+
 impl Session {
-    pub(super) fn fetch(
-        &mut self,
-        id: u64,
-        name: String,
-        from: Option<String>,
-        as_name: Option<String>,
-        out: &mut Vec<Action>,
-    ) {
+    pub(super) fn fetch(&mut self, id: u64, args: FetchArgs, out: &mut Vec<Action>) {
+        let FetchArgs {
+            name,
+            from,
+            as_name,
+            sources,
+            sequential,
+        } = args;
         let fail = |status: Status, text: &str| fetch_failed(id, status, text);
+        let max = crate::client::MAX_SOURCES;
+        let sources = match sources.map(|s| s.parse::<usize>()) {
+            None => self.config.sources,
+            Some(Ok(n)) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                let why = format!("--sources takes a number of holders from 1 to {max}");
+                return out.push(fail(Status::BAD_REQUEST, &why));
+            }
+        };
         if let Err(e) = names::check_file_name(&name) {
             return out.push(fail(Status::INVALID_NAME, &e.0));
         }
@@ -51,6 +72,9 @@ impl Session {
             name: name.clone(),
             dest,
             from,
+            sources,
+            sequential,
+            retried: false,
             cancelled: false,
         };
         self.request_with(
@@ -201,7 +225,10 @@ impl Session {
         self.prompt = Some(prompt);
     }
 
-    /// Fetch `req` from `holder`; `rest` are the other holders offered, in the hub's order.
+    /// Fetch `req` from `holder` — and, unless `--from` pinned it, from up to
+    /// `--sources` of `rest` (the other holders offered, in the hub's order) that hold
+    /// the same content. Plaintext from one holder takes the raw `Get`; everything else
+    /// is a swarm download, verified group by group.
     pub(super) fn start_download(
         &mut self,
         req: FetchReq,
@@ -211,20 +238,34 @@ impl Session {
     ) {
         let job = self.next_download;
         self.next_download += 1;
-        let resume = self
+        let record = self
             .partials
             .get(&req.dest)
-            .is_some_and(|r| r.is_for(holder.size, &holder.hash));
-        self.partials.insert(PartialRecord::new(
-            &req.dest,
-            &req.name,
-            holder.size,
-            &holder.hash,
-        ));
+            .filter(|r| r.is_for(holder.size, &holder.hash))
+            .cloned();
+        let me = self.user.clone();
+        let mut holders = vec![holder.clone()];
+        if req.from.is_none() {
+            let same = |h: &&Holder| {
+                h.size == holder.size && h.hash == holder.hash && Some(&h.user) != me.as_ref()
+            };
+            let extra = req.sources.saturating_sub(1);
+            holders.extend(rest.iter().filter(same).take(extra).cloned());
+        }
+        let swarm_record = record.as_ref().is_some_and(|r| !r.verified.is_empty());
+        let raw = self.config.plaintext && holders.len() == 1 && !swarm_record && !req.sequential;
+        let mut entry = PartialRecord::new(&req.dest, &req.name, holder.size, &holder.hash);
+        if let Some(r) = &record {
+            entry.verified = r.verified.clone();
+        }
+        self.partials.insert(entry);
         out.push(Action::SavePartials);
+        let users: Vec<&str> = holders.iter().map(|h| h.user.as_str()).collect();
         debug!(
-            "fetching {} from {} at {} into {}",
-            req.name, holder.user, holder.addr, req.dest
+            "fetching {} from {} into {}",
+            req.name,
+            users.join(", "),
+            req.dest
         );
         self.downloads.insert(
             job,
@@ -235,16 +276,97 @@ impl Session {
                 holder: holder.user.clone(),
                 hash: holder.hash,
                 from: req.from.clone(),
+                sources: req.sources,
+                sequential: req.sequential,
+                changed: false,
+                retried: req.retried,
                 rest,
             },
         );
-        out.push(Action::StartDownload(DownloadSpec {
+        if raw {
+            return out.push(Action::StartDownload(DownloadSpec {
+                job,
+                name: req.name,
+                dest: req.dest,
+                holder,
+                resume: record.is_some(),
+            }));
+        }
+        out.push(Action::StartSwarm(SwarmSpec {
             job,
             name: req.name,
             dest: req.dest,
-            holder,
-            resume,
+            size: holder.size,
+            hash: holder.hash,
+            holders,
+            sequential: req.sequential,
+            verified: record.map(|r| r.verified_groups()).unwrap_or_default(),
         }));
+    }
+
+    /// A swarm download verified more of its partial file: the record keeps it, so a
+    /// resume (even after this process is killed) fetches only the rest.
+    pub fn on_download_verified(
+        &mut self,
+        job: u64,
+        ranges: &[std::ops::Range<u64>],
+        out: &mut Vec<Action>,
+    ) {
+        let Some(f) = self.downloads.get(&job) else {
+            return;
+        };
+        let Some(record) = self.partials.get(&f.dest).cloned() else {
+            return;
+        };
+        let verified: Vec<(u64, u64)> = ranges.iter().map(|r| (r.start, r.end)).collect();
+        if record.verified != verified {
+            self.partials.insert(PartialRecord { verified, ..record });
+            out.push(Action::SavePartials);
+        }
+    }
+
+    /// A swarm download dropped holder `user` for this file: say so, and report it to
+    /// the hub when it sent bad data.
+    pub fn on_source_dropped(
+        &mut self,
+        job: u64,
+        user: &str,
+        why: &str,
+        fault: Fault,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(f) = self.downloads.get_mut(&job) else {
+            return;
+        };
+        let bad = fault == Fault::Bad;
+        f.changed |= fault == Fault::Changed;
+        let (name, hash) = (f.name.clone(), f.hash);
+        let text = if bad {
+            format!("{why}: {user} is dropped for {name} and reported to the hub")
+        } else {
+            format!("{why}: {name} goes on without {user}")
+        };
+        out.push(Action::Event(
+            Event::new("source_dropped", text)
+                .field("name", name.as_str())
+                .field("user", user)
+                .field("bad", bad)
+                .field("message", why),
+        ));
+        if bad {
+            let holder = user.to_owned();
+            self.request(
+                0,
+                RequestKind::Report,
+                |tag| ClientMsg::Report {
+                    tag,
+                    holder,
+                    name,
+                    hash,
+                },
+                out,
+            );
+        }
     }
 
     /// A download started with [`Action::StartDownload`] ended.
@@ -264,6 +386,13 @@ impl Session {
             } if status == Status::WRONG_PEER && !f.rest.is_empty() => {
                 self.try_another_holder(f, &message, out)
             }
+            // Every holder had changed content before a byte verified: look it up again,
+            // once, for what they announce now.
+            Outcome::Failed { partial, .. }
+                if f.changed && !f.retried && !matches!(partial, PartialFate::Kept(n) if n > 0) =>
+            {
+                self.fetch_again(f, out)
+            }
             Outcome::Done(delivered) => {
                 if self.partials.remove(&f.dest) {
                     out.push(Action::SavePartials);
@@ -279,6 +408,12 @@ impl Session {
                 hash,
             } => {
                 match partial {
+                    // A swarm download's record already says what is verified.
+                    PartialFate::Kept(n)
+                        if n > 0
+                            && self.partials.get(&f.dest).is_some_and(|r| {
+                                r.is_for(size, &hash) && !r.verified.is_empty()
+                            }) => {}
                     PartialFate::Kept(n) if n > 0 => {
                         self.partials
                             .insert(PartialRecord::new(&f.dest, &f.name, size, &hash));
@@ -314,6 +449,32 @@ impl Session {
 }
 
 impl Session {
+    /// Look `f` up again (its holders re-announced other content), as the same command.
+    fn fetch_again(&mut self, f: ActiveFetch, out: &mut Vec<Action>) {
+        debug!(
+            "{}: every holder has other content now; looking it up again",
+            f.name
+        );
+        let name = f.name.clone();
+        let req = FetchReq {
+            id: f.id,
+            name: f.name,
+            dest: f.dest,
+            from: f.from,
+            sources: f.sources,
+            sequential: f.sequential,
+            retried: true,
+            cancelled: false,
+        };
+        self.request_with(
+            f.id,
+            RequestKind::Plain("fetch"),
+            Then::Fetch(req),
+            |tag| ClientMsg::Lookup { tag, name },
+            out,
+        );
+    }
+
     /// The listener at `f`'s holder's address is not its client: say so, and fetch from
     /// the best of the other holders the lookup offered (ranked as the first choice
     /// was, without asking again).
@@ -357,6 +518,9 @@ impl Session {
             name: f.name,
             dest: f.dest,
             from: f.from,
+            sources: f.sources,
+            sequential: f.sequential,
+            retried: f.retried,
             cancelled: false,
         };
         self.start_download(req, holder, others(&f.rest, next), out);
@@ -377,7 +541,9 @@ pub(super) fn fetch_failed(id: u64, status: Status, text: &str) -> Action {
     Action::Result(CommandResult::new(id, "fetch", false, status.0, text))
 }
 
-/// The result of a fetch that ended well.
+/// The result of a fetch that ended well: `from` is the holder that contributed the
+/// most verified bytes, `sources` every one that contributed, `bad_sources` those
+/// dropped for bad data.
 fn fetched(f: &ActiveFetch, d: &Delivered) -> CommandResult {
     let Delivered {
         received,
@@ -385,37 +551,53 @@ fn fetched(f: &ActiveFetch, d: &Delivered) -> CommandResult {
         size,
         ..
     } = *d;
+    let from = d
+        .sources
+        .first()
+        .map_or(f.holder.as_str(), |(user, _)| user.as_str());
     // `fetch … --as NAME` says the new name.
     let shown = if f.dest == f.name {
         f.name.clone()
     } else {
         format!("{} as {}", f.name, f.dest)
     };
+    let whom = match d.sources.len() {
+        0 | 1 => from.to_owned(),
+        n => format!("{n} holders ({})", users_of(&d.sources).join(", ")),
+    };
+    let dropped = if d.bad_sources.is_empty() {
+        String::new()
+    } else {
+        format!("; dropped for bad data: {}", d.bad_sources.join(", "))
+    };
     let text = if d.already {
         format!("{} is already here with the same content", f.dest)
     } else if resumed > 0 {
         format!(
-            "fetched {} from {} ({}, {} received, resumed at {}), verified",
-            shown,
-            f.holder,
+            "fetched {shown} from {whom} ({}, {} received, resumed at {}), verified{dropped}",
             human_size(size),
             human_size(received),
             human_size(resumed)
         )
     } else {
         format!(
-            "fetched {} from {} ({}), verified",
-            shown,
-            f.holder,
+            "fetched {shown} from {whom} ({}), verified{dropped}",
             human_size(size)
         )
     };
+    let sources: Vec<serde_json::Value> = d
+        .sources
+        .iter()
+        .map(|(user, bytes)| serde_json::json!({"user": user, "bytes": bytes}))
+        .collect();
     let mut r = CommandResult::new(f.id, "fetch", true, Status::DOWNLOADED.0, text)
         .field("path", d.path.to_string_lossy().into_owned())
         // The file now on disk (verified: its size), whatever this call moved.
         .field("bytes", size)
         .field("received", received)
-        .field("from", f.holder.as_str())
+        .field("from", from)
+        .field("sources", sources)
+        .field("bad_sources", d.bad_sources.to_vec())
         .field("hash", hash_hex(&d.hash))
         .field("name", f.name.as_str())
         .field("size", size)
@@ -430,6 +612,10 @@ fn fetched(f: &ActiveFetch, d: &Delivered) -> CommandResult {
         r = r.field("as", f.dest.as_str());
     }
     r
+}
+
+fn users_of(sources: &[(String, u64)]) -> Vec<&str> {
+    sources.iter().map(|(u, _)| u.as_str()).collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Typed lines: parsing, refusal while leaving, and the dispatch of each command to
 //! the room that carries it out.
 
+use super::fetch::FetchArgs;
 use super::request::RequestKind;
 use super::{Action, Leaving, Session, Then};
 use crate::client::command::Command;
@@ -174,7 +175,19 @@ impl Session {
                 name: fname,
                 from,
                 as_name,
-            } => self.fetch(id, fname, from, as_name, out),
+                sources,
+                sequential,
+            } => self.fetch(
+                id,
+                FetchArgs {
+                    name: fname,
+                    from,
+                    as_name,
+                    sources,
+                    sequential,
+                },
+                out,
+            ),
             Command::Transfers => out.push(Action::ListTransfers(id)),
             Command::Cancel { name: fname } => self.cancel(id, &fname, out),
             Command::Upload {

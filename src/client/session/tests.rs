@@ -21,6 +21,8 @@ pub(super) fn session(interactive: bool) -> Session {
             peer_port: 4000,
             interactive,
             max_uploads: 4,
+            sources: 4,
+            plaintext: false,
             fingerprint: Fingerprint::from_bytes([6; 32]),
             reconnect_seed: 7,
         },
@@ -51,10 +53,29 @@ pub(super) fn results(out: &[Action]) -> Vec<&CommandResult> {
         .collect()
 }
 
-pub(super) fn started(out: &[Action]) -> Vec<&DownloadSpec> {
+/// The downloads `out` starts, raw or swarm, each as the spec of its main holder
+/// (`resume`: a partial file of the same content is taken up).
+pub(super) fn started(out: &[Action]) -> Vec<DownloadSpec> {
     out.iter()
         .filter_map(|a| match a {
-            Action::StartDownload(spec) => Some(spec),
+            Action::StartDownload(spec) => Some(spec.clone()),
+            Action::StartSwarm(spec) => Some(DownloadSpec {
+                job: spec.job,
+                name: spec.name.clone(),
+                dest: spec.dest.clone(),
+                holder: spec.holders.first()?.clone(),
+                resume: !spec.verified.is_empty(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The swarm downloads `out` starts.
+pub(super) fn swarms(out: &[Action]) -> Vec<&crate::transfer::swarm::SwarmSpec> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::StartSwarm(spec) => Some(spec),
             _ => None,
         })
         .collect()
@@ -208,6 +229,8 @@ pub(super) fn delivered(path: &str) -> Delivered {
         size: 100,
         hash: [2; 32],
         already: false,
+        sources: Box::new([("bob".to_owned(), 100)]),
+        bad_sources: Box::default(),
     }
 }
 

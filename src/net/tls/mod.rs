@@ -83,7 +83,12 @@ impl std::error::Error for TlsFailure {}
 
 /// The failure inside an error a [`TlsStream`] returned, if it is one.
 pub fn failure_of(error: &io::Error) -> Option<&TlsFailure> {
-    error.get_ref()?.downcast_ref()
+    let inner = error.get_ref()?;
+    match inner.downcast_ref::<TlsFailure>() {
+        Some(failure) => Some(failure),
+        // An error that carries another (a stream that wrapped the first it met).
+        None => failure_of(inner.downcast_ref::<io::Error>()?),
+    }
 }
 
 /// Whether `first` (the first bytes a peer sent, one or more) open a plaintext peerhub

@@ -64,6 +64,8 @@ impl<S: Stream> Download<S> {
                     size: stamp.size,
                     hash,
                     already: true,
+                    sources: Box::default(),
+                    bad_sources: Box::default(),
                 })))
             }
             Ok(HashStep::Done { .. }) => Some(self.fail(
@@ -234,6 +236,8 @@ impl<S: Stream> Download<S> {
             size: self.size,
             hash: *computed,
             already: false,
+            sources: Box::new([(self.spec.holder.user.clone(), self.received - self.offset)]),
+            bad_sources: Box::default(),
         }))
     }
 }

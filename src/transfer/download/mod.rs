@@ -16,6 +16,7 @@ mod tests;
 mod wire;
 
 pub use plan::{check_answer, resume_plan, verdict, AnswerCheck, Plan};
+pub use wire::connection_failure;
 
 use super::hash::HashJob;
 use super::stream::{Sink, Stream};
@@ -70,6 +71,11 @@ pub struct Delivered {
     pub hash: Hash,
     /// The destination already existed with this content: nothing was transferred.
     pub already: bool,
+    /// Each holder that contributed verified bytes, with how many, the most first.
+    /// (Boxed slices, to keep every step of a download small.)
+    pub sources: Box<[(String, u64)]>,
+    /// Holders dropped for data that failed verification.
+    pub bad_sources: Box<[String]>,
 }
 
 /// How a download ended.

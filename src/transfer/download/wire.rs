@@ -4,7 +4,7 @@
 
 use super::{check_answer, AnswerCheck, Ctx, DlStep, Download, Handshake, Next, State};
 use crate::net::tls::{self, TlsFailure};
-use crate::proto::message::hash_hex;
+use crate::proto::message::{hash_hex, Holder};
 use crate::proto::peer::{self, Answer, Request};
 use crate::proto::status::Status;
 use crate::sys::{self, OpenFlags};
@@ -105,27 +105,8 @@ impl<S: Stream> Download<S> {
         None
     }
 
-    /// What a failure of the connection before the answer means: a listener whose key
-    /// is not the one the hub vouches for is not the holder's client (421, nobody's
-    /// fault the holder is blamed for); another TLS failure is named (502); anything
-    /// else is `otherwise` (502).
     fn failed_at(&self, e: &io::Error, otherwise: String) -> (Status, String) {
-        let holder = &self.spec.holder;
-        match tls::failure_of(e) {
-            Some(TlsFailure::KeyRefused(refused)) => (
-                Status::WRONG_PEER,
-                format!(
-                    "that address is not {}'s client: {} shows the key {}, and the hub \
-                     vouches for {} as {}'s",
-                    holder.user, holder.addr, refused.got, holder.fingerprint, holder.user
-                ),
-            ),
-            Some(failure) => (
-                Status::PEER_UNREACHABLE,
-                format!("{} at {}: {failure}", holder.user, holder.addr),
-            ),
-            None => (Status::PEER_UNREACHABLE, otherwise),
-        }
+        connection_failure(e, &self.spec.holder, otherwise)
     }
 
     /// Read the holder's answer; once it is whole, check it and start receiving.
@@ -308,5 +289,27 @@ impl<S: Stream> Download<S> {
         }
         drop(stream);
         Some(self.finish(&sink.finish(), ctx))
+    }
+}
+
+/// What a failure of the connection to `holder` before its answer means: a listener
+/// whose key is not the one the hub vouches for is not the holder's client (421,
+/// nobody's fault the holder is blamed for); another TLS failure is named (502);
+/// anything else is `otherwise` (502).
+pub fn connection_failure(e: &io::Error, holder: &Holder, otherwise: String) -> (Status, String) {
+    match tls::failure_of(e) {
+        Some(TlsFailure::KeyRefused(refused)) => (
+            Status::WRONG_PEER,
+            format!(
+                "that address is not {}'s client: {} shows the key {}, and the hub \
+                 vouches for {} as {}'s",
+                holder.user, holder.addr, refused.got, holder.fingerprint, holder.user
+            ),
+        ),
+        Some(failure) => (
+            Status::PEER_UNREACHABLE,
+            format!("{} at {}: {failure}", holder.user, holder.addr),
+        ),
+        None => (Status::PEER_UNREACHABLE, otherwise),
     }
 }

@@ -5,10 +5,14 @@
 //! grows from the start), and the tail of a segment that falls far behind handed to a
 //! holder that would finish it more than twice as fast (AirDC++'s rule: the segment has
 //! run for 4 s and has 20 s or more left). Time comes in as `now`; nothing here does
-//! I/O.
+//! I/O. The download that carries the plan out is [`SwarmFetch`] (`fetch.rs`), one
+//! holder's connection in it a `Leg` (`leg.rs`).
 
+mod fetch;
+mod leg;
 mod ranges;
 
+pub use fetch::{Fault, SwAction, SwarmFetch, SwarmSpec};
 pub use ranges::GroupSet;
 
 use super::verified::{groups, GROUP};
@@ -65,10 +69,17 @@ pub struct Swarm {
 impl Swarm {
     /// The download of a file of `size` bytes of which `verified` groups are already
     /// verified (a resume); `sequential`: hand segments out in file order only.
+    /// With `sequential`, a file that is split at all is split in the smallest segments
+    /// ([`MIN_SEGMENT`]), so that the verified prefix grows in small steps.
     pub fn new(size: u64, verified: GroupSet, sequential: bool) -> Swarm {
+        let segment = if sequential && size >= MIN_SPLIT {
+            segment_groups(size).min(MIN_SEGMENT / GROUP)
+        } else {
+            segment_groups(size)
+        };
         Swarm {
             count: groups(size),
-            segment: segment_groups(size),
+            segment,
             sequential,
             verified,
             assigned: HashMap::new(),
@@ -115,14 +126,32 @@ impl Swarm {
 
     /// The next `groups` of `source`'s segment verified (in order, from where it stood).
     pub fn on_verified(&mut self, source: SourceId, groups: u64, now: Instant) {
-        let Some(a) = self.assigned.get_mut(&source) else {
+        let Some(a) = self.assigned.get(&source) else {
             return;
         };
         let from = a.range.start + a.done;
         let to = (from + groups).min(a.range.end);
-        a.done = to - a.range.start;
-        self.verified.insert(from..to);
-        if to == a.range.end {
+        for index in from..to {
+            self.on_group(source, index, now);
+        }
+    }
+
+    /// Group `index` verified, fetched by `source`: it counts toward `source`'s segment
+    /// when it lies in it (groups of a segment come in order); a segment whose last group
+    /// came in is finished, and its holder's rate noted. A group beyond `source`'s
+    /// segment (the tail handed to a faster holder, still on its way) is only recorded.
+    pub fn on_group(&mut self, source: SourceId, index: u64, now: Instant) {
+        if index < self.count {
+            self.verified.insert(index..index + 1);
+        }
+        let Some(a) = self.assigned.get_mut(&source) else {
+            return;
+        };
+        if !a.range.contains(&index) {
+            return;
+        }
+        a.done = index + 1 - a.range.start;
+        if index + 1 == a.range.end {
             let secs = now
                 .saturating_duration_since(a.started)
                 .as_secs_f64()

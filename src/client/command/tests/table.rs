@@ -6,7 +6,7 @@ use super::*;
 fn usage_lines() {
     assert_eq!(
         usage("fetch"),
-        Some("fetch <fname> [--from <user>] [--as <name>]")
+        Some("fetch <fname> [--from <user>] [--as <name>] [--sources <n>] [--sequential]")
     );
     assert_eq!(usage("FETCH"), usage("fetch"));
     assert_eq!(usage("upload"), Some("upload <path> [<name>] [--replace]"));

@@ -2,9 +2,10 @@
 
 use super::super::tests::{
     delivered, done, download_done, failed, fetch, fetch_found, fetch_started, holder, logged_in,
-    reply, results, sent, started, type_line,
+    reply, results, sent, started, swarms, type_line,
 };
 use super::super::Action;
+use crate::client::partials::PartialRecord;
 use crate::proto::message::{hash_hex, Body, ClientMsg};
 use crate::proto::status::Status;
 use crate::transfer::download::{Delivered, Outcome, PartialFate};
@@ -155,6 +156,8 @@ fn cancel_during_download_and_during_lookup() {
 #[test]
 fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
     let mut s = logged_in(false);
+    // Over plaintext, one holder: the raw `Get`, whose partial file is a prefix.
+    s.config.plaintext = true;
     let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
     let corrupt = failed(Status::INTEGRITY, true, PartialFate::Deleted);
     let out = download_done(&mut s, job, corrupt);
@@ -178,7 +181,7 @@ fn integrity_failure_reports_the_holder_and_a_kept_partial_resumes() {
         "fetch song",
         vec![holder("ann", 9), holder("dave", 2)],
     );
-    let spec = started(&out)[0];
+    let spec = started(&out)[0].clone();
     assert_eq!(spec.holder.user, "dave");
     assert!(spec.resume);
 }
@@ -313,4 +316,112 @@ fn only_a_listener_of_the_wrong_key_moves_on_and_from_is_kept() {
         "--from carol: bob is not tried"
     );
     assert!(started(&out).is_empty());
+}
+
+#[test]
+fn a_fetch_takes_up_to_sources_holders_of_the_same_content_and_from_pins_one() {
+    let mut s = logged_in(false);
+    let four = || {
+        vec![
+            holder("bob", 2),
+            holder("carol", 2),
+            holder("ann", 9),
+            holder("dave", 2),
+            holder("erin", 2),
+        ]
+    };
+    let out = fetch_found(&mut s, 1, "fetch song --sources 3", four());
+    let users: Vec<&str> = swarms(&out)[0]
+        .holders
+        .iter()
+        .map(|h| h.user.as_str())
+        .collect();
+    assert_eq!(
+        users,
+        ["bob", "carol", "dave"],
+        "the same content only, up to 3"
+    );
+
+    let out = fetch_found(&mut s, 2, "fetch song --as two", four());
+    assert_eq!(swarms(&out)[0].holders.len(), 4, "the default: up to 4");
+
+    let out = fetch_found(&mut s, 3, "fetch song --from carol --as three", four());
+    let users: Vec<&str> = swarms(&out)[0]
+        .holders
+        .iter()
+        .map(|h| h.user.as_str())
+        .collect();
+    assert_eq!(users, ["carol"], "--from: that holder only");
+
+    for bad in ["0", "33", "many"] {
+        let out = type_line(&mut s, 4, &format!("fetch song --sources {bad}"));
+        assert_eq!(results(&out)[0].status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn a_swarm_resume_takes_only_the_verified_groups_and_never_a_prefix_partial() {
+    let mut s = logged_in(false);
+    let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+    let mut out = Vec::new();
+    s.on_download_verified(job, &[0..3, 7..9], &mut out);
+    assert!(out.contains(&Action::SavePartials));
+    assert_eq!(s.partials().get("song").unwrap().verified, [(0, 3), (7, 9)]);
+    let died = failed(
+        Status::PEER_UNREACHABLE,
+        false,
+        PartialFate::Kept(5 * 16384),
+    );
+    download_done(&mut s, job, died);
+    assert_eq!(
+        s.partials().get("song").unwrap().verified,
+        [(0, 3), (7, 9)],
+        "a failure keeps what the record says is verified"
+    );
+    let out = fetch_found(&mut s, 2, "fetch song", vec![holder("carol", 2)]);
+    assert_eq!(swarms(&out)[0].verified, [0..3, 7..9]);
+
+    // A prefix partial of the raw path is not verified: the swarm starts it over.
+    let mut s = logged_in(false);
+    s.partials
+        .insert(PartialRecord::new("song", "song", 100, &[2; 32]));
+    let out = fetch_found(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
+    assert!(swarms(&out)[0].verified.is_empty());
+}
+
+#[test]
+fn a_bad_source_is_named_and_reported_and_the_result_names_every_source() {
+    let mut s = logged_in(false);
+    let job = fetch_started(
+        &mut s,
+        1,
+        "fetch song",
+        vec![holder("bob", 2), holder("carol", 2)],
+    );
+    let mut out = Vec::new();
+    let why = "carol sent corrupt data in bytes 0..16384";
+    s.on_source_dropped(
+        job,
+        "carol",
+        why,
+        crate::transfer::swarm::Fault::Bad,
+        &mut out,
+    );
+    assert!(matches!(
+        sent(&out).as_slice(),
+        [ClientMsg::Report { holder, .. }] if holder == "carol"
+    ));
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Event(e) if e.name == "source_dropped" && e.fields["user"] == "carol" && e.fields["bad"] == true)));
+    let mut d = delivered("/share/song");
+    d.sources = Box::new([("bob".into(), 100)]);
+    d.bad_sources = Box::new(["carol".into()]);
+    let out = download_done(&mut s, job, Outcome::Done(d));
+    let r = &results(&out)[0];
+    assert_eq!(r.fields["from"], "bob");
+    assert_eq!(
+        r.fields["sources"],
+        serde_json::json!([{"user": "bob", "bytes": 100}])
+    );
+    assert_eq!(r.fields["bad_sources"], serde_json::json!(["carol"]));
 }
