@@ -20,6 +20,7 @@
 #![allow(dead_code)]
 
 pub mod fetcher;
+pub mod mallory;
 pub mod web;
 
 use serde_json::Value;
