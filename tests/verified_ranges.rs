@@ -155,3 +155,110 @@ fn a_missing_outboard_is_made_again_and_a_file_changed_behind_its_stamp_is_not_s
         "none of the rotten group went out"
     );
 }
+
+/// Read one answer from `stream` and, on 200, exactly the proof of `start..end`.
+fn read_range(
+    stream: &mut support::fetcher::PeerStream,
+    size: u64,
+    start: u64,
+    end: u64,
+    leftover: &mut Vec<u8>,
+) -> (u16, Vec<u8>) {
+    use peerhub::transfer::verified::encode::RangePlan;
+    use std::io::Read;
+    let mut chunk = [0u8; 64 * 1024];
+    let (used, answer) = loop {
+        if let Some(found) = peer::parse_answer(leftover).expect("an answer") {
+            break found;
+        }
+        let n = stream.read(&mut chunk).expect("the answer");
+        assert!(n > 0, "closed before answering");
+        leftover.extend_from_slice(&chunk[..n]);
+    };
+    leftover.drain(..used);
+    if answer.status.0 != 200 {
+        return (answer.status.0, Vec::new());
+    }
+    let groups = group_range(size, start..end).unwrap();
+    let want = RangePlan::new(size, groups).wire_len() as usize;
+    while leftover.len() < want {
+        let n = stream.read(&mut chunk).expect("the proof");
+        assert!(n > 0, "closed inside the proof");
+        leftover.extend_from_slice(&chunk[..n]);
+    }
+    let proof = leftover.drain(..want).collect();
+    (200, proof)
+}
+
+/// After a range, the connection stays for the next ones of the same file, without a
+/// ticket, up to a bound; a follow-up that is not such a range is refused with 400, and
+/// one past the bound with 429.
+#[test]
+fn one_connection_serves_range_after_range_within_a_bound() {
+    use std::io::Write;
+    let hub = Hub::start(&["--auth-rate", "0"]);
+    let mut alice = Peer::logged_in(hub.addr(), "alice");
+    let data = random_bytes(2 * GROUP as usize, 9);
+    let size = data.len() as u64;
+    fs::write(alice.share_dir().join("two.bin"), &data).unwrap();
+    fs::write(alice.share_dir().join("other.bin"), b"other").unwrap();
+    assert_eq!(alice.run("publish two.bin")["status"], 202);
+    assert_eq!(alice.run("publish other.bin")["status"], 202);
+    let root = *blake3::hash(&data).as_bytes();
+    let mut fred = Fetcher::login(hub.addr(), "fred");
+    let max = peerhub::transfer::upload::max_ranges(size);
+
+    let connect = |fred: &mut Fetcher| {
+        let holder = fred.holder("two.bin", "alice");
+        let stream =
+            support::fetcher::connect(alice.addr(), holder.fingerprint, Some(&fred.identity))
+                .expect("a connection");
+        (stream, holder.ticket)
+    };
+    let (mut stream, ticket) = connect(&mut fred);
+    let mut leftover = Vec::new();
+    for n in 0..max {
+        let (start, end) = if n % 2 == 0 {
+            (0, GROUP)
+        } else {
+            (GROUP, size)
+        };
+        let ticket: &[u8] = if n == 0 { &ticket } else { &[] };
+        stream
+            .write_all(&range_request("two.bin", start, end, ticket))
+            .unwrap();
+        stream.flush().unwrap();
+        let (status, wire) = read_range(&mut stream, size, start, end, &mut leftover);
+        assert_eq!(status, 200, "range {n}");
+        let (bytes, ended) = verify(size, root, start, end, &wire);
+        assert_eq!(ended, Ok(true));
+        assert!(bytes == data[start as usize..end as usize]);
+    }
+    stream
+        .write_all(&range_request("two.bin", 0, GROUP, &[]))
+        .unwrap();
+    stream.flush().unwrap();
+    let (status, _) = read_range(&mut stream, size, 0, GROUP, &mut leftover);
+    assert_eq!(status, 429, "past {max} ranges on one connection");
+
+    for (name, ticket_again) in [("other.bin", false), ("two.bin", true)] {
+        let (mut stream, ticket) = connect(&mut fred);
+        let mut leftover = Vec::new();
+        stream
+            .write_all(&range_request("two.bin", 0, GROUP, &ticket))
+            .unwrap();
+        stream.flush().unwrap();
+        assert_eq!(
+            read_range(&mut stream, size, 0, GROUP, &mut leftover).0,
+            200
+        );
+        let again: &[u8] = if ticket_again { &ticket } else { &[] };
+        stream
+            .write_all(&range_request(name, 0, GROUP.min(5), again))
+            .unwrap();
+        stream.flush().unwrap();
+        let (status, _) = read_range(&mut stream, size, 0, GROUP, &mut leftover);
+        assert_eq!(status, 400, "{name}, ticket again: {ticket_again}");
+    }
+    alice.assert_clean();
+}
