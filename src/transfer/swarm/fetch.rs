@@ -488,6 +488,8 @@ impl<S: Stream> SwarmFetch<S> {
             }
             self.end_leg(source, end, out);
             record = true;
+            // Its segment is free: an idle holder may take it on the next turn.
+            out.push(SwAction::Again);
         }
         if record {
             out.push(SwAction::Record(self.swarm.verified().ranges().to_vec()));
@@ -643,3 +645,6 @@ impl<S: Stream> SwarmFetch<S> {
         out.push(SwAction::Again);
     }
 }
+
+#[cfg(test)]
+mod tests;

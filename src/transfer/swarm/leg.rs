@@ -209,7 +209,7 @@ impl<S: Stream> Leg<S> {
                 } => self.ask(stream, request, sent, now),
                 State::Answer { stream, buf } => self.answer(stream, buf, io, now),
                 State::Proof { stream, decoder } => self.proof(stream, decoder, io, now),
-                State::Idle { stream } => self.next_range(stream, io, now),
+                State::Idle { stream } => self.next_range(stream, io, now, true),
                 State::Closed => return LegStep::Wait,
             };
             if let Some(step) = step {
@@ -428,12 +428,18 @@ impl<S: Stream> Leg<S> {
                 return Some(step);
             }
         }
-        self.next_range(stream, io, now)
+        self.next_range(stream, io, now, false)
     }
 
     /// The range is whole (or the leg was idle): ask for the next segment on the same
     /// connection, wait idle while others finish theirs, or close once the file is done.
-    fn next_range(&mut self, mut stream: S, io: &mut LegIo, now: Instant) -> Option<LegStep> {
+    fn next_range(
+        &mut self,
+        mut stream: S,
+        io: &mut LegIo,
+        now: Instant,
+        was_idle: bool,
+    ) -> Option<LegStep> {
         // Bytes already here before the next request are bytes nobody asked for.
         let mut probe = [0u8; 1];
         if let Ok(Some(n)) = read_some(&mut stream, &mut probe) {
@@ -466,7 +472,6 @@ impl<S: Stream> Leg<S> {
                 Some(LegStep::Ended(LegEnd::Finished))
             }
             None => {
-                let was_idle = self.idle();
                 self.state = State::Idle { stream };
                 Some(if was_idle {
                     LegStep::Wait
