@@ -83,12 +83,7 @@ impl std::error::Error for TlsFailure {}
 
 /// The failure inside an error a [`TlsStream`] returned, if it is one.
 pub fn failure_of(error: &io::Error) -> Option<&TlsFailure> {
-    let inner = error.get_ref()?;
-    match inner.downcast_ref::<TlsFailure>() {
-        Some(failure) => Some(failure),
-        // An error that carries another (a stream that wrapped the first it met).
-        None => failure_of(inner.downcast_ref::<io::Error>()?),
-    }
+    error.get_ref()?.downcast_ref()
 }
 
 /// Whether `first` (the first bytes a peer sent, one or more) open a plaintext peerhub

@@ -308,10 +308,7 @@ impl<S: Stream> Leg<S> {
                     self.state = State::Answer { stream, buf };
                     return Some(LegStep::Wait);
                 }
-                Err(e) => {
-                    return self
-                        .dropped(format!("{user} failed before answering: {e}"), Fault::Gone)
-                }
+                Err(e) => return self.broken(&e, format!("{user} failed before answering: {e}")),
             }
         };
         // Every range asked for fits the announced file: a holder that finds it does
@@ -413,10 +410,7 @@ impl<S: Stream> Leg<S> {
                     self.state = State::Proof { stream, decoder };
                     return Some(LegStep::Wait);
                 }
-                Err(e) => {
-                    return self
-                        .dropped(format!("the connection to {user} failed: {e}"), Fault::Gone)
-                }
+                Err(e) => return self.broken(&e, format!("the connection to {user} failed: {e}")),
             };
             spent += n;
             self.last_progress = now;
