@@ -50,6 +50,16 @@ impl Client {
     /// A client of the hub at `hub` with `share` as its share dir (created) and its
     /// working directory, speaking as `encryption` says (as the hub does).
     pub fn start(hub: SocketAddr, share: &Path, encryption: Encryption) -> io::Result<Client> {
+        Client::start_with(hub, share, encryption, &[])
+    }
+
+    /// As [`Client::start`], with `extra` flags after the others (`--upload-rate N`).
+    pub fn start_with(
+        hub: SocketAddr,
+        share: &Path,
+        encryption: Encryption,
+        extra: &[&str],
+    ) -> io::Result<Client> {
         fs::create_dir_all(share)?;
         let plaintext: &[&str] = match encryption {
             Encryption::Plaintext => &["--insecure-plaintext"],
@@ -63,6 +73,7 @@ impl Client {
             .current_dir(share)
             .arg("--share")
             .arg(share)
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
