@@ -122,6 +122,17 @@ impl Client {
 
     /// The result of line `id`.
     pub fn wait(&mut self, id: u64, timeout: Duration) -> io::Result<serde_json::Value> {
+        self.wait_seeing(id, timeout, |_| {})
+    }
+
+    /// As [`Client::wait`], handing every other line that comes first (events, other
+    /// results) to `seen`.
+    pub fn wait_seeing(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+        mut seen: impl FnMut(&serde_json::Value),
+    ) -> io::Result<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -132,6 +143,7 @@ impl Client {
             if v["type"] == "result" && v["id"] == id {
                 return Ok(v);
             }
+            seen(&v);
         }
     }
 
