@@ -37,7 +37,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use xfer::{make_file, tcp_copy, tcp_copy_timed, Client, Encryption, MIB};
+use xfer::{make_file, tcp_copy, tcp_copy_timed, Client, Encryption, FETCH_TIMEOUT, MIB};
 
 /// Bytes in a GiB, as a float for CPU per GiB.
 const GIB: f64 = 1024.0 * MIB;
@@ -88,6 +88,8 @@ struct Seen {
     sources: Option<Vec<(String, u64)>>,
     /// `bad_sources`: holders dropped for bad data.
     bad: Vec<String>,
+    /// `source_dropped` events: the holder, whether for bad data, and why.
+    dropped: Vec<(String, bool, String)>,
     /// The fetched file hashes to the original's hash.
     verified: bool,
 }
@@ -209,11 +211,20 @@ impl Group {
         let _ = fs::remove_file(&path);
         let cpu = |pid: u32| process_cpu(pid).unwrap_or_default();
         let before = cpu(self.fetcher.pid());
+        let line = format!("fetch data.bin --as {dest} {options}");
+        let mut dropped = Vec::new();
         let t = Instant::now();
-        let r = self
-            .fetcher
-            .run(&format!("fetch data.bin --as {dest} {options}"))?;
+        let id = self.fetcher.send(&line)?;
+        let r = self.fetcher.wait_seeing(id, FETCH_TIMEOUT, |v| {
+            if v["event"] == "source_dropped" {
+                let text = |key: &str| v[key].as_str().unwrap_or("?").to_string();
+                dropped.push((text("user"), v["bad"] == true, text("message")));
+            }
+        })?;
         let elapsed = t.elapsed();
+        if r["ok"] != true {
+            return Err(io::Error::other(format!("{line}: {r}")));
+        }
         let fetcher_cpu = cpu(self.fetcher.pid()).saturating_sub(before);
         if r["bytes"].as_u64() != Some(self.original.size) {
             return Err(io::Error::other(format!("short fetch: {r}")));
@@ -236,6 +247,7 @@ impl Group {
                     names.collect()
                 })
                 .unwrap_or_default(),
+            dropped,
             verified: file_hash(&path)? == self.original.hash,
         };
         fs::remove_file(&path)?;
@@ -451,7 +463,10 @@ impl Report {
                 runs.join(", ")
             );
         }
-        println!("sources reported (MiB each holder gave, median run; bad_sources over all runs):");
+        println!(
+            "sources (MiB each holder gave) and source_dropped events of the median run; \
+             bad_sources of all runs:"
+        );
         for (row, seen) in rows.iter().zip(seen) {
             println!("  {:<28} {}", row.summary.name, describe(seen));
         }
@@ -494,7 +509,7 @@ fn describe(seen: &[Seen]) -> String {
         Some(list) => {
             let each: Vec<String> = list
                 .iter()
-                .map(|(user, bytes)| format!("{user} {:.0}", *bytes as f64 / MIB))
+                .map(|(user, bytes)| format!("{user} {}", mib(*bytes)))
                 .collect();
             each.join(", ")
         }
@@ -511,10 +526,33 @@ fn describe(seen: &[Seen]) -> String {
     } else {
         bad.join(", ")
     };
+    let dropped: Vec<String> = mid
+        .dropped
+        .iter()
+        .map(|(user, bad, why)| {
+            let fault = if *bad { "bad data" } else { "not bad data" };
+            format!("{user} ({fault}: {why})")
+        })
+        .collect();
+    let dropped = if dropped.is_empty() {
+        "-".to_string()
+    } else {
+        dropped.join(", ")
+    };
     let verified = seen.iter().filter(|s| s.verified).count();
     format!(
-        "from {}: {sources}; bad: {bad}; verified {verified}/{}",
+        "from {}: {sources}; bad_sources: {bad}; dropped: {dropped}; verified {verified}/{}",
         mid.from,
         seen.len()
     )
+}
+
+/// Bytes as MiB, with a decimal below 10 MiB.
+fn mib(bytes: u64) -> String {
+    let m = bytes as f64 / MIB;
+    if m < 10.0 {
+        format!("{m:.1}")
+    } else {
+        format!("{m:.0}")
+    }
 }
