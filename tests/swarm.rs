@@ -185,8 +185,17 @@ fn sequential_grows_the_verified_prefix_from_the_start() {
     assert!(last > 0);
 }
 
-/// Fetch `name` with `mallory` among the holders: the result, and bob.
-fn fetch_beside(misdeed: Misdeed, bob_flags: &[&str]) -> (Value, Peer, Hub, Vec<u8>) {
+/// Everything a fetch beside a misbehaving holder leaves running, for what comes next.
+struct Beside {
+    bob: Peer,
+    _holders: (Vec<Peer>, Mallory),
+    _hub: Hub,
+    data: Vec<u8>,
+}
+
+/// Fetch `doc.pdf` from alice and `mallory` (who plays `misdeed`): the result, and the
+/// processes, all still up.
+fn fetch_beside(misdeed: Misdeed, bob_flags: &[&str]) -> (Value, Beside) {
     let hub = Hub::start(&["--auth-rate", "0"]);
     let data = random_bytes(8 * MIB, 24);
     let honest = holders(
@@ -200,8 +209,13 @@ fn fetch_beside(misdeed: Misdeed, bob_flags: &[&str]) -> (Value, Peer, Hub, Vec<
     let mut bob = Peer::start(hub.addr(), bob_flags);
     bob.register_login("bob", "pw");
     let r = run_for(&mut bob, "fetch doc.pdf", SECS_60);
-    drop((honest, mallory));
-    (r, bob, hub, data)
+    let beside = Beside {
+        bob,
+        _holders: (honest, mallory),
+        _hub: hub,
+        data,
+    };
+    (r, beside)
 }
 
 #[test]
@@ -212,7 +226,9 @@ fn a_holder_that_sends_bad_data_is_dropped_and_reported_and_the_file_still_verif
         Misdeed::UnaskedRange,
         Misdeed::MoreBytes,
     ] {
-        let (r, mut bob, hub, data) = fetch_beside(misdeed, &[]);
+        // Kept whole: the hub and the holders must outlive what is asked below.
+        let (r, mut beside) = fetch_beside(misdeed, &[]);
+        let (bob, data) = (&mut beside.bob, &beside.data);
         check(&r, 205, true);
         assert_eq!(
             r["bad_sources"],
@@ -223,15 +239,15 @@ fn a_holder_that_sends_bad_data_is_dropped_and_reported_and_the_file_still_verif
         let (_, bytes) = sources_of(&r);
         assert_eq!(bytes, data.len() as u64, "{misdeed:?}: {r}");
         assert!(
-            fs::read(bob.share_dir().join("doc.pdf")).unwrap() == data,
+            fs::read(bob.share_dir().join("doc.pdf")).unwrap() == *data,
             "{misdeed:?}: nothing unverified was written"
         );
         let dropped = bob.wait_event("source_dropped", |e| e["user"] == "mallory", SECS_10);
         assert_eq!(dropped["bad"], true, "{dropped}");
-        // The report was taken: the hub suggests mallory to bob no more.
+        // The report was taken: while alice holds it, the hub offers mallory to bob no
+        // more (mallory is still online).
         let r = bob.run("fetch doc.pdf --from mallory --as again.pdf");
         check(&r, 406, false);
-        drop(hub);
     }
 }
 
@@ -241,10 +257,11 @@ fn a_holder_that_cuts_a_proof_short_or_stalls_is_dropped_without_blame() {
         (Misdeed::Truncated, &[][..]),
         (Misdeed::Stall, &["--stall-timeout", "1"][..]),
     ] {
-        let (r, mut bob, _hub, data) = fetch_beside(misdeed, flags);
+        let (r, mut beside) = fetch_beside(misdeed, flags);
+        let (bob, data) = (&mut beside.bob, &beside.data);
         check(&r, 205, true);
         assert_eq!(r["bad_sources"], serde_json::json!([]), "{misdeed:?}: {r}");
-        assert!(fs::read(bob.share_dir().join("doc.pdf")).unwrap() == data);
+        assert!(fs::read(bob.share_dir().join("doc.pdf")).unwrap() == *data);
         let dropped = bob.wait_event("source_dropped", |e| e["user"] == "mallory", SECS_10);
         assert_eq!(dropped["bad"], false, "{dropped}");
     }

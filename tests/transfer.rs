@@ -504,12 +504,12 @@ fn a_file_changed_after_publishing_is_rehashed_before_it_is_served() {
     assert_eq!(r["files"][0]["hash"], hex(&newer), "{r}");
 }
 
-/// A holder whose copy rotted behind its stamp's back notices it while serving (every
-/// group is checked against its outboard before it goes out): it stops mid-range,
-/// sends nothing unverified, and hashes the file again, re-announcing what it now holds.
-/// The fetcher keeps what verified, and takes the file from the good holder.
+/// A holder whose copy rotted behind its stamp's back serves it (it spends no hash on
+/// what it sends); the fetcher catches the first rotten group, keeps what verified,
+/// reports the holder (the hub then suggests it no more) and takes the rest from the
+/// good holder — or, pinned to the rotten one, fails with 422.
 #[test]
-fn a_rotten_holder_stops_before_a_bad_byte_and_the_file_comes_from_the_other() {
+fn a_corrupt_holder_is_caught_by_the_group_reported_and_avoided() {
     let hub = Hub::start(&["--auth-rate", "0", "--chat-rate", "0"]);
     let mut ps = peers(&hub, &[("alice", &[]), ("carol", &[]), ("bob", &[])]);
     let [alice, carol, bob] = ps.as_mut_slice() else {
@@ -522,23 +522,31 @@ fn a_rotten_holder_stops_before_a_bad_byte_and_the_file_comes_from_the_other() {
     support::rot_in_place(&alice.share_dir().join("doc.pdf"), 500_000);
 
     let r = fetch(bob, "fetch doc.pdf --from alice", SECS_20);
-    check(&r, 502, false);
+    check(&r, 422, false);
     assert_eq!(r["from"], "alice");
-    assert!(r["message"].as_str().unwrap().contains("closed"), "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("corrupt data"),
+        "{r}"
+    );
     assert!(!bob.share_dir().join("doc.pdf").exists());
     let kept = support::verified_in_record(bob.share_dir(), "doc.pdf");
-    assert!(kept < 500_000, "nothing past the rot is trusted: {kept}");
-    // alice hashed it again and re-announced the content she now has.
-    let rotten = hex(&fs::read(alice.share_dir().join("doc.pdf")).unwrap());
-    support::poll_until("alice's new hash", SECS_10, || {
-        let r = alice.run("shared");
-        (r["files"][0]["hash"] == rotten.as_str()).then_some(())
-    });
+    assert!(
+        kept > 0 && kept <= 500_000,
+        "the groups before the rot: {kept}"
+    );
+    let dropped = bob.wait_event("source_dropped", |e| e["user"] == "alice", SECS_10);
+    assert_eq!(dropped["bad"], true);
 
+    // The report was taken: alice is suggested no more, and the rest comes from carol.
     let r = fetch(bob, "fetch doc.pdf", SECS_20);
     check(&r, 205, true);
     assert_eq!(r["from"], "carol");
     assert_eq!(r["resumed"], kept);
     assert!(fs::read(bob.share_dir().join("doc.pdf")).unwrap() == data);
-    assert_eq!(r["bad_sources"], serde_json::json!([]));
+    assert!(
+        bob.events_named("warning").is_empty(),
+        "the report was refused"
+    );
+    let r = fetch(bob, "fetch doc.pdf --from alice --as again.pdf", SECS_10);
+    check(&r, 406, false);
 }

@@ -65,7 +65,10 @@ impl Client {
             Encryption::Plaintext => &["--insecure-plaintext"],
             Encryption::Tls => &[],
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerhub"))
+        // `PEERHUB_BENCH_CLIENT_BIN` runs another build's clients (to compare two).
+        let program = std::env::var_os("PEERHUB_BENCH_CLIENT_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_peerhub").into());
+        let mut child = Command::new(program)
             .args(["client", "--json", "--listen", "127.0.0.1:0"])
             .args(plaintext)
             .arg("--server")

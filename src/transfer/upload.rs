@@ -371,7 +371,7 @@ impl<S: Stream> Upload<S> {
             (None, _) => BodyBytes::Raw(Source::new(file, offset, size)),
             (Some(end), Some(outboard)) => match group_range(size, offset..end) {
                 Ok(groups) => {
-                    let proof = ProofSource::new(file, outboard, size, hash, groups);
+                    let proof = ProofSource::new(file, outboard, size, groups);
                     BodyBytes::Proof(Box::new(proof))
                 }
                 Err(e) => return self.refuse(Status::BAD_REQUEST, &e.to_string()),

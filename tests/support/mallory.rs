@@ -179,7 +179,7 @@ impl Server {
         let groups = group_range(self.size, start..end).expect("a valid range");
         let file = std::fs::File::open(self.dir.join("data")).unwrap();
         let outboard = std::fs::File::open(self.dir.join("obao")).unwrap();
-        let mut source = ProofSource::new(file, outboard, self.size, self.hash, groups);
+        let mut source = ProofSource::new(file, outboard, self.size, groups);
         let mut wire = Collect(Vec::new());
         while !source.done() {
             source.send(&mut wire, 1 << 20).unwrap();
