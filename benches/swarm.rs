@@ -211,6 +211,13 @@ impl Group {
         let _ = fs::remove_file(&path);
         let cpu = |pid: u32| process_cpu(pid).unwrap_or_default();
         let before = cpu(self.fetcher.pid());
+        // Another build's clients (`PEERHUB_BENCH_CLIENT_BIN`, to compare with a build
+        // before swarm fetches) take no `--sources`: each of their fetches has one holder.
+        let options = if std::env::var_os("PEERHUB_BENCH_CLIENT_BIN").is_some() {
+            ""
+        } else {
+            options
+        };
         let line = format!("fetch data.bin --as {dest} {options}");
         let mut dropped = Vec::new();
         let t = Instant::now();

@@ -65,6 +65,61 @@ pub fn free_space(path: &Path) -> io::Result<u64> {
     Ok(avail.saturating_mul(frsize))
 }
 
+/// Write every byte of `pieces`, one after the other, to `file` from `offset`
+/// (`pwritev`, resumed after a short write): pieces that lie apart in memory but next
+/// to each other in the file, in one call.
+pub fn write_all_vectored_at(file: &File, mut offset: u64, pieces: &[&[u8]]) -> io::Result<()> {
+    // At most IOV_MAX (1024 on Linux) slices per call.
+    for batch in pieces.chunks(1024) {
+        let mut iov: Vec<libc::iovec> = batch
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let mut first = 0;
+        while first < iov.len() {
+            let Some(rest) = iov.get(first..) else {
+                break;
+            };
+            let at = libc::off_t::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
+            let count = libc::c_int::try_from(rest.len()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: every iovec points into a slice borrowed for this call, with its
+            // length; the descriptor is the open file's.
+            let n = unsafe { libc::pwritev(file.as_raw_fd(), rest.as_ptr(), count, at) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let mut n = n as usize;
+            offset += n as u64;
+            // Skip what was written: whole slices, then the front of the next.
+            while n > 0 && first < iov.len() {
+                let len = iov[first].iov_len;
+                if n >= len {
+                    n -= len;
+                    first += 1;
+                } else {
+                    // SAFETY: advancing within the same slice, by less than its length.
+                    iov[first].iov_base =
+                        unsafe { (iov[first].iov_base as *mut u8).add(n) } as *mut libc::c_void;
+                    iov[first].iov_len = len - n;
+                    n = 0;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::TempDir;
@@ -97,5 +152,30 @@ mod tests {
     fn free_space_is_positive() {
         assert!(free_space(&std::env::temp_dir()).unwrap() > 0);
         assert!(free_space(Path::new("/no/such/dir/peerhub")).is_err());
+    }
+
+    #[test]
+    fn pieces_apart_in_memory_land_next_to_each_other_in_the_file() {
+        let dir = crate::testing::TempDir::new("pwritev");
+        let path = dir.path().join("f");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let pieces: Vec<Vec<u8>> = (0..2000u32)
+            .map(|i| vec![(i % 251) as u8; (i % 7) as usize])
+            .collect();
+        let slices: Vec<&[u8]> = pieces.iter().map(|p| p.as_slice()).collect();
+        write_all_vectored_at(&file, 3, &slices).unwrap();
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(&got[..3], &[0, 0, 0]);
+        assert_eq!(
+            got[3..],
+            pieces.concat(),
+            "more slices than IOV_MAX, empty ones too"
+        );
     }
 }

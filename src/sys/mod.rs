@@ -1,12 +1,13 @@
 //! Safe wrappers for the few Linux system calls std lacks: sendfile, splice, mmap,
-//! sync_file_range, setrlimit, statvfs, openat2, fcntl file flags, termios, poll, and
+//! sync_file_range, pwritev, setrlimit, statvfs, openat2, fcntl file flags, termios, poll, and
 //! `listen` with a chosen backlog.
 //!
 //! All `unsafe` in the crate that talks to the kernel directly lives here, each
 //! block with a `SAFETY` note. The functions know nothing of peerhub.
 //!
 //! One room per kind of call: `beneath` (open, create and `mkdir -p` beneath a
-//! directory), `rename` (rename beneath it), `disk` (free space, writeback),
+//! directory), `rename` (rename beneath it), `disk` (free space, writeback, writes
+//! of many pieces at once),
 //! `zerocopy` (`sendfile`, `splice` through a [`Pipe`], [`MappedRange`]),
 //! `term` (terminal and stdin descriptors), `process` (open-file limit,
 //! heap trimming), `listen` (TCP listeners with a chosen accept backlog) and `alloc`
@@ -24,7 +25,7 @@ mod zerocopy;
 
 pub use alloc::LineAligned;
 pub use beneath::{mkdir_beneath, open_beneath, open_dir, open_dir_beneath, OpenFlags};
-pub use disk::{free_space, sync_file_range, RangeSync};
+pub use disk::{free_space, sync_file_range, write_all_vectored_at, RangeSync};
 pub use listen::{bind_tcp_listener, DEFAULT_LISTEN_BACKLOG};
 pub use process::{give_back_memory, raise_nofile_limit};
 pub use rename::{remove_beneath, rename_beneath, rename_beneath_noreplace};

@@ -81,8 +81,16 @@ impl Client {
             SwAction::Close { token } => self.free_leg(token),
             SwAction::Again => self.ready.push(key),
             SwAction::Record(ranges) => {
-                self.session
-                    .on_download_verified(job, &ranges, &mut self.actions)
+                if let Some(Transfer::Swarm(sw)) = self.transfers.get(key) {
+                    let spec = sw.spec();
+                    (self.session).record_verified(
+                        &spec.dest,
+                        spec.size,
+                        &spec.hash,
+                        &ranges,
+                        &mut self.actions,
+                    );
+                }
             }
             SwAction::Dropped { user, why, fault } => {
                 self.session
@@ -140,6 +148,22 @@ impl Client {
         };
         Row::new("download", &sw.spec().dest, &peer, flow, now)
             .with_swarm(users, sw.verified_prefix())
+    }
+
+    /// Before swarm download `key` is stopped (`cancel`, a signal): the record keeps
+    /// every group it verified.
+    pub(super) fn record_swarm(&mut self, key: usize) {
+        if let Some(Transfer::Swarm(sw)) = self.transfers.get(key) {
+            let spec = sw.spec();
+            let ranges = sw.verified_ranges();
+            (self.session).record_verified(
+                &spec.dest,
+                spec.size,
+                &spec.hash,
+                &ranges,
+                &mut self.actions,
+            );
+        }
     }
 
     /// Drop the stalled holders of every swarm download.

@@ -145,6 +145,7 @@ impl Client {
 
     pub(super) fn cancel_download(&mut self, job: u64) {
         if let Some(key) = self.slot_running(job, Transfer::download_job) {
+            self.record_swarm(key);
             self.end_transfer(key, Transfer::download_job);
         }
     }

@@ -304,18 +304,23 @@ impl Session {
         }));
     }
 
-    /// A swarm download verified more of its partial file: the record keeps it, so a
-    /// resume (even after this process is killed) fetches only the rest.
-    pub fn on_download_verified(
+    /// A swarm download into `dest` of content `size`/`hash` verified more of its
+    /// partial file (also as it is cancelled): the record keeps it, so a resume (even
+    /// after this process is killed) fetches only the rest.
+    pub fn record_verified(
         &mut self,
-        job: u64,
+        dest: &str,
+        size: u64,
+        hash: &crate::proto::message::Hash,
         ranges: &[std::ops::Range<u64>],
         out: &mut Vec<Action>,
     ) {
-        let Some(f) = self.downloads.get(&job) else {
-            return;
-        };
-        let Some(record) = self.partials.get(&f.dest).cloned() else {
+        let Some(record) = self
+            .partials
+            .get(dest)
+            .filter(|r| r.is_for(size, hash))
+            .cloned()
+        else {
             return;
         };
         let verified: Vec<(u64, u64)> = ranges.iter().map(|r| (r.start, r.end)).collect();

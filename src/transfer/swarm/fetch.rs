@@ -23,6 +23,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// How often, at most, the record of verified groups is saved between segments.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+
 /// What to fetch, from whom, and where to put it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmSpec {
@@ -103,6 +106,8 @@ pub struct SwarmFetch<S> {
     resumed: u64,
     since: Option<Instant>,
     last_failure: Option<Status>,
+    /// When the record was last told what is verified, and how much it was.
+    recorded: (Option<Instant>, u64),
 }
 
 impl<S: Stream> SwarmFetch<S> {
@@ -119,6 +124,7 @@ impl<S: Stream> SwarmFetch<S> {
             resumed: 0,
             since: None,
             last_failure: None,
+            recorded: (None, 0),
         }
     }
 
@@ -160,6 +166,11 @@ impl<S: Stream> SwarmFetch<S> {
             .iter_mut()
             .find(|l| l.source == source)
             .and_then(Leg::stream_mut)
+    }
+
+    /// The groups verified so far.
+    pub fn verified_ranges(&self) -> Vec<Range<u64>> {
+        self.swarm.verified().ranges().to_vec()
     }
 
     /// Verified bytes in the partial file.
@@ -491,8 +502,16 @@ impl<S: Stream> SwarmFetch<S> {
             // Its segment is free: an idle holder may take it on the next turn.
             out.push(SwAction::Again);
         }
-        if record {
-            out.push(SwAction::Record(self.swarm.verified().ranges().to_vec()));
+        // After a segment, and at least every second while groups verify (a killed
+        // client loses at most that much).
+        let verified = self.swarm.verified().len();
+        let stale = self
+            .recorded
+            .0
+            .is_none_or(|at| now.saturating_duration_since(at) >= RECORD_EVERY);
+        if record || (stale && verified != self.recorded.1) {
+            self.recorded = (Some(now), verified);
+            out.push(SwAction::Record(self.verified_ranges()));
         }
         if let Some((status, why)) = write_failure {
             self.close_legs(out);

@@ -10,6 +10,7 @@ use crate::proto::message::Holder;
 use crate::proto::peer::{self, Request};
 use crate::proto::status::Status;
 use crate::proto::types::Hash;
+use crate::sys;
 use crate::transfer::download::connection_failure;
 use crate::transfer::identity::{identify, Answered};
 use crate::transfer::stream::{read_some, write_out, write_status, Stream};
@@ -339,26 +340,34 @@ impl<S: Stream> Leg<S> {
     }
 
     /// Feed `input` to the decoder: each group that verifies is written and counted;
-    /// input past the range's end is bytes the holder was not asked for.
+    /// input past the range's end is bytes the holder was not asked for. The verified
+    /// groups that lie in `input` (between the parents) and follow each other in the
+    /// file go to disk in one `pwritev`, not one write each; a group is counted
+    /// verified only once it is written.
     fn absorb(
         &mut self,
         decoder: &mut RangeDecoder,
-        mut input: &[u8],
+        input: &[u8],
         io: &mut LegIo,
         now: Instant,
     ) -> Result<(), LegStep> {
-        let user = &self.holder.user;
-        while !input.is_empty() {
+        let user = self.holder.user.clone();
+        let base = input.as_ptr() as usize;
+        let mut run = Run::default();
+        let mut at = 0;
+        while at < input.len() {
             if decoder.remaining() == 0 {
+                self.flush(&mut run, input, io, now)?;
                 let why = format!("{user} sent more than the range it was asked for");
                 return Err(LegStep::Ended(LegEnd::Dropped {
                     why,
                     fault: Fault::Bad,
                 }));
             }
-            let (used, group) = match decoder.feed(input) {
+            let (used, group) = match decoder.feed(&input[at..]) {
                 Ok(fed) => fed,
                 Err(e) => {
+                    self.flush(&mut run, input, io, now)?;
                     let why = format!("{user} sent {e}");
                     return Err(LegStep::Ended(LegEnd::Dropped {
                         why,
@@ -366,16 +375,83 @@ impl<S: Stream> Leg<S> {
                     }));
                 }
             };
-            input = input.get(used..).unwrap_or_default();
             if let Some(group) = group {
-                if let Err(e) = io.file.write_all_at(group.bytes, group.offset) {
-                    let why = format!("writing the partial file of {}: {e}", io.name);
-                    return Err(LegStep::Ended(LegEnd::Write(write_status(&e), why)));
+                let start = (group.bytes.as_ptr() as usize).wrapping_sub(base);
+                let in_input = start <= input.len() && group.bytes.len() <= input.len() - start;
+                if in_input && run.follows(group.offset) {
+                    run.push(start..start + group.bytes.len(), group.offset, group.index);
+                } else {
+                    // A group gathered across reads lives in the decoder: written now.
+                    let (index, offset) = (group.index, group.offset);
+                    let gathered = (!in_input).then_some(group.bytes);
+                    let pending = std::mem::take(&mut run);
+                    if let Some(bytes) = gathered {
+                        self.write_groups(&pending, input, io, now)?;
+                        self.write_at(bytes, offset, index, io, now)?;
+                    } else {
+                        self.write_groups(&pending, input, io, now)?;
+                        run.push(start..start + group_len(io.size, index), offset, index);
+                    }
                 }
-                self.bytes += group_len(io.size, group.index) as u64;
-                io.swarm.on_group(self.source, group.index, now);
             }
+            at += used;
         }
+        self.flush(&mut run, input, io, now)
+    }
+
+    fn flush(
+        &mut self,
+        run: &mut Run,
+        input: &[u8],
+        io: &mut LegIo,
+        now: Instant,
+    ) -> Result<(), LegStep> {
+        let pending = std::mem::take(run);
+        self.write_groups(&pending, input, io, now)
+    }
+
+    /// Write `run`'s groups (slices of `input`) and count them verified.
+    fn write_groups(
+        &mut self,
+        run: &Run,
+        input: &[u8],
+        io: &mut LegIo,
+        now: Instant,
+    ) -> Result<(), LegStep> {
+        if run.pieces.is_empty() {
+            return Ok(());
+        }
+        let pieces: Vec<&[u8]> = run
+            .pieces
+            .iter()
+            .filter_map(|r| input.get(r.clone()))
+            .collect();
+        if let Err(e) = sys::write_all_vectored_at(io.file, run.offset, &pieces) {
+            let why = format!("writing the partial file of {}: {e}", io.name);
+            return Err(LegStep::Ended(LegEnd::Write(write_status(&e), why)));
+        }
+        for index in run.groups.clone() {
+            self.bytes += group_len(io.size, index) as u64;
+            io.swarm.on_group(self.source, index, now);
+        }
+        Ok(())
+    }
+
+    /// Write one group's `bytes` at `offset` and count it verified.
+    fn write_at(
+        &mut self,
+        bytes: &[u8],
+        offset: u64,
+        index: u64,
+        io: &mut LegIo,
+        now: Instant,
+    ) -> Result<(), LegStep> {
+        if let Err(e) = io.file.write_all_at(bytes, offset) {
+            let why = format!("writing the partial file of {}: {e}", io.name);
+            return Err(LegStep::Ended(LegEnd::Write(write_status(&e), why)));
+        }
+        self.bytes += bytes.len() as u64;
+        io.swarm.on_group(self.source, index, now);
         Ok(())
     }
 
@@ -474,5 +550,32 @@ impl<S: Stream> Leg<S> {
                 })
             }
         }
+    }
+}
+
+/// Verified groups waiting to be written at once: slices of the input, next to each
+/// other in the file from `offset`, groups `groups`.
+#[derive(Default)]
+struct Run {
+    pieces: Vec<Range<usize>>,
+    offset: u64,
+    end: u64,
+    groups: Range<u64>,
+}
+
+impl Run {
+    /// Whether a group at file `offset` may join (the run is empty, or ends there).
+    fn follows(&self, offset: u64) -> bool {
+        self.pieces.is_empty() || self.end == offset
+    }
+
+    fn push(&mut self, piece: Range<usize>, offset: u64, index: u64) {
+        if self.pieces.is_empty() {
+            self.offset = offset;
+            self.groups = index..index;
+        }
+        self.end = offset + (piece.end - piece.start) as u64;
+        self.groups.end = index + 1;
+        self.pieces.push(piece);
     }
 }

@@ -364,7 +364,7 @@ fn a_swarm_resume_takes_only_the_verified_groups_and_never_a_prefix_partial() {
     let mut s = logged_in(false);
     let job = fetch_started(&mut s, 1, "fetch song", vec![holder("bob", 2)]);
     let mut out = Vec::new();
-    s.on_download_verified(job, &[0..3, 7..9], &mut out);
+    s.record_verified("song", 100, &[2; 32], &[0..3, 7..9], &mut out);
     assert!(out.contains(&Action::SavePartials));
     assert_eq!(s.partials().get("song").unwrap().verified, [(0, 3), (7, 9)]);
     let died = failed(
