@@ -14,18 +14,24 @@ use super::source::Sent;
 use super::Stream;
 use crate::transfer::verified::encode::{Item, RangePlan};
 use crate::transfer::verified::outboard::Header;
-use crate::transfer::verified::{GROUP, PARENT};
+use crate::transfer::verified::PARENT;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
+
+/// Bytes of the proof read ahead at once: several items go out in one write, and
+/// neighbouring groups come in one read.
+const BATCH: usize = 128 * 1024;
 
 /// A range's proof being sent.
 pub struct ProofSource {
     file: File,
     outboard: File,
     plan: RangePlan,
-    /// The item being written, and how much of it went.
+    /// An item taken from the plan that did not fit the last batch.
+    next: Option<Item>,
+    /// The items being written, and how much of them went.
     buf: Vec<u8>,
     pos: usize,
     moved: u64,
@@ -43,7 +49,8 @@ impl ProofSource {
             file,
             outboard,
             plan,
-            buf: Vec::with_capacity(GROUP as usize),
+            next: None,
+            buf: Vec::new(),
             pos: 0,
             moved: 0,
             done: false,
@@ -74,16 +81,12 @@ impl ProofSource {
         let mut sent = 0;
         while sent < budget.max(1) {
             if self.pos == self.buf.len() {
-                match self.plan.next() {
-                    None => {
-                        self.done = true;
-                        return Ok(Sent::Moved(sent));
-                    }
-                    Some(item) => {
-                        if !self.fill(item)? {
-                            return Ok(Sent::Short(sent));
-                        }
-                    }
+                if !self.refill()? {
+                    return Ok(Sent::Short(sent));
+                }
+                if self.buf.is_empty() {
+                    self.done = true;
+                    return Ok(Sent::Moved(sent));
                 }
             }
             let want = (self.buf.len() - self.pos).min(budget.max(1) - sent);
@@ -102,28 +105,57 @@ impl ProofSource {
         Ok(Sent::Moved(sent))
     }
 
-    /// Read `item`'s bytes into the buffer: false if a file ended before it (it
-    /// shrank).
-    fn fill(&mut self, item: Item) -> io::Result<bool> {
-        let (from, at, len) = match item {
-            Item::Parent { index } => (
-                &self.outboard,
-                Header::LEN as u64 + index * PARENT as u64,
-                PARENT,
-            ),
-            Item::Group { offset, len, .. } => (&self.file, offset, len),
-        };
-        self.buf.resize(len, 0);
+    /// Read the next items into the buffer, up to [`BATCH`] bytes of them, groups that
+    /// follow each other in the file in one read: false if a file ended before an item
+    /// (it shrank); an empty buffer when the proof is all sent.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.buf.clear();
         self.pos = 0;
-        let mut got = 0;
-        while got < len {
-            match from.read_at(&mut self.buf[got..], at + got as u64) {
-                Ok(0) => return Ok(false),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        while self.buf.len() < BATCH {
+            let Some(item) = self.next.take().or_else(|| self.plan.next()) else {
+                break;
+            };
+            let whole = match item {
+                Item::Parent { index } => {
+                    let at = Header::LEN as u64 + index * PARENT as u64;
+                    append_at(&self.outboard, &mut self.buf, at, PARENT)?
+                }
+                Item::Group { offset, len, .. } => {
+                    let mut end = offset + len as u64;
+                    while self.buf.len() + ((end - offset) as usize) < BATCH {
+                        match self.plan.next() {
+                            Some(Item::Group { offset: o, len: l, .. }) if o == end => {
+                                end += l as u64
+                            }
+                            other => {
+                                self.next = other;
+                                break;
+                            }
+                        }
+                    }
+                    append_at(&self.file, &mut self.buf, offset, (end - offset) as usize)?
+                }
+            };
+            if !whole {
+                return Ok(false);
             }
         }
         Ok(true)
     }
+}
+
+/// Append `len` bytes of `file` at `at` to `buf`: false if the file ends before them.
+fn append_at(file: &File, buf: &mut Vec<u8>, at: u64, len: usize) -> io::Result<bool> {
+    let start = buf.len();
+    buf.resize(start + len, 0);
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[start + got..], at + got as u64) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
