@@ -124,9 +124,9 @@ impl ProofSource {
                     let mut end = offset + len as u64;
                     while self.buf.len() + ((end - offset) as usize) < BATCH {
                         match self.plan.next() {
-                            Some(Item::Group { offset: o, len: l, .. }) if o == end => {
-                                end += l as u64
-                            }
+                            Some(Item::Group {
+                                offset: o, len: l, ..
+                            }) if o == end => end += l as u64,
                             other => {
                                 self.next = other;
                                 break;
