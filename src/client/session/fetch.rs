@@ -346,6 +346,27 @@ impl Session {
         let bad = fault == Fault::Bad;
         f.changed |= fault == Fault::Changed;
         let (name, hash) = (f.name.clone(), f.hash);
+        // A listener that is not the holder's client is skipped, as a single-holder
+        // fetch says it (`holder_skipped`), naming a holder that goes on.
+        let next = if user == f.holder {
+            f.rest
+                .iter()
+                .find(|h| h.hash == f.hash)
+                .map(|h| h.user.clone())
+        } else {
+            Some(f.holder.clone())
+        };
+        if let (Fault::WrongPeer, Some(next)) = (fault, next) {
+            let text = format!("{why}; fetching {name} from {next} instead");
+            return out.push(Action::Event(
+                Event::new("holder_skipped", text)
+                    .field("status", Status::WRONG_PEER.0)
+                    .field("from", user)
+                    .field("name", name.as_str())
+                    .field("next", next.as_str())
+                    .field("message", why),
+            ));
+        }
         let text = if bad {
             format!("{why}: {user} is dropped for {name} and reported to the hub")
         } else {
