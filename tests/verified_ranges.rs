@@ -13,7 +13,7 @@ use peerhub::transfer::verified::decode::{ProofError, RangeDecoder};
 use peerhub::transfer::verified::encode::group_range;
 use peerhub::transfer::verified::GROUP;
 use std::fs;
-use support::fetcher::{fetch_with, Fetcher};
+use support::fetcher::{fetch_range_with, Fetcher};
 use support::{random_bytes, Hub, Peer};
 
 /// The bytes of a `GetRange` for `name`, bytes `start..end`.
@@ -63,7 +63,7 @@ fn verify(
 fn ask(fetcher: &mut Fetcher, alice: &Peer, name: &str, start: u64, end: u64) -> (u16, Vec<u8>) {
     let holder = fetcher.holder(name, "alice");
     let request = range_request(name, start, end, &holder.ticket);
-    let (answer, body) = fetch_with(
+    let (answer, body) = fetch_range_with(
         alice.addr(),
         holder.fingerprint,
         &fetcher.identity,

@@ -116,13 +116,27 @@ pub fn get_bytes(name: &str, offset: u64, ticket: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Send `request` on `stream` and say it is the last (a TLS close notice: a holder
-/// keeps a connection that was served a range open for the next one until then), then
-/// read until the holder closes: its answer and the bytes after it, or the error the
-/// connection ended with.
-pub fn ask(stream: &mut PeerStream, request: &[u8]) -> io::Result<(Answer, Vec<u8>)> {
+/// Connect as `shows` to the holder whose client shows `holder_key`, ask for one
+/// range (a `GetRange`) and say it is the last — a TLS close notice: a holder keeps a
+/// connection that was served a range open for the next one until then — and take
+/// the answer and the proof.
+pub fn fetch_range_with(
+    addr: SocketAddr,
+    holder_key: Fingerprint,
+    shows: &Identity,
+    request: &[u8],
+) -> io::Result<(Answer, Vec<u8>)> {
+    let mut stream = connect(addr, holder_key, Some(shows))?;
     stream.write_all(request)?;
     stream.conn.send_close_notify();
+    stream.flush()?;
+    answer_of(&mut stream)
+}
+
+/// Send `request` on `stream`, then read until the holder closes: its answer and the
+/// bytes after it, or the error the connection ended with.
+pub fn ask(stream: &mut PeerStream, request: &[u8]) -> io::Result<(Answer, Vec<u8>)> {
+    stream.write_all(request)?;
     stream.flush()?;
     answer_of(stream)
 }
