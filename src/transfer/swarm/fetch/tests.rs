@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::proto::peer::{self, Answer};
+use crate::sys;
 use crate::testing::TempDir;
 use crate::transfer::stream::memory::MemoryStream;
 use crate::transfer::verified::encode::group_range;
