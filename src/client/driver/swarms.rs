@@ -80,18 +80,7 @@ impl Client {
             }
             SwAction::Close { token } => self.free_leg(token),
             SwAction::Again => self.ready.push(key),
-            SwAction::Record(ranges) => {
-                if let Some(Transfer::Swarm(sw)) = self.transfers.get(key) {
-                    let spec = sw.spec();
-                    (self.session).record_verified(
-                        &spec.dest,
-                        spec.size,
-                        &spec.hash,
-                        &ranges,
-                        &mut self.actions,
-                    );
-                }
-            }
+            SwAction::Record(ranges) => self.record_ranges(key, &ranges),
             SwAction::Dropped { user, why, fault } => {
                 self.session
                     .on_source_dropped(job, &user, &why, fault, &mut self.actions)
@@ -154,13 +143,20 @@ impl Client {
     /// every group it verified.
     pub(super) fn record_swarm(&mut self, key: usize) {
         if let Some(Transfer::Swarm(sw)) = self.transfers.get(key) {
-            let spec = sw.spec();
             let ranges = sw.verified_ranges();
+            self.record_ranges(key, &ranges);
+        }
+    }
+
+    /// The record of swarm download `key`'s partial file keeps groups `ranges`.
+    fn record_ranges(&mut self, key: usize, ranges: &[std::ops::Range<u64>]) {
+        if let Some(Transfer::Swarm(sw)) = self.transfers.get(key) {
+            let spec = sw.spec();
             (self.session).record_verified(
                 &spec.dest,
                 spec.size,
                 &spec.hash,
-                &ranges,
+                ranges,
                 &mut self.actions,
             );
         }

@@ -9,7 +9,7 @@ use crate::client::command;
 use crate::client::partials::PartialRecord;
 use crate::output::human_size;
 use crate::output::{CommandResult, Event};
-use crate::proto::message::{hash_hex, Body, ClientMsg, Holder};
+use crate::proto::message::{hash_hex, Body, ClientMsg, Hash, Holder};
 use crate::proto::names;
 use crate::proto::status::Status;
 use crate::transfer::choose::{choose, Choice};
@@ -380,18 +380,7 @@ impl Session {
                 .field("message", why),
         ));
         if bad {
-            let holder = user.to_owned();
-            self.request(
-                0,
-                RequestKind::Report,
-                |tag| ClientMsg::Report {
-                    tag,
-                    holder,
-                    name,
-                    hash,
-                },
-                out,
-            );
+            self.report(user.to_owned(), name, hash, out);
         }
     }
 
@@ -450,18 +439,7 @@ impl Session {
                 }
                 out.push(Action::SavePartials);
                 if report {
-                    let (holder, name, hash) = (f.holder.clone(), f.name.clone(), f.hash);
-                    self.request(
-                        0,
-                        RequestKind::Report,
-                        |tag| ClientMsg::Report {
-                            tag,
-                            holder,
-                            name,
-                            hash,
-                        },
-                        out,
-                    );
+                    self.report(f.holder.clone(), f.name.clone(), f.hash, out);
                 }
                 out.push(Action::Result(
                     CommandResult::new(f.id, "fetch", false, status.0, message)
@@ -475,6 +453,21 @@ impl Session {
 }
 
 impl Session {
+    /// Tell the hub that `holder` served data for `name` that failed verification.
+    fn report(&mut self, holder: String, name: String, hash: Hash, out: &mut Vec<Action>) {
+        self.request(
+            0,
+            RequestKind::Report,
+            |tag| ClientMsg::Report {
+                tag,
+                holder,
+                name,
+                hash,
+            },
+            out,
+        );
+    }
+
     /// Look `f` up again (its holders re-announced other content), as the same command.
     fn fetch_again(&mut self, f: ActiveFetch, out: &mut Vec<Action>) {
         debug!(

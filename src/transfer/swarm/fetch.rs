@@ -268,14 +268,7 @@ impl<S: Stream> SwarmFetch<S> {
                     leg.user(),
                     self.spec.holders[source].addr
                 );
-                self.end_leg(
-                    source,
-                    LegEnd::Dropped {
-                        why,
-                        fault: Fault::Gone,
-                    },
-                    out,
-                );
+                self.drop_gone(source, why, out);
                 out.push(SwAction::Again);
             }
         }
@@ -429,6 +422,12 @@ impl<S: Stream> SwarmFetch<S> {
         }
     }
 
+    /// Holder `source` went away (unreachable, stalled): dropped without blame.
+    fn drop_gone(&mut self, source: SourceId, why: String, out: &mut Vec<SwAction>) {
+        let fault = Fault::Gone;
+        self.end_leg(source, LegEnd::Dropped { why, fault }, out);
+    }
+
     fn close_legs(&mut self, out: &mut Vec<SwAction>) {
         for leg in std::mem::take(&mut self.legs) {
             if let Some(state) = self.sources.get_mut(leg.source) {
@@ -486,14 +485,7 @@ impl<S: Stream> SwarmFetch<S> {
             return;
         }
         for (source, why, status) in stalled {
-            self.end_leg(
-                source,
-                LegEnd::Dropped {
-                    why,
-                    fault: Fault::Gone,
-                },
-                out,
-            );
+            self.drop_gone(source, why, out);
             self.last_failure = Some(status);
         }
         out.push(SwAction::Again);
